@@ -1,0 +1,72 @@
+// Opening a model folder's weights and seeing through task-head prefixes ("bert." in
+// BertForMaskedLM checkpoints), so templates always name tensors of the bare encoder.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { TensorBytes } from "../graph/ir.js";
+import { SafetensorsCheckpoint } from "./safetensors.js";
+import { type WeightInfo, type WeightStore, WeightError } from "./weights.js";
+
+/** Opens the weights of a Hugging Face model folder. */
+export function openCheckpoint(dir: string): WeightStore {
+  const candidates = ["model.safetensors", "model.safetensors.index.json"];
+  if (candidates.some((file) => existsSync(join(dir, file)))) return SafetensorsCheckpoint.open(dir);
+  throw new WeightError(
+    `${dir} holds no model weights: expected model.safetensors or model.safetensors.index.json ` +
+      `(download the model's safetensors files into this folder)`,
+  );
+}
+
+/** A view of `store` in which `name` means `prefix + name`. */
+export class PrefixedStore implements WeightStore {
+  constructor(
+    private readonly inner: WeightStore,
+    readonly prefix: string,
+  ) {}
+
+  get source(): string {
+    return this.inner.source;
+  }
+
+  names(): string[] {
+    return this.inner
+      .names()
+      .filter((n) => n.startsWith(this.prefix))
+      .map((n) => n.slice(this.prefix.length));
+  }
+
+  has(name: string): boolean {
+    return this.inner.has(this.prefix + name);
+  }
+
+  info(name: string): WeightInfo {
+    return { ...this.inner.info(this.prefix + name), name };
+  }
+
+  float32(name: string): Float32Array {
+    return this.inner.float32(this.prefix + name);
+  }
+
+  float32Bytes(name: string): TensorBytes {
+    return this.inner.float32Bytes(this.prefix + name);
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+}
+
+/**
+ * Finds which of `prefixes` ("" first) puts `anchor` in the checkpoint and returns the store
+ * seen through it. The error lists what the checkpoint does contain, to tell a wrong
+ * architecture from a damaged file.
+ */
+export function encoderView(store: WeightStore, anchor: string, prefixes: readonly string[]): WeightStore {
+  for (const prefix of ["", ...prefixes]) {
+    if (store.has(prefix + anchor)) return prefix === "" ? store : new PrefixedStore(store, prefix);
+  }
+  const sample = store.names().slice(0, 5).join(", ");
+  throw new WeightError(
+    `${store.source} has no tensor "${anchor}" (also tried prefixes ${prefixes.map((p) => `"${p}"`).join(", ")}); ` +
+      `its tensors start with: ${sample || "(none)"}. Check that config.json's model_type matches these weights`,
+  );
+}

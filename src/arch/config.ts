@@ -1,0 +1,134 @@
+// Reading Hugging Face config.json: typed field access whose errors name the file, the field
+// and what was expected. Architecture templates build their own typed configs from it.
+import { readFileSync } from "node:fs";
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Largest config.json accepted: real ones are a few KiB. */
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+export class ConfigReader {
+  private constructor(
+    private readonly fields: Record<string, Json>,
+    /** e.g. "models/bge/config.json", used in every message. */
+    readonly source: string,
+  ) {}
+
+  static fromFile(path: string): ConfigReader {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const why = code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? String(error)})`;
+      throw new ConfigError(`${path} ${why}: a model folder needs the config.json of its Hugging Face repository`);
+    }
+    return ConfigReader.fromBytes(bytes, path);
+  }
+
+  static fromBytes(bytes: Uint8Array, source: string): ConfigReader {
+    if (bytes.byteLength > MAX_CONFIG_BYTES) {
+      throw new ConfigError(`${source} is ${bytes.byteLength} bytes, too large for a config.json; check the file`);
+    }
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      throw new ConfigError(`${source} is not UTF-8 text; it must be the model's JSON config.json`);
+    }
+    return ConfigReader.fromText(text, source);
+  }
+
+  static fromText(text: string, source: string): ConfigReader {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new ConfigError(`${source} is not valid JSON (${(error as Error).message}); re-download the model's config.json`);
+    }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      throw new ConfigError(`${source} must hold a JSON object, found ${describe(parsed)}`);
+    }
+    return new ConfigReader(parsed as Record<string, Json>, source);
+  }
+
+  has(field: string): boolean {
+    return Object.hasOwn(this.fields, field) && this.fields[field] !== null;
+  }
+
+  /** The raw JSON value (for templates with unusual fields). */
+  raw(field: string): unknown {
+    return Object.hasOwn(this.fields, field) ? this.fields[field] : undefined;
+  }
+
+  string(field: string, fallback?: string): string {
+    const value = this.value(field, fallback);
+    if (typeof value !== "string") throw this.invalid(field, value, "a string");
+    return value;
+  }
+
+  /** An integer in [min, max]. */
+  int(field: string, options: { fallback?: number; min?: number; max?: number } = {}): number {
+    const { min = 0, max = 2 ** 31 - 1 } = options;
+    const value = this.value(field, options.fallback);
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      throw this.invalid(field, value, `an integer from ${min} to ${max}`);
+    }
+    return value;
+  }
+
+  /** A finite number in (0, max] — epsilons, scales. */
+  positive(field: string, options: { fallback?: number; max?: number } = {}): number {
+    const { max = Number.MAX_VALUE } = options;
+    const value = this.value(field, options.fallback);
+    if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > max) {
+      throw this.invalid(field, value, `a positive number up to ${max}`);
+    }
+    return value;
+  }
+
+  boolean(field: string, fallback?: boolean): boolean {
+    const value = this.value(field, fallback);
+    if (typeof value !== "boolean") throw this.invalid(field, value, "true or false");
+    return value;
+  }
+
+  /** One of `allowed`; the error lists them. */
+  oneOf<T extends string>(field: string, allowed: readonly T[], fallback?: T): T {
+    const value = this.value(field, fallback);
+    if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
+      throw new ConfigError(
+        `${this.source}: "${field}" is ${describe(value)}; supported values are ${allowed.map((a) => `"${a}"`).join(", ")}`,
+      );
+    }
+    return value as T;
+  }
+
+  /** Error for a value that parsed but cannot be honoured (e.g. heads not dividing hidden size). */
+  fail(message: string): ConfigError {
+    return new ConfigError(`${this.source}: ${message}`);
+  }
+
+  private value(field: string, fallback: unknown): unknown {
+    if (this.has(field)) return this.fields[field];
+    if (fallback !== undefined) return fallback;
+    throw new ConfigError(`${this.source} has no "${field}": it is required for this model type; use the model's original config.json`);
+  }
+
+  private invalid(field: string, value: unknown, expected: string): ConfigError {
+    return new ConfigError(`${this.source}: "${field}" is ${describe(value)}, expected ${expected}`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "missing";
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

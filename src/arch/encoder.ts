@@ -1,0 +1,89 @@
+// The frame around every template: load a model folder, declare the graph's inputs and
+// outputs (SPEC: input_ids, attention_mask[, token_type_ids] → last_hidden_state,
+// pooler_output), and apply the CLS fallback in both the graph and the reference.
+import { join } from "node:path";
+import { GraphBuilder, type Value } from "../graph/builder.js";
+import { DataType, type Model } from "../graph/ir.js";
+import { Ops } from "../graph/ops.js";
+import type { Architecture, EncoderConfig, EncoderOutputs, GraphInputs, GraphVariant, TokenBatch } from "./architecture.js";
+import { Blocks } from "./blocks.js";
+import { encoderView, openCheckpoint } from "./checkpoint.js";
+import { ConfigReader } from "./config.js";
+import { GraphWeights } from "./graph-weights.js";
+import * as ref from "./reference/math.js";
+import { architectureFor } from "./registry.js";
+import { WeightReader } from "./weight-refs.js";
+
+export interface LoadedEncoder {
+  /** Model folder. */
+  dir: string;
+  architecture: Architecture<EncoderConfig>;
+  config: EncoderConfig;
+  weights: WeightReader;
+  close(): void;
+}
+
+/** Reads config.json and opens the weights (headers only) of a Hugging Face model folder. */
+export function loadEncoder(dir: string): LoadedEncoder {
+  const configFile = ConfigReader.fromFile(join(dir, "config.json"));
+  const architecture = architectureFor(configFile);
+  const config = architecture.parseConfig(configFile);
+  const store = openCheckpoint(dir);
+  try {
+    const view = encoderView(store, architecture.anchorTensor(config), architecture.checkpointPrefixes);
+    return { dir, architecture, config, weights: new WeightReader(view), close: () => store.close() };
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+}
+
+export interface GraphOptions {
+  opset: number;
+  variant: GraphVariant;
+  /** Adds a token_type_ids input (only for models with token types). */
+  tokenTypeIds?: boolean;
+  /** Extra metadata_props (e.g. the source model id). */
+  metadata?: Record<string, string>;
+  producerVersion?: string;
+}
+
+const BATCH = "batch";
+const SEQUENCE = "sequence";
+
+export function buildEncoderGraph(encoder: LoadedEncoder, options: GraphOptions): Model {
+  const { architecture, config } = encoder;
+  const g = new GraphBuilder(options.opset, `${architecture.name}_encoder`);
+  const ops = new Ops(g);
+  const weights = new GraphWeights(g, encoder.weights);
+  const ctx = { g, ops, weights, nn: new Blocks(ops, weights, options.variant), variant: options.variant };
+  const ids: [string, string] = [BATCH, SEQUENCE];
+  const inputs: GraphInputs = {
+    inputIds: g.input("input_ids", DataType.INT64, ids),
+    attentionMask: g.input("attention_mask", DataType.INT64, ids),
+    ...(options.tokenTypeIds && config.typeVocabSize > 0 ? { tokenTypeIds: g.input("token_type_ids", DataType.INT64, ids) } : {}),
+  };
+  const result = architecture.emit(ctx, config, inputs);
+  const pooled: Value = result.pooled ?? ctx.nn.firstToken(result.hidden);
+  g.output(result.hidden, "last_hidden_state", DataType.FLOAT, [BATCH, SEQUENCE, config.hiddenSize]);
+  g.output(pooled, "pooler_output", DataType.FLOAT, [BATCH, config.hiddenSize]);
+  return g.build(
+    {
+      architecture: architecture.name,
+      model_type: config.modelType,
+      graph_variant: options.variant,
+      pooler: result.pooled ? "dense_tanh" : "cls",
+      ...options.metadata,
+    },
+    options.producerVersion ?? "0",
+  );
+}
+
+/** The reference forward with the same CLS fallback as the graph. */
+export function referenceForward(encoder: LoadedEncoder, batch: TokenBatch): EncoderOutputs {
+  const result = encoder.architecture.reference(encoder.weights, encoder.config, batch);
+  return {
+    lastHiddenState: result.hidden,
+    poolerOutput: result.pooled ?? ref.firstToken(result.hidden, batch.batch, batch.sequence),
+  };
+}

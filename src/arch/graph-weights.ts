@@ -1,0 +1,141 @@
+// Turns weight refs into graph initializers. Data stays lazy: tables are copied from the
+// checkpoint file range, matrices are transposed (and scaled/packed) one at a time when the
+// writer reaches them. A tensor asked for twice (shared layers) becomes one initializer.
+import type { GraphBuilder, Value } from "../graph/builder.js";
+import { DataType, type TensorBytes } from "../graph/ir.js";
+import { type LinearRef, type NormRef, type TensorRef, type WeightReader, linearBias, linearWeight, tensorRef } from "./weight-refs.js";
+
+export interface LinearValues {
+  /** [in, out]: MatMul's right operand. */
+  weight: Value;
+  bias?: Value;
+}
+
+export interface NormValues {
+  gamma: Value;
+  beta: Value;
+  eps: number;
+}
+
+/** Per-output-feature scale folded into a linear map (e.g. 1/sqrt(head size) into the query). */
+export interface FoldedLinear {
+  ref: LinearRef;
+  scale?: number;
+}
+
+export class GraphWeights {
+  private readonly cache = new Map<string, Value>();
+
+  constructor(
+    private readonly g: GraphBuilder,
+    readonly reader: WeightReader,
+  ) {}
+
+  /** A tensor as stored (embedding tables, vectors). */
+  tensor(ref: TensorRef): Value {
+    return this.cached(`tensor:${ref.name}`, () => this.g.initializer(ref.name, DataType.FLOAT, ref.shape, this.reader.bytes(ref)));
+  }
+
+  /** nn.Linear as MatMul weight [in, out] and bias. */
+  linear(ref: LinearRef, scale = 1): LinearValues {
+    return this.packed([{ ref, scale }]);
+  }
+
+  /** Several linear maps over the same input packed side by side: one MatMul instead of many. */
+  packed(parts: FoldedLinear[]): LinearValues {
+    const key = parts.map((p) => `${p.ref.prefix}*${p.scale ?? 1}`).join("|");
+    const inFeatures = parts[0].ref.inFeatures;
+    if (parts.some((p) => p.ref.inFeatures !== inFeatures)) throw new Error(`packed linear ${key}: input sizes differ`);
+    const outFeatures = parts.reduce((sum, p) => sum + p.ref.outFeatures, 0);
+    for (const p of parts) this.reader.check(linearWeight(p.ref));
+    const hint = parts.length === 1 ? parts[0].ref.prefix : `${parts[0].ref.prefix}+packed`;
+    const weight = this.cached(`linear:${key}`, () =>
+      this.g.initializer(`${hint}.weight`, DataType.FLOAT, [inFeatures, outFeatures], this.lazy(inFeatures * outFeatures, () => this.transposedPack(parts))),
+    );
+    if (!parts.every((p) => p.ref.bias)) {
+      if (parts.some((p) => p.ref.bias)) throw new Error(`packed linear ${key}: mixes biased and bias-free parts`);
+      return { weight };
+    }
+    for (const p of parts) this.reader.check(linearBias(p.ref));
+    const bias = this.cached(`bias:${key}`, () =>
+      this.g.initializer(`${hint}.bias`, DataType.FLOAT, [outFeatures], this.lazy(outFeatures, () => this.biasPack(parts))),
+    );
+    return { weight, bias };
+  }
+
+  norm(ref: NormRef): NormValues {
+    const names = this.reader.normNames(ref);
+    const gamma = this.tensor(tensorRef(names.gamma, [ref.size]));
+    const beta = names.beta
+      ? this.tensor(tensorRef(names.beta, [ref.size]))
+      : this.cached(`zeros:${ref.size}`, () => this.g.constFloat(new Float32Array(ref.size), [ref.size], "zeros"));
+    return { gamma, beta, eps: ref.eps };
+  }
+
+  /** Rows [0, rows) of `table` plus one broadcast row of `row.table` (constant folding). */
+  tableWithRow(table: TensorRef, row: { table: TensorRef; index: number }, hint: string): Value {
+    const [rows, cols] = table.shape as [number, number];
+    this.reader.check(table);
+    this.reader.check(row.table);
+    return this.cached(`tableWithRow:${table.name}+${row.table.name}[${row.index}]`, () =>
+      this.g.initializer(hint, DataType.FLOAT, [rows, cols], this.lazy(rows * cols, () => {
+        const out = this.reader.tensor(table);
+        const added = this.reader.tensor(row.table).subarray(row.index * cols, (row.index + 1) * cols);
+        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] += added[c];
+        return out;
+      })),
+    );
+  }
+
+  /** A float32 initializer computed from the checkpoint when written. */
+  computed(hint: string, shape: number[], compute: () => Float32Array): Value {
+    return this.g.initializer(hint, DataType.FLOAT, shape, this.lazy(shape.reduce((a, b) => a * b, 1), compute));
+  }
+
+  private transposedPack(parts: FoldedLinear[]): Float32Array {
+    const inFeatures = parts[0].ref.inFeatures;
+    const outFeatures = parts.reduce((sum, p) => sum + p.ref.outFeatures, 0);
+    const out = new Float32Array(inFeatures * outFeatures);
+    let column = 0;
+    for (const { ref, scale = 1 } of parts) {
+      const w = this.reader.tensor(linearWeight(ref)); // [outF, in]
+      for (let o = 0; o < ref.outFeatures; o++) {
+        const row = o * inFeatures;
+        for (let i = 0; i < inFeatures; i++) out[i * outFeatures + column + o] = w[row + i] * scale;
+      }
+      column += ref.outFeatures;
+    }
+    return out;
+  }
+
+  private biasPack(parts: FoldedLinear[]): Float32Array {
+    const out = new Float32Array(parts.reduce((sum, p) => sum + p.ref.outFeatures, 0));
+    let offset = 0;
+    for (const { ref, scale = 1 } of parts) {
+      const b = this.reader.tensor(linearBias(ref));
+      for (let o = 0; o < ref.outFeatures; o++) out[offset + o] = b[o] * scale;
+      offset += ref.outFeatures;
+    }
+    return out;
+  }
+
+  private lazy(elements: number, compute: () => Float32Array): TensorBytes {
+    return {
+      kind: "lazy",
+      length: elements * 4,
+      read: () => {
+        const values = compute();
+        return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      },
+    };
+  }
+
+  private cached(key: string, create: () => Value): Value {
+    let value = this.cache.get(key);
+    if (value === undefined) {
+      value = create();
+      this.cache.set(key, value);
+    }
+    return value;
+  }
+}

@@ -1,0 +1,185 @@
+// Plain-TypeScript tensor math for reference forwards: row-major Float32Arrays, float64
+// accumulation, no cleverness beyond keeping inner loops contiguous. Correctness first: the
+// emitted graphs are judged against these functions.
+import type { Activation } from "../activation.js";
+import type { LinearArrays, NormArrays } from "../weight-refs.js";
+
+/** Additive score for a padded key: float32's lowest, as in transformers. */
+const MASKED_SCORE = -3.4028234663852886e38;
+
+/** x [rows, in] · Wᵀ + b → [rows, out], with W stored [out, in] as nn.Linear does. */
+export function linear(x: Float32Array, rows: number, w: LinearArrays): Float32Array {
+  const { inFeatures: n, outFeatures: m, weight, bias } = w;
+  const y = new Float32Array(rows * m);
+  for (let r = 0; r < rows; r++) {
+    const xo = r * n;
+    for (let o = 0; o < m; o++) {
+      const wo = o * n;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      let i = 0;
+      for (; i + 3 < n; i += 4) {
+        s0 += x[xo + i] * weight[wo + i];
+        s1 += x[xo + i + 1] * weight[wo + i + 1];
+        s2 += x[xo + i + 2] * weight[wo + i + 2];
+        s3 += x[xo + i + 3] * weight[wo + i + 3];
+      }
+      for (; i < n; i++) s0 += x[xo + i] * weight[wo + i];
+      y[r * m + o] = s0 + s1 + s2 + s3 + (bias ? bias[o] : 0);
+    }
+  }
+  return y;
+}
+
+export function add(a: Float32Array, b: Float32Array): Float32Array {
+  if (a.length !== b.length) throw new Error(`add: ${a.length} vs ${b.length} elements`);
+  const y = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) y[i] = a[i] + b[i];
+  return y;
+}
+
+/** Normalizes each row of x [rows, size] over its last axis. */
+export function layerNorm(x: Float32Array, norm: NormArrays): Float32Array {
+  const size = norm.gamma.length;
+  const y = new Float32Array(x.length);
+  for (let r = 0; r < x.length / size; r++) {
+    const o = r * size;
+    let mean = 0;
+    for (let i = 0; i < size; i++) mean += x[o + i];
+    mean /= size;
+    let variance = 0;
+    for (let i = 0; i < size; i++) variance += (x[o + i] - mean) ** 2;
+    variance /= size;
+    const inv = 1 / Math.sqrt(variance + norm.eps);
+    for (let i = 0; i < size; i++) y[o + i] = (x[o + i] - mean) * inv * norm.gamma[i] + norm.beta[i];
+  }
+  return y;
+}
+
+export function activation(x: Float32Array, kind: Activation): Float32Array {
+  const f = ACTIVATIONS[kind];
+  const y = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) y[i] = f(x[i]);
+  return y;
+}
+
+const ACTIVATIONS: Record<Activation, (x: number) => number> = {
+  gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
+  gelu_tanh: (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
+  relu: (x) => Math.max(0, x),
+  silu: (x) => x / (1 + Math.exp(-x)),
+  quick_gelu: (x) => x / (1 + Math.exp(-1.702 * x)),
+};
+
+/** Error function, |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit). */
+export function erf(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const erfc =
+    t *
+    Math.exp(
+      -z * z -
+        1.26551223 +
+        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? 1 - erfc : erfc - 1;
+}
+
+export function tanh(x: Float32Array): Float32Array {
+  return x.map(Math.tanh);
+}
+
+export interface AttentionArrays {
+  query: LinearArrays;
+  key: LinearArrays;
+  value: LinearArrays;
+  output: LinearArrays;
+  heads: number;
+}
+
+/** Extra additive score for (batch, head, query position, key position), e.g. position biases. */
+export type ScoreBias = (b: number, h: number, i: number, j: number) => number;
+
+/**
+ * Multi-head self-attention of x [batch, seq, H]; `mask` [batch, seq] hides keys whose
+ * value is 0. Returns the output projection [batch, seq, H].
+ */
+export function selfAttention(
+  x: Float32Array,
+  batch: number,
+  seq: number,
+  w: AttentionArrays,
+  mask: Int32Array,
+  scoreBias?: ScoreBias,
+): Float32Array {
+  const rows = batch * seq;
+  const q = linear(x, rows, w.query);
+  const k = linear(x, rows, w.key);
+  const v = linear(x, rows, w.value);
+  return linear(attend(q, k, v, batch, seq, w.heads, mask, scoreBias), rows, w.output);
+}
+
+/**
+ * softmax(q·kᵀ/√d + bias + mask)·v per head, on already projected q, k, v [batch, seq, heads·d];
+ * returns the merged context [batch, seq, heads·d].
+ */
+export function attend(
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  batch: number,
+  seq: number,
+  heads: number,
+  mask: Int32Array,
+  scoreBias?: ScoreBias,
+): Float32Array {
+  const width = q.length / (batch * seq);
+  const d = width / heads;
+  const scale = 1 / Math.sqrt(d);
+  const context = new Float32Array(q.length);
+  const scores = new Float64Array(seq);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < seq; i++) {
+        const qo = (b * seq + i) * width + h * d;
+        let max = -Infinity;
+        for (let j = 0; j < seq; j++) {
+          const ko = (b * seq + j) * width + h * d;
+          let dot = 0;
+          for (let e = 0; e < d; e++) dot += q[qo + e] * k[ko + e];
+          let s = dot * scale + (scoreBias ? scoreBias(b, h, i, j) : 0);
+          if (mask[b * seq + j] === 0) s += MASKED_SCORE;
+          scores[j] = s;
+          if (s > max) max = s;
+        }
+        let total = 0;
+        for (let j = 0; j < seq; j++) total += scores[j] = Math.exp(scores[j] - max);
+        for (let j = 0; j < seq; j++) {
+          const p = scores[j] / total;
+          const vo = (b * seq + j) * width + h * d;
+          for (let e = 0; e < d; e++) context[qo + e] += p * v[vo + e];
+        }
+      }
+    }
+  }
+  return context;
+}
+
+/** Row 0 of each sequence: [batch, seq, H] → [batch, H]. */
+export function firstToken(hidden: Float32Array, batch: number, seq: number): Float32Array {
+  const width = hidden.length / (batch * seq);
+  const out = new Float32Array(batch * width);
+  for (let b = 0; b < batch; b++) out.set(hidden.subarray(b * seq * width, b * seq * width + width), b * width);
+  return out;
+}
+
+/** Gathers rows of `table` [rows, width] by `ids`. */
+export function embed(table: Float32Array, width: number, ids: ArrayLike<number>, source: string): Float32Array {
+  const rows = table.length / width;
+  const out = new Float32Array(ids.length * width);
+  for (let t = 0; t < ids.length; t++) {
+    const id = ids[t];
+    if (!(id >= 0 && id < rows)) throw new RangeError(`${source}: index ${id} outside [0, ${rows})`);
+    out.set(table.subarray(id * width, (id + 1) * width), t * width);
+  }
+  return out;
+}

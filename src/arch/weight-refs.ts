@@ -1,0 +1,109 @@
+// Weight references: what a template expects to find in a checkpoint (name + shape), and the
+// checked reads that turn them into arrays or initializer bytes. Shared by graph templates and
+// reference forwards, so both read exactly the same tensors with the same checks.
+import type { TensorBytes } from "../graph/ir.js";
+import { type WeightStore, WeightError } from "./weights.js";
+
+/** `prefix.weight` [out, in] and, when `bias`, `prefix.bias` [out] (PyTorch nn.Linear layout). */
+export interface LinearRef {
+  prefix: string;
+  inFeatures: number;
+  outFeatures: number;
+  bias: boolean;
+}
+
+/** `prefix.weight|gamma` and `prefix.bias|beta`, both [size]. */
+export interface NormRef {
+  prefix: string;
+  size: number;
+  eps: number;
+  /** False for bias-free norms (e.g. ModernBERT); beta is then zeros. */
+  bias?: boolean;
+}
+
+export interface TensorRef {
+  name: string;
+  shape: number[];
+}
+
+export const linearRef = (prefix: string, inFeatures: number, outFeatures: number, bias = true): LinearRef => ({
+  prefix,
+  inFeatures,
+  outFeatures,
+  bias,
+});
+export const normRef = (prefix: string, size: number, eps: number, bias = true): NormRef => ({ prefix, size, eps, bias });
+export const tensorRef = (name: string, shape: number[]): TensorRef => ({ name, shape });
+
+export interface LinearArrays {
+  /** Row-major [out, in], as stored. */
+  weight: Float32Array;
+  bias?: Float32Array;
+  inFeatures: number;
+  outFeatures: number;
+}
+
+export interface NormArrays {
+  gamma: Float32Array;
+  beta: Float32Array;
+  eps: number;
+}
+
+/** Checked access to the tensors behind refs. */
+export class WeightReader {
+  constructor(readonly store: WeightStore) {}
+
+  has(name: string): boolean {
+    return this.store.has(name);
+  }
+
+  /** float32 values of a tensor after checking its shape. */
+  tensor(ref: TensorRef): Float32Array {
+    this.check(ref);
+    return this.store.float32(ref.name);
+  }
+
+  /** Little-endian float32 bytes of a tensor after checking its shape (lazy / file range). */
+  bytes(ref: TensorRef): TensorBytes {
+    this.check(ref);
+    return this.store.float32Bytes(ref.name);
+  }
+
+  linear(ref: LinearRef): LinearArrays {
+    const weight = this.tensor(linearWeight(ref));
+    const bias = ref.bias ? this.tensor(linearBias(ref)) : undefined;
+    return { weight, ...(bias ? { bias } : {}), inFeatures: ref.inFeatures, outFeatures: ref.outFeatures };
+  }
+
+  norm(ref: NormRef): NormArrays {
+    const names = this.normNames(ref);
+    const gamma = this.tensor(tensorRef(names.gamma, [ref.size]));
+    const beta = names.beta ? this.tensor(tensorRef(names.beta, [ref.size])) : new Float32Array(ref.size);
+    return { gamma, beta, eps: ref.eps };
+  }
+
+  /** Older checkpoints name LayerNorm parameters gamma/beta instead of weight/bias. */
+  normNames(ref: NormRef): { gamma: string; beta?: string } {
+    const legacy = !this.store.has(`${ref.prefix}.weight`) && this.store.has(`${ref.prefix}.gamma`);
+    const [gamma, beta] = legacy ? ["gamma", "beta"] : ["weight", "bias"];
+    return { gamma: `${ref.prefix}.${gamma}`, ...(ref.bias === false ? {} : { beta: `${ref.prefix}.${beta}` }) };
+  }
+
+  /** Throws a WeightError when the tensor is missing or its shape differs from the ref. */
+  check(ref: TensorRef): void {
+    const info = this.store.info(ref.name);
+    if (!sameShape(info.shape, ref.shape)) {
+      throw new WeightError(
+        `${this.store.source}: tensor "${ref.name}" has shape [${info.shape.join(", ")}] but config.json implies ` +
+          `[${ref.shape.join(", ")}]; the weights do not belong to this config (use the model's own config.json)`,
+      );
+    }
+  }
+}
+
+export const linearWeight = (ref: LinearRef): TensorRef => tensorRef(`${ref.prefix}.weight`, [ref.outFeatures, ref.inFeatures]);
+export const linearBias = (ref: LinearRef): TensorRef => tensorRef(`${ref.prefix}.bias`, [ref.outFeatures]);
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}

@@ -1,0 +1,54 @@
+// Emit → write → verify, variant by variant: the primary graph first, the portable graph when
+// the primary fails (SPEC fallback). Problems with the model itself propagate at once.
+import type { GraphVariant } from "../arch/architecture.js";
+import { ConfigError } from "../arch/config.js";
+import { type LoadedEncoder, buildEncoderGraph } from "../arch/encoder.js";
+import { WeightError } from "../arch/weights.js";
+import { writeModel } from "../graph/serialize.js";
+import { validateModel } from "../graph/validate.js";
+import { removeQuietly } from "./atomic.js";
+import { ExportError } from "./errors.js";
+import type { Logger } from "./log.js";
+import { FP32_TOLERANCE, type Verification, verifyGraph } from "./verify.js";
+
+export interface EmitOptions {
+  opset: number;
+  tokenTypeIds: boolean;
+  /** Tried in order until one verifies. */
+  variants: GraphVariant[];
+  metadata: Record<string, string>;
+  producerVersion: string;
+  logger: Logger;
+}
+
+export interface EmittedGraph {
+  path: string;
+  variant: GraphVariant;
+  verification: Verification;
+}
+
+export async function emitVerifiedGraph(encoder: LoadedEncoder, path: string, options: EmitOptions): Promise<EmittedGraph> {
+  const { logger } = options;
+  let failure = "";
+  for (const [index, variant] of options.variants.entries()) {
+    const next = options.variants[index + 1];
+    try {
+      const model = buildEncoderGraph(encoder, { ...options, variant });
+      validateModel(model);
+      await writeModel(model, path);
+      const verification = await verifyGraph(path, encoder);
+      if (verification.ok) {
+        logger.info(`verified ${variant} graph: max relative error ${verification.worst.relativeError.toExponential(2)} vs the reference forward`);
+        return { path, variant, verification };
+      }
+      const { worst } = verification;
+      failure = `max relative error ${worst.relativeError.toExponential(2)} on ${worst.output} (batch×sequence ${worst.shape}) exceeds ${FP32_TOLERANCE}`;
+    } catch (error) {
+      if (error instanceof WeightError || error instanceof ConfigError || error instanceof ExportError) throw error;
+      failure = (error as Error).message ?? String(error);
+    }
+    removeQuietly(path);
+    if (next) logger.warn(`the ${variant} graph failed verification (${failure}); emitting the ${next} graph instead`);
+  }
+  throw new ExportError(`export of ${encoder.dir} failed: the ${options.variants.at(-1)} graph did not verify (${failure})`);
+}

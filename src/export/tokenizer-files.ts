@@ -1,0 +1,57 @@
+// Tokenizer assets: which files travel with an exported model, and loading the tokenizer.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { copyFileAtomic } from "./atomic.js";
+import { ExportError } from "./errors.js";
+
+/** What transformers' save_pretrained writes for the tokenizers of BERT-family models. */
+export const TOKENIZER_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "added_tokens.json",
+  "vocab.txt",
+  "vocab.json",
+  "merges.txt",
+  "sentencepiece.bpe.model",
+  "spiece.model",
+] as const;
+
+export interface LoadedTokenizer {
+  tokenizer: Tokenizer;
+  /** tokenizer_config.json (or {}), e.g. for model_max_length. */
+  config: Record<string, unknown>;
+}
+
+/** Loads tokenizer.json (+ tokenizer_config.json) from a model folder. */
+export function loadTokenizer(dir: string): LoadedTokenizer {
+  const jsonPath = join(dir, "tokenizer.json");
+  if (!existsSync(jsonPath)) {
+    throw new ExportError(`${dir} has no tokenizer.json: export needs the fast-tokenizer file of the model's repository`);
+  }
+  const config = readJson(join(dir, "tokenizer_config.json"), true) ?? {};
+  try {
+    return { tokenizer: new Tokenizer(readJson(jsonPath, false)!, config), config };
+  } catch (error) {
+    throw new ExportError(`${jsonPath} could not be loaded as a tokenizer (${(error as Error).message}); re-download it`);
+  }
+}
+
+/** Copies the tokenizer files present in `fromDir` into `toDir`; returns their names. */
+export function copyTokenizerFiles(fromDir: string, toDir: string): string[] {
+  const present = TOKENIZER_FILES.filter((file) => existsSync(join(fromDir, file)));
+  for (const file of present) copyFileAtomic(join(fromDir, file), join(toDir, file));
+  return present;
+}
+
+function readJson(path: string, optional: boolean): Record<string, unknown> | undefined {
+  if (optional && !existsSync(path)) return undefined;
+  try {
+    const value: unknown = JSON.parse(readFileSync(path, "utf8"));
+    if (value && typeof value === "object" && !Array.isArray(value)) return value as Record<string, unknown>;
+    throw new Error("not a JSON object");
+  } catch (error) {
+    throw new ExportError(`${path} is not a valid JSON object (${(error as Error).message}); re-download it`);
+  }
+}

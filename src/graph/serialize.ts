@@ -1,0 +1,750 @@
+// IR <-> ONNX protobuf. Writing is streamed: the non-tensor parts go through protobufjs, but
+// initializer payloads are copied into the output one at a time, so a multi-gigabyte model never
+// sits in memory. Protobuf lets fields come in any order, so a graph is written as its
+// non-initializer fields followed by each initializer as field 5, and the model as its other
+// fields followed by the graph as field 7; every length is known up front from the tensor sizes.
+import { randomBytes } from "node:crypto";
+import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { type FileHandle, open, rename, rm } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import {
+  type Attribute,
+  BYTES_PER_ELEMENT,
+  DataType,
+  type Dim,
+  type Graph,
+  type Initializer,
+  type Model,
+  type Node,
+  type TensorBytes,
+  type ValueInfo,
+  byteLength,
+  elementCount,
+} from "./ir.js";
+import {
+  type AttributeProto,
+  AttributeType,
+  DataLocation,
+  type DimensionProto,
+  FIELD,
+  type GraphProto,
+  type Int64,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+  int64ToBigInt,
+  int64ToNumber,
+  onnx,
+} from "./onnx-proto.js";
+
+export type ExternalDataMode = "auto" | "always" | "never";
+
+export interface WriteModelOptions {
+  /**
+   * "auto" (default): tensors go to `<file>.data` only when the initializers exceed what one
+   * protobuf file can hold; "always": always; "never": everything inline.
+   */
+  externalData?: ExternalDataMode;
+  /** Tensors smaller than this many bytes stay inline even with external data (default 1024). */
+  externalDataThreshold?: number;
+}
+
+export interface WriteModelResult {
+  path: string;
+  /** Size of the .onnx file. */
+  bytes: number;
+  externalDataPath?: string;
+  externalDataBytes?: number;
+}
+
+export interface DecodeModelOptions {
+  /** Folder that external-data locations are relative to (the model's folder). */
+  baseDir?: string;
+}
+
+/** Protobuf messages (and so a .onnx file with inline weights) cannot exceed 2 GiB. */
+const PROTOBUF_MAX_BYTES = 2 ** 31 - 1;
+/** "auto" switches to external data above this much initializer data, leaving room for the graph. */
+export const AUTO_EXTERNAL_DATA_BYTES = Math.floor(1.8 * 2 ** 30);
+const DEFAULT_EXTERNAL_DATA_THRESHOLD = 1024;
+/** Size of the one reusable write/copy buffer per output file. */
+const CHUNK_BYTES = 4 * 2 ** 20;
+/**
+ * External-data offsets: onnxruntime memory-maps external initializers only when the offset is
+ * page aligned, and its own saver page-aligns (4096) tensors above 1 MiB; smaller tensors are
+ * aligned to 64 bytes (a cache line / widest SIMD load) so padding stays negligible.
+ */
+const PAGE_ALIGNMENT = 4096;
+const PAGE_ALIGN_FROM_BYTES = 2 ** 20;
+const SMALL_ALIGNMENT = 64;
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+
+/** Encodes the whole model in memory (small models and tests); same bytes as writeModel "never". */
+export function encodeModel(model: Model): Uint8Array {
+  const plan = planModel(model, undefined);
+  checkProtobufLimit(plan.model.length);
+  return materialize(plan.model);
+}
+
+/**
+ * Streams the model to `path` (via a temp file renamed into place), with initializers either
+ * inline or in `<basename>.data` beside it. On failure nothing new is left behind and an existing
+ * file at `path` is untouched.
+ */
+export async function writeModel(
+  model: Model,
+  path: string,
+  options: WriteModelOptions = {},
+): Promise<WriteModelResult> {
+  const dataFileName = `${basename(path)}.data`;
+  const dataPath = join(dirname(path), dataFileName);
+  const temps: string[] = [];
+  try {
+    const mode = options.externalData ?? "auto";
+    const external = externalDataNeeded(totalInitializerBytes(model.graph), mode)
+      ? { location: dataFileName, threshold: options.externalDataThreshold ?? DEFAULT_EXTERNAL_DATA_THRESHOLD }
+      : undefined;
+    const plan = planModel(model, external);
+    checkProtobufLimit(plan.model.length);
+
+    const modelTemp = tempPathFor(path);
+    temps.push(modelTemp);
+    await writePlanToFile(plan.model, modelTemp);
+    if (plan.externalData) {
+      const dataTemp = tempPathFor(dataPath);
+      temps.push(dataTemp);
+      await writePlanToFile(plan.externalData, dataTemp);
+      // Data first: a model file must never point at data that is not there yet.
+      await rename(dataTemp, dataPath);
+    }
+    await rename(modelTemp, path);
+    return {
+      path,
+      bytes: plan.model.length,
+      ...(plan.externalData ? { externalDataPath: dataPath, externalDataBytes: plan.externalData.length } : {}),
+    };
+  } catch (err) {
+    await removeQuietly(temps);
+    throw new Error(`failed to write ONNX model ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Decodes ONNX bytes into the IR. Inline tensors become `bytes` views into `bytes` (no copy);
+ * external data becomes `file` ranges under `baseDir`.
+ */
+export function decodeModel(bytes: Uint8Array, options: DecodeModelOptions = {}): Model {
+  return modelFromProto(onnx.ModelProto.decode(bytes), options.baseDir);
+}
+
+/** Reads a .onnx file (and resolves its external data against the file's folder). */
+export function readModel(path: string): Model {
+  try {
+    return decodeModel(readFileSync(path), { baseDir: dirname(resolve(path)) });
+  } catch (err) {
+    throw new Error(`failed to read ONNX model ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** Whether "auto"/"always"/"never" puts tensors into an external data file for this much data. */
+export function externalDataNeeded(totalInitializerBytes: number, mode: ExternalDataMode): boolean {
+  if (mode === "always") return true;
+  if (mode === "never") return false;
+  return totalInitializerBytes > AUTO_EXTERNAL_DATA_BYTES;
+}
+
+/** The raw little-endian bytes of a tensor. A `lazy` source is computed again on every call. */
+export function readTensorBytes(data: TensorBytes): Uint8Array {
+  switch (data.kind) {
+    case "bytes":
+      return data.bytes;
+    case "file":
+      return readFileRange(data.path, data.offset, data.length);
+    case "lazy":
+      return data.read();
+  }
+}
+
+// Typed copies of an initializer's elements (host byte order is little-endian on every platform
+// Node supports, matching ONNX raw_data). Each checks the data type and returns aligned memory.
+export const initializerToFloat32 = (init: Initializer): Float32Array =>
+  typedCopy(init, DataType.FLOAT, Float32Array);
+export const initializerToFloat64 = (init: Initializer): Float64Array =>
+  typedCopy(init, DataType.DOUBLE, Float64Array);
+export const initializerToInt64 = (init: Initializer): BigInt64Array =>
+  typedCopy(init, DataType.INT64, BigInt64Array);
+export const initializerToInt32 = (init: Initializer): Int32Array => typedCopy(init, DataType.INT32, Int32Array);
+export const initializerToInt8 = (init: Initializer): Int8Array => typedCopy(init, DataType.INT8, Int8Array);
+export const initializerToUint8 = (init: Initializer): Uint8Array => typedCopy(init, DataType.UINT8, Uint8Array);
+
+// ---------------------------------------------------------------------------------------------
+// IR -> protobuf objects (everything except initializer payloads)
+
+function modelHeaderProto(model: Model): ModelProto {
+  return {
+    ir_version: model.irVersion,
+    producer_name: model.producerName,
+    producer_version: model.producerVersion,
+    opset_import: model.opsetImports.map((o) => ({ domain: o.domain, version: o.version })),
+    metadata_props: Object.entries(model.metadata).map(([key, value]) => ({ key, value })),
+  };
+}
+
+function graphHeaderProto(graph: Graph): GraphProto {
+  return {
+    node: graph.nodes.map(nodeToProto),
+    name: graph.name,
+    input: graph.inputs.map(valueInfoToProto),
+    output: graph.outputs.map(valueInfoToProto),
+    value_info: graph.valueInfo.map(valueInfoToProto),
+  };
+}
+
+function nodeToProto(node: Node): NodeProto {
+  return {
+    input: node.inputs,
+    output: node.outputs,
+    name: node.name,
+    op_type: node.opType,
+    domain: node.domain,
+    attribute: Object.entries(node.attributes).map(([name, a]) => attributeToProto(name, a, node)),
+  };
+}
+
+function attributeToProto(name: string, a: Attribute, node: Node): AttributeProto {
+  const where = `attribute "${name}" of node "${node.name}" (${node.opType})`;
+  switch (a.kind) {
+    case "float":
+      return { name, type: AttributeType.FLOAT, f: a.value };
+    case "int":
+      return { name, type: AttributeType.INT, i: checkInt(a.value, where) };
+    case "string":
+      return { name, type: AttributeType.STRING, s: utf8.encode(a.value) };
+    case "tensor":
+      return { name, type: AttributeType.TENSOR, t: inlineTensorProto(a.value) };
+    case "floats":
+      return { name, type: AttributeType.FLOATS, floats: a.value };
+    case "ints":
+      return { name, type: AttributeType.INTS, ints: a.value.map((v) => checkInt(v, where)) };
+    case "strings":
+      return { name, type: AttributeType.STRINGS, strings: a.value.map((s) => utf8.encode(s)) };
+  }
+}
+
+/** int64 attributes travel as JS numbers; beyond 2^53 they would silently lose digits. */
+function checkInt(value: number, where: string): number {
+  if (!Number.isSafeInteger(value)) throw new Error(`${where}: ${value} is not an integer within ±2^53`);
+  return value;
+}
+
+function valueInfoToProto(info: ValueInfo): ValueInfoProto {
+  const shape = info.shape === undefined ? undefined : { dim: info.shape.map(dimToProto) };
+  return { name: info.name, type: { tensor_type: { elem_type: info.elemType, ...(shape ? { shape } : {}) } } };
+}
+
+/** "" stands for a dimension that is neither fixed nor named. */
+function dimToProto(dim: Dim): DimensionProto {
+  if (typeof dim === "number") return { dim_value: dim };
+  return dim === "" ? {} : { dim_param: dim };
+}
+
+function tensorHeaderProto(init: Initializer): TensorProto {
+  return { dims: init.dims, data_type: init.dataType, name: init.name };
+}
+
+/** Attribute tensors are small constants: always inline, built in memory. */
+function inlineTensorProto(init: Initializer): TensorProto {
+  checkInitializer(init);
+  return { ...tensorHeaderProto(init), raw_data: readCheckedTensorBytes(init) };
+}
+
+function externalTensorProto(init: Initializer, location: string, offset: number): TensorProto {
+  return {
+    ...tensorHeaderProto(init),
+    data_location: DataLocation.EXTERNAL,
+    external_data: [
+      { key: "location", value: location },
+      { key: "offset", value: String(offset) },
+      { key: "length", value: String(byteLength(init.data)) },
+    ],
+  };
+}
+
+function checkInitializer(init: Initializer): void {
+  const where = `initializer "${init.name}"`;
+  for (const d of init.dims) {
+    if (!Number.isSafeInteger(d) || d < 0) throw new Error(`${where}: invalid dimension ${d} in [${init.dims}]`);
+  }
+  const elementBytes = BYTES_PER_ELEMENT[init.dataType];
+  if (elementBytes === undefined) throw new Error(`${where}: data type ${init.dataType} cannot be stored as raw data`);
+  const expected = elementCount(init.dims) * elementBytes;
+  const actual = byteLength(init.data);
+  if (actual !== expected) {
+    throw new Error(`${where}: has ${actual} bytes but dims [${init.dims}] of type ${init.dataType} need ${expected}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Write plan: the exact byte sequence of each output file, with tensor payloads left as sources.
+
+type Piece =
+  | { kind: "bytes"; bytes: Uint8Array }
+  | { kind: "zeros"; length: number }
+  | { kind: "tensor"; initializer: Initializer };
+
+interface FilePlan {
+  pieces: Piece[];
+  length: number;
+}
+
+interface ModelPlan {
+  model: FilePlan;
+  /** Present when at least one tensor went to the external data file. */
+  externalData?: FilePlan;
+}
+
+interface ExternalDataTarget {
+  /** File name written into the model, relative to the model's folder. */
+  location: string;
+  threshold: number;
+}
+
+function emptyPlan(): FilePlan {
+  return { pieces: [], length: 0 };
+}
+
+function appendBytes(plan: FilePlan, bytes: Uint8Array): void {
+  plan.pieces.push({ kind: "bytes", bytes });
+  plan.length += bytes.byteLength;
+}
+
+function appendZeros(plan: FilePlan, length: number): void {
+  if (length === 0) return;
+  plan.pieces.push({ kind: "zeros", length });
+  plan.length += length;
+}
+
+function appendTensor(plan: FilePlan, initializer: Initializer): void {
+  plan.pieces.push({ kind: "tensor", initializer });
+  plan.length += byteLength(initializer.data);
+}
+
+function appendPlan(plan: FilePlan, other: FilePlan): void {
+  plan.pieces.push(...other.pieces);
+  plan.length += other.length;
+}
+
+function planModel(model: Model, external: ExternalDataTarget | undefined): ModelPlan {
+  const data = emptyPlan();
+  const graph = emptyPlan();
+  appendBytes(graph, onnx.GraphProto.encode(graphHeaderProto(model.graph)));
+  for (const init of model.graph.initializers) {
+    checkInitializer(init);
+    if (external && goesExternal(init, external.threshold)) appendExternalInitializer(graph, data, init, external);
+    else appendInlineInitializer(graph, init);
+  }
+  const file = emptyPlan();
+  appendBytes(file, onnx.ModelProto.encode(modelHeaderProto(model)));
+  appendBytes(file, lengthDelimitedKey(FIELD.MODEL_GRAPH, graph.length));
+  appendPlan(file, graph);
+  return data.pieces.length > 0 ? { model: file, externalData: data } : { model: file };
+}
+
+/** Empty tensors stay inline: an external entry of length 0 buys nothing. */
+function goesExternal(init: Initializer, threshold: number): boolean {
+  const length = byteLength(init.data);
+  return length > 0 && length >= threshold;
+}
+
+/** GraphProto.initializer entry: TensorProto header + raw_data whose bytes are streamed. */
+function appendInlineInitializer(graph: FilePlan, init: Initializer): void {
+  const header = onnx.TensorProto.encode(tensorHeaderProto(init));
+  const payloadLength = byteLength(init.data);
+  const rawDataKey = lengthDelimitedKey(FIELD.TENSOR_RAW_DATA, payloadLength);
+  appendBytes(graph, lengthDelimitedKey(FIELD.GRAPH_INITIALIZER, header.length + rawDataKey.length + payloadLength));
+  appendBytes(graph, header);
+  appendBytes(graph, rawDataKey);
+  appendTensor(graph, init);
+}
+
+function appendExternalInitializer(
+  graph: FilePlan,
+  data: FilePlan,
+  init: Initializer,
+  external: ExternalDataTarget,
+): void {
+  const length = byteLength(init.data);
+  const alignment = length >= PAGE_ALIGN_FROM_BYTES ? PAGE_ALIGNMENT : SMALL_ALIGNMENT;
+  appendZeros(data, (alignment - (data.length % alignment)) % alignment);
+  const offset = data.length;
+  appendTensor(data, init);
+  const message = onnx.TensorProto.encode(externalTensorProto(init, external.location, offset));
+  appendBytes(graph, lengthDelimitedKey(FIELD.GRAPH_INITIALIZER, message.length));
+  appendBytes(graph, message);
+}
+
+function totalInitializerBytes(graph: Graph): number {
+  return graph.initializers.reduce((sum, init) => sum + byteLength(init.data), 0);
+}
+
+function checkProtobufLimit(modelBytes: number): void {
+  if (modelBytes > PROTOBUF_MAX_BYTES) {
+    throw new Error(
+      `the model would be ${modelBytes} bytes, over protobuf's 2 GiB limit; ` +
+        `write it with externalData "auto" or "always"`,
+    );
+  }
+}
+
+// Protobuf wire format for the hand-written parts: a field key with wire type 2 (length-delimited)
+// followed by the varint length.
+function lengthDelimitedKey(field: number, length: number): Uint8Array {
+  return Uint8Array.from([...varint(field * 8 + 2), ...varint(length)]);
+}
+
+/** Base-128 varint of a non-negative safe integer (arithmetic, not bit ops: lengths pass 2^31). */
+function varint(value: number): number[] {
+  const out: number[] = [];
+  let rest = value;
+  while (rest >= 0x80) {
+    out.push((rest % 0x80) | 0x80);
+    rest = Math.floor(rest / 0x80);
+  }
+  out.push(rest);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Executing a plan: in memory, or streamed to a file
+
+function materialize(plan: FilePlan): Uint8Array {
+  const out = new Uint8Array(plan.length);
+  let at = 0;
+  for (const piece of plan.pieces) {
+    if (piece.kind === "bytes") out.set(piece.bytes, at);
+    else if (piece.kind === "tensor") out.set(readCheckedTensorBytes(piece.initializer), at);
+    at += pieceLength(piece); // zeros: already zero
+  }
+  return out;
+}
+
+function pieceLength(piece: Piece): number {
+  if (piece.kind === "bytes") return piece.bytes.byteLength;
+  if (piece.kind === "zeros") return piece.length;
+  return byteLength(piece.initializer.data);
+}
+
+async function writePlanToFile(plan: FilePlan, path: string): Promise<void> {
+  const handle = await open(path, "wx");
+  try {
+    const writer = new ChunkedFileWriter(handle);
+    for (const piece of plan.pieces) await writePiece(writer, piece);
+    await writer.flush();
+    if (writer.written !== plan.length) {
+      throw new Error(`internal error: wrote ${writer.written} bytes, planned ${plan.length}`);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writePiece(writer: ChunkedFileWriter, piece: Piece): Promise<void> {
+  if (piece.kind === "bytes") return writer.write(piece.bytes);
+  if (piece.kind === "zeros") return writer.writeZeros(piece.length);
+  const init = piece.initializer;
+  const data = init.data;
+  if (data.kind === "file") return writer.copyFrom(data.path, data.offset, data.length, init.name);
+  // bytes, or lazy: read() runs exactly once, here, and the result is dropped when we return.
+  return writer.write(readCheckedTensorBytes(init));
+}
+
+/** Tensor bytes, checked against the size the plan reserved for them. */
+function readCheckedTensorBytes(init: Initializer): Uint8Array {
+  const bytes = readTensorBytes(init.data);
+  const expected = byteLength(init.data);
+  if (bytes.byteLength !== expected) {
+    throw new Error(`initializer "${init.name}": its source produced ${bytes.byteLength} bytes, expected ${expected}`);
+  }
+  return bytes;
+}
+
+/** Sequential writes through one reusable buffer, so small pieces do not cost a syscall each. */
+class ChunkedFileWriter {
+  private readonly buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  private used = 0;
+  /** Bytes handed to the file so far (flushed or buffered). */
+  written = 0;
+
+  constructor(private readonly handle: FileHandle) {}
+
+  async write(bytes: Uint8Array): Promise<void> {
+    if (bytes.byteLength >= CHUNK_BYTES) {
+      await this.flush();
+      await this.writeFully(bytes);
+    } else {
+      if (this.used + bytes.byteLength > CHUNK_BYTES) await this.flush();
+      this.buffer.set(bytes, this.used);
+      this.used += bytes.byteLength;
+    }
+    this.written += bytes.byteLength;
+  }
+
+  async writeZeros(length: number): Promise<void> {
+    for (let left = length; left > 0; ) {
+      if (this.used === CHUNK_BYTES) await this.flush();
+      const n = Math.min(left, CHUNK_BYTES - this.used);
+      this.buffer.fill(0, this.used, this.used + n);
+      this.used += n;
+      left -= n;
+    }
+    this.written += length;
+  }
+
+  /** Copies a byte range of another file, reading straight into the write buffer. */
+  async copyFrom(path: string, offset: number, length: number, tensorName: string): Promise<void> {
+    const source = await open(path, "r");
+    try {
+      for (let done = 0; done < length; ) {
+        if (this.used === CHUNK_BYTES) await this.flush();
+        const want = Math.min(length - done, CHUNK_BYTES - this.used);
+        const { bytesRead } = await source.read(this.buffer, this.used, want, offset + done);
+        if (bytesRead === 0) {
+          throw new Error(`initializer "${tensorName}": ${path} ends before byte ${offset + length}`);
+        }
+        this.used += bytesRead;
+        done += bytesRead;
+      }
+    } finally {
+      await source.close();
+    }
+    this.written += length;
+  }
+
+  async flush(): Promise<void> {
+    if (this.used === 0) return;
+    await this.writeFully(this.buffer.subarray(0, this.used));
+    this.used = 0;
+  }
+
+  private async writeFully(bytes: Uint8Array): Promise<void> {
+    for (let done = 0; done < bytes.byteLength; ) {
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.byteLength - done);
+      done += bytesWritten;
+    }
+  }
+}
+
+function tempPathFor(path: string): string {
+  return `${path}.tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
+}
+
+async function removeQuietly(paths: string[]): Promise<void> {
+  await Promise.all(paths.map((p) => rm(p, { force: true }).catch(() => undefined)));
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// ---------------------------------------------------------------------------------------------
+// protobuf objects -> IR
+
+function modelFromProto(m: ModelProto, baseDir: string | undefined): Model {
+  if (!m.graph) throw new Error("the ONNX model has no graph");
+  return {
+    irVersion: int64ToNumber(m.ir_version),
+    opsetImports: (m.opset_import ?? []).map((o) => ({ domain: o.domain ?? "", version: int64ToNumber(o.version) })),
+    producerName: m.producer_name ?? "",
+    producerVersion: m.producer_version ?? "",
+    metadata: Object.fromEntries((m.metadata_props ?? []).map((e) => [e.key ?? "", e.value ?? ""])),
+    graph: graphFromProto(m.graph, baseDir),
+  };
+}
+
+function graphFromProto(g: GraphProto, baseDir: string | undefined): Graph {
+  return {
+    name: g.name ?? "",
+    nodes: (g.node ?? []).map((n) => nodeFromProto(n, baseDir)),
+    initializers: (g.initializer ?? []).map((t) => tensorFromProto(t, baseDir)),
+    inputs: (g.input ?? []).map(valueInfoFromProto),
+    outputs: (g.output ?? []).map(valueInfoFromProto),
+    valueInfo: (g.value_info ?? []).map(valueInfoFromProto),
+  };
+}
+
+function nodeFromProto(n: NodeProto, baseDir: string | undefined): Node {
+  const node: Node = {
+    opType: n.op_type ?? "",
+    domain: n.domain ?? "",
+    name: n.name ?? "",
+    inputs: [...(n.input ?? [])],
+    outputs: [...(n.output ?? [])],
+    attributes: {},
+  };
+  // fromEntries, not assignment: an attribute named "__proto__" must stay an ordinary key.
+  node.attributes = Object.fromEntries((n.attribute ?? []).map((a) => [a.name ?? "", attributeFromProto(a, node, baseDir)]));
+  return node;
+}
+
+function attributeFromProto(a: AttributeProto, node: Node, baseDir: string | undefined): Attribute {
+  switch (a.type) {
+    case AttributeType.FLOAT:
+      return { kind: "float", value: a.f ?? 0 };
+    case AttributeType.INT:
+      return { kind: "int", value: int64ToNumber(a.i) };
+    case AttributeType.STRING:
+      return { kind: "string", value: utf8.decode(a.s ?? new Uint8Array()) };
+    case AttributeType.TENSOR:
+      if (!a.t) break;
+      return { kind: "tensor", value: tensorFromProto(a.t, baseDir) };
+    case AttributeType.FLOATS:
+      return { kind: "floats", value: [...(a.floats ?? [])] };
+    case AttributeType.INTS:
+      return { kind: "ints", value: (a.ints ?? []).map(int64ToNumber) };
+    case AttributeType.STRINGS:
+      return { kind: "strings", value: (a.strings ?? []).map((s) => utf8.decode(s)) };
+  }
+  throw new Error(`attribute "${a.name}" of node "${node.name}" (${node.opType}) has unsupported type ${a.type}`);
+}
+
+function valueInfoFromProto(v: ValueInfoProto): ValueInfo {
+  const tensorType = v.type?.tensor_type;
+  const info: ValueInfo = { name: v.name ?? "", elemType: (tensorType?.elem_type ?? 0) as DataType };
+  if (tensorType?.shape) info.shape = (tensorType.shape.dim ?? []).map(dimFromProto);
+  return info;
+}
+
+function dimFromProto(d: DimensionProto): Dim {
+  if (has(d, "dim_value")) return int64ToNumber(d.dim_value);
+  if (has(d, "dim_param")) return d.dim_param ?? "";
+  return "";
+}
+
+function tensorFromProto(t: TensorProto, baseDir: string | undefined): Initializer {
+  const name = t.name ?? "";
+  const dataType = (t.data_type ?? 0) as DataType;
+  const dims = (t.dims ?? []).map(int64ToNumber);
+  return { name, dataType, dims, data: tensorDataFromProto(t, name, dataType, dims, baseDir) };
+}
+
+function tensorDataFromProto(
+  t: TensorProto,
+  name: string,
+  dataType: DataType,
+  dims: number[],
+  baseDir: string | undefined,
+): TensorBytes {
+  if (t.data_location === DataLocation.EXTERNAL) return externalTensorData(t, name, dataType, dims, baseDir);
+  if (has(t, "raw_data") && t.raw_data) return { kind: "bytes", bytes: plainView(t.raw_data) };
+  return { kind: "bytes", bytes: typedFieldBytes(t, name, dataType, elementCount(dims)) };
+}
+
+function externalTensorData(
+  t: TensorProto,
+  name: string,
+  dataType: DataType,
+  dims: number[],
+  baseDir: string | undefined,
+): TensorBytes {
+  const entries = new Map((t.external_data ?? []).map((e) => [e.key ?? "", e.value ?? ""]));
+  const location = entries.get("location");
+  if (!location) throw new Error(`tensor "${name}" is marked external but has no location`);
+  if (baseDir === undefined && !isAbsolute(location)) {
+    throw new Error(`tensor "${name}" keeps its data in "${location}": pass baseDir (the model's folder) to decodeModel`);
+  }
+  const path = resolve(baseDir ?? "", location);
+  const offset = Number(entries.get("offset") ?? "0");
+  const length = entries.has("length")
+    ? Number(entries.get("length"))
+    : externalLengthFallback(path, offset, dataType, dims);
+  return { kind: "file", path, offset, length };
+}
+
+/** Without a "length" entry the tensor runs from its offset for its element count (or to EOF). */
+function externalLengthFallback(path: string, offset: number, dataType: DataType, dims: number[]): number {
+  const elementBytes = BYTES_PER_ELEMENT[dataType];
+  if (elementBytes !== undefined) return elementCount(dims) * elementBytes;
+  return statSync(path).size - offset;
+}
+
+/** Converts the typed repeated fields (float_data, int32_data, ...) to raw little-endian bytes. */
+function typedFieldBytes(t: TensorProto, name: string, dataType: DataType, count: number): Uint8Array {
+  const elementBytes = BYTES_PER_ELEMENT[dataType];
+  if (elementBytes === undefined) throw new Error(`tensor "${name}": data type ${dataType} is not supported`);
+  const out = new Uint8Array(count * elementBytes);
+  const view = new DataView(out.buffer);
+  const source = typedFieldOf(t);
+  if (!source) {
+    if (count === 0) return out;
+    throw new Error(`tensor "${name}" has ${count} elements but no data`);
+  }
+  if (source.values.length !== count) {
+    throw new Error(`tensor "${name}" has ${source.values.length} values in ${source.field}, expected ${count}`);
+  }
+  source.values.forEach((v, i) => writeElement(view, i * elementBytes, elementBytes, dataType, v));
+  return out;
+}
+
+function typedFieldOf(t: TensorProto): { field: string; values: Array<number | Int64> } | undefined {
+  if (t.float_data?.length) return { field: "float_data", values: t.float_data };
+  if (t.int32_data?.length) return { field: "int32_data", values: t.int32_data };
+  if (t.int64_data?.length) return { field: "int64_data", values: t.int64_data };
+  if (t.double_data?.length) return { field: "double_data", values: t.double_data };
+  if (t.uint64_data?.length) return { field: "uint64_data", values: t.uint64_data };
+  return undefined;
+}
+
+function writeElement(view: DataView, at: number, size: number, dataType: DataType, v: number | Int64): void {
+  if (dataType === DataType.FLOAT) view.setFloat32(at, Number(v), true);
+  else if (dataType === DataType.DOUBLE) view.setFloat64(at, Number(v), true);
+  else if (size === 8) view.setBigUint64(at, BigInt.asUintN(64, int64ToBigInt(v)), true);
+  else if (size === 4) view.setUint32(at, Number(BigInt.asUintN(32, int64ToBigInt(v))), true);
+  else if (size === 2) view.setUint16(at, Number(BigInt.asUintN(16, int64ToBigInt(v))), true);
+  else view.setUint8(at, Number(BigInt.asUintN(8, int64ToBigInt(v))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+const utf8 = { encode: (s: string) => new TextEncoder().encode(s), decode: (b: Uint8Array) => new TextDecoder().decode(b) };
+
+/** Presence of an optional proto2 field on a decoded message (defaults live on the prototype). */
+function has(message: object, field: string): boolean {
+  return Object.prototype.hasOwnProperty.call(message, field);
+}
+
+/** A plain Uint8Array over the same memory (decoders may hand out Buffers). */
+function plainView(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function readFileRange(path: string, offset: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  const fd = openSync(path, "r");
+  try {
+    for (let done = 0; done < length; ) {
+      const n = readSync(fd, out, done, length - done, offset + done);
+      if (n === 0) throw new Error(`${path} ends before byte ${offset + length}`);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
+}
+
+type TypedArrayOf<T> = { new (buffer: ArrayBuffer): T; readonly BYTES_PER_ELEMENT: number };
+
+function typedCopy<T>(init: Initializer, expected: DataType, ctor: TypedArrayOf<T>): T {
+  if (init.dataType !== expected) {
+    throw new Error(`initializer "${init.name}" has data type ${init.dataType}, expected ${expected}`);
+  }
+  const bytes = readTensorBytes(init.data);
+  if (bytes.byteLength % ctor.BYTES_PER_ELEMENT !== 0) {
+    throw new Error(`initializer "${init.name}": ${bytes.byteLength} bytes is not a whole number of elements`);
+  }
+  return new ctor(new Uint8Array(bytes).buffer); // the copy is aligned and owned by the caller
+}

@@ -1,0 +1,37 @@
+// Child process hosting one onnxruntime session. onnxruntime can crash natively (SIGSEGV)
+// on graphs it dislikes; in a child that is an ordinary, reportable failure.
+import * as ort from "onnxruntime-node";
+import type { FeedTensor, OutputTensor, WorkerReply, WorkerRequest } from "./protocol.js";
+
+let session: ort.InferenceSession | undefined;
+
+async function handle(request: WorkerRequest): Promise<WorkerReply> {
+  if (request.kind === "load") {
+    session = await ort.InferenceSession.create(request.modelPath, {
+      graphOptimizationLevel: request.settings.graphOptimizationLevel ?? "all",
+      ...(request.settings.intraOpNumThreads ? { intraOpNumThreads: request.settings.intraOpNumThreads } : {}),
+    });
+    return { id: request.id, ok: true, inputNames: [...session.inputNames], outputNames: [...session.outputNames] };
+  }
+  if (!session) throw new Error("no model loaded");
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(request.feeds)) feeds[name] = toOrt(t);
+  const results = await session.run(feeds, request.outputNames ?? session.outputNames);
+  const outputs: Record<string, OutputTensor> = {};
+  for (const [name, tensor] of Object.entries(results)) {
+    outputs[name] = { data: tensor.data as Float32Array, dims: [...tensor.dims] };
+  }
+  return { id: request.id, ok: true, outputs };
+}
+
+function toOrt(t: FeedTensor): ort.Tensor {
+  return t.type === "int64" ? new ort.Tensor("int64", t.data, t.dims) : new ort.Tensor("float32", t.data, t.dims);
+}
+
+process.on("message", (request: WorkerRequest) => {
+  handle(request).then(
+    (reply) => process.send!(reply),
+    (error: unknown) => process.send!({ id: request.id, ok: false, error: String((error as Error)?.message ?? error) }),
+  );
+});
+process.on("disconnect", () => process.exit(0));
