@@ -82,12 +82,23 @@ export class EmbeddingService {
   }
 
   private loadTokenizer(): Promise<LoadedTokenizer & { dir: string }> {
-    this.tokenizer ??= this.resolver.resolve(this.modelId, "tokenizer").then((dir) => ({ dir, ...loadTokenizer(dir) }));
+    this.tokenizer ??= forgetOnFailure(
+      this.resolver.resolve(this.modelId, "tokenizer").then((dir) => ({ dir, ...loadTokenizer(dir) })),
+      () => (this.tokenizer = undefined),
+    );
     return this.tokenizer;
   }
 
   private loadEncoder(): Promise<LoadedEncoder> {
-    this.encoder ??= this.resolver.resolve(this.modelId, "model").then(loadEncoder);
+    this.encoder ??= forgetOnFailure(this.resolver.resolve(this.modelId, "model").then(loadEncoder), () => (this.encoder = undefined));
     return this.encoder;
   }
+}
+
+/** Loaded once on success; a failed load is retried on the next call (the user may fix files). */
+function forgetOnFailure<T>(promise: Promise<T>, forget: () => void): Promise<T> {
+  return promise.catch((error: unknown) => {
+    forget();
+    throw error;
+  });
 }

@@ -1,0 +1,91 @@
+// sentence-transformers layout: modules.json lists the pipeline (Transformer → Pooling →
+// [Normalize]); the Pooling module's config.json says how token vectors become one vector.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError, ConfigReader } from "./config.js";
+
+export type PoolingMode = "cls" | "mean" | "max";
+
+export interface SentencePipeline {
+  pooling: PoolingMode;
+  /** A Normalize module follows pooling (L2, unit-length vectors). */
+  normalize: boolean;
+  /** sentence_bert_config.json's max_seq_length, when present. */
+  maxSeqLength?: number;
+  /** Module types after pooling that this project does not reproduce (e.g. Dense). */
+  unsupportedModules: string[];
+}
+
+/** Files of a sentence-transformers repository besides the transformer's own. */
+export const SENTENCE_TRANSFORMERS_FILES = ["modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"] as const;
+
+const MODULE_PREFIX = "sentence_transformers.models.";
+
+/** Pooling config keys (sentence-transformers ≥ 2) mapped onto the modes we emit. */
+const POOLING_KEYS: ReadonlyArray<[key: string, mode: PoolingMode | undefined]> = [
+  ["pooling_mode_cls_token", "cls"],
+  ["pooling_mode_mean_tokens", "mean"],
+  ["pooling_mode_max_tokens", "max"],
+  ["pooling_mode_mean_sqrt_len_tokens", undefined],
+  ["pooling_mode_weightedmean_tokens", undefined],
+  ["pooling_mode_lasttoken", undefined],
+];
+
+interface ModuleEntry {
+  path: string;
+  type: string;
+}
+
+/** Reads the pipeline of a sentence-transformers folder; undefined when it has no modules.json. */
+export function readSentencePipeline(dir: string): SentencePipeline | undefined {
+  const modulesPath = join(dir, "modules.json");
+  if (!existsSync(modulesPath)) return undefined;
+  const modules = parseModules(readFileSync(modulesPath, "utf8"), modulesPath);
+  const poolingModule = modules.find((m) => m.type === `${MODULE_PREFIX}Pooling`);
+  if (!poolingModule) throw new ConfigError(`${modulesPath} lists no Pooling module; it is not a sentence-transformers embedding model`);
+  const pooling = readPoolingMode(ConfigReader.fromFile(join(dir, poolingModule.path, "config.json")));
+  const after = modules.slice(modules.indexOf(poolingModule) + 1).map((m) => m.type.replace(MODULE_PREFIX, ""));
+  const maxSeqLength = readMaxSeqLength(join(dir, "sentence_bert_config.json"));
+  return {
+    pooling,
+    normalize: after.includes("Normalize"),
+    ...(maxSeqLength ? { maxSeqLength } : {}),
+    unsupportedModules: after.filter((t) => t !== "Normalize"),
+  };
+}
+
+function parseModules(text: string, source: string): ModuleEntry[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${source} is not valid JSON (${(error as Error).message}); re-download it`);
+  }
+  if (!Array.isArray(parsed)) throw new ConfigError(`${source} must be a JSON array of modules`);
+  return parsed.map((entry, i) => {
+    const e = entry as Record<string, unknown>;
+    if (!e || typeof e.type !== "string" || typeof (e.path ?? "") !== "string") {
+      throw new ConfigError(`${source}: module ${i} needs a string "type" and "path"`);
+    }
+    const path = (e.path as string | undefined) ?? "";
+    if (path.split(/[\\/]/).includes("..")) throw new ConfigError(`${source}: module ${i} path "${path}" leaves the model folder`);
+    return { path, type: e.type };
+  });
+}
+
+function readPoolingMode(config: ConfigReader): PoolingMode {
+  const enabled = POOLING_KEYS.filter(([key]) => config.has(key) && config.boolean(key));
+  if (enabled.length !== 1) {
+    const names = enabled.map(([key]) => key).join(", ") || "none";
+    throw config.fail(`exactly one pooling mode must be true (found: ${names}); supported: cls, mean, max`);
+  }
+  const [key, mode] = enabled[0]!;
+  if (!mode) throw config.fail(`${key} is not supported; supported pooling modes: cls, mean, max`);
+  return mode;
+}
+
+function readMaxSeqLength(path: string): number | undefined {
+  if (!existsSync(path)) return undefined;
+  const config = ConfigReader.fromFile(path);
+  return config.has("max_seq_length") ? config.int("max_seq_length", { min: 1 }) : undefined;
+}

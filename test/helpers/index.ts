@@ -1,0 +1,89 @@
+// Shared test utilities: temp folders, synthetic model folders, in-process onnxruntime runs.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { afterAll, expect } from "vitest";
+import type { EncoderOutputs, GraphVariant, TokenBatch } from "../../src/arch/architecture.js";
+import { type LoadedEncoder, buildEncoderGraph, loadEncoder, referenceForward } from "../../src/arch/encoder.js";
+import { type SyntheticModel, type WriteOptions, writeModelFolder } from "../../src/fixtures/model-folder.js";
+import type { Model } from "../../src/graph/ir.js";
+import { encodeModel } from "../../src/graph/serialize.js";
+import { validateModel } from "../../src/graph/validate.js";
+import { batchFeeds } from "../../src/runtime/feeds.js";
+import { relativeMaxError } from "../../src/export/verify.js";
+
+const created: string[] = [];
+afterAll(() => {
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temp folder, removed after the test file. */
+export function tempDir(prefix = "jazzmine-test-"): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  created.push(dir);
+  return dir;
+}
+
+/** Writes `model` into a fresh temp folder and returns the folder. */
+export function modelFolder(model: SyntheticModel, options: WriteOptions = {}, name = "model"): string {
+  return writeModelFolder(join(tempDir(), name), model, options);
+}
+
+/** Loads a synthetic model as an encoder (closed after the test file). */
+export function syntheticEncoder(model: SyntheticModel, options: WriteOptions = {}): LoadedEncoder {
+  const encoder = loadEncoder(modelFolder(model, options));
+  afterAll(() => encoder.close());
+  return encoder;
+}
+
+/** Runs a model in this process (tests only; the product isolates onnxruntime in a child). */
+export async function runInProcess(model: Model | Uint8Array, batch: TokenBatch): Promise<EncoderOutputs & { raw: ort.InferenceSession.ReturnType }> {
+  const session = await ort.InferenceSession.create(model instanceof Uint8Array ? model : encodeModel(model));
+  try {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [name, feed] of Object.entries(batchFeeds(batch, session.inputNames))) {
+      feeds[name] = new ort.Tensor(feed.type, feed.data, feed.dims);
+    }
+    const raw = await session.run(feeds);
+    return {
+      lastHiddenState: raw.last_hidden_state!.data as Float32Array,
+      poolerOutput: raw.pooler_output!.data as Float32Array,
+      raw,
+    };
+  } finally {
+    await session.release();
+  }
+}
+
+export const FP32_RELATIVE_TOLERANCE = 1e-4;
+
+/**
+ * Emits `encoder` as `variant`, runs it in onnxruntime on each batch and expects both outputs
+ * within 1e-4 relative max error of the reference forward. Returns the worst error seen.
+ */
+export async function expectGraphMatchesReference(
+  encoder: LoadedEncoder,
+  batches: TokenBatch[],
+  options: { variant: GraphVariant; opset?: number; tokenTypeIds?: boolean },
+): Promise<number> {
+  const model = buildEncoderGraph(encoder, { opset: options.opset ?? 17, variant: options.variant, tokenTypeIds: options.tokenTypeIds ?? false });
+  validateModel(model);
+  const bytes = encodeModel(model);
+  let worst = 0;
+  for (const batch of batches) {
+    const expected = referenceForward(encoder, batch);
+    const actual = await runInProcess(bytes, batch);
+    const hidden = encoder.config.hiddenSize;
+    expect(actual.lastHiddenState.length).toBe(batch.batch * batch.sequence * hidden);
+    expect(actual.poolerOutput.length).toBe(batch.batch * hidden);
+    for (const output of ["lastHiddenState", "poolerOutput"] as const) {
+      const error = relativeMaxError(actual[output], expected[output]);
+      worst = Math.max(worst, error);
+      expect(error, `${output} at ${batch.batch}x${batch.sequence} (${options.variant}, opset ${options.opset ?? 17})`).toBeLessThanOrEqual(
+        FP32_RELATIVE_TOLERANCE,
+      );
+    }
+  }
+  return worst;
+}
