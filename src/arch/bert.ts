@@ -132,16 +132,9 @@ export function firstRows(ctx: TemplateContext, table: Value, ids: Value): Value
 function referenceBert(weights: WeightReader, c: BertConfig, batch: TokenBatch): EncoderResult<Float32Array> {
   const w = bertRefs(c, weights);
   const { batch: b, sequence: s } = batch;
-  const h = c.hiddenSize;
   const positionIds = Int32Array.from({ length: b * s }, (_, t) => t % s);
-  let x = ref.add(
-    ref.embed(weights.tensor(w.words), h, batch.inputIds, "input_ids"),
-    ref.embed(weights.tensor(w.positions), h, positionIds, "position ids"),
-  );
-  if (w.tokenTypes) {
-    const types = batch.tokenTypeIds ?? new Int32Array(b * s);
-    x = ref.add(x, ref.embed(weights.tensor(w.tokenTypes), h, types, "token_type_ids"));
-  }
+  let x = ref.add(weights.rows(w.words, batch.inputIds, "input_ids"), weights.rows(w.positions, positionIds, "position ids"));
+  if (w.tokenTypes) x = ref.add(x, weights.rows(w.tokenTypes, batch.tokenTypeIds ?? new Int32Array(b * s), "token_type_ids"));
   x = ref.layerNorm(x, weights.norm(w.embeddingNorm));
   for (const layer of w.layers) x = referenceEncoderLayer(weights, layer, c.activation, x, batch);
   if (!w.pooler) return { hidden: x };

@@ -1,6 +1,7 @@
 // Turns weight refs into graph initializers. Data stays lazy: tables are copied from the
 // checkpoint file range, matrices are transposed (and scaled/packed) one at a time when the
 // writer reaches them. A tensor asked for twice (shared layers) becomes one initializer.
+import { closeSync, openSync, readSync } from "node:fs";
 import type { GraphBuilder, Value } from "../graph/builder.js";
 import { DataType, type TensorBytes } from "../graph/ir.js";
 import { type LinearRef, type NormRef, type TensorRef, type WeightReader, linearBias, linearWeight, tensorRef } from "./weight-refs.js";
@@ -25,6 +26,8 @@ export interface FoldedLinear {
 
 export class GraphWeights {
   private readonly cache = new Map<string, Value>();
+  private readonly sourceScratch = new Scratch();
+  private readonly outputScratch = new Scratch();
 
   constructor(
     private readonly g: GraphBuilder,
@@ -50,7 +53,7 @@ export class GraphWeights {
     for (const p of parts) this.reader.check(linearWeight(p.ref));
     const hint = parts.length === 1 ? parts[0].ref.prefix : `${parts[0].ref.prefix}+packed`;
     const weight = this.cached(`linear:${key}`, () =>
-      this.g.initializer(`${hint}.weight`, DataType.FLOAT, [inFeatures, outFeatures], this.lazy(inFeatures * outFeatures, () => this.transposedPack(parts))),
+      this.g.initializer(`${hint}.weight`, DataType.FLOAT, [inFeatures, outFeatures], this.lazy(inFeatures * outFeatures, (out) => this.transposedPack(parts, out))),
     );
     if (!parts.every((p) => p.ref.bias)) {
       if (parts.some((p) => p.ref.bias)) throw new Error(`packed linear ${key}: mixes biased and bias-free parts`);
@@ -58,7 +61,7 @@ export class GraphWeights {
     }
     for (const p of parts) this.reader.check(linearBias(p.ref));
     const bias = this.cached(`bias:${key}`, () =>
-      this.g.initializer(`${hint}.bias`, DataType.FLOAT, [outFeatures], this.lazy(outFeatures, () => this.biasPack(parts))),
+      this.g.initializer(`${hint}.bias`, DataType.FLOAT, [outFeatures], this.lazy(outFeatures, (out) => this.biasPack(parts, out))),
     );
     return { weight, bias };
   }
@@ -78,54 +81,81 @@ export class GraphWeights {
     this.reader.check(table);
     this.reader.check(row.table);
     return this.cached(`tableWithRow:${table.name}+${row.table.name}[${row.index}]`, () =>
-      this.g.initializer(hint, DataType.FLOAT, [rows, cols], this.lazy(rows * cols, () => {
-        const out = this.reader.tensor(table);
+      this.g.initializer(hint, DataType.FLOAT, [rows, cols], this.lazy(rows * cols, (out) => {
+        out.set(this.source(table));
         const added = this.reader.tensor(row.table).subarray(row.index * cols, (row.index + 1) * cols);
         for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] += added[c];
-        return out;
       })),
     );
   }
 
   /** A float32 initializer computed from the checkpoint when written. */
-  computed(hint: string, shape: number[], compute: () => Float32Array): Value {
+  computed(hint: string, shape: number[], compute: (out: Float32Array) => void): Value {
     return this.g.initializer(hint, DataType.FLOAT, shape, this.lazy(shape.reduce((a, b) => a * b, 1), compute));
   }
 
-  private transposedPack(parts: FoldedLinear[]): Float32Array {
+  private transposedPack(parts: FoldedLinear[], out: Float32Array): void {
     const inFeatures = parts[0].ref.inFeatures;
-    const outFeatures = parts.reduce((sum, p) => sum + p.ref.outFeatures, 0);
-    const out = new Float32Array(inFeatures * outFeatures);
+    const outFeatures = out.length / inFeatures;
     let column = 0;
     for (const { ref, scale = 1 } of parts) {
-      const w = this.reader.tensor(linearWeight(ref)); // [outF, in]
+      const w = this.source(linearWeight(ref)); // [outF, in]
       for (let o = 0; o < ref.outFeatures; o++) {
         const row = o * inFeatures;
         for (let i = 0; i < inFeatures; i++) out[i * outFeatures + column + o] = w[row + i] * scale;
       }
       column += ref.outFeatures;
     }
-    return out;
   }
 
-  private biasPack(parts: FoldedLinear[]): Float32Array {
-    const out = new Float32Array(parts.reduce((sum, p) => sum + p.ref.outFeatures, 0));
+  private biasPack(parts: FoldedLinear[], out: Float32Array): void {
     let offset = 0;
     for (const { ref, scale = 1 } of parts) {
-      const b = this.reader.tensor(linearBias(ref));
+      const b = this.source(linearBias(ref));
       for (let o = 0; o < ref.outFeatures; o++) out[offset + o] = b[o] * scale;
       offset += ref.outFeatures;
     }
-    return out;
   }
 
-  private lazy(elements: number, compute: () => Float32Array): TensorBytes {
+  /**
+   * A tensor's float32 values for immediate use: F32 checkpoint ranges are read into a reused
+   * buffer (valid until the next call), other dtypes are converted by the store.
+   */
+  private source(ref: TensorRef): Float32Array {
+    const bytes = this.reader.bytes(ref);
+    if (bytes.kind !== "file") return this.reader.tensor(ref);
+    const values = this.sourceScratch.take(bytes.length / 4);
+    const fd = openSync(bytes.path, "r");
+    try {
+      const target = new Uint8Array(values.buffer, 0, bytes.length);
+      for (let done = 0; done < bytes.length; ) {
+        const n = readSync(fd, target, done, bytes.length - done, bytes.offset + done);
+        if (n === 0) throw new Error(`${bytes.path} ends inside tensor "${ref.name}"; the checkpoint is truncated`);
+        done += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return values;
+  }
+
+  /**
+   * A lazily computed float32 initializer. The writer streams it through `fill` (computed in a
+   * reused scratch, copied into the writer's buffer); `read` gives a fresh copy to other users.
+   */
+  private lazy(elements: number, compute: (out: Float32Array) => void): TensorBytes {
     return {
       kind: "lazy",
       length: elements * 4,
       read: () => {
-        const values = compute();
-        return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+        const values = new Float32Array(elements);
+        compute(values);
+        return new Uint8Array(values.buffer);
+      },
+      fill: (target) => {
+        const values = this.outputScratch.take(elements);
+        compute(values);
+        target.set(new Uint8Array(values.buffer, 0, elements * 4));
       },
     };
   }
@@ -137,5 +167,16 @@ export class GraphWeights {
       this.cache.set(key, value);
     }
     return value;
+  }
+}
+
+/** A float32 buffer reused across tensors, grown to the largest request. */
+class Scratch {
+  private buffer = new Float32Array(0);
+
+  /** The first `elements` values (contents undefined; overwritten by the caller). */
+  take(elements: number): Float32Array {
+    if (this.buffer.length < elements) this.buffer = new Float32Array(elements);
+    return this.buffer.subarray(0, elements);
   }
 }

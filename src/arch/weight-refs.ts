@@ -2,6 +2,7 @@
 // checked reads that turn them into arrays or initializer bytes. Shared by graph templates and
 // reference forwards, so both read exactly the same tensors with the same checks.
 import type { TensorBytes } from "../graph/ir.js";
+import { readTensorBytes } from "../graph/serialize.js";
 import { type WeightStore, WeightError } from "./weights.js";
 
 /** `prefix.weight` [out, in] and, when `bias`, `prefix.bias` [out] (PyTorch nn.Linear layout). */
@@ -67,6 +68,29 @@ export class WeightReader {
   bytes(ref: TensorRef): TensorBytes {
     this.check(ref);
     return this.store.float32Bytes(ref.name);
+  }
+
+  /**
+   * Rows `ids` of a 2-D table [rows, width] — an embedding lookup. Reads only those rows when
+   * the checkpoint stores the table as float32 (a 30k-row vocabulary is not loaded for 20 ids).
+   */
+  rows(ref: TensorRef, ids: ArrayLike<number>, what = ref.name): Float32Array {
+    this.check(ref);
+    const [rows, width] = ref.shape as [number, number];
+    const out = new Float32Array(ids.length * width);
+    const source = this.store.float32Bytes(ref.name);
+    const rowBytes = width * 4;
+    const table = source.kind === "file" ? undefined : this.store.float32(ref.name);
+    const row = (id: number): Float32Array =>
+      source.kind === "file"
+        ? new Float32Array(readTensorBytes({ ...source, offset: source.offset + id * rowBytes, length: rowBytes }).slice().buffer)
+        : table!.subarray(id * width, (id + 1) * width);
+    for (let t = 0; t < ids.length; t++) {
+      const id = ids[t]!;
+      if (!(Number.isInteger(id) && id >= 0 && id < rows)) throw new RangeError(`${what}: index ${id} is outside [0, ${rows})`);
+      out.set(row(id), t * width);
+    }
+    return out;
   }
 
   linear(ref: LinearRef): LinearArrays {

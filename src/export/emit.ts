@@ -5,6 +5,7 @@ import { ConfigError } from "../arch/config.js";
 import { type LoadedEncoder, buildEncoderGraph } from "../arch/encoder.js";
 import { WeightError } from "../arch/weights.js";
 import { writeModel } from "../graph/serialize.js";
+import { IsolatedSession } from "../runtime/isolated-session.js";
 import { validateModel } from "../graph/validate.js";
 import { removeQuietly } from "./atomic.js";
 import { ExportError } from "./errors.js";
@@ -32,11 +33,13 @@ export async function emitVerifiedGraph(encoder: LoadedEncoder, path: string, op
   let failure = "";
   for (const [index, variant] of options.variants.entries()) {
     const next = options.variants[index + 1];
+    // The verification worker boots while the graph is built and written.
+    const worker = IsolatedSession.start();
     try {
       const model = buildEncoderGraph(encoder, { ...options, variant });
       validateModel(model);
       await writeModel(model, path);
-      const verification = await verifyGraph(path, encoder);
+      const verification = await verifyGraph(path, encoder, { worker });
       if (verification.ok) {
         logger.info(`verified ${variant} graph: max relative error ${verification.worst.relativeError.toExponential(2)} vs the reference forward`);
         return { path, variant, verification };
@@ -44,6 +47,7 @@ export async function emitVerifiedGraph(encoder: LoadedEncoder, path: string, op
       const { worst } = verification;
       failure = `max relative error ${worst.relativeError.toExponential(2)} on ${worst.output} (batch×sequence ${worst.shape}) exceeds ${FP32_TOLERANCE}`;
     } catch (error) {
+      worker.close();
       if (error instanceof WeightError || error instanceof ConfigError || error instanceof ExportError) throw error;
       failure = (error as Error).message ?? String(error);
     }

@@ -33,44 +33,97 @@ export function relativeMaxError(actual: ArrayLike<number>, expected: ArrayLike<
   return diff / Math.max(scale, 1e-30);
 }
 
-/** Deterministic inputs: a padded batch of two and a single one-token row. */
-export function verificationBatches(config: EncoderConfig): TokenBatch[] {
+/**
+ * Deterministic inputs: one padded batch of three rows (full, half, a single token). The graph
+ * also runs on the single-token row alone (batch 1 × sequence 1), whose expected output is the
+ * same row of the padded reference — so one reference pass checks both shapes.
+ */
+export function verificationBatch(config: EncoderConfig): TokenBatch {
   const sequence = Math.min(9, config.maxSequence);
-  const lengths = [sequence, Math.max(1, sequence - 4)];
+  const lengths = [sequence, Math.ceil(sequence / 2), 1];
   let state = 12345;
   const nextId = () => {
     state = (state * 1103515245 + 12345) % 2147483648;
     return state % config.vocabSize;
   };
-  const padded: TokenBatch = {
-    batch: 2,
-    sequence,
-    inputIds: Int32Array.from({ length: 2 * sequence }, (_, t) => (t % sequence < lengths[Math.floor(t / sequence)]! ? nextId() : config.padTokenId)),
-    attentionMask: Int32Array.from({ length: 2 * sequence }, (_, t) => (t % sequence < lengths[Math.floor(t / sequence)]! ? 1 : 0)),
-  };
-  const single: TokenBatch = { batch: 1, sequence: 1, inputIds: Int32Array.of(nextId()), attentionMask: Int32Array.of(1) };
-  return [padded, single];
+  const inputIds = new Int32Array(lengths.length * sequence);
+  const attentionMask = new Int32Array(lengths.length * sequence);
+  lengths.forEach((length, row) => {
+    for (let t = 0; t < sequence; t++) {
+      inputIds[row * sequence + t] = t < length ? nextId() : config.padTokenId;
+      attentionMask[row * sequence + t] = t < length ? 1 : 0;
+    }
+  });
+  return { batch: lengths.length, sequence, inputIds, attentionMask };
 }
 
-/** Runs `modelPath` on `batches` and compares every output with the reference forward. */
+/** Row `row`, first `length` tokens of a batch, as a batch of one. */
+export function rowOf(batch: TokenBatch, row: number, length: number): TokenBatch {
+  const start = row * batch.sequence;
+  return {
+    batch: 1,
+    sequence: length,
+    inputIds: batch.inputIds.slice(start, start + length),
+    attentionMask: batch.attentionMask.slice(start, start + length),
+    ...(batch.tokenTypeIds ? { tokenTypeIds: batch.tokenTypeIds.slice(start, start + length) } : {}),
+  };
+}
+
+/** The reference outputs of `row`'s first `length` tokens. */
+function expectedRow(outputs: EncoderOutputs, batch: TokenBatch, row: number, length: number): EncoderOutputs {
+  const hidden = outputs.poolerOutput.length / batch.batch;
+  const start = row * batch.sequence * hidden;
+  return {
+    lastHiddenState: outputs.lastHiddenState.slice(start, start + length * hidden),
+    poolerOutput: outputs.poolerOutput.slice(row * hidden, (row + 1) * hidden),
+  };
+}
+
+const OUTPUT_NAMES: Record<keyof EncoderOutputs, string> = { lastHiddenState: "last_hidden_state", poolerOutput: "pooler_output" };
+
+/**
+ * Runs `modelPath` in onnxruntime (child process) and compares every output with the reference
+ * forward. The reference is computed while the child loads the model: they overlap.
+ */
 export async function verifyGraph(
   modelPath: string,
   encoder: LoadedEncoder,
-  batches: TokenBatch[] = verificationBatches(encoder.config),
-  tolerance = FP32_TOLERANCE,
+  options: { tolerance?: number; worker?: IsolatedSession } = {},
 ): Promise<Verification> {
-  const session = await IsolatedSession.open(modelPath);
+  const tolerance = options.tolerance ?? FP32_TOLERANCE;
+  const worker = options.worker ?? IsolatedSession.start();
+  const opening = worker.load(modelPath).then(
+    () => worker,
+    (error: unknown) => {
+      worker.close();
+      throw error;
+    },
+  );
+  opening.catch(() => {}); // awaited below; keeps an early failure from being reported as unhandled
+  const batch = verificationBatch(encoder.config);
+  const single = rowOf(batch, batch.batch - 1, 1);
+  let expected: EncoderOutputs;
   try {
+    expected = referenceForward(encoder, batch);
+  } catch (error) {
+    (await opening.catch(() => undefined))?.close();
+    throw error;
+  }
+  const session = await opening;
+  try {
+    const cases: Array<[TokenBatch, EncoderOutputs]> = [
+      [batch, expected],
+      [single, expectedRow(expected, batch, batch.batch - 1, 1)],
+    ];
     const comparisons: Comparison[] = [];
-    for (const batch of batches) {
-      const expected = referenceForward(encoder, batch);
-      const actual = await session.run(batchFeeds(batch, session.inputNames));
-      for (const output of ["lastHiddenState", "poolerOutput"] as const) {
-        const got = actual[output === "lastHiddenState" ? "last_hidden_state" : "pooler_output"];
+    for (const [input, want] of cases) {
+      const actual = await session.run(batchFeeds(input, session.inputNames));
+      for (const output of Object.keys(OUTPUT_NAMES) as Array<keyof EncoderOutputs>) {
+        const got = actual[OUTPUT_NAMES[output]];
         comparisons.push({
           output,
-          shape: `${batch.batch}x${batch.sequence}`,
-          relativeError: got ? relativeMaxError(got.data, expected[output]) : Infinity,
+          shape: `${input.batch}x${input.sequence}`,
+          relativeError: got ? relativeMaxError(got.data, want[output]) : Infinity,
         });
       }
     }

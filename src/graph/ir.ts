@@ -49,12 +49,14 @@ export interface ValueInfo {
 /**
  * Where an initializer's little-endian raw bytes come from. `file` ranges are copied straight
  * from a checkpoint into the output; `lazy` is computed when the writer reaches it, so at most
- * one converted tensor is alive at a time.
+ * one converted tensor is alive at a time. `read` returns fresh bytes the caller may keep;
+ * `fill`, when present, writes the same bytes into memory the caller owns (a streaming writer
+ * reuses one buffer instead of faulting in fresh pages for every tensor).
  */
 export type TensorBytes =
   | { kind: "bytes"; bytes: Uint8Array }
   | { kind: "file"; path: string; offset: number; length: number }
-  | { kind: "lazy"; length: number; read: () => Uint8Array };
+  | { kind: "lazy"; length: number; read: () => Uint8Array; fill?: (target: Uint8Array) => void };
 
 export interface Initializer {
   name: string;

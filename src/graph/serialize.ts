@@ -457,6 +457,7 @@ async function writePiece(writer: ChunkedFileWriter, piece: Piece): Promise<void
   const init = piece.initializer;
   const data = init.data;
   if (data.kind === "file") return writer.copyFrom(data.path, data.offset, data.length, init.name);
+  if (data.kind === "lazy" && data.fill) return writer.fillWith(data.length, data.fill);
   // bytes, or lazy: read() runs exactly once, here, and the result is dropped when we return.
   return writer.write(readCheckedTensorBytes(init));
 }
@@ -474,6 +475,8 @@ function readCheckedTensorBytes(init: Initializer): Uint8Array {
 /** Sequential writes through one reusable buffer, so small pieces do not cost a syscall each. */
 class ChunkedFileWriter {
   private readonly buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  /** For lazily filled tensors larger than the buffer; grows to the largest one. */
+  private scratch = Buffer.allocUnsafe(0);
   private used = 0;
   /** Bytes handed to the file so far (flushed or buffered). */
   written = 0;
@@ -490,6 +493,20 @@ class ChunkedFileWriter {
       this.used += bytes.byteLength;
     }
     this.written += bytes.byteLength;
+  }
+
+  /** Lets `fill` write `length` bytes straight into the write buffer (or a reused scratch). */
+  async fillWith(length: number, fill: (target: Uint8Array) => void): Promise<void> {
+    if (length > CHUNK_BYTES) {
+      if (this.scratch.byteLength < length) this.scratch = Buffer.allocUnsafe(length);
+      const target = this.scratch.subarray(0, length);
+      fill(target);
+      return this.write(target);
+    }
+    if (this.used + length > CHUNK_BYTES) await this.flush();
+    fill(this.buffer.subarray(this.used, this.used + length));
+    this.used += length;
+    this.written += length;
   }
 
   async writeZeros(length: number): Promise<void> {

@@ -32,9 +32,11 @@ export class IsolatedSession {
   inputNames: string[] = [];
   outputNames: string[] = [];
 
+  /** The model loaded last (named in error messages). */
+  modelPath = "(no model loaded yet)";
+
   private constructor(
     private readonly child: ChildProcess,
-    readonly modelPath: string,
     private readonly timeoutMs: number,
   ) {
     child.on("message", (reply: WorkerReply) => {
@@ -49,7 +51,7 @@ export class IsolatedSession {
       const said = this.stderrTail.trim().split("\n").pop();
       this.exitReason =
         (signal ? `onnxruntime crashed (${signal})` : `the onnxruntime worker exited (code ${code})`) + (said ? ` [${said}]` : "");
-      for (const waiter of this.pending.values()) waiter.reject(new SessionError(`${this.exitReason} while working on ${modelPath}`));
+      for (const waiter of this.pending.values()) waiter.reject(new SessionError(`${this.exitReason} while working on ${this.modelPath}`));
       this.pending.clear();
     });
     child.on("error", (error) => {
@@ -57,21 +59,25 @@ export class IsolatedSession {
     });
   }
 
-  /** Starts a worker and loads `modelPath` in it. */
-  static async open(modelPath: string, settings: SessionSettings = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<IsolatedSession> {
+  /**
+   * Starts a worker now (node + onnxruntime boot in the background) so that a later `load`
+   * only pays for the model itself.
+   */
+  static start(timeoutMs = DEFAULT_TIMEOUT_MS): IsolatedSession {
     const entry = workerEntry();
     const child = fork(entry.path, [], {
       execArgv: entry.execArgv,
       serialization: "advanced",
       stdio: ["ignore", "ignore", "pipe", "ipc"],
     });
-    const session = new IsolatedSession(child, modelPath, timeoutMs);
+    return new IsolatedSession(child, timeoutMs);
+  }
+
+  /** Starts a worker and loads `modelPath` in it. */
+  static async open(modelPath: string, settings: SessionSettings = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<IsolatedSession> {
+    const session = IsolatedSession.start(timeoutMs);
     try {
-      const reply = await session.request({ kind: "load", modelPath, settings });
-      if (reply.ok) {
-        session.inputNames = reply.inputNames ?? [];
-        session.outputNames = reply.outputNames ?? [];
-      }
+      await session.load(modelPath, settings);
       return session;
     } catch (error) {
       session.close();
@@ -79,9 +85,22 @@ export class IsolatedSession {
     }
   }
 
+  /** Creates the session for `modelPath` in the worker (replacing any previous one). */
+  async load(modelPath: string, settings: SessionSettings = {}): Promise<void> {
+    this.modelPath = modelPath;
+    const reply = await this.request({ kind: "load", modelPath, settings });
+    this.inputNames = reply.inputNames ?? [];
+    this.outputNames = reply.outputNames ?? [];
+  }
+
   async run(feeds: Record<string, FeedTensor>, outputNames?: string[]): Promise<Record<string, OutputTensor>> {
     const reply = await this.request({ kind: "run", feeds, ...(outputNames ? { outputNames } : {}) });
     return (reply.ok && reply.outputs) || {};
+  }
+
+  /** The worker's process id (tests use it to simulate a native crash). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   close(): void {
