@@ -51,7 +51,7 @@ export class ConfigReader {
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      throw new ConfigError(`${source} is not valid JSON (${(error as Error).message}); re-download the model's config.json`);
+      throw new ConfigError(`${source} is not valid JSON (${oneLine((error as Error).message)}); re-download the model's config.json`);
     }
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
       throw new ConfigError(`${source} must hold a JSON object, found ${describe(parsed)}`);
@@ -131,4 +131,9 @@ function describe(value: unknown): string {
   if (value === undefined) return "missing";
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** Messages quoting file content stay on one line. */
+export function oneLine(text: string): string {
+  return text.replace(/[\s\u0000-\u001f]+/g, " ").trim();
 }

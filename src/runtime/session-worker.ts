@@ -7,6 +7,7 @@ let session: ort.InferenceSession | undefined;
 
 async function handle(request: WorkerRequest): Promise<WorkerReply> {
   if (request.kind === "load") {
+    simulateCrashForTests(request.modelPath);
     session = await ort.InferenceSession.create(request.modelPath, {
       graphOptimizationLevel: request.settings.graphOptimizationLevel ?? "all",
       ...(request.settings.intraOpNumThreads ? { intraOpNumThreads: request.settings.intraOpNumThreads } : {}),
@@ -22,6 +23,15 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
     outputs[name] = { data: tensor.data as Float32Array, dims: [...tensor.dims] };
   }
   return { id: request.id, ok: true, outputs };
+}
+
+/**
+ * Tests prove that a native onnxruntime crash is survived; no graph crashes onnxruntime on
+ * demand, so a worker whose environment names this model path kills itself as a crash would.
+ */
+function simulateCrashForTests(modelPath: string): void {
+  const marker = process.env.JAZZMINE_SIMULATE_ORT_CRASH;
+  if (marker && modelPath.includes(marker)) process.kill(process.pid, "SIGSEGV");
 }
 
 function toOrt(t: FeedTensor): ort.Tensor {
