@@ -11,10 +11,12 @@ const MASKED_SCORE = -3.4028234663852886e38;
 export function linear(x: Float32Array, rows: number, w: LinearArrays): Float32Array {
   const { inFeatures: n, outFeatures: m, weight, bias } = w;
   const y = new Float32Array(rows * m);
-  for (let r = 0; r < rows; r++) {
-    const xo = r * n;
-    for (let o = 0; o < m; o++) {
-      const wo = o * n;
+  // Weight rows outer: each is read once while the (small) activations stay in cache.
+  for (let o = 0; o < m; o++) {
+    const wo = o * n;
+    const b = bias ? bias[o] : 0;
+    for (let r = 0; r < rows; r++) {
+      const xo = r * n;
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       let i = 0;
       for (; i + 3 < n; i += 4) {
@@ -24,7 +26,7 @@ export function linear(x: Float32Array, rows: number, w: LinearArrays): Float32A
         s3 += x[xo + i + 3] * weight[wo + i + 3];
       }
       for (; i < n; i++) s0 += x[xo + i] * weight[wo + i];
-      y[r * m + o] = s0 + s1 + s2 + s3 + (bias ? bias[o] : 0);
+      y[r * m + o] = s0 + s1 + s2 + s3 + b;
     }
   }
   return y;
@@ -180,6 +182,22 @@ export function embed(table: Float32Array, width: number, ids: ArrayLike<number>
     const id = ids[t];
     if (!(id >= 0 && id < rows)) throw new RangeError(`${source}: index ${id} outside [0, ${rows})`);
     out.set(table.subarray(id * width, (id + 1) * width), t * width);
+  }
+  return out;
+}
+
+/**
+ * RoBERTa-style position ids of input_ids [batch, seq]: a real token gets padding_idx + its
+ * 1-based rank among the row's non-pad tokens so far; a pad token gets padding_idx itself.
+ */
+export function positionIdsAfterPadding(inputIds: Int32Array, batch: number, seq: number, paddingIdx: number): Int32Array {
+  const out = new Int32Array(batch * seq);
+  for (let b = 0; b < batch; b++) {
+    let count = 0;
+    for (let t = 0; t < seq; t++) {
+      const i = b * seq + t;
+      out[i] = inputIds[i] === paddingIdx ? paddingIdx : paddingIdx + ++count;
+    }
   }
   return out;
 }
