@@ -37,6 +37,8 @@ export interface EncoderOutputs {
   lastHiddenState: Float32Array;
   /** [batch, hidden] */
   poolerOutput: Float32Array;
+  /** [batch, hidden]: sentence-transformers pooling of lastHiddenState, when asked for. */
+  sentenceEmbedding?: Float32Array;
 }
 
 /** An encoder's own result: pooled is absent when the model has no pooler (CLS fallback). */
@@ -64,6 +66,12 @@ export interface Architecture<C extends EncoderConfig = EncoderConfig> {
   readonly name: string;
   /** config.json model_type values this template handles. */
   readonly modelTypes: readonly string[];
+  /**
+   * For a model_type several templates share (JinaBERT's configs say "bert"): whether this config
+   * is this template's. A template with a predicate that accepts wins over one without; it must
+   * not throw, whatever the config holds.
+   */
+  matches?(config: ConfigReader): boolean;
   /** Prefixes under which task heads wrap the encoder, e.g. "bert." in BertForMaskedLM. */
   readonly checkpointPrefixes: readonly string[];
   parseConfig(config: ConfigReader): C;

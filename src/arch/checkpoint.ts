@@ -3,16 +3,21 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { TensorBytes } from "../graph/ir.js";
-import { SafetensorsCheckpoint } from "./safetensors.js";
+import { PYTORCH_BIN_FILE, PYTORCH_BIN_INDEX_FILE, PytorchBinCheckpoint } from "./pytorch-bin.js";
+import { SAFETENSORS_INDEX_FILE, SAFETENSORS_SINGLE_FILE, SafetensorsCheckpoint } from "./safetensors.js";
 import { type WeightInfo, type WeightStore, WeightError } from "./weights.js";
 
-/** Opens the weights of a Hugging Face model folder. */
+/**
+ * Opens the weights of a Hugging Face model folder: safetensors when it has them, else
+ * pytorch_model.bin (read by a restricted unpickler that executes nothing).
+ */
 export function openCheckpoint(dir: string): WeightStore {
-  const candidates = ["model.safetensors", "model.safetensors.index.json"];
-  if (candidates.some((file) => existsSync(join(dir, file)))) return SafetensorsCheckpoint.open(dir);
+  const present = (files: readonly string[]) => files.some((file) => existsSync(join(dir, file)));
+  if (present([SAFETENSORS_SINGLE_FILE, SAFETENSORS_INDEX_FILE])) return SafetensorsCheckpoint.open(dir);
+  if (present([PYTORCH_BIN_FILE, PYTORCH_BIN_INDEX_FILE])) return PytorchBinCheckpoint.open(dir);
   throw new WeightError(
-    `${dir} holds no model weights: expected model.safetensors or model.safetensors.index.json ` +
-      `(download the model's safetensors files into this folder)`,
+    `${dir} holds no model weights: expected ${SAFETENSORS_SINGLE_FILE}, ${SAFETENSORS_INDEX_FILE}, ${PYTORCH_BIN_FILE} or ${PYTORCH_BIN_INDEX_FILE} ` +
+      `(download the model's weight files into this folder)`,
   );
 }
 

@@ -68,6 +68,17 @@ export class ConfigReader {
     return Object.hasOwn(this.fields, field) ? this.fields[field] : undefined;
   }
 
+  /**
+   * A nested object (e.g. rope_scaling) read with the same checks, its messages naming
+   * `source › field`; undefined when the field is absent or null.
+   */
+  section(field: string): ConfigReader | undefined {
+    if (!this.has(field)) return undefined;
+    const value = this.fields[field];
+    if (typeof value !== "object" || Array.isArray(value)) throw this.invalid(field, value, "a JSON object");
+    return new ConfigReader(value as Record<string, Json>, `${this.source} › ${field}`);
+  }
+
   string(field: string, fallback?: string): string {
     const value = this.value(field, fallback);
     if (typeof value !== "string") throw this.invalid(field, value, "a string");

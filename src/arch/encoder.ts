@@ -10,6 +10,7 @@ import { Blocks } from "./blocks.js";
 import { encoderView, openCheckpoint } from "./checkpoint.js";
 import { ConfigReader } from "./config.js";
 import { GraphWeights } from "./graph-weights.js";
+import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolGraph, poolTokens } from "./pooling.js";
 import * as ref from "./reference/math.js";
 import { architectureFor } from "./registry.js";
 import { WeightReader } from "./weight-refs.js";
@@ -43,6 +44,8 @@ export interface GraphOptions {
   variant: GraphVariant;
   /** Adds a token_type_ids input (only for models with token types). */
   tokenTypeIds?: boolean;
+  /** Adds a third output, sentence_embedding [batch, hidden], pooled in the graph. */
+  sentenceEmbedding?: SentencePooling;
   /** Extra metadata_props (e.g. the source model id). */
   metadata?: Record<string, string>;
   producerVersion?: string;
@@ -67,23 +70,31 @@ export function buildEncoderGraph(encoder: LoadedEncoder, options: GraphOptions)
   const pooled: Value = result.pooled ?? ctx.nn.firstToken(result.hidden);
   g.output(result.hidden, "last_hidden_state", DataType.FLOAT, [BATCH, SEQUENCE, config.hiddenSize]);
   g.output(pooled, "pooler_output", DataType.FLOAT, [BATCH, config.hiddenSize]);
+  const sentence = options.sentenceEmbedding;
+  if (sentence) {
+    const embedding = poolGraph(ctx.nn, result.hidden, inputs.attentionMask, sentence);
+    g.output(embedding, SENTENCE_EMBEDDING_OUTPUT, DataType.FLOAT, [BATCH, config.hiddenSize]);
+  }
   return g.build(
     {
       architecture: architecture.name,
       model_type: config.modelType,
       graph_variant: options.variant,
       pooler: result.pooled ? "dense_tanh" : "cls",
+      ...(sentence ? { sentence_pooling: sentence.pooling, sentence_normalize: String(sentence.normalize) } : {}),
       ...options.metadata,
     },
     options.producerVersion ?? "0",
   );
 }
 
-/** The reference forward with the same CLS fallback as the graph. */
-export function referenceForward(encoder: LoadedEncoder, batch: TokenBatch): EncoderOutputs {
+/** The reference forward with the same CLS fallback (and sentence pooling) as the graph. */
+export function referenceForward(encoder: LoadedEncoder, batch: TokenBatch, sentence?: SentencePooling): EncoderOutputs {
   const result = encoder.architecture.reference(encoder.weights, encoder.config, batch);
+  const shape = { batch: batch.batch, sequence: batch.sequence, hidden: encoder.config.hiddenSize };
   return {
     lastHiddenState: result.hidden,
     poolerOutput: result.pooled ?? ref.firstToken(result.hidden, batch.batch, batch.sequence),
+    ...(sentence ? { sentenceEmbedding: poolTokens(result.hidden, batch.attentionMask, shape, sentence) } : {}),
   };
 }

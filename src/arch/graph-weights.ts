@@ -22,7 +22,12 @@ export interface NormValues {
 export interface FoldedLinear {
   ref: LinearRef;
   scale?: number;
+  /** Only output features [start, end) of `ref`: one part of a fused map such as Wqkv. */
+  rows?: readonly [number, number];
 }
+
+/** The output features a part contributes. */
+const partRows = (p: FoldedLinear): readonly [number, number] => p.rows ?? [0, p.ref.outFeatures];
 
 export class GraphWeights {
   private readonly cache = new Map<string, Value>();
@@ -46,10 +51,10 @@ export class GraphWeights {
 
   /** Several linear maps over the same input packed side by side: one MatMul instead of many. */
   packed(parts: FoldedLinear[]): LinearValues {
-    const key = parts.map((p) => `${p.ref.prefix}*${p.scale ?? 1}`).join("|");
+    const key = parts.map((p) => `${p.ref.prefix}${p.rows ? `[${p.rows.join(":")}]` : ""}*${p.scale ?? 1}`).join("|");
     const inFeatures = parts[0].ref.inFeatures;
     if (parts.some((p) => p.ref.inFeatures !== inFeatures)) throw new Error(`packed linear ${key}: input sizes differ`);
-    const outFeatures = parts.reduce((sum, p) => sum + p.ref.outFeatures, 0);
+    const outFeatures = parts.reduce((sum, p) => sum + partRows(p)[1] - partRows(p)[0], 0);
     for (const p of parts) this.reader.check(linearWeight(p.ref));
     const hint = parts.length === 1 ? parts[0].ref.prefix : `${parts[0].ref.prefix}+packed`;
     const weight = this.cached(`linear:${key}`, () =>
@@ -98,22 +103,26 @@ export class GraphWeights {
     const inFeatures = parts[0].ref.inFeatures;
     const outFeatures = out.length / inFeatures;
     let column = 0;
-    for (const { ref, scale = 1 } of parts) {
+    for (const part of parts) {
+      const { ref, scale = 1 } = part;
+      const [start, end] = partRows(part);
       const w = this.source(linearWeight(ref)); // [outF, in]
-      for (let o = 0; o < ref.outFeatures; o++) {
+      for (let o = start; o < end; o++) {
         const row = o * inFeatures;
-        for (let i = 0; i < inFeatures; i++) out[i * outFeatures + column + o] = w[row + i] * scale;
+        for (let i = 0; i < inFeatures; i++) out[i * outFeatures + column + o - start] = w[row + i] * scale;
       }
-      column += ref.outFeatures;
+      column += end - start;
     }
   }
 
   private biasPack(parts: FoldedLinear[], out: Float32Array): void {
     let offset = 0;
-    for (const { ref, scale = 1 } of parts) {
+    for (const part of parts) {
+      const { ref, scale = 1 } = part;
+      const [start, end] = partRows(part);
       const b = this.source(linearBias(ref));
-      for (let o = 0; o < ref.outFeatures; o++) out[offset + o] = b[o] * scale;
-      offset += ref.outFeatures;
+      for (let o = start; o < end; o++) out[offset + o - start] = b[o] * scale;
+      offset += end - start;
     }
   }
 

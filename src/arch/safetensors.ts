@@ -294,13 +294,19 @@ export class SafetensorsFile {
     return readExactly(this.#fd, tensor.offset, tensor.length, this.path);
   }
 
+  /** Every tensor's bytes lie in the file as they are. */
+  fileRange(name: string): { offset: number; length: number } | undefined {
+    const tensor = this.tensors.get(name);
+    return tensor && { offset: tensor.offset, length: tensor.length };
+  }
+
   close(): void {
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
   }
 }
 
-function openForReading(path: string): number {
+export function openForReading(path: string): number {
   try {
     return openSync(path, "r");
   } catch (err) {
@@ -318,7 +324,7 @@ function regularFileSize(fd: number, path: string): number {
 const MAX_READ_CHUNK = 1 << 30;
 
 /** Reads exactly `length` bytes at `position` into a fresh buffer; a short read means truncation. */
-function readExactly(fd: number, position: number, length: number, fileLabel: string): Uint8Array {
+export function readExactly(fd: number, position: number, length: number, fileLabel: string): Uint8Array {
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(length);
@@ -346,22 +352,87 @@ function readExactly(fd: number, position: number, length: number, fileLabel: st
 // ---------------------------------------------------------------------------------------------
 // A checkpoint: one file or an index with shards
 
-/** A safetensors checkpoint (model.safetensors, or model.safetensors.index.json and its shards). */
-export class SafetensorsCheckpoint implements WeightStore {
+/** One file of a checkpoint as the shared store sees it (safetensors, pytorch_model.bin). */
+export interface CheckpointFile {
+  /** Absolute path. */
+  readonly path: string;
+  readonly tensors: ReadonlyMap<string, WeightInfo>;
+  /** The tensor's elements, row-major, as little-endian bytes of its dtype, read now into a fresh buffer. */
+  readRaw(name: string): Uint8Array;
+  /** Where the tensor's bytes lie in the file when a writer can copy them as they are. */
+  fileRange(name: string): { offset: number; length: number } | undefined;
+  close(): void;
+}
+
+/** A WeightStore over checkpoint files: tensor name → the file holding it, read on demand. */
+export class FileCheckpoint<F extends CheckpointFile> implements WeightStore {
   readonly source: string;
-  /** The files' __metadata__ (merged over shards, in shard order). */
-  readonly metadata: Readonly<Record<string, string>>;
   /** Absolute paths of the open files. */
   readonly files: readonly string[];
-  readonly #locations: ReadonlyMap<string, SafetensorsFile>;
-  readonly #openFiles: readonly SafetensorsFile[];
+  readonly #locations: ReadonlyMap<string, F>;
+  readonly #openFiles: readonly F[];
   #closed = false;
 
-  private constructor(source: string, openFiles: SafetensorsFile[], locations: Map<string, SafetensorsFile>) {
+  protected constructor(source: string, openFiles: F[], locations: Map<string, F>) {
     this.source = source;
     this.#openFiles = openFiles;
     this.#locations = locations;
     this.files = openFiles.map((f) => f.path);
+  }
+
+  names(): string[] {
+    return [...this.#locations.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.#locations.has(name);
+  }
+
+  info(name: string): WeightInfo {
+    const { dtype, shape } = this.#tensor(name).tensor;
+    return { name, dtype, shape: [...shape] };
+  }
+
+  float32(name: string): Float32Array {
+    const { file, tensor } = this.#tensor(name);
+    return rawToFloat32(file.readRaw(name), tensor.dtype);
+  }
+
+  /** F32 tensors lying as they are in the file are handed out as file ranges (already little-endian). */
+  float32Bytes(name: string): TensorBytes {
+    const { file, tensor } = this.#tensor(name);
+    const range = tensor.dtype === "F32" ? file.fileRange(name) : undefined;
+    if (range) return { kind: "file", path: file.path, ...range };
+    const elements = tensor.shape.reduce((a, b) => a * b, 1);
+    return { kind: "lazy", length: elements * 4, read: () => littleEndianBytes(this.float32(name)) };
+  }
+
+  close(): void {
+    for (const file of this.#openFiles) file.close();
+    this.#closed = true;
+  }
+
+  #tensor(name: string): { file: F; tensor: WeightInfo } {
+    if (this.#closed) throw new WeightError(`${this.source}: checkpoint was closed; open it again to read ${quote(name)}`);
+    const file = this.#locations.get(name);
+    if (!file) throw this.#missingTensorError(name);
+    return { file, tensor: file.tensors.get(name)! };
+  }
+
+  #missingTensorError(name: string): WeightError {
+    const similar = findSimilarName(name, this.names());
+    const hint = similar === undefined ? "" : `; it has ${quote(similar)} — the names differ by a prefix`;
+    return new WeightError(`tensor ${quote(name)} is not in checkpoint ${this.source}${hint}`);
+  }
+}
+
+/** A safetensors checkpoint (model.safetensors, or model.safetensors.index.json and its shards). */
+export class SafetensorsCheckpoint extends FileCheckpoint<SafetensorsFile> {
+  /** The files' __metadata__ (merged over shards, in shard order). */
+  readonly metadata: Readonly<Record<string, string>>;
+
+  private constructor(source: string, openFiles: SafetensorsFile[], locations: Map<string, SafetensorsFile>) {
+    super(source, openFiles, locations);
     // fromEntries (not Object.assign) so a key such as "__proto__" stays an ordinary entry.
     this.metadata = Object.fromEntries(openFiles.flatMap((f) => Object.entries(f.metadata)));
   }
@@ -394,68 +465,8 @@ export class SafetensorsCheckpoint implements WeightStore {
   }
 
   static #fromIndex(source: string, indexPath: string): SafetensorsCheckpoint {
-    const weightMap = readWeightMap(indexPath);
-    const folder = dirname(indexPath);
-    const shards = new Map<string, SafetensorsFile>();
-    try {
-      for (const shardName of new Set(weightMap.values())) {
-        shards.set(shardName, openShard(folder, shardName, indexPath));
-      }
-      const locations = new Map<string, SafetensorsFile>();
-      for (const [tensor, shardName] of weightMap) {
-        const shard = shards.get(shardName)!;
-        if (!shard.tensors.has(tensor)) throw misplacedTensorError(tensor, shardName, shards, indexPath);
-        locations.set(tensor, shard);
-      }
-      return new SafetensorsCheckpoint(source, [...shards.values()], locations);
-    } catch (err) {
-      for (const shard of shards.values()) shard.close();
-      throw err;
-    }
-  }
-
-  names(): string[] {
-    return [...this.#locations.keys()];
-  }
-
-  has(name: string): boolean {
-    return this.#locations.has(name);
-  }
-
-  info(name: string): WeightInfo {
-    const { dtype, shape } = this.#tensor(name).tensor;
-    return { name, dtype, shape: [...shape] };
-  }
-
-  float32(name: string): Float32Array {
-    const { file, tensor } = this.#tensor(name);
-    return rawToFloat32(file.readRaw(name), tensor.dtype);
-  }
-
-  /** F32 tensors are handed out as file ranges (checkpoint bytes are already little-endian). */
-  float32Bytes(name: string): TensorBytes {
-    const { file, tensor } = this.#tensor(name);
-    if (tensor.dtype === "F32") return { kind: "file", path: file.path, offset: tensor.offset, length: tensor.length };
-    const elements = tensor.length / SAFETENSORS_DTYPE_BYTES[tensor.dtype];
-    return { kind: "lazy", length: elements * 4, read: () => littleEndianBytes(this.float32(name)) };
-  }
-
-  close(): void {
-    for (const file of this.#openFiles) file.close();
-    this.#closed = true;
-  }
-
-  #tensor(name: string): { file: SafetensorsFile; tensor: SafetensorsTensor } {
-    if (this.#closed) throw new WeightError(`${this.source}: checkpoint was closed; open it again to read ${quote(name)}`);
-    const file = this.#locations.get(name);
-    if (!file) throw this.#missingTensorError(name);
-    return { file, tensor: file.tensors.get(name)! };
-  }
-
-  #missingTensorError(name: string): WeightError {
-    const similar = findSimilarName(name, this.names());
-    const hint = similar === undefined ? "" : `; it has ${quote(similar)} — the names differ by a prefix`;
-    return new WeightError(`tensor ${quote(name)} is not in checkpoint ${this.source}${hint}`);
+    const { shards, locations } = openIndexedShards(indexPath, SAFETENSORS_SHARDS);
+    return new SafetensorsCheckpoint(source, [...shards.values()], locations);
   }
 }
 
@@ -495,7 +506,46 @@ function readWeightMap(indexPath: string): Map<string, string> {
   return weightMap;
 }
 
-function openShard(folder: string, shardName: string, indexPath: string): SafetensorsFile {
+/** How a sharded checkpoint's files are opened and searched (safetensors, pytorch_model.bin). */
+export interface ShardFormat<F> {
+  open(path: string): F;
+  contains(file: F, tensor: string): boolean;
+  close(file: F): void;
+}
+
+const SAFETENSORS_SHARDS: ShardFormat<SafetensorsFile> = {
+  open: (path) => SafetensorsFile.open(path),
+  contains: (file, tensor) => file.tensors.has(tensor),
+  close: (file) => file.close(),
+};
+
+/**
+ * Opens every shard an index (`weight_map`: tensor → shard file) names and checks that each
+ * tensor is where the index says; returns shard name → file and tensor → file.
+ */
+export function openIndexedShards<F>(indexPath: string, format: ShardFormat<F>): { shards: Map<string, F>; locations: Map<string, F> } {
+  const weightMap = readWeightMap(indexPath);
+  const folder = dirname(indexPath);
+  const shards = new Map<string, F>();
+  try {
+    for (const shardName of new Set(weightMap.values())) {
+      shards.set(shardName, format.open(shardPath(folder, shardName, indexPath)));
+    }
+    const locations = new Map<string, F>();
+    for (const [tensor, shardName] of weightMap) {
+      const shard = shards.get(shardName)!;
+      if (!format.contains(shard, tensor)) throw misplacedTensorError(tensor, shardName, shards, format, indexPath);
+      locations.set(tensor, shard);
+    }
+    return { shards, locations };
+  } catch (err) {
+    for (const shard of shards.values()) format.close(shard);
+    throw err;
+  }
+}
+
+/** The path of a shard named by an index, checked to stay in the folder and to exist. */
+function shardPath(folder: string, shardName: string, indexPath: string): string {
   const shardPath = join(folder, shardName);
   if (isAbsolute(shardName) || relative(folder, shardPath).startsWith("..")) {
     throw new WeightError(`${indexPath}: shard ${quote(shardName)} is outside the checkpoint folder; the index is corrupt — re-download the checkpoint`);
@@ -505,16 +555,17 @@ function openShard(folder: string, shardName: string, indexPath: string): Safete
       `${indexPath}: shard ${quote(shardName)} listed in weight_map does not exist (expected ${shardPath}); download every shard of the checkpoint`,
     );
   }
-  return SafetensorsFile.open(shardPath);
+  return shardPath;
 }
 
-function misplacedTensorError(
+function misplacedTensorError<F>(
   tensor: string,
   shardName: string,
-  shards: ReadonlyMap<string, SafetensorsFile>,
+  shards: ReadonlyMap<string, F>,
+  format: ShardFormat<F>,
   indexPath: string,
 ): WeightError {
-  const actual = [...shards.entries()].find(([, file]) => file.tensors.has(tensor))?.[0];
+  const actual = [...shards.entries()].find(([, file]) => format.contains(file, tensor))?.[0];
   const whereItIs = actual === undefined ? "no shard contains it" : `it is in ${quote(actual)}`;
   return new WeightError(
     `${indexPath}: weight_map puts tensor ${quote(tensor)} in shard ${quote(shardName)}, but that shard does not contain it (${whereItIs}); the index and shards do not match — re-download the checkpoint`,
@@ -756,7 +807,7 @@ export function writeShardedSafetensors(
   return { indexPath, shardPaths };
 }
 
-function groupIntoShards(
+export function groupIntoShards(
   tensors: readonly SafetensorsTensorData[],
   maxShardBytes: number,
   label: string,
@@ -814,7 +865,7 @@ function encodedByteLength(tensor: SafetensorsTensorData, label: string): number
 }
 
 /** The tensor's bytes as stored in the file (little-endian `dtype`). */
-function encodeTensorData(tensor: SafetensorsTensorData, label: string): Uint8Array {
+export function encodeTensorData(tensor: SafetensorsTensorData, label: string): Uint8Array {
   const { name, dtype, shape, data } = tensor;
   const byteLength = encodedByteLength(tensor, label);
   const count = byteLength / SAFETENSORS_DTYPE_BYTES[dtype];
@@ -921,7 +972,7 @@ function oneLine(text: string): string {
 }
 
 /** A name as a quoted JSON string (escapes keep hostile names on one line), clipped. */
-function quote(name: string): string {
+export function quote(name: string): string {
   return clip(JSON.stringify(name));
 }
 

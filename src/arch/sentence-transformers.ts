@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { ConfigError, ConfigReader, oneLine } from "./config.js";
 
 export type PoolingMode = "cls" | "mean" | "max";
+export const POOLING_MODES: readonly PoolingMode[] = ["cls", "mean", "max"];
 
 export interface SentencePipeline {
   pooling: PoolingMode;
@@ -14,6 +15,8 @@ export interface SentencePipeline {
   maxSeqLength?: number;
   /** Module types after pooling that this project does not reproduce (e.g. Dense). */
   unsupportedModules: string[];
+  /** The files that describe this pipeline, relative to the folder (modules.json, the pooling config…). */
+  files: string[];
 }
 
 /** Files of a sentence-transformers repository besides the transformer's own. */
@@ -43,7 +46,8 @@ export function readSentencePipeline(dir: string): SentencePipeline | undefined 
   const modules = parseModules(readFileSync(modulesPath, "utf8"), modulesPath);
   const poolingModule = modules.find((m) => m.type === `${MODULE_PREFIX}Pooling`);
   if (!poolingModule) throw new ConfigError(`${modulesPath} lists no Pooling module; it is not a sentence-transformers embedding model`);
-  const pooling = readPoolingMode(ConfigReader.fromFile(join(dir, poolingModule.path, "config.json")));
+  const poolingConfig = join(poolingModule.path, "config.json");
+  const pooling = readPoolingMode(ConfigReader.fromFile(join(dir, poolingConfig)));
   const after = modules.slice(modules.indexOf(poolingModule) + 1).map((m) => m.type.replace(MODULE_PREFIX, ""));
   const maxSeqLength = readMaxSeqLength(join(dir, "sentence_bert_config.json"));
   return {
@@ -51,6 +55,26 @@ export function readSentencePipeline(dir: string): SentencePipeline | undefined 
     normalize: after.includes("Normalize"),
     ...(maxSeqLength ? { maxSeqLength } : {}),
     unsupportedModules: after.filter((t) => t !== "Normalize"),
+    files: ["modules.json", poolingConfig, ...SENTENCE_TRANSFORMERS_FILES.filter((f) => f !== "modules.json" && existsSync(join(dir, f)))],
+  };
+}
+
+/**
+ * The files of a sentence-transformers folder whose pipeline is Transformer → Pooling(`pooling`)
+ * [→ Normalize], as relative path → text: what sentence-transformers' save() writes for it.
+ */
+export function sentencePipelineFiles(pooling: PoolingMode, normalize: boolean, hiddenSize: number): Record<string, string> {
+  const modules = [
+    { idx: 0, name: "0", path: "", type: `${MODULE_PREFIX}Transformer` },
+    { idx: 1, name: "1", path: "1_Pooling", type: `${MODULE_PREFIX}Pooling` },
+    ...(normalize ? [{ idx: 2, name: "2", path: "2_Normalize", type: `${MODULE_PREFIX}Normalize` }] : []),
+  ];
+  const config: Record<string, unknown> = { word_embedding_dimension: hiddenSize };
+  for (const [key, mode] of POOLING_KEYS) config[key] = mode === pooling;
+  config.include_prompt = true;
+  return {
+    "modules.json": `${JSON.stringify(modules, null, 2)}\n`,
+    "1_Pooling/config.json": `${JSON.stringify(config, null, 2)}\n`,
   };
 }
 

@@ -25,6 +25,8 @@ export interface NormRef {
 export interface TensorRef {
   name: string;
   shape: number[];
+  /** Values used when the checkpoint lacks the tensor (e.g. DistilBERT's fixed sinusoidal positions). */
+  fallback?: () => Float32Array;
 }
 
 export const linearRef = (prefix: string, inFeatures: number, outFeatures: number, bias = true): LinearRef => ({
@@ -34,7 +36,11 @@ export const linearRef = (prefix: string, inFeatures: number, outFeatures: numbe
   bias,
 });
 export const normRef = (prefix: string, size: number, eps: number, bias = true): NormRef => ({ prefix, size, eps, bias });
-export const tensorRef = (name: string, shape: number[]): TensorRef => ({ name, shape });
+export const tensorRef = (name: string, shape: number[], fallback?: () => Float32Array): TensorRef => ({
+  name,
+  shape,
+  ...(fallback ? { fallback } : {}),
+});
 
 export interface LinearArrays {
   /** Row-major [out, in], as stored. */
@@ -60,12 +66,23 @@ export class WeightReader {
 
   /** float32 values of a tensor after checking its shape. */
   tensor(ref: TensorRef): Float32Array {
+    const fallback = this.fallbackFor(ref);
+    if (fallback) return fallback();
     this.check(ref);
     return this.store.float32(ref.name);
   }
 
   /** Little-endian float32 bytes of a tensor after checking its shape (lazy / file range). */
   bytes(ref: TensorRef): TensorBytes {
+    const fallback = this.fallbackFor(ref);
+    if (fallback) {
+      const length = ref.shape.reduce((a, b) => a * b, 1) * 4;
+      const read = () => {
+        const values = fallback();
+        return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      };
+      return { kind: "lazy", length, read };
+    }
     this.check(ref);
     return this.store.float32Bytes(ref.name);
   }
@@ -78,9 +95,9 @@ export class WeightReader {
     this.check(ref);
     const [rows, width] = ref.shape as [number, number];
     const out = new Float32Array(ids.length * width);
-    const source = this.store.float32Bytes(ref.name);
+    const source = this.bytes(ref);
     const rowBytes = width * 4;
-    const table = source.kind === "file" ? undefined : this.store.float32(ref.name);
+    const table = source.kind === "file" ? undefined : this.tensor(ref);
     const row = (id: number): Float32Array =>
       source.kind === "file"
         ? new Float32Array(readTensorBytes({ ...source, offset: source.offset + id * rowBytes, length: rowBytes }).slice().buffer)
@@ -115,6 +132,7 @@ export class WeightReader {
 
   /** Throws a WeightError when the tensor is missing or its shape differs from the ref. */
   check(ref: TensorRef): void {
+    if (this.fallbackFor(ref)) return;
     const info = this.store.info(ref.name);
     if (!sameShape(info.shape, ref.shape)) {
       throw new WeightError(
@@ -122,6 +140,18 @@ export class WeightReader {
           `[${ref.shape.join(", ")}]; the weights do not belong to this config (use the model's own config.json)`,
       );
     }
+  }
+
+  /** The ref's fallback when the checkpoint lacks the tensor, checked against the ref's shape. */
+  private fallbackFor(ref: TensorRef): (() => Float32Array) | undefined {
+    const { fallback } = ref;
+    if (!fallback || this.store.has(ref.name)) return undefined;
+    return () => {
+      const values = fallback();
+      const expected = ref.shape.reduce((a, b) => a * b, 1);
+      if (values.length !== expected) throw new Error(`computed "${ref.name}": ${values.length} values for shape [${ref.shape.join(", ")}]`);
+      return values;
+    };
   }
 }
 

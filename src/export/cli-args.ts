@@ -16,9 +16,12 @@ export interface FlagSpec {
   help: string;
 }
 
+/** Flag name → its value, or true for a switch. */
+export type Flags = Record<string, string | true>;
+
 export interface ParsedArgs {
   positionals: string[];
-  flags: Record<string, string | true>;
+  flags: Flags;
 }
 
 export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): ParsedArgs {
@@ -28,7 +31,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): 
     if (spec.alias) byName.set(`-${spec.alias}`, spec);
   }
   const positionals: string[] = [];
-  const flags: Record<string, string | true> = {};
+  const flags: Flags = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--") {

@@ -1,23 +1,70 @@
 #!/usr/bin/env node
-// jazzmine-embed: export Hugging Face embedding models to verified ONNX files.
-// stdout carries only the artifact path (last line); logs go to stderr.
-import { realpathSync } from "node:fs";
+// jazzmine-embed: export Hugging Face embedding models to verified ONNX files, and embed text.
+// stdout carries only results (the artifact path last, a JSON summary with --json, vectors for
+// embed); logs, warnings and progress go to stderr. Exit codes: 0 ok, 1 failure, 2 usage.
+import { existsSync, readFileSync, readdirSync, realpathSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from "../graph/opset.js";
-import { type FlagSpec, UsageError, formatFlags, parseArgs } from "./cli-args.js";
-import { stderrLogger } from "./log.js";
+import { DEFAULT_QUANTIZATION, QUANTIZATION_MODES, type QuantizationMode, type QuantizationOptions } from "../quant/options.js";
+import { CALIBRATION_METHODS, type CalibrationMethod } from "../quant/range-selection.js";
+import { POOLING_MODES, type PoolingMode } from "../arch/sentence-transformers.js";
+import { Embedder } from "../runtime/embedder.js";
+import { type FlagSpec, type Flags, UsageError, formatFlags, parseArgs } from "./cli-args.js";
+import { HubClient } from "./hub/client.js";
+import { DEFAULT_REVISION, HubSettings } from "./hub/settings.js";
+import { isLocalFolder } from "./model-source.js";
+import { Reporter, type TextStream } from "./progress.js";
 import { DEFAULT_MODEL_ID, EmbeddingService } from "./service.js";
+import { TOKENIZER_FILES } from "./tokenizer-files.js";
 import { PACKAGE_VERSION } from "./version.js";
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** Where the CLI reads and writes; main() takes it so tests can run commands in-process. */
+export interface CliIo {
+  stdout: TextStream;
+  stderr: TextStream;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Texts for `embed … -` (default: this process's stdin). */
+  readStdin?: () => string;
+}
+
+interface Context {
+  io: CliIo;
+  reporter: Reporter;
+}
+
+interface CommandResult {
+  /** What stdout gets without --json (the artifact path last). */
+  stdout: string;
+  /** The --json summary. */
+  summary: Record<string, unknown>;
+}
 
 interface Command {
   summary: string;
   usage: string;
   flags: FlagSpec[];
-  run(positionals: string[], flags: Record<string, string | true>): Promise<string>;
+  run(positionals: string[], flags: Flags, context: Context): Promise<CommandResult>;
 }
 
 const OUTPUT: FlagSpec = { name: "output", alias: "o", value: "dir", help: "folder to write into (created if missing)" };
+const REVISION: FlagSpec = { name: "revision", value: "rev", help: `Hub branch, tag or commit sha (default ${DEFAULT_REVISION})` };
+const QUIET: FlagSpec = { name: "quiet", alias: "q", help: "no progress or info on stderr (warnings and errors only)" };
+const JSON_FLAG: FlagSpec = { name: "json", help: "print a machine-readable JSON summary on stdout" };
 const HELP: FlagSpec = { name: "help", alias: "h", help: "show this help" };
+
+/** INT8 settings of `export` (SPEC: INT8 QDQ is the default; --fp32 opts out). */
+const QUANTIZATION_FLAGS: FlagSpec[] = [
+  { name: "mode", value: QUANTIZATION_MODES.join("|"), help: "INT8 mode: static (calibrated QDQ, default) or dynamic (no calibration)" },
+  { name: "calibration", value: "texts.txt|.jsonl", help: "calibration texts: one per line, or JSON lines (default: the built-in corpus)" },
+  { name: "calibration-method", value: CALIBRATION_METHODS.join("|"), help: `activation range selection (default ${DEFAULT_QUANTIZATION.method})` },
+  { name: "calibration-max-length", value: "N", help: `tokens per calibration text (default ${DEFAULT_QUANTIZATION.maxLength})` },
+  { name: "fidelity-threshold", value: "cosine", help: `worst held-out cosine INT8 must keep vs FP32 (default ${DEFAULT_QUANTIZATION.fidelityThreshold})` },
+];
 
 const COMMANDS: Record<string, Command> = {
   export: {
@@ -25,36 +72,119 @@ const COMMANDS: Record<string, Command> = {
     usage: `jazzmine-embed export <model-id-or-folder> --output <dir> [options]`,
     flags: [
       OUTPUT,
-      { name: "fp32", help: "write the FP32 model (INT8 is not available yet; required for now)" },
+      { name: "fp32", help: "write the FP32 model instead of the INT8 one (default: INT8 QDQ)" },
       { name: "opset", value: "N", help: `ONNX opset, ${MIN_OPSET}-${MAX_OPSET} (default ${DEFAULT_OPSET})` },
       { name: "token-type-ids", help: "add a token_type_ids input (models with token types)" },
       { name: "variant", value: "primary|portable", help: "emit only this graph variant, no fallback" },
+      { name: "sentence-embedding", help: "add a sentence_embedding output, pooled as the model's modules.json says" },
+      { name: "pooling", value: POOLING_MODES.join("|"), help: "add a sentence_embedding output with this pooling, L2-normalized" },
+      { name: "no-normalize", help: "with --pooling: do not L2-normalize sentence_embedding" },
+      ...QUANTIZATION_FLAGS,
+      REVISION,
+      QUIET,
+      JSON_FLAG,
       HELP,
     ],
-    async run([model, ...rest], flags) {
+    async run([model, ...rest], flags, context) {
       const modelId = requireModel(model, rest);
       const variant = flags.variant;
       if (variant !== undefined && variant !== "primary" && variant !== "portable") {
         throw new UsageError(`--variant must be primary or portable, not ${String(variant)}`);
       }
-      const service = new EmbeddingService(modelId, { logger: stderrLogger });
-      return service.exportOnnxModel(requireOutput(flags), {
+      const output = requireOutput(flags);
+      const hub = hubClient(modelId, flags, context);
+      const service = new EmbeddingService(modelId, { logger: context.reporter, resolver: hub });
+      const artifact = await service.exportOnnxModel(output, {
         quantized: !flags.fp32,
-        ...(flags.opset !== undefined ? { opset: parseOpset(flags.opset) } : {}),
+        ...(flags.opset !== undefined ? { opset: parseInteger("opset", flags.opset) } : {}),
         tokenTypeIds: flags["token-type-ids"] === true,
         ...(variant ? { variant } : {}),
+        sentenceEmbedding: sentenceEmbeddingOption(flags),
+        ...quantizationOptions(flags),
       });
+      return {
+        stdout: artifact,
+        summary: { ...sourceSummary(modelId, hub), output, artifact, precision: flags.fp32 ? "fp32" : "int8", files: readdirSync(output).sort() },
+      };
     },
   },
   tokenizer: {
-    summary: "write only the tokenizer files (no weights are read)",
-    usage: `jazzmine-embed tokenizer <model-id-or-folder> --output <dir>`,
-    flags: [OUTPUT, HELP],
-    async run([model, ...rest], flags) {
-      return new EmbeddingService(requireModel(model, rest), { logger: stderrLogger }).exportTokenizerOnly(requireOutput(flags));
+    summary: "write only the tokenizer files (never downloads or reads weights)",
+    usage: `jazzmine-embed tokenizer <model-id-or-folder> --output <dir> [options]`,
+    flags: [OUTPUT, REVISION, QUIET, JSON_FLAG, HELP],
+    async run([model, ...rest], flags, context) {
+      const modelId = requireModel(model, rest);
+      const hub = hubClient(modelId, flags, context);
+      const output = await new EmbeddingService(modelId, { logger: context.reporter, resolver: hub }).exportTokenizerOnly(requireOutput(flags));
+      const files = TOKENIZER_FILES.filter((file) => existsSync(join(output, file)));
+      return { stdout: output, summary: { ...sourceSummary(modelId, hub), output, files } };
+    },
+  },
+  embed: {
+    summary: "embed texts with an exported folder and print the vectors as JSON",
+    usage: `jazzmine-embed embed <exported-dir> <text…>   ('-' reads one text per line from stdin)`,
+    flags: [
+      { name: "pooling", value: POOLING_MODES.join("|"), help: "pooling (default: the folder's sentence-transformers config, else cls)" },
+      { name: "no-normalize", help: "do not L2-normalize the vectors" },
+      { name: "batch-size", value: "N", help: "texts per onnxruntime run (default 32)" },
+      { name: "max-length", value: "N", help: "truncate texts to N tokens (default: the model's limit)" },
+      { name: "file", value: "name.onnx", help: "the ONNX file to use when the folder has several" },
+      QUIET,
+      JSON_FLAG,
+      HELP,
+    ],
+    async run([dir, ...texts], flags, context) {
+      if (!dir) throw new UsageError("missing <exported-dir> (a folder written by 'jazzmine-embed export')");
+      if (texts.length === 0) throw new UsageError("missing <text…> to embed (or '-' to read lines from stdin)");
+      const inputs = texts.length === 1 && texts[0] === "-" ? readLines(context.io) : texts;
+      const pooling = parsePooling(flags.pooling);
+      const embedder = await Embedder.load(dir, {
+        ...(typeof flags.file === "string" ? { file: flags.file } : {}),
+        ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
+        ...(pooling ? { pooling } : {}),
+      });
+      try {
+        const normalize = !flags["no-normalize"];
+        const vectors = await embedder.embed(inputs, {
+          normalize,
+          ...(flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"]) } : {}),
+        });
+        // Nine significant digits round-trip a float32 exactly and keep the JSON short.
+        const rows = vectors.map((v) => Array.from(v, (x) => Number(x.toPrecision(9))));
+        context.reporter.info(`embedded ${rows.length} text(s) with ${embedder.modelPath} (${embedder.pooling} pooling${normalize ? ", normalized" : ""})`);
+        return {
+          stdout: JSON.stringify(rows),
+          summary: {
+            model: embedder.modelPath,
+            pooling: embedder.pooling,
+            normalized: normalize,
+            maxLength: embedder.maxLength,
+            dimensions: rows[0]?.length ?? null,
+            vectors: rows,
+          },
+        };
+      } finally {
+        await embedder.close();
+      }
     },
   },
 };
+
+/** --sentence-embedding: modules.json's pooling; --pooling X [--no-normalize]: explicit. */
+function sentenceEmbeddingOption(flags: Flags): boolean | { pooling: PoolingMode; normalize: boolean } {
+  const pooling = parsePooling(flags.pooling);
+  if (pooling === undefined) {
+    if (flags["no-normalize"]) throw new UsageError("--no-normalize goes with --pooling");
+    return flags["sentence-embedding"] === true;
+  }
+  return { pooling, normalize: flags["no-normalize"] !== true };
+}
+
+function parsePooling(value: string | true | undefined): PoolingMode | undefined {
+  if (value === undefined) return undefined;
+  if (!POOLING_MODES.includes(value as PoolingMode)) throw new UsageError(`--pooling must be one of ${POOLING_MODES.join(", ")}, not ${String(value)}`);
+  return value as PoolingMode;
+}
 
 function requireModel(model: string | undefined, rest: string[]): string {
   if (!model) throw new UsageError(`missing <model-id-or-folder> (for example ${DEFAULT_MODEL_ID} or ./my-model)`);
@@ -62,16 +192,54 @@ function requireModel(model: string | undefined, rest: string[]): string {
   return model;
 }
 
-function requireOutput(flags: Record<string, string | true>): string {
+function requireOutput(flags: Flags): string {
   const output = flags.output;
   if (typeof output !== "string") throw new UsageError("missing --output <dir>");
   return output;
 }
 
-function parseOpset(value: string | true): number {
+function quantizationOptions(flags: Flags): QuantizationOptions {
+  const mode = flags.mode;
+  if (mode !== undefined && !QUANTIZATION_MODES.includes(mode as QuantizationMode)) {
+    throw new UsageError(`--mode must be ${QUANTIZATION_MODES.join(" or ")}, not ${String(mode)}`);
+  }
+  const method = flags["calibration-method"];
+  if (method !== undefined && !CALIBRATION_METHODS.includes(method as CalibrationMethod)) {
+    throw new UsageError(`--calibration-method must be one of ${CALIBRATION_METHODS.join(", ")}, not ${String(method)}`);
+  }
+  const threshold = flags["fidelity-threshold"];
+  if (threshold !== undefined && !Number.isFinite(Number(threshold))) throw new UsageError(`--fidelity-threshold must be a number, not ${String(threshold)}`);
+  return {
+    ...(mode !== undefined ? { mode: mode as QuantizationMode } : {}),
+    ...(method !== undefined ? { calibrationMethod: method as CalibrationMethod } : {}),
+    ...(typeof flags.calibration === "string" ? { calibrationFile: flags.calibration } : {}),
+    ...(flags["calibration-max-length"] !== undefined ? { maxLength: parseInteger("calibration-max-length", flags["calibration-max-length"]) } : {}),
+    ...(threshold !== undefined ? { fidelityThreshold: Number(threshold) } : {}),
+  };
+}
+
+function parseInteger(flag: string, value: string | true): number {
   const n = Number(value);
-  if (!Number.isInteger(n)) throw new UsageError(`--opset must be an integer from ${MIN_OPSET} to ${MAX_OPSET}, not ${String(value)}`);
+  if (!Number.isInteger(n)) throw new UsageError(`--${flag} must be an integer, not ${String(value)}`);
   return n;
+}
+
+/** The Hub client for this run: environment settings, --revision, progress on stderr. */
+function hubClient(modelId: string, flags: Flags, { io, reporter }: Context): HubClient {
+  const revision = typeof flags.revision === "string" ? flags.revision : undefined;
+  if (revision && isLocalFolder(modelId)) reporter.warn(`--revision applies to Hub ids; ${modelId} is a local folder, used as it is`);
+  return new HubClient({ settings: HubSettings.fromEnv(io.env), logger: reporter, progress: reporter, ...(revision ? { revision } : {}) });
+}
+
+function sourceSummary(modelId: string, hub: HubClient): Record<string, unknown> {
+  const snapshot = hub.snapshotOf(modelId);
+  if (!snapshot) return { model: modelId, source: "folder" };
+  return { model: modelId, source: snapshot.source, revision: snapshot.revision, commit: snapshot.commit, downloaded: snapshot.downloaded };
+}
+
+function readLines(io: CliIo): string[] {
+  const text = io.readStdin ? io.readStdin() : readFileSync(0, "utf8");
+  return text.split(/\r?\n/).filter((line, i, all) => line !== "" || i < all.length - 1);
 }
 
 function mainHelp(): string {
@@ -85,43 +253,64 @@ function mainHelp(): string {
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     "",
     "Run 'jazzmine-embed <command> --help' for a command's options.",
+    "",
+    FOOTER,
   ].join("\n");
 }
 
+const FOOTER = [
+  "A model is a local folder or a Hub id (org/name), downloaded into the huggingface_hub cache.",
+  "environment:",
+  "  HF_ENDPOINT      Hub URL (default https://huggingface.co)",
+  "  HF_HUB_CACHE     cache folder (default $HF_HOME/hub, HF_HOME default ~/.cache/huggingface)",
+  "  HF_TOKEN         access token for gated/private repos (default: $HF_HOME/token)",
+  "  HF_HUB_OFFLINE   1: use only the cache, never the network",
+  "  JAZZMINE_DEBUG   1: print stack traces with errors",
+  "exit codes: 0 success, 1 failure (model, network, files), 2 usage error",
+].join("\n");
+
 function commandHelp(command: Command): string {
-  return [`usage: ${command.usage}`, "", command.summary, "", "options:", formatFlags(command.flags)].join("\n");
+  return [`usage: ${command.usage}`, "", command.summary, "", "options:", formatFlags(command.flags), "", FOOTER].join("\n");
 }
 
+const DEFAULT_IO: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
+
 /** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 usage error). */
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {
     const topic = name === "help" ? rest[0] : undefined;
     const command = topic ? COMMANDS[topic] : undefined;
-    process.stdout.write(`${command ? commandHelp(command) : mainHelp()}\n`);
-    return 0;
+    io.stdout.write(`${command ? commandHelp(command) : mainHelp()}\n`);
+    return EXIT_OK;
   }
   if (name === "--version" || name === "-v") {
-    process.stdout.write(`${PACKAGE_VERSION}\n`);
-    return 0;
+    io.stdout.write(`${PACKAGE_VERSION}\n`);
+    return EXIT_OK;
   }
   const command = COMMANDS[name];
+  const json = rest.includes("--json");
+  const started = Date.now();
   try {
     if (!command) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")})`);
     const { positionals, flags } = parseArgs(rest, command.flags);
     if (flags.help) {
-      process.stdout.write(`${commandHelp(command)}\n`);
-      return 0;
+      io.stdout.write(`${commandHelp(command)}\n`);
+      return EXIT_OK;
     }
-    const artifact = await command.run(positionals, flags);
-    process.stdout.write(`${artifact}\n`);
-    return 0;
+    const reporter = new Reporter(io.stderr, { quiet: flags.quiet === true });
+    const result = await command.run(positionals, flags, { io, reporter });
+    const seconds = Math.round((Date.now() - started) / 100) / 10;
+    io.stdout.write(`${json ? JSON.stringify({ ok: true, command: name, ...result.summary, seconds }) : result.stdout}\n`);
+    return EXIT_OK;
   } catch (error) {
     const usage = error instanceof UsageError;
-    const message = (error as Error)?.message ?? String(error);
-    process.stderr.write(`jazzmine-embed: error: ${message}${usage ? "\nRun 'jazzmine-embed --help' for usage." : ""}\n`);
-    if (process.env.JAZZMINE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
-    return usage ? 2 : 1;
+    const message = ((error as Error)?.message ?? String(error)).split("\n")[0];
+    io.stderr.write(`jazzmine-embed: error: ${message}${usage ? "\nRun 'jazzmine-embed --help' for usage." : ""}\n`);
+    if (io.env.JAZZMINE_DEBUG && error instanceof Error) io.stderr.write(`${error.stack}\n`);
+    const code = usage ? EXIT_USAGE : EXIT_FAILURE;
+    if (json) io.stdout.write(`${JSON.stringify({ ok: false, command: name, error: message, exitCode: code })}\n`);
+    return code;
   }
 }
 

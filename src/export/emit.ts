@@ -3,6 +3,7 @@
 import type { GraphVariant } from "../arch/architecture.js";
 import { ConfigError } from "../arch/config.js";
 import { type LoadedEncoder, buildEncoderGraph } from "../arch/encoder.js";
+import type { SentencePooling } from "../arch/pooling.js";
 import { WeightError } from "../arch/weights.js";
 import { writeModel } from "../graph/serialize.js";
 import { IsolatedSession } from "../runtime/isolated-session.js";
@@ -20,6 +21,8 @@ export interface EmitOptions {
   metadata: Record<string, string>;
   producerVersion: string;
   logger: Logger;
+  /** Adds (and verifies) the sentence_embedding output. */
+  sentenceEmbedding?: SentencePooling;
 }
 
 export interface EmittedGraph {
@@ -39,7 +42,7 @@ export async function emitVerifiedGraph(encoder: LoadedEncoder, path: string, op
       const model = buildEncoderGraph(encoder, { ...options, variant });
       validateModel(model);
       await writeModel(model, path);
-      const verification = await verifyGraph(path, encoder, { worker });
+      const verification = await verifyGraph(path, encoder, { worker, sentenceEmbedding: options.sentenceEmbedding });
       if (verification.ok) {
         logger.info(`verified ${variant} graph: max relative error ${verification.worst.relativeError.toExponential(2)} vs the reference forward`);
         return { path, variant, verification };

@@ -3,18 +3,24 @@
 import { join } from "node:path";
 import type { GraphVariant } from "../arch/architecture.js";
 import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
+import type { SentencePooling } from "../arch/pooling.js";
 import { DEFAULT_OPSET, checkOpset } from "../graph/opset.js";
 import { ensureDir } from "./atomic.js";
-import { emitVerifiedGraph } from "./emit.js";
-import { ExportError } from "./errors.js";
+import { type EmitOptions, emitVerifiedGraph } from "./emit.js";
 import { type Logger, stderrLogger } from "./log.js";
-import { type ModelResolver, localOnlyResolver, modelSlug } from "./model-source.js";
+import { HubClient } from "./hub/client.js";
+import { type ModelResolver, modelSlug } from "./model-source.js";
+import { withStep } from "./progress.js";
+import { type Quantizer, defaultQuantizer, int8FileName, quantizeEmitted } from "./quantized-export.js";
+import { type QuantizationOptions, calibrationTextsFor, resolveQuantizationOptions } from "../quant/options.js";
+import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
 import { type LoadedTokenizer, copyTokenizerFiles, loadTokenizer } from "./tokenizer-files.js";
 import { PACKAGE_VERSION } from "./version.js";
 
 export const DEFAULT_MODEL_ID = "BAAI/bge-small-en-v1.5";
 
-export interface ExportOptions {
+/** Export options; the quantization ones (mode, calibration texts, method, …) apply when `quantized`. */
+export interface ExportOptions extends QuantizationOptions {
   /** INT8 QDQ when true (default), FP32 otherwise. */
   quantized?: boolean;
   /** ONNX opset of the default domain (default 17). */
@@ -23,24 +29,38 @@ export interface ExportOptions {
   tokenTypeIds?: boolean;
   /** Emit only this variant, without fallback (tests, benchmarks). */
   variant?: GraphVariant;
+  /**
+   * Add a third output, sentence_embedding [batch, hidden], pooled in the graph: `true` pools as
+   * the model's sentence-transformers pipeline says (modules.json + its Pooling config, and a
+   * Normalize module if listed); `{ pooling, normalize }` chooses explicitly. The pipeline files
+   * are written next to the model either way.
+   */
+  sentenceEmbedding?: boolean | SentencePooling;
 }
 
 export interface EmbeddingServiceOptions {
   logger?: Logger;
+  /** Where model ids' files come from (default: local folders as is, Hub ids via HubClient). */
   resolver?: ModelResolver;
+  /** Hub revision (branch, tag or commit sha) for the default resolver (default "main"). */
+  revision?: string;
+  /** Replaces the INT8 step (tests force quantization failures with it). */
+  quantizer?: Quantizer;
 }
 
 export class EmbeddingService {
   readonly modelId: string;
   private readonly logger: Logger;
   private readonly resolver: ModelResolver;
+  private readonly quantizer: Quantizer;
   private tokenizer?: Promise<LoadedTokenizer & { dir: string }>;
   private encoder?: Promise<LoadedEncoder>;
 
   constructor(modelId: string = DEFAULT_MODEL_ID, options: EmbeddingServiceOptions = {}) {
     this.modelId = modelId;
     this.logger = options.logger ?? stderrLogger;
-    this.resolver = options.resolver ?? localOnlyResolver;
+    this.quantizer = options.quantizer ?? defaultQuantizer;
+    this.resolver = options.resolver ?? new HubClient({ logger: this.logger, ...(options.revision ? { revision: options.revision } : {}) });
   }
 
   /** File-name stem of every artifact: "org/name" → "org-name", a folder → its name. */
@@ -61,24 +81,44 @@ export class EmbeddingService {
   async exportOnnxModel(outputDir: string, options: ExportOptions = {}): Promise<string> {
     const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
     const quantized = options.quantized ?? true;
-    if (quantized) {
-      throw new ExportError("INT8 export is not available in this version; export FP32 with { quantized: false } (CLI: --fp32)");
-    }
+    // Quantization settings and calibration texts are checked before anything is written.
+    const quantization = quantized ? { settings: resolveQuantizationOptions(options), calibration: calibrationTextsFor(options) } : undefined;
     ensureDir(outputDir);
     const tokenizer = await this.loadTokenizer();
     const encoder = await this.loadEncoder();
     const { architecture, config } = encoder;
+    const sentenceEmbedding = resolveSentencePooling(encoder.dir, options.sentenceEmbedding);
     this.logger.info(`exporting ${this.modelId} (${architecture.name}, hidden ${config.hiddenSize}) at opset ${opset}`);
-    const emitted = await emitVerifiedGraph(encoder, join(outputDir, `${this.slug}_fp32.onnx`), {
+    const emitOptions: EmitOptions = {
       opset,
       tokenTypeIds: options.tokenTypeIds ?? false,
       variants: options.variant ? [options.variant] : ["primary", "portable"],
-      metadata: { source_model: this.modelId },
+      // max_sequence_length: what the runtime (Embedder) truncates to.
+      metadata: { source_model: this.modelId, max_sequence_length: String(config.maxSequence) },
       producerVersion: PACKAGE_VERSION,
+      sentenceEmbedding,
       logger: this.logger,
-    });
+    };
+    const emitted = await withStep(this.logger, "building, writing and verifying the FP32 graph", () =>
+      emitVerifiedGraph(encoder, join(outputDir, `${this.slug}_fp32.onnx`), emitOptions),
+    );
+    const artifact = quantization
+      ? (
+          await withStep(this.logger, `quantizing to INT8 (${quantization.settings.mode})`, () =>
+            quantizeEmitted(emitted, {
+              encoder,
+              tokenizer,
+              emit: emitOptions,
+              int8Path: join(outputDir, int8FileName(this.slug, quantization.settings.mode)),
+              ...quantization,
+              quantizer: this.quantizer,
+            }),
+          )
+        ).path
+      : emitted.path;
     copyTokenizerFiles(tokenizer.dir, outputDir);
-    return emitted.path;
+    writeSentenceFiles(encoder.dir, outputDir, sentenceEmbedding, config.hiddenSize, this.logger);
+    return artifact;
   }
 
   private loadTokenizer(): Promise<LoadedTokenizer & { dir: string }> {

@@ -2,6 +2,7 @@
 // compare with the reference forward of the same weights.
 import type { EncoderConfig, EncoderOutputs, TokenBatch } from "../arch/architecture.js";
 import { type LoadedEncoder, referenceForward } from "../arch/encoder.js";
+import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling } from "../arch/pooling.js";
 import { batchFeeds } from "../runtime/feeds.js";
 import { IsolatedSession } from "../runtime/isolated-session.js";
 
@@ -76,10 +77,16 @@ function expectedRow(outputs: EncoderOutputs, batch: TokenBatch, row: number, le
   return {
     lastHiddenState: outputs.lastHiddenState.slice(start, start + length * hidden),
     poolerOutput: outputs.poolerOutput.slice(row * hidden, (row + 1) * hidden),
+    // Pooling the row's first `length` tokens equals its pooled row while they are all its tokens.
+    ...(outputs.sentenceEmbedding ? { sentenceEmbedding: outputs.sentenceEmbedding.slice(row * hidden, (row + 1) * hidden) } : {}),
   };
 }
 
-const OUTPUT_NAMES: Record<keyof EncoderOutputs, string> = { lastHiddenState: "last_hidden_state", poolerOutput: "pooler_output" };
+const OUTPUT_NAMES: Record<keyof EncoderOutputs, string> = {
+  lastHiddenState: "last_hidden_state",
+  poolerOutput: "pooler_output",
+  sentenceEmbedding: SENTENCE_EMBEDDING_OUTPUT,
+};
 
 /**
  * Runs `modelPath` in onnxruntime (child process) and compares every output with the reference
@@ -88,7 +95,12 @@ const OUTPUT_NAMES: Record<keyof EncoderOutputs, string> = { lastHiddenState: "l
 export async function verifyGraph(
   modelPath: string,
   encoder: LoadedEncoder,
-  options: { tolerance?: number; worker?: IsolatedSession } = {},
+  options: {
+    tolerance?: number;
+    worker?: IsolatedSession;
+    /** The graph has a sentence_embedding output pooled this way: verify it too. */
+    sentenceEmbedding?: SentencePooling;
+  } = {},
 ): Promise<Verification> {
   const tolerance = options.tolerance ?? FP32_TOLERANCE;
   const worker = options.worker ?? IsolatedSession.start();
@@ -104,7 +116,7 @@ export async function verifyGraph(
   const single = rowOf(batch, batch.batch - 1, 1);
   let expected: EncoderOutputs;
   try {
-    expected = referenceForward(encoder, batch);
+    expected = referenceForward(encoder, batch, options.sentenceEmbedding);
   } catch (error) {
     (await opening.catch(() => undefined))?.close();
     throw error;
@@ -119,11 +131,13 @@ export async function verifyGraph(
     for (const [input, want] of cases) {
       const actual = await session.run(batchFeeds(input, session.inputNames));
       for (const output of Object.keys(OUTPUT_NAMES) as Array<keyof EncoderOutputs>) {
+        const expectedValues = want[output];
+        if (!expectedValues) continue; // sentence_embedding when not asked for
         const got = actual[OUTPUT_NAMES[output]];
         comparisons.push({
           output,
           shape: `${input.batch}x${input.sequence}`,
-          relativeError: got ? relativeMaxError(got.data, want[output]) : Infinity,
+          relativeError: got ? relativeMaxError(got.data, expectedValues) : Infinity,
         });
       }
     }

@@ -20,9 +20,27 @@ export class Ops {
   relu = (x: Value): Value => this.g.op("Relu", [x]);
   sigmoid = (x: Value): Value => this.g.op("Sigmoid", [x]);
   sqrt = (x: Value): Value => this.g.op("Sqrt", [x]);
+  abs = (x: Value): Value => this.g.op("Abs", [x]);
+  cos = (x: Value): Value => this.g.op("Cos", [x]);
+  sin = (x: Value): Value => this.g.op("Sin", [x]);
+  /** Elementwise minimum (broadcasting). */
+  min = (a: Value, b: Value): Value => this.g.op("Min", [a, b]);
+  /** Elementwise maximum (broadcasting). */
+  max = (a: Value, b: Value): Value => this.g.op("Max", [a, b]);
+  /** condition ? x : y, elementwise (condition BOOL, broadcasting). */
+  where = (condition: Value, x: Value, y: Value): Value => this.g.op("Where", [condition, x, y]);
   neg = (x: Value): Value => this.g.op("Neg", [x]);
   shape = (x: Value): Value => this.g.op("Shape", [x]);
   identity = (x: Value): Value => this.g.op("Identity", [x]);
+  equal = (a: Value, b: Value): Value => this.g.op("Equal", [a, b]);
+  greater = (a: Value, b: Value): Value => this.g.op("Greater", [a, b]);
+  not = (x: Value): Value => this.g.op("Not", [x]);
+  /** Running sum along `axis` (an int64 scalar value). */
+  cumSum = (x: Value, axis: Value): Value => this.g.op("CumSum", [x, axis]);
+  /** [start, limit) by delta; all three scalars of one type. */
+  range = (start: Value, limit: Value, delta: Value): Value => this.g.op("Range", [start, limit, delta]);
+  /** Clamps to [min, max] (scalars of x's type). */
+  clip = (x: Value, min: Value, max: Value): Value => this.g.op("Clip", [x, min, max]);
 
   scalar = (value: number, hint = "scalar"): Value => this.g.constFloat([value], [], hint);
 

@@ -2,6 +2,7 @@
 // never take the caller down with it.
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { ObserveSpec, TensorStatistics } from "../quant/tensor-stats.js";
 import type { FeedTensor, OutputTensor, SessionSettings, WorkerReply, WorkerRequest } from "./protocol.js";
 
 export class SessionError extends Error {
@@ -101,6 +102,17 @@ export class IsolatedSession {
   /** The worker's process id (tests use it to simulate a native crash). */
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** Runs a batch and folds `spec`'s outputs into observers held in the worker. */
+  async observe(feeds: Record<string, FeedTensor>, spec: ObserveSpec): Promise<void> {
+    await this.request({ kind: "observe", feeds, spec });
+  }
+
+  /** The worker's observer states since the last reset; `keep` lets them go on accumulating. */
+  async collectStatistics(keep = false): Promise<Record<string, TensorStatistics>> {
+    const reply = await this.request({ kind: "collect", keep });
+    return reply.statistics ?? {};
   }
 
   close(): void {

@@ -1,4 +1,5 @@
 // Messages between the parent and the onnxruntime session worker (structured-clone IPC).
+import type { ObserveSpec, TensorStatistics } from "../quant/tensor-stats.js";
 
 export type FeedTensor =
   | { type: "int64"; data: BigInt64Array; dims: number[] }
@@ -17,8 +18,19 @@ export interface SessionSettings {
 
 export type WorkerRequest =
   | { id: number; kind: "load"; modelPath: string; settings: SessionSettings }
-  | { id: number; kind: "run"; feeds: Record<string, FeedTensor>; outputNames?: string[] };
+  | { id: number; kind: "run"; feeds: Record<string, FeedTensor>; outputNames?: string[] }
+  /** Runs a batch and folds the named outputs into calibration observers kept in the worker. */
+  | { id: number; kind: "observe"; feeds: Record<string, FeedTensor>; spec: ObserveSpec }
+  /** Returns the observers' states; `keep` leaves them accumulating (default: reset). */
+  | { id: number; kind: "collect"; keep?: boolean };
 
 export type WorkerReply =
-  | { id: number; ok: true; outputs?: Record<string, OutputTensor>; outputNames?: string[]; inputNames?: string[] }
+  | {
+      id: number;
+      ok: true;
+      outputs?: Record<string, OutputTensor>;
+      outputNames?: string[];
+      inputNames?: string[];
+      statistics?: Record<string, TensorStatistics>;
+    }
   | { id: number; ok: false; error: string };

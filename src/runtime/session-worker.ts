@@ -1,13 +1,17 @@
 // Child process hosting one onnxruntime session. onnxruntime can crash natively (SIGSEGV)
 // on graphs it dislikes; in a child that is an ordinary, reportable failure.
 import * as ort from "onnxruntime-node";
+import { StatisticsCollector } from "../quant/tensor-stats.js";
 import type { FeedTensor, OutputTensor, WorkerReply, WorkerRequest } from "./protocol.js";
 
 let session: ort.InferenceSession | undefined;
+const statistics = new StatisticsCollector();
 
 async function handle(request: WorkerRequest): Promise<WorkerReply> {
   if (request.kind === "load") {
     simulateCrashForTests(request.modelPath);
+    await session?.release(); // a reused worker holds one model at a time
+    session = undefined;
     session = await ort.InferenceSession.create(request.modelPath, {
       graphOptimizationLevel: request.settings.graphOptimizationLevel ?? "all",
       ...(request.settings.intraOpNumThreads ? { intraOpNumThreads: request.settings.intraOpNumThreads } : {}),
@@ -15,8 +19,19 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
     return { id: request.id, ok: true, inputNames: [...session.inputNames], outputNames: [...session.outputNames] };
   }
   if (!session) throw new Error("no model loaded");
+  if (request.kind === "collect") return { id: request.id, ok: true, statistics: statistics.collect(request.keep) };
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(request.feeds)) feeds[name] = toOrt(t);
+  if (request.kind === "observe") {
+    const tensors = request.spec.tensors;
+    const results = await session.run(feeds, tensors.map((t) => t.name));
+    for (const tensor of tensors) {
+      const result = results[tensor.name]!;
+      if (result.type !== "float32") throw new Error(`${tensor.name} is ${result.type}, not float32: it cannot be calibrated`);
+      statistics.observe(tensor, result.data as Float32Array, result.dims);
+    }
+    return { id: request.id, ok: true };
+  }
   const results = await session.run(feeds, request.outputNames ?? session.outputNames);
   const outputs: Record<string, OutputTensor> = {};
   for (const [name, tensor] of Object.entries(results)) {

@@ -6,6 +6,7 @@ import * as ort from "onnxruntime-node";
 import { afterAll, expect } from "vitest";
 import type { EncoderOutputs, GraphVariant, TokenBatch } from "../../src/arch/architecture.js";
 import { type LoadedEncoder, buildEncoderGraph, loadEncoder, referenceForward } from "../../src/arch/encoder.js";
+import type { SentencePooling } from "../../src/arch/pooling.js";
 import { type SyntheticModel, type WriteOptions, writeModelFolder } from "../../src/fixtures/model-folder.js";
 import type { Model } from "../../src/graph/ir.js";
 import { encodeModel } from "../../src/graph/serialize.js";
@@ -49,6 +50,7 @@ export async function runInProcess(model: Model | Uint8Array, batch: TokenBatch)
     return {
       lastHiddenState: raw.last_hidden_state!.data as Float32Array,
       poolerOutput: raw.pooler_output!.data as Float32Array,
+      ...(raw.sentence_embedding ? { sentenceEmbedding: raw.sentence_embedding.data as Float32Array } : {}),
       raw,
     };
   } finally {
@@ -59,26 +61,33 @@ export async function runInProcess(model: Model | Uint8Array, batch: TokenBatch)
 export const FP32_RELATIVE_TOLERANCE = 1e-4;
 
 /**
- * Emits `encoder` as `variant`, runs it in onnxruntime on each batch and expects both outputs
- * within 1e-4 relative max error of the reference forward. Returns the worst error seen.
+ * Emits `encoder` as `variant`, runs it in onnxruntime on each batch and expects every output
+ * (sentence_embedding too, when `sentenceEmbedding` asks for it) within 1e-4 relative max error
+ * of the reference forward. Returns the worst error seen.
  */
 export async function expectGraphMatchesReference(
   encoder: LoadedEncoder,
   batches: TokenBatch[],
-  options: { variant: GraphVariant; opset?: number; tokenTypeIds?: boolean },
+  options: { variant: GraphVariant; opset?: number; tokenTypeIds?: boolean; sentenceEmbedding?: SentencePooling },
 ): Promise<number> {
-  const model = buildEncoderGraph(encoder, { opset: options.opset ?? 17, variant: options.variant, tokenTypeIds: options.tokenTypeIds ?? false });
+  const model = buildEncoderGraph(encoder, {
+    opset: options.opset ?? 17,
+    variant: options.variant,
+    tokenTypeIds: options.tokenTypeIds ?? false,
+    sentenceEmbedding: options.sentenceEmbedding,
+  });
   validateModel(model);
   const bytes = encodeModel(model);
   let worst = 0;
   for (const batch of batches) {
-    const expected = referenceForward(encoder, batch);
+    const expected = referenceForward(encoder, batch, options.sentenceEmbedding);
     const actual = await runInProcess(bytes, batch);
     const hidden = encoder.config.hiddenSize;
     expect(actual.lastHiddenState.length).toBe(batch.batch * batch.sequence * hidden);
     expect(actual.poolerOutput.length).toBe(batch.batch * hidden);
-    for (const output of ["lastHiddenState", "poolerOutput"] as const) {
-      const error = relativeMaxError(actual[output], expected[output]);
+    const outputs = options.sentenceEmbedding ? (["lastHiddenState", "poolerOutput", "sentenceEmbedding"] as const) : (["lastHiddenState", "poolerOutput"] as const);
+    for (const output of outputs) {
+      const error = relativeMaxError(actual[output] ?? [], expected[output]!);
       worst = Math.max(worst, error);
       expect(error, `${output} at ${batch.batch}x${batch.sequence} (${options.variant}, opset ${options.opset ?? 17})`).toBeLessThanOrEqual(
         FP32_RELATIVE_TOLERANCE,

@@ -2,6 +2,7 @@
 // accumulation, no cleverness beyond keeping inner loops contiguous. Correctness first: the
 // emitted graphs are judged against these functions.
 import type { Activation } from "../activation.js";
+import type { RotarySpec } from "../positions.js";
 import type { LinearArrays, NormArrays } from "../weight-refs.js";
 
 /** Additive score for a padded key: float32's lowest, as in transformers. */
@@ -37,6 +38,24 @@ export function add(a: Float32Array, b: Float32Array): Float32Array {
   const y = new Float32Array(a.length);
   for (let i = 0; i < a.length; i++) y[i] = a[i] + b[i];
   return y;
+}
+
+export function mul(a: Float32Array, b: Float32Array): Float32Array {
+  if (a.length !== b.length) throw new Error(`mul: ${a.length} vs ${b.length} elements`);
+  const y = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) y[i] = a[i] * b[i];
+  return y;
+}
+
+/** x [rows, n·width] → n arrays [rows, width], column blocks in order (e.g. a fused QKV output). */
+export function splitColumns(x: Float32Array, rows: number, n: number): Float32Array[] {
+  const total = x.length / rows;
+  const width = total / n;
+  return Array.from({ length: n }, (_, part) => {
+    const y = new Float32Array(rows * width);
+    for (let r = 0; r < rows; r++) y.set(x.subarray(r * total + part * width, r * total + (part + 1) * width), r * width);
+    return y;
+  });
 }
 
 /** Normalizes each row of x [rows, size] over its last axis. */
@@ -90,16 +109,22 @@ export function tanh(x: Float32Array): Float32Array {
   return x.map(Math.tanh);
 }
 
-export interface AttentionArrays {
-  query: LinearArrays;
-  key: LinearArrays;
-  value: LinearArrays;
+/** Separate query/key/value maps, or one fused map whose outputs are [query | key | value]. */
+export type AttentionArrays = ({ query: LinearArrays; key: LinearArrays; value: LinearArrays } | { qkv: LinearArrays }) & {
   output: LinearArrays;
   heads: number;
-}
+};
 
 /** Extra additive score for (batch, head, query position, key position), e.g. position biases. */
 export type ScoreBias = (b: number, h: number, i: number, j: number) => number;
+
+export interface AttentionOptions {
+  scoreBias?: ScoreBias;
+  /** Rotates queries and keys after their projection. */
+  rotary?: RotaryTableArrays;
+  /** Local attention: keys farther than this from the query are masked like padding (once). */
+  window?: number;
+}
 
 /**
  * Multi-head self-attention of x [batch, seq, H]; `mask` [batch, seq] hides keys whose
@@ -111,13 +136,17 @@ export function selfAttention(
   seq: number,
   w: AttentionArrays,
   mask: Int32Array,
-  scoreBias?: ScoreBias,
+  options: AttentionOptions = {},
 ): Float32Array {
   const rows = batch * seq;
-  const q = linear(x, rows, w.query);
-  const k = linear(x, rows, w.key);
-  const v = linear(x, rows, w.value);
-  return linear(attend(q, k, v, batch, seq, w.heads, mask, scoreBias), rows, w.output);
+  const [q, k, v] = ("qkv" in w ? splitColumns(linear(x, rows, w.qkv), rows, 3) : [w.query, w.key, w.value].map((p) => linear(x, rows, p))) as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
+  const { rotary } = options;
+  const rotate = (t: Float32Array) => (rotary ? applyRotary(t, batch, seq, w.heads, rotary) : t);
+  return linear(attend(rotate(q), rotate(k), v, batch, seq, w.heads, mask, options), rows, w.output);
 }
 
 /**
@@ -132,8 +161,9 @@ export function attend(
   seq: number,
   heads: number,
   mask: Int32Array,
-  scoreBias?: ScoreBias,
+  options: Pick<AttentionOptions, "scoreBias" | "window"> = {},
 ): Float32Array {
+  const { scoreBias, window = Infinity } = options;
   const width = q.length / (batch * seq);
   const d = width / heads;
   const scale = 1 / Math.sqrt(d);
@@ -149,7 +179,7 @@ export function attend(
           let dot = 0;
           for (let e = 0; e < d; e++) dot += q[qo + e] * k[ko + e];
           let s = dot * scale + (scoreBias ? scoreBias(b, h, i, j) : 0);
-          if (mask[b * seq + j] === 0) s += MASKED_SCORE;
+          if (mask[b * seq + j] === 0 || Math.abs(i - j) > window) s += MASKED_SCORE;
           scores[j] = s;
           if (s > max) max = s;
         }
@@ -164,6 +194,75 @@ export function attend(
     }
   }
   return context;
+}
+
+/** cos and sin of position × frequency per sequence position, [seq, dim] each (see RotarySpec). */
+export interface RotaryTableArrays {
+  cos: Float64Array;
+  sin: Float64Array;
+  dim: number;
+  interleaved: boolean;
+}
+
+/** Rotary tables for positions 0..seq-1; angles rounded to float32 as torch computes them. */
+export function rotaryTables(seq: number, spec: RotarySpec): RotaryTableArrays {
+  const frequencies = spec.inverseFrequencies;
+  const half = frequencies.length;
+  const dim = 2 * half;
+  const cos = new Float64Array(seq * dim);
+  const sin = new Float64Array(seq * dim);
+  for (let p = 0; p < seq; p++) {
+    for (let i = 0; i < dim; i++) {
+      const angle = Math.fround(p * frequencies[spec.interleaved ? i >> 1 : i % half]);
+      cos[p * dim + i] = Math.cos(angle);
+      sin[p * dim + i] = Math.sin(angle);
+    }
+  }
+  return { cos, sin, dim, interleaved: spec.interleaved };
+}
+
+/**
+ * x·cos + rotate(x)·sin on the first `t.dim` features of every head of x [batch, seq, heads·d].
+ * rotate pairs feature i with its partner: (−x_{i+1}, x_{i−1}) for interleaved pairs, else
+ * rotate_half's (−x_{i+d/2}, x_{i−d/2}).
+ */
+export function applyRotary(x: Float32Array, batch: number, seq: number, heads: number, t: RotaryTableArrays): Float32Array {
+  const width = x.length / (batch * seq);
+  const d = width / heads;
+  const half = t.dim / 2;
+  const y = Float32Array.from(x);
+  for (let row = 0; row < batch * seq; row++) {
+    const table = (row % seq) * t.dim;
+    for (let h = 0; h < heads; h++) {
+      const o = row * width + h * d;
+      for (let i = 0; i < t.dim; i++) {
+        const partner = t.interleaved ? (i % 2 === 0 ? -x[o + i + 1] : x[o + i - 1]) : i < half ? -x[o + i + half] : x[o + i - half];
+        y[o + i] = x[o + i] * t.cos[table + i] + partner * t.sin[table + i];
+      }
+    }
+  }
+  return y;
+}
+
+/** ALiBi score bias −slope_h·|i − j| (float32 product, as the model computes it). */
+export function alibiScoreBias(slopes: Float32Array): ScoreBias {
+  return (_b, h, i, j) => Math.fround(-slopes[h] * Math.abs(i - j));
+}
+
+/** A GLU gate, as GateRefs in blocks.ts: its own map, or one half of the fused up map's output. */
+export type GateArrays = { linear: LinearArrays } | { half: "first" | "second" };
+
+/** down(act(up(x))), or with a gate down(act(gate(x)) ⊙ up(x)), for x [rows, H]. */
+export function feedForward(x: Float32Array, rows: number, up: LinearArrays, down: LinearArrays, act: Activation, gate?: GateArrays): Float32Array {
+  if (!gate) return linear(activation(linear(x, rows, up), act), rows, down);
+  let gated: Float32Array, value: Float32Array;
+  if ("half" in gate) {
+    const [first, second] = splitColumns(linear(x, rows, up), rows, 2) as [Float32Array, Float32Array];
+    [gated, value] = gate.half === "first" ? [first, second] : [second, first];
+  } else {
+    [gated, value] = [linear(x, rows, gate.linear), linear(x, rows, up)];
+  }
+  return linear(mul(activation(gated, act), value), rows, down);
 }
 
 /** Row 0 of each sequence: [batch, seq, H] → [batch, H]. */

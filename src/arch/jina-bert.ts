@@ -1,0 +1,99 @@
+// JinaBERT v2 (jina-embeddings-v2), following jinaai/jina-bert-implementation's modeling_bert.py
+// and configuration_bert.py (2023, JinaBertModel): a BERT whose config still says model_type
+// "bert" but position_embedding_type "alibi" — no position table; every layer adds the symmetric
+// ALiBi bias −slope_h·|i − j| to its scores — and whose feed-forward is a GLU (feed_forward_type
+// geglu / reglu): mlp.gated_layers' output is [gate | up], act(gate) ⊙ up, then mlp.wo and a
+// post-norm mlp.layernorm. "original" keeps BERT's intermediate/output MLP. The bias is computed
+// in the graph from the sequence length, so sequences may exceed max_position_embeddings as
+// JinaBertEncoder's rebuilt ALiBi tensor allows. Task heads keep the encoder under "bert.".
+import type { Value } from "../graph/builder.js";
+import type { Architecture, EncoderResult, GraphInputs, TemplateContext, TokenBatch } from "./architecture.js";
+import {
+  BERT_LAYER,
+  type BertConfig,
+  type BertLayerRefs,
+  type EncoderPlan,
+  SEQUENTIAL_POSITIONS,
+  bertPoolerRef,
+  embeddingRefs,
+  emitEncoder,
+  layerRefs,
+  parseBertConfig,
+  referenceEncoder,
+} from "./bert.js";
+import type { ConfigReader } from "./config.js";
+import { alibiSlopes } from "./positions.js";
+import { alibiScoreBias } from "./reference/math.js";
+import { type WeightReader, linearRef, normRef } from "./weight-refs.js";
+import { WeightError } from "./weights.js";
+
+const FEED_FORWARD_TYPES = ["original", "geglu", "reglu"] as const;
+
+export interface JinaBertConfig extends BertConfig {
+  feedForward: (typeof FEED_FORWARD_TYPES)[number];
+}
+
+export function parseJinaBertConfig(c: ConfigReader): JinaBertConfig {
+  return {
+    ...parseBertConfig(c, { positionEmbeddingType: "alibi" }),
+    feedForward: c.oneOf("feed_forward_type", FEED_FORWARD_TYPES, "original"),
+  };
+}
+
+// ---- weight table: Hugging Face names of JinaBertModel ----
+
+/** JinaBertLayer `encoder.layer.{i}`: BertLayer's attention, then JinaBertGLUMLP (or BERT's MLP). */
+function jinaLayer(c: JinaBertConfig, i: number): BertLayerRefs {
+  const prefix = `encoder.layer.${i}`;
+  const bert = layerRefs(c, prefix, BERT_LAYER);
+  if (c.feedForward === "original") return bert;
+  const [h, inter] = [c.hiddenSize, c.intermediateSize];
+  return {
+    ...bert,
+    up: linearRef(`${prefix}.mlp.gated_layers`, h, 2 * inter, false),
+    gate: { half: "first" },
+    down: linearRef(`${prefix}.mlp.wo`, inter, h),
+    outputNorm: normRef(`${prefix}.mlp.layernorm`, h, c.layerNormEps),
+  };
+}
+
+function jinaPlan(c: JinaBertConfig, weights: WeightReader): EncoderPlan {
+  // jina-bert-v2-qk-post-norm checkpoints normalize queries and keys: another model.
+  if (weights.has("encoder.layer.0.attention.self.layer_norm_q.weight")) {
+    throw new WeightError(
+      `${weights.store.source} has query/key LayerNorms (attention.self.layer_norm_q): the jina-bert-v2-qk-post-norm ` +
+        `variant (e.g. jina-embeddings-v2-base-code) is not supported yet`,
+    );
+  }
+  const { positions: _, ...embeddings } = embeddingRefs(c);
+  return {
+    embeddings,
+    positionIds: SEQUENTIAL_POSITIONS,
+    layers: Array.from({ length: c.layers }, (_, i) => jinaLayer(c, i)),
+    // JinaBertGLUMLP's activation follows feed_forward_type (nn.GELU() exact, nn.ReLU()), not hidden_act.
+    activation: c.feedForward === "geglu" ? "gelu" : c.feedForward === "reglu" ? "relu" : c.activation,
+    ...bertPoolerRef(c, weights),
+  };
+}
+
+// ---- graph and reference: the BERT forward with the ALiBi bias on every layer's scores ----
+
+function emitJinaBert(ctx: TemplateContext, c: JinaBertConfig, inputs: GraphInputs): EncoderResult<Value> {
+  const bias = ctx.g.scope("alibi", () => ctx.nn.alibiBias(inputs.inputIds, alibiSlopes(c.heads)));
+  return emitEncoder(ctx, jinaPlan(c, ctx.weights.reader), inputs, bias);
+}
+
+function referenceJinaBert(weights: WeightReader, c: JinaBertConfig, batch: TokenBatch): EncoderResult<Float32Array> {
+  return referenceEncoder(weights, jinaPlan(c, weights), batch, alibiScoreBias(alibiSlopes(c.heads)));
+}
+
+export const jinaBert: Architecture<JinaBertConfig> = {
+  name: "jina_bert",
+  modelTypes: ["bert"],
+  matches: (config) => config.raw("position_embedding_type") === "alibi",
+  checkpointPrefixes: ["bert."],
+  parseConfig: parseJinaBertConfig,
+  anchorTensor: () => "embeddings.word_embeddings.weight",
+  emit: emitJinaBert,
+  reference: referenceJinaBert,
+};

@@ -1,0 +1,199 @@
+// ModernBERT (Warner et al. 2024, model_type "modernbert"), following transformers'
+// modeling_modernbert.py / configuration_modernbert.py (v4.48 through the rope_parameters /
+// layer_types rework; the eager/SDPA path): token embeddings and a LayerNorm (no positions, no
+// token types), pre-norm layers — x + attn(attn_norm(x)), then x + mlp(mlp_norm(x)), layer 0's
+// attn_norm being the identity — whose attention projects with one Wqkv and rotates queries and
+// keys (rotate_half) with the global or local rope theta of its layer, a GeGLU feed-forward
+// (Wi's output is [input | gate], act(input) ⊙ gate), and a final_norm. Every
+// global_attn_every_n_layers-th layer (from layer 0) attends globally; the others only to keys
+// within local_attention / 2 positions. Biases follow attention_bias, mlp_bias, norm_bias (all
+// off in ModernBERT-base/large). No pooler: CLS fallback. Task heads keep the encoder under "model.".
+import type { Value } from "../graph/builder.js";
+import { type Activation, readActivation } from "./activation.js";
+import type { Architecture, EncoderConfig, EncoderResult, GraphInputs, TemplateContext, TokenBatch } from "./architecture.js";
+import { attentionArrays, gateArrays } from "./bert.js";
+import type { AttentionRefs, GateRefs, RotaryTables } from "./blocks.js";
+import type { ConfigReader } from "./config.js";
+import { type RotarySpec, ropeInverseFrequencies } from "./positions.js";
+import * as ref from "./reference/math.js";
+import { type LinearRef, type NormRef, type TensorRef, type WeightReader, linearRef, normRef, tensorRef } from "./weight-refs.js";
+
+/** Global layers attend to every key; local ones to keys within halfWindow positions. */
+export type AttentionKind = "global" | "local";
+
+export interface ModernBertConfig extends EncoderConfig {
+  heads: number;
+  layers: number;
+  intermediateSize: number;
+  activation: Activation;
+  normEps: number;
+  normBias: boolean;
+  attentionBias: boolean;
+  mlpBias: boolean;
+  /** local_attention / 2: a local layer's query sees keys with |i − j| ≤ halfWindow. */
+  halfWindow: number;
+  layerKinds: AttentionKind[];
+  rotary: Record<AttentionKind, RotarySpec>;
+}
+
+/** layer_types' names for the two kinds (transformers ≥ 4.57 configs). */
+const LAYER_TYPES: Record<string, AttentionKind> = { full_attention: "global", sliding_attention: "local" };
+
+export function parseModernBertConfig(c: ConfigReader): ModernBertConfig {
+  const hiddenSize = c.int("hidden_size", { min: 1 });
+  const heads = c.int("num_attention_heads", { min: 1 });
+  if (hiddenSize % heads !== 0) throw c.fail(`hidden_size ${hiddenSize} is not divisible by num_attention_heads ${heads}`);
+  const layers = c.int("num_hidden_layers", { min: 1 });
+  if (c.has("rope_scaling")) throw c.fail(`"rope_scaling" is not supported (ModernBERT checkpoints use plain rotary positions)`);
+  const maxPositions = c.int("max_position_embeddings", { min: 1, fallback: 8192 });
+  return {
+    modelType: c.string("model_type"),
+    hiddenSize,
+    heads,
+    layers,
+    intermediateSize: c.int("intermediate_size", { min: 1 }),
+    activation: readActivation(c, "hidden_activation", "gelu"),
+    normEps: c.positive("norm_eps", { fallback: 1e-5, max: 1 }),
+    normBias: c.boolean("norm_bias", false),
+    attentionBias: c.boolean("attention_bias", false),
+    mlpBias: c.boolean("mlp_bias", false),
+    halfWindow: Math.floor(c.int("local_attention", { min: 1, fallback: 128 }) / 2),
+    layerKinds: layerKinds(c, layers),
+    rotary: ropeSpecs(c, hiddenSize / heads),
+    vocabSize: c.int("vocab_size", { min: 1 }),
+    typeVocabSize: 0,
+    maxSequence: maxPositions,
+    padTokenId: c.int("pad_token_id", { fallback: 50283 }),
+  };
+}
+
+/** layer_types when given, else global every global_attn_every_n_layers layers from layer 0. */
+function layerKinds(c: ConfigReader, layers: number): AttentionKind[] {
+  const types = c.raw("layer_types");
+  if (types === undefined || types === null) {
+    const every = c.int("global_attn_every_n_layers", { min: 1, fallback: 3 });
+    return Array.from({ length: layers }, (_, i) => (i % every === 0 ? "global" : "local"));
+  }
+  if (!Array.isArray(types) || types.length !== layers || !types.every((t) => typeof t === "string" && t in LAYER_TYPES)) {
+    throw c.fail(`"layer_types" must list ${layers} values, each "full_attention" or "sliding_attention"`);
+  }
+  return types.map((t) => LAYER_TYPES[t as string]!);
+}
+
+/**
+ * Rope theta per kind: rope_parameters (new configs), else global_rope_theta / local_rope_theta
+ * (a null local_rope_theta means the global one, as ModernBertAttention reads it).
+ */
+function ropeSpecs(c: ConfigReader, headSize: number): Record<AttentionKind, RotarySpec> {
+  const parameters = c.section("rope_parameters");
+  const theta = (kind: AttentionKind, legacy: () => number): number => {
+    const section = parameters?.section(kind === "global" ? "full_attention" : "sliding_attention");
+    section?.oneOf("rope_type", ["default"], "default");
+    return section?.has("rope_theta") ? section.positive("rope_theta") : legacy();
+  };
+  const global = theta("global", () => c.positive("global_rope_theta", { fallback: 160000 }));
+  const local = theta("local", () => (c.raw("local_rope_theta") === null ? global : c.positive("local_rope_theta", { fallback: 10000 })));
+  const spec = (base: number): RotarySpec => ({ inverseFrequencies: ropeInverseFrequencies(base, headSize), interleaved: false });
+  return { global: spec(global), local: spec(local) };
+}
+
+// ---- weight table: Hugging Face names of ModernBertModel ----
+
+interface ModernBertLayerRefs {
+  kind: AttentionKind;
+  /** Absent for layer 0 (nn.Identity). */
+  attentionNorm?: NormRef;
+  attention: AttentionRefs;
+  mlpNorm: NormRef;
+  up: LinearRef;
+  gate: GateRefs;
+  down: LinearRef;
+}
+
+interface ModernBertRefs {
+  words: TensorRef;
+  embeddingNorm: NormRef;
+  layers: ModernBertLayerRefs[];
+  finalNorm: NormRef;
+}
+
+function modernBertRefs(c: ModernBertConfig): ModernBertRefs {
+  const [h, inter] = [c.hiddenSize, c.intermediateSize];
+  const norm = (prefix: string) => normRef(prefix, h, c.normEps, c.normBias);
+  const layer = (i: number): ModernBertLayerRefs => {
+    const at = (name: string) => `layers.${i}.${name}`;
+    return {
+      kind: c.layerKinds[i]!,
+      ...(i > 0 ? { attentionNorm: norm(at("attn_norm")) } : {}),
+      attention: { qkv: linearRef(at("attn.Wqkv"), h, 3 * h, c.attentionBias), output: linearRef(at("attn.Wo"), h, h, c.attentionBias), heads: c.heads },
+      mlpNorm: norm(at("mlp_norm")),
+      up: linearRef(at("mlp.Wi"), h, 2 * inter, c.mlpBias),
+      gate: { half: "first" },
+      down: linearRef(at("mlp.Wo"), inter, h, c.mlpBias),
+    };
+  };
+  return {
+    words: tensorRef("embeddings.tok_embeddings.weight", [c.vocabSize, h]),
+    embeddingNorm: norm("embeddings.norm"),
+    layers: Array.from({ length: c.layers }, (_, i) => layer(i)),
+    finalNorm: norm("final_norm"),
+  };
+}
+
+// ---- graph ----
+
+function emitModernBert(ctx: TemplateContext, c: ModernBertConfig, inputs: GraphInputs): EncoderResult<Value> {
+  const { g, ops, nn, weights } = ctx;
+  const w = modernBertRefs(c);
+  const ids = inputs.inputIds;
+  const globalMask = nn.additiveMask(inputs.attentionMask);
+  // Masks and rotary tables per kind, built once and only for kinds the model has.
+  const masks = perKind((kind) => (kind === "global" ? globalMask : g.scope("local_mask", () => nn.slidingWindowMask(globalMask, ids, c.halfWindow))));
+  const tables = perKind<RotaryTables>((kind) => g.scope(`rotary_${kind}`, () => nn.rotaryTables(ids, c.rotary[kind])));
+  let x = nn.layerNorm(ops.gather(weights.tensor(w.words), ids), w.embeddingNorm);
+  w.layers.forEach((layer, i) => {
+    x = g.scope(`layer.${i}`, () => {
+      const normed = layer.attentionNorm ? nn.layerNorm(x, layer.attentionNorm) : x;
+      const attended = ops.add(x, nn.selfAttention(normed, layer.attention, masks(layer.kind), { rotary: tables(layer.kind) }));
+      return ops.add(attended, nn.feedForward(nn.layerNorm(attended, layer.mlpNorm), layer.up, layer.down, c.activation, layer.gate));
+    });
+  });
+  return { hidden: nn.layerNorm(x, w.finalNorm) };
+}
+
+/** A value per attention kind, made on first use. */
+function perKind<T>(make: (kind: AttentionKind) => T): (kind: AttentionKind) => T {
+  const made = new Map<AttentionKind, T>();
+  return (kind) => {
+    if (!made.has(kind)) made.set(kind, make(kind));
+    return made.get(kind)!;
+  };
+}
+
+// ---- reference forward ----
+
+function referenceModernBert(weights: WeightReader, c: ModernBertConfig, batch: TokenBatch): EncoderResult<Float32Array> {
+  const w = modernBertRefs(c);
+  const { batch: b, sequence: s, attentionMask } = batch;
+  const rows = b * s;
+  const tables = perKind((kind) => ref.rotaryTables(s, c.rotary[kind]));
+  let x = ref.layerNorm(weights.rows(w.words, batch.inputIds, "input_ids"), weights.norm(w.embeddingNorm));
+  for (const layer of w.layers) {
+    const normed = layer.attentionNorm ? ref.layerNorm(x, weights.norm(layer.attentionNorm)) : x;
+    const options = { rotary: tables(layer.kind), ...(layer.kind === "local" ? { window: c.halfWindow } : {}) };
+    x = ref.add(x, ref.selfAttention(normed, b, s, attentionArrays(weights, layer.attention), attentionMask, options));
+    const mlp = ref.feedForward(ref.layerNorm(x, weights.norm(layer.mlpNorm)), rows, weights.linear(layer.up), weights.linear(layer.down), c.activation, gateArrays(weights, layer.gate));
+    x = ref.add(x, mlp);
+  }
+  return { hidden: ref.layerNorm(x, weights.norm(w.finalNorm)) };
+}
+
+export const modernBert: Architecture<ModernBertConfig> = {
+  name: "modernbert",
+  modelTypes: ["modernbert"],
+  checkpointPrefixes: ["model."],
+  parseConfig: parseModernBertConfig,
+  anchorTensor: () => "embeddings.tok_embeddings.weight",
+  emit: emitModernBert,
+  reference: referenceModernBert,
+};

@@ -1,0 +1,102 @@
+// Sentence pooling as sentence-transformers computes it (Pooling module, then an optional
+// Normalize module), once as graph nodes and once in plain TypeScript. The graph's
+// `sentence_embedding` output is judged against `poolTokens`, and the runtime pools
+// last_hidden_state with the same function when a graph has no such output.
+import type { Value } from "../graph/builder.js";
+import { DataType } from "../graph/ir.js";
+import type { Blocks } from "./blocks.js";
+import * as ref from "./reference/math.js";
+import type { SentencePipeline } from "./sentence-transformers.js";
+
+/** How token vectors become one sentence vector. */
+export type SentencePooling = Pick<SentencePipeline, "pooling" | "normalize">;
+
+export const SENTENCE_EMBEDDING_OUTPUT = "sentence_embedding";
+
+/** sentence-transformers clamps the token count of mean pooling to at least this. */
+export const MEAN_MIN_TOKENS = 1e-9;
+/** sentence-transformers sets padded positions to this before max pooling. */
+export const MAX_POOL_PAD_VALUE = -1e9;
+/** Normalize: x / max(‖x‖₂, eps), torch.nn.functional.normalize's default eps. */
+export const NORMALIZE_EPS = 1e-12;
+
+/** hidden [B, S, H] and attention_mask [B, S] (int64) → sentence embedding [B, H]. */
+export function poolGraph(nn: Blocks, hidden: Value, attentionMask: Value, pooling: SentencePooling): Value {
+  const { ops } = nn;
+  let pooled: Value;
+  switch (pooling.pooling) {
+    case "cls":
+      pooled = nn.firstToken(hidden);
+      break;
+    case "mean": {
+      const keep = ops.cast(attentionMask, DataType.FLOAT); // [B, S]
+      const sum = ops.reduceSum(ops.mul(hidden, ops.unsqueeze(keep, [2])), [1], false); // [B, H]
+      const count = ops.max(ops.reduceSum(keep, [1]), ops.scalar(MEAN_MIN_TOKENS, "mean_min_tokens")); // [B, 1]
+      pooled = ops.div(sum, count);
+      break;
+    }
+    case "max": {
+      const keep = ops.unsqueeze(ops.cast(attentionMask, DataType.BOOL), [2]); // [B, S, 1]
+      pooled = ops.reduceMax(ops.where(keep, hidden, ops.scalar(MAX_POOL_PAD_VALUE, "max_pool_pad")), [1], false);
+      break;
+    }
+  }
+  if (!pooling.normalize) return pooled;
+  const norm = ops.sqrt(ops.reduceSum(ops.mul(pooled, pooled), [-1]));
+  return ops.div(pooled, ops.max(norm, ops.scalar(NORMALIZE_EPS, "normalize_eps")));
+}
+
+export interface TokenShape {
+  batch: number;
+  sequence: number;
+  hidden: number;
+}
+
+/**
+ * hidden [batch, sequence, hidden] (row-major) and attention_mask [batch, sequence] (non-zero:
+ * a real token) → sentence embeddings [batch, hidden], accumulated in float64.
+ */
+export function poolTokens(
+  hidden: Float32Array,
+  attentionMask: ArrayLike<number | bigint>,
+  shape: TokenShape,
+  pooling: SentencePooling,
+): Float32Array {
+  const { batch, sequence, hidden: width } = shape;
+  if (hidden.length !== batch * sequence * width || attentionMask.length !== batch * sequence) {
+    throw new Error(`poolTokens: ${hidden.length} hidden values and ${attentionMask.length} mask values do not fit [${batch}, ${sequence}, ${width}]`);
+  }
+  const pooled =
+    pooling.pooling === "cls" ? ref.firstToken(hidden, batch, sequence) : new Float32Array(batch * width);
+  const acc = new Float64Array(width);
+  for (let b = 0; b < batch && pooling.pooling !== "cls"; b++) {
+    acc.fill(pooling.pooling === "max" ? -Infinity : 0);
+    let tokens = 0;
+    for (let t = 0; t < sequence; t++) {
+      const real = Number(attentionMask[b * sequence + t]) !== 0;
+      const row = (b * sequence + t) * width;
+      if (pooling.pooling === "mean") {
+        if (!real) continue;
+        tokens++;
+        for (let i = 0; i < width; i++) acc[i]! += hidden[row + i]!;
+      } else {
+        for (let i = 0; i < width; i++) acc[i] = Math.max(acc[i]!, real ? hidden[row + i]! : MAX_POOL_PAD_VALUE);
+      }
+    }
+    const divisor = pooling.pooling === "mean" ? Math.max(tokens, MEAN_MIN_TOKENS) : 1;
+    for (let i = 0; i < width; i++) pooled[b * width + i] = acc[i]! / divisor;
+  }
+  return pooling.normalize ? l2Normalize(pooled, width) : pooled;
+}
+
+/** Each row of x [rows, width] divided by max(its L2 norm, NORMALIZE_EPS), in a new array. */
+export function l2Normalize(x: Float32Array, width: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let o = 0; o < x.length; o += width) {
+    let squares = 0;
+    for (let i = 0; i < width; i++) squares += x[o + i]! * x[o + i]!;
+    const scale = 1 / Math.max(Math.sqrt(squares), NORMALIZE_EPS);
+    for (let i = 0; i < width; i++) out[o + i] = x[o + i]! * scale;
+  }
+  return out;
+}

@@ -1,0 +1,33 @@
+// RoBERTa (Liu et al. 2019), and XLM-RoBERTa / CamemBERT which share its modeling code: BERT with
+// position ids that skip padding — padding_idx + 1 + the token's rank among non-pad tokens —
+// so the position table has pad_token_id + 1 extra rows (514 rows for 512 tokens).
+// Task-head checkpoints (RobertaForMaskedLM & co.) keep the encoder under "roberta.".
+import type { Architecture } from "./architecture.js";
+import { type BertConfig, bertPlan, emitEncoder, parseBertConfig, referenceEncoder } from "./bert.js";
+import type { ConfigReader } from "./config.js";
+
+export function parseRobertaConfig(c: ConfigReader): BertConfig {
+  const config = parseBertConfig(c, { padTokenId: 1 });
+  // The largest position id is padding_idx + S; it must index the table.
+  const maxSequence = config.maxPositions - config.padTokenId - 1;
+  if (maxSequence < 1) {
+    throw c.fail(
+      `max_position_embeddings ${config.maxPositions} leaves no positions after pad_token_id ${config.padTokenId} ` +
+        `(position ids start at pad_token_id + 1)`,
+    );
+  }
+  return { ...config, maxSequence };
+}
+
+const robertaPlan = (c: BertConfig, weights: { has(name: string): boolean }) =>
+  bertPlan(c, weights, { kind: "afterPadding", paddingIdx: c.padTokenId });
+
+export const roberta: Architecture<BertConfig> = {
+  name: "roberta",
+  modelTypes: ["roberta", "xlm-roberta", "camembert"],
+  checkpointPrefixes: ["roberta."],
+  parseConfig: parseRobertaConfig,
+  anchorTensor: () => "embeddings.word_embeddings.weight",
+  emit: (ctx, c, inputs) => emitEncoder(ctx, robertaPlan(c, ctx.weights.reader), inputs),
+  reference: (weights, c, batch) => referenceEncoder(weights, robertaPlan(c, weights), batch),
+};

@@ -1,0 +1,146 @@
+// The huggingface_hub cache layout, so that Python and this tool fill and reuse one cache:
+//   <cache>/models--org--name/blobs/<etag>                 file contents, named by etag
+//                             snapshots/<commit>/<path>    relative symlinks to ../../blobs/<etag>
+//                             refs/<revision>              the commit sha a branch/tag pointed to
+//                             .no_exist/<commit>/<path>    empty markers: the repo has no such file
+//   <cache>/.locks/models--org--name/                      lock files of downloads in progress
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { dirname, join, relative, sep } from "node:path";
+import { tempPathFor, writeFileAtomic } from "../atomic.js";
+import { fileSystemError } from "../errors.js";
+
+export const COMMIT_SHA = /^[0-9a-f]{40}$/;
+
+export class RepoCache {
+  /** models--org--name */
+  readonly folderName: string;
+  readonly folder: string;
+  private static symlinksWork = new Map<string, boolean>();
+
+  constructor(
+    readonly cacheDir: string,
+    readonly repoId: string,
+  ) {
+    this.folderName = `models--${repoId.replaceAll("/", "--")}`;
+    this.folder = join(cacheDir, this.folderName);
+  }
+
+  blobPath(etag: string): string {
+    return join(this.folder, "blobs", etag);
+  }
+
+  /** Partial download of a blob; huggingface_hub uses the same name, so either tool resumes it. */
+  incompletePath(etag: string): string {
+    return `${this.blobPath(etag)}.incomplete`;
+  }
+
+  /** Our lock file (own suffix: Python's filelock files next to it are flock()ed, not exclusive-created). */
+  lockPath(etag: string): string {
+    return join(this.cacheDir, ".locks", this.folderName, `${etag}.jazzmine.lock`);
+  }
+
+  snapshotDir(commit: string): string {
+    return join(this.folder, "snapshots", commit);
+  }
+
+  pointerPath(commit: string, file: string): string {
+    return join(this.snapshotDir(commit), ...file.split("/"));
+  }
+
+  /** The commit `revision` resolves to in the cache: a sha itself, else refs/<revision>. */
+  cachedCommit(revision: string): string | undefined {
+    if (COMMIT_SHA.test(revision)) return existsSync(this.snapshotDir(revision)) ? revision : undefined;
+    try {
+      const commit = readFileSync(join(this.folder, "refs", ...revision.split("/")), "utf8").trim();
+      return COMMIT_SHA.test(commit) ? commit : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** refs/<revision> ← commit (not for a revision that is the commit itself). */
+  writeRef(revision: string, commit: string): void {
+    if (revision === commit) return;
+    const path = join(this.folder, "refs", ...revision.split("/"));
+    if (existsSync(path) && readFileSync(path, "utf8").trim() === commit) return;
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileAtomic(path, commit);
+  }
+
+  /** Records that the repo has no `file` at `commit` (what huggingface_hub writes on a 404). */
+  markMissing(commit: string, file: string): void {
+    const path = join(this.folder, ".no_exist", commit, ...file.split("/"));
+    if (existsSync(path)) return;
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, "");
+    } catch {
+      // Only a hint for other tools; never worth failing an export over.
+    }
+  }
+
+  isMarkedMissing(commit: string, file: string): boolean {
+    return existsSync(join(this.folder, ".no_exist", commit, ...file.split("/")));
+  }
+
+  hasFile(commit: string, file: string): boolean {
+    try {
+      return statSync(this.pointerPath(commit, file)).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  /** Every file of the cached snapshot, as repo paths ("1_Pooling/config.json"). */
+  snapshotFiles(commit: string): string[] {
+    const dir = this.snapshotDir(commit);
+    if (!existsSync(dir)) return [];
+    return (readdirSync(dir, { recursive: true }) as string[])
+      .filter((path) => {
+        try {
+          return statSync(join(dir, path)).isFile();
+        } catch {
+          return false; // a dangling link: its blob was deleted
+        }
+      })
+      .map((path) => path.split(sep).join("/"))
+      .sort();
+  }
+
+  /**
+   * Puts `file` into the snapshot as a relative symlink to its blob (a copy where symlinks are
+   * not allowed), replacing any previous entry atomically.
+   */
+  link(commit: string, file: string, etag: string): void {
+    const pointer = this.pointerPath(commit, file);
+    const blob = this.blobPath(etag);
+    const temp = tempPathFor(pointer);
+    try {
+      mkdirSync(dirname(pointer), { recursive: true });
+      if (this.canSymlink()) symlinkSync(relative(dirname(pointer), blob), temp);
+      else copyFileSync(blob, temp);
+      renameSync(temp, pointer);
+    } catch (error) {
+      rmSync(temp, { force: true });
+      throw fileSystemError("add to the Hub cache", pointer, error);
+    }
+  }
+
+  private canSymlink(): boolean {
+    let works = RepoCache.symlinksWork.get(this.cacheDir);
+    if (works === undefined) {
+      const probe = join(this.cacheDir, `.symlink-probe-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+      try {
+        mkdirSync(this.cacheDir, { recursive: true });
+        symlinkSync("target", probe);
+        works = true;
+      } catch {
+        works = false;
+      } finally {
+        rmSync(probe, { force: true });
+      }
+      RepoCache.symlinksWork.set(this.cacheDir, works);
+    }
+    return works;
+  }
+}

@@ -1,0 +1,81 @@
+// Which repository files an export needs, and nothing more: the tokenizer files for
+// "tokenizer" (never weights), and for "model" config.json, one weights format (safetensors
+// preferred, else pytorch_model.bin; sharded via its index) and the sentence-transformers files.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { SENTENCE_TRANSFORMERS_FILES } from "../../arch/sentence-transformers.js";
+import type { FilePurpose } from "../model-source.js";
+import { TOKENIZER_FILES } from "../tokenizer-files.js";
+
+export const CONFIG_FILE = "config.json";
+
+/** In order of preference: the first one the repo has is the one downloaded. */
+export const WEIGHT_ENTRY_FILES = ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"] as const;
+
+export interface FilePlan {
+  /** Files to have in the snapshot. */
+  files: string[];
+  /** Needed but not in the listing, described for a message ("config.json"). */
+  missing: string[];
+  /** Optional files the repo does not have (recorded as .no_exist markers). */
+  absent: string[];
+}
+
+/**
+ * The files for `purpose`, given the repo's file `listing`. Files named by other files (shards
+ * in an index, the pooling config in modules.json) are added once those are in `snapshotDir`,
+ * so the caller repeats planning after each download round until nothing new appears.
+ */
+export function planFiles(purpose: FilePurpose, listing: ReadonlySet<string>, snapshotDir: string): FilePlan {
+  const plan: FilePlan = { files: [], missing: [], absent: [] };
+  const optional = (file: string) => (listing.has(file) ? plan.files.push(file) : plan.absent.push(file));
+  const required = (file: string) => (listing.has(file) ? plan.files.push(file) : plan.missing.push(file));
+
+  if (purpose === "tokenizer") {
+    TOKENIZER_FILES.forEach(optional);
+    if (plan.files.length === 0) plan.missing.push(`tokenizer files (${TOKENIZER_FILES.slice(0, 3).join(", ")}…)`);
+    return plan;
+  }
+
+  required(CONFIG_FILE);
+  const weights = WEIGHT_ENTRY_FILES.find((file) => listing.has(file));
+  if (!weights) plan.missing.push(`model weights (${WEIGHT_ENTRY_FILES.join(", ")})`);
+  else {
+    plan.files.push(weights);
+    if (weights.endsWith(".index.json")) shardsOf(join(snapshotDir, weights)).forEach(required);
+  }
+  SENTENCE_TRANSFORMERS_FILES.forEach(optional);
+  poolingConfigsOf(join(snapshotDir, "modules.json")).forEach(optional);
+  return plan;
+}
+
+/** Shard file names of a downloaded index ([] until it is there). */
+function shardsOf(indexPath: string): string[] {
+  const index = readJsonIfPresent(indexPath) as { weight_map?: Record<string, unknown> } | undefined;
+  const shards = new Set<string>();
+  for (const shard of Object.values(index?.weight_map ?? {})) if (isRepoPath(shard)) shards.add(shard);
+  return [...shards].sort();
+}
+
+/** `<path>/config.json` of the Pooling modules in a downloaded modules.json ([] until it is there). */
+function poolingConfigsOf(modulesPath: string): string[] {
+  const modules = readJsonIfPresent(modulesPath);
+  if (!Array.isArray(modules)) return [];
+  return modules
+    .filter((m): m is { path: string; type: string } => typeof m?.type === "string" && m.type.endsWith(".Pooling") && isRepoPath(m.path))
+    .map((m) => `${m.path.replace(/\/+$/, "")}/config.json`);
+}
+
+function isRepoPath(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && !value.startsWith("/") && !value.split(/[\\/]/).includes("..");
+}
+
+/** Parsing errors are left to the loaders, which name the file and say what to do. */
+function readJsonIfPresent(path: string): unknown {
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,74 @@
+// The INT8 step of exportOnnxModel, with the SPEC's fallback: when quantizing the primary graph
+// fails, its FP32 file is removed, the portable graph is emitted and quantization is retried
+// once; a second failure propagates. The FP32 intermediate never outlives the export.
+import type { LoadedEncoder } from "../arch/encoder.js";
+import { buildEncoderGraph } from "../arch/encoder.js";
+import { removeModelFiles } from "../quant/calibration.js";
+import { QuantizationInputError, type TextSource } from "../quant/corpus.js";
+import type { QuantizationSettings } from "../quant/options.js";
+import { type QuantizationResult, type QuantizeRequest, quantizeModel } from "../quant/quantize.js";
+import { type EmitOptions, type EmittedGraph, emitVerifiedGraph } from "./emit.js";
+import { ExportError } from "./errors.js";
+import type { LoadedTokenizer } from "./tokenizer-files.js";
+
+/** The INT8 step itself (replaceable: tests force failures with it). */
+export type Quantizer = (request: QuantizeRequest) => Promise<QuantizationResult>;
+
+export const defaultQuantizer: Quantizer = quantizeModel;
+
+export interface Int8Export {
+  encoder: LoadedEncoder;
+  tokenizer: LoadedTokenizer;
+  /** How the FP32 graph was emitted (re-used to rebuild it and for the portable retry). */
+  emit: EmitOptions;
+  int8Path: string;
+  settings: QuantizationSettings;
+  calibration: TextSource;
+  quantizer: Quantizer;
+}
+
+/** INT8 file name of each mode (SPEC: static QDQ is `<slug>_int8_qdq.onnx`). */
+export function int8FileName(slug: string, mode: QuantizationSettings["mode"]): string {
+  return `${slug}_int8_${mode === "static" ? "qdq" : "dynamic"}.onnx`;
+}
+
+export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): Promise<QuantizationResult> {
+  const { logger } = job.emit;
+  try {
+    return await quantizeOnce(emitted, job);
+  } catch (error) {
+    removeModelFiles(emitted.path);
+    if (error instanceof QuantizationInputError) throw error;
+    const message = (error as Error)?.message ?? String(error);
+    if (emitted.variant !== "primary" || !job.emit.variants.includes("portable")) {
+      throw new ExportError(`INT8 quantization of the ${emitted.variant} graph failed: ${message}`, { cause: error });
+    }
+    logger.warn(`quantizing the primary graph failed (${message}); emitting the portable graph and quantizing it instead`);
+  }
+  const portable = await emitVerifiedGraph(job.encoder, emitted.path, { ...job.emit, variants: ["portable"] });
+  try {
+    return await quantizeOnce(portable, job);
+  } catch (error) {
+    removeModelFiles(portable.path);
+    throw new ExportError(`INT8 quantization failed for the primary and the portable graph: ${(error as Error)?.message ?? String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+async function quantizeOnce(emitted: EmittedGraph, job: Int8Export): Promise<QuantizationResult> {
+  const { encoder } = job;
+  const result = await job.quantizer({
+    model: buildEncoderGraph(encoder, { ...job.emit, variant: emitted.variant }),
+    fp32Path: emitted.path,
+    outputPath: job.int8Path,
+    tokenizer: job.tokenizer.tokenizer,
+    padTokenId: encoder.config.padTokenId,
+    maxSequence: encoder.config.maxSequence,
+    settings: job.settings,
+    calibration: job.calibration,
+    logger: job.emit.logger,
+  });
+  removeModelFiles(emitted.path); // SPEC: the FP32 intermediate is deleted after success
+  return result;
+}

@@ -1,0 +1,76 @@
+// The sentence-transformers side of an export: which pooling the optional sentence_embedding
+// output computes, and the files (modules.json, the pooling config…) that travel with the model
+// so the runtime pools exactly as the graph and the original pipeline do.
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ConfigError } from "../arch/config.js";
+import type { SentencePooling } from "../arch/pooling.js";
+import { POOLING_MODES, type SentencePipeline, readSentencePipeline, sentencePipelineFiles } from "../arch/sentence-transformers.js";
+import { copyFileAtomic, writeFileAtomic } from "./atomic.js";
+import { ExportError } from "./errors.js";
+import type { Logger } from "./log.js";
+
+/**
+ * The sentence_embedding pooling an export asks for: `true` reads the model folder's
+ * sentence-transformers pipeline (modules.json), an object chooses it explicitly.
+ */
+export function resolveSentencePooling(modelDir: string, option: boolean | SentencePooling | undefined): SentencePooling | undefined {
+  if (!option) return undefined;
+  if (option !== true) {
+    if (!POOLING_MODES.includes(option.pooling) || typeof option.normalize !== "boolean") {
+      throw new ExportError(`sentenceEmbedding must be true or { pooling: ${POOLING_MODES.map((m) => `"${m}"`).join(" | ")}, normalize: boolean }`);
+    }
+    return { pooling: option.pooling, normalize: option.normalize };
+  }
+  const pipeline = readSentencePipeline(modelDir);
+  if (!pipeline) {
+    throw new ExportError(
+      `${modelDir} has no modules.json, so it does not say how to pool a sentence embedding; ` +
+        `choose explicitly with { sentenceEmbedding: { pooling: "mean", normalize: true } } (CLI: --pooling mean --normalize)`,
+    );
+  }
+  if (pipeline.unsupportedModules.length > 0) {
+    throw new ExportError(
+      `${join(modelDir, "modules.json")} has ${pipeline.unsupportedModules.join(", ")} after pooling, which the graph cannot reproduce; ` +
+        `export without the sentence_embedding output, or choose the pooling explicitly (CLI: --pooling cls|mean|max)`,
+    );
+  }
+  return { pooling: pipeline.pooling, normalize: pipeline.normalize };
+}
+
+/**
+ * Writes the pipeline files into `outputDir`: the model folder's own when the graph pools as
+ * they say (or has no sentence_embedding output), otherwise files describing `pooling`.
+ * Returns the relative paths written.
+ */
+export function writeSentenceFiles(modelDir: string, outputDir: string, pooling: SentencePooling | undefined, hiddenSize: number, logger: Logger): string[] {
+  const pipeline = readPipelineQuietly(modelDir, logger);
+  const describesGraph = (p: SentencePipeline) =>
+    !pooling || (p.pooling === pooling.pooling && p.normalize === pooling.normalize && p.unsupportedModules.length === 0);
+  if (pipeline && describesGraph(pipeline)) {
+    for (const file of pipeline.files) copyFileAtomic(join(modelDir, file), ensureParent(join(outputDir, file)));
+    return pipeline.files;
+  }
+  if (!pooling) return [];
+  const written = Object.entries(sentencePipelineFiles(pooling.pooling, pooling.normalize, hiddenSize));
+  for (const [file, text] of written) writeFileAtomic(ensureParent(join(outputDir, file)), text);
+  const settings = existsSync(join(modelDir, "sentence_bert_config.json")) ? ["sentence_bert_config.json"] : [];
+  for (const file of settings) copyFileAtomic(join(modelDir, file), join(outputDir, file));
+  return [...written.map(([file]) => file), ...settings];
+}
+
+/** Without a sentence_embedding output, an unreadable pipeline is not the export's problem. */
+function readPipelineQuietly(modelDir: string, logger: Logger): SentencePipeline | undefined {
+  try {
+    return readSentencePipeline(modelDir);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    logger.warn(`not copying the sentence-transformers files: ${error.message}`);
+    return undefined;
+  }
+}
+
+function ensureParent(path: string): string {
+  mkdirSync(dirname(path), { recursive: true });
+  return path;
+}

@@ -1,0 +1,123 @@
+// Quantization options as the API and CLI take them, their defaults (chosen by measurement:
+// bench/quant.ts — MinMax with SmoothQuant kept the best worst-case cosine on the small BERT,
+// the outlier-channel and the bge-small fixtures; clipping methods only lost accuracy there),
+// and their validation into complete settings.
+import { type TextSource, QuantizationInputError, builtinCalibrationTexts, readTextFile, textsFromList } from "./corpus.js";
+import type { ActivationType } from "./int8.js";
+import { DEFAULT_BINS } from "./observers.js";
+import { CALIBRATION_METHODS, type CalibrationMethod, DEFAULT_PERCENTILE } from "./range-selection.js";
+import { DEFAULT_SMOOTHING, type SmoothingOptions } from "./smoothing.js";
+import { DEFAULT_MAX_LENGTH } from "./tokenize.js";
+
+export const QUANTIZATION_MODES = ["static", "dynamic"] as const;
+export type QuantizationMode = (typeof QUANTIZATION_MODES)[number];
+
+export interface QuantizationOptions {
+  /** "static" (default): calibrated QDQ; "dynamic": int8 weights, activations quantized at run time. */
+  mode?: QuantizationMode;
+  /** Range selection for activations (default "minmax": best on every fixture in bench/quant.ts). */
+  calibrationMethod?: CalibrationMethod;
+  /** A .txt (one text per line) or .jsonl file of calibration texts (default: the built-in corpus). */
+  calibrationFile?: string;
+  /** Calibration texts given directly (instead of a file). */
+  calibrationTexts?: string[];
+  /** Tokens per calibration/held-out text (default 128, at most the model's limit). */
+  maxLength?: number;
+  /** Worst held-out cosine (pooled and mean-pooled) INT8 must keep vs FP32 (default 0.98). */
+  fidelityThreshold?: number;
+  /** Integer type of quantized activations (default "int8"). */
+  activationType?: ActivationType;
+  /** Also quantize the attention's activation × activation MatMuls (default false). */
+  attentionMatMuls?: boolean;
+  /** SmoothQuant for outlier channels; false turns it off. */
+  smoothing?: Partial<SmoothingOptions> | false;
+  /** Percentile kept by the "percentile" method (default 99.999). */
+  percentile?: number;
+  /** Histogram bins (default 2048). */
+  histogramBins?: number;
+  /** Texts per calibration batch (default 8: batches are grouped by length, so small ones pad least). */
+  calibrationBatchSize?: number;
+}
+
+export interface QuantizationSettings {
+  mode: QuantizationMode;
+  method: CalibrationMethod;
+  maxLength: number;
+  fidelityThreshold: number;
+  activationType: ActivationType;
+  attentionMatMuls: boolean;
+  smoothing: SmoothingOptions | false;
+  percentile: number;
+  bins: number;
+  batchSize: number;
+}
+
+export const DEFAULT_QUANTIZATION: QuantizationSettings = {
+  mode: "static",
+  method: "minmax",
+  maxLength: DEFAULT_MAX_LENGTH,
+  fidelityThreshold: 0.98,
+  activationType: "int8",
+  attentionMatMuls: false,
+  smoothing: DEFAULT_SMOOTHING,
+  percentile: DEFAULT_PERCENTILE,
+  bins: DEFAULT_BINS,
+  batchSize: 8,
+};
+
+export function resolveQuantizationOptions(options: QuantizationOptions): QuantizationSettings {
+  const d = DEFAULT_QUANTIZATION;
+  const oneOf = <T extends string>(name: string, value: T | undefined, allowed: readonly T[], fallback: T): T => {
+    if (value === undefined) return fallback;
+    if (!allowed.includes(value)) throw new QuantizationInputError(`${name} must be one of ${allowed.join(", ")}, not ${String(value)}`);
+    return value;
+  };
+  const integer = (name: string, value: number | undefined, min: number, max: number, fallback: number): number => {
+    if (value === undefined) return fallback;
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new QuantizationInputError(`${name} must be an integer from ${min} to ${max}, not ${String(value)}`);
+    }
+    return value;
+  };
+  const threshold = options.fidelityThreshold ?? d.fidelityThreshold;
+  if (typeof threshold !== "number" || !(threshold > 0 && threshold <= 1)) {
+    throw new QuantizationInputError(`fidelityThreshold must be a cosine in (0, 1], not ${String(threshold)}`);
+  }
+  const percentile = options.percentile ?? d.percentile;
+  if (typeof percentile !== "number" || !(percentile > 50 && percentile <= 100)) {
+    throw new QuantizationInputError(`percentile must be in (50, 100], not ${String(percentile)}`);
+  }
+  return {
+    mode: oneOf("mode", options.mode, QUANTIZATION_MODES, d.mode),
+    method: oneOf("calibrationMethod", options.calibrationMethod, CALIBRATION_METHODS, d.method),
+    maxLength: integer("maxLength", options.maxLength, 2, 1 << 20, d.maxLength),
+    fidelityThreshold: threshold,
+    activationType: oneOf("activationType", options.activationType, ["int8", "uint8"] as const, d.activationType),
+    attentionMatMuls: options.attentionMatMuls ?? d.attentionMatMuls,
+    smoothing: resolveSmoothing(options.smoothing),
+    percentile,
+    bins: integer("histogramBins", options.histogramBins, 128, 1 << 16, d.bins),
+    batchSize: integer("calibrationBatchSize", options.calibrationBatchSize, 1, 4096, d.batchSize),
+  };
+}
+
+function resolveSmoothing(smoothing: QuantizationOptions["smoothing"]): SmoothingOptions | false {
+  if (smoothing === false) return false;
+  const resolved = { ...DEFAULT_SMOOTHING, ...smoothing };
+  if (!(resolved.alpha >= 0 && resolved.alpha <= 1)) throw new QuantizationInputError(`smoothing.alpha must be in [0, 1], not ${resolved.alpha}`);
+  if (!(resolved.outlierRatio >= 1)) throw new QuantizationInputError(`smoothing.outlierRatio must be ≥ 1, not ${resolved.outlierRatio}`);
+  return resolved;
+}
+
+/** The calibration texts the options ask for (a file, a list, or the built-in corpus). */
+export function calibrationTextsFor(options: QuantizationOptions): TextSource {
+  if (options.calibrationFile !== undefined && options.calibrationTexts !== undefined) {
+    throw new QuantizationInputError("give calibrationFile or calibrationTexts, not both");
+  }
+  if (options.calibrationFile !== undefined) return { texts: readTextFile(options.calibrationFile), origin: options.calibrationFile };
+  if (options.calibrationTexts !== undefined) {
+    if (!Array.isArray(options.calibrationTexts)) throw new QuantizationInputError("calibrationTexts must be an array of strings");
+    return textsFromList(options.calibrationTexts);
+  }
+  return builtinCalibrationTexts();
+}

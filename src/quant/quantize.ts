@@ -1,0 +1,527 @@
+// FP32 encoder graph → INT8 model + quantization_report.json. Static mode: SmoothQuant where
+// calibration finds outlier channels, activation ranges from MinMax or histogram observers over
+// the calibration texts, QDQ rewrite; dynamic mode: int8 weights only. Both then measure fidelity against FP32 on held-out
+// texts and, below the threshold, keep the most sensitive MatMuls in float until it holds.
+import { existsSync, renameSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import type { TokenBatch } from "../arch/architecture.js";
+import { writeFileAtomic } from "../export/atomic.js";
+import type { Logger } from "../export/log.js";
+import type { Model } from "../graph/ir.js";
+import { initializerToFloat32, writeModel } from "../graph/serialize.js";
+import { validateModel } from "../graph/validate.js";
+import { batchFeeds } from "../runtime/feeds.js";
+import { IsolatedSession } from "../runtime/isolated-session.js";
+import type { OutputTensor } from "../runtime/protocol.js";
+import { observeBatches, removeModelFiles, temporaryModelPath, withTemporarySession } from "./calibration.js";
+import { type TextSource, heldOutTexts } from "./corpus.js";
+import { quantizeDynamic } from "./dynamic.js";
+import { type Embeddings, type FidelityMetrics, type LayerError, compareEmbeddings, embedTexts, layerErrors, worstCosine } from "./fidelity.js";
+import { GraphIndex } from "./graph-index.js";
+import { type Range, perChannelRelativeNoise } from "./int8.js";
+import type { QuantizationSettings } from "./options.js";
+import { relativeNoise, selectRange } from "./range-selection.js";
+import { type SmoothedActivation, applySmoothing, smoothingGroups } from "./smoothing.js";
+import { type QuantizedModel, activationsToCalibrate, quantizeStatic } from "./static-qdq.js";
+import { matMulTargets } from "./targets.js";
+import type { ObservedTensor, TensorStatistics } from "./tensor-stats.js";
+import { type TokenEncoder, batchByLength, tokenizeTexts } from "./tokenize.js";
+
+export const REPORT_FILE = "quantization_report.json";
+/** Calibration batches that find outlier channels (they are systematic: a few batches show them). */
+const SMOOTHING_BATCHES = 3;
+/** Held-out rows the per-MatMul errors are measured on. */
+const PROBE_ROWS = 8;
+/** Activations beyond this magnitude can only come from a mask constant: never calibrated. */
+const IMPLAUSIBLE_MAGNITUDE = 1e30;
+
+/** Quantization could not produce a model that meets the settings. */
+export class QuantizationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "QuantizationError";
+  }
+}
+
+export interface QuantizeRequest {
+  /** The verified FP32 graph (lazily backed initializers are fine). */
+  model: Model;
+  /** Its file (sizes and names in the report; the FP32 reference is computed from `model`). */
+  fp32Path: string;
+  /** Where the INT8 model goes; the report goes beside it. */
+  outputPath: string;
+  tokenizer: TokenEncoder;
+  padTokenId: number;
+  /** The model's longest sequence (maxLength is capped to it). */
+  maxSequence: number;
+  settings: QuantizationSettings;
+  calibration: TextSource;
+  logger: Logger;
+}
+
+export interface QuantizationReport {
+  model: string;
+  source: string;
+  mode: QuantizationSettings["mode"];
+  settings: Record<string, unknown>;
+  calibration?: {
+    seconds: number;
+    texts: number;
+    truncatedTexts: number;
+    batches: number;
+    tokens: number;
+    paddingFraction: number;
+    calibratedTensors: number;
+    excluded: Array<{ tensor: string; reason: string }>;
+  };
+  smoothing?: { alpha: number; outlierRatio: number; smoothed: SmoothedActivation[] };
+  fidelity: FidelityMetrics & {
+    threshold: number;
+    worstCosine: number;
+    passed: boolean;
+    worstLayers: LayerError[];
+  };
+  fallback: { keptInFloat: string[]; attempts: Array<{ keptInFloat: number; worstCosine: number }> };
+  matMuls: { quantized: number; float: Array<{ node: string; reason: string }> };
+  sizes: { fp32Bytes: number; int8Bytes: number; ratio: number };
+  seconds: { calibration: number; fidelity: number; total: number };
+}
+
+export interface QuantizationResult {
+  path: string;
+  reportPath: string;
+  report: QuantizationReport;
+}
+
+interface Calibrated {
+  model: Model;
+  statistics: Record<string, TensorStatistics>;
+  ranges: Map<string, Range>;
+  excluded: Array<{ tensor: string; reason: string }>;
+  smoothed: SmoothedActivation[];
+  reference: FloatReference;
+  seconds: number;
+}
+
+/** What the INT8 model is judged against: the float graph's held-out embeddings and probed outputs. */
+interface FloatReference {
+  embeddings: Embeddings;
+  probe: Record<string, OutputTensor>;
+}
+
+interface TextBatches {
+  texts: number;
+  truncated: number;
+  batches: Array<{ batch: TokenBatch; rows: number[] }>;
+}
+
+export async function quantizeModel(request: QuantizeRequest): Promise<QuantizationResult> {
+  // One onnxruntime worker serves every step (float graph, then each INT8 candidate); it boots
+  // while the texts are tokenized and the first model is written.
+  const worker = IsolatedSession.start();
+  try {
+    return await quantizeWith(request, worker);
+  } finally {
+    worker.close();
+  }
+}
+
+async function quantizeWith(request: QuantizeRequest, worker: IsolatedSession): Promise<QuantizationResult> {
+  const started = performance.now();
+  const { settings, logger } = request;
+  const maxLength = Math.min(settings.maxLength, request.maxSequence);
+  if (maxLength < settings.maxLength) logger.info(`calibration texts are cut at ${maxLength} tokens, the model's limit`);
+  const heldOut = heldOutTexts(request.calibration.texts);
+  if (heldOut.texts.length < 2) throw new QuantizationError("fewer than 2 held-out texts remain once calibration texts are excluded");
+  const calibrationSet = textBatches(request, request.calibration.texts, maxLength);
+  const heldOutSet = textBatches(request, heldOut.texts, maxLength);
+  if (calibrationSet.truncated > 0) logger.info(`${calibrationSet.truncated} calibration texts were longer than ${maxLength} tokens and were truncated`);
+  const probe = probeBatch(heldOutSet);
+
+  const calibrated = settings.mode === "static" ? await calibrate(request, calibrationSet, heldOutSet, probe, worker) : undefined;
+  const fidelityStarted = performance.now();
+  const model = calibrated?.model ?? request.model;
+  const probes = probeOutputs(model);
+  const probeNames = probes.map((p) => p.output);
+  const reference =
+    calibrated?.reference ??
+    (await withTemporarySession(model, probeNames, request.outputPath, "reference", (s) => floatReference(s, heldOutSet, probe, probeNames), worker));
+  const outcome = await quantizeUntilFaithful(request, model, calibrated, reference.embeddings, heldOutSet, worker);
+  try {
+    return await finish(request, { calibrated, outcome, worker, probe, probes, reference, heldOut, calibrationSet, maxLength, started, fidelityStarted });
+  } catch (error) {
+    removeModelFiles(request.outputPath); // the model is in place: without its report it must not stay
+    throw error;
+  }
+}
+
+interface Finished {
+  calibrated: Calibrated | undefined;
+  outcome: Outcome;
+  worker: IsolatedSession;
+  probe: TokenBatch;
+  probes: Array<{ node: string; output: string }>;
+  reference: FloatReference;
+  heldOut: TextSource;
+  calibrationSet: TextBatches;
+  maxLength: number;
+  started: number;
+  fidelityStarted: number;
+}
+
+/** Per-layer errors of the accepted model, then the report beside it. */
+async function finish(request: QuantizeRequest, done: Finished): Promise<QuantizationResult> {
+  const { settings, logger } = request;
+  const { calibrated, outcome, probe, probes, reference, heldOut, calibrationSet, maxLength } = done;
+  const probeNames = probes.map((p) => p.output);
+  const worstLayers = await withTemporarySession(
+    outcome.quantized.model,
+    probeNames,
+    request.outputPath,
+    "probe",
+    async (s) => layerErrors(reference.probe, await s.run(batchFeeds(probe, s.inputNames), probeNames), probes).slice(0, 5),
+    done.worker,
+  );
+  const fidelitySeconds = (performance.now() - done.fidelityStarted) / 1000;
+
+  const report: QuantizationReport = {
+    model: basename(request.outputPath),
+    source: basename(request.fp32Path),
+    mode: settings.mode,
+    settings: describeSettings(settings, maxLength, request.calibration, heldOut, calibrationSet),
+    ...(calibrated
+      ? {
+          calibration: {
+            seconds: round(calibrated.seconds),
+            texts: calibrationSet.texts,
+            truncatedTexts: calibrationSet.truncated,
+            batches: calibrationSet.batches.length,
+            tokens: sum(calibrationSet.batches.map(({ batch }) => batch.batch * batch.sequence)),
+            paddingFraction: round(paddingFraction(calibrationSet), 4),
+            calibratedTensors: calibrated.ranges.size,
+            excluded: calibrated.excluded,
+          },
+        }
+      : {}),
+    ...(settings.mode === "static" && settings.smoothing ? { smoothing: { ...settings.smoothing, smoothed: calibrated?.smoothed ?? [] } } : {}),
+    fidelity: {
+      ...outcome.metrics,
+      threshold: settings.fidelityThreshold,
+      worstCosine: worstCosine(outcome.metrics),
+      passed: worstCosine(outcome.metrics) >= settings.fidelityThreshold,
+      worstLayers,
+    },
+    fallback: { keptInFloat: [...outcome.keptInFloat], attempts: outcome.attempts },
+    matMuls: { quantized: outcome.quantized.quantized.length, float: outcome.quantized.skipped },
+    sizes: sizes(request.fp32Path, request.outputPath),
+    seconds: { calibration: round(calibrated?.seconds ?? 0), fidelity: round(fidelitySeconds), total: round((performance.now() - done.started) / 1000) },
+  };
+  const reportPath = join(dirname(request.outputPath), REPORT_FILE);
+  writeFileAtomic(reportPath, `${JSON.stringify(report, null, 2)}\n`);
+  logger.info(
+    `INT8 (${settings.mode}) held-out cosine vs FP32: pooled mean ${report.fidelity.pooled.mean.toFixed(4)} / min ${report.fidelity.pooled.min.toFixed(4)}, ` +
+      `mean-pooled mean ${report.fidelity.meanPooled.mean.toFixed(4)} / min ${report.fidelity.meanPooled.min.toFixed(4)}; ` +
+      `${report.sizes.int8Bytes} bytes (${(report.sizes.ratio * 100).toFixed(1)}% of FP32); report in ${reportPath}`,
+  );
+  return { path: request.outputPath, reportPath, report };
+}
+
+function textBatches(request: QuantizeRequest, texts: readonly string[], maxLength: number): TextBatches {
+  const { sequences, truncated } = tokenizeTexts(request.tokenizer, texts, maxLength);
+  return { texts: texts.length, truncated, batches: batchByLength(sequences, request.settings.batchSize, request.padTokenId) };
+}
+
+/** Up to PROBE_ROWS held-out texts of median length, as one batch. */
+function probeBatch(set: TextBatches): TokenBatch {
+  const middle = set.batches[set.batches.length >> 1]!.batch;
+  const rows = Math.min(PROBE_ROWS, middle.batch);
+  return {
+    batch: rows,
+    sequence: middle.sequence,
+    inputIds: middle.inputIds.slice(0, rows * middle.sequence),
+    attentionMask: middle.attentionMask.slice(0, rows * middle.sequence),
+  };
+}
+
+/**
+ * The output of every MatMul/Gemm, for the per-layer errors: after its bias Add when it has one
+ * (a rewrite may fuse MatMul + Add into one Gemm writing the Add's output; that name survives).
+ */
+function probeOutputs(model: Model): Array<{ node: string; output: string }> {
+  const index = new GraphIndex(model.graph);
+  return matMulTargets(index).map((t) => {
+    const output = t.node.outputs[0]!;
+    const uses = index.usesOf(output);
+    const add = uses.length === 1 && uses[0]!.node.opType === "Add" ? uses[0]!.node : undefined;
+    const biased = add && add.inputs.some((i) => index.initializers.has(i));
+    return { node: t.node.name, output: biased ? add.outputs[0]! : output };
+  });
+}
+
+/**
+ * One pass over the calibration batches in one worker, over the float graph with every candidate
+ * activation (and the probed MatMul outputs) as extra outputs. With smoothing on, the first few
+ * batches (spread over all lengths) also measure per-channel maxima; the parent then decides
+ * what to smooth, and the remaining batches observe each smoothed tensor (X / s) by scaling X's
+ * channels in the worker — the smoothed graph never needs a session, nor a second pass.
+ */
+async function calibrate(
+  request: QuantizeRequest,
+  set: TextBatches,
+  heldOut: TextBatches,
+  probe: TokenBatch,
+  worker: IsolatedSession,
+): Promise<Calibrated> {
+  const started = performance.now();
+  const { settings, logger } = request;
+  const source = request.model;
+  const candidates = activationsToCalibrate(source, settings.attentionMatMuls);
+  const probes = probeOutputs(source).map((p) => p.output);
+  const observer = settings.method === "minmax" ? "minmax" : "histogram";
+  const observe = (name: string): ObservedTensor => ({ name, observer, bins: settings.bins });
+  const groups = settings.smoothing ? smoothingGroups(source) : [];
+  const { first, rest } = smoothingSplit(set.batches.map((b) => b.batch), groups.length > 0);
+  return withTemporarySession(
+    source,
+    [...candidates, ...probes],
+    request.outputPath,
+    "calibration",
+    async (session) => {
+      let model = source;
+      let smoothed: SmoothedActivation[] = [];
+      let factors = new Map<string, Float32Array>();
+      const grouped = new Set(groups.map((g) => g.activation));
+      const early = await observeBatches(session, first, candidates.map((name) => ({ ...observe(name), channelAbsMax: grouped.has(name) })), true);
+      if (settings.smoothing && groups.length > 0) {
+        const channelAbsMax = new Map(Object.entries(early).flatMap(([name, st]) => (st.channelAbsMax ? [[name, st.channelAbsMax] as const] : [])));
+        ({ model, smoothed, factors } = applySmoothing(source, groups, channelAbsMax, settings.smoothing));
+        if (smoothed.length > 0) {
+          const worst = Math.max(...smoothed.map((s) => s.outlierRatio));
+          logger.info(`SmoothQuant: smoothed ${smoothed.length} activations with outlier channels (largest channel up to ${worst.toFixed(1)}× the median)`);
+        }
+      }
+      // Unsmoothed tensors go on accumulating under their own names; smoothed ones start afresh.
+      const sourceOf = new Map(smoothed.map((s) => [s.smoothed, s.activation]));
+      const activations = activationsToCalibrate(model, settings.attentionMatMuls);
+      const statistics = await observeBatches(
+        session,
+        rest,
+        activations.map((name) => {
+          const scale = factors.get(name);
+          return scale ? { ...observe(sourceOf.get(name)!), key: name, channelScale: scale } : observe(name);
+        }),
+      );
+      const calibrated = rangesFrom(request, model, activations, statistics, smoothed, set, started);
+      return { ...calibrated, reference: await floatReference(session, heldOut, probe, probes) };
+    },
+    worker,
+  );
+}
+
+/**
+ * The batches that measure channel maxima first (spread over all lengths: batches are sorted by
+ * length) and the rest. With a single batch it is observed twice (before and after smoothing).
+ */
+function smoothingSplit(batches: TokenBatch[], smoothing: boolean): { first: TokenBatch[]; rest: TokenBatch[] } {
+  if (!smoothing) return { first: [], rest: batches };
+  if (batches.length === 1) return { first: batches, rest: batches };
+  const count = Math.min(SMOOTHING_BATCHES, Math.floor(batches.length / 2));
+  const first = evenlySpaced(batches, count);
+  const chosen = new Set(first);
+  return { first, rest: batches.filter((b) => !chosen.has(b)) };
+}
+
+function rangesFrom(
+  request: QuantizeRequest,
+  model: Model,
+  activations: readonly string[],
+  statistics: Record<string, TensorStatistics>,
+  smoothed: SmoothedActivation[],
+  set: TextBatches,
+  started: number,
+): Omit<Calibrated, "reference"> {
+  const { settings, logger } = request;
+  const ranges = new Map<string, Range>();
+  const excluded: Calibrated["excluded"] = [];
+  for (const name of activations) {
+    const stats = statistics[name]?.observer;
+    const reason = !stats || stats.count === 0
+      ? "no finite values observed"
+      : stats.nonFinite > 0
+        ? `${stats.nonFinite} non-finite values observed`
+        : Math.max(Math.abs(stats.min), Math.abs(stats.max)) >= IMPLAUSIBLE_MAGNITUDE
+          ? `reached ${Math.max(Math.abs(stats.min), Math.abs(stats.max)).toExponential(1)} (a mask constant?)`
+          : undefined;
+    if (reason || !stats) excluded.push({ tensor: name, reason: reason ?? "" });
+    else ranges.set(name, selectRange(stats, settings.method, { activationType: settings.activationType, percentile: settings.percentile }));
+  }
+  for (const { tensor, reason } of excluded) logger.warn(`activation ${tensor} stays float: ${reason}`);
+  const seconds = (performance.now() - started) / 1000;
+  logger.info(`calibrated ${ranges.size} activations (${settings.method}) on ${set.texts} texts in ${seconds.toFixed(1)} s`);
+  return { model, statistics, ranges, excluded, smoothed, seconds };
+}
+
+interface Outcome {
+  quantized: QuantizedModel;
+  metrics: FidelityMetrics;
+  keptInFloat: Set<string>;
+  attempts: Array<{ keptInFloat: number; worstCosine: number }>;
+}
+
+/** Quantizes, measures, and keeps more of the most sensitive MatMuls in float until fidelity holds. */
+async function quantizeUntilFaithful(
+  request: QuantizeRequest,
+  model: Model,
+  calibrated: Calibrated | undefined,
+  reference: Embeddings,
+  heldOut: TextBatches,
+  worker: IsolatedSession,
+): Promise<Outcome> {
+  const { settings, logger } = request;
+  const attempts: Outcome["attempts"] = [];
+  let keptInFloat = new Set<string>();
+  let ranking: string[] | undefined;
+  for (;;) {
+    const quantized = rewrite(model, settings, calibrated, keptInFloat);
+    validateModel(quantized.model);
+    const temp = temporaryModelPath(request.outputPath, "int8");
+    try {
+      await writeModel(quantized.model, temp);
+      await worker.load(temp);
+      const metrics = compareEmbeddings(reference, await embedTexts(worker, heldOut.batches, heldOut.texts));
+      const worst = worstCosine(metrics);
+      attempts.push({ keptInFloat: keptInFloat.size, worstCosine: round(worst, 6) });
+      if (worst >= settings.fidelityThreshold) {
+        // A model with external data names its data file: write it again under the final name.
+        if (existsSync(`${temp}.data`)) await writeModel(quantized.model, request.outputPath);
+        else renameSync(temp, request.outputPath);
+        if (keptInFloat.size > 0) logger.warn(`kept ${keptInFloat.size} MatMuls in float to hold the fidelity threshold: ${[...keptInFloat].join(", ")}`);
+        return { quantized, metrics, keptInFloat, attempts };
+      }
+      ranking ??= sensitivityRanking(model, quantized.quantized, calibrated, settings);
+      const next = keptInFloat.size === 0 ? 1 : keptInFloat.size * 2;
+      if (keptInFloat.size >= ranking.length) {
+        throw new QuantizationError(
+          `INT8 cannot reach a held-out cosine of ${settings.fidelityThreshold}: even with every MatMul in float (embedding tables int8) ` +
+            `the worst cosine is ${worst.toFixed(4)}; lower fidelityThreshold or export FP32 (--fp32)`,
+        );
+      }
+      keptInFloat = new Set(ranking.slice(0, Math.min(next, ranking.length)));
+      logger.warn(
+        `INT8 worst held-out cosine ${worst.toFixed(4)} is below ${settings.fidelityThreshold}; ` +
+          `retrying with the ${keptInFloat.size} most sensitive MatMuls in float`,
+      );
+    } finally {
+      removeModelFiles(temp);
+    }
+  }
+}
+
+function rewrite(model: Model, settings: QuantizationSettings, calibrated: Calibrated | undefined, keepFloat: ReadonlySet<string>): QuantizedModel {
+  const metadata = {
+    quantization_mode: settings.mode,
+    quantization_report: REPORT_FILE,
+    ...(calibrated ? { calibration_method: settings.method, smoothed_activations: String(calibrated.smoothed.length) } : {}),
+  };
+  if (!calibrated) return quantizeDynamic(model, { keepFloat, metadata });
+  return quantizeStatic(model, {
+    activationType: settings.activationType,
+    ranges: calibrated.ranges,
+    keepFloat,
+    attentionMatMuls: settings.attentionMatMuls,
+    metadata,
+  });
+}
+
+/**
+ * MatMuls ordered by the quantization noise they add (estimated, no extra runs): relative noise
+ * of their activations (from the calibration histograms and chosen ranges) plus that of their
+ * per-channel int8 weights.
+ */
+function sensitivityRanking(model: Model, quantized: readonly string[], calibrated: Calibrated | undefined, settings: QuantizationSettings): string[] {
+  const chosen = new Set(quantized);
+  const scored = matMulTargets(new GraphIndex(model.graph))
+    .filter((t) => chosen.has(t.node.name))
+    .map((t) => {
+      let noise = 0;
+      for (const { value } of t.activations) {
+        const stats = calibrated?.statistics[value]?.observer;
+        const range = calibrated?.ranges.get(value);
+        if (stats && range) noise += relativeNoise(stats, range, settings.activationType);
+      }
+      if (t.weight) noise += perChannelRelativeNoise(initializerToFloat32(t.weight.initializer), t.weight.initializer.dims, t.weight.channelAxis);
+      return { node: t.node.name, noise };
+    });
+  return scored.sort((a, b) => b.noise - a.noise).map((s) => s.node);
+}
+
+async function floatReference(session: IsolatedSession, heldOut: TextBatches, probe: TokenBatch, probes: string[]): Promise<FloatReference> {
+  return {
+    embeddings: await embedTexts(session, heldOut.batches, heldOut.texts),
+    probe: await session.run(batchFeeds(probe, session.inputNames), probes),
+  };
+}
+
+function describeSettings(
+  settings: QuantizationSettings,
+  maxLength: number,
+  calibration: TextSource,
+  heldOut: TextSource,
+  set: TextBatches,
+): Record<string, unknown> {
+  return {
+    mode: settings.mode,
+    weights: "int8, symmetric, one scale per output channel",
+    embeddingTables: "int8, symmetric, one scale per hidden channel, dequantized after the lookup",
+    ...(settings.mode === "static"
+      ? {
+          activations: `${settings.activationType}, one scale per tensor`,
+          calibrationMethod: settings.method,
+          ...(settings.method === "percentile" ? { percentile: settings.percentile } : {}),
+          ...(settings.method === "minmax" ? {} : { histogramBins: settings.bins }),
+          attentionMatMuls: settings.attentionMatMuls ? "int8" : "float",
+          smoothing: settings.smoothing || "off",
+        }
+      : { activations: "uint8, quantized at run time (DynamicQuantizeLinear)", attentionMatMuls: "float" }),
+    maxLength,
+    batchSize: settings.batchSize,
+    calibrationTexts: { origin: calibration.origin, count: set.texts },
+    heldOutTexts: { origin: heldOut.origin, count: heldOut.texts.length },
+    fidelityThreshold: settings.fidelityThreshold,
+  };
+}
+
+function paddingFraction(set: TextBatches): number {
+  let cells = 0;
+  let padding = 0;
+  for (const { batch } of set.batches) {
+    cells += batch.attentionMask.length;
+    padding += batch.attentionMask.filter((m) => m === 0).length;
+  }
+  return cells > 0 ? padding / cells : 0;
+}
+
+function sizes(fp32Path: string, int8Path: string): QuantizationReport["sizes"] {
+  const bytes = (path: string) => statSync(path).size + (fileSize(`${path}.data`) ?? 0);
+  const fp32Bytes = bytes(fp32Path);
+  const int8Bytes = bytes(int8Path);
+  return { fp32Bytes, int8Bytes, ratio: round(int8Bytes / fp32Bytes, 4) };
+}
+
+function fileSize(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `count` items spread over `items` (batches are sorted by length: take short and long ones). */
+function evenlySpaced<T>(items: readonly T[], count: number): T[] {
+  if (items.length <= count) return [...items];
+  return Array.from({ length: count }, (_, i) => items[Math.round((i * (items.length - 1)) / (count - 1))]!);
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const round = (x: number, digits = 3) => Number(x.toFixed(digits));
+

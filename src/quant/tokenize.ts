@@ -1,0 +1,59 @@
+// Texts → token batches with the model's own tokenizer: truncated to the maximum length
+// (keeping the final special token, as transformers' truncation does), grouped by length so a
+// batch carries almost no padding, padded with the model's pad id.
+import type { TokenBatch } from "../arch/architecture.js";
+
+/** The part of @huggingface/tokenizers' Tokenizer used here. */
+export interface TokenEncoder {
+  encode(text: string): { ids: number[] };
+}
+
+export interface TokenizedTexts {
+  sequences: Int32Array[];
+  /** How many texts were longer than the maximum length. */
+  truncated: number;
+}
+
+export const DEFAULT_MAX_LENGTH = 128;
+
+export function tokenizeTexts(tokenizer: TokenEncoder, texts: readonly string[], maxLength: number): TokenizedTexts {
+  if (!Number.isInteger(maxLength) || maxLength < 2) throw new Error(`maxLength must be an integer ≥ 2, not ${maxLength}`);
+  let truncated = 0;
+  const sequences = texts.map((text) => {
+    const ids = tokenizer.encode(text).ids;
+    if (ids.length <= maxLength) return Int32Array.from(ids);
+    truncated++;
+    // Keep the head and the closing special token ([SEP], </s>): the model never saw a row without it.
+    return Int32Array.from([...ids.slice(0, maxLength - 1), ids[ids.length - 1]!]);
+  });
+  return { sequences, truncated };
+}
+
+/**
+ * Batches of up to `batchSize` sequences of similar length (sorted by length), each padded to
+ * its longest row. Returns the batches and, for each batch row, the index of its sequence.
+ */
+export function batchByLength(
+  sequences: readonly Int32Array[],
+  batchSize: number,
+  padTokenId: number,
+): Array<{ batch: TokenBatch; rows: number[] }> {
+  const order = sequences.map((_, i) => i).sort((a, b) => sequences[a]!.length - sequences[b]!.length || a - b);
+  const out: Array<{ batch: TokenBatch; rows: number[] }> = [];
+  for (let start = 0; start < order.length; start += batchSize) {
+    const rows = order.slice(start, start + batchSize);
+    out.push({ batch: padBatch(rows.map((i) => sequences[i]!), padTokenId), rows });
+  }
+  return out;
+}
+
+export function padBatch(rows: readonly Int32Array[], padTokenId: number): TokenBatch {
+  const sequence = Math.max(...rows.map((r) => r.length));
+  const inputIds = new Int32Array(rows.length * sequence).fill(padTokenId);
+  const attentionMask = new Int32Array(rows.length * sequence);
+  rows.forEach((row, b) => {
+    inputIds.set(row, b * sequence);
+    attentionMask.fill(1, b * sequence, b * sequence + row.length);
+  });
+  return { batch: rows.length, sequence, inputIds, attentionMask };
+}

@@ -1,0 +1,241 @@
+// Embedding text with an exported folder (ONNX file + tokenizer files), in this process:
+//   const embedder = await Embedder.load("./models/bge-small");
+//   const [vector] = await embedder.embed(["hello world"]);
+// Tokenization truncates to the model's limit and pads per batch; token vectors are pooled
+// (CLS / mean / max, by default as the model's sentence-transformers config says) and
+// L2-normalized. A graph whose sentence_embedding output pools the same way is used as is.
+import { existsSync, readdirSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { Tokenizer } from "@huggingface/tokenizers";
+import * as ort from "onnxruntime-node";
+import type { TokenBatch } from "../arch/architecture.js";
+import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens } from "../arch/pooling.js";
+import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
+import { loadTokenizer } from "../export/tokenizer-files.js";
+import { batchFeeds } from "./feeds.js";
+import { readOnnxMetadata } from "./onnx-metadata.js";
+
+export type { PoolingMode } from "../arch/sentence-transformers.js";
+
+export class EmbedderError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "EmbedderError";
+  }
+}
+
+export interface EmbedderOptions {
+  /** The .onnx file to use, a name in the folder or a path (default: the only one; INT8 when both). */
+  file?: string;
+  /** Truncate inputs to this many tokens, special tokens included (default: the model's limit). */
+  maxLength?: number;
+  /** Default pooling of embed() (default: the sentence-transformers config, else CLS). */
+  pooling?: PoolingMode;
+  /** Threads onnxruntime may use within one operator (default: its own choice). */
+  threads?: number;
+}
+
+export interface EmbedOptions {
+  /** Texts per onnxruntime run (default 32); each batch is padded to its longest text. */
+  batchSize?: number;
+  pooling?: PoolingMode;
+  /** L2-normalize each vector (default true). */
+  normalize?: boolean;
+}
+
+/** Limit when nothing in the folder states one: BERT's 512 positions. */
+const FALLBACK_MAX_LENGTH = 512;
+/** transformers writes a huge model_max_length (int(1e30)) when a tokenizer has no limit. */
+const UNSET_MODEL_MAX_LENGTH = 1e6;
+
+export class Embedder {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly tokenizer: Tokenizer,
+    private readonly specials: SpecialTokens,
+    /** The ONNX file in use. */
+    readonly modelPath: string,
+    /** Longest token sequence fed to the model; longer texts are truncated. */
+    readonly maxLength: number,
+    /** Default pooling of embed(). */
+    readonly pooling: PoolingMode,
+    /** What the graph's sentence_embedding output computes, when it has one. */
+    readonly graphPooling: SentencePooling | undefined,
+  ) {}
+
+  /** Loads an exported folder: its ONNX file (FP32 or INT8) and tokenizer files. */
+  static async load(dir: string, options: EmbedderOptions = {}): Promise<Embedder> {
+    if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
+    const modelPath = chooseModelFile(dir, options.file);
+    const pipeline = readSentencePipeline(dir);
+    if (pipeline && pipeline.unsupportedModules.length > 0 && !options.pooling) {
+      throw new EmbedderError(
+        `${join(dir, "modules.json")} has ${pipeline.unsupportedModules.join(", ")} after pooling, which the ONNX model does not include; ` +
+          `its vectors would differ from sentence-transformers'. Pass { pooling } explicitly to embed with the encoder alone`,
+      );
+    }
+    const { tokenizer, config } = loadTokenizer(dir);
+    const metadata = readMetadata(modelPath);
+    const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [
+      pipeline?.maxSeqLength,
+      typeof config.model_max_length === "number" && config.model_max_length < UNSET_MODEL_MAX_LENGTH ? config.model_max_length : undefined,
+    ]);
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(modelPath, {
+        graphOptimizationLevel: "all",
+        ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+      });
+    } catch (error) {
+      throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${(error as Error).message}; export the model again`, { cause: error });
+    }
+    if (!session.outputNames.includes("last_hidden_state")) {
+      await session.release();
+      throw new EmbedderError(`${modelPath} has no last_hidden_state output (it has ${session.outputNames.join(", ")}); use a model exported by this tool`);
+    }
+    const graphPooling = session.outputNames.includes(SENTENCE_EMBEDDING_OUTPUT) ? sentencePoolingOf(metadata) : undefined;
+    const pooling = options.pooling ?? graphPooling?.pooling ?? pipeline?.pooling ?? "cls";
+    return new Embedder(session, tokenizer, specialTokens(tokenizer, config), modelPath, maxLength, pooling, graphPooling);
+  }
+
+  /** One vector per text, in order. */
+  async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
+    const batchSize = options.batchSize ?? 32;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmbedderError(`batchSize must be a positive integer, not ${batchSize}`);
+    const pooling = options.pooling ?? this.pooling;
+    if (!POOLING_MODES.includes(pooling)) throw new EmbedderError(`pooling must be one of ${POOLING_MODES.join(", ")}, not ${String(pooling)}`);
+    const wanted: SentencePooling = { pooling, normalize: options.normalize ?? true };
+    const fromGraph = this.graphPooling?.pooling === wanted.pooling && this.graphPooling.normalize === wanted.normalize;
+    for (const [i, text] of texts.entries()) {
+      if (typeof text !== "string") throw new EmbedderError(`texts[${i}] is ${typeof text}, not a string`);
+    }
+    const ids = texts.map((text) => this.encode(text));
+    // Similar lengths together: less padding per batch. Results go back to the input order.
+    const order = ids.map((_, i) => i).sort((a, b) => ids[a]!.length - ids[b]!.length);
+    const vectors = new Array<Float32Array>(texts.length);
+    for (let start = 0; start < order.length; start += batchSize) {
+      const rows = order.slice(start, start + batchSize);
+      const batch = this.pad(rows.map((i) => ids[i]!));
+      const pooled = fromGraph ? await this.run(batch, SENTENCE_EMBEDDING_OUTPUT) : await this.poolHidden(batch, wanted);
+      const width = pooled.length / batch.batch;
+      rows.forEach((textIndex, row) => (vectors[textIndex] = pooled.slice(row * width, (row + 1) * width)));
+    }
+    return vectors;
+  }
+
+  /** The padded token batch embed() feeds for `texts` (in the given order). */
+  tokenize(texts: readonly string[]): TokenBatch {
+    return this.pad(texts.map((text) => this.encode(text)));
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+
+  /** Token ids with special tokens, truncated like Hugging Face tokenizers: text tokens go, specials stay. */
+  private encode(text: string): number[] {
+    const ids = this.tokenizer.encode(text).ids;
+    if (ids.length <= this.maxLength) return ids;
+    const { prefix, suffix } = this.specials;
+    const keep = Math.max(0, this.maxLength - prefix - suffix);
+    return [...ids.slice(0, prefix + keep), ...ids.slice(ids.length - suffix)];
+  }
+
+  private pad(rows: number[][]): TokenBatch {
+    const sequence = Math.max(1, ...rows.map((r) => r.length));
+    const inputIds = new Int32Array(rows.length * sequence).fill(this.specials.padId);
+    const attentionMask = new Int32Array(rows.length * sequence);
+    rows.forEach((ids, b) => {
+      inputIds.set(ids, b * sequence);
+      attentionMask.fill(1, b * sequence, b * sequence + ids.length);
+    });
+    return { batch: rows.length, sequence, inputIds, attentionMask };
+  }
+
+  /** last_hidden_state of one padded batch, pooled here → [batch, hidden]. */
+  private async poolHidden(batch: TokenBatch, pooling: SentencePooling): Promise<Float32Array> {
+    const hidden = await this.run(batch, "last_hidden_state");
+    const shape = { batch: batch.batch, sequence: batch.sequence, hidden: hidden.length / (batch.batch * batch.sequence) };
+    return poolTokens(hidden, batch.attentionMask, shape, pooling);
+  }
+
+  /** One float output of the graph for one padded batch. */
+  private async run(batch: TokenBatch, output: string): Promise<Float32Array> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [name, feed] of Object.entries(batchFeeds(batch, this.session.inputNames))) {
+      feeds[name] = new ort.Tensor(feed.type, feed.data, feed.dims);
+    }
+    try {
+      const tensor = (await this.session.run(feeds, [output]))[output]!;
+      if (tensor.type !== "float32") throw new Error(`${output} is ${tensor.type}, not float32`);
+      return tensor.data as Float32Array;
+    } catch (error) {
+      throw new EmbedderError(`onnxruntime failed on a batch of ${batch.batch}×${batch.sequence} tokens with ${basename(this.modelPath)}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+interface SpecialTokens {
+  /** Special tokens the post-processor puts before / after the text ([CLS] … [SEP]: 1 and 1). */
+  prefix: number;
+  suffix: number;
+  padId: number;
+}
+
+/** Where the template puts the text, found by encoding a probe with and without special tokens. */
+function specialTokens(tokenizer: Tokenizer, config: Record<string, unknown>): SpecialTokens {
+  const bare: number[] = tokenizer.encode("probe", { add_special_tokens: false }).ids;
+  const full: number[] = tokenizer.encode("probe").ids;
+  let prefix = 0;
+  while (prefix + bare.length <= full.length && bare.some((id, i) => full[prefix + i] !== id)) prefix++;
+  if (prefix + bare.length > full.length) prefix = 0;
+  const suffix = Math.max(0, full.length - prefix - bare.length);
+  const padToken = typeof config.pad_token === "string" ? config.pad_token : (config.pad_token as { content?: string } | undefined)?.content;
+  const padId = [padToken, "[PAD]", "<pad>"].map((t) => (t ? tokenizer.token_to_id(t) : undefined)).find((id) => id !== undefined) ?? 0;
+  return { prefix, suffix, padId };
+}
+
+/** The given file, else the folder's only .onnx file, else its INT8 one. */
+function chooseModelFile(dir: string, file: string | undefined): string {
+  if (file) {
+    const path = existsSync(file) ? file : join(dir, file);
+    if (!existsSync(path)) throw new EmbedderError(`model file ${file} not found (also looked in ${dir})`);
+    return path;
+  }
+  const models = readdirSync(dir).filter((f) => f.endsWith(".onnx")).sort();
+  if (models.length === 0) throw new EmbedderError(`${dir} holds no .onnx file; export a model into it first (jazzmine-embed export <model> -o ${dir})`);
+  if (models.length === 1) return join(dir, models[0]!);
+  const int8 = models.filter((f) => f.endsWith("_int8_qdq.onnx"));
+  if (int8.length === 1) return join(dir, int8[0]!);
+  throw new EmbedderError(`${dir} holds several ONNX files (${models.join(", ")}); choose one with { file }`);
+}
+
+function readMetadata(modelPath: string): Record<string, string> {
+  try {
+    return readOnnxMetadata(modelPath);
+  } catch (error) {
+    throw new EmbedderError(`${modelPath} is not a readable ONNX model (${(error as Error).message}); export the model again`, { cause: error });
+  }
+}
+
+/** The exporter records the sentence_embedding output's pooling in the graph's metadata. */
+function sentencePoolingOf(metadata: Record<string, string>): SentencePooling | undefined {
+  const pooling = metadata.sentence_pooling as PoolingMode;
+  if (!POOLING_MODES.includes(pooling)) return undefined;
+  return { pooling, normalize: metadata.sentence_normalize === "true" };
+}
+
+/** The model's limit is the smallest one stated (graph metadata, sentence-transformers, tokenizer). */
+function chooseMaxLength(metadata: Record<string, string>, modelPath: string, requested: number | undefined, stated: Array<number | undefined>): number {
+  const fromGraph = Number(metadata.max_sequence_length);
+  const limits = [Number.isInteger(fromGraph) && fromGraph > 0 ? fromGraph : undefined, ...stated].filter((n): n is number => n !== undefined && n > 0);
+  const limit = limits.length > 0 ? Math.min(...limits) : FALLBACK_MAX_LENGTH;
+  if (requested === undefined) return limit;
+  if (!Number.isInteger(requested) || requested < 2) throw new EmbedderError(`maxLength must be an integer of at least 2, not ${requested}`);
+  if (Number.isInteger(fromGraph) && requested > fromGraph) {
+    throw new EmbedderError(`maxLength ${requested} exceeds the ${fromGraph} tokens ${basename(modelPath)} accepts`);
+  }
+  return requested;
+}
