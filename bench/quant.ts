@@ -20,7 +20,7 @@ import { type QuantizationReport, quantizeModel } from "../dist/quant/quantize.j
 import { CACHE, bgeSmallModel, median } from "./common.js";
 
 const QUICK = process.argv.includes("--quick");
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 25);
 const WORK = join(CACHE, "quant");
 const SMALL = { vocab: BUNDLED_VOCAB_SIZE, layers: 4, hidden: 128, heads: 4, intermediate: 512, maxPositions: 512 };
 
@@ -140,11 +140,20 @@ for (const [label, q] of [["INT8 static", staticInt8], ["INT8 dynamic", dynamicI
       `worst held-out cosine ${f4(q.report.fidelity.worstCosine)}`,
   );
 }
-console.log(`\nlatency, ${ROUNDS}+ interleaved rounds each, median ms (median of per-round ratios to FP32):`);
+console.log(`\nlatency, ${ROUNDS} (8×128) / ${ROUNDS * 4} (1×16) interleaved rounds, median ms (median of per-round ratios to FP32):`);
+let staticRatio = NaN;
 for (const [batch, sequence] of [[1, 16], [8, 128]] as const) {
   const results = await latency({ FP32: bge.fp32, "INT8 static": staticInt8.path, "INT8 dynamic": dynamicInt8.path }, batch, sequence);
   console.log(`  ${batch}×${sequence}:  ${results.map((r) => `${r.name} ${r.ms.toFixed(2)} ms (${r.ratio.toFixed(2)}×)`).join("   ")}`);
+  staticRatio = results[1]!.ratio;
 }
+const calibrationSeconds = staticInt8.report.seconds.calibration;
+console.log(
+  `\ntargets: INT8 static ≤ 0.4× FP32 at 8×128: ${staticRatio.toFixed(2)}× (${staticRatio <= 0.4 ? "met" : "NOT met"}); ` +
+    `calibration < 10 s: ${calibrationSeconds.toFixed(1)} s (${calibrationSeconds < 10 ? "met" : "NOT met"}); ` +
+    `file ≤ 30% of FP32: ${(staticInt8.report.sizes.ratio * 100).toFixed(1)}% (${staticInt8.report.sizes.ratio <= 0.3 ? "met" : "NOT met"}); ` +
+    `worst held-out cosine ≥ 0.98: ${f4(staticInt8.report.fidelity.worstCosine)} (${staticInt8.report.fidelity.worstCosine >= 0.98 ? "met" : "NOT met"})`,
+);
 
 // ---- fidelity per calibration method, per fixture ----
 const fixtures: Array<{ name: string; source: () => string }> = [
