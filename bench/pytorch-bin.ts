@@ -1,14 +1,17 @@
 // pytorch_model.bin vs model.safetensors for the bge-small-shaped model. In this process,
 // interleaved rounds: open (safetensors header / zip directory + restricted unpickle) and read
 // every tensor as float32. Then a full FP32 export (emit + write + verify) from each folder in
-// fresh processes, interleaved. Prints medians and ratios to safetensors from the same run.
+// fresh processes (the bench suite's export probe), interleaved. Prints medians and ratios to
+// safetensors from the same run.
 import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { PytorchBinCheckpoint } from "../dist/arch/pytorch-bin.js";
 import { SafetensorsCheckpoint } from "../dist/arch/safetensors.js";
 import { BGE_SMALL_SHAPE, type TorchSaveOptions, syntheticBert, writePytorchBin } from "../dist/fixtures/index.js";
-import { CACHE, bgeSmallModel, fileMiB, median, runChild } from "./common.js";
+import { runExportProbe } from "../dist/bench/exports.js";
+import { medianRatio, roundOrder } from "../dist/bench/stats.js";
+import { CACHE, bgeSmallModel, fileMiB, median } from "./common.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const EXPORT_RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -61,18 +64,19 @@ const exports: Array<[string, string]> = [variants[0]!, variants[1]!].map(([name
 const walls: number[][] = exports.map(() => []);
 const rss: number[][] = exports.map(() => []);
 for (let run = 0; run < EXPORT_RUNS; run++) {
-  exports.forEach(([, dir], i) => {
+  for (const i of roundOrder(exports.length, run)) {
     const output = join(CACHE, "bin-export-out");
     rmSync(output, { recursive: true, force: true });
-    const result = runChild<{ wallMs: number; maxRssBytes: number }>("export-once.ts", [dir, output]);
-    walls[i]!.push(result.wallMs);
-    rss[i]!.push(result.maxRssBytes);
-  });
+    const result = await runExportProbe({ modelId: exports[i]![1], dir: exports[i]![1], output, options: { quantized: false } });
+    if ("error" in result) throw new Error(`${exports[i]![0]}: ${result.error}`);
+    walls[i]!.push(result.run.wallMs);
+    rss[i]!.push(result.run.maxRssBytes);
+  }
 }
 console.log(`\nFP32 export, fresh process each (median of ${EXPORT_RUNS} interleaved runs):`);
 exports.forEach(([name], i) => {
   const wall = median(walls[i]!);
   console.log(
-    `  ${name.padEnd(38)} ${(wall / 1000).toFixed(2)} s  peak RSS ${(median(rss[i]!) / 2 ** 20).toFixed(0)} MiB  wall ×${(wall / median(walls[0]!)).toFixed(2)}`,
+    `  ${name.padEnd(38)} ${(wall / 1000).toFixed(2)} s  peak RSS ${(median(rss[i]!) / 2 ** 20).toFixed(0)} MiB  wall ×${medianRatio(walls[i]!, walls[0]!).toFixed(2)}`,
   );
 });

@@ -128,10 +128,16 @@ describe("graph contract (SPEC)", () => {
     expect(names.some((n) => n.includes("positions+token_type0"))).toBe(true);
   });
 
-  it("primary packs Q/K/V into one MatMul per layer; portable keeps three", () => {
-    const count = (variant: GraphVariant) => buildEncoderGraph(encoder, { opset: 17, variant }).graph.nodes.filter((n) => n.opType === "MatMul").length;
-    // per layer: attention scores + context, output, FFN up + down; plus Q/K/V (1 or 3); plus the pooler
-    expect(count("primary")).toBe(2 * (2 + 1 + 2 + 1) + 1);
-    expect(count("portable")).toBe(2 * (2 + 1 + 2 + 3) + 1);
+  it("primary attends in one Attention node per layer, its Q/K/V packed; portable spells attention out with three projections", () => {
+    const count = (variant: GraphVariant, op: string) => buildEncoderGraph(encoder, { opset: 17, variant }).graph.nodes.filter((n) => n.opType === op).length;
+    const model = buildEncoderGraph(encoder, { opset: 17, variant: "primary" });
+    const attention = model.graph.nodes.filter((n) => n.opType === "Attention");
+    expect(attention).toHaveLength(2);
+    const hidden = encoder.config.hiddenSize;
+    expect(model.graph.initializers.find((i) => i.name === attention[0]!.inputs[1])!.dims).toEqual([hidden, 3 * hidden]);
+    // per layer: output, FFN up + down (primary); plus attention scores + context and Q/K/V (portable); plus the pooler
+    expect(count("primary", "MatMul")).toBe(2 * 3 + 1);
+    expect(count("portable", "MatMul")).toBe(2 * (3 + 2 + 3) + 1);
+    expect(count("portable", "Attention")).toBe(0);
   });
 });

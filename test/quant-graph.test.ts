@@ -13,6 +13,7 @@ import { Ops } from "../src/graph/ops.js";
 import { encodeModel, initializerToFloat32, initializerToInt8 } from "../src/graph/serialize.js";
 import { validateModel } from "../src/graph/validate.js";
 import { batchFeeds } from "../src/runtime/feeds.js";
+import { expandAttention } from "../src/quant/attention-expansion.js";
 import { withOutputs } from "../src/quant/calibration.js";
 import { quantizeDynamic } from "../src/quant/dynamic.js";
 import { cosine } from "../src/quant/fidelity.js";
@@ -68,7 +69,8 @@ describe("static QDQ rewrite", () => {
 
   for (const variant of ["primary", "portable"] as const) {
     it(`${variant}: int8 weights and activations around every weight MatMul keep the pooled output within cosine 0.999`, async () => {
-      const model = buildEncoderGraph(encoder, { opset: 17, variant });
+      // The float graph as the quantizer sees it: the primary graph's Attention nodes expanded.
+      const model = expandAttention(buildEncoderGraph(encoder, { opset: 17, variant }));
       const nodesBefore = model.graph.nodes.length;
       const initializersBefore = [...model.graph.initializers];
       const ranges = await minMaxRanges(model, activationsToCalibrate(model, false), calibration);
@@ -137,7 +139,7 @@ describe("static QDQ rewrite", () => {
   });
 
   it("keepFloat leaves the named MatMuls in float; attentionMatMuls quantizes scores and context but never the mask", async () => {
-    const model = buildEncoderGraph(encoder, { opset: 17, variant: "primary" });
+    const model = buildEncoderGraph(encoder, { opset: 17, variant: "portable" }); // the primary graph attends in MultiHeadAttention
     const all = activationsToCalibrate(model, true);
     const carriers = maskCarriers(model.graph);
     expect(all.some((a) => carriers.has(a))).toBe(false);
@@ -182,7 +184,8 @@ describe("dynamic rewrite", () => {
     const count = (op: string) => q.graph.nodes.filter((n) => n.opType === op).length;
     expect(count("DynamicQuantizeLinear")).toBe(quantized.length);
     expect(count("MatMulInteger")).toBe(quantized.length);
-    expect(count("MatMul")).toBe(2 * SHAPE.layers); // attention stays float
+    expect(count("MatMul")).toBe(0);
+    expect(count("MultiHeadAttention")).toBe(SHAPE.layers); // attention stays float
     const index = new GraphIndex(q.graph);
     for (const d of q.graph.nodes.filter((n) => n.opType === "DynamicQuantizeLinear")) {
       for (const output of d.outputs) expect(index.usesOf(output).map((u) => u.node.opType)).toEqual(output === d.outputs[1] ? ["Mul"] : ["MatMulInteger"]);
@@ -197,7 +200,7 @@ describe("dynamic rewrite", () => {
 describe("SmoothQuant", () => {
   it("on outlier channels: the smoothed float graph computes the same function (Mul on the branch, post-norm)", async () => {
     const encoder = syntheticEncoder(withOutlierChannels(syntheticBert({ ...SHAPE, seed: 33 }), [3, 17, 40]));
-    const model = buildEncoderGraph(encoder, { opset: 17, variant: "primary" });
+    const model = expandAttention(buildEncoderGraph(encoder, { opset: 17, variant: "primary" }));
     const groups = smoothingGroups(model);
     const batches = [randomBatch(encoder.config, { batch: 3, sequence: 16, seed: 5 })];
     const collector = new StatisticsCollector();

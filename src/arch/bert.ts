@@ -7,7 +7,7 @@
 import type { Value } from "../graph/builder.js";
 import { type Activation, readActivation } from "./activation.js";
 import type { Architecture, EncoderConfig, EncoderResult, GraphInputs, TemplateContext, TokenBatch } from "./architecture.js";
-import type { AttentionOptions, AttentionRefs, GateRefs } from "./blocks.js";
+import type { AttentionMask, AttentionOptions, AttentionRefs, GateRefs } from "./blocks.js";
 import type { ConfigReader } from "./config.js";
 import type { RotarySpec } from "./positions.js";
 import * as ref from "./reference/math.js";
@@ -184,7 +184,7 @@ export function bertPlan(c: BertConfig, weights: { has(name: string): boolean },
  */
 export function emitEncoder(ctx: TemplateContext, plan: EncoderPlan, inputs: GraphInputs, scoreBias?: Value): EncoderResult<Value> {
   const { nn, g } = ctx;
-  const mask = nn.additiveMask(inputs.attentionMask);
+  const mask = nn.attentionMask(inputs.attentionMask);
   const spec = plan.rotary;
   const attention: AttentionOptions = {
     ...(scoreBias ? { scoreBias } : {}),
@@ -202,30 +202,26 @@ export function emitEncoder(ctx: TemplateContext, plan: EncoderPlan, inputs: Gra
 
 /** word + position + token type embeddings (before their LayerNorm). */
 function embeddings(ctx: TemplateContext, plan: EncoderPlan, inputs: GraphInputs): Value {
-  const { ops, weights, nn, g } = ctx;
+  const { ops, weights, nn } = ctx;
   const w = plan.embeddings;
-  const words = ops.gather(weights.tensor(w.words), inputs.inputIds);
   // Without token_type_ids every token has type 0: that row is folded into the position table,
-  // or added as one broadcast row when the model has no position table.
-  if (!w.positions) {
-    if (!w.tokenTypes) return words;
-    const types = inputs.tokenTypeIds ?? g.constInt64([0], [], "token_type0");
-    return ops.add(words, ops.gather(weights.tensor(w.tokenTypes), types));
+  // or into the word table when the model has no position table.
+  const typeZero = w.tokenTypes && !inputs.tokenTypeIds ? { table: w.tokenTypes, index: 0 } : undefined;
+  const wordTable = typeZero && !w.positions ? weights.tableWithRow(w.words, typeZero, "embeddings.words+token_type0") : weights.tensor(w.words);
+  let sum = ops.gather(wordTable, inputs.inputIds);
+  if (w.positions) {
+    const positionTable = typeZero ? weights.tableWithRow(w.positions, typeZero, "embeddings.positions+token_type0") : weights.tensor(w.positions);
+    const positions =
+      plan.positionIds.kind === "sequential"
+        ? firstRows(ctx, positionTable, inputs.inputIds)
+        : ops.gather(positionTable, nn.positionIdsAfterPadding(inputs.inputIds, plan.positionIds.paddingIdx));
+    sum = ops.add(sum, positions);
   }
-  const positionTable =
-    w.tokenTypes && !inputs.tokenTypeIds
-      ? weights.tableWithRow(w.positions, { table: w.tokenTypes, index: 0 }, "embeddings.positions+token_type0")
-      : weights.tensor(w.positions);
-  const positions =
-    plan.positionIds.kind === "sequential"
-      ? firstRows(ctx, positionTable, inputs.inputIds)
-      : ops.gather(positionTable, nn.positionIdsAfterPadding(inputs.inputIds, plan.positionIds.paddingIdx));
-  const sum = ops.add(words, positions);
   return w.tokenTypes && inputs.tokenTypeIds ? ops.add(sum, ops.gather(weights.tensor(w.tokenTypes), inputs.tokenTypeIds)) : sum;
 }
 
 /** Post-norm encoder layer: norm(x + attention(x)), then norm(h + ffn(h)). */
-export function encoderLayer(ctx: TemplateContext, w: BertLayerRefs, act: Activation, x: Value, mask: Value, attention: AttentionOptions = {}): Value {
+export function encoderLayer(ctx: TemplateContext, w: BertLayerRefs, act: Activation, x: Value, mask: AttentionMask, attention: AttentionOptions = {}): Value {
   const { nn } = ctx;
   const attended = nn.addNorm(nn.selfAttention(x, w.attention, mask, attention), x, w.attentionNorm);
   return nn.addNorm(nn.feedForward(attended, w.up, w.down, act, w.gate), attended, w.outputNorm);

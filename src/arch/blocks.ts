@@ -1,17 +1,42 @@
-// Transformer blocks shared by every template. The variant decides the form: `primary` packs
-// Q/K/V (and a GLU's gate and up maps) into one MatMul with the softmax scale folded into the
-// query weights; `portable` spells each step out in the plainest standard operators.
+// Transformer blocks shared by every template. The variant decides the form: `primary` is what
+// onnxruntime's CPU provider runs fastest (bench/graph-speed.ts) — Q/K/V (and a GLU's gate and up
+// maps) packed into one projection, and onnxruntime's fused contrib ops (graph/contrib.ts): one
+// Attention kernel per layer (projection, mask and softmax inside), MultiHeadAttention after
+// RotaryEmbedding for rotary models, GELU with the bias before it in BiasGelu/FastGelu; `portable`
+// spells each step out in the plainest standard operators.
 import type { Value } from "../graph/builder.js";
+import { type AttentionMasking, Contrib } from "../graph/contrib.js";
 import { DataType } from "../graph/ir.js";
 import type { Ops } from "../graph/ops.js";
 import type { Activation } from "./activation.js";
 import type { GraphVariant } from "./architecture.js";
-import type { FoldedLinear, GraphWeights } from "./graph-weights.js";
+import type { FoldedLinear, GraphWeights, LinearValues } from "./graph-weights.js";
 import type { RotarySpec } from "./positions.js";
 import type { LinearRef, NormRef } from "./weight-refs.js";
 
 /** Additive mask value for padded keys: float32's lowest, as transformers uses. */
 export const MASK_VALUE = -3.4028234663852886e38;
+
+/** quick_gelu: x·sigmoid(1.702·x). */
+const QUICK_GELU_ALPHA = 1.702;
+
+/**
+ * The onnxruntime contrib ops a primary graph uses, all by default; turning one off puts the
+ * standard-op form back (bench/graph-speed.ts measures what each contributes). The portable
+ * graph uses none.
+ */
+export interface FusedOps {
+  /** Attention (the Q/K/V projection inside) or, for rotary models, MultiHeadAttention after the rotation. */
+  attention: boolean;
+  /** BiasGelu, FastGelu, Gelu, QuickGelu. */
+  activation: boolean;
+  /** RotaryEmbedding on queries and keys (with `attention`). */
+  rotary: boolean;
+}
+
+const ALL_FUSED: Readonly<FusedOps> = { attention: true, activation: true, rotary: true };
+const NONE_FUSED: Readonly<FusedOps> = { attention: false, activation: false, rotary: false };
+export const FUSED_OPS = Object.keys(ALL_FUSED) as Array<keyof FusedOps>;
 
 /** Query, key and value maps: three of them (BERT), or one fused map whose output rows are [query; key; value] (Wqkv). */
 export type QkvRefs = { query: LinearRef; key: LinearRef; value: LinearRef } | { qkv: LinearRef };
@@ -34,30 +59,99 @@ export function qkvWidths(refs: QkvRefs): [number, number, number] {
  */
 export type GateRefs = { linear: LinearRef } | { half: "first" | "second" };
 
-/** cos and sin of position × inverse frequency, [S, 1, rotary dim]: broadcast over [B, S, heads, rotary dim]. */
-export interface RotaryTables {
-  cos: Value;
-  sin: Value;
-  dim: number;
-  interleaved: boolean;
+/** A linear map's output with its bias kept apart (x·W, b), for a fused op that adds it (BiasGelu). */
+interface Projection {
+  product: Value;
+  bias?: Value;
+}
+
+/**
+ * Which keys each query sees, in the form the attention at hand reads: the attention kernels'
+ * int32 key padding mask, or an additive mask broadcasting to [B, heads, S, S] (MASK_VALUE on
+ * hidden keys) — the standard-op form, and the only one a sliding window has.
+ */
+export interface AttentionMask {
+  /** attention_mask [B, S] (int64, 1 for a real token). */
+  input: Value;
+  keyPadding?: Value;
+  additive?: Value;
+}
+
+/**
+ * Rotary tables for one sequence length: angles position × inverse frequency [S, dim/2], and
+ * their cos and sin per rotated pair ([S, dim/2], RotaryEmbedding's caches, positions from 0) or
+ * per feature ([S, 1, dim], broadcast over [B, S, heads, dim] by the standard-op rotation), each
+ * built on first use.
+ */
+export class RotaryTables {
+  private perPair?: { cos: Value; sin: Value; firstPosition: Value };
+  private perFeature?: { cos: Value; sin: Value };
+
+  constructor(
+    private readonly ops: Ops,
+    private readonly angles: Value,
+    readonly dim: number,
+    readonly interleaved: boolean,
+  ) {}
+
+  pairs(): { cos: Value; sin: Value; firstPosition: Value } {
+    const { ops, angles } = this;
+    this.perPair ??= { cos: ops.cos(angles), sin: ops.sin(angles), firstPosition: ops.g.constInt64([0], [1], "first_position") };
+    return this.perPair;
+  }
+
+  features(): { cos: Value; sin: Value } {
+    if (!this.perFeature) {
+      const { ops, angles } = this;
+      // Each frequency serves a pair: features (2i, 2i+1) when interleaved, (i, i + d/2) otherwise.
+      const repeated = this.interleaved
+        ? ops.reshape(ops.concat([ops.unsqueeze(angles, [2]), ops.unsqueeze(angles, [2])], 2), [0, -1])
+        : ops.concat([angles, angles], 1);
+      const table = ops.unsqueeze(repeated, [1]);
+      this.perFeature = { cos: ops.cos(table), sin: ops.sin(table) };
+    }
+    return this.perFeature;
+  }
 }
 
 export interface AttentionOptions {
-  /** Added to the scores; broadcasts to [B, heads, S, S] (relative-position or ALiBi biases). */
+  /** Added to the scores; [1, heads, S, S] (relative-position or ALiBi biases). */
   scoreBias?: Value;
   /** Rotates queries and keys after their projection. */
   rotary?: RotaryTables;
 }
 
 export class Blocks {
+  readonly fused: Readonly<FusedOps>;
+  private readonly contrib: Contrib;
+  /** Score bias + mask sums by their inputs, shared by every layer that reads them. */
+  private readonly combinedBiases = new Map<string, Value>();
+
   constructor(
     readonly ops: Ops,
     readonly weights: GraphWeights,
     readonly variant: GraphVariant,
-  ) {}
+    fused: Partial<FusedOps> = {},
+  ) {
+    this.fused = variant === "primary" ? { ...ALL_FUSED, ...fused } : NONE_FUSED;
+    this.contrib = new Contrib(ops.g);
+  }
 
   linear(x: Value, ref: LinearRef): Value {
-    return this.affine(x, this.weights.linear(ref));
+    return this.biased(this.project(x, ref));
+  }
+
+  /** x·W of a linear map, its bias kept apart. */
+  private project(x: Value, ref: LinearRef): Projection {
+    return this.product(x, this.weights.linear(ref));
+  }
+
+  private product(x: Value, { weight, bias }: LinearValues): Projection {
+    return { product: this.ops.matMul(x, weight), ...(bias ? { bias } : {}) };
+  }
+
+  private biased(p: Projection): Value {
+    return p.bias ? this.ops.add(p.product, p.bias) : p.product;
   }
 
   layerNorm(x: Value, ref: NormRef): Value {
@@ -65,17 +159,23 @@ export class Blocks {
     return this.ops.layerNorm(x, gamma, beta, eps);
   }
 
-  /** Post-norm residual: LayerNorm(x + residual). */
+  /**
+   * Post-norm residual: LayerNorm(x + residual). Standard ops in both variants: onnxruntime's
+   * SkipLayerNormalization CPU kernel measured several times slower than Add + LayerNormalization.
+   */
   addNorm(x: Value, residual: Value, ref: NormRef): Value {
     return this.layerNorm(this.ops.add(x, residual), ref);
   }
 
   activation(x: Value, kind: Activation): Value {
     const { ops } = this;
+    const fused = this.fused.activation;
     switch (kind) {
-      case "gelu": // x·½·(1 + erf(x/√2)): the exact pattern onnxruntime fuses into Gelu
+      case "gelu": // x·½·(1 + erf(x/√2))
+        if (fused) return this.contrib.gelu(x);
         return ops.mul(ops.mul(x, ops.add(ops.erf(ops.div(x, ops.scalar(Math.SQRT2))), ops.scalar(1))), ops.scalar(0.5));
       case "gelu_tanh": {
+        if (fused) return this.contrib.fastGelu(x);
         const cube = ops.mul(ops.mul(x, x), x);
         const inner = ops.mul(ops.add(x, ops.mul(cube, ops.scalar(0.044715))), ops.scalar(Math.sqrt(2 / Math.PI)));
         return ops.mul(ops.mul(x, ops.add(ops.tanh(inner), ops.scalar(1))), ops.scalar(0.5));
@@ -85,13 +185,23 @@ export class Blocks {
       case "silu":
         return ops.mul(x, ops.sigmoid(x));
       case "quick_gelu":
-        return ops.mul(x, ops.sigmoid(ops.mul(x, ops.scalar(1.702))));
+        if (fused) return this.contrib.quickGelu(x, QUICK_GELU_ALPHA);
+        return ops.mul(x, ops.sigmoid(ops.mul(x, ops.scalar(QUICK_GELU_ALPHA))));
     }
+  }
+
+  /** act(x·W + b); the primary graph adds a GELU's bias inside it (BiasGelu, FastGelu). */
+  private activate(p: Projection, kind: Activation): Value {
+    if (this.fused.activation && p.bias) {
+      if (kind === "gelu") return this.contrib.biasGelu(p.product, p.bias);
+      if (kind === "gelu_tanh") return this.contrib.fastGelu(p.product, p.bias);
+    }
+    return this.activation(this.biased(p), kind);
   }
 
   /** Two-layer MLP down(act(up(x))); with a gate, the GLU variant down(act(gate(x)) ⊙ up(x)). */
   feedForward(x: Value, up: LinearRef, down: LinearRef, act: Activation, gate?: GateRefs): Value {
-    if (!gate) return this.linear(this.activation(this.linear(x, up), act), down);
+    if (!gate) return this.linear(this.activate(this.project(x, up), act), down);
     const [gated, value] = this.gateAndUp(x, up, gate);
     return this.linear(this.ops.mul(this.activation(gated, act), value), down);
   }
@@ -104,7 +214,7 @@ export class Blocks {
       return gate.half === "first" ? [first, second] : [second, first];
     }
     if (this.variant === "portable") return [this.linear(x, gate.linear), this.linear(x, up)];
-    const packed = this.affine(x, this.weights.packed([{ ref: gate.linear }, { ref: up }]));
+    const packed = this.biased(this.product(x, this.weights.packed([{ ref: gate.linear }, { ref: up }])));
     return ops.split(packed, [gate.linear.outFeatures, up.outFeatures], 2) as [Value, Value];
   }
 
@@ -116,11 +226,60 @@ export class Blocks {
     return ops.unsqueeze(masked, [1, 2]);
   }
 
+  /** attention_mask [B, S] as this graph's attention reads it (built once, shared by every layer). */
+  attentionMask(attentionMask: Value): AttentionMask {
+    return this.fused.attention
+      ? { input: attentionMask, keyPadding: this.ops.cast(attentionMask, DataType.INT32) }
+      : { input: attentionMask, additive: this.additiveMask(attentionMask) };
+  }
+
+  /** `mask` narrowed to keys within `halfWindow` positions of each query (additive, [B, 1, S, S]). */
+  windowedMask(mask: AttentionMask, ids: Value, halfWindow: number): AttentionMask {
+    return { input: mask.input, additive: this.slidingWindowMask(mask.additive ?? this.additiveMask(mask.input), ids, halfWindow) };
+  }
+
+  /** Multi-head self-attention over x [B, S, H], returning the output projection [B, S, H]. */
+  selfAttention(x: Value, refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions = {}): Value {
+    const context = this.fused.attention ? this.fusedAttention(x, refs, mask, options) : this.scaledDotProductAttention(x, refs, mask, options);
+    return this.linear(context, refs.output);
+  }
+
   /**
-   * Multi-head self-attention over x [B, S, H], returning the output projection [B, S, H].
-   * `mask` is additive and broadcasts to [B, heads, S, S]; so does `options.scoreBias`.
+   * The merged heads [B, S, H] from onnxruntime's kernels: Attention projects, masks and attends
+   * in one node; rotary models project with one MatMul, add the bias (before the rotation),
+   * rotate queries and keys, and attend with MultiHeadAttention. Padding is the kernels' key
+   * padding mask, filled with MASK_VALUE as the reference does (a fully padded row attends
+   * uniformly, as there); a window mask and score biases are their attention_bias.
    */
-  selfAttention(x: Value, refs: AttentionRefs, mask: Value, options: AttentionOptions = {}): Value {
+  private fusedAttention(x: Value, refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions): Value {
+    const packed = this.weights.packed(this.qkvParts(refs));
+    const masking = this.kernelMasking(mask, options.scoreBias);
+    const kernel = { heads: refs.heads, maskFilterValue: MASK_VALUE };
+    const rotary = options.rotary;
+    if (!rotary) return this.contrib.attention({ input: x, ...packed, ...masking }, { ...kernel, qkvWidths: qkvWidths(refs) });
+    const [q, k, v] = this.ops.split(this.biased(this.product(x, packed)), qkvWidths(refs), 2) as [Value, Value, Value];
+    const rotate = (t: Value) => this.rotate(t, rotary, refs);
+    return this.contrib.multiHeadAttention({ query: rotate(q), key: rotate(k), value: v, ...masking }, kernel);
+  }
+
+  /**
+   * The attention kernels' mask inputs: the key padding mask alone, or one attention_bias when
+   * there is a score bias or a window. A score bias is summed with the padding mask once for all
+   * layers ([B, heads, S, S]): given both, the kernels add them per layer in a scalar loop.
+   */
+  private kernelMasking(mask: AttentionMask, scoreBias: Value | undefined): AttentionMasking {
+    if (!scoreBias) return mask.keyPadding ? { keyPaddingMask: mask.keyPadding } : { attentionBias: mask.additive! };
+    const key = `${scoreBias}|${mask.additive ?? mask.input}`;
+    let combined = this.combinedBiases.get(key);
+    if (!combined) {
+      combined = this.ops.add(scoreBias, mask.additive ?? this.additiveMask(mask.input));
+      this.combinedBiases.set(key, combined);
+    }
+    return { attentionBias: combined };
+  }
+
+  /** softmax(q·kᵀ/√d + bias + mask)·v in standard ops, heads merged back: [B, S, H]. */
+  private scaledDotProductAttention(x: Value, refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions): Value {
     const { ops } = this;
     const widths = qkvWidths(refs);
     const headSize = widths[0] / refs.heads;
@@ -129,14 +288,23 @@ export class Blocks {
     const [q, k, v] = this.projectQkv(x, refs, folded ? scale : 1);
     // [B, S, heads, size]; rotation commutes with the scale folded into the query weights.
     const split = (t: Value) => ops.reshape(t, [0, 0, refs.heads, headSize]);
-    const rotate = (t: Value) => (options.rotary ? this.rotate(t, options.rotary, headSize) : t);
+    const rotate = (t: Value) => (options.rotary ? this.rotateHeads(t, options.rotary, headSize) : t);
     let scores = ops.matMul(ops.transpose(rotate(split(q)), [0, 2, 1, 3]), ops.transpose(rotate(split(k)), [0, 2, 3, 1]));
     if (!folded) scores = ops.mul(scores, ops.scalar(scale, "scale"));
     if (options.scoreBias) scores = ops.add(scores, options.scoreBias);
-    const probs = ops.softmax(ops.add(scores, mask), -1);
+    const probs = ops.softmax(ops.add(scores, mask.additive ?? this.additiveMask(mask.input)), -1);
     const context = ops.matMul(probs, ops.transpose(split(v), [0, 2, 1, 3]));
-    const merged = ops.reshape(ops.transpose(context, [0, 2, 1, 3]), [0, 0, widths[0]]);
-    return this.linear(merged, refs.output);
+    return ops.reshape(ops.transpose(context, [0, 2, 1, 3]), [0, 0, widths[0]]);
+  }
+
+  /** Q/K/V maps as parts of one packed map, `queryScale` folded into the query's. */
+  private qkvParts(refs: QkvRefs, queryScale = 1): FoldedLinear[] {
+    if (!("qkv" in refs)) return [{ ref: refs.query, scale: queryScale }, { ref: refs.key }, { ref: refs.value }];
+    const width = qkvWidths(refs)[0];
+    return [
+      { ref: refs.qkv, rows: [0, width], scale: queryScale },
+      { ref: refs.qkv, rows: [width, refs.qkv.outFeatures] },
+    ];
   }
 
   /** q, k, v [B, S, width]; primary: one MatMul with `queryScale` folded into the query rows. */
@@ -145,14 +313,7 @@ export class Blocks {
     if (this.variant === "portable") {
       return "qkv" in refs ? this.ops.split(this.linear(x, refs.qkv), widths, 2) : [refs.query, refs.key, refs.value].map((r) => this.linear(x, r));
     }
-    const parts: FoldedLinear[] =
-      "qkv" in refs
-        ? [
-            { ref: refs.qkv, rows: [0, widths[0]], scale: queryScale },
-            { ref: refs.qkv, rows: [widths[0], refs.qkv.outFeatures] },
-          ]
-        : [{ ref: refs.query, scale: queryScale }, { ref: refs.key }, { ref: refs.value }];
-    return this.ops.split(this.affine(x, this.weights.packed(parts)), widths, 2);
+    return this.ops.split(this.biased(this.product(x, this.weights.packed(this.qkvParts(refs, queryScale)))), widths, 2);
   }
 
   /** Positions 0..S-1 (int64 [S]) of ids [B, S]. */
@@ -174,17 +335,25 @@ export class Blocks {
     const frequencies = spec.inverseFrequencies;
     const positions = ops.cast(this.positions(ids), DataType.FLOAT);
     const angles = ops.mul(ops.unsqueeze(positions, [1]), ops.g.constFloat(frequencies, [frequencies.length], "inv_freq")); // [S, d/2]
-    // Each frequency serves a pair: features (2i, 2i+1) when interleaved, (i, i + d/2) otherwise.
-    const pairs = spec.interleaved
-      ? ops.reshape(ops.concat([ops.unsqueeze(angles, [2]), ops.unsqueeze(angles, [2])], 2), [0, -1])
-      : ops.concat([angles, angles], 1);
-    const table = ops.unsqueeze(pairs, [1]);
-    return { cos: ops.cos(table), sin: ops.sin(table), dim: 2 * frequencies.length, interleaved: spec.interleaved };
+    return new RotaryTables(ops, angles, 2 * frequencies.length, spec.interleaved);
+  }
+
+  /** Rotates the first `t.dim` features of each head of x [B, S, heads·size] (fused attention's queries and keys). */
+  private rotate(x: Value, t: RotaryTables, refs: AttentionRefs): Value {
+    const { ops } = this;
+    if (this.fused.rotary) {
+      const { cos, sin, firstPosition } = t.pairs();
+      return this.contrib.rotaryEmbedding(x, firstPosition, cos, sin, { heads: refs.heads, dim: t.dim, interleaved: t.interleaved });
+    }
+    const width = qkvWidths(refs)[0];
+    const headSize = width / refs.heads;
+    return ops.reshape(this.rotateHeads(ops.reshape(x, [0, 0, refs.heads, headSize]), t, headSize), [0, 0, width]);
   }
 
   /** x·cos + rotate(x)·sin on the first `t.dim` features of each head of x [B, S, heads, size]. */
-  private rotate(x: Value, t: RotaryTables, headSize: number): Value {
+  private rotateHeads(x: Value, t: RotaryTables, headSize: number): Value {
     const { ops } = this;
+    const { cos, sin } = t.features();
     const [turning, passing] = t.dim < headSize ? ops.split(x, [t.dim, headSize - t.dim], 3) : [x];
     const half = t.dim / 2;
     let turned: Value;
@@ -195,7 +364,7 @@ export class Blocks {
       const [first, second] = ops.split(turning!, [half, half], 3) as [Value, Value];
       turned = ops.concat([ops.neg(second), first], 3);
     }
-    const rotated = ops.add(ops.mul(turning!, t.cos), ops.mul(turned, t.sin));
+    const rotated = ops.add(ops.mul(turning!, cos), ops.mul(turned, sin));
     return passing ? ops.concat([rotated, passing], 3) : rotated;
   }
 
@@ -237,10 +406,5 @@ export class Blocks {
   /** BERT pooler: tanh(dense(first token)). */
   pooler(hidden: Value, dense: LinearRef): Value {
     return this.ops.tanh(this.linear(this.firstToken(hidden), dense));
-  }
-
-  private affine(x: Value, w: { weight: Value; bias?: Value }): Value {
-    const y = this.ops.matMul(x, w.weight);
-    return w.bias ? this.ops.add(y, w.bias) : y;
   }
 }

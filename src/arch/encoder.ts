@@ -6,7 +6,7 @@ import { GraphBuilder, type Value } from "../graph/builder.js";
 import { DataType, type Model } from "../graph/ir.js";
 import { Ops } from "../graph/ops.js";
 import type { Architecture, EncoderConfig, EncoderOutputs, GraphInputs, GraphVariant, TokenBatch } from "./architecture.js";
-import { Blocks } from "./blocks.js";
+import { Blocks, type FusedOps } from "./blocks.js";
 import { encoderView, openCheckpoint } from "./checkpoint.js";
 import { ConfigReader } from "./config.js";
 import { GraphWeights } from "./graph-weights.js";
@@ -42,6 +42,8 @@ export function loadEncoder(dir: string): LoadedEncoder {
 export interface GraphOptions {
   opset: number;
   variant: GraphVariant;
+  /** Contrib ops the primary graph leaves out (all used by default; for measurements). */
+  fused?: Partial<FusedOps>;
   /** Adds a token_type_ids input (only for models with token types). */
   tokenTypeIds?: boolean;
   /** Adds a third output, sentence_embedding [batch, hidden], pooled in the graph. */
@@ -59,7 +61,7 @@ export function buildEncoderGraph(encoder: LoadedEncoder, options: GraphOptions)
   const g = new GraphBuilder(options.opset, `${architecture.name}_encoder`);
   const ops = new Ops(g);
   const weights = new GraphWeights(g, encoder.weights);
-  const ctx = { g, ops, weights, nn: new Blocks(ops, weights, options.variant), variant: options.variant };
+  const ctx = { g, ops, weights, nn: new Blocks(ops, weights, options.variant, options.fused), variant: options.variant };
   const ids: [string, string] = [BATCH, SEQUENCE];
   const inputs: GraphInputs = {
     inputIds: g.input("input_ids", DataType.INT64, ids),

@@ -107,9 +107,17 @@ export class GraphWeights {
       const { ref, scale = 1 } = part;
       const [start, end] = partRows(part);
       const w = this.source(linearWeight(ref)); // [outF, in]
-      for (let o = start; o < end; o++) {
-        const row = o * inFeatures;
-        for (let i = 0; i < inFeatures; i++) out[i * outFeatures + column + o - start] = w[row + i] * scale;
+      // In tiles, so both sides of the transpose stay in cache (a row-by-row transpose of a
+      // 4096 × 1024 matrix misses the cache on every store: ~10× slower).
+      for (let o0 = start; o0 < end; o0 += TRANSPOSE_TILE) {
+        const o1 = Math.min(o0 + TRANSPOSE_TILE, end);
+        for (let i0 = 0; i0 < inFeatures; i0 += TRANSPOSE_TILE) {
+          const i1 = Math.min(i0 + TRANSPOSE_TILE, inFeatures);
+          for (let i = i0; i < i1; i++) {
+            const target = i * outFeatures + column - start;
+            for (let o = o0; o < o1; o++) out[target + o] = w[o * inFeatures + i] * scale;
+          }
+        }
       }
       column += end - start;
     }
@@ -178,6 +186,9 @@ export class GraphWeights {
     return value;
   }
 }
+
+/** Side of the square blocks a matrix is transposed in (64 × 64 float32: 16 KiB per side). */
+const TRANSPOSE_TILE = 64;
 
 /** A float32 buffer reused across tensors, grown to the largest request. */
 class Scratch {

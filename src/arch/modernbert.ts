@@ -146,9 +146,9 @@ function emitModernBert(ctx: TemplateContext, c: ModernBertConfig, inputs: Graph
   const { g, ops, nn, weights } = ctx;
   const w = modernBertRefs(c);
   const ids = inputs.inputIds;
-  const globalMask = nn.additiveMask(inputs.attentionMask);
+  const globalMask = nn.attentionMask(inputs.attentionMask);
   // Masks and rotary tables per kind, built once and only for kinds the model has.
-  const masks = perKind((kind) => (kind === "global" ? globalMask : g.scope("local_mask", () => nn.slidingWindowMask(globalMask, ids, c.halfWindow))));
+  const masks = perKind((kind) => (kind === "global" ? globalMask : g.scope("local_mask", () => nn.windowedMask(globalMask, ids, c.halfWindow))));
   const tables = perKind<RotaryTables>((kind) => g.scope(`rotary_${kind}`, () => nn.rotaryTables(ids, c.rotary[kind])));
   let x = nn.layerNorm(ops.gather(weights.tensor(w.words), ids), w.embeddingNorm);
   w.layers.forEach((layer, i) => {

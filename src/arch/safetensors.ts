@@ -742,16 +742,41 @@ export interface SafetensorsTensorData {
   data: SafetensorsData;
 }
 
+/**
+ * A tensor whose bytes are produced while the file is written (models too large to hold in
+ * memory): `write` emits the little-endian `dtype` bytes in order, in chunks, exactly once.
+ */
+export interface StreamedTensorData {
+  name: string;
+  dtype: WeightDtype;
+  shape: number[];
+  write(emit: (bytes: Uint8Array) => void): void;
+}
+
+export type SafetensorsTensorSource = SafetensorsTensorData | StreamedTensorData;
+
 /** Writes one safetensors file atomically (temporary file, then rename). */
 export function writeSafetensors(
   path: string,
-  tensors: readonly SafetensorsTensorData[],
+  tensors: readonly SafetensorsTensorSource[],
   metadata?: Record<string, string>,
 ): void {
   const header = encodeHeader(tensors, metadata, path);
   writeAtomically(path, (fd) => {
     writeAll(fd, header);
-    for (const tensor of tensors) writeAll(fd, encodeTensorData(tensor, path));
+    for (const tensor of tensors) {
+      if (!("write" in tensor)) {
+        writeAll(fd, encodeTensorData(tensor, path));
+        continue;
+      }
+      let written = 0;
+      tensor.write((bytes) => {
+        writeAll(fd, bytes);
+        written += bytes.byteLength;
+      });
+      const expected = encodedByteLength(tensor, path);
+      if (written !== expected) throw new WeightError(`${path}: streamed tensor ${quote(tensor.name)} produced ${written} bytes, ${expected} expected`);
+    }
   });
 }
 
@@ -783,7 +808,7 @@ export interface ShardedSafetensors {
  */
 export function writeShardedSafetensors(
   dir: string,
-  tensors: readonly SafetensorsTensorData[],
+  tensors: readonly SafetensorsTensorSource[],
   maxShardBytes: number,
   metadata?: Record<string, string>,
 ): ShardedSafetensors {
@@ -807,12 +832,8 @@ export function writeShardedSafetensors(
   return { indexPath, shardPaths };
 }
 
-export function groupIntoShards(
-  tensors: readonly SafetensorsTensorData[],
-  maxShardBytes: number,
-  label: string,
-): SafetensorsTensorData[][] {
-  const groups: SafetensorsTensorData[][] = [[]];
+export function groupIntoShards<T extends TensorLayout>(tensors: readonly T[], maxShardBytes: number, label: string): T[][] {
+  const groups: T[][] = [[]];
   let currentBytes = 0;
   for (const tensor of tensors) {
     const bytes = encodedByteLength(tensor, label);
@@ -826,9 +847,12 @@ export function groupIntoShards(
   return groups.filter((group) => group.length > 0); // no tensors: an index without shards
 }
 
+/** What the header says about a tensor. */
+type TensorLayout = Pick<SafetensorsTensorData, "name" | "dtype" | "shape">;
+
 /** The length prefix and JSON header, padded with spaces so the data starts 8-byte aligned. */
 function encodeHeader(
-  tensors: readonly SafetensorsTensorData[],
+  tensors: readonly TensorLayout[],
   metadata: Record<string, string> | undefined,
   label: string,
 ): Uint8Array {
@@ -855,7 +879,7 @@ function encodeHeader(
   return out;
 }
 
-function encodedByteLength(tensor: SafetensorsTensorData, label: string): number {
+function encodedByteLength(tensor: TensorLayout, label: string): number {
   if (!tensor.shape.every(isNonNegativeSafeInteger)) {
     throw new WeightError(`${label}: cannot write tensor ${quote(tensor.name)}: shape ${formatShape(tensor.shape)} is not a list of non-negative integers`);
   }

@@ -2,7 +2,7 @@
 // checked reads that turn them into arrays or initializer bytes. Shared by graph templates and
 // reference forwards, so both read exactly the same tensors with the same checks.
 import type { TensorBytes } from "../graph/ir.js";
-import { readTensorBytes } from "../graph/serialize.js";
+import { readTensorBytes } from "../graph/tensor-bytes.js";
 import { type WeightStore, WeightError } from "./weights.js";
 
 /** `prefix.weight` [out, in] and, when `bias`, `prefix.bias` [out] (PyTorch nn.Linear layout). */

@@ -9,6 +9,8 @@ import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from "../graph/opset.js";
 import { DEFAULT_QUANTIZATION, QUANTIZATION_MODES, type QuantizationMode, type QuantizationOptions } from "../quant/options.js";
 import { CALIBRATION_METHODS, type CalibrationMethod } from "../quant/range-selection.js";
 import { POOLING_MODES, type PoolingMode } from "../arch/sentence-transformers.js";
+import { BENCH_FLAGS, BENCH_USAGE, benchOptions, commandLine } from "../bench/command.js";
+import { runBench } from "../bench/suite.js";
 import { Embedder } from "../runtime/embedder.js";
 import { type FlagSpec, type Flags, UsageError, formatFlags, parseArgs } from "./cli-args.js";
 import { HubClient } from "./hub/client.js";
@@ -167,6 +169,23 @@ const COMMANDS: Record<string, Command> = {
         await embedder.close();
       }
     },
+  },
+};
+
+COMMANDS.bench = {
+  summary: "measure a model: export time and memory, session load, latency and throughput per variant",
+  usage: `jazzmine-embed bench ${BENCH_USAGE}`,
+  flags: [...BENCH_FLAGS, REVISION, QUIET, JSON_FLAG, HELP],
+  async run([model, ...rest], flags, context) {
+    const modelId = model === undefined ? undefined : requireModel(model, rest);
+    const options = benchOptions(modelId, flags);
+    const { files, result } = await runBench({
+      ...options,
+      resolver: hubClient(options.model!, flags, context),
+      command: commandLine("jazzmine-embed bench", modelId, flags),
+      log: (message) => context.reporter.info(message),
+    });
+    return { stdout: `${readFileSync(files.markdown, "utf8")}\n${files.json}`, summary: { ...files, result } };
   },
 };
 

@@ -11,7 +11,8 @@ import { validateModel } from "../graph/validate.js";
 import { removeQuietly } from "./atomic.js";
 import { ExportError } from "./errors.js";
 import type { Logger } from "./log.js";
-import { FP32_TOLERANCE, type Verification, verifyGraph } from "./verify.js";
+import { startReference } from "./background-reference.js";
+import { FP32_TOLERANCE, type Verification, verificationBatch, verifyGraph } from "./verify.js";
 
 export interface EmitOptions {
   opset: number;
@@ -34,28 +35,34 @@ export interface EmittedGraph {
 export async function emitVerifiedGraph(encoder: LoadedEncoder, path: string, options: EmitOptions): Promise<EmittedGraph> {
   const { logger } = options;
   let failure = "";
-  for (const [index, variant] of options.variants.entries()) {
-    const next = options.variants[index + 1];
-    // The verification worker boots while the graph is built and written.
-    const worker = IsolatedSession.start();
-    try {
-      const model = buildEncoderGraph(encoder, { ...options, variant });
-      validateModel(model);
-      await writeModel(model, path);
-      const verification = await verifyGraph(path, encoder, { worker, sentenceEmbedding: options.sentenceEmbedding });
-      if (verification.ok) {
-        logger.info(`verified ${variant} graph: max relative error ${verification.worst.relativeError.toExponential(2)} vs the reference forward`);
-        return { path, variant, verification };
+  // The reference forward (the same for every variant) runs in its own process meanwhile.
+  const reference = startReference(encoder, verificationBatch(encoder.config), options.sentenceEmbedding);
+  try {
+    for (const [index, variant] of options.variants.entries()) {
+      const next = options.variants[index + 1];
+      // The verification worker boots while the graph is built and written.
+      const worker = IsolatedSession.start();
+      try {
+        const model = buildEncoderGraph(encoder, { ...options, variant });
+        validateModel(model);
+        await writeModel(model, path);
+        const verification = await verifyGraph(path, encoder, { worker, sentenceEmbedding: options.sentenceEmbedding, reference });
+        if (verification.ok) {
+          logger.info(`verified ${variant} graph: max relative error ${verification.worst.relativeError.toExponential(2)} vs the reference forward`);
+          return { path, variant, verification };
+        }
+        const { worst } = verification;
+        failure = `max relative error ${worst.relativeError.toExponential(2)} on ${worst.output} (batch×sequence ${worst.shape}) exceeds ${FP32_TOLERANCE}`;
+      } catch (error) {
+        worker.close();
+        if (error instanceof WeightError || error instanceof ConfigError || error instanceof ExportError) throw error;
+        failure = (error as Error).message ?? String(error);
       }
-      const { worst } = verification;
-      failure = `max relative error ${worst.relativeError.toExponential(2)} on ${worst.output} (batch×sequence ${worst.shape}) exceeds ${FP32_TOLERANCE}`;
-    } catch (error) {
-      worker.close();
-      if (error instanceof WeightError || error instanceof ConfigError || error instanceof ExportError) throw error;
-      failure = (error as Error).message ?? String(error);
+      removeQuietly(path);
+      if (next) logger.warn(`the ${variant} graph failed verification (${failure}); emitting the ${next} graph instead`);
     }
-    removeQuietly(path);
-    if (next) logger.warn(`the ${variant} graph failed verification (${failure}); emitting the ${next} graph instead`);
+  } finally {
+    reference.cancel();
   }
   throw new ExportError(`export of ${encoder.dir} failed: the ${options.variants.at(-1)} graph did not verify (${failure})`);
 }

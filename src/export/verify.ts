@@ -1,10 +1,11 @@
 // The numerical proof of an emitted graph: run it in onnxruntime (in a child process) and
 // compare with the reference forward of the same weights.
 import type { EncoderConfig, EncoderOutputs, TokenBatch } from "../arch/architecture.js";
-import { type LoadedEncoder, referenceForward } from "../arch/encoder.js";
+import type { LoadedEncoder } from "../arch/encoder.js";
 import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling } from "../arch/pooling.js";
 import { batchFeeds } from "../runtime/feeds.js";
 import { IsolatedSession } from "../runtime/isolated-session.js";
+import { type PendingReference, startReference } from "./background-reference.js";
 
 /** FP32 graphs must match the reference within this relative max error. */
 export const FP32_TOLERANCE = 1e-4;
@@ -90,7 +91,8 @@ const OUTPUT_NAMES: Record<keyof EncoderOutputs, string> = {
 
 /**
  * Runs `modelPath` in onnxruntime (child process) and compares every output with the reference
- * forward. The reference is computed while the child loads the model: they overlap.
+ * forward. The reference is computed while the child loads the model (or earlier, when the
+ * caller started it: `reference`).
  */
 export async function verifyGraph(
   modelPath: string,
@@ -100,6 +102,8 @@ export async function verifyGraph(
     worker?: IsolatedSession;
     /** The graph has a sentence_embedding output pooled this way: verify it too. */
     sentenceEmbedding?: SentencePooling;
+    /** The reference, already under way (startReference with the same sentenceEmbedding). */
+    reference?: PendingReference;
   } = {},
 ): Promise<Verification> {
   const tolerance = options.tolerance ?? FP32_TOLERANCE;
@@ -112,11 +116,12 @@ export async function verifyGraph(
     },
   );
   opening.catch(() => {}); // awaited below; keeps an early failure from being reported as unhandled
-  const batch = verificationBatch(encoder.config);
+  const reference = options.reference ?? startReference(encoder, verificationBatch(encoder.config), options.sentenceEmbedding);
+  const batch = reference.batch;
   const single = rowOf(batch, batch.batch - 1, 1);
   let expected: EncoderOutputs;
   try {
-    expected = referenceForward(encoder, batch, options.sentenceEmbedding);
+    expected = await reference.outputs();
   } catch (error) {
     (await opening.catch(() => undefined))?.close();
     throw error;

@@ -4,7 +4,7 @@
 // non-initializer fields followed by each initializer as field 5, and the model as its other
 // fields followed by the graph as field 7; every length is known up front from the tensor sizes.
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import {
@@ -37,6 +37,7 @@ import {
   int64ToNumber,
   onnx,
 } from "./onnx-proto.js";
+import { readTensorBytes } from "./tensor-bytes.js";
 
 export type ExternalDataMode = "auto" | "always" | "never";
 
@@ -156,17 +157,7 @@ export function externalDataNeeded(totalInitializerBytes: number, mode: External
   return totalInitializerBytes > AUTO_EXTERNAL_DATA_BYTES;
 }
 
-/** The raw little-endian bytes of a tensor. A `lazy` source is computed again on every call. */
-export function readTensorBytes(data: TensorBytes): Uint8Array {
-  switch (data.kind) {
-    case "bytes":
-      return data.bytes;
-    case "file":
-      return readFileRange(data.path, data.offset, data.length);
-    case "lazy":
-      return data.read();
-  }
-}
+export { readTensorBytes };
 
 // Typed copies of an initializer's elements (host byte order is little-endian on every platform
 // Node supports, matching ONNX raw_data). Each checks the data type and returns aligned memory.
@@ -442,7 +433,7 @@ async function writePlanToFile(plan: FilePlan, path: string): Promise<void> {
   try {
     const writer = new ChunkedFileWriter(handle);
     for (const piece of plan.pieces) await writePiece(writer, piece);
-    await writer.flush();
+    await writer.finish();
     if (writer.written !== plan.length) {
       throw new Error(`internal error: wrote ${writer.written} bytes, planned ${plan.length}`);
     }
@@ -472,39 +463,61 @@ function readCheckedTensorBytes(init: Initializer): Uint8Array {
   return bytes;
 }
 
-/** Sequential writes through one reusable buffer, so small pieces do not cost a syscall each. */
+/** Where a buffered write's bytes live until the file system has them (reused after that). */
+type WriteSlot = "buffer0" | "buffer1" | "scratch0" | "scratch1" | "direct";
+
+/**
+ * Sequential output through two alternating buffers: while the file system writes one (a
+ * positional write, in libuv's thread pool), the next is filled — converting tensors and
+ * writing them to disk overlap. A buffer is refilled only once its write has completed, and
+ * at most one write per buffer is in flight, so memory stays at two buffers (plus two scratch
+ * buffers for lazily filled tensors larger than a buffer).
+ */
 class ChunkedFileWriter {
-  private readonly buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-  /** For lazily filled tensors larger than the buffer; grows to the largest one. */
-  private scratch = Buffer.allocUnsafe(0);
+  private readonly buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
+  private readonly scratch = [Buffer.allocUnsafe(0), Buffer.allocUnsafe(0)];
+  private readonly inFlight = new Map<WriteSlot, Promise<void>>();
+  private active = 0;
+  private nextScratch = 0;
   private used = 0;
-  /** Bytes handed to the file so far (flushed or buffered). */
+  /** File offset of the next write handed to the file system. */
+  private position = 0;
+  /** Bytes handed to the writer so far (submitted or buffered). */
   written = 0;
 
   constructor(private readonly handle: FileHandle) {}
 
+  /** Bytes the caller will not touch again (fresh tensor bytes, plan pieces). */
   async write(bytes: Uint8Array): Promise<void> {
     if (bytes.byteLength >= CHUNK_BYTES) {
       await this.flush();
-      await this.writeFully(bytes);
+      await this.settle("direct");
+      this.submit("direct", bytes);
     } else {
       if (this.used + bytes.byteLength > CHUNK_BYTES) await this.flush();
-      this.buffer.set(bytes, this.used);
+      this.buffers[this.active]!.set(bytes, this.used);
       this.used += bytes.byteLength;
     }
     this.written += bytes.byteLength;
   }
 
-  /** Lets `fill` write `length` bytes straight into the write buffer (or a reused scratch). */
+  /** Lets `fill` write `length` bytes straight into a write buffer (or a reused scratch). */
   async fillWith(length: number, fill: (target: Uint8Array) => void): Promise<void> {
     if (length > CHUNK_BYTES) {
-      if (this.scratch.byteLength < length) this.scratch = Buffer.allocUnsafe(length);
-      const target = this.scratch.subarray(0, length);
+      await this.flush();
+      const index = this.nextScratch;
+      this.nextScratch ^= 1;
+      const slot: WriteSlot = index === 0 ? "scratch0" : "scratch1";
+      await this.settle(slot);
+      if (this.scratch[index]!.byteLength < length) this.scratch[index] = Buffer.allocUnsafe(length);
+      const target = this.scratch[index]!.subarray(0, length);
       fill(target);
-      return this.write(target);
+      this.submit(slot, target);
+      this.written += length;
+      return;
     }
     if (this.used + length > CHUNK_BYTES) await this.flush();
-    fill(this.buffer.subarray(this.used, this.used + length));
+    fill(this.buffers[this.active]!.subarray(this.used, this.used + length));
     this.used += length;
     this.written += length;
   }
@@ -513,21 +526,21 @@ class ChunkedFileWriter {
     for (let left = length; left > 0; ) {
       if (this.used === CHUNK_BYTES) await this.flush();
       const n = Math.min(left, CHUNK_BYTES - this.used);
-      this.buffer.fill(0, this.used, this.used + n);
+      this.buffers[this.active]!.fill(0, this.used, this.used + n);
       this.used += n;
       left -= n;
     }
     this.written += length;
   }
 
-  /** Copies a byte range of another file, reading straight into the write buffer. */
+  /** Copies a byte range of another file, reading straight into the write buffers. */
   async copyFrom(path: string, offset: number, length: number, tensorName: string): Promise<void> {
     const source = await open(path, "r");
     try {
       for (let done = 0; done < length; ) {
         if (this.used === CHUNK_BYTES) await this.flush();
         const want = Math.min(length - done, CHUNK_BYTES - this.used);
-        const { bytesRead } = await source.read(this.buffer, this.used, want, offset + done);
+        const { bytesRead } = await source.read(this.buffers[this.active]!, this.used, want, offset + done);
         if (bytesRead === 0) {
           throw new Error(`initializer "${tensorName}": ${path} ends before byte ${offset + length}`);
         }
@@ -540,15 +553,40 @@ class ChunkedFileWriter {
     this.written += length;
   }
 
+  /** Hands the active buffer to the file system and switches to the other one. */
   async flush(): Promise<void> {
     if (this.used === 0) return;
-    await this.writeFully(this.buffer.subarray(0, this.used));
+    this.submit(this.active === 0 ? "buffer0" : "buffer1", this.buffers[this.active]!.subarray(0, this.used));
+    this.active ^= 1;
     this.used = 0;
+    await this.settle(this.active === 0 ? "buffer0" : "buffer1");
   }
 
-  private async writeFully(bytes: Uint8Array): Promise<void> {
+  /** Flushes and waits for every write: the file then holds everything written. */
+  async finish(): Promise<void> {
+    await this.flush();
+    for (const slot of [...this.inFlight.keys()]) await this.settle(slot);
+  }
+
+  private submit(slot: WriteSlot, bytes: Uint8Array): void {
+    const at = this.position;
+    this.position += bytes.byteLength;
+    const writing = this.writeFullyAt(bytes, at);
+    writing.catch(() => {}); // awaited by settle(); a failure surfaces there
+    this.inFlight.set(slot, writing);
+  }
+
+  /** Waits until `slot`'s bytes are written (rethrowing a failed write). */
+  private async settle(slot: WriteSlot): Promise<void> {
+    const writing = this.inFlight.get(slot);
+    if (!writing) return;
+    this.inFlight.delete(slot);
+    await writing;
+  }
+
+  private async writeFullyAt(bytes: Uint8Array, position: number): Promise<void> {
     for (let done = 0; done < bytes.byteLength; ) {
-      const { bytesWritten } = await this.handle.write(bytes, done, bytes.byteLength - done);
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.byteLength - done, position + done);
       done += bytesWritten;
     }
   }
@@ -736,21 +774,6 @@ function has(message: object, field: string): boolean {
 /** A plain Uint8Array over the same memory (decoders may hand out Buffers). */
 function plainView(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function readFileRange(path: string, offset: number, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  const fd = openSync(path, "r");
-  try {
-    for (let done = 0; done < length; ) {
-      const n = readSync(fd, out, done, length - done, offset + done);
-      if (n === 0) throw new Error(`${path} ends before byte ${offset + length}`);
-      done += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return out;
 }
 
 type TypedArrayOf<T> = { new (buffer: ArrayBuffer): T; readonly BYTES_PER_ELEMENT: number };

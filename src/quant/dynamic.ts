@@ -6,6 +6,7 @@
 // exactly one MatMulInteger. No calibration; attention MatMuls stay float.
 import { attr } from "../graph/builder.js";
 import { DataType, type Model } from "../graph/ir.js";
+import { expandAttention } from "./attention-expansion.js";
 import { makeNode } from "./graph-index.js";
 import { Int8Rewriter } from "./rewriter.js";
 import type { QuantizedModel } from "./static-qdq.js";
@@ -16,8 +17,8 @@ export interface DynamicQuantPlan {
   metadata?: Record<string, string>;
 }
 
-export function quantizeDynamic(model: Model, plan: DynamicQuantPlan = {}): QuantizedModel {
-  const rewriter = new Int8Rewriter(model);
+export function quantizeDynamic(original: Model, plan: DynamicQuantPlan = {}): QuantizedModel {
+  const rewriter = new Int8Rewriter(expandAttention(original));
   const { names, edits } = rewriter;
   const quantized: string[] = [];
   const skipped: QuantizedModel["skipped"] = [];

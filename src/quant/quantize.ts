@@ -15,6 +15,7 @@ import { IsolatedSession } from "../runtime/isolated-session.js";
 import type { OutputTensor } from "../runtime/protocol.js";
 import { observeBatches, removeModelFiles, temporaryModelPath, withTemporarySession } from "./calibration.js";
 import { type TextSource, heldOutTexts } from "./corpus.js";
+import { expandAttention } from "./attention-expansion.js";
 import { quantizeDynamic } from "./dynamic.js";
 import { type Embeddings, type FidelityMetrics, type LayerError, compareEmbeddings, embedTexts, layerErrors, worstCosine } from "./fidelity.js";
 import { GraphIndex } from "./graph-index.js";
@@ -115,7 +116,8 @@ interface TextBatches {
   batches: Array<{ batch: TokenBatch; rows: number[] }>;
 }
 
-export async function quantizeModel(request: QuantizeRequest): Promise<QuantizationResult> {
+export async function quantizeModel(original: QuantizeRequest): Promise<QuantizationResult> {
+  const request = { ...original, model: expandAttention(original.model) };
   // One onnxruntime worker serves every step (float graph, then each INT8 candidate); it boots
   // while the texts are tokenized and the first model is written.
   const worker = IsolatedSession.start();

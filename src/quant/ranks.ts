@@ -6,7 +6,7 @@ import type { Graph, Initializer } from "../graph/ir.js";
 const SAME_AS_FIRST = new Set([
   "Cast", "Erf", "Tanh", "Relu", "Sigmoid", "Sqrt", "Neg", "Exp", "Log", "Abs", "Softmax", "LayerNormalization",
   "Identity", "Gelu", "FastGelu", "BiasGelu", "QuantizeLinear", "DequantizeLinear", "Transpose", "Slice", "Concat", "Split",
-  "SkipLayerNormalization", "Dropout",
+  "SkipLayerNormalization", "Dropout", "Attention", "MultiHeadAttention", "RotaryEmbedding", "QuickGelu",
 ]);
 const BROADCAST = new Set(["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Where", "Equal", "Less", "Greater", "And", "Or"]);
 

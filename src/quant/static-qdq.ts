@@ -8,6 +8,7 @@
 // for a QuantizeLinear with a single consumer — so each consuming edge gets its own Q/DQ pair.
 import { DataType, type Initializer, type Model, type Node } from "../graph/ir.js";
 import { initializerToFloat32 } from "../graph/serialize.js";
+import { expandAttention } from "./attention-expansion.js";
 import { type ActivationType, type AffineParams, type Range, activationParams } from "./int8.js";
 import { GraphIndex, lazyBytes, makeNode } from "./graph-index.js";
 import { inferRanks } from "./ranks.js";
@@ -35,7 +36,8 @@ export interface QuantizedModel {
 }
 
 /** The activations a static plan needs ranges for (never a value carrying the additive mask). */
-export function activationsToCalibrate(model: Model, attentionMatMuls: boolean): string[] {
+export function activationsToCalibrate(original: Model, attentionMatMuls: boolean): string[] {
+  const model = expandAttention(original); // the projections' inputs are tensors of `original` too
   const carriers = maskCarriers(model.graph);
   const names = new Set<string>();
   const index = new GraphIndex(model.graph);
@@ -46,7 +48,8 @@ export function activationsToCalibrate(model: Model, attentionMatMuls: boolean):
   return [...names];
 }
 
-export function quantizeStatic(model: Model, plan: StaticQuantPlan): QuantizedModel {
+export function quantizeStatic(original: Model, plan: StaticQuantPlan): QuantizedModel {
+  const model = expandAttention(original);
   const rewriter = new Int8Rewriter(model);
   const carriers = maskCarriers(model.graph);
   const quantized: string[] = [];

@@ -104,13 +104,20 @@ export function maskCarriers(graph: Graph): Set<string> {
   for (const input of graph.inputs) if (/mask/i.test(input.name)) carriers.add(input.name);
   for (const init of graph.initializers) if (holdsHugeConstant(init)) carriers.add(init.name);
   for (const node of graph.nodes) {
-    if (node.opType === "Softmax" || node.opType === "Shape" || node.opType === "Size") continue;
+    if (BOUNDED_OUTPUTS.has(node.opType)) continue;
     const dataSlots = DATA_ONLY_SLOTS[node.opType];
     const carries = node.inputs.some((input, slot) => carriers.has(input) && (dataSlots === undefined || dataSlots.includes(slot)));
     if (carries) for (const output of node.outputs) carriers.add(output);
   }
   return carriers;
 }
+
+/**
+ * Ops whose outputs never carry the mask's values: Shape and Size read only its shape, Softmax
+ * turns it into probabilities, attention kernels (reading it as a key padding mask or attention
+ * bias) into convex mixtures of values.
+ */
+const BOUNDED_OUTPUTS = new Set(["Softmax", "Shape", "Size", "MultiHeadAttention", "Attention"]);
 
 /** Ops whose other inputs are indices, shapes or conditions: only these slots carry values. */
 const DATA_ONLY_SLOTS: Record<string, number[]> = {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, expect } from "vitest";
 import type { EncoderOutputs, GraphVariant, TokenBatch } from "../../src/arch/architecture.js";
+import type { FusedOps } from "../../src/arch/blocks.js";
 import { type LoadedEncoder, buildEncoderGraph, loadEncoder, referenceForward } from "../../src/arch/encoder.js";
 import type { SentencePooling } from "../../src/arch/pooling.js";
 import { type SyntheticModel, type WriteOptions, writeModelFolder } from "../../src/fixtures/model-folder.js";
@@ -68,11 +69,12 @@ export const FP32_RELATIVE_TOLERANCE = 1e-4;
 export async function expectGraphMatchesReference(
   encoder: LoadedEncoder,
   batches: TokenBatch[],
-  options: { variant: GraphVariant; opset?: number; tokenTypeIds?: boolean; sentenceEmbedding?: SentencePooling },
+  options: { variant: GraphVariant; opset?: number; tokenTypeIds?: boolean; sentenceEmbedding?: SentencePooling; fused?: Partial<FusedOps> },
 ): Promise<number> {
   const model = buildEncoderGraph(encoder, {
     opset: options.opset ?? 17,
     variant: options.variant,
+    ...(options.fused ? { fused: options.fused } : {}),
     tokenTypeIds: options.tokenTypeIds ?? false,
     sentenceEmbedding: options.sentenceEmbedding,
   });

@@ -1,0 +1,29 @@
+// `npm run bench`: the benchmark suite (src/bench, the same library as `jazzmine-embed bench`)
+// from the compiled package, as users run it. Default: the generated bge-small-shaped model,
+// FP32 / FP32 portable / INT8 static / INT8 dynamic, shapes 1×16 1×128 8×128 32×128. Writes
+// bench/results/<model>-<date>.json/.md/.svg; for the default model also bench/results/latest.md.
+//   npm run bench                        full table (about 3 minutes on 2 cores)
+//   npm run bench -- --quick             rough table (about a minute)
+//   npm run bench -- <folder|org/name> --shapes 1x16,8x128 --threads 1 --runs 20 --variants fp32,int8-dynamic
+//   npm run bench:large                  the 2.2 GB xlm-roberta-large-shaped model (not in CI; ~5 GB of disk)
+import { copyFileSync } from "node:fs";
+import { join } from "node:path";
+import { BENCH_FLAGS, benchOptions, commandLine } from "../dist/bench/command.js";
+import { DEFAULT_BENCH_MODEL } from "../dist/bench/models.js";
+import { runBench } from "../dist/bench/suite.js";
+import { parseArgs } from "../dist/export/cli-args.js";
+import { HubClient } from "../dist/export/hub/client.js";
+import { CACHE } from "./common.js";
+
+const RESULTS = join(import.meta.dirname, "results");
+const { positionals, flags } = parseArgs(process.argv.slice(2), BENCH_FLAGS);
+const options = benchOptions(positionals[0], { output: RESULTS, ...flags });
+const { result, files } = await runBench({
+  ...options,
+  cacheDir: join(CACHE, "models"),
+  resolver: new HubClient(),
+  command: commandLine("npm run bench --", positionals[0], flags),
+  log: (message) => process.stderr.write(`${message}\n`),
+});
+if (result.model.id === DEFAULT_BENCH_MODEL) copyFileSync(files.markdown, join(options.outputDir, "latest.md"));
+process.stdout.write(`\n${await import("node:fs").then((fs) => fs.readFileSync(files.markdown, "utf8"))}\n${files.json}\n`);

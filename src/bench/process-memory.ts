@@ -1,0 +1,96 @@
+// Peak RSS of the processes an export starts (the onnxruntime verification and calibration
+// workers, the reference-forward worker). Node reports only its own process's peak, so on
+// Linux the bench reads each descendant's high-water mark (VmHWM) from /proc while it lives.
+// Sampled: a peak reached in the last interval before a process exits can be missed, hence
+// "sampled" in the reports.
+import { readFileSync, readdirSync } from "node:fs";
+import { platform } from "node:os";
+import { basename } from "node:path";
+
+const SAMPLE_MS = 100;
+
+export class DescendantPeakRss {
+  /** Peak per process id, and the name of the module each process runs. */
+  private readonly peaks = new Map<number, { name: string; bytes: number }>();
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly root: number) {
+    if (platform() !== "linux") return;
+    this.timer = setInterval(() => this.sample(), SAMPLE_MS);
+    this.timer.unref();
+  }
+
+  /**
+   * The largest peak RSS per kind of descendant ("session-worker", "reference-worker", …);
+   * undefined where /proc is unavailable.
+   */
+  stop(): Record<string, number> | undefined {
+    if (!this.timer) return undefined;
+    clearInterval(this.timer);
+    const byName: Record<string, number> = {};
+    for (const { name, bytes } of this.peaks.values()) byName[name] = Math.max(bytes, byName[name] ?? 0);
+    return byName;
+  }
+
+  private sample(): void {
+    try {
+      const parents = new Map<number, number>();
+      // Descendants start after the root: only higher process ids can be ours (no wraparound
+      // within one export).
+      for (const entry of readdirSync("/proc")) {
+        const pid = Number(entry);
+        if (Number.isInteger(pid) && pid > this.root) {
+          const parent = parentOf(pid);
+          if (parent !== undefined) parents.set(pid, parent);
+        }
+      }
+      for (const pid of parents.keys()) {
+        if (!this.descends(pid, parents)) continue;
+        const hwm = highWaterMark(pid);
+        if (hwm === undefined) continue;
+        // Between fork and exec a child still shows its parent's command and memory: a
+        // process's figures count from the command it finally runs.
+        const name = moduleName(pid);
+        const known = this.peaks.get(pid);
+        this.peaks.set(pid, { name, bytes: known?.name === name ? Math.max(hwm, known.bytes) : hwm });
+      }
+    } catch {
+      // A process vanished mid-scan: the next sample sees the rest.
+    }
+  }
+
+  private descends(pid: number, parents: ReadonlyMap<number, number>): boolean {
+    for (let p = parents.get(pid); p !== undefined; p = parents.get(p)) if (p === this.root) return true;
+    return false;
+  }
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // "pid (comm) state ppid …": comm may contain spaces and parentheses; ppid follows the last ")".
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function highWaterMark(pid: number): number | undefined {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The script a node process runs ("session-worker" for …/session-worker.js), else its command. */
+function moduleName(pid: number): string {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+    const script = args.find((a) => /\.(c|m)?[jt]s$/.test(a) && !a.includes("node_modules"));
+    return script ? basename(script).replace(/\.(c|m)?[jt]s$/, "") : basename(args[0] ?? `pid ${pid}`);
+  } catch {
+    return `pid ${pid}`;
+  }
+}

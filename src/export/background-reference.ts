@@ -1,0 +1,96 @@
+// The reference forward of the verification batch, started before the graph is built so that
+// it runs (in a child process, reference-worker.ts) while the exporting process builds and
+// writes the graph.
+import { fork } from "node:child_process";
+import { join } from "node:path";
+import type { EncoderOutputs, TokenBatch } from "../arch/architecture.js";
+import { ConfigError, ConfigReader } from "../arch/config.js";
+import { type LoadedEncoder, referenceForward } from "../arch/encoder.js";
+import type { SentencePooling } from "../arch/pooling.js";
+import { architectureFor } from "../arch/registry.js";
+import { WeightError } from "../arch/weights.js";
+import { childModuleEntry, workerEnvironment } from "../runtime/isolated-session.js";
+import type { ReferenceReply, ReferenceRequest } from "./reference-worker.js";
+
+/** The reference outputs on a batch, being computed (see startReference). */
+export interface PendingReference {
+  batch: TokenBatch;
+  /**
+   * The outputs. Computed in this process, they are computed on the first call: after the
+   * caller's own work (building and writing the graph), while onnxruntime loads it.
+   */
+  outputs(): Promise<EncoderOutputs>;
+  /** Stops a child computation that still runs (an export that failed before verifying). */
+  cancel(): void;
+}
+
+/** Below this many parameters the reference takes less time than starting a process for it. */
+const REFERENCE_PROCESS_MIN_PARAMETERS = 8_000_000;
+
+/**
+ * Starts the reference forward on `batch` (the verification batch). For a model of some size
+ * loaded from its folder as is (the registry's template for its config.json), it runs in a
+ * child process on that folder — the same function on the same weights and tokens, so the same
+ * numbers — while this process builds and writes the graph. Small models, and any other encoder
+ * (a test's modified template), are computed here when asked for. `inChild` forces either way
+ * (tests).
+ */
+export function startReference(encoder: LoadedEncoder, batch: TokenBatch, sentence?: SentencePooling, inChild?: boolean): PendingReference {
+  const compute = () => referenceForward(encoder, batch, sentence);
+  if (!(inChild ?? (parameterCount(encoder) >= REFERENCE_PROCESS_MIN_PARAMETERS && reloadsAsIs(encoder)))) {
+    let computed: Promise<EncoderOutputs> | undefined;
+    return { batch, outputs: () => (computed ??= attempt(compute)), cancel: () => {} };
+  }
+  const entry = childModuleEntry(import.meta.url, "reference-worker");
+  // The worker's allocator reuses the memory of the weights it has read (see workerEnvironment).
+  const child = fork(entry.path, [], { execArgv: entry.execArgv, serialization: "advanced", env: workerEnvironment(), stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  let settled = false;
+  const outputs = new Promise<EncoderOutputs>((resolve, reject) => {
+    child.once("message", (reply: ReferenceReply) => {
+      settled = true;
+      child.disconnect();
+      if (reply.ok) resolve(reply.outputs);
+      else reject(reply.name === "WeightError" ? new WeightError(reply.message) : reply.name === "ConfigError" ? new ConfigError(reply.message) : new Error(reply.message));
+    });
+    // A worker that died before replying (out of memory, killed) is no verdict on the model:
+    // the reference is computed here instead.
+    child.once("exit", () => {
+      if (!settled) attempt(compute).then(resolve, reject);
+      settled = true;
+    });
+  });
+  outputs.catch(() => {}); // awaited by verifyGraph; a failure surfaces there
+  child.send({ dir: encoder.dir, batch, ...(sentence ? { sentence } : {}) } satisfies ReferenceRequest);
+  return {
+    batch,
+    outputs: () => outputs,
+    cancel: () => {
+      settled = true;
+      if (child.exitCode === null && child.signalCode === null) child.kill();
+    },
+  };
+}
+
+function attempt<T>(run: () => T): Promise<T> {
+  try {
+    return Promise.resolve(run());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function parameterCount(encoder: LoadedEncoder): number {
+  const store = encoder.weights.store;
+  return store.names().reduce((sum, name) => sum + store.info(name).shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** Whether loadEncoder(encoder.dir) gives this encoder's template and config. */
+export function reloadsAsIs(encoder: LoadedEncoder): boolean {
+  try {
+    const config = ConfigReader.fromFile(join(encoder.dir, "config.json"));
+    const architecture = architectureFor(config);
+    return architecture === encoder.architecture && JSON.stringify(architecture.parseConfig(config)) === JSON.stringify(encoder.config);
+  } catch {
+    return false;
+  }
+}

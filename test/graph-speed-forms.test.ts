@@ -1,0 +1,102 @@
+// The primary graph's fused forms (onnxruntime contrib ops; bench/graph-speed.ts measured the
+// choice): which kernels each template's primary graph uses, that every form — all contrib ops,
+// and each one turned off in turn — matches the reference, rows without a single real token, and
+// the quantizers' view of the primary graph (Attention expanded into MatMul + MultiHeadAttention).
+import { describe, expect, it } from "vitest";
+import type { TokenBatch } from "../src/arch/architecture.js";
+import { FUSED_OPS } from "../src/arch/blocks.js";
+import { type LoadedEncoder, buildEncoderGraph } from "../src/arch/encoder.js";
+import { relativeMaxError } from "../src/export/verify.js";
+import { randomBatch, syntheticAlbert, syntheticBert, syntheticJinaBert, syntheticModernBert, syntheticMpnet, syntheticNomicBert } from "../src/fixtures/index.js";
+import type { Model } from "../src/graph/ir.js";
+import { expandAttention } from "../src/quant/attention-expansion.js";
+import { activationsToCalibrate } from "../src/quant/static-qdq.js";
+import { maskCarriers } from "../src/quant/targets.js";
+import { expectGraphMatchesReference, runInProcess, syntheticEncoder } from "./helpers/index.js";
+
+interface Template {
+  encoder: LoadedEncoder;
+  /** Rotary models attend in MultiHeadAttention after RotaryEmbedding; the others in Attention. */
+  rotary: boolean;
+  layers: number;
+}
+
+const TEMPLATES: Record<string, Template> = {
+  bert: { encoder: syntheticEncoder(syntheticBert({ seed: 201 })), rotary: false, layers: 2 },
+  "albert (gelu_new: FastGelu)": { encoder: syntheticEncoder(syntheticAlbert({ seed: 202 })), rotary: false, layers: 3 },
+  "jina_bert (ALiBi: attention_bias)": { encoder: syntheticEncoder(syntheticJinaBert({ seed: 203 })), rotary: false, layers: 2 },
+  "mpnet (relative position bias)": { encoder: syntheticEncoder(syntheticMpnet({ seed: 204 })), rotary: false, layers: 2 },
+  "nomic_bert (partial interleaved rotary)": {
+    encoder: syntheticEncoder(syntheticNomicBert({ seed: 205, rotaryFraction: 0.5, rotaryInterleaved: true })),
+    rotary: true,
+    layers: 2,
+  },
+  "modernbert (sliding window)": { encoder: syntheticEncoder(syntheticModernBert({ seed: 206, layers: 3, localAttention: 4 })), rotary: true, layers: 3 },
+};
+
+const primary = (encoder: LoadedEncoder): Model => buildEncoderGraph(encoder, { opset: 17, variant: "primary" });
+const opCount = (model: Model, op: string) => model.graph.nodes.filter((n) => n.opType === op).length;
+
+/** A padded batch whose second row has no real token at all. */
+function withEmptyRow(encoder: LoadedEncoder): TokenBatch {
+  const batch = randomBatch(encoder.config, { batch: 3, sequence: 9, seed: 7 });
+  batch.attentionMask.fill(0, 9, 18);
+  batch.inputIds.fill(encoder.config.padTokenId, 9, 18);
+  return batch;
+}
+
+describe.each(Object.entries(TEMPLATES))("%s", (_, { encoder, rotary, layers }) => {
+  it("primary: one attention kernel per layer, no standard-op attention; portable: standard ops only", () => {
+    const model = primary(encoder);
+    expect(opCount(model, rotary ? "MultiHeadAttention" : "Attention")).toBe(layers);
+    expect(opCount(model, rotary ? "Attention" : "MultiHeadAttention")).toBe(0);
+    expect(opCount(model, "RotaryEmbedding")).toBe(rotary ? 2 * layers : 0);
+    for (const op of ["Softmax", "Erf"]) expect(opCount(model, op)).toBe(0);
+    const portable = buildEncoderGraph(encoder, { opset: 17, variant: "portable" });
+    expect(portable.graph.nodes.filter((n) => n.domain !== "")).toEqual([]);
+    expect(portable.opsetImports.map((o) => o.domain)).toEqual([""]);
+  });
+
+  it("every primary form (each contrib op off in turn) matches the reference, padded rows and a single token included", async () => {
+    const batches = [randomBatch(encoder.config, { batch: 1, sequence: 1 }), randomBatch(encoder.config, { batch: 3, sequence: 17 })];
+    for (const off of FUSED_OPS) await expectGraphMatchesReference(encoder, batches, { variant: "primary", fused: { [off]: false } });
+  });
+
+  it("a row without real tokens attends uniformly, as in the reference (primary and portable)", async () => {
+    const batch = withEmptyRow(encoder);
+    for (const variant of ["primary", "portable"] as const) await expectGraphMatchesReference(encoder, [batch], { variant });
+  });
+});
+
+describe("the quantizers' view of the primary graph", () => {
+  const { encoder } = TEMPLATES["jina_bert (ALiBi: attention_bias)"]!;
+
+  it("expandAttention: each Attention becomes its projection MatMul, a Split and a MultiHeadAttention, computing the same", async () => {
+    const model = primary(encoder);
+    const expanded = expandAttention(model);
+    expect(opCount(expanded, "Attention")).toBe(0);
+    expect(opCount(expanded, "MultiHeadAttention")).toBe(opCount(model, "Attention"));
+    expect(opCount(expanded, "MatMul")).toBe(opCount(model, "MatMul") + opCount(model, "Attention"));
+    const attention = model.graph.nodes.find((n) => n.opType === "Attention")!;
+    const mha = expanded.graph.nodes.find((n) => n.opType === "MultiHeadAttention")!;
+    expect(mha.outputs).toEqual(attention.outputs);
+    expect(mha.inputs.slice(3)).toEqual([attention.inputs[2], attention.inputs[3], attention.inputs[5]]); // bias, mask, ALiBi
+    expect(mha.attributes).toEqual(attention.attributes);
+    const batch = randomBatch(encoder.config, { batch: 3, sequence: 20, seed: 9 });
+    const [before, after] = [await runInProcess(model, batch), await runInProcess(expanded, batch)];
+    expect(relativeMaxError(after.lastHiddenState, before.lastHiddenState)).toBeLessThan(1e-5);
+    expect(expandAttention(expanded)).toBe(expanded); // nothing left to expand
+  });
+
+  it("attention kernels end the mask: the output projection's input is calibrated, the mask never", () => {
+    const model = primary(encoder);
+    const carriers = maskCarriers(expandAttention(model).graph);
+    const contexts = model.graph.nodes.filter((n) => n.opType === "Attention").map((n) => n.outputs[0]!);
+    for (const context of contexts) expect(carriers.has(context)).toBe(false);
+    const calibrated = activationsToCalibrate(model, false);
+    for (const context of contexts) expect(calibrated).toContain(context);
+    // The projection's input (the layer input) is calibrated too: a tensor of the unexpanded graph.
+    for (const n of model.graph.nodes.filter((n) => n.opType === "Attention")) expect(calibrated).toContain(n.inputs[0]);
+    expect(calibrated.some((name) => carriers.has(name))).toBe(false);
+  });
+});
