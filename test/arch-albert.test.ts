@@ -6,8 +6,9 @@ import { buildEncoderGraph } from "../src/arch/encoder.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { byteLength } from "../src/graph/ir.js";
 import { syntheticAlbert } from "../src/fixtures/albert.js";
-import { VARIANTS, expectFp32Export, expectPaddingDoesNotLeak, expectSameEncoder, standardBatches } from "./helpers/architectures.js";
+import { VARIANTS, expectFp32Export, expectInt8Export, expectPaddingDoesNotLeak, expectSameEncoder, standardBatches } from "./helpers/architectures.js";
 import { expectGraphMatchesReference, syntheticEncoder } from "./helpers/index.js";
+import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 
 describe("ALBERT graph vs reference forward", () => {
   const encoder = syntheticEncoder(syntheticAlbert({ seed: 61 }));
@@ -75,5 +76,9 @@ describe("ALBERT graph vs reference forward", () => {
 
   it("EmbeddingService.exportOnnxModel FP32 end to end (child-process verification)", async () => {
     await expectFp32Export(syntheticAlbert({ seed: 64 }), "tiny-albert", "albert");
+  });
+
+  it("EmbeddingService.exportOnnxModel INT8: cosine ≥ 0.99 with the FP32 reference", async () => {
+    await expectInt8Export(syntheticAlbert({ seed: 65, vocab: BUNDLED_VOCAB_SIZE }), "tiny-albert");
   });
 });

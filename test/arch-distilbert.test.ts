@@ -5,8 +5,9 @@ import { distilbert, sinusoidalPositionTable } from "../src/arch/distilbert.js";
 import { buildEncoderGraph } from "../src/arch/encoder.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticDistilBert } from "../src/fixtures/distilbert.js";
-import { VARIANTS, expectFp32Export, expectPaddingDoesNotLeak, expectSameEncoder, standardBatches } from "./helpers/architectures.js";
+import { VARIANTS, expectFp32Export, expectInt8Export, expectPaddingDoesNotLeak, expectSameEncoder, standardBatches } from "./helpers/architectures.js";
 import { expectGraphMatchesReference, syntheticEncoder } from "./helpers/index.js";
+import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 
 describe("DistilBERT graph vs reference forward", () => {
   const encoder = syntheticEncoder(syntheticDistilBert({ seed: 41 }));
@@ -71,5 +72,9 @@ describe("DistilBERT graph vs reference forward", () => {
 
   it("EmbeddingService.exportOnnxModel FP32 end to end (child-process verification)", async () => {
     await expectFp32Export(syntheticDistilBert({ seed: 45 }), "tiny-distilbert", "distilbert");
+  });
+
+  it("EmbeddingService.exportOnnxModel INT8: cosine ≥ 0.99 with the FP32 reference", async () => {
+    await expectInt8Export(syntheticDistilBert({ seed: 46, vocab: BUNDLED_VOCAB_SIZE }), "tiny-distilbert");
   });
 });

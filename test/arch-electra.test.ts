@@ -5,8 +5,9 @@ import { electra } from "../src/arch/electra.js";
 import { buildEncoderGraph } from "../src/arch/encoder.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticElectra } from "../src/fixtures/electra.js";
-import { VARIANTS, expectFp32Export, expectPaddingDoesNotLeak, expectSameEncoder, standardBatches } from "./helpers/architectures.js";
+import { VARIANTS, expectFp32Export, expectInt8Export, expectPaddingDoesNotLeak, expectSameEncoder, standardBatches } from "./helpers/architectures.js";
 import { expectGraphMatchesReference, syntheticEncoder } from "./helpers/index.js";
+import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 
 describe("ELECTRA graph vs reference forward", () => {
   const encoder = syntheticEncoder(syntheticElectra({ seed: 51 }));
@@ -49,5 +50,9 @@ describe("ELECTRA graph vs reference forward", () => {
 
   it("EmbeddingService.exportOnnxModel FP32 end to end (child-process verification)", async () => {
     await expectFp32Export(syntheticElectra({ seed: 53 }), "tiny-electra", "electra");
+  });
+
+  it("EmbeddingService.exportOnnxModel INT8: cosine ≥ 0.99 with the FP32 reference", async () => {
+    await expectInt8Export(syntheticElectra({ seed: 54, vocab: BUNDLED_VOCAB_SIZE }), "tiny-electra");
   });
 });

@@ -6,8 +6,9 @@ import { buildEncoderGraph } from "../src/arch/encoder.js";
 import { mpnet, relativeBucketTable, relativePositionBucket } from "../src/arch/mpnet.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticMpnet } from "../src/fixtures/mpnet.js";
-import { VARIANTS, expectFp32Export, expectPaddingDoesNotLeak, expectSameEncoder, standardBatches } from "./helpers/architectures.js";
+import { VARIANTS, expectFp32Export, expectInt8Export, expectPaddingDoesNotLeak, expectSameEncoder, standardBatches } from "./helpers/architectures.js";
 import { expectGraphMatchesReference, syntheticEncoder } from "./helpers/index.js";
+import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 
 describe("MPNet relative position buckets", () => {
   it("match MPNetEncoder.relative_position_bucket (32 buckets, max distance 128)", () => {
@@ -78,5 +79,9 @@ describe("MPNet graph vs reference forward", () => {
 
   it("EmbeddingService.exportOnnxModel FP32 end to end (child-process verification)", async () => {
     await expectFp32Export(syntheticMpnet({ seed: 75 }), "tiny-mpnet", "mpnet");
+  });
+
+  it("EmbeddingService.exportOnnxModel INT8: cosine ≥ 0.99 with the FP32 reference", async () => {
+    await expectInt8Export(syntheticMpnet({ seed: 76, vocab: BUNDLED_VOCAB_SIZE }), "tiny-mpnet");
   });
 });

@@ -8,8 +8,9 @@ import { roberta } from "../src/arch/roberta.js";
 import { syntheticRoberta } from "../src/fixtures/roberta.js";
 import { relativeMaxError } from "../src/export/verify.js";
 import { randomBatch } from "../src/fixtures/batches.js";
-import { VARIANTS, expectFp32Export, expectPaddingDoesNotLeak, expectSameEncoder, standardBatches } from "./helpers/architectures.js";
+import { VARIANTS, expectFp32Export, expectInt8Export, expectPaddingDoesNotLeak, expectSameEncoder, standardBatches } from "./helpers/architectures.js";
 import { expectGraphMatchesReference, runInProcess, syntheticEncoder } from "./helpers/index.js";
+import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 
 describe("RoBERTa graph vs reference forward", () => {
   const encoder = syntheticEncoder(syntheticRoberta({ seed: 31 }));
@@ -94,5 +95,9 @@ describe("RoBERTa graph vs reference forward", () => {
 
   it("EmbeddingService.exportOnnxModel FP32 end to end (child-process verification)", async () => {
     await expectFp32Export(syntheticRoberta({ seed: 33, modelType: "xlm-roberta" }), "tiny-xlmr", "roberta");
+  });
+
+  it("EmbeddingService.exportOnnxModel INT8: cosine ≥ 0.99 with the FP32 reference", async () => {
+    await expectInt8Export(syntheticRoberta({ seed: 34, modelType: "xlm-roberta", vocab: BUNDLED_VOCAB_SIZE }), "tiny-xlmr");
   });
 });
