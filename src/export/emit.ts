@@ -11,7 +11,7 @@ import { validateModel } from "../graph/validate.js";
 import { removeQuietly } from "./atomic.js";
 import { ExportError } from "./errors.js";
 import type { Logger } from "./log.js";
-import { startReference } from "./background-reference.js";
+import { type PendingReference, startReference } from "./background-reference.js";
 import { FP32_TOLERANCE, type Verification, verificationBatch, verifyGraph } from "./verify.js";
 
 export interface EmitOptions {
@@ -32,16 +32,49 @@ export interface EmittedGraph {
   verification: Verification;
 }
 
-export async function emitVerifiedGraph(encoder: LoadedEncoder, path: string, options: EmitOptions): Promise<EmittedGraph> {
+/**
+ * What verification needs before the graph exists, started early so that both child processes
+ * boot and work while the caller loads the tokenizer and builds and writes the graph: the
+ * reference forward of the verification batch (the same for every variant) and the first
+ * onnxruntime worker.
+ */
+export interface VerificationStart {
+  reference: PendingReference;
+  /** Taken by the first variant; later variants start their own. */
+  worker?: IsolatedSession;
+  /** Stops both (the export failed before verifying). */
+  cancel(): void;
+}
+
+export function startVerification(encoder: LoadedEncoder, sentenceEmbedding?: SentencePooling): VerificationStart {
+  const reference = startReference(encoder, verificationBatch(encoder.config), sentenceEmbedding);
+  const start: VerificationStart = {
+    reference,
+    worker: IsolatedSession.start(),
+    cancel: () => {
+      reference.cancel();
+      start.worker?.close();
+      start.worker = undefined;
+    },
+  };
+  return start;
+}
+
+export async function emitVerifiedGraph(
+  encoder: LoadedEncoder,
+  path: string,
+  options: EmitOptions,
+  started: VerificationStart = startVerification(encoder, options.sentenceEmbedding),
+): Promise<EmittedGraph> {
   const { logger } = options;
+  const { reference } = started;
   let failure = "";
-  // The reference forward (the same for every variant) runs in its own process meanwhile.
-  const reference = startReference(encoder, verificationBatch(encoder.config), options.sentenceEmbedding);
   try {
     for (const [index, variant] of options.variants.entries()) {
       const next = options.variants[index + 1];
       // The verification worker boots while the graph is built and written.
-      const worker = IsolatedSession.start();
+      const worker = started.worker ?? IsolatedSession.start();
+      started.worker = undefined;
       try {
         const model = buildEncoderGraph(encoder, { ...options, variant });
         validateModel(model);
@@ -62,7 +95,7 @@ export async function emitVerifiedGraph(encoder: LoadedEncoder, path: string, op
       if (next) logger.warn(`the ${variant} graph failed verification (${failure}); emitting the ${next} graph instead`);
     }
   } finally {
-    reference.cancel();
+    started.cancel();
   }
   throw new ExportError(`export of ${encoder.dir} failed: the ${options.variants.at(-1)} graph did not verify (${failure})`);
 }

@@ -6,7 +6,7 @@ import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import type { SentencePooling } from "../arch/pooling.js";
 import { DEFAULT_OPSET, checkOpset } from "../graph/opset.js";
 import { ensureDir } from "./atomic.js";
-import { type EmitOptions, emitVerifiedGraph } from "./emit.js";
+import { type EmitOptions, emitVerifiedGraph, startVerification } from "./emit.js";
 import { type Logger, stderrLogger } from "./log.js";
 import { HubClient } from "./hub/client.js";
 import { type ModelResolver, modelSlug } from "./model-source.js";
@@ -84,10 +84,15 @@ export class EmbeddingService {
     // Quantization settings and calibration texts are checked before anything is written.
     const quantization = quantized ? { settings: resolveQuantizationOptions(options), calibration: calibrationTextsFor(options) } : undefined;
     ensureDir(outputDir);
-    const tokenizer = await this.loadTokenizer();
     const encoder = await this.loadEncoder();
     const { architecture, config } = encoder;
     const sentenceEmbedding = resolveSentencePooling(encoder.dir, options.sentenceEmbedding);
+    // The reference forward and the onnxruntime worker boot while the tokenizer loads.
+    const verification = startVerification(encoder, sentenceEmbedding);
+    const tokenizer = await this.loadTokenizer().catch((error: unknown) => {
+      verification.cancel();
+      throw error;
+    });
     this.logger.info(`exporting ${this.modelId} (${architecture.name}, hidden ${config.hiddenSize}) at opset ${opset}`);
     const emitOptions: EmitOptions = {
       opset,
@@ -100,7 +105,7 @@ export class EmbeddingService {
       logger: this.logger,
     };
     const emitted = await withStep(this.logger, "building, writing and verifying the FP32 graph", () =>
-      emitVerifiedGraph(encoder, join(outputDir, `${this.slug}_fp32.onnx`), emitOptions),
+      emitVerifiedGraph(encoder, join(outputDir, `${this.slug}_fp32.onnx`), emitOptions, verification),
     );
     const artifact = quantization
       ? (
