@@ -6,7 +6,7 @@
 //   npm run bench -- --quick             rough table (about a minute)
 //   npm run bench -- <folder|org/name> --shapes 1x16,8x128 --threads 1 --runs 20 --variants fp32,int8-dynamic
 //   npm run bench:large                  the 2.2 GB xlm-roberta-large-shaped model (not in CI; ~5 GB of disk)
-import { copyFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BENCH_FLAGS, benchOptions, commandLine } from "../dist/bench/command.js";
 import { DEFAULT_BENCH_MODEL } from "../dist/bench/models.js";
@@ -25,5 +25,21 @@ const { result, files } = await runBench({
   command: commandLine("npm run bench --", positionals[0], flags),
   log: (message) => process.stderr.write(`${message}\n`),
 });
-if (result.model.id === DEFAULT_BENCH_MODEL) copyFileSync(files.markdown, join(options.outputDir, "latest.md"));
-process.stdout.write(`\n${await import("node:fs").then((fs) => fs.readFileSync(files.markdown, "utf8"))}\n${files.json}\n`);
+if (result.model.id === DEFAULT_BENCH_MODEL && options.outputDir === RESULTS) {
+  copyFileSync(files.markdown, join(RESULTS, "latest.md"));
+  replaceReadmeTable(readFileSync(files.markdown, "utf8"));
+}
+
+process.stdout.write(`\n${readFileSync(files.markdown, "utf8")}\n${files.json}\n`);
+
+/** The README's benchmark table (between its markers) becomes this run's, image links rebased. */
+function replaceReadmeTable(markdown: string): void {
+  const readme = join(import.meta.dirname, "..", "README.md");
+  const [start, end] = ["<!-- bench:latest:start -->", "<!-- bench:latest:end -->"];
+  const text = readFileSync(readme, "utf8");
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from < 0 || to < from) return;
+  const table = markdown.trim().replace(/\]\((?!https?:)([^)/]+)\)/g, "](bench/results/$1)");
+  writeFileSync(readme, `${text.slice(0, from + start.length)}\n${table}\n${text.slice(to)}`);
+}
