@@ -108,7 +108,7 @@ export async function verifyGraph(
 ): Promise<Verification> {
   const tolerance = options.tolerance ?? FP32_TOLERANCE;
   const worker = options.worker ?? IsolatedSession.start();
-  const opening = worker.load(modelPath).then(
+  const opening = worker.load(modelPath, { prepack: false }).then(
     () => worker,
     (error: unknown) => {
       worker.close();

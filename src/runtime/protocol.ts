@@ -14,6 +14,12 @@ export interface SessionSettings {
   /** onnxruntime graph optimization level (default "all", what users get). */
   graphOptimizationLevel?: "disabled" | "basic" | "extended" | "all";
   intraOpNumThreads?: number;
+  /**
+   * false: onnxruntime keeps weights as loaded instead of repacking them for its GEMM kernels
+   * (the same kernels pack them per call: same numbers). Saves a copy of the weights for
+   * sessions that run a few small batches, such as verification.
+   */
+  prepack?: boolean;
 }
 
 export type WorkerRequest =

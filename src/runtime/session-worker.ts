@@ -15,6 +15,7 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
     session = await ort.InferenceSession.create(request.modelPath, {
       graphOptimizationLevel: request.settings.graphOptimizationLevel ?? "all",
       ...(request.settings.intraOpNumThreads ? { intraOpNumThreads: request.settings.intraOpNumThreads } : {}),
+      ...(request.settings.prepack === false ? { extra: { session: { disable_prepacking: "1" } } } : {}),
     });
     return { id: request.id, ok: true, inputNames: [...session.inputNames], outputNames: [...session.outputNames] };
   }
