@@ -19,7 +19,7 @@ import { referenceForward } from "../src/arch/encoder.js";
 import { WeightError } from "../src/arch/weights.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { reloadsAsIs, startReference } from "../src/export/background-reference.js";
-import { verificationBatch } from "../src/export/verify.js";
+import { verificationBatch, verificationRows } from "../src/export/verify.js";
 import { modelFolder, tempDir } from "./helpers/index.js";
 import { truncateSync } from "node:fs";
 import { DataType, type Initializer } from "../src/graph/ir.js";
@@ -146,10 +146,10 @@ describe("the reference forward in a child process", () => {
   it("gives exactly the numbers computed in this process, sentence pooling included", async () => {
     const encoder = loadEncoder(modelFolder(syntheticBert({ seed: 51, layers: 2 })));
     const pooling = { pooling: "mean" as const, normalize: true };
-    const batch = verificationBatch(encoder.config);
-    const pending = startReference(encoder, batch, pooling, true);
-    expect(pending.batch).toBe(batch);
-    expect(await pending.outputs()).toEqual(referenceForward(encoder, batch, pooling));
+    const batches = verificationRows(verificationBatch(encoder.config));
+    const pending = startReference(encoder, batches, pooling, true);
+    expect(pending.batches).toBe(batches);
+    expect(await pending.outputs()).toEqual(batches.map((batch) => referenceForward(encoder, batch, pooling)));
     encoder.close();
   }, 30_000);
 
@@ -166,7 +166,7 @@ describe("the reference forward in a child process", () => {
     const dir = modelFolder(syntheticBert({ seed: 52 }));
     const encoder = loadEncoder(dir);
     truncateSync(join(dir, "model.safetensors"), 1000);
-    const error = await startReference(encoder, verificationBatch(encoder.config), undefined, true).outputs().catch((e: unknown) => e);
+    const error = await startReference(encoder, [verificationBatch(encoder.config)], undefined, true).outputs().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WeightError);
     expect((error as Error).message).toMatch(/truncated|ends/);
     encoder.close();

@@ -15,6 +15,7 @@ import { syntheticBert } from "../src/fixtures/bert.js";
 import type { SyntheticModel } from "../src/fixtures/model-folder.js";
 import { readModel } from "../src/graph/serialize.js";
 import { IsolatedSession } from "../src/runtime/isolated-session.js";
+import { verificationBatch, verificationRows, verifyGraph } from "../src/export/verify.js";
 import { modelFolder, tempDir } from "./helpers/index.js";
 
 function recordingLogger(): Logger & { lines: string[] } {
@@ -73,6 +74,36 @@ describe("EmbeddingService FP32 export", () => {
     expect(model.graph.inputs.map((i) => i.name)).toEqual(["input_ids", "attention_mask", "token_type_ids"]);
     expect(model.opsetImports).toContainEqual({ domain: "", version: 14 });
   });
+});
+
+describe("verification inputs", () => {
+  it("a padded batch of rows of 9, 5 and 1 tokens; the reference runs each row's real tokens alone", () => {
+    const encoder = loadEncoder(modelFolder(syntheticBert({ seed: 24 })));
+    const batch = verificationBatch(encoder.config);
+    const rows = verificationRows(batch);
+    expect([batch.batch, batch.sequence]).toEqual([3, 9]);
+    expect(rows.map((r) => [r.batch, r.sequence])).toEqual([[1, 9], [1, 5], [1, 1]]);
+    rows.forEach((row, r) => {
+      expect([...row.inputIds]).toEqual([...batch.inputIds.subarray(r * 9, r * 9 + row.sequence)]);
+      expect([...row.attentionMask].every((m) => m === 1)).toBe(true);
+    });
+    encoder.close();
+  });
+
+  it("compares every output of both shapes, and fails on a graph that computes something else", async () => {
+    const source = modelFolder(syntheticBert({ seed: 25 }));
+    const encoder = loadEncoder(source);
+    const exported = await new EmbeddingService(source, { logger: recordingLogger() }).exportOnnxModel(tempDir(), { quantized: false, variant: "portable" });
+    const good = await verifyGraph(exported, encoder);
+    expect(good.ok).toBe(true);
+    expect(good.comparisons.map((c) => `${c.output} ${c.shape}`)).toEqual(["lastHiddenState 3x9", "poolerOutput 3x9", "lastHiddenState 1x1", "poolerOutput 1x1"]);
+    // The same graph against the reference of another LayerNorm epsilon.
+    const shifted = { ...encoder, config: { ...encoder.config, layerNormEps: 0.5 } };
+    const bad = await verifyGraph(exported, shifted as typeof encoder);
+    expect(bad.ok).toBe(false);
+    expect(bad.worst.relativeError).toBeGreaterThan(1e-4);
+    encoder.close();
+  }, 30_000);
 });
 
 describe("primary → portable fallback", () => {

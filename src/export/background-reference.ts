@@ -1,4 +1,4 @@
-// The reference forward of the verification batch, started before the graph is built so that
+// The reference forward of the verification inputs, started before the graph is built so that
 // it runs (in a child process, reference-worker.ts) while the exporting process builds and
 // writes the graph.
 import { fork } from "node:child_process";
@@ -12,14 +12,14 @@ import { WeightError } from "../arch/weights.js";
 import { childModuleEntry, workerEnvironment } from "../runtime/isolated-session.js";
 import type { ReferenceReply, ReferenceRequest } from "./reference-worker.js";
 
-/** The reference outputs on a batch, being computed (see startReference). */
+/** The reference outputs of some batches, being computed (see startReference). */
 export interface PendingReference {
-  batch: TokenBatch;
+  batches: TokenBatch[];
   /**
    * The outputs. Computed in this process, they are computed on the first call: after the
    * caller's own work (building and writing the graph), while onnxruntime loads it.
    */
-  outputs(): Promise<EncoderOutputs>;
+  outputs(): Promise<EncoderOutputs[]>;
   /** Stops a child computation that still runs (an export that failed before verifying). */
   cancel(): void;
 }
@@ -28,24 +28,24 @@ export interface PendingReference {
 const REFERENCE_PROCESS_MIN_PARAMETERS = 8_000_000;
 
 /**
- * Starts the reference forward on `batch` (the verification batch). For a model of some size
+ * Starts the reference forward on each of `batches` (the verification inputs). For a model of some size
  * loaded from its folder as is (the registry's template for its config.json), it runs in a
  * child process on that folder — the same function on the same weights and tokens, so the same
  * numbers — while this process builds and writes the graph. Small models, and any other encoder
  * (a test's modified template), are computed here when asked for. `inChild` forces either way
  * (tests).
  */
-export function startReference(encoder: LoadedEncoder, batch: TokenBatch, sentence?: SentencePooling, inChild?: boolean): PendingReference {
-  const compute = () => referenceForward(encoder, batch, sentence);
+export function startReference(encoder: LoadedEncoder, batches: TokenBatch[], sentence?: SentencePooling, inChild?: boolean): PendingReference {
+  const compute = () => batches.map((batch) => referenceForward(encoder, batch, sentence));
   if (!(inChild ?? (parameterCount(encoder) >= REFERENCE_PROCESS_MIN_PARAMETERS && reloadsAsIs(encoder)))) {
-    let computed: Promise<EncoderOutputs> | undefined;
-    return { batch, outputs: () => (computed ??= attempt(compute)), cancel: () => {} };
+    let computed: Promise<EncoderOutputs[]> | undefined;
+    return { batches, outputs: () => (computed ??= attempt(compute)), cancel: () => {} };
   }
   const entry = childModuleEntry(import.meta.url, "reference-worker");
   // The worker's allocator reuses the memory of the weights it has read (see workerEnvironment).
   const child = fork(entry.path, [], { execArgv: entry.execArgv, serialization: "advanced", env: workerEnvironment(), stdio: ["ignore", "ignore", "inherit", "ipc"] });
   let settled = false;
-  const outputs = new Promise<EncoderOutputs>((resolve, reject) => {
+  const outputs = new Promise<EncoderOutputs[]>((resolve, reject) => {
     child.once("message", (reply: ReferenceReply) => {
       settled = true;
       child.disconnect();
@@ -60,9 +60,9 @@ export function startReference(encoder: LoadedEncoder, batch: TokenBatch, senten
     });
   });
   outputs.catch(() => {}); // awaited by verifyGraph; a failure surfaces there
-  child.send({ dir: encoder.dir, batch, ...(sentence ? { sentence } : {}) } satisfies ReferenceRequest);
+  child.send({ dir: encoder.dir, batches, ...(sentence ? { sentence } : {}) } satisfies ReferenceRequest);
   return {
-    batch,
+    batches,
     outputs: () => outputs,
     cancel: () => {
       settled = true;

@@ -12,7 +12,7 @@ import { removeQuietly } from "./atomic.js";
 import { ExportError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { type PendingReference, startReference } from "./background-reference.js";
-import { FP32_TOLERANCE, type Verification, verificationBatch, verifyGraph } from "./verify.js";
+import { FP32_TOLERANCE, type Verification, verificationBatch, verificationRows, verifyGraph } from "./verify.js";
 
 export interface EmitOptions {
   opset: number;
@@ -47,7 +47,7 @@ export interface VerificationStart {
 }
 
 export function startVerification(encoder: LoadedEncoder, sentenceEmbedding?: SentencePooling): VerificationStart {
-  const reference = startReference(encoder, verificationBatch(encoder.config), sentenceEmbedding);
+  const reference = startReference(encoder, verificationRows(verificationBatch(encoder.config)), sentenceEmbedding);
   const start: VerificationStart = {
     reference,
     worker: IsolatedSession.start(),

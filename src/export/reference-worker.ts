@@ -7,11 +7,11 @@ import type { EncoderOutputs } from "../arch/architecture.js";
 
 export interface ReferenceRequest {
   dir: string;
-  batch: TokenBatch;
+  batches: TokenBatch[];
   sentence?: SentencePooling;
 }
 
-export type ReferenceReply = { ok: true; outputs: EncoderOutputs } | { ok: false; name: string; message: string };
+export type ReferenceReply = { ok: true; outputs: EncoderOutputs[] } | { ok: false; name: string; message: string };
 
 process.once("message", (request: ReferenceRequest) => process.send!(compute(request)));
 // The parent disconnects once it has the reply (an exit before that means the worker died).
@@ -21,7 +21,7 @@ function compute(request: ReferenceRequest): ReferenceReply {
   try {
     const encoder = loadEncoder(request.dir);
     try {
-      return { ok: true, outputs: referenceForward(encoder, request.batch, request.sentence) };
+      return { ok: true, outputs: request.batches.map((batch) => referenceForward(encoder, batch, request.sentence)) };
     } finally {
       encoder.close();
     }

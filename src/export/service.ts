@@ -14,7 +14,7 @@ import { withStep } from "./progress.js";
 import { type Quantizer, defaultQuantizer, int8FileName, quantizeEmitted } from "./quantized-export.js";
 import { type QuantizationOptions, calibrationTextsFor, resolveQuantizationOptions } from "../quant/options.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
-import { type LoadedTokenizer, copyTokenizerFiles, loadTokenizer } from "./tokenizer-files.js";
+import { type LoadedTokenizer, checkTokenizerFiles, copyTokenizerFiles, loadTokenizer } from "./tokenizer-files.js";
 import { PACKAGE_VERSION } from "./version.js";
 
 export const DEFAULT_MODEL_ID = "BAAI/bge-small-en-v1.5";
@@ -53,6 +53,7 @@ export class EmbeddingService {
   private readonly logger: Logger;
   private readonly resolver: ModelResolver;
   private readonly quantizer: Quantizer;
+  private tokenizerFolder?: Promise<string>;
   private tokenizer?: Promise<LoadedTokenizer & { dir: string }>;
   private encoder?: Promise<LoadedEncoder>;
 
@@ -87,9 +88,10 @@ export class EmbeddingService {
     const encoder = await this.loadEncoder();
     const { architecture, config } = encoder;
     const sentenceEmbedding = resolveSentencePooling(encoder.dir, options.sentenceEmbedding);
-    // The reference forward and the onnxruntime worker boot while the tokenizer loads.
+    // The reference forward and the onnxruntime worker boot while the tokenizer loads. FP32
+    // needs only its files (checked to parse); quantization also tokenizes with it.
     const verification = startVerification(encoder, sentenceEmbedding);
-    const tokenizer = await this.loadTokenizer().catch((error: unknown) => {
+    const tokenizerDir = await (quantization ? this.loadTokenizer().then((t) => t.dir) : this.checkedTokenizerDir()).catch((error: unknown) => {
       verification.cancel();
       throw error;
     });
@@ -109,10 +111,10 @@ export class EmbeddingService {
     );
     const artifact = quantization
       ? (
-          await withStep(this.logger, `quantizing to INT8 (${quantization.settings.mode})`, () =>
+          await withStep(this.logger, `quantizing to INT8 (${quantization.settings.mode})`, async () =>
             quantizeEmitted(emitted, {
               encoder,
-              tokenizer,
+              tokenizer: await this.loadTokenizer(),
               emit: emitOptions,
               int8Path: join(outputDir, int8FileName(this.slug, quantization.settings.mode)),
               ...quantization,
@@ -121,17 +123,29 @@ export class EmbeddingService {
           )
         ).path
       : emitted.path;
-    copyTokenizerFiles(tokenizer.dir, outputDir);
+    copyTokenizerFiles(tokenizerDir, outputDir);
     writeSentenceFiles(encoder.dir, outputDir, sentenceEmbedding, config.hiddenSize, this.logger);
     return artifact;
   }
 
   private loadTokenizer(): Promise<LoadedTokenizer & { dir: string }> {
     this.tokenizer ??= forgetOnFailure(
-      this.resolver.resolve(this.modelId, "tokenizer").then((dir) => ({ dir, ...loadTokenizer(dir) })),
+      this.tokenizerDir().then((dir) => ({ dir, ...loadTokenizer(dir) })),
       () => (this.tokenizer = undefined),
     );
     return this.tokenizer;
+  }
+
+  /** The tokenizer's folder once its tokenizer.json is known to parse (cheaper than loading it). */
+  private async checkedTokenizerDir(): Promise<string> {
+    const dir = await this.tokenizerDir();
+    checkTokenizerFiles(dir);
+    return dir;
+  }
+
+  private tokenizerDir(): Promise<string> {
+    this.tokenizerFolder ??= forgetOnFailure(this.resolver.resolve(this.modelId, "tokenizer"), () => (this.tokenizerFolder = undefined));
+    return this.tokenizerFolder;
   }
 
   private loadEncoder(): Promise<LoadedEncoder> {

@@ -26,16 +26,26 @@ export interface LoadedTokenizer {
 
 /** Loads tokenizer.json (+ tokenizer_config.json) from a model folder. */
 export function loadTokenizer(dir: string): LoadedTokenizer {
+  const { json, config, jsonPath } = readTokenizerFiles(dir);
+  try {
+    return { tokenizer: new Tokenizer(json, config), config };
+  } catch (error) {
+    throw new ExportError(`${jsonPath} could not be loaded as a tokenizer (${(error as Error).message}); re-download it`);
+  }
+}
+
+/** Checks that a model folder's tokenizer.json (+ tokenizer_config.json) exist and parse. */
+export function checkTokenizerFiles(dir: string): void {
+  readTokenizerFiles(dir);
+}
+
+function readTokenizerFiles(dir: string): { json: Record<string, unknown>; config: Record<string, unknown>; jsonPath: string } {
   const jsonPath = join(dir, "tokenizer.json");
   if (!existsSync(jsonPath)) {
     throw new ExportError(`${dir} has no tokenizer.json: export needs the fast-tokenizer file of the model's repository`);
   }
   const config = readJson(join(dir, "tokenizer_config.json"), true) ?? {};
-  try {
-    return { tokenizer: new Tokenizer(readJson(jsonPath, false)!, config), config };
-  } catch (error) {
-    throw new ExportError(`${jsonPath} could not be loaded as a tokenizer (${(error as Error).message}); re-download it`);
-  }
+  return { json: readJson(jsonPath, false)!, config, jsonPath };
 }
 
 /** Copies the tokenizer files present in `fromDir` into `toDir`; returns their names. */
