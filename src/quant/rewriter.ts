@@ -112,12 +112,12 @@ export class Int8Rewriter {
 }
 
 /**
- * Lazily quantized tensor: the scales stay cached once computed (they are small); the int8
- * values are kept only until the writer takes them, then recomputed if asked again.
+ * A tensor quantized on first use and kept: a quarter of its float size, and every INT8 model is
+ * written more than once (the fidelity check, then the per-layer probe) — recomputing would
+ * read, transpose and quantize the float weights again each time.
  */
 class LazyPerChannel {
-  private cachedScales?: Float32Array;
-  private pendingValues?: Int8Array;
+  private result?: PerChannelInt8;
 
   constructor(
     private readonly source: Initializer,
@@ -125,19 +125,15 @@ class LazyPerChannel {
   ) {}
 
   values(): Int8Array {
-    const values = this.pendingValues ?? this.compute().values;
-    this.pendingValues = undefined;
-    return values;
+    return this.computed().values;
   }
 
   scaleArray(): Float32Array {
-    if (!this.cachedScales) this.pendingValues = this.compute().values;
-    return this.cachedScales!;
+    return this.computed().scales;
   }
 
-  private compute(): PerChannelInt8 {
-    const result = quantizePerChannel(initializerToFloat32(this.source), this.source.dims, this.axis);
-    this.cachedScales = result.scales;
-    return result;
+  private computed(): PerChannelInt8 {
+    this.result ??= quantizePerChannel(initializerToFloat32(this.source), this.source.dims, this.axis);
+    return this.result;
   }
 }
