@@ -10,6 +10,8 @@ import { parseVariants } from "../src/bench/exports.js";
 import { renderMarkdown } from "../src/bench/markdown.js";
 import type { BenchResult } from "../src/bench/result.js";
 import { parseShapes } from "../src/bench/shapes.js";
+import { latencyTargets } from "../src/bench/suite.js";
+import type { ShapeResult } from "../src/bench/latency.js";
 import { median, medianRatio, quantile, roundOrder } from "../src/bench/stats.js";
 import { loadEncoder } from "../src/arch/encoder.js";
 import { syntheticRoberta } from "../src/fixtures/roberta.js";
@@ -24,6 +26,32 @@ import { modelFolder, tempDir } from "./helpers/index.js";
 import { truncateSync } from "node:fs";
 import { DataType, type Initializer } from "../src/graph/ir.js";
 import { readModel, readTensorBytes, writeModel } from "../src/graph/serialize.js";
+
+describe("latency targets", () => {
+  const shape = (batch: number, sequence: number, samples: Record<string, number[]>): ShapeResult => ({
+    shape: { batch, sequence },
+    rounds: 3,
+    baseline: "fp32",
+    results: [],
+    samples,
+  });
+
+  it("portable ÷ primary at 1×16 and INT8 static ÷ FP32 at 8×128, from the paired rounds", () => {
+    const targets = latencyTargets([
+      shape(1, 16, { fp32: [10, 10, 10], "fp32-portable": [13, 12, 11] }),
+      shape(8, 128, { fp32: [100, 200, 100], "int8-static": [50, 60, 45] }),
+    ]);
+    expect(targets.map((t) => [t.reached, t.met])).toEqual([
+      ["1.20×", true],
+      ["0.45×", false],
+    ]);
+  });
+
+  it("says nothing about shapes or variants that were not measured", () => {
+    expect(latencyTargets([shape(1, 128, { fp32: [1], "fp32-portable": [1] })])).toEqual([]);
+    expect(latencyTargets([shape(1, 16, { fp32: [1] })])).toEqual([]);
+  });
+});
 
 describe("statistics", () => {
   it("quantiles interpolate between order statistics", () => {

@@ -10,7 +10,7 @@ import { ensureDir, writeFileAtomic } from "../export/atomic.js";
 import type { ModelResolver } from "../export/model-source.js";
 import { renderChart } from "./chart.js";
 import { type ExportMeasurement, VARIANT_KEYS, type VariantKey, measureExports, weightBytes } from "./exports.js";
-import { type LatencyModel, type RoundPolicy, measureLatency } from "./latency.js";
+import { type LatencyModel, type RoundPolicy, type ShapeResult, latencyRatio, measureLatency } from "./latency.js";
 import { describeMachine, finishMachine } from "./machine.js";
 import { renderMarkdown } from "./markdown.js";
 import { DEFAULT_BENCH_MODEL, describeModel, resolveBenchModel } from "./models.js";
@@ -50,9 +50,13 @@ export interface BenchOutput {
   files: { json: string; markdown: string; svg: string };
 }
 
-/** The issue's export targets, for the model they were set on. */
+/** The issue's targets (the wall time and the latency ones for the model they were set on). */
 const FP32_WALL_TARGET_MS = 1000;
 const FP32_RSS_TARGET = 1.5;
+/** Portable ÷ primary FP32 latency at 1×16, at least. */
+const PRIMARY_SPEEDUP_TARGET = 1.2;
+/** INT8 static ÷ FP32 latency at 8×128, at most. */
+const INT8_LATENCY_TARGET = 0.4;
 
 export async function runBench(options: BenchOptions): Promise<BenchOutput> {
   const started = Date.now();
@@ -97,7 +101,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
       exports,
       sessions: latency.sessions,
       latency: latency.shapes,
-      targets: targetsFor(model.id, weightsBytes, exports.find((e) => e.variant === "fp32")),
+      targets: [...targetsFor(model.id, weightsBytes, exports.find((e) => e.variant === "fp32")), ...(model.id === DEFAULT_BENCH_MODEL ? latencyTargets(latency.shapes) : [])],
     };
     return { result, files: writeResult(result, options.outputDir) };
   } finally {
@@ -123,6 +127,32 @@ function targetsFor(modelId: string, weightsBytes: number, fp32: ExportMeasureme
     reached: `${ratio.toFixed(2)}×`,
     met: ratio <= FP32_RSS_TARGET,
   });
+  return targets;
+}
+
+export function latencyTargets(shapes: readonly ShapeResult[]): Target[] {
+  const at = (batch: number, sequence: number) => shapes.find((r) => r.shape.batch === batch && r.shape.sequence === sequence);
+  const targets: Target[] = [];
+  const small = at(1, 16);
+  const speedup = small && latencyRatio(small, "fp32-portable", "fp32");
+  if (speedup !== undefined) {
+    targets.push({
+      name: "primary FP32 graph speed-up over the portable one at 1×16 (portable ÷ primary latency)",
+      target: `≥ ${PRIMARY_SPEEDUP_TARGET}×`,
+      reached: `${speedup.toFixed(2)}×`,
+      met: speedup >= PRIMARY_SPEEDUP_TARGET,
+    });
+  }
+  const large = at(8, 128);
+  const int8 = large && latencyRatio(large, "int8-static", "fp32");
+  if (int8 !== undefined) {
+    targets.push({
+      name: "INT8 static latency ÷ FP32 at 8×128",
+      target: `≤ ${INT8_LATENCY_TARGET}×`,
+      reached: `${int8.toFixed(2)}×`,
+      met: int8 <= INT8_LATENCY_TARGET,
+    });
+  }
   return targets;
 }
 
