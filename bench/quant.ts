@@ -7,20 +7,22 @@
 //   npm run bench:quant               everything (several minutes on 2 cores)
 //   npm run bench:quant -- --quick    latency, sizes and the default settings only
 import { mkdirSync, rmSync, statSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
+import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { EmbeddingService, buildEncoderGraph, loadEncoder, silentLogger } from "../dist/index.js";
 import { loadTokenizer } from "../dist/export/tokenizer-files.js";
-import { BUNDLED_VOCAB_SIZE, Rng, syntheticBert, writeModelFolder } from "../dist/fixtures/index.js";
+import { measureLatency } from "../dist/bench/latency.js";
+import { BUNDLED_VOCAB_SIZE, syntheticBert, writeModelFolder } from "../dist/fixtures/index.js";
 import { withOutlierChannels } from "../dist/fixtures/outliers.js";
 import { type TextSource, builtinCalibrationTexts } from "../dist/quant/corpus.js";
 import { DEFAULT_QUANTIZATION, type QuantizationOptions, resolveQuantizationOptions } from "../dist/quant/options.js";
 import { type QuantizationReport, quantizeModel } from "../dist/quant/quantize.js";
-import { CACHE, bgeSmallModel, median } from "./common.js";
+import { CACHE, bgeSmallModel } from "./common.js";
 
 const QUICK = process.argv.includes("--quick");
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 25);
+/** Latency rounds per shape (default: as many as fit ~8 s, as in the suite). */
+const ROUNDS = process.env.BENCH_ROUNDS ? Number(process.env.BENCH_ROUNDS) : undefined;
 const WORK = join(CACHE, "quant");
 const SMALL = { vocab: BUNDLED_VOCAB_SIZE, layers: 4, hidden: 128, heads: 4, intermediate: 512, maxPositions: 512 };
 
@@ -71,39 +73,6 @@ async function quantize(model: Exported, options: QuantizationOptions, file: str
   }
 }
 
-function feeds(batch: number, sequence: number, seed: number): Record<string, ort.Tensor> {
-  const rng = new Rng(seed);
-  const ids = BigInt64Array.from({ length: batch * sequence }, (_, i) => BigInt(i % sequence === 0 ? 101 : 1000 + rng.int(28000)));
-  return {
-    input_ids: new ort.Tensor("int64", ids, [batch, sequence]),
-    attention_mask: new ort.Tensor("int64", new BigInt64Array(batch * sequence).fill(1n), [batch, sequence]),
-  };
-}
-
-/** Median latency of each model and the median of per-round ratios to the first, runs interleaved. */
-async function latency(paths: Record<string, string>, batch: number, sequence: number): Promise<Array<{ name: string; ms: number; ratio: number }>> {
-  const names = Object.keys(paths);
-  const sessions = await Promise.all(names.map((n) => ort.InferenceSession.create(paths[n]!, { graphOptimizationLevel: "all" })));
-  const input = feeds(batch, sequence, batch * 1000 + sequence);
-  const times = names.map(() => [] as number[]);
-  try {
-    for (const s of sessions) for (let i = 0; i < 3; i++) await s.run(input);
-    const rounds = batch * sequence >= 512 ? ROUNDS : ROUNDS * 4;
-    for (let r = 0; r < rounds; r++) {
-      // Rotate the order each round so no model always runs right after another one.
-      for (let k = 0; k < sessions.length; k++) {
-        const i = (k + r) % sessions.length;
-        const t = performance.now();
-        await sessions[i]!.run(input);
-        times[i]!.push(performance.now() - t);
-      }
-    }
-  } finally {
-    await Promise.all(sessions.map((s) => s.release()));
-  }
-  return names.map((name, i) => ({ name, ms: median(times[i]!), ratio: median(times[i]!.map((t, r) => t / times[0]![r]!)) }));
-}
-
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const pad = (s: string | number, n: number) => String(s).padEnd(n);
 const f4 = (x: number) => x.toFixed(4);
@@ -140,13 +109,30 @@ for (const [label, q] of [["INT8 static", staticInt8], ["INT8 dynamic", dynamicI
       `worst held-out cosine ${f4(q.report.fidelity.worstCosine)}`,
   );
 }
-console.log(`\nlatency, ${ROUNDS} (8×128) / ${ROUNDS * 4} (1×16) interleaved rounds, median ms (median of per-round ratios to FP32):`);
-let staticRatio = NaN;
-for (const [batch, sequence] of [[1, 16], [8, 128]] as const) {
-  const results = await latency({ FP32: bge.fp32, "INT8 static": staticInt8.path, "INT8 dynamic": dynamicInt8.path }, batch, sequence);
-  console.log(`  ${batch}×${sequence}:  ${results.map((r) => `${r.name} ${r.ms.toFixed(2)} ms (${r.ratio.toFixed(2)}×)`).join("   ")}`);
-  staticRatio = results[1]!.ratio;
+// The suite's latency measurement (src/bench/latency.ts): interleaved rounds, no spinning.
+const bgeEncoder = loadEncoder(bge.source);
+const bgeConfig = bgeEncoder.config;
+bgeEncoder.close();
+const { shapes } = await measureLatency({
+  models: [
+    { key: "fp32", label: "FP32", path: bge.fp32 },
+    { key: "int8-static", label: "INT8 static", path: staticInt8.path },
+    { key: "int8-dynamic", label: "INT8 dynamic", path: dynamicInt8.path },
+  ],
+  shapes: [{ batch: 1, sequence: 16 }, { batch: 8, sequence: 128 }],
+  threads: availableParallelism(),
+  spinning: false,
+  config: bgeConfig,
+  rounds: ROUNDS ? { fixed: ROUNDS, budgetMs: 0, min: ROUNDS, max: ROUNDS } : { budgetMs: 8000, min: 10, max: 300 },
+  loadRounds: 1,
+  baseline: "fp32",
+});
+console.log("\nlatency, interleaved rounds, median ms (median of per-round ratios to FP32):");
+const labels: Record<string, string> = { fp32: "FP32", "int8-static": "INT8 static", "int8-dynamic": "INT8 dynamic" };
+for (const { shape, rounds, results } of shapes) {
+  console.log(`  ${shape.batch}×${shape.sequence} (${rounds} rounds):  ${results.map((r) => `${labels[r.variant]} ${r.p50Ms.toFixed(2)} ms (${r.ratioToBaseline.toFixed(2)}×)`).join("   ")}`);
 }
+const staticRatio = shapes.at(-1)!.results.find((r) => r.variant === "int8-static")!.ratioToBaseline;
 const calibrationSeconds = staticInt8.report.seconds.calibration;
 console.log(
   `\ntargets: INT8 static ≤ 0.4× FP32 at 8×128: ${staticRatio.toFixed(2)}× (${staticRatio <= 0.4 ? "met" : "NOT met"}); ` +
