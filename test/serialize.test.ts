@@ -23,6 +23,9 @@ import {
   decodeModel,
   encodeModel,
   externalDataNeeded,
+  externalDataPathOf,
+  modelFileBytes,
+  removeModelFiles,
   AUTO_EXTERNAL_DATA_BYTES,
   initializerToFloat32,
   initializerToInt64,
@@ -194,6 +197,12 @@ describe("round trips", () => {
           expect(init.data.length).toBeGreaterThanOrEqual(Math.max(threshold, 1));
         }
         expect(tempFilesIn(dir)).toEqual([]);
+        if (external.externalDataPath) {
+          expect(external.externalDataPath).toBe(externalDataPathOf(externalPath));
+          expect(modelFileBytes(externalPath)).toEqual({ bytes: statSync(externalPath).size + statSync(external.externalDataPath).size, externalData: true });
+        }
+        removeModelFiles(externalPath);
+        expect(existsSync(externalPath) || existsSync(externalDataPathOf(externalPath))).toBe(false);
       }),
       { numRuns: 30 },
     );

@@ -3,6 +3,7 @@
 // artifact is what the latency runs load.
 import { fork } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { modelFileBytes } from "../graph/serialize.js";
 import { join } from "node:path";
 import type { ExportOptions } from "../export/service.js";
 import { REPORT_FILE, type QuantizationReport } from "../quant/quantize.js";
@@ -125,9 +126,7 @@ function summarize(result: ExportMeasurement): ExportMeasurement {
 }
 
 function artifactOf(path: string): NonNullable<ExportMeasurement["artifact"]> {
-  const data = `${path}.data`;
-  const externalData = existsSync(data);
-  return { path, bytes: statSync(path).size + (externalData ? statSync(data).size : 0), externalData };
+  return { path, ...modelFileBytes(path) };
 }
 
 function quantizationOf(artifact: string): Pick<ExportMeasurement, "quantization"> {

@@ -39,6 +39,3 @@ export function copyFileAtomic(from: string, to: string): void {
   }
 }
 
-export function removeQuietly(path: string): void {
-  rmSync(path, { force: true });
-}

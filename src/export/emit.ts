@@ -5,10 +5,9 @@ import { ConfigError } from "../arch/config.js";
 import { type LoadedEncoder, buildEncoderGraph } from "../arch/encoder.js";
 import type { SentencePooling } from "../arch/pooling.js";
 import { WeightError } from "../arch/weights.js";
-import { writeModel } from "../graph/serialize.js";
+import { removeModelFiles, writeModel } from "../graph/serialize.js";
 import { IsolatedSession } from "../runtime/isolated-session.js";
 import { validateModel } from "../graph/validate.js";
-import { removeQuietly } from "./atomic.js";
 import { ExportError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { type PendingReference, startReference } from "./background-reference.js";
@@ -91,7 +90,7 @@ export async function emitVerifiedGraph(
         if (error instanceof WeightError || error instanceof ConfigError || error instanceof ExportError) throw error;
         failure = (error as Error).message ?? String(error);
       }
-      removeQuietly(path);
+      removeModelFiles(path);
       if (next) logger.warn(`the ${variant} graph failed verification (${failure}); emitting the ${next} graph instead`);
     }
   } finally {

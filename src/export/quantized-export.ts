@@ -3,7 +3,7 @@
 // once; a second failure propagates. The FP32 intermediate never outlives the export.
 import type { LoadedEncoder } from "../arch/encoder.js";
 import { buildEncoderGraph } from "../arch/encoder.js";
-import { removeModelFiles } from "../quant/calibration.js";
+import { removeModelFiles } from "../graph/serialize.js";
 import { QuantizationInputError, type TextSource } from "../quant/corpus.js";
 import type { QuantizationSettings } from "../quant/options.js";
 import { type QuantizationResult, type QuantizeRequest, quantizeModel } from "../quant/quantize.js";

@@ -4,9 +4,9 @@
 // non-initializer fields followed by each initializer as field 5, and the model as its other
 // fields followed by the graph as field 7; every length is known up front from the tensor sizes.
 import { randomBytes } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, resolve } from "node:path";
 import {
   type Attribute,
   BYTES_PER_ELEMENT,
@@ -90,6 +90,24 @@ export function encodeModel(model: Model): Uint8Array {
   return materialize(plan.model);
 }
 
+/** The external data file writeModel puts beside `path` when the initializers need one. */
+export function externalDataPathOf(path: string): string {
+  return `${path}.data`;
+}
+
+/** Removes a written model: its .onnx file and its external data file, if any. */
+export function removeModelFiles(path: string): void {
+  rmSync(path, { force: true });
+  rmSync(externalDataPathOf(path), { force: true });
+}
+
+/** Bytes of a written model: its .onnx file plus its external data file, if any. */
+export function modelFileBytes(path: string): { bytes: number; externalData: boolean } {
+  const data = externalDataPathOf(path);
+  const externalData = existsSync(data);
+  return { bytes: statSync(path).size + (externalData ? statSync(data).size : 0), externalData };
+}
+
 /**
  * Streams the model to `path` (via a temp file renamed into place), with initializers either
  * inline or in `<basename>.data` beside it. On failure nothing new is left behind and an existing
@@ -100,8 +118,8 @@ export async function writeModel(
   path: string,
   options: WriteModelOptions = {},
 ): Promise<WriteModelResult> {
-  const dataFileName = `${basename(path)}.data`;
-  const dataPath = join(dirname(path), dataFileName);
+  const dataPath = externalDataPathOf(path);
+  const dataFileName = basename(dataPath);
   const temps: string[] = [];
   try {
     const mode = options.externalData ?? "auto";

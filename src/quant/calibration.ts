@@ -2,11 +2,10 @@
 // intermediate tensors made graph outputs (an augmented copy, written to a temporary file and
 // removed afterwards) so the worker can observe them.
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { TokenBatch } from "../arch/architecture.js";
 import { DataType, type Model } from "../graph/ir.js";
-import { writeModel } from "../graph/serialize.js";
+import { removeModelFiles, writeModel } from "../graph/serialize.js";
 import { batchFeeds } from "../runtime/feeds.js";
 import { IsolatedSession } from "../runtime/isolated-session.js";
 import type { ObservedTensor, TensorStatistics } from "./tensor-stats.js";
@@ -21,11 +20,6 @@ export function withOutputs(model: Model, names: readonly string[]): Model {
 /** A hidden temporary path beside `near` (same file system, so big models need no extra room elsewhere). */
 export function temporaryModelPath(near: string, purpose: string): string {
   return join(dirname(near), `.${basename(near)}.${purpose}-${process.pid}-${randomBytes(4).toString("hex")}.onnx`);
-}
-
-export function removeModelFiles(path: string): void {
-  rmSync(path, { force: true });
-  rmSync(`${path}.data`, { force: true });
 }
 
 /**

@@ -2,18 +2,18 @@
 // calibration finds outlier channels, activation ranges from MinMax or histogram observers over
 // the calibration texts, QDQ rewrite; dynamic mode: int8 weights only. Both then measure fidelity against FP32 on held-out
 // texts and, below the threshold, keep the most sensitive MatMuls in float until it holds.
-import { existsSync, renameSync, statSync } from "node:fs";
+import { existsSync, renameSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { TokenBatch } from "../arch/architecture.js";
 import { writeFileAtomic } from "../export/atomic.js";
 import type { Logger } from "../export/log.js";
 import type { Model } from "../graph/ir.js";
-import { initializerToFloat32, writeModel } from "../graph/serialize.js";
+import { externalDataPathOf, initializerToFloat32, modelFileBytes, removeModelFiles, writeModel } from "../graph/serialize.js";
 import { validateModel } from "../graph/validate.js";
 import { batchFeeds } from "../runtime/feeds.js";
 import { IsolatedSession } from "../runtime/isolated-session.js";
 import type { OutputTensor } from "../runtime/protocol.js";
-import { observeBatches, removeModelFiles, temporaryModelPath, withTemporarySession } from "./calibration.js";
+import { observeBatches, temporaryModelPath, withTemporarySession } from "./calibration.js";
 import { type TextSource, heldOutTexts } from "./corpus.js";
 import { expandAttention } from "./attention-expansion.js";
 import { quantizeDynamic } from "./dynamic.js";
@@ -395,7 +395,7 @@ async function quantizeUntilFaithful(
       attempts.push({ keptInFloat: keptInFloat.size, worstCosine: round(worst, 6) });
       if (worst >= settings.fidelityThreshold) {
         // A model with external data names its data file: write it again under the final name.
-        if (existsSync(`${temp}.data`)) await writeModel(quantized.model, request.outputPath);
+        if (existsSync(externalDataPathOf(temp))) await writeModel(quantized.model, request.outputPath);
         else renameSync(temp, request.outputPath);
         if (keptInFloat.size > 0) logger.warn(`kept ${keptInFloat.size} MatMuls in float to hold the fidelity threshold: ${[...keptInFloat].join(", ")}`);
         return { quantized, metrics, keptInFloat, attempts };
@@ -504,18 +504,9 @@ function paddingFraction(set: TextBatches): number {
 }
 
 function sizes(fp32Path: string, int8Path: string): QuantizationReport["sizes"] {
-  const bytes = (path: string) => statSync(path).size + (fileSize(`${path}.data`) ?? 0);
-  const fp32Bytes = bytes(fp32Path);
-  const int8Bytes = bytes(int8Path);
+  const fp32Bytes = modelFileBytes(fp32Path).bytes;
+  const int8Bytes = modelFileBytes(int8Path).bytes;
   return { fp32Bytes, int8Bytes, ratio: round(int8Bytes / fp32Bytes, 4) };
-}
-
-function fileSize(path: string): number | undefined {
-  try {
-    return statSync(path).size;
-  } catch {
-    return undefined;
-  }
 }
 
 /** `count` items spread over `items` (batches are sorted by length: take short and long ones). */
