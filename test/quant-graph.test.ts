@@ -1,5 +1,6 @@
 // The int8 rewrites on the IR, run in-process in onnxruntime: static QDQ, dynamic, embedding
 // tables, the attention mask kept out of calibration, and SmoothQuant's exactness.
+import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import type { TokenBatch } from "../src/arch/architecture.js";
@@ -10,9 +11,10 @@ import { withOutlierChannels } from "../src/fixtures/outliers.js";
 import { GraphBuilder } from "../src/graph/builder.js";
 import { DataType, type Initializer, type Model, type Node } from "../src/graph/ir.js";
 import { Ops } from "../src/graph/ops.js";
-import { encodeModel, initializerToFloat32, initializerToInt8 } from "../src/graph/serialize.js";
+import { encodeModel, initializerToFloat32, initializerToInt8, writeModel } from "../src/graph/serialize.js";
 import { validateModel } from "../src/graph/validate.js";
 import { batchFeeds } from "../src/runtime/feeds.js";
+import { IsolatedSession } from "../src/runtime/isolated-session.js";
 import { expandAttention } from "../src/quant/attention-expansion.js";
 import { withOutputs } from "../src/quant/calibration.js";
 import { quantizeDynamic } from "../src/quant/dynamic.js";
@@ -24,7 +26,7 @@ import { applySmoothing, outlierRatio, smoothingGroups } from "../src/quant/smoo
 import { activationsToCalibrate, quantizeStatic } from "../src/quant/static-qdq.js";
 import { maskCarriers, matMulTargets } from "../src/quant/targets.js";
 import { StatisticsCollector } from "../src/quant/tensor-stats.js";
-import { syntheticEncoder } from "./helpers/index.js";
+import { syntheticEncoder, tempDir } from "./helpers/index.js";
 
 const SHAPE = { layers: 2, hidden: 64, heads: 4, intermediate: 128, vocab: 2000, maxPositions: 128 };
 
@@ -270,5 +272,23 @@ describe("SmoothQuant", () => {
     expect(Object.keys(stats)).toEqual(["x_smoothed"]);
     expect(stats.x_smoothed!.observer).toMatchObject({ min: -2, max: 4 });
     expect([...stats.x_smoothed!.channelAbsMax!]).toEqual([2, 4, 3]);
+  });
+});
+
+describe("the calibration worker", () => {
+  it("starts each model it loads without the statistics of the previous one", async () => {
+    const encoder = syntheticEncoder(syntheticBert({ seed: 77 }));
+    const path = join(tempDir(), "m.onnx");
+    await writeModel(buildEncoderGraph(encoder, { opset: 17, variant: "portable" }), path);
+    const worker = await IsolatedSession.open(path);
+    try {
+      const feeds = batchFeeds(randomBatch(encoder.config, { batch: 2, sequence: 5 }), worker.inputNames);
+      await worker.observe(feeds, { tensors: [{ name: "last_hidden_state", observer: "minmax" }] });
+      expect(Object.keys(await worker.collectStatistics(true))).toEqual(["last_hidden_state"]);
+      await worker.load(path);
+      expect(await worker.collectStatistics()).toEqual({});
+    } finally {
+      worker.close();
+    }
   });
 });

@@ -30,9 +30,9 @@ import {
   initializerToFloat32,
   initializerToInt64,
   readModel,
-  readTensorBytes,
   writeModel,
 } from "../src/graph/serialize.js";
+import { readTensorBytes } from "../src/graph/tensor-bytes.js";
 
 const root = mkdtempSync(join(tmpdir(), "serialize-test-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -29,6 +29,8 @@ export interface EmittedGraph {
   path: string;
   variant: GraphVariant;
   verification: Verification;
+  /** The reference outputs it was verified against (computed): another variant reuses them. */
+  reference: PendingReference;
 }
 
 /**
@@ -43,6 +45,11 @@ export interface VerificationStart {
   worker?: IsolatedSession;
   /** Stops both (the export failed before verifying). */
   cancel(): void;
+}
+
+/** Verification against a reference already computed (another variant of the same model). */
+export function reuseReference(reference: PendingReference): VerificationStart {
+  return { reference, cancel: () => {} };
 }
 
 export function startVerification(encoder: LoadedEncoder, sentenceEmbedding?: SentencePooling): VerificationStart {
@@ -78,10 +85,10 @@ export async function emitVerifiedGraph(
         const model = buildEncoderGraph(encoder, { ...options, variant });
         validateModel(model);
         await writeModel(model, path);
-        const verification = await verifyGraph(path, encoder, { worker, sentenceEmbedding: options.sentenceEmbedding, reference });
+        const verification = await verifyGraph(path, encoder, { worker, reference });
         if (verification.ok) {
           logger.info(`verified ${variant} graph: max relative error ${verification.worst.relativeError.toExponential(2)} vs the reference forward`);
-          return { path, variant, verification };
+          return { path, variant, verification, reference };
         }
         const { worst } = verification;
         failure = `max relative error ${worst.relativeError.toExponential(2)} on ${worst.output} (batch×sequence ${worst.shape}) exceeds ${FP32_TOLERANCE}`;

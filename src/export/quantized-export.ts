@@ -7,7 +7,7 @@ import { removeModelFiles } from "../graph/serialize.js";
 import { QuantizationInputError, type TextSource } from "../quant/corpus.js";
 import type { QuantizationSettings } from "../quant/options.js";
 import { type QuantizationResult, type QuantizeRequest, quantizeModel } from "../quant/quantize.js";
-import { type EmitOptions, type EmittedGraph, emitVerifiedGraph } from "./emit.js";
+import { type EmitOptions, type EmittedGraph, emitVerifiedGraph, reuseReference } from "./emit.js";
 import { ExportError } from "./errors.js";
 import type { LoadedTokenizer } from "./tokenizer-files.js";
 
@@ -45,7 +45,7 @@ export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): P
     }
     logger.warn(`quantizing the primary graph failed (${message}); emitting the portable graph and quantizing it instead`);
   }
-  const portable = await emitVerifiedGraph(job.encoder, emitted.path, { ...job.emit, variants: ["portable"] });
+  const portable = await emitVerifiedGraph(job.encoder, emitted.path, { ...job.emit, variants: ["portable"] }, reuseReference(emitted.reference));
   try {
     return await quantizeOnce(portable, job);
   } catch (error) {

@@ -1,9 +1,8 @@
 // Child process computing the reference forward of a model folder, so that it runs while the
-// exporting process builds and writes the graph (see startReference in verify.ts).
-import type { TokenBatch } from "../arch/architecture.js";
+// exporting process builds and writes the graph (see startReference in background-reference.ts).
+import type { EncoderOutputs, TokenBatch } from "../arch/architecture.js";
 import { loadEncoder, referenceForward } from "../arch/encoder.js";
 import type { SentencePooling } from "../arch/pooling.js";
-import type { EncoderOutputs } from "../arch/architecture.js";
 
 export interface ReferenceRequest {
   dir: string;

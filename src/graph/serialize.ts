@@ -175,7 +175,6 @@ export function externalDataNeeded(totalInitializerBytes: number, mode: External
   return totalInitializerBytes > AUTO_EXTERNAL_DATA_BYTES;
 }
 
-export { readTensorBytes };
 
 // Typed copies of an initializer's elements (host byte order is little-endian on every platform
 // Node supports, matching ONNX raw_data). Each checks the data type and returns aligned memory.

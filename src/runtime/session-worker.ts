@@ -10,8 +10,9 @@ const statistics = new StatisticsCollector();
 async function handle(request: WorkerRequest): Promise<WorkerReply> {
   if (request.kind === "load") {
     simulateCrashForTests(request.modelPath);
-    await session?.release(); // a reused worker holds one model at a time
+    await session?.release(); // a reused worker holds one model at a time, and its statistics
     session = undefined;
+    statistics.collect();
     session = await ort.InferenceSession.create(request.modelPath, {
       graphOptimizationLevel: request.settings.graphOptimizationLevel ?? "all",
       ...(request.settings.intraOpNumThreads ? { intraOpNumThreads: request.settings.intraOpNumThreads } : {}),
@@ -19,8 +20,8 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
     });
     return { id: request.id, ok: true, inputNames: [...session.inputNames], outputNames: [...session.outputNames] };
   }
-  if (!session) throw new Error("no model loaded");
   if (request.kind === "collect") return { id: request.id, ok: true, statistics: statistics.collect(request.keep) };
+  if (!session) throw new Error("no model loaded");
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(request.feeds)) feeds[name] = toOrt(t);
   if (request.kind === "observe") {
