@@ -48,17 +48,6 @@ export class MinMaxObserver {
     return batch;
   }
 
-  merge(other: MinMaxState | HistogramState): void {
-    this.stats = {
-      kind: "minmax",
-      min: Math.min(this.stats.min, other.min),
-      max: Math.max(this.stats.max, other.max),
-      count: this.stats.count + other.count,
-      sumSquares: this.stats.sumSquares + other.sumSquares,
-      nonFinite: this.stats.nonFinite + other.nonFinite,
-    };
-  }
-
   state(): MinMaxState {
     return { ...this.stats };
   }
@@ -114,12 +103,6 @@ export class HistogramObserver {
     this.counts = new Float64Array(bins);
   }
 
-  static from(state: HistogramState): HistogramObserver {
-    const observer = new HistogramObserver(state.counts.length);
-    observer.merge(state);
-    return observer;
-  }
-
   observe(values: ArrayLike<number>): void {
     const batch = this.minMax.observe(values);
     if (batch.count === 0) return;
@@ -140,22 +123,6 @@ export class HistogramObserver {
       const bin = ((v - lo) * scale) | 0;
       counts[bin > last ? last : bin]!++;
     }
-  }
-
-  /** Adds another histogram (e.g. from another worker), spreading its bins over ours by overlap. */
-  merge(other: HistogramState | MinMaxState): void {
-    if (other.kind !== "histogram") throw new Error("cannot merge a MinMax state into a histogram");
-    if (other.count === 0) {
-      this.minMax.merge(other);
-      return;
-    }
-    this.minMax.merge(other);
-    const merged = this.minMax.state();
-    this.cover(merged.min, merged.max);
-    const width = (other.hi - other.lo) / other.counts.length;
-    other.counts.forEach((n, b) => {
-      if (n > 0) this.spread(other.lo + b * width, other.lo + (b + 1) * width, n);
-    });
   }
 
   state(): HistogramState {
