@@ -53,11 +53,11 @@ export function albertGroupOf(c: AlbertConfig, i: number): number {
 
 function albertPlan(c: AlbertConfig, weights: { has(name: string): boolean }): EncoderPlan {
   const h = c.hiddenSize;
-  const layers = Array.from({ length: c.layers }, (_, i) =>
-    Array.from({ length: c.innerGroupLayers }, (_, inner) =>
-      layerRefs(c, `encoder.albert_layer_groups.${albertGroupOf(c, i)}.albert_layers.${inner}`, ALBERT_LAYER),
-    ),
-  ).flat();
+  // Each group's refs made once, the same objects at every pass (the reference reads them once).
+  const groups = Array.from({ length: c.hiddenGroups }, (_, group) =>
+    Array.from({ length: c.innerGroupLayers }, (_, inner) => layerRefs(c, `encoder.albert_layer_groups.${group}.albert_layers.${inner}`, ALBERT_LAYER)),
+  );
+  const layers = Array.from({ length: c.layers }, (_, i) => groups[albertGroupOf(c, i)]!).flat();
   return {
     embeddings: embeddingRefs(c, c.embeddingSize),
     positionIds: SEQUENTIAL_POSITIONS,
@@ -74,7 +74,6 @@ export const albert: Architecture<AlbertConfig> = {
   modelTypes: ["albert"],
   checkpointPrefixes: ["albert."],
   parseConfig: parseAlbertConfig,
-  anchorTensor: () => "embeddings.word_embeddings.weight",
   emit: (ctx, c, inputs) => emitEncoder(ctx, albertPlan(c, ctx.weights.reader), inputs),
   reference: (weights, c, batch) => referenceEncoder(weights, albertPlan(c, weights), batch),
 };

@@ -75,8 +75,11 @@ export interface Architecture<C extends EncoderConfig = EncoderConfig> {
   /** Prefixes under which task heads wrap the encoder, e.g. "bert." in BertForMaskedLM. */
   readonly checkpointPrefixes: readonly string[];
   parseConfig(config: ConfigReader): C;
-  /** A tensor (unprefixed) every checkpoint of this architecture has; it locates the prefix. */
-  anchorTensor(config: C): string;
+  /**
+   * A tensor (unprefixed) every checkpoint of this architecture has; it locates the prefix.
+   * Default: BERT's word embeddings, "embeddings.word_embeddings.weight".
+   */
+  anchorTensor?(config: C): string;
   emit(ctx: TemplateContext, config: C, inputs: GraphInputs): EncoderResult<Value>;
   reference(weights: WeightReader, config: C, batch: TokenBatch): EncoderResult<Float32Array>;
 }

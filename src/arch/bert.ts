@@ -11,7 +11,17 @@ import type { AttentionMask, AttentionOptions, AttentionRefs, GateRefs } from ".
 import type { ConfigReader } from "./config.js";
 import type { RotarySpec } from "./positions.js";
 import * as ref from "./reference/math.js";
-import { type LinearRef, type NormRef, type TensorRef, type WeightReader, linearRef, normRef, tensorRef } from "./weight-refs.js";
+import {
+  type LinearArrays,
+  type LinearRef,
+  type NormArrays,
+  type NormRef,
+  type TensorRef,
+  type WeightReader,
+  linearRef,
+  normRef,
+  tensorRef,
+} from "./weight-refs.js";
 
 export interface BertConfig extends EncoderConfig {
   layers: number;
@@ -221,14 +231,14 @@ function embeddings(ctx: TemplateContext, plan: EncoderPlan, inputs: GraphInputs
 }
 
 /** Post-norm encoder layer: norm(x + attention(x)), then norm(h + ffn(h)). */
-export function encoderLayer(ctx: TemplateContext, w: BertLayerRefs, act: Activation, x: Value, mask: AttentionMask, attention: AttentionOptions = {}): Value {
+function encoderLayer(ctx: TemplateContext, w: BertLayerRefs, act: Activation, x: Value, mask: AttentionMask, attention: AttentionOptions): Value {
   const { nn } = ctx;
   const attended = nn.addNorm(nn.selfAttention(x, w.attention, mask, attention), x, w.attentionNorm);
   return nn.addNorm(nn.feedForward(attended, w.up, w.down, act, w.gate), attended, w.outputNorm);
 }
 
 /** Rows [0, sequence) of a position table, sequence taken from ids [B, S]. */
-export function firstRows(ctx: TemplateContext, table: Value, ids: Value): Value {
+function firstRows(ctx: TemplateContext, table: Value, ids: Value): Value {
   const { ops, g } = ctx;
   return ops.slice(table, g.constInt64([0], [1], "zero"), ops.dim(ids, 1), g.constInt64([0], [1], "axis0"));
 }
@@ -248,7 +258,8 @@ export function referenceEncoder(
   };
   let x = ref.layerNorm(referenceEmbeddings(weights, plan, batch), weights.norm(plan.embeddings.norm));
   if (plan.projection) x = ref.linear(x, b * s, weights.linear(plan.projection));
-  for (const layer of plan.layers) x = referenceEncoderLayer(weights, layer, plan.activation, x, batch, attention);
+  const load = layerLoader(weights);
+  for (const layer of plan.layers) x = referenceEncoderLayer(load(layer), plan.activation, x, batch, attention);
   if (!plan.pooler) return { hidden: x };
   return { hidden: x, pooled: ref.tanh(ref.linear(ref.firstToken(x, b, s), b, weights.linear(plan.pooler))) };
 }
@@ -267,22 +278,45 @@ function referenceEmbeddings(weights: WeightReader, plan: EncoderPlan, batch: To
   return w.tokenTypes ? ref.add(x, weights.rows(w.tokenTypes, batch.tokenTypeIds ?? new Int32Array(b * s), "token_type_ids")) : x;
 }
 
-export function referenceEncoderLayer(
-  weights: WeightReader,
-  w: BertLayerRefs,
-  act: Activation,
-  x: Float32Array,
-  batch: TokenBatch,
-  options: ref.AttentionOptions = {},
-): Float32Array {
-  const rows = batch.batch * batch.sequence;
+/** The arrays behind one layer's refs. */
+interface LayerArrays {
+  attention: ref.AttentionArrays;
+  attentionNorm: NormArrays;
+  up: LinearArrays;
+  down: LinearArrays;
+  gate?: ref.GateArrays;
+  outputNorm: NormArrays;
+}
+
+function layerArrays(weights: WeightReader, w: BertLayerRefs): LayerArrays {
   const attention = attentionArrays(weights, w.attention);
-  const attended = ref.layerNorm(
-    ref.add(ref.selfAttention(x, batch.batch, batch.sequence, attention, batch.attentionMask, options), x),
-    weights.norm(w.attentionNorm),
-  );
-  const ffn = ref.feedForward(attended, rows, weights.linear(w.up), weights.linear(w.down), act, gateArrays(weights, w.gate));
-  return ref.layerNorm(ref.add(ffn, attended), weights.norm(w.outputNorm));
+  const attentionNorm = weights.norm(w.attentionNorm);
+  const up = weights.linear(w.up);
+  const down = weights.linear(w.down);
+  const gate = gateArrays(weights, w.gate);
+  return { attention, attentionNorm, up, down, ...(gate ? { gate } : {}), outputNorm: weights.norm(w.outputNorm) };
+}
+
+/**
+ * Each layer's arrays in turn. A layer run again at the next pass (ALBERT's shared layer: the
+ * same refs object) is read once; otherwise only one layer's arrays are held at a time.
+ */
+function layerLoader(weights: WeightReader): (w: BertLayerRefs) => LayerArrays {
+  let last: { refs: BertLayerRefs; arrays: LayerArrays } | undefined;
+  return (w) => {
+    if (last?.refs !== w) {
+      last = undefined; // lets the previous layer's arrays go before the next are read
+      last = { refs: w, arrays: layerArrays(weights, w) };
+    }
+    return last.arrays;
+  };
+}
+
+function referenceEncoderLayer(w: LayerArrays, act: Activation, x: Float32Array, batch: TokenBatch, options: ref.AttentionOptions): Float32Array {
+  const rows = batch.batch * batch.sequence;
+  const attended = ref.layerNorm(ref.add(ref.selfAttention(x, batch.batch, batch.sequence, w.attention, batch.attentionMask, options), x), w.attentionNorm);
+  const ffn = ref.feedForward(attended, rows, w.up, w.down, act, w.gate);
+  return ref.layerNorm(ref.add(ffn, attended), w.outputNorm);
 }
 
 /** The arrays behind attention refs (separate or fused Q/K/V). */
@@ -302,7 +336,6 @@ export const bert: Architecture<BertConfig> = {
   modelTypes: ["bert"],
   checkpointPrefixes: ["bert."],
   parseConfig: (c) => parseBertConfig(c),
-  anchorTensor: () => "embeddings.word_embeddings.weight",
   emit: (ctx, c, inputs) => emitEncoder(ctx, bertPlan(c, ctx.weights.reader), inputs),
   reference: (weights, c, batch) => referenceEncoder(weights, bertPlan(c, weights), batch),
 };

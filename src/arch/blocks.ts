@@ -67,15 +67,11 @@ interface Projection {
 
 /**
  * Which keys each query sees, in the form the attention at hand reads: the attention kernels'
- * int32 key padding mask, or an additive mask broadcasting to [B, heads, S, S] (MASK_VALUE on
- * hidden keys) — the standard-op form, and the only one a sliding window has.
+ * int32 key padding mask (built only when they attend), or an additive mask broadcasting to
+ * [B, heads, S, S] (MASK_VALUE on hidden keys) — the standard-op form, and the only one a
+ * sliding window has. `input` is attention_mask [B, S] (int64, 1 for a real token).
  */
-export interface AttentionMask {
-  /** attention_mask [B, S] (int64, 1 for a real token). */
-  input: Value;
-  keyPadding?: Value;
-  additive?: Value;
-}
+export type AttentionMask = { input: Value } & ({ keyPadding: Value } | { additive: Value });
 
 /**
  * Rotary tables for one sequence length: angles position × inverse frequency [S, dim/2], and
@@ -235,12 +231,21 @@ export class Blocks {
 
   /** `mask` narrowed to keys within `halfWindow` positions of each query (additive, [B, 1, S, S]). */
   windowedMask(mask: AttentionMask, ids: Value, halfWindow: number): AttentionMask {
-    return { input: mask.input, additive: this.slidingWindowMask(mask.additive ?? this.additiveMask(mask.input), ids, halfWindow) };
+    return { input: mask.input, additive: this.slidingWindowMask(this.additiveForm(mask), ids, halfWindow) };
+  }
+
+  /** The additive form of `mask`, built from attention_mask when it holds the kernels' form. */
+  private additiveForm(mask: AttentionMask): Value {
+    return "additive" in mask ? mask.additive : this.additiveMask(mask.input);
   }
 
   /** Multi-head self-attention over x [B, S, H], returning the output projection [B, S, H]. */
   selfAttention(x: Value, refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions = {}): Value {
-    const context = this.fused.attention ? this.fusedAttention(x, refs, mask, options) : this.scaledDotProductAttention(x, refs, mask, options);
+    // Without the kernels, attentionMask() gives the additive form, the one this attention reads.
+    const context =
+      !this.fused.attention && "additive" in mask
+        ? this.scaledDotProductAttention(x, refs, mask.additive, options)
+        : this.fusedAttention(x, refs, mask, options);
     return this.linear(context, refs.output);
   }
 
@@ -268,18 +273,18 @@ export class Blocks {
    * layers ([B, heads, S, S]): given both, the kernels add them per layer in a scalar loop.
    */
   private kernelMasking(mask: AttentionMask, scoreBias: Value | undefined): AttentionMasking {
-    if (!scoreBias) return mask.keyPadding ? { keyPaddingMask: mask.keyPadding } : { attentionBias: mask.additive! };
-    const key = `${scoreBias}|${mask.additive ?? mask.input}`;
+    if (!scoreBias) return "keyPadding" in mask ? { keyPaddingMask: mask.keyPadding } : { attentionBias: mask.additive };
+    const key = `${scoreBias}|${"additive" in mask ? mask.additive : mask.input}`;
     let combined = this.combinedBiases.get(key);
     if (!combined) {
-      combined = this.ops.add(scoreBias, mask.additive ?? this.additiveMask(mask.input));
+      combined = this.ops.add(scoreBias, this.additiveForm(mask));
       this.combinedBiases.set(key, combined);
     }
     return { attentionBias: combined };
   }
 
   /** softmax(q·kᵀ/√d + bias + mask)·v in standard ops, heads merged back: [B, S, H]. */
-  private scaledDotProductAttention(x: Value, refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions): Value {
+  private scaledDotProductAttention(x: Value, refs: AttentionRefs, additive: Value, options: AttentionOptions): Value {
     const { ops } = this;
     const widths = qkvWidths(refs);
     const headSize = widths[0] / refs.heads;
@@ -292,7 +297,7 @@ export class Blocks {
     let scores = ops.matMul(ops.transpose(rotate(split(q)), [0, 2, 1, 3]), ops.transpose(rotate(split(k)), [0, 2, 3, 1]));
     if (!folded) scores = ops.mul(scores, ops.scalar(scale, "scale"));
     if (options.scoreBias) scores = ops.add(scores, options.scoreBias);
-    const probs = ops.softmax(ops.add(scores, mask.additive ?? this.additiveMask(mask.input)), -1);
+    const probs = ops.softmax(ops.add(scores, additive), -1);
     const context = ops.matMul(probs, ops.transpose(split(v), [0, 2, 1, 3]));
     return ops.reshape(ops.transpose(context, [0, 2, 1, 3]), [0, 0, widths[0]]);
   }
@@ -323,10 +328,15 @@ export class Blocks {
     return ops.range(scalar(0, "zero"), ops.gather(ops.shape(ids), scalar(1, "sequence_axis")), scalar(1, "one"));
   }
 
+  /** Key − query offsets j − i for queries i (rows) and keys j (columns) of ids [B, S]: int64 [S, S]. */
+  relativeOffsets(ids: Value): Value {
+    const p = this.positions(ids);
+    return this.ops.sub(this.ops.unsqueeze(p, [0]), this.ops.unsqueeze(p, [1]));
+  }
+
   /** |i − j| for positions i (rows) and j (columns) of ids [B, S]: int64 [S, S]. */
   private distances(ids: Value): Value {
-    const p = this.positions(ids);
-    return this.ops.abs(this.ops.sub(this.ops.unsqueeze(p, [0]), this.ops.unsqueeze(p, [1])));
+    return this.ops.abs(this.relativeOffsets(ids));
   }
 
   /** Rotary tables for the sequence length of ids [B, S], computed in the graph (no length limit). */

@@ -83,7 +83,6 @@ export const distilbert: Architecture<DistilBertConfig> = {
   modelTypes: ["distilbert"],
   checkpointPrefixes: ["distilbert."],
   parseConfig: parseDistilBertConfig,
-  anchorTensor: () => "embeddings.word_embeddings.weight",
   emit: (ctx, c, inputs) => emitEncoder(ctx, distilBertPlan(c), inputs),
   reference: (weights, c, batch) => referenceEncoder(weights, distilBertPlan(c), batch),
 };

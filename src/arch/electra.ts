@@ -40,7 +40,6 @@ export const electra: Architecture<ElectraConfig> = {
   modelTypes: ["electra"],
   checkpointPrefixes: ["electra."],
   parseConfig: parseElectraConfig,
-  anchorTensor: () => "embeddings.word_embeddings.weight",
   emit: (ctx, c, inputs) => emitEncoder(ctx, electraPlan(c), inputs),
   reference: (weights, c, batch) => referenceEncoder(weights, electraPlan(c), batch),
 };

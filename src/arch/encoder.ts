@@ -24,6 +24,9 @@ export interface LoadedEncoder {
   close(): void;
 }
 
+/** The anchor tensor of templates that name none: the BERT family's word embeddings. */
+const BERT_WORD_EMBEDDINGS = "embeddings.word_embeddings.weight";
+
 /** Reads config.json and opens the weights (headers only) of a Hugging Face model folder. */
 export function loadEncoder(dir: string): LoadedEncoder {
   const configFile = ConfigReader.fromFile(join(dir, "config.json"));
@@ -31,7 +34,8 @@ export function loadEncoder(dir: string): LoadedEncoder {
   const config = architecture.parseConfig(configFile);
   const store = openCheckpoint(dir);
   try {
-    const view = encoderView(store, architecture.anchorTensor(config), architecture.checkpointPrefixes);
+    const anchor = architecture.anchorTensor?.(config) ?? BERT_WORD_EMBEDDINGS;
+    const view = encoderView(store, anchor, architecture.checkpointPrefixes);
     return { dir, architecture, config, weights: new WeightReader(view), close: () => store.close() };
   } catch (error) {
     store.close();

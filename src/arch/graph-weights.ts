@@ -94,19 +94,13 @@ export class GraphWeights {
     );
   }
 
-  /** A float32 initializer computed from the checkpoint when written. */
-  computed(hint: string, shape: number[], compute: (out: Float32Array) => void): Value {
-    return this.g.initializer(hint, DataType.FLOAT, shape, this.lazy(shape.reduce((a, b) => a * b, 1), compute));
-  }
-
   private transposedPack(parts: FoldedLinear[], out: Float32Array): void {
     const inFeatures = parts[0].ref.inFeatures;
     const outFeatures = out.length / inFeatures;
     let column = 0;
-    for (const part of parts) {
-      const { ref, scale = 1 } = part;
-      const [start, end] = partRows(part);
-      const w = this.source(linearWeight(ref)); // [outF, in]
+    for (const [part, w] of this.withSources(parts, linearWeight)) {
+      const { scale = 1 } = part;
+      const [start, end] = partRows(part); // of w [outF, in]
       // In tiles, so both sides of the transpose stay in cache (a row-by-row transpose of a
       // 4096 × 1024 matrix misses the cache on every store: ~10× slower).
       for (let o0 = start; o0 < end; o0 += TRANSPOSE_TILE) {
@@ -125,12 +119,23 @@ export class GraphWeights {
 
   private biasPack(parts: FoldedLinear[], out: Float32Array): void {
     let offset = 0;
-    for (const part of parts) {
-      const { ref, scale = 1 } = part;
+    for (const [part, b] of this.withSources(parts, linearBias)) {
+      const { scale = 1 } = part;
       const [start, end] = partRows(part);
-      const b = this.source(linearBias(ref));
       for (let o = start; o < end; o++) out[offset + o - start] = b[o] * scale;
       offset += end - start;
+    }
+  }
+
+  /**
+   * Each part with the values of its tensor. Consecutive parts of one fused map (Wqkv's query
+   * rows, then its key and value rows) share one read: the tensor is read (and converted) once.
+   */
+  private *withSources(parts: FoldedLinear[], tensorOf: (ref: LinearRef) => TensorRef): Generator<[FoldedLinear, Float32Array]> {
+    let values: Float32Array = new Float32Array(0);
+    for (const [i, part] of parts.entries()) {
+      if (part.ref.prefix !== parts[i - 1]?.ref.prefix) values = this.source(tensorOf(part.ref));
+      yield [part, values];
     }
   }
 

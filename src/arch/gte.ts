@@ -78,7 +78,6 @@ export const gte: Architecture<GteConfig> = {
   modelTypes: ["new"],
   checkpointPrefixes: ["new."],
   parseConfig: parseGteConfig,
-  anchorTensor: () => "embeddings.word_embeddings.weight",
   emit: (ctx, c, inputs) => emitEncoder(ctx, gtePlan(c), inputs),
   reference: (weights, c, batch) => referenceEncoder(weights, gtePlan(c), batch),
 };

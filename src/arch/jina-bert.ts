@@ -93,7 +93,6 @@ export const jinaBert: Architecture<JinaBertConfig> = {
   matches: (config) => config.raw("position_embedding_type") === "alibi",
   checkpointPrefixes: ["bert."],
   parseConfig: parseJinaBertConfig,
-  anchorTensor: () => "embeddings.word_embeddings.weight",
   emit: emitJinaBert,
   reference: referenceJinaBert,
 };

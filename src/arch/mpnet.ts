@@ -44,18 +44,18 @@ export function parseMpnetConfig(c: ConfigReader): MpnetConfig {
 
 /**
  * transformers' MPNetEncoder.relative_position_bucket for one key−query offset: exact buckets for
- * short distances, logarithmic ones up to max_distance, the two directions apart. The logarithm
- * is rounded to float32 at each step as torch computes it, so bucket boundaries (e.g. distance
- * 64 → exactly 6) fall on the same side.
+ * short distances, logarithmic ones up to RELATIVE_MAX_DISTANCE, the two directions apart. The
+ * logarithm is rounded to float32 at each step as torch computes it, so bucket boundaries (e.g.
+ * distance 64 → exactly 6) fall on the same side.
  */
-export function relativePositionBucket(relative: number, buckets = RELATIVE_BUCKETS, maxDistance = RELATIVE_MAX_DISTANCE): number {
+export function relativePositionBucket(relative: number): number {
   const f = Math.fround;
-  const half = Math.floor(buckets / 2);
+  const half = Math.floor(RELATIVE_BUCKETS / 2);
   const direction = relative > 0 ? half : 0;
   const distance = Math.abs(relative);
   const maxExact = Math.floor(half / 2);
   if (distance < maxExact) return direction + distance;
-  const logRatio = f(f(Math.log(f(distance / maxExact))) / f(Math.log(maxDistance / maxExact)));
+  const logRatio = f(f(Math.log(f(distance / maxExact))) / f(Math.log(RELATIVE_MAX_DISTANCE / maxExact)));
   return direction + Math.min(maxExact + Math.trunc(f(logRatio * (half - maxExact))), half - 1);
 }
 
@@ -102,11 +102,9 @@ function emitMpnet(ctx: TemplateContext, c: MpnetConfig, inputs: GraphInputs): E
 
 /** [1, heads, S, S] bias from the sequence length of ids [B, S]: table[bucket(key − query)]. */
 function relativePositionBias(ctx: TemplateContext, c: MpnetConfig, ids: Value): Value {
-  const { ops, g, weights } = ctx;
+  const { ops, g, nn, weights } = ctx;
   const scalar = (value: number, hint: string) => g.constInt64([value], [], hint);
-  const length = ops.gather(ops.shape(ids), scalar(1, "sequence_axis"));
-  const positions = ops.range(scalar(0, "zero"), length, scalar(1, "one"));
-  const offsets = ops.sub(ops.unsqueeze(positions, [0]), ops.unsqueeze(positions, [1])); // [query, key]: key − query
+  const offsets = nn.relativeOffsets(ids); // [query, key]: key − query
   const reach = scalar(RELATIVE_MAX_DISTANCE, "max_distance");
   const index = ops.add(ops.clip(offsets, scalar(-RELATIVE_MAX_DISTANCE, "min_offset"), reach), reach);
   const bucketTable = relativeBucketTable();
@@ -130,7 +128,6 @@ export const mpnet: Architecture<MpnetConfig> = {
   modelTypes: ["mpnet"],
   checkpointPrefixes: ["mpnet."],
   parseConfig: parseMpnetConfig,
-  anchorTensor: () => "embeddings.word_embeddings.weight",
   emit: emitMpnet,
   reference: referenceMpnet,
 };

@@ -117,7 +117,6 @@ export const nomicBert: Architecture<NomicBertConfig> = {
   modelTypes: ["nomic_bert"],
   checkpointPrefixes: ["bert."],
   parseConfig: parseNomicBertConfig,
-  anchorTensor: () => "embeddings.word_embeddings.weight",
   emit: (ctx, c, inputs) => emitEncoder(ctx, nomicPlan(c), inputs),
   reference: (weights, c, batch) => referenceEncoder(weights, nomicPlan(c), batch),
 };

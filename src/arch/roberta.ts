@@ -27,7 +27,6 @@ export const roberta: Architecture<BertConfig> = {
   modelTypes: ["roberta", "xlm-roberta", "camembert"],
   checkpointPrefixes: ["roberta."],
   parseConfig: parseRobertaConfig,
-  anchorTensor: () => "embeddings.word_embeddings.weight",
   emit: (ctx, c, inputs) => emitEncoder(ctx, robertaPlan(c, ctx.weights.reader), inputs),
   reference: (weights, c, batch) => referenceEncoder(weights, robertaPlan(c, weights), batch),
 };
