@@ -102,8 +102,25 @@ describe("help, usage errors and exit codes (real process)", () => {
       expect(run.stdout).toBe("");
       expect(run.stderr.split("\n")[0]).toMatch(/^jazzmine-embed: error: /);
     }
+    // resolveQuantizationOptions' limits, as usage errors named by their flags.
+    const threshold = await inProcess(["export", ID, "-o", join(tempDir(), "never"), "--fidelity-threshold", "2"]);
+    expect(threshold.code).toBe(EXIT_USAGE);
+    expect(threshold.stderr.split("\n")[0]).toBe("jazzmine-embed: error: --fidelity-threshold must be a cosine in (0, 1], not 2");
     const json = await inProcess(["export", "--json"]);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, command: "export", exitCode: EXIT_USAGE, error: expect.stringMatching(/^missing <model-id/) });
+  });
+});
+
+describe("local folders", () => {
+  it("never read the Hub settings: a bad HF_ENDPOINT or HF_HUB_ETAG_TIMEOUT does not matter", async () => {
+    const local = modelFolder(syntheticBert({ seed: 53, vocab: 3000 }), {}, "local");
+    const out = join(tempDir(), "tok");
+    const run = await inProcess(["tokenizer", local, "-o", out, "--json"], hubEnv({ HF_ENDPOINT: "ftp://x", HF_HUB_ETAG_TIMEOUT: "soon" }));
+    expect(run.code, run.stderr).toBe(EXIT_OK);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, model: local, source: "folder", files: ["tokenizer.json", "tokenizer_config.json"] });
+    const hubId = await inProcess(["tokenizer", ID, "-o", join(tempDir(), "hub-tok")], hubEnv({ HF_ENDPOINT: "ftp://x" }));
+    expect(hubId.code).toBe(EXIT_FAILURE);
+    expect(hubId.stderr).toMatch(/HF_ENDPOINT "ftp:\/\/x" must be an http\(s\) URL/);
   });
 });
 

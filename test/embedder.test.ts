@@ -157,6 +157,7 @@ describe("tokenization", () => {
     const short = await load(fp32Dir, { maxLength: 8 });
     expect(Array.from(short.tokenize([TEXTS[0]!]).inputIds)).toEqual([...tokenizer.encode(TEXTS[0]!).ids.slice(0, 7), SEP]);
     expect(await embedder.embed([])).toEqual([]);
+    expect(embedder.tokenize([])).toMatchObject({ batch: 0, sequence: 1 });
   });
 });
 
@@ -198,6 +199,17 @@ describe("defaults from the folder", () => {
     expect((await load(both, { file: "m_fp32.onnx" })).modelPath).toBe(join(both, "m_fp32.onnx"));
     copyFileSync(join(int8Dir, "emb_int8_qdq.onnx"), join(both, "other_int8_qdq.onnx"));
     await expect(Embedder.load(both)).rejects.toThrow(/several ONNX files \(m_fp32\.onnx, m_int8_qdq\.onnx, other_int8_qdq\.onnx\); choose one with \{ file \}/);
+
+    // A dynamic INT8 export is the INT8 file too (the choice goes by name; the QDQ bytes serve).
+    const dynamic = join(tempDir(), "dynamic");
+    mkdirSync(dynamic);
+    for (const file of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(join(fp32Dir, file), join(dynamic, file));
+    copyFileSync(fp32Path, join(dynamic, "m_fp32.onnx"));
+    copyFileSync(join(int8Dir, "emb_int8_qdq.onnx"), join(dynamic, "m_int8_dynamic.onnx"));
+    expect((await load(dynamic)).modelPath).toBe(join(dynamic, "m_int8_dynamic.onnx"));
+    copyFileSync(join(int8Dir, "emb_int8_qdq.onnx"), join(dynamic, "m_int8_qdq.onnx"));
+    await expect(Embedder.load(dynamic)).rejects.toThrow(/several ONNX files \(m_fp32\.onnx, m_int8_dynamic\.onnx, m_int8_qdq\.onnx\); choose one with \{ file \}/);
+
     await expect(Embedder.load(tempDir())).rejects.toThrow(/holds no \.onnx file; export a model into it first/);
     await expect(Embedder.load(fp32Dir, { maxLength: 1000 })).rejects.toThrow(`maxLength 1000 exceeds the ${MAX_POSITIONS} tokens`);
     const embedder = await load(fp32Dir);

@@ -207,6 +207,15 @@ describe("cache reuse", () => {
     await expect(partial.resolve(ID, "model")).rejects.toThrow(/lacks config\.json and model weights .*run the export once online/);
   });
 
+  it("settings come from the `env` option, read only when a Hub id is resolved", async () => {
+    const folder = tempDir();
+    const badEndpoint = new HubClient({ env: { HF_ENDPOINT: "ftp://x" }, logger: recordingLogger() });
+    expect(await badEndpoint.resolve(folder, "model")).toBe(folder);
+    await expect(badEndpoint.resolve(ID, "model")).rejects.toThrow(/HF_ENDPOINT "ftp:\/\/x" must be an http\(s\) URL/);
+    const offline = new HubClient({ env: { HF_HUB_OFFLINE: "1", HF_HUB_CACHE: tempDir() }, logger: recordingLogger() });
+    await expect(offline.resolve(ID, "model")).rejects.toThrow(/^HF_HUB_OFFLINE is set and org\/tiny-bert@main is not in the Hub cache/);
+  });
+
   it("reuses a cache written by Python's huggingface_hub (same layout)", async () => {
     const source = tinyRepo();
     const cacheDir = tempDir();

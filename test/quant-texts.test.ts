@@ -8,7 +8,7 @@ import { BUNDLED_TOKENIZER } from "../src/fixtures/model-folder.js";
 import { loadTokenizer } from "../src/export/tokenizer-files.js";
 import { QuantizationInputError, builtinCalibrationTexts, heldOutTexts, readTextFile } from "../src/quant/corpus.js";
 import { calibrationTextsFor, resolveQuantizationOptions } from "../src/quant/options.js";
-import { batchByLength, tokenizeTexts } from "../src/quant/tokenize.js";
+import { batchByLength, padBatch, tokenizeTexts } from "../src/quant/tokenize.js";
 import { tempDir } from "./helpers/index.js";
 
 const tokenizer = loadTokenizer(join(BUNDLED_TOKENIZER, "..")).tokenizer;
@@ -131,5 +131,13 @@ describe("tokenization", () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it("pads plain id arrays as well; no rows still make a batch of one position", () => {
+    const batch = padBatch([[CLS, 7, SEP], [CLS, SEP]], 0);
+    expect(batch).toMatchObject({ batch: 2, sequence: 3 });
+    expect([...batch.inputIds]).toEqual([CLS, 7, SEP, CLS, SEP, 0]);
+    expect([...batch.attentionMask]).toEqual([1, 1, 1, 1, 1, 0]);
+    expect(padBatch([], 0)).toMatchObject({ batch: 0, sequence: 1 });
   });
 });

@@ -6,7 +6,8 @@ import { existsSync, readFileSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from "../graph/opset.js";
-import { DEFAULT_QUANTIZATION, QUANTIZATION_MODES, type QuantizationMode, type QuantizationOptions } from "../quant/options.js";
+import { QuantizationInputError } from "../quant/corpus.js";
+import { DEFAULT_QUANTIZATION, QUANTIZATION_MODES, type QuantizationMode, type QuantizationOptions, resolveQuantizationOptions } from "../quant/options.js";
 import { CALIBRATION_METHODS, type CalibrationMethod } from "../quant/range-selection.js";
 import { POOLING_MODES, type PoolingMode } from "../arch/sentence-transformers.js";
 import { BENCH_FLAGS, BENCH_USAGE, benchOptions, commandLine } from "../bench/command.js";
@@ -14,7 +15,7 @@ import { runBench } from "../bench/suite.js";
 import { Embedder } from "../runtime/embedder.js";
 import { type FlagSpec, type Flags, UsageError, formatFlags, parseArgs } from "./cli-args.js";
 import { HubClient } from "./hub/client.js";
-import { DEFAULT_REVISION, HubSettings } from "./hub/settings.js";
+import { DEFAULT_REVISION } from "./hub/settings.js";
 import { isLocalFolder } from "./model-source.js";
 import { Reporter, type TextStream } from "./progress.js";
 import { DEFAULT_MODEL_ID, EmbeddingService } from "./service.js";
@@ -217,24 +218,30 @@ function requireOutput(flags: Flags): string {
   return output;
 }
 
+/** The flag that sets each option, for resolveQuantizationOptions' messages. */
+const QUANTIZATION_OPTION_FLAGS: Record<string, string> = {
+  mode: "--mode",
+  calibrationMethod: "--calibration-method",
+  maxLength: "--calibration-max-length",
+  fidelityThreshold: "--fidelity-threshold",
+};
+
+/** The INT8 flags as options, checked by resolveQuantizationOptions so that a bad value is a usage error. */
 function quantizationOptions(flags: Flags): QuantizationOptions {
-  const mode = flags.mode;
-  if (mode !== undefined && !QUANTIZATION_MODES.includes(mode as QuantizationMode)) {
-    throw new UsageError(`--mode must be ${QUANTIZATION_MODES.join(" or ")}, not ${String(mode)}`);
-  }
-  const method = flags["calibration-method"];
-  if (method !== undefined && !CALIBRATION_METHODS.includes(method as CalibrationMethod)) {
-    throw new UsageError(`--calibration-method must be one of ${CALIBRATION_METHODS.join(", ")}, not ${String(method)}`);
-  }
-  const threshold = flags["fidelity-threshold"];
-  if (threshold !== undefined && !Number.isFinite(Number(threshold))) throw new UsageError(`--fidelity-threshold must be a number, not ${String(threshold)}`);
-  return {
-    ...(mode !== undefined ? { mode: mode as QuantizationMode } : {}),
-    ...(method !== undefined ? { calibrationMethod: method as CalibrationMethod } : {}),
+  const options: QuantizationOptions = {
+    ...(flags.mode !== undefined ? { mode: flags.mode as QuantizationMode } : {}),
+    ...(flags["calibration-method"] !== undefined ? { calibrationMethod: flags["calibration-method"] as CalibrationMethod } : {}),
     ...(typeof flags.calibration === "string" ? { calibrationFile: flags.calibration } : {}),
     ...(flags["calibration-max-length"] !== undefined ? { maxLength: parseInteger("calibration-max-length", flags["calibration-max-length"]) } : {}),
-    ...(threshold !== undefined ? { fidelityThreshold: Number(threshold) } : {}),
+    ...(flags["fidelity-threshold"] !== undefined ? { fidelityThreshold: parseNumber("fidelity-threshold", flags["fidelity-threshold"]) } : {}),
   };
+  try {
+    resolveQuantizationOptions(options);
+  } catch (error) {
+    if (!(error instanceof QuantizationInputError)) throw error;
+    throw new UsageError(error.message.replace(/^\w+/, (option) => QUANTIZATION_OPTION_FLAGS[option] ?? option));
+  }
+  return options;
 }
 
 function parseInteger(flag: string, value: string | true): number {
@@ -243,11 +250,17 @@ function parseInteger(flag: string, value: string | true): number {
   return n;
 }
 
-/** The Hub client for this run: environment settings, --revision, progress on stderr. */
+function parseNumber(flag: string, value: string | true): number {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new UsageError(`--${flag} must be a number, not ${String(value)}`);
+  return n;
+}
+
+/** The Hub client for this run: settings from io.env (read only for a Hub id), --revision, progress on stderr. */
 function hubClient(modelId: string, flags: Flags, { io, reporter }: Context): HubClient {
   const revision = typeof flags.revision === "string" ? flags.revision : undefined;
   if (revision && isLocalFolder(modelId)) reporter.warn(`--revision applies to Hub ids; ${modelId} is a local folder, used as it is`);
-  return new HubClient({ settings: HubSettings.fromEnv(io.env), logger: reporter, progress: reporter, ...(revision ? { revision } : {}) });
+  return new HubClient({ env: io.env, logger: reporter, progress: reporter, ...(revision ? { revision } : {}) });
 }
 
 function sourceSummary(modelId: string, hub: HubClient): Record<string, unknown> {

@@ -34,7 +34,7 @@ export function tokenizeTexts(tokenizer: TokenEncoder, texts: readonly string[],
  * its longest row. Returns the batches and, for each batch row, the index of its sequence.
  */
 export function batchByLength(
-  sequences: readonly Int32Array[],
+  sequences: readonly ArrayLike<number>[],
   batchSize: number,
   padTokenId: number,
 ): Array<{ batch: TokenBatch; rows: number[] }> {
@@ -47,8 +47,9 @@ export function batchByLength(
   return out;
 }
 
-export function padBatch(rows: readonly Int32Array[], padTokenId: number): TokenBatch {
-  const sequence = Math.max(...rows.map((r) => r.length));
+/** Rows padded to the longest one (at least one position, so that no rows still make a batch). */
+export function padBatch(rows: readonly ArrayLike<number>[], padTokenId: number): TokenBatch {
+  const sequence = Math.max(1, ...rows.map((r) => r.length));
   const inputIds = new Int32Array(rows.length * sequence).fill(padTokenId);
   const attentionMask = new Int32Array(rows.length * sequence);
   rows.forEach((row, b) => {

@@ -11,7 +11,10 @@ import * as ort from "onnxruntime-node";
 import type { TokenBatch } from "../arch/architecture.js";
 import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens } from "../arch/pooling.js";
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
+import { int8FileName } from "../export/quantized-export.js";
 import { loadTokenizer } from "../export/tokenizer-files.js";
+import { QUANTIZATION_MODES } from "../quant/options.js";
+import { batchByLength, padBatch } from "../quant/tokenize.js";
 import { batchFeeds } from "./feeds.js";
 import { readOnnxMetadata } from "./onnx-metadata.js";
 
@@ -47,6 +50,8 @@ export interface EmbedOptions {
 const FALLBACK_MAX_LENGTH = 512;
 /** transformers writes a huge model_max_length (int(1e30)) when a tokenizer has no limit. */
 const UNSET_MODEL_MAX_LENGTH = 1e6;
+/** How the exporter ends INT8 file names, one per mode (`_int8_qdq.onnx`, `_int8_dynamic.onnx`). */
+const INT8_FILE_ENDINGS = QUANTIZATION_MODES.map((mode) => int8FileName("", mode));
 
 export class Embedder {
   private constructor(
@@ -110,12 +115,9 @@ export class Embedder {
       if (typeof text !== "string") throw new EmbedderError(`texts[${i}] is ${typeof text}, not a string`);
     }
     const ids = texts.map((text) => this.encode(text));
-    // Similar lengths together: less padding per batch. Results go back to the input order.
-    const order = ids.map((_, i) => i).sort((a, b) => ids[a]!.length - ids[b]!.length);
     const vectors = new Array<Float32Array>(texts.length);
-    for (let start = 0; start < order.length; start += batchSize) {
-      const rows = order.slice(start, start + batchSize);
-      const batch = this.pad(rows.map((i) => ids[i]!));
+    // Similar lengths together: less padding per batch. Results go back to the input order.
+    for (const { batch, rows } of batchByLength(ids, batchSize, this.specials.padId)) {
       const pooled = fromGraph ? await this.run(batch, SENTENCE_EMBEDDING_OUTPUT) : await this.poolHidden(batch, wanted);
       const width = pooled.length / batch.batch;
       rows.forEach((textIndex, row) => (vectors[textIndex] = pooled.slice(row * width, (row + 1) * width)));
@@ -125,7 +127,7 @@ export class Embedder {
 
   /** The padded token batch embed() feeds for `texts` (in the given order). */
   tokenize(texts: readonly string[]): TokenBatch {
-    return this.pad(texts.map((text) => this.encode(text)));
+    return padBatch(texts.map((text) => this.encode(text)), this.specials.padId);
   }
 
   async close(): Promise<void> {
@@ -139,17 +141,6 @@ export class Embedder {
     const { prefix, suffix } = this.specials;
     const keep = Math.max(0, this.maxLength - prefix - suffix);
     return [...ids.slice(0, prefix + keep), ...ids.slice(ids.length - suffix)];
-  }
-
-  private pad(rows: number[][]): TokenBatch {
-    const sequence = Math.max(1, ...rows.map((r) => r.length));
-    const inputIds = new Int32Array(rows.length * sequence).fill(this.specials.padId);
-    const attentionMask = new Int32Array(rows.length * sequence);
-    rows.forEach((ids, b) => {
-      inputIds.set(ids, b * sequence);
-      attentionMask.fill(1, b * sequence, b * sequence + ids.length);
-    });
-    return { batch: rows.length, sequence, inputIds, attentionMask };
   }
 
   /** last_hidden_state of one padded batch, pooled here → [batch, hidden]. */
@@ -207,7 +198,7 @@ function chooseModelFile(dir: string, file: string | undefined): string {
   const models = readdirSync(dir).filter((f) => f.endsWith(".onnx")).sort();
   if (models.length === 0) throw new EmbedderError(`${dir} holds no .onnx file; export a model into it first (jazzmine-embed export <model> -o ${dir})`);
   if (models.length === 1) return join(dir, models[0]!);
-  const int8 = models.filter((f) => f.endsWith("_int8_qdq.onnx"));
+  const int8 = models.filter((f) => INT8_FILE_ENDINGS.some((ending) => f.endsWith(ending)));
   if (int8.length === 1) return join(dir, int8[0]!);
   throw new EmbedderError(`${dir} holds several ONNX files (${models.join(", ")}); choose one with { file }`);
 }

@@ -79,10 +79,6 @@ export class RepoCache {
     }
   }
 
-  isMarkedMissing(commit: string, file: string): boolean {
-    return existsSync(join(this.folder, ".no_exist", commit, ...file.split("/")));
-  }
-
   hasFile(commit: string, file: string): boolean {
     try {
       return statSync(this.pointerPath(commit, file)).isFile();

@@ -14,8 +14,10 @@ import { planFiles } from "./plan.js";
 import { DEFAULT_REVISION, HubSettings } from "./settings.js";
 
 export interface HubClientOptions {
-  /** Endpoint, cache, token, offline: from the environment by default (HubSettings.fromEnv()). */
+  /** Endpoint, cache, token, offline: by default read from `env` on first use (HubSettings.fromEnv()). */
   settings?: HubSettings;
+  /** The environment default settings come from (default process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
   /** Branch, tag or commit sha (default "main"). */
   revision?: string;
   logger?: Logger;
@@ -59,9 +61,9 @@ export class HubClient implements ModelResolver {
     this.progress = options.progress ?? progressFor(this.logger);
   }
 
-  /** Read from the environment on first use: constructing a client touches nothing. */
+  /** Read from the environment on first use: constructing a client, or resolving a local folder, touches nothing. */
   get settings(): HubSettings {
-    return (this.resolvedSettings ??= HubSettings.fromEnv());
+    return (this.resolvedSettings ??= HubSettings.fromEnv(this.options.env));
   }
 
   /** A local folder as is; a Hub id as its snapshot folder with the files for `purpose`. */
@@ -166,7 +168,7 @@ export class HubClient implements ModelResolver {
           await downloadBlob(
             this.settings,
             { file, metadata, blobPath, incompletePath: cache.incompletePath(metadata.etag) },
-            { progress: this.progress, logger: this.logger, ...this.retryOptions() },
+            { progress: this.progress, logger: this.logger, retries: this.options.retries, retryDelayMs: this.options.retryDelayMs },
           ).catch((error: unknown) => {
             throw this.explain(error, cache.repoId, file);
           });
@@ -177,13 +179,6 @@ export class HubClient implements ModelResolver {
     }
     cache.link(commit, file, metadata.etag);
     return downloaded;
-  }
-
-  private retryOptions(): { retries?: number; retryDelayMs?: number } {
-    return {
-      ...(this.options.retries !== undefined ? { retries: this.options.retries } : {}),
-      ...(this.options.retryDelayMs !== undefined ? { retryDelayMs: this.options.retryDelayMs } : {}),
-    };
   }
 
   /** The cached snapshot of the revision, when the Hub is not to be (or cannot be) asked. */

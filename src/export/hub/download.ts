@@ -1,4 +1,4 @@
-// One file from the Hub: its metadata (HEAD: commit, etag, size, CDN location), then its bytes
+// One file from the Hub: its metadata (HEAD: etag, size, CDN location), then its bytes
 // into blobs/<etag>.incomplete — resumed with Range after a cut, verified against size and
 // etag (sha256 of LFS files, git blob sha1 of small ones) — and renamed into blobs/<etag>.
 import { createHash } from "node:crypto";
@@ -12,8 +12,6 @@ import { HubHttpError, HubNetworkError, hubRequest, networkReason } from "./http
 import type { HubSettings } from "./settings.js";
 
 export interface FileMetadata {
-  /** X-Repo-Commit */
-  commit: string | undefined;
   /** X-Linked-Etag (LFS: sha256) or ETag (git blob sha1), without quotes. */
   etag: string;
   /** X-Linked-Size or Content-Length. */
@@ -34,11 +32,11 @@ export async function fetchFileMetadata(settings: HubSettings, url: string): Pro
   if (!etag) throw new ExportError(`${url} answered without an ETag; is HF_ENDPOINT (${settings.endpoint}) a Hugging Face Hub?`);
   const size = Number(headers.get("x-linked-size") ?? headers.get("content-length") ?? Number.NaN);
   const location = response.status >= 300 && response.status < 400 ? new URL(headers.get("location")!, answered).href : answered;
-  return { commit: headers.get("x-repo-commit") ?? undefined, etag, size: Number.isFinite(size) ? size : undefined, location };
+  return { etag, size: Number.isFinite(size) ? size : undefined, location };
 }
 
 /** `W/"abc"` → `abc` (huggingface_hub names blobs by the bare etag). */
-export function normalizeEtag(etag: string | null): string | undefined {
+function normalizeEtag(etag: string | null): string | undefined {
   const bare = etag?.replace(/^W\//, "").replace(/^"|"$/g, "").trim();
   return bare || undefined;
 }

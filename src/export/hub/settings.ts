@@ -5,7 +5,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { ExportError } from "../errors.js";
 
-export const DEFAULT_ENDPOINT = "https://huggingface.co";
+const DEFAULT_ENDPOINT = "https://huggingface.co";
 export const DEFAULT_REVISION = "main";
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -89,7 +89,7 @@ function expandHome(path: string): string {
 }
 
 /** HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface. */
-export function hfHome(env: Env): string {
+function hfHome(env: Env): string {
   if (env.HF_HOME) return expandHome(env.HF_HOME);
   return join(env.XDG_CACHE_HOME ? expandHome(env.XDG_CACHE_HOME) : join(homedir(), ".cache"), "huggingface");
 }
