@@ -26,7 +26,7 @@ import { builtinCalibrationTexts } from "../src/quant/corpus.js";
 import { resolveQuantizationOptions } from "../src/quant/options.js";
 import { quantizeModel } from "../src/quant/quantize.js";
 import { batchFeeds } from "../src/runtime/feeds.js";
-import { CACHE, median } from "./common.js";
+import { CACHE, keepOutput, median } from "./common.js";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -144,6 +144,7 @@ async function optimizedOps(model: Model, label: string): Promise<void> {
   rmSync(path, { force: true });
 }
 
+keepOutput(`graph-speed-${MODEL}`);
 mkdirSync(WORK, { recursive: true });
 const dir = modelFolder(MODEL);
 const encoder = loadEncoder(dir);

@@ -18,9 +18,10 @@ import { withOutlierChannels } from "../dist/fixtures/outliers.js";
 import { type TextSource, builtinCalibrationTexts } from "../dist/quant/corpus.js";
 import { DEFAULT_QUANTIZATION, type QuantizationOptions, resolveQuantizationOptions } from "../dist/quant/options.js";
 import { type QuantizationReport, quantizeModel } from "../dist/quant/quantize.js";
-import { CACHE, bgeSmallModel } from "./common.js";
+import { CACHE, bgeSmallModel, keepOutput } from "./common.js";
 
 const QUICK = process.argv.includes("--quick");
+keepOutput("quant", !QUICK);
 /** Latency rounds per shape (default: as many as fit ~8 s, as in the suite). */
 const ROUNDS = process.env.BENCH_ROUNDS ? Number(process.env.BENCH_ROUNDS) : undefined;
 const WORK = join(CACHE, "quant");
