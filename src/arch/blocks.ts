@@ -157,7 +157,7 @@ export class Blocks {
 
   /**
    * Post-norm residual: LayerNorm(x + residual). Standard ops in both variants: onnxruntime's
-   * SkipLayerNormalization CPU kernel measured several times slower than Add + LayerNormalization.
+   * SkipLayerNormalization CPU kernel was slower than Add + LayerNormalization (docs/graph-forms.md).
    */
   addNorm(x: Value, residual: Value, ref: NormRef): Value {
     return this.layerNorm(this.ops.add(x, residual), ref);

@@ -102,7 +102,7 @@ export class GraphWeights {
       const { scale = 1 } = part;
       const [start, end] = partRows(part); // of w [outF, in]
       // In tiles, so both sides of the transpose stay in cache (a row-by-row transpose of a
-      // 4096 × 1024 matrix misses the cache on every store: ~10× slower).
+      // 4096 × 1024 matrix misses the cache on every store).
       for (let o0 = start; o0 < end; o0 += TRANSPOSE_TILE) {
         const o1 = Math.min(o0 + TRANSPOSE_TILE, end);
         for (let i0 = 0; i0 < inFeatures; i0 += TRANSPOSE_TILE) {

@@ -31,7 +31,7 @@ export interface LatencyPlan {
   /**
    * onnxruntime's intra-op threads spin while waiting for work (its default). Off by default
    * here: the sessions of the variants live in one process, and an idle session's spinning
-   * threads take cores from the one being timed (on 2 cores, 1×16 runs measured ~2× slower
+   * threads take cores from the one being timed (on 2 cores, small shapes are slower
    * interleaved than alone). On, a pause before each run lets the previous session's threads
    * go to sleep.
    */

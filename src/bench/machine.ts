@@ -19,8 +19,8 @@ export interface MachineInfo {
   loadAverage: { start: number; end?: number };
   /**
    * Milliseconds to fault in one MiB of fresh memory, at the start and the end. Loading a model
-   * touches hundreds of MiB, so this cost (~0.2 on bare metal, several times that on some VMs,
-   * and varying with the host's load) explains much of the export and session-load times.
+   * touches hundreds of MiB, so this cost (higher on VMs, and varying with the host's load)
+   * explains much of the export and session-load times.
    */
   pageFaultMsPerMiB: { start: number; end?: number };
 }

@@ -20,9 +20,9 @@ const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 /**
  * glibc malloc settings for the worker (appended to the caller's GLIBC_TUNABLES, which win):
  * onnxruntime copies a model's weights two or three times while it loads it, and every fresh
- * page costs a fault — on VMs a costly one (bench/results: ~3 ms per MiB here). Transparent huge
- * pages (hugetlb=1), a fixed mmap threshold and no heap trimming let those copies reuse memory
- * already faulted in: session creation of the bge-small shape drops from ~1 s to ~0.2 s. Only
+ * page costs a fault — on VMs a costly one (bench/results records it: ~3 ms per MiB here).
+ * Transparent huge pages (hugetlb=1), a fixed mmap threshold and no heap trimming let those
+ * copies reuse memory already faulted in (session load times: bench/results/latest.md). Only
  * the allocator's policy changes; the same onnxruntime runs the same file with the same
  * options. Other C libraries ignore the variable.
  */
