@@ -25,7 +25,7 @@ import { encodeModel, readModel, writeModel } from "../src/graph/serialize.js";
 import { builtinCalibrationTexts } from "../src/quant/corpus.js";
 import { resolveQuantizationOptions } from "../src/quant/options.js";
 import { quantizeModel } from "../src/quant/quantize.js";
-import { batchFeeds } from "../src/runtime/feeds.js";
+import { ortFeeds } from "../src/runtime/ort-feeds.js";
 import { CACHE, keepOutput, median } from "./common.js";
 
 const args = process.argv.slice(2);
@@ -112,9 +112,7 @@ async function interleaved(sessions: ort.InferenceSession[], feeds: Record<strin
 
 function feedsFor(encoder: LoadedEncoder, inputNames: readonly string[], batch: number, sequence: number): Record<string, ort.Tensor> {
   const tokens = randomBatch(encoder.config, { batch, sequence, padded: false, seed: 11 });
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const [input, feed] of Object.entries(batchFeeds(tokens, inputNames))) feeds[input] = new ort.Tensor(feed.type, feed.data, feed.dims);
-  return feeds;
+  return ortFeeds(tokens, inputNames);
 }
 
 async function table(title: string, encoder: LoadedEncoder, rows: Array<[string, Model | string]>, shapes: Array<[number, number]>): Promise<void> {

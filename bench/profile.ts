@@ -7,7 +7,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { EmbeddingService, loadEncoder, silentLogger } from "../dist/index.js";
 import { randomBatch } from "../dist/fixtures/batches.js";
-import { batchFeeds } from "../dist/runtime/feeds.js";
+import { ortFeeds } from "../dist/runtime/ort-feeds.js";
 import { CACHE, bgeSmallModel, keepOutput } from "./common.js";
 
 const RUNS = 20;
@@ -36,8 +36,7 @@ async function profile(path: string, batch: number, sequence: number): Promise<M
   mkdirSync(dir, { recursive: true });
   const prefix = `trace-${batch}x${sequence}-${Date.now()}`;
   const session = await ort.InferenceSession.create(path, { graphOptimizationLevel: "all", intraOpNumThreads: 2, enableProfiling: true, profileFilePrefix: join(dir, prefix) });
-  const tokens = batchFeeds(randomBatch(config, { batch, sequence, seed: 5 }), session.inputNames);
-  const feeds = Object.fromEntries(Object.entries(tokens).map(([name, t]) => [name, new ort.Tensor(t.type, t.data, t.dims)]));
+  const feeds = ortFeeds(randomBatch(config, { batch, sequence, seed: 5 }), session.inputNames);
   for (let i = 0; i < WARMUP + RUNS; i++) await session.run(feeds);
   session.endProfiling(); // writes <prefix>_<timestamp>.json
   await session.release();

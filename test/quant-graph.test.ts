@@ -14,6 +14,7 @@ import { Ops } from "../src/graph/ops.js";
 import { encodeModel, initializerToFloat32, initializerToInt8, writeModel } from "../src/graph/serialize.js";
 import { validateModel } from "../src/graph/validate.js";
 import { batchFeeds } from "../src/runtime/feeds.js";
+import { ortFeeds } from "../src/runtime/ort-feeds.js";
 import { IsolatedSession } from "../src/runtime/isolated-session.js";
 import { expandAttention } from "../src/quant/attention-expansion.js";
 import { withOutputs } from "../src/quant/calibration.js";
@@ -34,9 +35,7 @@ const SHAPE = { layers: 2, hidden: 64, heads: 4, intermediate: 128, vocab: 2000,
 async function run(model: Model, batch: TokenBatch, outputs: string[] = ["last_hidden_state", "pooler_output"]): Promise<Record<string, Float32Array>> {
   const session = await ort.InferenceSession.create(encodeModel(model));
   try {
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, feed] of Object.entries(batchFeeds(batch, session.inputNames))) feeds[name] = new ort.Tensor(feed.type, feed.data, feed.dims);
-    const result = await session.run(feeds, outputs);
+    const result = await session.run(ortFeeds(batch, session.inputNames), outputs);
     return Object.fromEntries(outputs.map((o) => [o, result[o]!.data as Float32Array]));
   } finally {
     await session.release();

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as ort from "onnxruntime-node";
 import type { EncoderConfig } from "../arch/architecture.js";
 import { randomBatch } from "../fixtures/batches.js";
-import { batchFeeds } from "../runtime/feeds.js";
+import { ortFeeds } from "../runtime/ort-feeds.js";
 import { type Shape, shapeLabel } from "./shapes.js";
 import { median, medianRatio, quantile, roundOrder } from "./stats.js";
 
@@ -113,11 +113,7 @@ async function loadSessions(plan: LatencyPlan, options: ort.InferenceSession.Ses
 
 async function measureShape(plan: LatencyPlan, sessions: ort.InferenceSession[], shape: Shape): Promise<ShapeResult> {
   const batch = randomBatch(plan.config, { batch: shape.batch, sequence: shape.sequence, padded: false, seed: 17 });
-  const feeds = sessions.map((session) => {
-    const tensors: Record<string, ort.Tensor> = {};
-    for (const [name, feed] of Object.entries(batchFeeds(batch, session.inputNames))) tensors[name] = new ort.Tensor(feed.type, feed.data, feed.dims);
-    return tensors;
-  });
+  const feeds = sessions.map((session) => ortFeeds(batch, session.inputNames));
   const settle = plan.spinning && sessions.length > 1 ? SPIN_SETTLE_MS : 0;
   const timeRun = async (i: number) => {
     if (settle) await sleep(settle);

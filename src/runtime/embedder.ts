@@ -15,7 +15,7 @@ import { int8FileName } from "../export/quantized-export.js";
 import { loadTokenizer } from "../export/tokenizer-files.js";
 import { QUANTIZATION_MODES } from "../quant/options.js";
 import { batchByLength, padBatch } from "../quant/tokenize.js";
-import { batchFeeds } from "./feeds.js";
+import { ortFeeds } from "./ort-feeds.js";
 import { readOnnxMetadata } from "./onnx-metadata.js";
 
 export type { PoolingMode } from "../arch/sentence-transformers.js";
@@ -152,10 +152,7 @@ export class Embedder {
 
   /** One float output of the graph for one padded batch. */
   private async run(batch: TokenBatch, output: string): Promise<Float32Array> {
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, feed] of Object.entries(batchFeeds(batch, this.session.inputNames))) {
-      feeds[name] = new ort.Tensor(feed.type, feed.data, feed.dims);
-    }
+    const feeds = ortFeeds(batch, this.session.inputNames);
     try {
       const tensor = (await this.session.run(feeds, [output]))[output]!;
       if (tensor.type !== "float32") throw new Error(`${output} is ${tensor.type}, not float32`);

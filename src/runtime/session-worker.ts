@@ -2,7 +2,8 @@
 // on graphs it dislikes; in a child that is an ordinary, reportable failure.
 import * as ort from "onnxruntime-node";
 import { StatisticsCollector } from "../quant/tensor-stats.js";
-import type { FeedTensor, OutputTensor, WorkerReply, WorkerRequest } from "./protocol.js";
+import { ortTensor } from "./ort-feeds.js";
+import type { OutputTensor, WorkerReply, WorkerRequest } from "./protocol.js";
 
 let session: ort.InferenceSession | undefined;
 const statistics = new StatisticsCollector();
@@ -23,7 +24,7 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
   if (request.kind === "collect") return { id: request.id, ok: true, statistics: statistics.collect(request.keep) };
   if (!session) throw new Error("no model loaded");
   const feeds: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(request.feeds)) feeds[name] = toOrt(t);
+  for (const [name, t] of Object.entries(request.feeds)) feeds[name] = ortTensor(t);
   if (request.kind === "observe") {
     const tensors = request.spec.tensors;
     const results = await session.run(feeds, tensors.map((t) => t.name));
@@ -49,10 +50,6 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
 function simulateCrashForTests(modelPath: string): void {
   const marker = process.env.JAZZMINE_SIMULATE_ORT_CRASH;
   if (marker && modelPath.includes(marker)) process.kill(process.pid, "SIGSEGV");
-}
-
-function toOrt(t: FeedTensor): ort.Tensor {
-  return t.type === "int64" ? new ort.Tensor("int64", t.data, t.dims) : new ort.Tensor("float32", t.data, t.dims);
 }
 
 process.on("message", (request: WorkerRequest) => {

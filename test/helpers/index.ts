@@ -12,7 +12,7 @@ import { type SyntheticModel, type WriteOptions, writeModelFolder } from "../../
 import type { Model } from "../../src/graph/ir.js";
 import { encodeModel } from "../../src/graph/serialize.js";
 import { validateModel } from "../../src/graph/validate.js";
-import { batchFeeds } from "../../src/runtime/feeds.js";
+import { ortFeeds } from "../../src/runtime/ort-feeds.js";
 import { relativeMaxError } from "../../src/export/verify.js";
 
 const created: string[] = [];
@@ -43,11 +43,7 @@ export function syntheticEncoder(model: SyntheticModel, options: WriteOptions = 
 export async function runInProcess(model: Model | Uint8Array, batch: TokenBatch): Promise<EncoderOutputs & { raw: ort.InferenceSession.ReturnType }> {
   const session = await ort.InferenceSession.create(model instanceof Uint8Array ? model : encodeModel(model));
   try {
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const [name, feed] of Object.entries(batchFeeds(batch, session.inputNames))) {
-      feeds[name] = new ort.Tensor(feed.type, feed.data, feed.dims);
-    }
-    const raw = await session.run(feeds);
+    const raw = await session.run(ortFeeds(batch, session.inputNames));
     return {
       lastHiddenState: raw.last_hidden_state!.data as Float32Array,
       poolerOutput: raw.pooler_output!.data as Float32Array,

@@ -1,0 +1,15 @@
+// Token batches as onnxruntime tensors, for code that runs onnxruntime in its own process
+// (feeds.ts stays free of onnxruntime: the exporter only sends feeds to a worker).
+import * as ort from "onnxruntime-node";
+import type { TokenBatch } from "../arch/architecture.js";
+import { batchFeeds } from "./feeds.js";
+import type { FeedTensor } from "./protocol.js";
+
+export function ortTensor(feed: FeedTensor): ort.Tensor {
+  return feed.type === "int64" ? new ort.Tensor("int64", feed.data, feed.dims) : new ort.Tensor("float32", feed.data, feed.dims);
+}
+
+/** The graph inputs of `batch` that a session with `inputNames` takes. */
+export function ortFeeds(batch: TokenBatch, inputNames: readonly string[]): Record<string, ort.Tensor> {
+  return Object.fromEntries(Object.entries(batchFeeds(batch, inputNames)).map(([name, feed]) => [name, ortTensor(feed)]));
+}
