@@ -1,12 +1,12 @@
 // The sentence-transformers side of an export: which pooling the optional sentence_embedding
 // output computes, and the files (modules.json, the pooling config…) that travel with the model
 // so the runtime pools exactly as the graph and the original pipeline do.
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ConfigError } from "../arch/config.js";
 import type { SentencePooling } from "../arch/pooling.js";
 import { POOLING_MODES, type SentencePipeline, readSentencePipeline, sentencePipelineFiles } from "../arch/sentence-transformers.js";
-import { copyFileAtomic, writeFileAtomic } from "./atomic.js";
+import { copyFileAtomic, ensureDir, writeFileAtomic } from "./atomic.js";
 import { ExportError } from "./errors.js";
 import type { Logger } from "./log.js";
 
@@ -41,22 +41,21 @@ export function resolveSentencePooling(modelDir: string, option: boolean | Sente
 /**
  * Writes the pipeline files into `outputDir`: the model folder's own when the graph pools as
  * they say (or has no sentence_embedding output), otherwise files describing `pooling`.
- * Returns the relative paths written.
  */
-export function writeSentenceFiles(modelDir: string, outputDir: string, pooling: SentencePooling | undefined, hiddenSize: number, logger: Logger): string[] {
+export function writeSentenceFiles(modelDir: string, outputDir: string, pooling: SentencePooling | undefined, hiddenSize: number, logger: Logger): void {
   const pipeline = readPipelineQuietly(modelDir, logger);
   const describesGraph = (p: SentencePipeline) =>
     !pooling || (p.pooling === pooling.pooling && p.normalize === pooling.normalize && p.unsupportedModules.length === 0);
   if (pipeline && describesGraph(pipeline)) {
-    for (const file of pipeline.files) copyFileAtomic(join(modelDir, file), ensureParent(join(outputDir, file)));
-    return pipeline.files;
+    for (const file of pipeline.files) copyFileAtomic(join(modelDir, file), withParent(join(outputDir, file)));
+    return;
   }
-  if (!pooling) return [];
-  const written = Object.entries(sentencePipelineFiles(pooling.pooling, pooling.normalize, hiddenSize));
-  for (const [file, text] of written) writeFileAtomic(ensureParent(join(outputDir, file)), text);
-  const settings = existsSync(join(modelDir, "sentence_bert_config.json")) ? ["sentence_bert_config.json"] : [];
-  for (const file of settings) copyFileAtomic(join(modelDir, file), join(outputDir, file));
-  return [...written.map(([file]) => file), ...settings];
+  if (!pooling) return;
+  for (const [file, text] of Object.entries(sentencePipelineFiles(pooling.pooling, pooling.normalize, hiddenSize))) {
+    writeFileAtomic(withParent(join(outputDir, file)), text);
+  }
+  const settings = "sentence_bert_config.json"; // max_seq_length: the runtime truncates to it
+  if (existsSync(join(modelDir, settings))) copyFileAtomic(join(modelDir, settings), join(outputDir, settings));
 }
 
 /** Without a sentence_embedding output, an unreadable pipeline is not the export's problem. */
@@ -70,7 +69,7 @@ function readPipelineQuietly(modelDir: string, logger: Logger): SentencePipeline
   }
 }
 
-function ensureParent(path: string): string {
-  mkdirSync(dirname(path), { recursive: true });
+function withParent(path: string): string {
+  ensureDir(dirname(path));
   return path;
 }
