@@ -19,14 +19,14 @@ import { FUSED_OPS, type FusedOps } from "../src/arch/blocks.js";
 import { type LoadedEncoder, buildEncoderGraph, loadEncoder } from "../src/arch/encoder.js";
 import { silentLogger } from "../src/export/log.js";
 import { loadTokenizer } from "../src/export/tokenizer-files.js";
-import { BGE_SMALL_SHAPE, type SyntheticModel, randomBatch, syntheticBert, syntheticGte, syntheticJinaBert, syntheticModernBert, syntheticNomicBert, writeModelFolder } from "../src/fixtures/index.js";
+import { BGE_SMALL_SHAPE, type SyntheticModel, randomBatch, syntheticGte, syntheticJinaBert, syntheticModernBert, syntheticNomicBert, writeModelFolder } from "../src/fixtures/index.js";
 import type { Model } from "../src/graph/ir.js";
 import { encodeModel, readModel, writeModel } from "../src/graph/serialize.js";
 import { builtinCalibrationTexts } from "../src/quant/corpus.js";
 import { resolveQuantizationOptions } from "../src/quant/options.js";
 import { quantizeModel } from "../src/quant/quantize.js";
 import { ortFeeds } from "../src/runtime/ort-feeds.js";
-import { CACHE, keepOutput, median } from "./common.js";
+import { CACHE, bgeSmallModel, keepOutput, median } from "./common.js";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -39,12 +39,13 @@ const THREADS = 2;
 const SHAPES = option("--shapes")?.split(",").map((s) => s.split("x").map(Number) as [number, number]);
 const SHAPE = { ...BGE_SMALL_SHAPE, seed: 7 };
 const GLU = { ...SHAPE, intermediate: 1024 }; // about BERT's 1536-wide MLP in parameters
-const MODELS: Record<string, { make: () => SyntheticModel; rotary: boolean }> = {
-  bert: { make: () => syntheticBert(SHAPE), rotary: false },
-  jina_bert: { make: () => syntheticJinaBert(GLU), rotary: false },
-  nomic_bert: { make: () => syntheticNomicBert(GLU), rotary: true },
-  gte: { make: () => syntheticGte(GLU), rotary: true },
-  modernbert: { make: () => syntheticModernBert({ ...GLU, localAttention: 128 }), rotary: true },
+const MODELS: Record<string, { folder: () => string; rotary: boolean }> = {
+  // The suite's default model (syntheticBert at this SHAPE), from the same cache.
+  bert: { folder: bgeSmallModel, rotary: false },
+  jina_bert: { folder: () => generatedFolder("jina_bert", () => syntheticJinaBert(GLU)), rotary: false },
+  nomic_bert: { folder: () => generatedFolder("nomic_bert", () => syntheticNomicBert(GLU)), rotary: true },
+  gte: { folder: () => generatedFolder("gte", () => syntheticGte(GLU)), rotary: true },
+  modernbert: { folder: () => generatedFolder("modernbert", () => syntheticModernBert({ ...GLU, localAttention: 128 })), rotary: true },
 };
 const MODEL = option("--model") ?? "bert";
 const WORK = join(CACHE, "graph-speed");
@@ -60,10 +61,10 @@ function openSession(model: Model | string): Promise<ort.InferenceSession> {
   return typeof model === "string" ? ort.InferenceSession.create(model, sessionOptions()) : ort.InferenceSession.create(encodeModel(model), sessionOptions());
 }
 
-/** The synthetic model folder (generated once, with the bundled tokenizer for calibration). */
-function modelFolder(name: string): string {
+/** A synthetic model folder of this script's (generated once, with the bundled tokenizer for calibration). */
+function generatedFolder(name: string, make: () => SyntheticModel): string {
   const dir = join(WORK, "models", name);
-  if (!existsSync(join(dir, "model.safetensors"))) writeModelFolder(dir, MODELS[name]!.make());
+  if (!existsSync(join(dir, "model.safetensors"))) writeModelFolder(dir, make());
   return dir;
 }
 
@@ -144,7 +145,7 @@ async function optimizedOps(model: Model, label: string): Promise<void> {
 
 keepOutput(`graph-speed-${MODEL}`);
 mkdirSync(WORK, { recursive: true });
-const dir = modelFolder(MODEL);
+const dir = MODELS[MODEL]!.folder();
 const encoder = loadEncoder(dir);
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}, onnxruntime-node ${ort.env.versions.common}, load ${loadavg()[0]!.toFixed(2)}`);
 console.log(`model: synthetic ${MODEL} (12 layers, hidden 384, 12 heads); ${THREADS} threads; ${ROUNDS} rounds at 8×128`);

@@ -9,20 +9,13 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { VARIANT_KEYS } from "../src/bench/exports.js";
 import { type BenchOutput, runBench } from "../src/bench/suite.js";
 import { RESULT_KIND, RESULT_VERSION, type BenchResult } from "../src/bench/result.js";
-import { EXIT_OK, EXIT_USAGE, main } from "../src/export/cli.js";
+import { EXIT_OK, EXIT_USAGE } from "../src/export/cli.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
-import { modelFolder, tempDir } from "./helpers/index.js";
+import { modelFolder, runCli, tempDir } from "./helpers/index.js";
 
 /** Small enough to export in a second, with the bundled tokenizer's vocabulary so INT8 calibrates. */
 const TINY = { vocab: BUNDLED_VOCAB_SIZE, layers: 1, hidden: 32, heads: 2, intermediate: 64, seed: 41 };
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env: {} });
-  return { code, stdout, stderr };
-}
 
 /** Every element closed in order: enough to know a browser will parse it. */
 function expectWellFormedXml(text: string): void {
@@ -118,7 +111,7 @@ describe("jazzmine-embed bench", () => {
   it("runs the suite and prints the table, the JSON path last", async () => {
     const dir = modelFolder(syntheticBert(TINY), {}, "cli-bench");
     const out = join(tempDir(), "cli-results");
-    const { code, stdout, stderr } = await cli(["bench", dir, "--variants", "fp32", "--shapes", "1x4", "--runs", "1", "--export-runs", "1", "--threads", "1", "--spin", "--output", out]);
+    const { code, stdout, stderr } = await runCli(["bench", dir, "--variants", "fp32", "--shapes", "1x4", "--runs", "1", "--export-runs", "1", "--threads", "1", "--spin", "--output", out], { env: {} });
     expect(stderr).toContain("export FP32, run 1/1");
     expect(code).toBe(EXIT_OK);
     const last = stdout.trim().split("\n").at(-1)!;
@@ -135,14 +128,14 @@ describe("jazzmine-embed bench", () => {
       ["--variants", "fp16", /unknown variant "fp16"/],
       ["--runs", "0", /--runs must be a positive integer, not 0/],
     ] as const) {
-      const { code, stderr } = await cli(["bench", "--output", tempDir(), flag, value]);
+      const { code, stderr } = await runCli(["bench", "--output", tempDir(), flag, value], { env: {} });
       expect(code).toBe(EXIT_USAGE);
       expect(stderr).toMatch(message);
     }
   });
 
   it("is listed in the help", async () => {
-    const { stdout } = await cli(["--help"]);
+    const { stdout } = await runCli(["--help"], { env: {} });
     expect(stdout).toMatch(/^ {2}bench +measure a model/m);
   });
 });

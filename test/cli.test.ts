@@ -6,12 +6,12 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main } from "../src/export/cli.js";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../src/export/cli.js";
 import { Reporter } from "../src/export/progress.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import { FakeHub } from "./helpers/fake-hub.js";
-import { modelFolder, tempDir } from "./helpers/index.js";
+import { modelFolder, runCli, tempDir } from "./helpers/index.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ID = "org/tiny-bert";
@@ -44,19 +44,6 @@ function cli(args: string[], env: Record<string, string> = hubEnv(), stdin?: str
   });
 }
 
-/** main() in this process with captured streams. */
-async function inProcess(args: string[], env: Record<string, string | undefined> = hubEnv(), stdin = ""): Promise<Run> {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(args, {
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-    env,
-    readStdin: () => stdin,
-  });
-  return { code, stdout, stderr };
-}
-
 let hub: FakeHub;
 let cacheDir: string;
 
@@ -77,14 +64,14 @@ afterAll(async () => {
 describe("help, usage errors and exit codes (real process)", () => {
   it("--help for every command on stdout, exit 0; usage errors exit 2 with one line on stderr", async () => {
     for (const command of ["export", "tokenizer", "embed", "bench"]) {
-      const help = await inProcess([command, "--help"]);
+      const help = await runCli([command, "--help"], { env: hubEnv() });
       expect(help.code).toBe(EXIT_OK);
       expect(help.stdout).toMatch(new RegExp(`^usage: jazzmine-embed ${command} `));
       expect(help.stdout).toContain("exit codes: 0 success, 1 failure (model, network, files), 2 usage error");
       expect(help.stderr).toBe("");
     }
-    expect((await inProcess(["export", "-h"])).stdout).toContain("-o, --output <dir>");
-    expect((await inProcess(["export", "--help"])).stdout).toContain("--revision <rev>");
+    expect((await runCli(["export", "-h"], { env: hubEnv() })).stdout).toContain("-o, --output <dir>");
+    expect((await runCli(["export", "--help"], { env: hubEnv() })).stdout).toContain("--revision <rev>");
 
     const unknown = await cli(["frobnicate"]);
     expect(unknown).toEqual({
@@ -97,16 +84,16 @@ describe("help, usage errors and exit codes (real process)", () => {
     expect(help.stdout).toContain("HF_HUB_OFFLINE");
 
     for (const args of [["export", ID], ["export", ID, "-o"], ["embed", "dir"], ["export", ID, "-o", "x", "--opset", "x"], ["tokenizer", ID, "-o", "x", "--nope"]]) {
-      const run = await inProcess(args);
+      const run = await runCli(args, { env: hubEnv() });
       expect(run.code, args.join(" ")).toBe(EXIT_USAGE);
       expect(run.stdout).toBe("");
       expect(run.stderr.split("\n")[0]).toMatch(/^jazzmine-embed: error: /);
     }
     // resolveQuantizationOptions' limits, as usage errors named by their flags.
-    const threshold = await inProcess(["export", ID, "-o", join(tempDir(), "never"), "--fidelity-threshold", "2"]);
+    const threshold = await runCli(["export", ID, "-o", join(tempDir(), "never"), "--fidelity-threshold", "2"], { env: hubEnv() });
     expect(threshold.code).toBe(EXIT_USAGE);
     expect(threshold.stderr.split("\n")[0]).toBe("jazzmine-embed: error: --fidelity-threshold must be a cosine in (0, 1], not 2");
-    const json = await inProcess(["export", "--json"]);
+    const json = await runCli(["export", "--json"], { env: hubEnv() });
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, command: "export", exitCode: EXIT_USAGE, error: expect.stringMatching(/^missing <model-id/) });
   });
 });
@@ -115,10 +102,10 @@ describe("local folders", () => {
   it("never read the Hub settings: a bad HF_ENDPOINT or HF_HUB_ETAG_TIMEOUT does not matter", async () => {
     const local = modelFolder(syntheticBert({ seed: 53, vocab: 3000 }), {}, "local");
     const out = join(tempDir(), "tok");
-    const run = await inProcess(["tokenizer", local, "-o", out, "--json"], hubEnv({ HF_ENDPOINT: "ftp://x", HF_HUB_ETAG_TIMEOUT: "soon" }));
+    const run = await runCli(["tokenizer", local, "-o", out, "--json"], { env: hubEnv({ HF_ENDPOINT: "ftp://x", HF_HUB_ETAG_TIMEOUT: "soon" }) });
     expect(run.code, run.stderr).toBe(EXIT_OK);
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, model: local, source: "folder", files: ["tokenizer.json", "tokenizer_config.json"] });
-    const hubId = await inProcess(["tokenizer", ID, "-o", join(tempDir(), "hub-tok")], hubEnv({ HF_ENDPOINT: "ftp://x" }));
+    const hubId = await runCli(["tokenizer", ID, "-o", join(tempDir(), "hub-tok")], { env: hubEnv({ HF_ENDPOINT: "ftp://x" }) });
     expect(hubId.code).toBe(EXIT_FAILURE);
     expect(hubId.stderr).toMatch(/HF_ENDPOINT "ftp:\/\/x" must be an http\(s\) URL/);
   });
@@ -134,7 +121,7 @@ describe("exports from the Hub (real processes)", () => {
     expect(run.stderr).toMatch(/^downloading model\.safetensors \([\d.]+ MB\)$/m); // not a TTY: plain lines
     expect(run.stderr).toContain("building, writing and verifying the FP32 graph…");
 
-    const again = await inProcess(["export", ID, "-o", out, "--fp32", "--json"]);
+    const again = await runCli(["export", ID, "-o", out, "--fp32", "--json"], { env: hubEnv() });
     expect(again.code, again.stderr).toBe(EXIT_OK);
     const summary = JSON.parse(again.stdout) as Record<string, unknown>;
     expect(summary).toMatchObject({
@@ -151,7 +138,7 @@ describe("exports from the Hub (real processes)", () => {
     });
     expect(again.stdout.trim().split("\n")).toHaveLength(1);
 
-    const quiet = await inProcess(["tokenizer", ID, "-o", join(tempDir(), "tok"), "--quiet"]);
+    const quiet = await runCli(["tokenizer", ID, "-o", join(tempDir(), "tok"), "--quiet"], { env: hubEnv() });
     expect(quiet).toMatchObject({ code: EXIT_OK, stderr: "" });
   });
 
@@ -205,7 +192,7 @@ describe("exports from the Hub (real processes)", () => {
 describe("embed", () => {
   it("prints one vector per text as JSON (real process); --json, stdin and pooling options in-process", async () => {
     const dir = join(tempDir(), "emb");
-    expect((await inProcess(["export", ID, "-o", dir, "--fp32", "-q"])).code).toBe(EXIT_OK);
+    expect((await runCli(["export", ID, "-o", dir, "--fp32", "-q"], { env: hubEnv() })).code).toBe(EXIT_OK);
     const run = await cli(["embed", dir, "hello world", "", "日本語 🙂"]);
     expect(run.code, run.stderr).toBe(EXIT_OK);
     const vectors = JSON.parse(run.stdout) as number[][];
@@ -215,18 +202,18 @@ describe("embed", () => {
       expect(Math.hypot(...v)).toBeCloseTo(1, 5);
     }
 
-    const fromStdin = await inProcess(["embed", dir, "-", "--json", "--pooling", "mean", "--no-normalize"], hubEnv(), "hello world\n\n日本語 🙂\n");
+    const fromStdin = await runCli(["embed", dir, "-", "--json", "--pooling", "mean", "--no-normalize"], { env: hubEnv(), stdin: "hello world\n\n日本語 🙂\n" });
     expect(fromStdin.code, fromStdin.stderr).toBe(EXIT_OK);
     const summary = JSON.parse(fromStdin.stdout) as { vectors: number[][]; pooling: string; normalized: boolean; dimensions: number; maxLength: number };
     expect(summary).toMatchObject({ ok: true, command: "embed", pooling: "mean", normalized: false, dimensions: 32, maxLength: 64 });
     expect(summary.vectors).toHaveLength(3);
     expect(Math.hypot(...summary.vectors[0]!)).not.toBeCloseTo(1, 2);
-    const cls = JSON.parse((await inProcess(["embed", dir, "hello world", "--pooling", "cls", "-q"])).stdout) as number[][];
+    const cls = JSON.parse((await runCli(["embed", dir, "hello world", "--pooling", "cls", "-q"], { env: hubEnv() })).stdout) as number[][];
     expect(cls[0]).toEqual(vectors[0]);
 
-    const bad = await inProcess(["embed", dir, "x", "--pooling", "sum"]);
+    const bad = await runCli(["embed", dir, "x", "--pooling", "sum"], { env: hubEnv() });
     expect(bad.code).toBe(EXIT_USAGE);
-    const missing = await inProcess(["embed", join(dir, "nope"), "x"]);
+    const missing = await runCli(["embed", join(dir, "nope"), "x"], { env: hubEnv() });
     expect(missing).toMatchObject({ code: EXIT_FAILURE, stdout: "" });
     expect(missing.stderr).toMatch(/^jazzmine-embed: error: .*nope does not exist; pass the folder an export wrote/);
   });

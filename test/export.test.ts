@@ -16,12 +16,7 @@ import type { SyntheticModel } from "../src/fixtures/model-folder.js";
 import { readModel } from "../src/graph/serialize.js";
 import { IsolatedSession } from "../src/runtime/isolated-session.js";
 import { verificationBatch, verificationRows, verifyGraph } from "../src/export/verify.js";
-import { modelFolder, tempDir } from "./helpers/index.js";
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return { lines, info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) };
-}
+import { modelFolder, recordingLogger, tempDir } from "./helpers/index.js";
 
 /** Files an export may leave in a folder: never temp files or half artifacts. */
 function leftovers(dir: string): string[] {

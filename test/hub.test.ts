@@ -10,19 +10,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { HubClient, type HubClientOptions } from "../src/export/hub/client.js";
 import { withFileLock } from "../src/export/hub/lock.js";
 import { HubSettings } from "../src/export/hub/settings.js";
-import type { Logger } from "../src/export/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { FakeHub, type FakeRepoInit } from "./helpers/fake-hub.js";
-import { modelFolder, tempDir } from "./helpers/index.js";
+import { modelFolder, recordingLogger, tempDir } from "./helpers/index.js";
 
 const ID = "org/tiny-bert";
 const TOKEN = "hf_testTOKEN0123456789secret";
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return { lines, info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`) };
-}
 
 /** A tiny BERT repo with what real repos carry besides: a README, legacy .bin weights, sentence-transformers files. */
 function tinyRepo(options: { shardBytes?: number } = {}): string {

@@ -4,7 +4,6 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { GraphVariant } from "../src/arch/architecture.js";
 import { buildEncoderGraph } from "../src/arch/encoder.js";
 import { MAX_POOL_PAD_VALUE, type SentencePooling, l2Normalize, poolTokens } from "../src/arch/pooling.js";
 import { POOLING_MODES, readSentencePipeline } from "../src/arch/sentence-transformers.js";
@@ -12,12 +11,12 @@ import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { DataType } from "../src/graph/ir.js";
 import { readModel } from "../src/graph/serialize.js";
-import { type CliIo, main } from "../src/export/cli.js";
 import { ExportError } from "../src/export/errors.js";
 import { silentLogger } from "../src/export/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { relativeMaxError } from "../src/export/verify.js";
-import { expectGraphMatchesReference, modelFolder, runInProcess, syntheticEncoder, tempDir } from "./helpers/index.js";
+import { VARIANTS } from "./helpers/architectures.js";
+import { expectGraphMatchesReference, modelFolder, runCli, runInProcess, syntheticEncoder, tempDir } from "./helpers/index.js";
 
 const SHAPE = { batch: 3, sequence: 3, hidden: 2 };
 // Row 0: three tokens, the last padded. Row 1: one token. Row 2: no tokens at all.
@@ -62,7 +61,6 @@ describe("sentence_embedding in the graph equals pooling computed in TypeScript"
     randomBatch(encoder.config, { batch: 3, sequence: 6, seed: 2 }),
     randomBatch(encoder.config, { batch: 1, sequence: 1 }),
   ];
-  const VARIANTS: GraphVariant[] = ["primary", "portable"];
 
   for (const pooling of POOLING_MODES) {
     for (const normalize of [false, true]) {
@@ -92,10 +90,13 @@ describe("sentence_embedding in the graph equals pooling computed in TypeScript"
   });
 });
 
+/** Local folders only: the CLI must never reach for the Hub here. */
+const OFFLINE = { HF_HUB_OFFLINE: "1" };
+
 describe("export with a sentence_embedding output", () => {
   const bert = syntheticBert({ seed: 32 });
   /** syntheticBert's tiny shape, as parsed (for random batches). */
-  const TINY_CONFIG = { modelType: "bert", hiddenSize: 32, vocabSize: 1000, typeVocabSize: 2, maxSequence: 128, padTokenId: 0 };
+  const TINY_CONFIG = syntheticEncoder(bert).config;
 
   it("reads modules.json, emits exactly three outputs with dynamic batch, and writes the pipeline files", async () => {
     const dir = modelFolder(bert, { sentence: { pooling: "mean", normalize: true } });
@@ -125,22 +126,21 @@ describe("export with a sentence_embedding output", () => {
   it("CLI --pooling chooses explicitly, and the written pipeline files describe that choice", async () => {
     const dir = modelFolder(bert, { sentence: { pooling: "cls", normalize: false } });
     const out = tempDir();
-    const io = captureIo();
-    const code = await main(["export", dir, "--output", out, "--fp32", "--pooling", "max", "--quiet"], io);
-    expect(code, io.err.join("")).toBe(0);
-    const path = io.out.join("").trim().split("\n").at(-1)!;
+    const run = await runCli(["export", dir, "--output", out, "--fp32", "--pooling", "max", "--quiet"], { env: OFFLINE });
+    expect(run.code, run.stderr).toBe(0);
+    const path = run.stdout.trim().split("\n").at(-1)!;
     expect((await readModel(path)).graph.outputs.map((o) => o.name)).toEqual(["last_hidden_state", "pooler_output", "sentence_embedding"]);
     expect(readSentencePipeline(out)).toMatchObject({ pooling: "max", normalize: true, unsupportedModules: [] });
   });
 
   it("CLI --sentence-embedding without modules.json, or --no-normalize without --pooling, fails with one clear line", async () => {
     const dir = modelFolder(bert);
-    const missing = captureIo();
-    expect(await main(["export", dir, "--output", tempDir(), "--fp32", "--sentence-embedding", "--quiet"], missing)).toBe(1);
-    expect(missing.err.join("")).toMatch(/no modules\.json.*--pooling mean/);
-    const usage = captureIo();
-    expect(await main(["export", dir, "--output", tempDir(), "--fp32", "--no-normalize"], usage)).toBe(2);
-    expect(usage.err.join("")).toContain("--no-normalize goes with --pooling");
+    const missing = await runCli(["export", dir, "--output", tempDir(), "--fp32", "--sentence-embedding", "--quiet"], { env: OFFLINE });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no modules\.json.*--pooling mean/);
+    const usage = await runCli(["export", dir, "--output", tempDir(), "--fp32", "--no-normalize"], { env: OFFLINE });
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("--no-normalize goes with --pooling");
   });
 
   it("refuses a pipeline with modules it cannot reproduce (Dense), and a bad explicit pooling", async () => {
@@ -156,9 +156,3 @@ describe("export with a sentence_embedding output", () => {
   });
 });
 
-
-function captureIo(): CliIo & { out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t) }, env: { HF_HUB_OFFLINE: "1" } };
-}

@@ -4,9 +4,8 @@
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { main } from "../src/export/cli.js";
 import { ExportError } from "../src/export/errors.js";
-import { type Logger, silentLogger } from "../src/export/log.js";
+import { silentLogger } from "../src/export/log.js";
 import type { Quantizer } from "../src/export/quantized-export.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { loadTokenizer } from "../src/export/tokenizer-files.js";
@@ -18,16 +17,11 @@ import { readModel } from "../src/graph/serialize.js";
 import { QuantizationInputError, builtinCalibrationTexts } from "../src/quant/corpus.js";
 import { type QuantizationOptions, resolveQuantizationOptions } from "../src/quant/options.js";
 import { QuantizationError, type QuantizationReport, quantizeModel } from "../src/quant/quantize.js";
-import { modelFolder, tempDir } from "./helpers/index.js";
+import { modelFolder, recordingLogger, runCli, tempDir } from "./helpers/index.js";
 
 const SMALL = { vocab: BUNDLED_VOCAB_SIZE, layers: 2, hidden: 64, heads: 4, intermediate: 256, maxPositions: 512 };
 const OUTLIER_CHANNELS = [5, 23, 50];
 const local = { resolve: async (id: string) => id };
-
-function recordingLogger(): Logger & { warnings: string[] } {
-  const warnings: string[] = [];
-  return { info: () => {}, warn: (m) => warnings.push(m), warnings };
-}
 
 const readReport = (dir: string): QuantizationReport => JSON.parse(readFileSync(join(dir, "quantization_report.json"), "utf8"));
 
@@ -226,15 +220,10 @@ describe("bad calibration input", () => {
   it("CLI: one line on stderr and exit 1 for a bad file, exit 2 for a bad flag value", async () => {
     const binary = join(tempDir(), "texts.txt");
     writeFileSync(binary, Uint8Array.from([0, 1, 2, 3]));
-    const run = async (args: string[]) => {
-      let stderr = "";
-      const code = await main(args, { stdout: { write: () => true }, stderr: { write: (t: string) => (stderr += t) }, env: {} });
-      return { code, stderr };
-    };
-    const bad = await run(["export", source, "-o", join(tempDir(), "o"), "--calibration", binary, "--quiet"]);
+    const bad = await runCli(["export", source, "-o", join(tempDir(), "o"), "--calibration", binary, "--quiet"], { env: {} });
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim()).toBe(`jazzmine-embed: error: calibration file ${binary} is binary (it holds NUL bytes), not text`);
-    const usage = await run(["export", source, "-o", join(tempDir(), "o"), "--calibration-method", "kl"]);
+    const usage = await runCli(["export", source, "-o", join(tempDir(), "o"), "--calibration-method", "kl"], { env: {} });
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/--calibration-method must be one of minmax, percentile, entropy, mse, not kl/);
   });

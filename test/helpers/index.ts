@@ -1,4 +1,5 @@
-// Shared test utilities: temp folders, synthetic model folders, in-process onnxruntime runs.
+// Shared test utilities: temp folders, synthetic model folders, in-process onnxruntime runs,
+// the CLI run in this process, a logger that records.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +9,8 @@ import type { EncoderOutputs, GraphVariant, TokenBatch } from "../../src/arch/ar
 import type { FusedOps } from "../../src/arch/blocks.js";
 import { type LoadedEncoder, buildEncoderGraph, loadEncoder, referenceForward } from "../../src/arch/encoder.js";
 import type { SentencePooling } from "../../src/arch/pooling.js";
+import { type CliIo, main } from "../../src/export/cli.js";
+import type { Logger } from "../../src/export/log.js";
 import { type SyntheticModel, type WriteOptions, writeModelFolder } from "../../src/fixtures/model-folder.js";
 import type { Model } from "../../src/graph/ir.js";
 import { encodeModel } from "../../src/graph/serialize.js";
@@ -53,6 +56,43 @@ export async function runInProcess(model: Model | Uint8Array, batch: TokenBatch)
   } finally {
     await session.release();
   }
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The CLI's main() in this process with captured streams. `stdin` feeds `embed … -`; without it
+ * stdin reads as empty, so a test never waits on the runner's own stdin.
+ */
+export async function runCli(args: string[], options: { env: CliIo["env"]; stdin?: string }): Promise<CliRun> {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(args, {
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+    env: options.env,
+    readStdin: () => options.stdin ?? "",
+  });
+  return { code, stdout, stderr };
+}
+
+/** A logger that keeps every line (warnings prefixed "warning: ", as on stderr) and the warnings alone. */
+export function recordingLogger(): Logger & { lines: string[]; warnings: string[] } {
+  const lines: string[] = [];
+  const warnings: string[] = [];
+  return {
+    lines,
+    warnings,
+    info: (message) => lines.push(message),
+    warn: (message) => {
+      lines.push(`warning: ${message}`);
+      warnings.push(message);
+    },
+  };
 }
 
 export const FP32_RELATIVE_TOLERANCE = 1e-4;
