@@ -151,6 +151,14 @@ describe("pytorch_model.bin: real-layout checkpoints", () => {
     expect(error.message).toContain("pytorch_model-00001-of-00004.bin");
   });
 
+  it("reports folders without weights and paths that do not exist, as safetensors does", () => {
+    const dir = tempDir();
+    const empty = weightError(() => PytorchBinCheckpoint.open(dir)).message;
+    expect(empty).toContain(dir);
+    expect(empty).toContain("pytorch_model.bin.index.json");
+    expect(weightError(() => PytorchBinCheckpoint.open(join(dir, "nope"))).message).toContain("nope: no such file or folder");
+  });
+
   it("openCheckpoint prefers safetensors when a folder has both", () => {
     const dir = modelFolder(BERT);
     writePytorchBin(join(dir, "pytorch_model.bin"), BERT.tensors);

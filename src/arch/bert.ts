@@ -8,7 +8,7 @@ import type { Value } from "../graph/builder.js";
 import { type Activation, readActivation } from "./activation.js";
 import type { Architecture, EncoderConfig, EncoderResult, GraphInputs, TemplateContext, TokenBatch } from "./architecture.js";
 import type { AttentionMask, AttentionOptions, AttentionRefs, GateRefs } from "./blocks.js";
-import type { ConfigReader } from "./config.js";
+import { type ConfigReader, readWidthAndHeads } from "./config.js";
 import type { RotarySpec } from "./positions.js";
 import * as ref from "./reference/math.js";
 import {
@@ -43,9 +43,7 @@ export interface BertConfigDefaults {
 }
 
 export function parseBertConfig(c: ConfigReader, defaults: BertConfigDefaults = {}): BertConfig {
-  const hiddenSize = c.int("hidden_size", { min: 1 });
-  const heads = c.int("num_attention_heads", { min: 1 });
-  if (hiddenSize % heads !== 0) throw c.fail(`hidden_size ${hiddenSize} is not divisible by num_attention_heads ${heads}`);
+  const { hiddenSize, heads } = readWidthAndHeads(c);
   const positionType = defaults.positionEmbeddingType ?? "absolute";
   c.oneOf("position_embedding_type", [positionType], positionType);
   const maxPositions = c.int("max_position_embeddings", { min: 1, fallback: defaults.maxPositions });
@@ -95,6 +93,22 @@ export interface EmbeddingRefs {
 export type PositionIds = { kind: "sequential" } | { kind: "afterPadding"; paddingIdx: number };
 
 export const SEQUENTIAL_POSITIONS: PositionIds = { kind: "sequential" };
+
+/**
+ * The longest sequence afterPadding positions allow: the largest position id is
+ * padding_idx + S, and it must index the table of `maxPositions` rows. `paddingName` says where
+ * padding_idx comes from (pad_token_id, or a model's fixed padding_idx).
+ */
+export function maxSequenceAfterPadding(c: ConfigReader, maxPositions: number, paddingIdx: number, paddingName: string): number {
+  const maxSequence = maxPositions - paddingIdx - 1;
+  if (maxSequence < 1) {
+    throw c.fail(
+      `max_position_embeddings ${maxPositions} leaves no positions after ${paddingName} ${paddingIdx} ` +
+        `(position ids start at ${paddingName} + 1)`,
+    );
+  }
+  return maxSequence;
+}
 
 /** A BERT-family encoder: weight names and the few choices that tell the models apart. */
 export interface EncoderPlan {

@@ -8,15 +8,21 @@ import { SAFETENSORS_INDEX_FILE, SAFETENSORS_SINGLE_FILE, SafetensorsCheckpoint 
 import { type WeightInfo, type WeightStore, WeightError } from "./weights.js";
 
 /**
+ * A model's weight files in order of preference: the first one a folder (or a hub repository)
+ * has is the one read (safetensors before pytorch_model.bin, one file before an index).
+ */
+export const WEIGHT_FILES = [SAFETENSORS_SINGLE_FILE, SAFETENSORS_INDEX_FILE, PYTORCH_BIN_FILE, PYTORCH_BIN_INDEX_FILE] as const;
+
+/**
  * Opens the weights of a Hugging Face model folder: safetensors when it has them, else
  * pytorch_model.bin (read by a restricted unpickler that executes nothing).
  */
 export function openCheckpoint(dir: string): WeightStore {
-  const present = (files: readonly string[]) => files.some((file) => existsSync(join(dir, file)));
-  if (present([SAFETENSORS_SINGLE_FILE, SAFETENSORS_INDEX_FILE])) return SafetensorsCheckpoint.open(dir);
-  if (present([PYTORCH_BIN_FILE, PYTORCH_BIN_INDEX_FILE])) return PytorchBinCheckpoint.open(dir);
+  const preferred = WEIGHT_FILES.find((file) => existsSync(join(dir, file)));
+  if (preferred === SAFETENSORS_SINGLE_FILE || preferred === SAFETENSORS_INDEX_FILE) return SafetensorsCheckpoint.open(dir);
+  if (preferred !== undefined) return PytorchBinCheckpoint.open(dir);
   throw new WeightError(
-    `${dir} holds no model weights: expected ${SAFETENSORS_SINGLE_FILE}, ${SAFETENSORS_INDEX_FILE}, ${PYTORCH_BIN_FILE} or ${PYTORCH_BIN_INDEX_FILE} ` +
+    `${dir} holds no model weights: expected ${WEIGHT_FILES.slice(0, -1).join(", ")} or ${WEIGHT_FILES.at(-1)} ` +
       `(download the model's weight files into this folder)`,
   );
 }

@@ -138,6 +138,21 @@ export class ConfigReader {
   }
 }
 
+/**
+ * The hidden width and attention head count, read from the fields a model type names them by;
+ * the heads must split the width evenly.
+ */
+export function readWidthAndHeads(
+  c: ConfigReader,
+  widthField = "hidden_size",
+  headsField = "num_attention_heads",
+): { hiddenSize: number; heads: number } {
+  const hiddenSize = c.int(widthField, { min: 1 });
+  const heads = c.int(headsField, { min: 1 });
+  if (hiddenSize % heads !== 0) throw c.fail(`${widthField} ${hiddenSize} is not divisible by ${headsField} ${heads}`);
+  return { hiddenSize, heads };
+}
+
 function describe(value: unknown): string {
   if (value === undefined) return "missing";
   const text = JSON.stringify(value) ?? String(value);

@@ -4,7 +4,7 @@
 import { readActivation } from "./activation.js";
 import type { Architecture } from "./architecture.js";
 import { type BertConfig, type EncoderPlan, type LayerNames, SEQUENTIAL_POSITIONS, embeddingRefs, emitEncoder, layerStack, referenceEncoder } from "./bert.js";
-import type { ConfigReader } from "./config.js";
+import { type ConfigReader, readWidthAndHeads } from "./config.js";
 import { tensorRef } from "./weight-refs.js";
 
 /** nn.LayerNorm(dim, eps=1e-12) everywhere in modeling_distilbert. */
@@ -16,9 +16,7 @@ export interface DistilBertConfig extends BertConfig {
 }
 
 export function parseDistilBertConfig(c: ConfigReader): DistilBertConfig {
-  const hiddenSize = c.int("dim", { min: 1 });
-  const heads = c.int("n_heads", { min: 1 });
-  if (hiddenSize % heads !== 0) throw c.fail(`dim ${hiddenSize} is not divisible by n_heads ${heads}`);
+  const { hiddenSize, heads } = readWidthAndHeads(c, "dim", "n_heads");
   const maxPositions = c.int("max_position_embeddings", { min: 1, fallback: 512 });
   return {
     modelType: c.string("model_type"),

@@ -13,7 +13,7 @@ import { type Activation, readActivation } from "./activation.js";
 import type { Architecture, EncoderConfig, EncoderResult, GraphInputs, TemplateContext, TokenBatch } from "./architecture.js";
 import { attentionArrays, gateArrays } from "./bert.js";
 import type { AttentionRefs, GateRefs, RotaryTables } from "./blocks.js";
-import type { ConfigReader } from "./config.js";
+import { type ConfigReader, readWidthAndHeads } from "./config.js";
 import { type RotarySpec, ropeInverseFrequencies } from "./positions.js";
 import * as ref from "./reference/math.js";
 import { type LinearRef, type NormRef, type TensorRef, type WeightReader, linearRef, normRef, tensorRef } from "./weight-refs.js";
@@ -40,9 +40,7 @@ export interface ModernBertConfig extends EncoderConfig {
 const LAYER_TYPES: Record<string, AttentionKind> = { full_attention: "global", sliding_attention: "local" };
 
 export function parseModernBertConfig(c: ConfigReader): ModernBertConfig {
-  const hiddenSize = c.int("hidden_size", { min: 1 });
-  const heads = c.int("num_attention_heads", { min: 1 });
-  if (hiddenSize % heads !== 0) throw c.fail(`hidden_size ${hiddenSize} is not divisible by num_attention_heads ${heads}`);
+  const { hiddenSize, heads } = readWidthAndHeads(c);
   const layers = c.int("num_hidden_layers", { min: 1 });
   if (c.has("rope_scaling")) throw c.fail(`"rope_scaling" is not supported (ModernBERT checkpoints use plain rotary positions)`);
   const maxPositions = c.int("max_position_embeddings", { min: 1, fallback: 8192 });

@@ -12,6 +12,7 @@ import {
   embeddingRefs,
   emitEncoder,
   layerStack,
+  maxSequenceAfterPadding,
   parseBertConfig,
   referenceEncoder,
 } from "./bert.js";
@@ -32,12 +33,10 @@ export interface MpnetConfig extends BertConfig {
 
 export function parseMpnetConfig(c: ConfigReader): MpnetConfig {
   const config = parseBertConfig(c, { padTokenId: 1 });
-  const maxSequence = config.maxPositions - MPNET_PADDING_IDX - 1;
-  if (maxSequence < 1) throw c.fail(`max_position_embeddings ${config.maxPositions} leaves no positions after padding_idx ${MPNET_PADDING_IDX}`);
   return {
     ...config,
     typeVocabSize: 0,
-    maxSequence,
+    maxSequence: maxSequenceAfterPadding(c, config.maxPositions, MPNET_PADDING_IDX, "padding_idx"),
     relativeBuckets: c.int("relative_attention_num_buckets", { min: RELATIVE_BUCKETS, fallback: RELATIVE_BUCKETS }),
   };
 }

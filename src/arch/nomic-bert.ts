@@ -12,7 +12,7 @@ import type { Architecture } from "./architecture.js";
 import type { Activation } from "./activation.js";
 import { type BertConfig, type BertLayerRefs, type EncoderPlan, SEQUENTIAL_POSITIONS, embeddingRefs, emitEncoder, referenceEncoder } from "./bert.js";
 import type { GateRefs } from "./blocks.js";
-import type { ConfigReader } from "./config.js";
+import { type ConfigReader, readWidthAndHeads } from "./config.js";
 import { type RotarySpec, ropeInverseFrequencies } from "./positions.js";
 import { linearRef, normRef } from "./weight-refs.js";
 
@@ -35,9 +35,7 @@ export interface NomicBertConfig extends BertConfig {
 }
 
 export function parseNomicBertConfig(c: ConfigReader): NomicBertConfig {
-  const hiddenSize = c.int("n_embd", { min: 1 });
-  const heads = c.int("n_head", { min: 1 });
-  if (hiddenSize % heads !== 0) throw c.fail(`n_embd ${hiddenSize} is not divisible by n_head ${heads}`);
+  const { hiddenSize, heads } = readWidthAndHeads(c, "n_embd", "n_head");
   const mlp = MLPS[c.oneOf("activation_function", Object.keys(MLPS), "gelu_new")]!;
   const headSize = hiddenSize / heads;
   if (c.boolean("prenorm", false)) throw c.fail(`"prenorm": true is not supported (nomic-embed-text models are post-norm)`);

@@ -6,11 +6,9 @@
 // bytes are the entry <archive>/data/<key>. Pickles can run arbitrary code when Python loads
 // them; here the restricted reader in pickle.ts builds data only, and the allow-list below
 // admits exactly the globals a state dict needs. Anything else is refused, never executed.
-import { statSync } from "node:fs";
-import { basename, join } from "node:path";
 import { crc32 } from "node:zlib";
 import { type AllowedGlobal, PickleTuple, kind, unpickle } from "./pickle.js";
-import { FileCheckpoint, SAFETENSORS_DTYPE_BYTES, openIndexedShards, quote, type ShardFormat } from "./safetensors.js";
+import { type CheckpointLayout, FileCheckpoint, SAFETENSORS_DTYPE_BYTES, quote } from "./safetensors.js";
 import { type WeightDtype, WeightError, type WeightInfo } from "./weights.js";
 import { type ByteSource, FileSource, type ZipEntry, ZIP_STORED, looksLikeZip, readZipDirectory, readZipEntry } from "./zip.js";
 
@@ -357,46 +355,19 @@ function checkContainer(source: ByteSource): void {
 // ---------------------------------------------------------------------------------------------
 // A checkpoint: one file or an index with shards
 
-const BIN_SHARDS: ShardFormat<PytorchBinFile> = {
+const BIN_LAYOUT: CheckpointLayout<PytorchBinFile> = {
+  singleFile: PYTORCH_BIN_FILE,
+  indexFile: PYTORCH_BIN_INDEX_FILE,
+  kind: "PyTorch",
+  extension: ".bin",
   open: (path) => PytorchBinFile.open(path),
-  contains: (file, tensor) => file.tensors.has(tensor),
-  close: (file) => file.close(),
 };
 
 /** pytorch_model.bin, or pytorch_model.bin.index.json and its shards, as a WeightStore. */
 export class PytorchBinCheckpoint extends FileCheckpoint<PytorchBinFile> {
   /** Opens a folder (pytorch_model.bin, else its index), an index file, or one .bin file. */
   static open(path: string): PytorchBinCheckpoint {
-    let target = path;
-    if (isDirectory(path)) {
-      const single = join(path, PYTORCH_BIN_FILE);
-      const index = join(path, PYTORCH_BIN_INDEX_FILE);
-      if (isFile(single)) target = single;
-      else if (isFile(index)) target = index;
-      else throw new WeightError(`${path}: found neither ${PYTORCH_BIN_FILE} nor ${PYTORCH_BIN_INDEX_FILE}`);
-    }
-    if (basename(target).endsWith(".index.json")) {
-      if (!isFile(target)) throw new WeightError(`${target}: no such file; point at a model folder or a .bin file`);
-      const { shards, locations } = openIndexedShards(target, BIN_SHARDS);
-      return new PytorchBinCheckpoint(path, [...shards.values()], locations);
-    }
-    const file = PytorchBinFile.open(target);
-    return new PytorchBinCheckpoint(path, [file], new Map([...file.tensors.keys()].map((name) => [name, file])));
-  }
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-function isFile(path: string): boolean {
-  try {
-    return statSync(path).isFile();
-  } catch {
-    return false;
+    const { files, locations } = FileCheckpoint.openFiles(path, BIN_LAYOUT);
+    return new PytorchBinCheckpoint(path, files, locations);
   }
 }

@@ -3,20 +3,12 @@
 // so the position table has pad_token_id + 1 extra rows (514 rows for 512 tokens).
 // Task-head checkpoints (RobertaForMaskedLM & co.) keep the encoder under "roberta.".
 import type { Architecture } from "./architecture.js";
-import { type BertConfig, bertPlan, emitEncoder, parseBertConfig, referenceEncoder } from "./bert.js";
+import { type BertConfig, bertPlan, emitEncoder, maxSequenceAfterPadding, parseBertConfig, referenceEncoder } from "./bert.js";
 import type { ConfigReader } from "./config.js";
 
 export function parseRobertaConfig(c: ConfigReader): BertConfig {
   const config = parseBertConfig(c, { padTokenId: 1 });
-  // The largest position id is padding_idx + S; it must index the table.
-  const maxSequence = config.maxPositions - config.padTokenId - 1;
-  if (maxSequence < 1) {
-    throw c.fail(
-      `max_position_embeddings ${config.maxPositions} leaves no positions after pad_token_id ${config.padTokenId} ` +
-        `(position ids start at pad_token_id + 1)`,
-    );
-  }
-  return { ...config, maxSequence };
+  return { ...config, maxSequence: maxSequenceAfterPadding(c, config.maxPositions, config.padTokenId, "pad_token_id") };
 }
 
 const robertaPlan = (c: BertConfig, weights: { has(name: string): boolean }) =>

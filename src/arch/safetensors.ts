@@ -364,6 +364,18 @@ export interface CheckpointFile {
   close(): void;
 }
 
+/** A checkpoint format's file names in a model folder, and how one of its files is opened. */
+export interface CheckpointLayout<F extends CheckpointFile> {
+  /** The whole checkpoint in one file ("model.safetensors"). */
+  singleFile: string;
+  /** The index of a sharded checkpoint ("model.safetensors.index.json"). */
+  indexFile: string;
+  /** For messages: the weights' kind ("safetensors") and a single file's extension (".safetensors"). */
+  kind: string;
+  extension: string;
+  open(path: string): F;
+}
+
 /** A WeightStore over checkpoint files: tensor name → the file holding it, read on demand. */
 export class FileCheckpoint<F extends CheckpointFile> implements WeightStore {
   readonly source: string;
@@ -378,6 +390,20 @@ export class FileCheckpoint<F extends CheckpointFile> implements WeightStore {
     this.#openFiles = openFiles;
     this.#locations = locations;
     this.files = openFiles.map((f) => f.path);
+  }
+
+  /**
+   * Opens what `path` names — a folder (its single file, else its index), an index and its
+   * shards, or one file — and says which file holds each tensor.
+   */
+  protected static openFiles<F extends CheckpointFile>(path: string, layout: CheckpointLayout<F>): { files: F[]; locations: Map<string, F> } {
+    const target = checkpointEntryFile(path, layout);
+    if (target.endsWith(".index.json")) {
+      const { shards, locations } = openIndexedShards(target, layout.open);
+      return { files: [...shards.values()], locations };
+    }
+    const file = layout.open(target);
+    return { files: [file], locations: new Map([...file.tensors.keys()].map((name) => [name, file])) };
   }
 
   names(): string[] {
@@ -442,32 +468,30 @@ export class SafetensorsCheckpoint extends FileCheckpoint<SafetensorsFile> {
    * its shards), an index file, or a single .safetensors file. Reads headers only.
    */
   static open(path: string): SafetensorsCheckpoint {
-    const stats = statOrUndefined(path);
-    if (!stats) throw new WeightError(`${path}: no such file or folder; point at a model folder or a .safetensors file`);
-    if (stats.isDirectory()) {
-      const single = join(path, SAFETENSORS_SINGLE_FILE);
-      if (statOrUndefined(single)?.isFile()) return SafetensorsCheckpoint.#fromSingleFile(path, single);
-      const index = join(path, SAFETENSORS_INDEX_FILE);
-      if (statOrUndefined(index)?.isFile()) return SafetensorsCheckpoint.#fromIndex(path, index);
-      throw new WeightError(
-        `${path}: found neither ${SAFETENSORS_SINGLE_FILE} nor ${SAFETENSORS_INDEX_FILE}; the folder must hold the model's safetensors weights`,
-      );
-    }
-    if (path.endsWith(".index.json")) return SafetensorsCheckpoint.#fromIndex(path, path);
-    return SafetensorsCheckpoint.#fromSingleFile(path, path);
+    const { files, locations } = FileCheckpoint.openFiles(path, SAFETENSORS_LAYOUT);
+    return new SafetensorsCheckpoint(path, files, locations);
   }
+}
 
-  static #fromSingleFile(source: string, filePath: string): SafetensorsCheckpoint {
-    const file = SafetensorsFile.open(filePath);
-    const locations = new Map<string, SafetensorsFile>();
-    for (const name of file.tensors.keys()) locations.set(name, file);
-    return new SafetensorsCheckpoint(source, [file], locations);
-  }
+const SAFETENSORS_LAYOUT: CheckpointLayout<SafetensorsFile> = {
+  singleFile: SAFETENSORS_SINGLE_FILE,
+  indexFile: SAFETENSORS_INDEX_FILE,
+  kind: "safetensors",
+  extension: ".safetensors",
+  open: (path) => SafetensorsFile.open(path),
+};
 
-  static #fromIndex(source: string, indexPath: string): SafetensorsCheckpoint {
-    const { shards, locations } = openIndexedShards(indexPath, SAFETENSORS_SHARDS);
-    return new SafetensorsCheckpoint(source, [...shards.values()], locations);
+/** The file a checkpoint path leads to: itself, or in a folder its single file, else its index. */
+function checkpointEntryFile(path: string, layout: CheckpointLayout<CheckpointFile>): string {
+  const stats = statOrUndefined(path);
+  if (!stats) throw new WeightError(`${path}: no such file or folder; point at a model folder or a ${layout.extension} file`);
+  if (!stats.isDirectory()) return path;
+  for (const name of [layout.singleFile, layout.indexFile]) {
+    if (statOrUndefined(join(path, name))?.isFile()) return join(path, name);
   }
+  throw new WeightError(
+    `${path}: found neither ${layout.singleFile} nor ${layout.indexFile}; the folder must hold the model's ${layout.kind} weights`,
+  );
 }
 
 /** A tensor name equal to `name` up to a leading component such as "bert." or "model.". */
@@ -482,12 +506,12 @@ function findSimilarName(name: string, names: readonly string[]): string | undef
 /** Index files are small; a bound keeps a hostile one from being read whole. */
 const MAX_INDEX_BYTES = 100_000_000;
 
-/** Reads model.safetensors.index.json: tensor name → shard file name. */
+/** Reads an index (model.safetensors.index.json, pytorch_model.bin.index.json): tensor name → shard file name. */
 function readWeightMap(indexPath: string): Map<string, string> {
   const invalid = (what: string) =>
     new WeightError(`${indexPath}: ${what}; the index is corrupt — re-download the checkpoint`);
   const stats = statOrUndefined(indexPath);
-  if (!stats?.isFile()) throw new WeightError(`${indexPath}: no such file; point at a model folder or a .safetensors file`);
+  if (!stats?.isFile()) throw new WeightError(`${indexPath}: no such file; point at a model folder or a weights file`);
   if (stats.size > MAX_INDEX_BYTES) throw invalid(`is ${stats.size} bytes, too large for an index`);
   let index: unknown;
   try {
@@ -506,40 +530,30 @@ function readWeightMap(indexPath: string): Map<string, string> {
   return weightMap;
 }
 
-/** How a sharded checkpoint's files are opened and searched (safetensors, pytorch_model.bin). */
-export interface ShardFormat<F> {
-  open(path: string): F;
-  contains(file: F, tensor: string): boolean;
-  close(file: F): void;
-}
-
-const SAFETENSORS_SHARDS: ShardFormat<SafetensorsFile> = {
-  open: (path) => SafetensorsFile.open(path),
-  contains: (file, tensor) => file.tensors.has(tensor),
-  close: (file) => file.close(),
-};
-
 /**
  * Opens every shard an index (`weight_map`: tensor → shard file) names and checks that each
  * tensor is where the index says; returns shard name → file and tensor → file.
  */
-export function openIndexedShards<F>(indexPath: string, format: ShardFormat<F>): { shards: Map<string, F>; locations: Map<string, F> } {
+export function openIndexedShards<F extends CheckpointFile>(
+  indexPath: string,
+  open: (path: string) => F,
+): { shards: Map<string, F>; locations: Map<string, F> } {
   const weightMap = readWeightMap(indexPath);
   const folder = dirname(indexPath);
   const shards = new Map<string, F>();
   try {
     for (const shardName of new Set(weightMap.values())) {
-      shards.set(shardName, format.open(shardPath(folder, shardName, indexPath)));
+      shards.set(shardName, open(shardPath(folder, shardName, indexPath)));
     }
     const locations = new Map<string, F>();
     for (const [tensor, shardName] of weightMap) {
       const shard = shards.get(shardName)!;
-      if (!format.contains(shard, tensor)) throw misplacedTensorError(tensor, shardName, shards, format, indexPath);
+      if (!shard.tensors.has(tensor)) throw misplacedTensorError(tensor, shardName, shards, indexPath);
       locations.set(tensor, shard);
     }
     return { shards, locations };
   } catch (err) {
-    for (const shard of shards.values()) format.close(shard);
+    for (const shard of shards.values()) shard.close();
     throw err;
   }
 }
@@ -558,14 +572,8 @@ function shardPath(folder: string, shardName: string, indexPath: string): string
   return shardPath;
 }
 
-function misplacedTensorError<F>(
-  tensor: string,
-  shardName: string,
-  shards: ReadonlyMap<string, F>,
-  format: ShardFormat<F>,
-  indexPath: string,
-): WeightError {
-  const actual = [...shards.entries()].find(([, file]) => format.contains(file, tensor))?.[0];
+function misplacedTensorError(tensor: string, shardName: string, shards: ReadonlyMap<string, CheckpointFile>, indexPath: string): WeightError {
+  const actual = [...shards.entries()].find(([, file]) => file.tensors.has(tensor))?.[0];
   const whereItIs = actual === undefined ? "no shard contains it" : `it is in ${quote(actual)}`;
   return new WeightError(
     `${indexPath}: weight_map puts tensor ${quote(tensor)} in shard ${quote(shardName)}, but that shard does not contain it (${whereItIs}); the index and shards do not match — re-download the checkpoint`,

@@ -23,6 +23,7 @@ export interface SentencePipeline {
 export const SENTENCE_TRANSFORMERS_FILES = ["modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"] as const;
 
 const MODULE_PREFIX = "sentence_transformers.models.";
+const POOLING_MODULE_TYPE = `${MODULE_PREFIX}Pooling`;
 
 /** Pooling config keys (sentence-transformers ≥ 2) mapped onto the modes we emit. */
 const POOLING_KEYS: ReadonlyArray<[key: string, mode: PoolingMode | undefined]> = [
@@ -44,7 +45,7 @@ export function readSentencePipeline(dir: string): SentencePipeline | undefined 
   const modulesPath = join(dir, "modules.json");
   if (!existsSync(modulesPath)) return undefined;
   const modules = parseModules(readFileSync(modulesPath, "utf8"), modulesPath);
-  const poolingModule = modules.find((m) => m.type === `${MODULE_PREFIX}Pooling`);
+  const poolingModule = findPoolingModule(modules);
   if (!poolingModule) throw new ConfigError(`${modulesPath} lists no Pooling module; it is not a sentence-transformers embedding model`);
   const poolingConfig = join(poolingModule.path, "config.json");
   const pooling = readPoolingMode(ConfigReader.fromFile(join(dir, poolingConfig)));
@@ -60,13 +61,21 @@ export function readSentencePipeline(dir: string): SentencePipeline | undefined 
 }
 
 /**
+ * The Pooling module among modules.json's entries (the first, as sentence-transformers runs
+ * them in order); its `path` holds the pooling config.json. Entries may be unchecked JSON.
+ */
+export function findPoolingModule<M>(modules: readonly M[]): M | undefined {
+  return modules.find((m) => (m as { type?: unknown } | null)?.type === POOLING_MODULE_TYPE);
+}
+
+/**
  * The files of a sentence-transformers folder whose pipeline is Transformer → Pooling(`pooling`)
  * [→ Normalize], as relative path → text: what sentence-transformers' save() writes for it.
  */
 export function sentencePipelineFiles(pooling: PoolingMode, normalize: boolean, hiddenSize: number): Record<string, string> {
   const modules = [
     { idx: 0, name: "0", path: "", type: `${MODULE_PREFIX}Transformer` },
-    { idx: 1, name: "1", path: "1_Pooling", type: `${MODULE_PREFIX}Pooling` },
+    { idx: 1, name: "1", path: "1_Pooling", type: POOLING_MODULE_TYPE },
     ...(normalize ? [{ idx: 2, name: "2", path: "2_Normalize", type: `${MODULE_PREFIX}Normalize` }] : []),
   ];
   const config: Record<string, unknown> = { word_embedding_dimension: hiddenSize };

@@ -3,14 +3,12 @@
 // preferred, else pytorch_model.bin; sharded via its index) and the sentence-transformers files.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { SENTENCE_TRANSFORMERS_FILES } from "../../arch/sentence-transformers.js";
+import { WEIGHT_FILES } from "../../arch/checkpoint.js";
+import { SENTENCE_TRANSFORMERS_FILES, findPoolingModule } from "../../arch/sentence-transformers.js";
 import type { FilePurpose } from "../model-source.js";
 import { TOKENIZER_FILES } from "../tokenizer-files.js";
 
 export const CONFIG_FILE = "config.json";
-
-/** In order of preference: the first one the repo has is the one downloaded. */
-export const WEIGHT_ENTRY_FILES = ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"] as const;
 
 export interface FilePlan {
   /** Files to have in the snapshot. */
@@ -38,14 +36,15 @@ export function planFiles(purpose: FilePurpose, listing: ReadonlySet<string>, sn
   }
 
   required(CONFIG_FILE);
-  const weights = WEIGHT_ENTRY_FILES.find((file) => listing.has(file));
-  if (!weights) plan.missing.push(`model weights (${WEIGHT_ENTRY_FILES.join(", ")})`);
+  // The weights openCheckpoint will read: the first of its preferred files the repo has.
+  const weights = WEIGHT_FILES.find((file) => listing.has(file));
+  if (!weights) plan.missing.push(`model weights (${WEIGHT_FILES.join(", ")})`);
   else {
     plan.files.push(weights);
     if (weights.endsWith(".index.json")) shardsOf(join(snapshotDir, weights)).forEach(required);
   }
   SENTENCE_TRANSFORMERS_FILES.forEach(optional);
-  poolingConfigsOf(join(snapshotDir, "modules.json")).forEach(optional);
+  poolingConfigOf(join(snapshotDir, "modules.json")).forEach(optional);
   return plan;
 }
 
@@ -57,13 +56,11 @@ function shardsOf(indexPath: string): string[] {
   return [...shards].sort();
 }
 
-/** `<path>/config.json` of the Pooling modules in a downloaded modules.json ([] until it is there). */
-function poolingConfigsOf(modulesPath: string): string[] {
+/** `<path>/config.json` of the Pooling module the loader reads, from a downloaded modules.json ([] until it is there). */
+function poolingConfigOf(modulesPath: string): string[] {
   const modules = readJsonIfPresent(modulesPath);
-  if (!Array.isArray(modules)) return [];
-  return modules
-    .filter((m): m is { path: string; type: string } => typeof m?.type === "string" && m.type.endsWith(".Pooling") && isRepoPath(m.path))
-    .map((m) => `${m.path.replace(/\/+$/, "")}/config.json`);
+  const path: unknown = Array.isArray(modules) ? findPoolingModule(modules)?.path : undefined;
+  return isRepoPath(path) ? [`${path.replace(/\/+$/, "")}/config.json`] : [];
 }
 
 function isRepoPath(value: unknown): value is string {
