@@ -116,9 +116,12 @@ for (const [label, q] of [["INT8 static", staticInt8], ["INT8 dynamic", dynamicI
 const bgeEncoder = loadEncoder(bge.source);
 const bgeConfig = bgeEncoder.config;
 bgeEncoder.close();
-const latencyModel = (key: VariantKey, path: string) => ({ key, label: VARIANTS[key].label, path });
 const { shapes } = await measureLatency({
-  models: [latencyModel("fp32", bge.fp32), latencyModel("int8-static", staticInt8.path), latencyModel("int8-dynamic", dynamicInt8.path)],
+  models: [
+    { key: "fp32", path: bge.fp32 },
+    { key: "int8-static", path: staticInt8.path },
+    { key: "int8-dynamic", path: dynamicInt8.path },
+  ],
   shapes: [{ batch: 1, sequence: 16 }, { batch: 8, sequence: 128 }],
   threads: availableParallelism(),
   spinning: false,

@@ -11,7 +11,6 @@ import { median, medianRatio, quantile, roundOrder } from "./stats.js";
 
 export interface LatencyModel {
   key: string;
-  label: string;
   path: string;
 }
 

@@ -81,7 +81,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
   try {
     ensureDir(workDir);
     const exports = await measureExports({ modelId: model.id, dir: model.dir, workDir, variants, runs: (v) => exportRuns[v], log });
-    const models: LatencyModel[] = exports.flatMap((e) => (e.artifact && !e.error ? [{ key: e.variant, label: e.label, path: e.artifact.path }] : []));
+    const models: LatencyModel[] = exports.flatMap((e) => (e.artifact && !e.error ? [{ key: e.variant, path: e.artifact.path }] : []));
     const encoder = loadEncoder(model.dir);
     const config = encoder.config;
     encoder.close();
