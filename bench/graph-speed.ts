@@ -143,7 +143,8 @@ async function optimizedOps(model: Model, label: string): Promise<void> {
   rmSync(path, { force: true });
 }
 
-keepOutput(`graph-speed-${MODEL}`);
+// Partial runs (one table, fewer rounds) print only: the kept result is the whole comparison.
+keepOutput(`graph-speed-${MODEL}`, RUN_FP32 && RUN_INT8 && !process.env.BENCH_ROUNDS);
 mkdirSync(WORK, { recursive: true });
 const dir = MODELS[MODEL]!.folder();
 const encoder = loadEncoder(dir);
