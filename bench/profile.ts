@@ -7,7 +7,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { EmbeddingService, loadEncoder, silentLogger } from "../dist/index.js";
 import { randomBatch } from "../dist/fixtures/batches.js";
-import { ortFeeds } from "../dist/runtime/ort-feeds.js";
+import { ortFeeds } from "../dist/ort/ort-feeds.js";
 import { CACHE, bgeSmallModel, keepOutput } from "./common.js";
 
 const RUNS = 20;

@@ -6,8 +6,8 @@
 import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { PytorchBinCheckpoint } from "../dist/arch/pytorch-bin.js";
-import { SafetensorsCheckpoint } from "../dist/arch/safetensors.js";
+import { PytorchBinCheckpoint } from "../dist/checkpoint/pytorch-bin.js";
+import { SafetensorsCheckpoint } from "../dist/checkpoint/safetensors.js";
 import { BGE_SMALL_SHAPE, type TorchSaveOptions, syntheticBert, writePytorchBin } from "../dist/fixtures/index.js";
 import { runExportProbe } from "../dist/bench/exports.js";
 import { medianRatio, roundOrder } from "../dist/bench/stats.js";

@@ -11,7 +11,7 @@ import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { EmbeddingService, buildEncoderGraph, loadEncoder, silentLogger } from "../dist/index.js";
-import { loadTokenizer } from "../dist/export/tokenizer-files.js";
+import { loadTokenizer } from "../dist/artifact/tokenizer-files.js";
 import { VARIANTS, type VariantKey } from "../dist/bench/exports.js";
 import { measureLatency } from "../dist/bench/latency.js";
 import { mib } from "../dist/bench/markdown.js";
@@ -20,7 +20,8 @@ import { BUNDLED_VOCAB_SIZE, syntheticBert, writeModelFolder } from "../dist/fix
 import { withOutlierChannels } from "../dist/fixtures/outliers.js";
 import { type TextSource, builtinCalibrationTexts } from "../dist/quant/corpus.js";
 import { DEFAULT_QUANTIZATION, type QuantizationOptions, resolveQuantizationOptions } from "../dist/quant/options.js";
-import { type QuantizationReport, quantizeModel } from "../dist/quant/quantize.js";
+import { quantizeModel } from "../dist/quant/quantize.js";
+import type { QuantizationReport } from "../dist/quant/report.js";
 import { CACHE, bgeSmallModel, keepOutput } from "./common.js";
 
 const QUICK = process.argv.includes("--quick");

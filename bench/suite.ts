@@ -8,10 +8,10 @@
 //   npm run bench:large                  the 2.2 GB xlm-roberta-large-shaped model (not in CI; ~5 GB of disk)
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BENCH_FLAGS, benchOptions, commandLine } from "../dist/bench/command.js";
+import { BENCH_FLAGS, benchOptions, commandLine } from "../dist/cli/bench-command.js";
 import { DEFAULT_BENCH_MODEL } from "../dist/bench/models.js";
 import { runBench } from "../dist/bench/suite.js";
-import { parseArgs } from "../dist/export/cli-args.js";
+import { parseArgs } from "../dist/cli/args.js";
 import { HubClient } from "../dist/export/hub/client.js";
 import { CACHE } from "./common.js";
 

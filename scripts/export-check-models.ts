@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { buildEncoderGraph, loadEncoder } from "../src/arch/encoder.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { writeModelFolder } from "../src/fixtures/model-folder.js";
-import { writeModel } from "../src/graph/serialize.js";
+import { writeModel } from "../src/graph/onnx-writer.js";
 
 const out = process.argv[2]!;
 const encoder = loadEncoder(writeModelFolder(join(out, "source"), syntheticBert({ seed: 1 })));

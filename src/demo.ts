@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { EmbeddingService } from "./export/service.js";
 import { syntheticBert } from "./fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE, writeModelFolder } from "./fixtures/model-folder.js";
-import { REPORT_FILE, type QuantizationReport } from "./quant/quantize.js";
+import { REPORT_FILE, type QuantizationReport } from "./quant/report.js";
 import { Embedder } from "./runtime/embedder.js";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));

@@ -16,16 +16,17 @@ import { median, medianRatio, quantile, roundOrder } from "../src/bench/stats.js
 import { loadEncoder } from "../src/arch/encoder.js";
 import { syntheticRoberta } from "../src/fixtures/roberta.js";
 import { writeModelFolder } from "../src/fixtures/model-folder.js";
-import { workerEnvironment } from "../src/runtime/isolated-session.js";
+import { workerEnvironment } from "../src/ort/isolated-session.js";
 import { referenceForward } from "../src/arch/encoder.js";
-import { WeightError } from "../src/arch/weights.js";
+import { WeightError } from "../src/checkpoint/weights.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { reloadsAsIs, startReference } from "../src/export/background-reference.js";
 import { verificationBatch, verificationRows } from "../src/export/verify.js";
 import { modelFolder, tempDir } from "./helpers/index.js";
 import { truncateSync } from "node:fs";
 import { DataType, type Initializer } from "../src/graph/ir.js";
-import { readModel, writeModel } from "../src/graph/serialize.js";
+import { readModel } from "../src/graph/onnx-reader.js";
+import { writeModel } from "../src/graph/onnx-writer.js";
 import { readTensorBytes } from "../src/graph/tensor-bytes.js";
 
 describe("latency targets", () => {

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { VARIANT_KEYS } from "../src/bench/exports.js";
 import { type BenchOutput, runBench } from "../src/bench/suite.js";
 import { RESULT_KIND, RESULT_VERSION, type BenchResult } from "../src/bench/result.js";
-import { EXIT_OK, EXIT_USAGE } from "../src/export/cli.js";
+import { EXIT_OK, EXIT_USAGE } from "../src/cli/cli.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import { modelFolder, runCli, tempDir } from "./helpers/index.js";

@@ -6,7 +6,8 @@ import { buildEncoderGraph, referenceForward } from "../src/arch/encoder.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { DataType } from "../src/graph/ir.js";
-import { decodeModel, encodeModel } from "../src/graph/serialize.js";
+import { decodeModel } from "../src/graph/onnx-reader.js";
+import { encodeModel } from "../src/graph/onnx-writer.js";
 import { expectGraphMatchesReference, runInProcess, syntheticEncoder } from "./helpers/index.js";
 
 const VARIANTS: GraphVariant[] = ["primary", "portable"];

@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import { GraphBuilder, type Value } from "../src/graph/builder.js";
 import { DataType, type Model } from "../src/graph/ir.js";
 import { Ops } from "../src/graph/ops.js";
-import { decodeModel, encodeModel } from "../src/graph/serialize.js";
+import { decodeModel } from "../src/graph/onnx-reader.js";
+import { encodeModel } from "../src/graph/onnx-writer.js";
 import { GraphValidationError, validateModel } from "../src/graph/validate.js";
 
 const WIDTH = 3;

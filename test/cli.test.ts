@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../src/export/cli.js";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../src/cli/cli.js";
 import { Reporter } from "../src/export/progress.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
@@ -33,7 +33,7 @@ function hubEnv(extra: Record<string, string> = {}): Record<string, string> {
 
 function cli(args: string[], env: Record<string, string> = hubEnv(), stdin?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/export/cli.ts", ...args], { cwd: ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/cli.ts", ...args], { cwd: ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TokenBatch } from "../src/arch/architecture.js";
-import { silentLogger } from "../src/export/log.js";
+import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_TOKENIZER, BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";

@@ -7,14 +7,14 @@ import * as ort from "onnxruntime-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { bert } from "../src/arch/bert.js";
 import { loadEncoder } from "../src/arch/encoder.js";
-import { encodeSafetensors } from "../src/arch/safetensors.js";
+import { encodeSafetensors } from "../src/fixtures/safetensors-writer.js";
 import { emitVerifiedGraph } from "../src/export/emit.js";
-import type { Logger } from "../src/export/log.js";
+import type { Logger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import type { SyntheticModel } from "../src/fixtures/model-folder.js";
-import { readModel } from "../src/graph/serialize.js";
-import { IsolatedSession } from "../src/runtime/isolated-session.js";
+import { readModel } from "../src/graph/onnx-reader.js";
+import { IsolatedSession } from "../src/ort/isolated-session.js";
 import { verificationBatch, verificationRows, verifyGraph } from "../src/export/verify.js";
 import { modelFolder, recordingLogger, tempDir } from "./helpers/index.js";
 

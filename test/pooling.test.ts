@@ -10,9 +10,9 @@ import { POOLING_MODES, readSentencePipeline } from "../src/arch/sentence-transf
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { DataType } from "../src/graph/ir.js";
-import { readModel } from "../src/graph/serialize.js";
-import { ExportError } from "../src/export/errors.js";
-import { silentLogger } from "../src/export/log.js";
+import { readModel } from "../src/graph/onnx-reader.js";
+import { ExportError } from "../src/common/errors.js";
+import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { relativeMaxError } from "../src/export/verify.js";
 import { VARIANTS } from "./helpers/architectures.js";

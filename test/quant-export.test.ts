@@ -4,19 +4,20 @@
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ExportError } from "../src/export/errors.js";
-import { silentLogger } from "../src/export/log.js";
+import { ExportError } from "../src/common/errors.js";
+import { silentLogger } from "../src/common/log.js";
 import type { Quantizer } from "../src/export/quantized-export.js";
 import { EmbeddingService } from "../src/export/service.js";
-import { loadTokenizer } from "../src/export/tokenizer-files.js";
+import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
 import { buildEncoderGraph, loadEncoder } from "../src/arch/encoder.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import { withOutlierChannels } from "../src/fixtures/outliers.js";
-import { readModel } from "../src/graph/serialize.js";
+import { readModel } from "../src/graph/onnx-reader.js";
 import { QuantizationInputError, builtinCalibrationTexts } from "../src/quant/corpus.js";
 import { type QuantizationOptions, resolveQuantizationOptions } from "../src/quant/options.js";
-import { QuantizationError, type QuantizationReport, quantizeModel } from "../src/quant/quantize.js";
+import { QuantizationError, quantizeModel } from "../src/quant/quantize.js";
+import type { QuantizationReport } from "../src/quant/report.js";
 import { modelFolder, recordingLogger, runCli, tempDir } from "./helpers/index.js";
 
 const SMALL = { vocab: BUNDLED_VOCAB_SIZE, layers: 2, hidden: 64, heads: 4, intermediate: 256, maxPositions: 512 };

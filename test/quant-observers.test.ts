@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Rng } from "../src/fixtures/random.js";
 import { type Range, activationParams } from "../src/quant/int8.js";
-import { ChannelAbsMaxObserver, HistogramObserver, type HistogramState, MinMaxObserver } from "../src/quant/observers.js";
+import { ChannelAbsMaxObserver, HistogramObserver, type HistogramState, MinMaxObserver } from "../src/observers/observers.js";
 import { type CalibrationMethod, expectedSquaredError, quantile, selectRange } from "../src/quant/range-selection.js";
 
 const finite = (min: number, max: number) => fc.float({ min: Math.fround(min), max: Math.fround(max), noNaN: true, noDefaultInfinity: true });

@@ -3,23 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  bfloat16ToFloat32,
-  encodeSafetensors,
-  float16ToFloat32,
-  float32ArrayToFloat16,
-  float32ToBfloat16,
-  float32ToFloat16,
-  parseSafetensorsHeader,
-  SAFETENSORS_DTYPE_BYTES,
-  SafetensorsCheckpoint,
-  SafetensorsFile,
-  writeSafetensors,
-  writeShardedSafetensors,
-  type SafetensorsHeader,
-  type SafetensorsTensorData,
-} from "../src/arch/safetensors.js";
-import { WeightError, type WeightDtype } from "../src/arch/weights.js";
+import { bfloat16ToFloat32, float16ToFloat32, float32ArrayToFloat16, float32ToBfloat16, float32ToFloat16 } from "../src/common/float16.js";
+import { encodeSafetensors, writeSafetensors, writeShardedSafetensors, type SafetensorsTensorData } from "../src/fixtures/safetensors-writer.js";
+import { parseSafetensorsHeader, SAFETENSORS_DTYPE_BYTES, SafetensorsCheckpoint, SafetensorsFile, type SafetensorsHeader } from "../src/checkpoint/safetensors.js";
+import { WeightError, type WeightDtype } from "../src/checkpoint/weights.js";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -19,19 +19,8 @@ import {
   BYTES_PER_ELEMENT,
 } from "../src/graph/ir.js";
 import { DataLocation, onnx } from "../src/graph/onnx-proto.js";
-import {
-  decodeModel,
-  encodeModel,
-  externalDataNeeded,
-  externalDataPathOf,
-  modelFileBytes,
-  removeModelFiles,
-  AUTO_EXTERNAL_DATA_BYTES,
-  initializerToFloat32,
-  initializerToInt64,
-  readModel,
-  writeModel,
-} from "../src/graph/serialize.js";
+import { decodeModel, initializerToFloat32, initializerToInt64, readModel } from "../src/graph/onnx-reader.js";
+import { encodeModel, externalDataNeeded, externalDataPathOf, modelFileBytes, removeModelFiles, AUTO_EXTERNAL_DATA_BYTES, writeModel } from "../src/graph/onnx-writer.js";
 import { readTensorBytes } from "../src/graph/tensor-bytes.js";
 
 const root = mkdtempSync(join(tmpdir(), "serialize-test-"));

@@ -7,8 +7,9 @@ import type { ConfigReader } from "./config.js";
 import type { GraphWeights } from "./graph-weights.js";
 import type { WeightReader } from "./weight-refs.js";
 
-/** primary: the optimized graph; portable: plain standard ONNX, the fallback. */
-export type GraphVariant = "primary" | "portable";
+import type { GraphVariant } from "./graph-variant.js";
+
+export type { GraphVariant };
 
 export interface EncoderConfig {
   modelType: string;

@@ -9,7 +9,7 @@ import { type AttentionMasking, Contrib } from "../graph/contrib.js";
 import { DataType } from "../graph/ir.js";
 import type { Ops } from "../graph/ops.js";
 import type { Activation } from "./activation.js";
-import type { GraphVariant } from "./architecture.js";
+import type { GraphVariant } from "./graph-variant.js";
 import type { FoldedLinear, GraphWeights, LinearValues } from "./graph-weights.js";
 import type { RotarySpec } from "./positions.js";
 import type { LinearRef, NormRef } from "./weight-refs.js";

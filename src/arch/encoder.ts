@@ -1,13 +1,14 @@
 // The frame around every template: load a model folder, declare the graph's inputs and
 // outputs (SPEC: input_ids, attention_mask[, token_type_ids] → last_hidden_state,
 // pooler_output), and apply the CLS fallback in both the graph and the reference.
+import { METADATA, OUTPUT } from "../artifact/names.js";
 import { join } from "node:path";
 import { GraphBuilder, type Value } from "../graph/builder.js";
 import { DataType, type Model } from "../graph/ir.js";
 import { Ops } from "../graph/ops.js";
 import type { Architecture, EncoderConfig, EncoderOutputs, GraphInputs, GraphVariant, TokenBatch } from "./architecture.js";
 import { Blocks, type FusedOps } from "./blocks.js";
-import { encoderView, openCheckpoint } from "./checkpoint.js";
+import { encoderView, openCheckpoint } from "../checkpoint/checkpoint.js";
 import { ConfigReader } from "./config.js";
 import { GraphWeights } from "./graph-weights.js";
 import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolGraph, poolTokens } from "./pooling.js";
@@ -74,8 +75,8 @@ export function buildEncoderGraph(encoder: LoadedEncoder, options: GraphOptions)
   };
   const result = architecture.emit(ctx, config, inputs);
   const pooled: Value = result.pooled ?? ctx.nn.firstToken(result.hidden);
-  g.output(result.hidden, "last_hidden_state", DataType.FLOAT, [BATCH, SEQUENCE, config.hiddenSize]);
-  g.output(pooled, "pooler_output", DataType.FLOAT, [BATCH, config.hiddenSize]);
+  g.output(result.hidden, OUTPUT.lastHiddenState, DataType.FLOAT, [BATCH, SEQUENCE, config.hiddenSize]);
+  g.output(pooled, OUTPUT.poolerOutput, DataType.FLOAT, [BATCH, config.hiddenSize]);
   const sentence = options.sentenceEmbedding;
   if (sentence) {
     const embedding = poolGraph(ctx.nn, result.hidden, inputs.attentionMask, sentence);
@@ -83,11 +84,11 @@ export function buildEncoderGraph(encoder: LoadedEncoder, options: GraphOptions)
   }
   return g.build(
     {
-      architecture: architecture.name,
-      model_type: config.modelType,
-      graph_variant: options.variant,
-      pooler: result.pooled ? "dense_tanh" : "cls",
-      ...(sentence ? { sentence_pooling: sentence.pooling, sentence_normalize: String(sentence.normalize) } : {}),
+      [METADATA.architecture]: architecture.name,
+      [METADATA.modelType]: config.modelType,
+      [METADATA.graphVariant]: options.variant,
+      [METADATA.pooler]: result.pooled ? "dense_tanh" : "cls",
+      ...(sentence ? { [METADATA.sentencePooling]: sentence.pooling, [METADATA.sentenceNormalize]: String(sentence.normalize) } : {}),
       ...options.metadata,
     },
     options.producerVersion ?? "0",

@@ -25,7 +25,7 @@ import type { ConfigReader } from "./config.js";
 import { alibiSlopes } from "./positions.js";
 import { alibiScoreBias } from "./reference/math.js";
 import { type WeightReader, linearRef, normRef } from "./weight-refs.js";
-import { WeightError } from "./weights.js";
+import { WeightError } from "../checkpoint/weights.js";
 
 const FEED_FORWARD_TYPES = ["original", "geglu", "reglu"] as const;
 

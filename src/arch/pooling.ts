@@ -2,6 +2,7 @@
 // Normalize module), once as graph nodes and once in plain TypeScript. The graph's
 // `sentence_embedding` output is judged against `poolTokens`, and the runtime pools
 // last_hidden_state with the same function when a graph has no such output.
+import { OUTPUT } from "../artifact/names.js";
 import type { Value } from "../graph/builder.js";
 import { DataType } from "../graph/ir.js";
 import type { Blocks } from "./blocks.js";
@@ -11,7 +12,7 @@ import type { SentencePipeline } from "./sentence-transformers.js";
 /** How token vectors become one sentence vector. */
 export type SentencePooling = Pick<SentencePipeline, "pooling" | "normalize">;
 
-export const SENTENCE_EMBEDDING_OUTPUT = "sentence_embedding";
+export const SENTENCE_EMBEDDING_OUTPUT = OUTPUT.sentenceEmbedding;
 
 /** sentence-transformers clamps the token count of mean pooling to at least this. */
 export const MEAN_MIN_TOKENS = 1e-9;

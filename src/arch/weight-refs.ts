@@ -3,7 +3,7 @@
 // reference forwards, so both read exactly the same tensors with the same checks.
 import type { TensorBytes } from "../graph/ir.js";
 import { readTensorBytes } from "../graph/tensor-bytes.js";
-import { type WeightStore, WeightError } from "./weights.js";
+import { type WeightStore, WeightError } from "../checkpoint/weights.js";
 
 /** `prefix.weight` [out, in] and, when `bias`, `prefix.bias` [out] (PyTorch nn.Linear layout). */
 export interface LinearRef {

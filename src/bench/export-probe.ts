@@ -1,7 +1,7 @@
 // One export in a fresh process, as a user's process runs it (plain environment, nothing
 // warmed up). The bench forks this module once per export run; it reports the export call's
 // wall time and the process's peak RSS, then exits.
-import type { Logger } from "../export/log.js";
+import type { Logger } from "../common/log.js";
 import { EmbeddingService, type ExportOptions } from "../export/service.js";
 
 export interface ProbeRequest {

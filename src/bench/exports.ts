@@ -1,14 +1,15 @@
 // Export measurements: every run is a fresh process (export-probe), runs of the variants are
 // interleaved round by round, and each run's wall time and peak RSS are kept; the last run's
 // artifact is what the latency runs load.
+import { METADATA } from "../artifact/names.js";
 import { fork } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
-import { modelFileBytes } from "../graph/serialize.js";
+import { modelFileBytes } from "../graph/onnx-writer.js";
 import { join } from "node:path";
 import type { ExportOptions } from "../export/service.js";
-import { REPORT_FILE, type QuantizationReport } from "../quant/quantize.js";
-import { readOnnxMetadata } from "../runtime/onnx-metadata.js";
-import { childModuleEntry } from "../runtime/isolated-session.js";
+import { REPORT_FILE, type QuantizationReport } from "../quant/report.js";
+import { readOnnxMetadata } from "../ort/onnx-metadata.js";
+import { childModuleEntry } from "../ort/isolated-session.js";
 import type { ProbeReply, ProbeRequest } from "./export-probe.js";
 import { DescendantPeakRss } from "./process-memory.js";
 import { median, roundOrder } from "./stats.js";
@@ -120,7 +121,7 @@ function summarize(result: ExportMeasurement): ExportMeasurement {
     maxRssBytes: median(runs.map((r) => r.maxRssBytes)),
     baselineRssBytes: median(runs.map((r) => r.baselineRssBytes)),
     ...(helperNames.length > 0 ? { helperPeakRssBytes: helper } : {}),
-    ...(metadata.graph_variant ? { graphVariant: metadata.graph_variant } : {}),
+    ...(metadata[METADATA.graphVariant] ? { graphVariant: metadata[METADATA.graphVariant] } : {}),
     ...quantizationOf(result.artifact.path),
   };
 }

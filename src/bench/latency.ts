@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import * as ort from "onnxruntime-node";
 import type { EncoderConfig } from "../arch/architecture.js";
 import { randomBatch } from "../fixtures/batches.js";
-import { ortFeeds } from "../runtime/ort-feeds.js";
+import { ortFeeds } from "../ort/ort-feeds.js";
 import { type Shape, shapeLabel } from "./shapes.js";
 import { median, medianRatio, quantile, roundOrder } from "./stats.js";
 

@@ -8,8 +8,8 @@ import { ConfigError, ConfigReader } from "../arch/config.js";
 import { type LoadedEncoder, referenceForward } from "../arch/encoder.js";
 import type { SentencePooling } from "../arch/pooling.js";
 import { architectureFor } from "../arch/registry.js";
-import { WeightError } from "../arch/weights.js";
-import { childModuleEntry, workerEnvironment } from "../runtime/isolated-session.js";
+import { WeightError } from "../checkpoint/weights.js";
+import { childModuleEntry, workerEnvironment } from "../ort/isolated-session.js";
 import type { ReferenceReply, ReferenceRequest } from "./reference-worker.js";
 
 /** The reference outputs of some batches, being computed (see startReference). */

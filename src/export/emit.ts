@@ -4,12 +4,12 @@ import type { GraphVariant } from "../arch/architecture.js";
 import { ConfigError } from "../arch/config.js";
 import { type LoadedEncoder, buildEncoderGraph } from "../arch/encoder.js";
 import type { SentencePooling } from "../arch/pooling.js";
-import { WeightError } from "../arch/weights.js";
-import { removeModelFiles, writeModel } from "../graph/serialize.js";
-import { IsolatedSession } from "../runtime/isolated-session.js";
+import { WeightError } from "../checkpoint/weights.js";
+import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { IsolatedSession } from "../ort/isolated-session.js";
 import { validateModel } from "../graph/validate.js";
-import { ExportError } from "./errors.js";
-import type { Logger } from "./log.js";
+import { ExportError } from "../common/errors.js";
+import type { Logger } from "../common/log.js";
 import { type PendingReference, startReference } from "./background-reference.js";
 import { FP32_TOLERANCE, type Verification, verificationBatch, verificationRows, verifyGraph } from "./verify.js";
 

@@ -2,7 +2,7 @@
 // resolver (the Hub client) that returns a local snapshot folder.
 import { statSync } from "node:fs";
 import { basename, resolve } from "node:path";
-import { ExportError } from "./errors.js";
+import { ExportError } from "../common/errors.js";
 
 export type FilePurpose = "tokenizer" | "model";
 

@@ -1,6 +1,6 @@
 // Progress on stderr: a live bar (downloads) or spinner (long steps) on a terminal, plain
 // start/finish lines elsewhere, nothing but warnings when quiet. stdout is never touched.
-import type { Logger } from "./log.js";
+import type { Logger } from "../common/log.js";
 
 export interface ProgressTask {
   /** `n` more bytes done (byte tasks). */

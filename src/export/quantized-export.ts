@@ -3,13 +3,13 @@
 // once; a second failure propagates. The FP32 intermediate never outlives the export.
 import type { LoadedEncoder } from "../arch/encoder.js";
 import { buildEncoderGraph } from "../arch/encoder.js";
-import { removeModelFiles } from "../graph/serialize.js";
+import { removeModelFiles } from "../graph/onnx-writer.js";
 import { QuantizationInputError, type TextSource } from "../quant/corpus.js";
 import type { QuantizationSettings } from "../quant/options.js";
 import { type QuantizationResult, type QuantizeRequest, quantizeModel } from "../quant/quantize.js";
 import { type EmitOptions, type EmittedGraph, emitVerifiedGraph, reuseReference } from "./emit.js";
-import { ExportError } from "./errors.js";
-import type { LoadedTokenizer } from "./tokenizer-files.js";
+import { ExportError } from "../common/errors.js";
+import type { LoadedTokenizer } from "../artifact/tokenizer-files.js";
 
 /** The INT8 step itself (replaceable: tests force failures with it). */
 export type Quantizer = (request: QuantizeRequest) => Promise<QuantizationResult>;
@@ -25,11 +25,6 @@ export interface Int8Export {
   settings: QuantizationSettings;
   calibration: TextSource;
   quantizer: Quantizer;
-}
-
-/** INT8 file name of each mode (SPEC: static QDQ is `<slug>_int8_qdq.onnx`). */
-export function int8FileName(slug: string, mode: QuantizationSettings["mode"]): string {
-  return `${slug}_int8_${mode === "static" ? "qdq" : "dynamic"}.onnx`;
 }
 
 export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): Promise<QuantizationResult> {

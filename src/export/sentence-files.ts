@@ -6,9 +6,9 @@ import { dirname, join } from "node:path";
 import { ConfigError } from "../arch/config.js";
 import type { SentencePooling } from "../arch/pooling.js";
 import { POOLING_MODES, type SentencePipeline, readSentencePipeline, sentencePipelineFiles } from "../arch/sentence-transformers.js";
-import { copyFileAtomic, ensureDir, writeFileAtomic } from "./atomic.js";
-import { ExportError } from "./errors.js";
-import type { Logger } from "./log.js";
+import { copyFileAtomic, ensureDir, writeFileAtomic } from "../common/atomic.js";
+import { ExportError } from "../common/errors.js";
+import type { Logger } from "../common/log.js";
 
 /**
  * The sentence_embedding pooling an export asks for: `true` reads the model folder's

@@ -5,16 +5,17 @@ import type { GraphVariant } from "../arch/architecture.js";
 import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import type { SentencePooling } from "../arch/pooling.js";
 import { DEFAULT_OPSET, checkOpset } from "../graph/opset.js";
-import { ensureDir } from "./atomic.js";
+import { ensureDir } from "../common/atomic.js";
 import { type EmitOptions, emitVerifiedGraph, startVerification } from "./emit.js";
-import { type Logger, stderrLogger } from "./log.js";
+import { type Logger, stderrLogger } from "../common/log.js";
 import { HubClient } from "./hub/client.js";
 import { type ModelResolver, modelSlug } from "./model-source.js";
 import { withStep } from "./progress.js";
-import { type Quantizer, defaultQuantizer, int8FileName, quantizeEmitted } from "./quantized-export.js";
+import { type Quantizer, defaultQuantizer, quantizeEmitted } from "./quantized-export.js";
+import { METADATA, fp32FileName, int8FileName } from "../artifact/names.js";
 import { type QuantizationOptions, calibrationTextsFor, resolveQuantizationOptions } from "../quant/options.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
-import { type LoadedTokenizer, checkTokenizerFiles, copyTokenizerFiles, loadTokenizer } from "./tokenizer-files.js";
+import { type LoadedTokenizer, checkTokenizerFiles, copyTokenizerFiles, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { PACKAGE_VERSION } from "./version.js";
 
 export const DEFAULT_MODEL_ID = "BAAI/bge-small-en-v1.5";
@@ -101,13 +102,13 @@ export class EmbeddingService {
       tokenTypeIds: options.tokenTypeIds ?? false,
       variants: options.variant ? [options.variant] : ["primary", "portable"],
       // max_sequence_length: what the runtime (Embedder) truncates to.
-      metadata: { source_model: this.modelId, max_sequence_length: String(config.maxSequence) },
+      metadata: { [METADATA.sourceModel]: this.modelId, [METADATA.maxSequenceLength]: String(config.maxSequence) },
       producerVersion: PACKAGE_VERSION,
       sentenceEmbedding,
       logger: this.logger,
     };
     const emitted = await withStep(this.logger, "building, writing and verifying the FP32 graph", () =>
-      emitVerifiedGraph(encoder, join(outputDir, `${this.slug}_fp32.onnx`), emitOptions, verification),
+      emitVerifiedGraph(encoder, join(outputDir, fp32FileName(this.slug)), emitOptions, verification),
     );
     const artifact = quantization
       ? (

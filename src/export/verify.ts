@@ -1,10 +1,11 @@
 // The numerical proof of an emitted graph: run it in onnxruntime (in a child process) and
 // compare with the reference forward of the same weights.
+import { OUTPUT } from "../artifact/names.js";
 import type { EncoderConfig, EncoderOutputs, TokenBatch } from "../arch/architecture.js";
 import type { LoadedEncoder } from "../arch/encoder.js";
 import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling } from "../arch/pooling.js";
-import { batchFeeds } from "../runtime/feeds.js";
-import { IsolatedSession } from "../runtime/isolated-session.js";
+import { batchFeeds } from "../ort/feeds.js";
+import { IsolatedSession } from "../ort/isolated-session.js";
 import { type PendingReference, startReference } from "./background-reference.js";
 
 /** FP32 graphs must match the reference within this relative max error. */
@@ -112,8 +113,8 @@ function stacked(rows: EncoderOutputs[]): EncoderOutputs {
 }
 
 const OUTPUT_NAMES: Record<keyof EncoderOutputs, string> = {
-  lastHiddenState: "last_hidden_state",
-  poolerOutput: "pooler_output",
+  lastHiddenState: OUTPUT.lastHiddenState,
+  poolerOutput: OUTPUT.poolerOutput,
   sentenceEmbedding: SENTENCE_EMBEDDING_OUTPUT,
 };
 

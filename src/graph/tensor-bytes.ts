@@ -1,6 +1,6 @@
-// Reading a tensor's bytes from whichever source holds them. Apart from serialize.ts (which
-// re-exports it) so that code reading weights (reference forwards, the reference worker) does
-// not load the protobuf machinery.
+// Reading a tensor's bytes from whichever source holds them. Kept apart from the ONNX writer and
+// reader so that code reading weights (reference forwards, the reference worker) does not load
+// the protobuf machinery.
 import { closeSync, openSync, readSync } from "node:fs";
 import type { TensorBytes } from "./ir.js";
 

@@ -5,10 +5,10 @@ import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import type { TokenBatch } from "../arch/architecture.js";
 import { DataType, type Model } from "../graph/ir.js";
-import { removeModelFiles, writeModel } from "../graph/serialize.js";
-import { batchFeeds } from "../runtime/feeds.js";
-import { IsolatedSession } from "../runtime/isolated-session.js";
-import type { ObservedTensor, TensorStatistics } from "./tensor-stats.js";
+import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { batchFeeds } from "../ort/feeds.js";
+import { IsolatedSession } from "../ort/isolated-session.js";
+import type { ObservedTensor, TensorStatistics } from "../observers/tensor-stats.js";
 
 /** `model` with `names` added as float graph outputs (those already outputs stay as they are). */
 export function withOutputs(model: Model, names: readonly string[]): Model {

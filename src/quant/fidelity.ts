@@ -1,10 +1,11 @@
 // How close the INT8 model stays to FP32 on held-out texts: cosine of the pooled and of the
 // mean-pooled embeddings, agreement of each text's nearest neighbours, and the relative error
 // of individual MatMul outputs (where the error comes from).
+import { OUTPUT } from "../artifact/names.js";
 import type { TokenBatch } from "../arch/architecture.js";
-import { batchFeeds } from "../runtime/feeds.js";
-import type { IsolatedSession } from "../runtime/isolated-session.js";
-import type { OutputTensor } from "../runtime/protocol.js";
+import { batchFeeds } from "../ort/feeds.js";
+import type { IsolatedSession } from "../ort/isolated-session.js";
+import type { OutputTensor } from "../ort/protocol.js";
 
 export interface Embeddings {
   /** pooler_output per text. */
@@ -44,7 +45,7 @@ export async function embedTexts(
   const pooled: Float32Array[] = new Array(texts);
   const meanPooled: Float32Array[] = new Array(texts);
   for (const { batch, rows } of batches) {
-    const out = await session.run(batchFeeds(batch, session.inputNames), ["last_hidden_state", "pooler_output"]);
+    const out = await session.run(batchFeeds(batch, session.inputNames), [OUTPUT.lastHiddenState, OUTPUT.poolerOutput]);
     const hidden = out.last_hidden_state;
     const pooler = out.pooler_output;
     if (!hidden || !pooler) throw new Error("the model did not return last_hidden_state and pooler_output");

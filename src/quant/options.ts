@@ -4,7 +4,7 @@
 // and their validation into complete settings.
 import { type TextSource, QuantizationInputError, builtinCalibrationTexts, readTextFile, textsFromList } from "./corpus.js";
 import type { ActivationType } from "./int8.js";
-import { DEFAULT_BINS } from "./observers.js";
+import { DEFAULT_BINS } from "../observers/observers.js";
 import { CALIBRATION_METHODS, type CalibrationMethod, DEFAULT_PERCENTILE } from "./range-selection.js";
 import { DEFAULT_SMOOTHING, type SmoothingOptions } from "./smoothing.js";
 import { DEFAULT_MAX_LENGTH } from "./tokenize.js";

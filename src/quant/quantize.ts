@@ -3,21 +3,20 @@
 // the calibration texts, QDQ rewrite; dynamic mode: int8 weights only. Both then measure fidelity against FP32 on held-out
 // texts and, below the threshold, keep the most sensitive MatMuls in float until it holds.
 import { existsSync, renameSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
 import type { TokenBatch } from "../arch/architecture.js";
-import { writeFileAtomic } from "../export/atomic.js";
-import type { Logger } from "../export/log.js";
+import type { Logger } from "../common/log.js";
 import type { Model } from "../graph/ir.js";
-import { externalDataPathOf, initializerToFloat32, modelFileBytes, removeModelFiles, writeModel } from "../graph/serialize.js";
+import { externalDataPathOf, removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { initializerToFloat32 } from "../graph/onnx-reader.js";
 import { validateModel } from "../graph/validate.js";
-import { batchFeeds } from "../runtime/feeds.js";
-import { IsolatedSession } from "../runtime/isolated-session.js";
-import type { OutputTensor } from "../runtime/protocol.js";
+import { batchFeeds } from "../ort/feeds.js";
+import { IsolatedSession } from "../ort/isolated-session.js";
+import type { OutputTensor } from "../ort/protocol.js";
 import { observeBatches, temporaryModelPath, withTemporarySession } from "./calibration.js";
 import { type TextSource, heldOutTexts } from "./corpus.js";
 import { expandAttention } from "./attention-expansion.js";
 import { quantizeDynamic } from "./dynamic.js";
-import { type Embeddings, type FidelityMetrics, type LayerError, compareEmbeddings, embedTexts, layerErrors, worstCosine } from "./fidelity.js";
+import { type Embeddings, type FidelityMetrics, compareEmbeddings, embedTexts, layerErrors, worstCosine } from "./fidelity.js";
 import { GraphIndex } from "./graph-index.js";
 import { type Range, perChannelRelativeNoise } from "./int8.js";
 import type { QuantizationSettings } from "./options.js";
@@ -25,10 +24,10 @@ import { relativeNoise, selectRange } from "./range-selection.js";
 import { type SmoothedActivation, applySmoothing, smoothingGroups } from "./smoothing.js";
 import { type QuantizedModel, activationsToCalibrate, quantizeStatic } from "./static-qdq.js";
 import { matMulTargets } from "./targets.js";
-import type { ObservedTensor, TensorStatistics } from "./tensor-stats.js";
-import { type TokenEncoder, batchByLength, tokenizeTexts } from "./tokenize.js";
+import type { ObservedTensor, TensorStatistics } from "../observers/tensor-stats.js";
+import { type TextBatches, type TokenEncoder, batchByLength, tokenizeTexts } from "./tokenize.js";
+import { type QuantizationReport, REPORT_FILE, round, writeQuantizationReport } from "./report.js";
 
-export const REPORT_FILE = "quantization_report.json";
 /** Calibration batches that find outlier channels (they are systematic: a few batches show them). */
 const SMOOTHING_BATCHES = 3;
 /** Held-out rows the per-MatMul errors are measured on. */
@@ -60,33 +59,6 @@ export interface QuantizeRequest {
   logger: Logger;
 }
 
-export interface QuantizationReport {
-  model: string;
-  source: string;
-  mode: QuantizationSettings["mode"];
-  settings: Record<string, unknown>;
-  calibration?: {
-    seconds: number;
-    texts: number;
-    truncatedTexts: number;
-    batches: number;
-    tokens: number;
-    paddingFraction: number;
-    calibratedTensors: number;
-    excluded: Array<{ tensor: string; reason: string }>;
-  };
-  smoothing?: { alpha: number; outlierRatio: number; smoothed: SmoothedActivation[] };
-  fidelity: FidelityMetrics & {
-    threshold: number;
-    worstCosine: number;
-    passed: boolean;
-    worstLayers: LayerError[];
-  };
-  fallback: { keptInFloat: string[]; attempts: Array<{ keptInFloat: number; worstCosine: number }> };
-  matMuls: { quantized: number; float: Array<{ node: string; reason: string }> };
-  sizes: { fp32Bytes: number; int8Bytes: number; ratio: number };
-  seconds: { calibration: number; fidelity: number; total: number };
-}
 
 export interface QuantizationResult {
   path: string;
@@ -110,11 +82,6 @@ interface FloatReference {
   probe: Record<string, OutputTensor>;
 }
 
-interface TextBatches {
-  texts: number;
-  truncated: number;
-  batches: Array<{ batch: TokenBatch; rows: number[] }>;
-}
 
 export async function quantizeModel(original: QuantizeRequest): Promise<QuantizationResult> {
   const request = { ...original, model: expandAttention(original.model) };
@@ -186,44 +153,22 @@ async function finish(request: QuantizeRequest, done: Finished): Promise<Quantiz
   );
   const fidelitySeconds = (performance.now() - done.fidelityStarted) / 1000;
 
-  const report: QuantizationReport = {
-    model: basename(request.outputPath),
-    source: basename(request.fp32Path),
-    mode: settings.mode,
-    settings: describeSettings(settings, maxLength, request.calibration, heldOut, calibrationSet),
-    ...(calibrated
-      ? {
-          calibration: {
-            seconds: round(calibrated.seconds),
-            texts: calibrationSet.texts,
-            truncatedTexts: calibrationSet.truncated,
-            batches: calibrationSet.batches.length,
-            tokens: sum(calibrationSet.batches.map(({ batch }) => batch.batch * batch.sequence)),
-            paddingFraction: round(paddingFraction(calibrationSet), 4),
-            calibratedTensors: calibrated.ranges.size,
-            excluded: calibrated.excluded,
-          },
-        }
-      : {}),
-    ...(settings.mode === "static" && settings.smoothing ? { smoothing: { ...settings.smoothing, smoothed: calibrated?.smoothed ?? [] } } : {}),
-    fidelity: {
-      ...outcome.metrics,
-      threshold: settings.fidelityThreshold,
-      worstCosine: worstCosine(outcome.metrics),
-      passed: worstCosine(outcome.metrics) >= settings.fidelityThreshold,
+  const { report, reportPath } = writeQuantizationReport(
+    {
+      outputPath: request.outputPath,
+      fp32Path: request.fp32Path,
+      settings,
+      maxLength,
+      calibration: request.calibration,
+      heldOut,
+      calibrationSet,
+      ...(calibrated ? { calibrated: { seconds: calibrated.seconds, calibratedTensors: calibrated.ranges.size, excluded: calibrated.excluded, smoothed: calibrated.smoothed } } : {}),
+      outcome: { metrics: outcome.metrics, keptInFloat: [...outcome.keptInFloat], attempts: outcome.attempts, quantized: outcome.quantized.quantized.length, float: outcome.quantized.skipped },
       worstLayers,
+      fidelitySeconds,
+      totalSeconds: (performance.now() - done.started) / 1000,
     },
-    fallback: { keptInFloat: [...outcome.keptInFloat], attempts: outcome.attempts },
-    matMuls: { quantized: outcome.quantized.quantized.length, float: outcome.quantized.skipped },
-    sizes: sizes(request.fp32Path, request.outputPath),
-    seconds: { calibration: round(calibrated?.seconds ?? 0), fidelity: round(fidelitySeconds), total: round((performance.now() - done.started) / 1000) },
-  };
-  const reportPath = join(dirname(request.outputPath), REPORT_FILE);
-  writeFileAtomic(reportPath, `${JSON.stringify(report, null, 2)}\n`);
-  logger.info(
-    `INT8 (${settings.mode}) held-out cosine vs FP32: pooled mean ${report.fidelity.pooled.mean.toFixed(4)} / min ${report.fidelity.pooled.min.toFixed(4)}, ` +
-      `mean-pooled mean ${report.fidelity.meanPooled.mean.toFixed(4)} / min ${report.fidelity.meanPooled.min.toFixed(4)}; ` +
-      `${report.sizes.int8Bytes} bytes (${(report.sizes.ratio * 100).toFixed(1)}% of FP32); report in ${reportPath}`,
+    logger,
   );
   return { path: request.outputPath, reportPath, report };
 }
@@ -464,50 +409,8 @@ async function floatReference(session: IsolatedSession, heldOut: TextBatches, pr
   };
 }
 
-function describeSettings(
-  settings: QuantizationSettings,
-  maxLength: number,
-  calibration: TextSource,
-  heldOut: TextSource,
-  set: TextBatches,
-): Record<string, unknown> {
-  return {
-    mode: settings.mode,
-    weights: "int8, symmetric, one scale per output channel",
-    embeddingTables: "int8, symmetric, one scale per hidden channel, dequantized after the lookup",
-    ...(settings.mode === "static"
-      ? {
-          activations: `${settings.activationType}, one scale per tensor`,
-          calibrationMethod: settings.method,
-          ...(settings.method === "percentile" ? { percentile: settings.percentile } : {}),
-          ...(settings.method === "minmax" ? {} : { histogramBins: settings.bins }),
-          attentionMatMuls: settings.attentionMatMuls ? "int8" : "float",
-          smoothing: settings.smoothing || "off",
-        }
-      : { activations: "uint8, quantized at run time (DynamicQuantizeLinear)", attentionMatMuls: "float" }),
-    maxLength,
-    batchSize: settings.batchSize,
-    calibrationTexts: { origin: calibration.origin, count: set.texts },
-    heldOutTexts: { origin: heldOut.origin, count: heldOut.texts.length },
-    fidelityThreshold: settings.fidelityThreshold,
-  };
-}
 
-function paddingFraction(set: TextBatches): number {
-  let cells = 0;
-  let padding = 0;
-  for (const { batch } of set.batches) {
-    cells += batch.attentionMask.length;
-    padding += batch.attentionMask.filter((m) => m === 0).length;
-  }
-  return cells > 0 ? padding / cells : 0;
-}
 
-function sizes(fp32Path: string, int8Path: string): QuantizationReport["sizes"] {
-  const fp32Bytes = modelFileBytes(fp32Path).bytes;
-  const int8Bytes = modelFileBytes(int8Path).bytes;
-  return { fp32Bytes, int8Bytes, ratio: round(int8Bytes / fp32Bytes, 4) };
-}
 
 /** `count` items spread over `items` (batches are sorted by length: take short and long ones). */
 function evenlySpaced<T>(items: readonly T[], count: number): T[] {
@@ -515,6 +418,4 @@ function evenlySpaced<T>(items: readonly T[], count: number): T[] {
   return Array.from({ length: count }, (_, i) => items[Math.round((i * (items.length - 1)) / (count - 1))]!);
 }
 
-const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-const round = (x: number, digits = 3) => Number(x.toFixed(digits));
 

@@ -4,7 +4,7 @@
 // quantization loses the least information, measured by KL divergence), or by the range with
 // the least expected squared error (rounding inside, clipping outside).
 import { type ActivationType, type Range, integerBounds } from "./int8.js";
-import type { HistogramState, ObserverState } from "./observers.js";
+import type { HistogramState, ObserverState } from "../observers/observers.js";
 
 export const CALIBRATION_METHODS = ["minmax", "percentile", "entropy", "mse"] as const;
 export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];

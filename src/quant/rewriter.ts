@@ -3,7 +3,7 @@
 // weights and embedding tables, fresh names, and assembling the rewritten model.
 import { attr } from "../graph/builder.js";
 import { DataType, type Initializer, type Model, type Node, type TensorBytes, elementCount } from "../graph/ir.js";
-import { initializerToFloat32 } from "../graph/serialize.js";
+import { initializerToFloat32 } from "../graph/onnx-reader.js";
 import { GraphIndex, NameAllocator, NodeEdits, lazyBytes, makeNode, withoutUnusedInitializers } from "./graph-index.js";
 import { type PerChannelInt8, axisLayout, quantizePerChannel } from "./int8.js";
 import { type EmbeddingTarget, type WeightInput, embeddingTargets } from "./targets.js";

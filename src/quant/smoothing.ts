@@ -6,7 +6,7 @@
 // The 1/s is folded into the producing LayerNorm's gamma/beta when the MatMuls are its only
 // readers; otherwise (post-norm residuals read it too) a Mul on the MatMul branch applies it.
 import { DataType, type Initializer, type Model, type Node, elementCount } from "../graph/ir.js";
-import { initializerToFloat32 } from "../graph/serialize.js";
+import { initializerToFloat32 } from "../graph/onnx-reader.js";
 import { GraphIndex, NameAllocator, NodeEdits, lazyBytes, makeNode, withoutUnusedInitializers } from "./graph-index.js";
 import { axisLayout } from "./int8.js";
 import { type WeightInput, maskCarriers, matMulTargets } from "./targets.js";

@@ -7,7 +7,7 @@
 // x86 it first turns int8 activation Q/DQ pairs into uint8 (QDQS8ToU8Transformer), but only
 // for a QuantizeLinear with a single consumer — so each consuming edge gets its own Q/DQ pair.
 import { DataType, type Initializer, type Model, type Node } from "../graph/ir.js";
-import { initializerToFloat32 } from "../graph/serialize.js";
+import { initializerToFloat32 } from "../graph/onnx-reader.js";
 import { expandAttention } from "./attention-expansion.js";
 import { type ActivationType, type AffineParams, type Range, activationParams } from "./int8.js";
 import { GraphIndex, lazyBytes, makeNode } from "./graph-index.js";

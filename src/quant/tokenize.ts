@@ -58,3 +58,10 @@ export function padBatch(rows: readonly ArrayLike<number>[], padTokenId: number)
   });
   return { batch: rows.length, sequence, inputIds, attentionMask };
 }
+
+/** Texts tokenized into length-sorted batches (`rows`: each row's index in the texts). */
+export interface TextBatches {
+  texts: number;
+  truncated: number;
+  batches: Array<{ batch: TokenBatch; rows: number[] }>;
+}

@@ -11,12 +11,11 @@ import * as ort from "onnxruntime-node";
 import type { TokenBatch } from "../arch/architecture.js";
 import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens } from "../arch/pooling.js";
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
-import { int8FileName } from "../export/quantized-export.js";
-import { loadTokenizer } from "../export/tokenizer-files.js";
-import { QUANTIZATION_MODES } from "../quant/options.js";
+import { INT8_FILE_ENDINGS, METADATA, OUTPUT } from "../artifact/names.js";
+import { loadTokenizer } from "../artifact/tokenizer-files.js";
 import { batchByLength, padBatch } from "../quant/tokenize.js";
-import { ortFeeds } from "./ort-feeds.js";
-import { readOnnxMetadata } from "./onnx-metadata.js";
+import { ortFeeds } from "../ort/ort-feeds.js";
+import { readOnnxMetadata } from "../ort/onnx-metadata.js";
 
 export type { PoolingMode } from "../arch/sentence-transformers.js";
 
@@ -50,8 +49,6 @@ export interface EmbedOptions {
 const FALLBACK_MAX_LENGTH = 512;
 /** transformers writes a huge model_max_length (int(1e30)) when a tokenizer has no limit. */
 const UNSET_MODEL_MAX_LENGTH = 1e6;
-/** How the exporter ends INT8 file names, one per mode (`_int8_qdq.onnx`, `_int8_dynamic.onnx`). */
-const INT8_FILE_ENDINGS = QUANTIZATION_MODES.map((mode) => int8FileName("", mode));
 
 export class Embedder {
   private constructor(
@@ -94,7 +91,7 @@ export class Embedder {
     } catch (error) {
       throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${(error as Error).message}; export the model again`, { cause: error });
     }
-    if (!session.outputNames.includes("last_hidden_state")) {
+    if (!session.outputNames.includes(OUTPUT.lastHiddenState)) {
       await session.release();
       throw new EmbedderError(`${modelPath} has no last_hidden_state output (it has ${session.outputNames.join(", ")}); use a model exported by this tool`);
     }
@@ -145,7 +142,7 @@ export class Embedder {
 
   /** last_hidden_state of one padded batch, pooled here → [batch, hidden]. */
   private async poolHidden(batch: TokenBatch, pooling: SentencePooling): Promise<Float32Array> {
-    const hidden = await this.run(batch, "last_hidden_state");
+    const hidden = await this.run(batch, OUTPUT.lastHiddenState);
     const shape = { batch: batch.batch, sequence: batch.sequence, hidden: hidden.length / (batch.batch * batch.sequence) };
     return poolTokens(hidden, batch.attentionMask, shape, pooling);
   }
@@ -210,14 +207,14 @@ function readMetadata(modelPath: string): Record<string, string> {
 
 /** The exporter records the sentence_embedding output's pooling in the graph's metadata. */
 function sentencePoolingOf(metadata: Record<string, string>): SentencePooling | undefined {
-  const pooling = metadata.sentence_pooling as PoolingMode;
+  const pooling = metadata[METADATA.sentencePooling] as PoolingMode;
   if (!POOLING_MODES.includes(pooling)) return undefined;
-  return { pooling, normalize: metadata.sentence_normalize === "true" };
+  return { pooling, normalize: metadata[METADATA.sentenceNormalize] === "true" };
 }
 
 /** The model's limit is the smallest one stated (graph metadata, sentence-transformers, tokenizer). */
 function chooseMaxLength(metadata: Record<string, string>, modelPath: string, requested: number | undefined, stated: Array<number | undefined>): number {
-  const fromGraph = Number(metadata.max_sequence_length);
+  const fromGraph = Number(metadata[METADATA.maxSequenceLength]);
   const limits = [Number.isInteger(fromGraph) && fromGraph > 0 ? fromGraph : undefined, ...stated].filter((n): n is number => n !== undefined && n > 0);
   const limit = limits.length > 0 ? Math.min(...limits) : FALLBACK_MAX_LENGTH;
   if (requested === undefined) return limit;

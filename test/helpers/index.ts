@@ -9,13 +9,13 @@ import type { EncoderOutputs, GraphVariant, TokenBatch } from "../../src/arch/ar
 import type { FusedOps } from "../../src/arch/blocks.js";
 import { type LoadedEncoder, buildEncoderGraph, loadEncoder, referenceForward } from "../../src/arch/encoder.js";
 import type { SentencePooling } from "../../src/arch/pooling.js";
-import { type CliIo, main } from "../../src/export/cli.js";
-import type { Logger } from "../../src/export/log.js";
+import { type CliIo, main } from "../../src/cli/cli.js";
+import type { Logger } from "../../src/common/log.js";
 import { type SyntheticModel, type WriteOptions, writeModelFolder } from "../../src/fixtures/model-folder.js";
 import type { Model } from "../../src/graph/ir.js";
-import { encodeModel } from "../../src/graph/serialize.js";
+import { encodeModel } from "../../src/graph/onnx-writer.js";
 import { validateModel } from "../../src/graph/validate.js";
-import { ortFeeds } from "../../src/runtime/ort-feeds.js";
+import { ortFeeds } from "../../src/ort/ort-feeds.js";
 import { relativeMaxError } from "../../src/export/verify.js";
 
 const created: string[] = [];

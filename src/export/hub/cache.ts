@@ -6,8 +6,8 @@
 //   <cache>/.locks/models--org--name/                      lock files of downloads in progress
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
-import { tempPathFor, writeFileAtomic } from "../atomic.js";
-import { fileSystemError } from "../errors.js";
+import { tempPathFor, writeFileAtomic } from "../../common/atomic.js";
+import { fileSystemError } from "../../common/errors.js";
 
 export const COMMIT_SHA = /^[0-9a-f]{40}$/;
 

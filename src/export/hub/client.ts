@@ -2,8 +2,8 @@
 // huggingface_hub cache holding just the files the purpose needs. Offline (HF_HUB_OFFLINE) or
 // with the endpoint unreachable, the cached snapshot of that revision is used.
 import { existsSync, statSync } from "node:fs";
-import { ExportError } from "../errors.js";
-import { type Logger, stderrLogger } from "../log.js";
+import { ExportError } from "../../common/errors.js";
+import { type Logger, stderrLogger } from "../../common/log.js";
 import { type FilePurpose, type ModelResolver, isHubId, isLocalFolder } from "../model-source.js";
 import { type ProgressSink, progressFor } from "../progress.js";
 import { COMMIT_SHA, RepoCache } from "./cache.js";

@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
-import { fileSystemError } from "../errors.js";
+import { fileSystemError } from "../../common/errors.js";
 
 export interface LockOptions {
   /** A lock not refreshed for this long is stale (default 30 s; the holder refreshes every third of it). */

@@ -3,10 +3,10 @@
 // preferred, else pytorch_model.bin; sharded via its index) and the sentence-transformers files.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { WEIGHT_FILES } from "../../arch/checkpoint.js";
+import { WEIGHT_FILES } from "../../checkpoint/checkpoint.js";
 import { SENTENCE_TRANSFORMERS_FILES, findPoolingModule } from "../../arch/sentence-transformers.js";
 import type { FilePurpose } from "../model-source.js";
-import { TOKENIZER_FILES } from "../tokenizer-files.js";
+import { TOKENIZER_FILES } from "../../artifact/tokenizer-files.js";
 
 export const CONFIG_FILE = "config.json";
 

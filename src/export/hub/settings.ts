@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { ExportError } from "../errors.js";
+import { ExportError } from "../../common/errors.js";
 
 const DEFAULT_ENDPOINT = "https://huggingface.co";
 export const DEFAULT_REVISION = "main";

@@ -7,7 +7,7 @@
 //
 // The machine never recurses and every length is checked against the bytes left, so hostile
 // input ends in a WeightError, never in a crash, a hang or an oversized allocation.
-import { quote } from "./safetensors.js";
+import { quote } from "../common/messages.js";
 import { WeightError } from "./weights.js";
 
 /** A Python tuple (lists are JS arrays, dicts are Maps). */

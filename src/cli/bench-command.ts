@@ -1,10 +1,10 @@
 // The bench command's options, shared by `jazzmine-embed bench` and `npm run bench` so both
 // take the same flags.
-import { type FlagSpec, type Flags, UsageError } from "../export/cli-args.js";
-import { VARIANT_KEYS, parseVariants } from "./exports.js";
-import { DEFAULT_BENCH_MODEL, SYNTHETIC_MODELS, SYNTHETIC_PREFIX } from "./models.js";
-import { parseShapes } from "./shapes.js";
-import type { BenchOptions } from "./suite.js";
+import { type FlagSpec, type Flags, UsageError } from "./args.js";
+import { VARIANT_KEYS, parseVariants } from "../bench/exports.js";
+import { DEFAULT_BENCH_MODEL, SYNTHETIC_MODELS, SYNTHETIC_PREFIX } from "../bench/models.js";
+import { parseShapes } from "../bench/shapes.js";
+import type { BenchOptions } from "../bench/suite.js";
 
 export const BENCH_USAGE = `[<model-id-or-folder>] [options]   (default: ${DEFAULT_BENCH_MODEL}; also ${Object.keys(SYNTHETIC_MODELS)
   .filter((name) => SYNTHETIC_PREFIX + name !== DEFAULT_BENCH_MODEL)

@@ -2,8 +2,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
-import { copyFileAtomic } from "./atomic.js";
-import { ExportError } from "./errors.js";
+import { copyFileAtomic } from "../common/atomic.js";
+import { ExportError } from "../common/errors.js";
 
 /** What transformers' save_pretrained writes for the tokenizers of BERT-family models. */
 export const TOKENIZER_FILES = [

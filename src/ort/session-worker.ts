@@ -1,7 +1,7 @@
 // Child process hosting one onnxruntime session. onnxruntime can crash natively (SIGSEGV)
 // on graphs it dislikes; in a child that is an ordinary, reportable failure.
 import * as ort from "onnxruntime-node";
-import { StatisticsCollector } from "../quant/tensor-stats.js";
+import { StatisticsCollector } from "../observers/tensor-stats.js";
 import { ortTensor } from "./ort-feeds.js";
 import type { OutputTensor, WorkerReply, WorkerRequest } from "./protocol.js";
 

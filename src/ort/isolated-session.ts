@@ -2,7 +2,7 @@
 // never take the caller down with it.
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { ObserveSpec, TensorStatistics } from "../quant/tensor-stats.js";
+import type { ObserveSpec, TensorStatistics } from "../observers/tensor-stats.js";
 import type { FeedTensor, OutputTensor, SessionSettings, WorkerReply, WorkerRequest } from "./protocol.js";
 
 export class SessionError extends Error {

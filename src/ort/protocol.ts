@@ -1,5 +1,5 @@
 // Messages between the parent and the onnxruntime session worker (structured-clone IPC).
-import type { ObserveSpec, TensorStatistics } from "../quant/tensor-stats.js";
+import type { ObserveSpec, TensorStatistics } from "../observers/tensor-stats.js";
 
 export type FeedTensor =
   | { type: "int64"; data: BigInt64Array; dims: number[] }

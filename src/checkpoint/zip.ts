@@ -7,7 +7,8 @@
 // before it is used, and every failure is a one-line WeightError naming the file.
 import { closeSync, fstatSync } from "node:fs";
 import { inflateRawSync } from "node:zlib";
-import { openForReading, quote, readExactly } from "./safetensors.js";
+import { openForReading, readExactly } from "./safetensors.js";
+import { quote } from "../common/messages.js";
 import { WeightError } from "./weights.js";
 
 /** Random access to the bytes of a file (or of a buffer, for tests and fuzzing). */

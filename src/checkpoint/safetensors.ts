@@ -1,4 +1,5 @@
-// Reader and writer for Hugging Face safetensors checkpoints, single-file or sharded.
+// Reader for Hugging Face safetensors checkpoints, single-file or sharded (the writer, used by
+// fixtures only, is src/fixtures/safetensors-writer.ts).
 //
 // Layout of one file: an 8-byte little-endian u64 N, N bytes of UTF-8 JSON header, then the data
 // buffer. The header maps tensor names to {dtype, shape, data_offsets} (offsets relative to the
@@ -11,17 +12,16 @@
 import {
   closeSync,
   fstatSync,
-  mkdirSync,
   openSync,
   readFileSync,
   readSync,
-  renameSync,
   statSync,
-  unlinkSync,
-  writeSync,
   type Stats,
 } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { HOST_IS_LITTLE_ENDIAN, littleEndianBytes, swapBytesInPlace } from "../common/byte-order.js";
+import { bfloat16ArrayToFloat32, float16ArrayToFloat32 } from "../common/float16.js";
+import { clip, describe, formatShape, fsReason, isNonNegativeSafeInteger, isPlainObject, kindOf, oneLine, quote } from "../common/messages.js";
 import type { TensorBytes } from "../graph/ir.js";
 import { WeightError, type WeightDtype, type WeightInfo, type WeightStore } from "./weights.js";
 
@@ -46,12 +46,10 @@ export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
 export const SAFETENSORS_SINGLE_FILE = "model.safetensors";
 export const SAFETENSORS_INDEX_FILE = "model.safetensors.index.json";
 
-const LENGTH_PREFIX_BYTES = 8;
-const METADATA_KEY = "__metadata__";
+export const LENGTH_PREFIX_BYTES = 8;
+export const METADATA_KEY = "__metadata__";
 const SUPPORTED_DTYPES = Object.keys(SAFETENSORS_DTYPE_BYTES).join(", ");
 
-/** Checkpoints are little-endian; on a big-endian host the readers/writers swap bytes. */
-const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 // ---------------------------------------------------------------------------------------------
 // Header parsing (pure)
@@ -223,7 +221,7 @@ function parseDtype(value: unknown, name: string, fileLabel: string): WeightDtyp
  * product(shape) × bytes per element, or undefined past 2^53. Exact: every partial product is
  * checked to still be a safe integer (dimensions are all ≥ 1 unless the product is 0).
  */
-function tensorByteLength(shape: readonly number[], dtype: WeightDtype): number | undefined {
+export function tensorByteLength(shape: readonly number[], dtype: WeightDtype): number | undefined {
   if (shape.includes(0)) return 0;
   let bytes = SAFETENSORS_DTYPE_BYTES[dtype];
   for (const dim of shape) {
@@ -321,7 +319,7 @@ function regularFileSize(fd: number, path: string): number {
 }
 
 /** readSync is limited to 2 GiB per call; large tensors are read in chunks. */
-const MAX_READ_CHUNK = 1 << 30;
+export const MAX_READ_CHUNK = 1 << 30;
 
 /** Reads exactly `length` bytes at `position` into a fresh buffer; a short read means truncation. */
 export function readExactly(fd: number, position: number, length: number, fileLabel: string): Uint8Array {
@@ -623,411 +621,7 @@ function rawToFloat32(raw: Uint8Array, dtype: WeightDtype): Float32Array {
   }
 }
 
-/** The little-endian bytes of a typed array (its own buffer on little-endian hosts). */
-function littleEndianBytes(values: ArrayBufferView & { BYTES_PER_ELEMENT: number }): Uint8Array {
-  const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-  if (HOST_IS_LITTLE_ENDIAN) return bytes;
-  const swapped = bytes.slice();
-  swapBytesInPlace(swapped, values.BYTES_PER_ELEMENT);
-  return swapped;
-}
-
-function swapBytesInPlace(bytes: Uint8Array, width: number): void {
-  if (width === 1) return;
-  for (let i = 0; i + width <= bytes.length; i += width) bytes.subarray(i, i + width).reverse();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Half-precision helpers
-
-const scratchFloat = new Float32Array(1);
-const scratchBits = new Uint32Array(scratchFloat.buffer);
-
-/** IEEE 754 binary16 bits → number (subnormals, ±0, ±Infinity and NaN included). */
-export function float16ToFloat32(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >>> 10) & 0x1f;
-  const mantissa = bits & 0x3ff;
-  if (exponent === 0) return sign * mantissa * 2 ** -24;
-  if (exponent === 0x1f) return mantissa === 0 ? sign * Infinity : NaN;
-  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
-}
-
-/**
- * number → IEEE 754 binary16 bits, rounding to nearest even (x is first rounded to float32, as
- * a checkpoint value would be). Overflow gives ±Infinity, NaN gives a quiet NaN.
- */
-export function float32ToFloat16(x: number): number {
-  scratchFloat[0] = x;
-  const bits = scratchBits[0]!;
-  const sign = (bits >>> 16) & 0x8000;
-  const exponent = (bits >>> 23) & 0xff;
-  const mantissa = bits & 0x7fffff;
-  if (exponent === 0xff) return sign | 0x7c00 | (mantissa === 0 ? 0 : 0x200);
-  const halfExponent = exponent - 127 + 15;
-  if (halfExponent >= 0x1f) return sign | 0x7c00;
-  if (halfExponent <= 0) return sign | subnormalHalfBits(exponent, mantissa);
-  // Normal: keep 10 of 23 mantissa bits; a carry out of the mantissa correctly bumps the exponent
-  // (up to Infinity).
-  const kept = (halfExponent << 10) | (mantissa >>> 13);
-  return sign | (kept + roundUpBit(mantissa, 13, kept));
-}
-
-/** Magnitude bits of a float32 (biased exponent ≤ 112) as a binary16 subnormal or zero. */
-function subnormalHalfBits(exponent: number, mantissa: number): number {
-  // value = significand × 2^(exponent − 150) and a half subnormal is m × 2^-24, so
-  // m = significand >> (126 − exponent).
-  const shift = 126 - exponent;
-  if (shift > 24) return 0; // below half of the smallest subnormal
-  const significand = mantissa | 0x800000;
-  const kept = significand >>> shift;
-  return kept + roundUpBit(significand, shift, kept);
-}
-
-/** 1 when dropping the low `dropped` bits of `value` must round `kept` up (nearest, ties to even). */
-function roundUpBit(value: number, dropped: number, kept: number): number {
-  const remainder = value & ((1 << dropped) - 1);
-  const half = 1 << (dropped - 1);
-  return remainder > half || (remainder === half && (kept & 1) === 1) ? 1 : 0;
-}
-
-/** bfloat16 bits → number: the top half of a float32. */
-export function bfloat16ToFloat32(bits: number): number {
-  scratchBits[0] = (bits & 0xffff) << 16;
-  return scratchFloat[0]!;
-}
-
-/** number → bfloat16 bits, rounding to nearest even; NaN stays a (quiet) NaN. */
-export function float32ToBfloat16(x: number): number {
-  scratchFloat[0] = x;
-  const bits = scratchBits[0]!;
-  if ((bits & 0x7f800000) === 0x7f800000 && (bits & 0x7fffff) !== 0) return (bits >>> 16) | 0x40;
-  return (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
-}
-
-let float16Table: Float32Array | undefined;
-
-/** binary16 bits → float32 for a whole array (through a 65536-entry table). */
-export function float16ArrayToFloat32(bits: Uint16Array): Float32Array {
-  if (!float16Table) {
-    float16Table = new Float32Array(0x10000);
-    for (let b = 0; b < 0x10000; b++) float16Table[b] = float16ToFloat32(b);
-  }
-  const table = float16Table;
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = table[bits[i]!]!;
-  return out;
-}
-
-export function float32ArrayToFloat16(values: ArrayLike<number>): Uint16Array {
-  return Uint16Array.from(values, float32ToFloat16);
-}
-
-/** bfloat16 bits → float32 for a whole array (widening to the top 16 bits of each float). */
-export function bfloat16ArrayToFloat32(bits: Uint16Array): Float32Array {
-  const out = new Uint32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = bits[i]! << 16;
-  return new Float32Array(out.buffer);
-}
-
-export function float32ArrayToBfloat16(values: ArrayLike<number>): Uint16Array {
-  return Uint16Array.from(values, float32ToBfloat16);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Writing (fixtures, synthetic checkpoints)
-
-export type SafetensorsData = Float32Array | Uint8Array | Int32Array | BigInt64Array | Uint16Array;
-
-/**
- * A tensor to write. `data` is converted numerically to `dtype`, except that a Uint8Array is
- * taken as the raw little-endian bytes and a Uint16Array as the raw bits of F16/BF16.
- */
-export interface SafetensorsTensorData {
-  name: string;
-  dtype: WeightDtype;
-  shape: number[];
-  data: SafetensorsData;
-}
-
-/**
- * A tensor whose bytes are produced while the file is written (models too large to hold in
- * memory): `write` emits the little-endian `dtype` bytes in order, in chunks, exactly once.
- */
-export interface StreamedTensorData {
-  name: string;
-  dtype: WeightDtype;
-  shape: number[];
-  write(emit: (bytes: Uint8Array) => void): void;
-}
-
-export type SafetensorsTensorSource = SafetensorsTensorData | StreamedTensorData;
-
-/** Writes one safetensors file atomically (temporary file, then rename). */
-export function writeSafetensors(
-  path: string,
-  tensors: readonly SafetensorsTensorSource[],
-  metadata?: Record<string, string>,
-): void {
-  const header = encodeHeader(tensors, metadata, path);
-  writeAtomically(path, (fd) => {
-    writeAll(fd, header);
-    for (const tensor of tensors) {
-      if (!("write" in tensor)) {
-        writeAll(fd, encodeTensorData(tensor, path));
-        continue;
-      }
-      let written = 0;
-      tensor.write((bytes) => {
-        writeAll(fd, bytes);
-        written += bytes.byteLength;
-      });
-      const expected = encodedByteLength(tensor, path);
-      if (written !== expected) throw new WeightError(`${path}: streamed tensor ${quote(tensor.name)} produced ${written} bytes, ${expected} expected`);
-    }
-  });
-}
-
-/** The bytes of a safetensors file, in memory. */
-export function encodeSafetensors(
-  tensors: readonly SafetensorsTensorData[],
-  metadata?: Record<string, string>,
-): Uint8Array {
-  const parts = [encodeHeader(tensors, metadata, "safetensors"), ...tensors.map((t) => encodeTensorData(t, "safetensors"))];
-  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.byteLength;
-  }
-  return out;
-}
-
-export interface ShardedSafetensors {
-  indexPath: string;
-  shardPaths: string[];
-}
-
-/**
- * Writes a sharded checkpoint as transformers does: model-0000i-of-0000n.safetensors files of at
- * most `maxShardBytes` of tensor data each (a larger tensor gets a shard of its own) and
- * model.safetensors.index.json mapping every tensor to its shard. Always writes an index, even
- * for one shard.
- */
-export function writeShardedSafetensors(
-  dir: string,
-  tensors: readonly SafetensorsTensorSource[],
-  maxShardBytes: number,
-  metadata?: Record<string, string>,
-): ShardedSafetensors {
-  const groups = groupIntoShards(tensors, maxShardBytes, dir);
-  mkdirSync(dir, { recursive: true });
-  const pad = (n: number) => String(n).padStart(5, "0");
-  const weightMap: Array<[string, string]> = [];
-  const shardPaths: string[] = [];
-  groups.forEach((group, i) => {
-    const shardName = `model-${pad(i + 1)}-of-${pad(groups.length)}.safetensors`;
-    writeSafetensors(join(dir, shardName), group, metadata);
-    shardPaths.push(join(dir, shardName));
-    for (const tensor of group) weightMap.push([tensor.name, shardName]);
-  });
-  const totalSize = tensors.reduce((sum, t) => sum + encodedByteLength(t, dir), 0);
-  weightMap.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const index = { metadata: { total_size: totalSize }, weight_map: Object.fromEntries(weightMap) };
-  const indexPath = join(dir, SAFETENSORS_INDEX_FILE);
-  const indexBytes = new TextEncoder().encode(`${JSON.stringify(index, null, 2)}\n`);
-  writeAtomically(indexPath, (fd) => writeAll(fd, indexBytes));
-  return { indexPath, shardPaths };
-}
-
-export function groupIntoShards<T extends TensorLayout>(tensors: readonly T[], maxShardBytes: number, label: string): T[][] {
-  const groups: T[][] = [[]];
-  let currentBytes = 0;
-  for (const tensor of tensors) {
-    const bytes = encodedByteLength(tensor, label);
-    if (groups.at(-1)!.length > 0 && currentBytes + bytes > maxShardBytes) {
-      groups.push([]);
-      currentBytes = 0;
-    }
-    groups.at(-1)!.push(tensor);
-    currentBytes += bytes;
-  }
-  return groups.filter((group) => group.length > 0); // no tensors: an index without shards
-}
-
-/** What the header says about a tensor. */
-type TensorLayout = Pick<SafetensorsTensorData, "name" | "dtype" | "shape">;
-
-/** The length prefix and JSON header, padded with spaces so the data starts 8-byte aligned. */
-function encodeHeader(
-  tensors: readonly TensorLayout[],
-  metadata: Record<string, string> | undefined,
-  label: string,
-): Uint8Array {
-  // Built by hand so entries keep their order even for integer-like names.
-  const entries: string[] = [];
-  if (metadata !== undefined) entries.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(metadata)}`);
-  const seen = new Set<string>();
-  let begin = 0;
-  for (const tensor of tensors) {
-    if (tensor.name === METADATA_KEY || seen.has(tensor.name)) {
-      throw new WeightError(`${label}: cannot write tensor ${quote(tensor.name)}: the name is reserved or repeated`);
-    }
-    seen.add(tensor.name);
-    const end = begin + encodedByteLength(tensor, label);
-    const entry = { dtype: tensor.dtype, shape: tensor.shape, data_offsets: [begin, end] };
-    entries.push(`${JSON.stringify(tensor.name)}:${JSON.stringify(entry)}`);
-    begin = end;
-  }
-  const json = new TextEncoder().encode(`{${entries.join(",")}}`);
-  const paddedLength = Math.ceil(json.byteLength / 8) * 8;
-  const out = new Uint8Array(LENGTH_PREFIX_BYTES + paddedLength).fill(0x20);
-  new DataView(out.buffer).setBigUint64(0, BigInt(paddedLength), true);
-  out.set(json, LENGTH_PREFIX_BYTES);
-  return out;
-}
-
-function encodedByteLength(tensor: TensorLayout, label: string): number {
-  if (!tensor.shape.every(isNonNegativeSafeInteger)) {
-    throw new WeightError(`${label}: cannot write tensor ${quote(tensor.name)}: shape ${formatShape(tensor.shape)} is not a list of non-negative integers`);
-  }
-  const bytes = tensorByteLength(tensor.shape, tensor.dtype);
-  if (bytes === undefined) throw new WeightError(`${label}: cannot write tensor ${quote(tensor.name)}: it is too large`);
-  return bytes;
-}
-
-/** The tensor's bytes as stored in the file (little-endian `dtype`). */
-export function encodeTensorData(tensor: SafetensorsTensorData, label: string): Uint8Array {
-  const { name, dtype, shape, data } = tensor;
-  const byteLength = encodedByteLength(tensor, label);
-  const count = byteLength / SAFETENSORS_DTYPE_BYTES[dtype];
-  const mismatch = (what: string) =>
-    new WeightError(`${label}: cannot write tensor ${quote(name)}: ${what} for shape ${formatShape(shape)} × ${dtype}`);
-  if (data instanceof Uint8Array) {
-    if (data.byteLength !== byteLength) throw mismatch(`${data.byteLength} raw bytes given, ${byteLength} needed`);
-    return data;
-  }
-  if (data.length !== count) throw mismatch(`${data.length} values given, ${count} needed`);
-  if (data instanceof Uint16Array && (dtype === "F16" || dtype === "BF16")) return littleEndianBytes(data);
-  return littleEndianBytes(convertValues(data, dtype, name, label));
-}
-
-type NumericArray = Float32Array | Int32Array | BigInt64Array | Uint16Array;
-
-function convertValues(data: NumericArray, dtype: WeightDtype, name: string, label: string) {
-  if (dtype === "I64" && data instanceof BigInt64Array) return data;
-  const values: ArrayLike<number> = data instanceof BigInt64Array ? Float64Array.from(data, Number) : data;
-  const integers = () => {
-    for (let i = 0; i < values.length; i++) {
-      if (!Number.isInteger(values[i])) {
-        throw new WeightError(`${label}: cannot write tensor ${quote(name)} as ${dtype}: value ${values[i]} is not an integer`);
-      }
-    }
-    return values;
-  };
-  switch (dtype) {
-    case "F32":
-      return Float32Array.from(values);
-    case "F64":
-      return Float64Array.from(values);
-    case "F16":
-      return float32ArrayToFloat16(values);
-    case "BF16":
-      return float32ArrayToBfloat16(values);
-    case "I64":
-      return BigInt64Array.from(integers(), (v) => BigInt(v));
-    case "I32":
-      return Int32Array.from(integers());
-    case "I16":
-      return Int16Array.from(integers());
-    case "I8":
-      return Int8Array.from(integers());
-    case "U8":
-      return Uint8Array.from(integers());
-    case "BOOL":
-      return Uint8Array.from(values, (v) => (v === 0 ? 0 : 1));
-  }
-}
-
-function writeAtomically(path: string, write: (fd: number) => void): void {
-  const temporary = `${path}.tmp-${process.pid}`;
-  try {
-    const fd = openSync(temporary, "w");
-    try {
-      write(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, path);
-  } catch (err) {
-    try {
-      unlinkSync(temporary);
-    } catch {
-      // Nothing was created, or it is already gone.
-    }
-    if (err instanceof WeightError) throw err;
-    throw new WeightError(`${path}: cannot write (${fsReason(err)}); check the folder exists and is writable`);
-  }
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.byteLength; ) {
-    done += writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, MAX_READ_CHUNK));
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Small helpers for validation and one-line messages
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function isNonNegativeSafeInteger(value: unknown): value is number {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  return `a ${typeof value}`;
-}
-
-const MAX_QUOTED_CHARS = 120;
-
-function clip(text: string): string {
-  return text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS)}…` : text;
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s+/g, " ").trim();
-}
-
-/** A name as a quoted JSON string (escapes keep hostile names on one line), clipped. */
-export function quote(name: string): string {
-  return clip(JSON.stringify(name));
-}
-
-/** A short JSON rendering of any parsed value, for messages. */
-function describe(value: unknown): string {
-  try {
-    return clip(JSON.stringify(value) ?? String(value));
-  } catch {
-    return kindOf(value); // e.g. nesting too deep to stringify
-  }
-}
-
-function formatShape(shape: readonly unknown[]): string {
-  return clip(`[${shape.join(", ")}]`);
-}
-
 function formatRange(tensor: SafetensorsTensor, dataStart: number): string {
   const begin = tensor.offset - dataStart;
   return `(data_offsets [${begin}, ${begin + tensor.length}])`;
-}
-
-function fsReason(err: unknown): string {
-  // Node's messages read "ENOENT: no such file or directory, open '/path'": keep what precedes the path.
-  const message = err instanceof Error ? err.message : String(err);
-  return clip(oneLine(message.split(", ")[0]!));
 }

@@ -8,7 +8,8 @@
 // admits exactly the globals a state dict needs. Anything else is refused, never executed.
 import { crc32 } from "node:zlib";
 import { type AllowedGlobal, PickleTuple, kind, unpickle } from "./pickle.js";
-import { type CheckpointLayout, FileCheckpoint, SAFETENSORS_DTYPE_BYTES, quote } from "./safetensors.js";
+import { type CheckpointLayout, FileCheckpoint, SAFETENSORS_DTYPE_BYTES } from "./safetensors.js";
+import { quote } from "../common/messages.js";
 import { type WeightDtype, WeightError, type WeightInfo } from "./weights.js";
 import { type ByteSource, FileSource, type ZipEntry, ZIP_STORED, looksLikeZip, readZipDirectory, readZipEntry } from "./zip.js";
 

@@ -1,0 +1,38 @@
+// What an export is made of, by name: the model files, the graph's output names and the
+// metadata_props keys. The exporter writes these and every runtime reads them, so they live in one
+// place below both.
+
+/** Graph output names (SPEC: part of the public contract). */
+export const OUTPUT = {
+  lastHiddenState: "last_hidden_state",
+  poolerOutput: "pooler_output",
+  sentenceEmbedding: "sentence_embedding",
+} as const;
+
+/** metadata_props keys the exporter writes and the runtimes read. */
+export const METADATA = {
+  architecture: "architecture",
+  modelType: "model_type",
+  graphVariant: "graph_variant",
+  pooler: "pooler",
+  sentencePooling: "sentence_pooling",
+  sentenceNormalize: "sentence_normalize",
+  sourceModel: "source_model",
+  maxSequenceLength: "max_sequence_length",
+} as const;
+
+/** INT8 quantization modes, each with its own file name. */
+export type Int8Mode = "static" | "dynamic";
+
+/** FP32 file name (SPEC: `<slug>_fp32.onnx`). */
+export function fp32FileName(slug: string): string {
+  return `${slug}_fp32.onnx`;
+}
+
+/** INT8 file name of each mode (SPEC: static QDQ is `<slug>_int8_qdq.onnx`). */
+export function int8FileName(slug: string, mode: Int8Mode): string {
+  return `${slug}_int8_${mode === "static" ? "qdq" : "dynamic"}.onnx`;
+}
+
+/** How INT8 file names end, one per mode (`_int8_qdq.onnx`, `_int8_dynamic.onnx`). */
+export const INT8_FILE_ENDINGS: readonly string[] = (["static", "dynamic"] as const).map((mode) => int8FileName("", mode));

@@ -1,0 +1,55 @@
+// Small helpers for validation and one-line messages: every reader of untrusted files (checkpoints,
+// configs, pickles) names values the same way, clipped and on one line.
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export function isNonNegativeSafeInteger(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+export function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return `a ${typeof value}`;
+}
+
+const MAX_QUOTED_CHARS = 120;
+
+export function clip(text: string): string {
+  return text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS)}…` : text;
+}
+
+export function oneLine(text: string): string {
+  return text.replace(/\s+/g, " ").trim();
+}
+
+/** A name as a quoted JSON string (escapes keep hostile names on one line), clipped. */
+export function quote(name: string): string {
+  return clip(JSON.stringify(name));
+}
+
+/** A short JSON rendering of any parsed value, for messages. */
+export function describe(value: unknown): string {
+  try {
+    return clip(JSON.stringify(value) ?? String(value));
+  } catch {
+    return kindOf(value); // e.g. nesting too deep to stringify
+  }
+}
+
+export function formatShape(shape: readonly unknown[]): string {
+  return clip(`[${shape.join(", ")}]`);
+}
+
+export function fsReason(err: unknown): string {
+  // Node's messages read "ENOENT: no such file or directory, open '/path'": keep what precedes the path.
+  const message = err instanceof Error ? err.message : String(err);
+  return clip(oneLine(message.split(", ")[0]!));
+}
+
+/** The message of anything thrown. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
