@@ -10,7 +10,7 @@ import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_TOKENIZER, BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
-import { Embedder, type PoolingMode } from "../src/runtime/embedder.js";
+import { Embedder, EmbedderError, type PoolingMode } from "../src/runtime/embedder.js";
 import { modelFolder, runInProcess, tempDir } from "./helpers/index.js";
 
 const HIDDEN = 32;
@@ -33,7 +33,8 @@ let int8Dir: string;
 
 beforeAll(async () => {
   // The bundled bert-base-uncased tokenizer needs its full vocabulary; 64 positions make truncation matter.
-  const source = modelFolder(syntheticBert({ seed: 41, vocab: BUNDLED_VOCAB_SIZE, hidden: HIDDEN, maxPositions: MAX_POSITIONS }), {}, "emb");
+  // tokenizer_config's 512 above the graph's 64 positions: the Embedder must take the smaller limit.
+  const source = modelFolder(syntheticBert({ seed: 41, vocab: BUNDLED_VOCAB_SIZE, hidden: HIDDEN, maxPositions: MAX_POSITIONS }), { modelMaxLength: 512 }, "emb");
   fp32Dir = join(tempDir(), "fp32");
   fp32Path = await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(fp32Dir, { quantized: false });
   int8Dir = join(tempDir(), "int8");
@@ -215,5 +216,35 @@ describe("defaults from the folder", () => {
     const embedder = await load(fp32Dir);
     await expect(embedder.embed(["x"], { batchSize: 0 })).rejects.toThrow(/batchSize must be a positive integer/);
     await expect(embedder.embed(["x"], { pooling: "sum" as PoolingMode })).rejects.toThrow(/pooling must be one of cls, mean, max/);
+  });
+});
+
+describe("embed() input", () => {
+  it("a string gives its one vector, the same as in an array", async () => {
+    const embedder = await load(fp32Dir);
+    const single = await embedder.embed(TEXTS[0]!);
+    expect(single).toBeInstanceOf(Float32Array);
+    const [inArray] = await embedder.embed([TEXTS[0]!, TEXTS[2]!]);
+    expect(Array.from(single)).toEqual(Array.from(inArray!));
+    expect((await embedder.embed("", { pooling: "mean" })).length).toBe(HIDDEN);
+  });
+
+  it("anything else is an EmbedderError naming what was passed", async () => {
+    const embedder = await load(fp32Dir);
+    const embedAny = (input: unknown) => embedder.embed(input as string[]);
+    const cases: Array<[unknown, RegExp]> = [
+      [42, /embed\(\) takes a string or an array of strings, not a number \(42\)/],
+      [undefined, /not undefined$/],
+      [null, /not null$/],
+      [new Set(["a"]), /not a Set$/],
+      [{ text: "a" }, /not an object$/],
+      [["a", 7], /embed\(\) takes strings, but texts\[1\] is a number \(7\)/],
+      [["a", undefined], /texts\[1\] is undefined/],
+    ];
+    for (const [input, message] of cases) {
+      const error = await embedAny(input).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(EmbedderError);
+      expect((error as Error).message).toMatch(message);
+    }
   });
 });

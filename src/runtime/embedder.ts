@@ -1,6 +1,6 @@
 // Embedding text with an exported folder (ONNX file + tokenizer files), in this process:
 //   const embedder = await Embedder.load("./models/bge-small");
-//   const [vector] = await embedder.embed(["hello world"]);
+//   const vector = await embedder.embed("hello world");          // or embed([...]) for several
 // Tokenization truncates to the model's limit and pads per batch; token vectors are pooled
 // (CLS / mean / max, by default as the model's sentence-transformers config says) and
 // L2-normalized. A graph whose sentence_embedding output pools the same way is used as is.
@@ -13,6 +13,7 @@ import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens } from "../
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
 import { INT8_FILE_ENDINGS, METADATA, OUTPUT } from "../artifact/names.js";
 import { loadTokenizer } from "../artifact/tokenizer-files.js";
+import { describe, kindOf } from "../common/messages.js";
 import { batchByLength, padBatch } from "../quant/tokenize.js";
 import { ortFeeds } from "../ort/ort-feeds.js";
 import { readOnnxMetadata } from "../ort/onnx-metadata.js";
@@ -101,16 +102,18 @@ export class Embedder {
   }
 
   /** One vector per text, in order. */
-  async embed(texts: readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
+  embed(text: string, options?: EmbedOptions): Promise<Float32Array>;
+  embed(texts: readonly string[], options?: EmbedOptions): Promise<Float32Array[]>;
+  /** A string gives its vector; an array gives one vector per text, in order. */
+  async embed(input: string | readonly string[], options: EmbedOptions = {}): Promise<Float32Array | Float32Array[]> {
+    if (typeof input === "string") return (await this.embed([input], options))[0]!;
+    const texts = checkedTexts(input);
     const batchSize = options.batchSize ?? 32;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmbedderError(`batchSize must be a positive integer, not ${batchSize}`);
     const pooling = options.pooling ?? this.pooling;
     if (!POOLING_MODES.includes(pooling)) throw new EmbedderError(`pooling must be one of ${POOLING_MODES.join(", ")}, not ${String(pooling)}`);
     const wanted: SentencePooling = { pooling, normalize: options.normalize ?? true };
     const fromGraph = this.graphPooling?.pooling === wanted.pooling && this.graphPooling.normalize === wanted.normalize;
-    for (const [i, text] of texts.entries()) {
-      if (typeof text !== "string") throw new EmbedderError(`texts[${i}] is ${typeof text}, not a string`);
-    }
     const ids = texts.map((text) => this.encode(text));
     const vectors = new Array<Float32Array>(texts.length);
     // Similar lengths together: less padding per batch. Results go back to the input order.
@@ -160,6 +163,26 @@ export class Embedder {
       });
     }
   }
+}
+
+/** JavaScript callers can pass anything: only a string or an array of strings is embedded. */
+function checkedTexts(input: unknown): readonly string[] {
+  if (!Array.isArray(input)) throw new EmbedderError(`embed() takes a string or an array of strings, not ${describeInput(input)}`);
+  input.forEach((text: unknown, i) => {
+    if (typeof text !== "string") throw new EmbedderError(`embed() takes strings, but texts[${i}] is ${describeInput(text)}`);
+  });
+  return input as readonly string[];
+}
+
+/** "undefined", "a number (42)", "a Set", "an object": what a caller passed, for messages. */
+function describeInput(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === "function") return "a function";
+  if (typeof value === "object") {
+    const name = (value as object).constructor?.name;
+    return name && name !== "Object" ? `a ${name}` : "an object";
+  }
+  return `${kindOf(value)} (${describe(value)})`;
 }
 
 interface SpecialTokens {
