@@ -2,19 +2,9 @@
 // encoder.embedding_hidden_mapping_in) and cross-layer sharing — num_hidden_layers passes through
 // num_hidden_groups layer groups of inner_group_num layers each. A shared layer's weights are the
 // same refs at every pass, so the graph holds them once. Task heads keep the encoder under "albert.".
-import type { Architecture } from "./architecture.js";
-import {
-  type BertConfig,
-  type EncoderPlan,
-  type LayerNames,
-  SEQUENTIAL_POSITIONS,
-  embeddingRefs,
-  emitEncoder,
-  layerRefs,
-  parseBertConfig,
-  referenceEncoder,
-} from "./bert.js";
+import { type BertConfig, type LayerNames, embeddingRefs, layerRefs, parseBertConfig } from "./bert.js";
 import type { ConfigReader } from "./config.js";
+import { type EncoderPlan, SEQUENTIAL_POSITIONS, postNormArchitecture } from "./post-norm-encoder.js";
 import { linearRef } from "./weight-refs.js";
 
 export interface AlbertConfig extends BertConfig {
@@ -69,11 +59,10 @@ function albertPlan(c: AlbertConfig, weights: { has(name: string): boolean }): E
   };
 }
 
-export const albert: Architecture<AlbertConfig> = {
+export const albert = postNormArchitecture<AlbertConfig>({
   name: "albert",
   modelTypes: ["albert"],
   checkpointPrefixes: ["albert."],
   parseConfig: parseAlbertConfig,
-  emit: (ctx, c, inputs) => emitEncoder(ctx, albertPlan(c, ctx.weights.reader), inputs),
-  reference: (weights, c, batch) => referenceEncoder(weights, albertPlan(c, weights), batch),
-};
+  plan: albertPlan,
+});

@@ -12,7 +12,7 @@ import type { Activation } from "./activation.js";
 import type { GraphVariant } from "./graph-variant.js";
 import type { FoldedLinear, GraphWeights, LinearValues } from "./graph-weights.js";
 import type { RotarySpec } from "./positions.js";
-import type { LinearRef, NormRef } from "./weight-refs.js";
+import type { LinearRef, NormRef, TensorRef } from "./weight-refs.js";
 
 /** Additive mask value for padded keys: float32's lowest, as transformers uses. */
 export const MASK_VALUE = -3.4028234663852886e38;
@@ -117,7 +117,22 @@ export interface AttentionOptions {
   rotary?: RotaryTables;
 }
 
-export class Blocks {
+/**
+ * What a layer's forward asks of its blocks, the same on both sides: graph values (Blocks) or a
+ * batch's arrays (ReferenceBlocks, reference/blocks.ts). A layer written against it is one
+ * function for the graph and the reference forward.
+ */
+export interface LayerBlocks<T, Mask, Options> {
+  add(x: T, y: T): T;
+  linear(x: T, ref: LinearRef): T;
+  layerNorm(x: T, ref: NormRef): T;
+  addNorm(x: T, residual: T, ref: NormRef): T;
+  feedForward(x: T, up: LinearRef, down: LinearRef, act: Activation, gate?: GateRefs): T;
+  selfAttention(x: T, refs: AttentionRefs, mask: Mask, options?: Options): T;
+  pooler(hidden: T, dense: LinearRef): T;
+}
+
+export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOptions> {
   readonly fused: Readonly<FusedOps>;
   private readonly contrib: Contrib;
   /** Score bias + mask sums by their inputs, shared by every layer that reads them. */
@@ -148,6 +163,15 @@ export class Blocks {
 
   private biased(p: Projection): Value {
     return p.bias ? this.ops.add(p.product, p.bias) : p.product;
+  }
+
+  add(x: Value, y: Value): Value {
+    return this.ops.add(x, y);
+  }
+
+  /** Rows `ids` of embedding table `table`. */
+  embed(table: TensorRef, ids: Value): Value {
+    return this.ops.gather(this.weights.tensor(table), ids);
   }
 
   layerNorm(x: Value, ref: NormRef): Value {

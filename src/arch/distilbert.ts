@@ -2,9 +2,9 @@
 // ffn.lin1, …) and config keys (dim, hidden_dim, n_heads, n_layers, activation), no token types,
 // LayerNorm eps fixed at 1e-12, no pooler (CLS fallback). Task heads keep it under "distilbert.".
 import { readActivation } from "./activation.js";
-import type { Architecture } from "./architecture.js";
-import { type BertConfig, type EncoderPlan, type LayerNames, SEQUENTIAL_POSITIONS, embeddingRefs, emitEncoder, layerStack, referenceEncoder } from "./bert.js";
+import { type BertConfig, type LayerNames, embeddingRefs, layerStack } from "./bert.js";
 import { type ConfigReader, readWidthAndHeads } from "./config.js";
+import { type EncoderPlan, SEQUENTIAL_POSITIONS, postNormArchitecture } from "./post-norm-encoder.js";
 import { tensorRef } from "./weight-refs.js";
 
 /** nn.LayerNorm(dim, eps=1e-12) everywhere in modeling_distilbert. */
@@ -76,11 +76,10 @@ function distilBertPlan(c: DistilBertConfig): EncoderPlan {
   };
 }
 
-export const distilbert: Architecture<DistilBertConfig> = {
+export const distilbert = postNormArchitecture<DistilBertConfig>({
   name: "distilbert",
   modelTypes: ["distilbert"],
   checkpointPrefixes: ["distilbert."],
   parseConfig: parseDistilBertConfig,
-  emit: (ctx, c, inputs) => emitEncoder(ctx, distilBertPlan(c), inputs),
-  reference: (weights, c, batch) => referenceEncoder(weights, distilBertPlan(c), batch),
-};
+  plan: distilBertPlan,
+});

@@ -1,19 +1,9 @@
 // ELECTRA (Clark et al. 2020), the discriminator used as an encoder: BERT whose embeddings are
 // embedding_size wide and projected to hidden_size (embeddings_project) when the two differ.
 // ElectraModel has no pooler (CLS fallback); ElectraForPreTraining & co. keep it under "electra.".
-import type { Architecture } from "./architecture.js";
-import {
-  BERT_LAYER,
-  type BertConfig,
-  type EncoderPlan,
-  SEQUENTIAL_POSITIONS,
-  embeddingRefs,
-  emitEncoder,
-  layerStack,
-  parseBertConfig,
-  referenceEncoder,
-} from "./bert.js";
+import { BERT_LAYER, type BertConfig, embeddingRefs, layerStack, parseBertConfig } from "./bert.js";
 import type { ConfigReader } from "./config.js";
+import { type EncoderPlan, SEQUENTIAL_POSITIONS, postNormArchitecture } from "./post-norm-encoder.js";
 import { linearRef } from "./weight-refs.js";
 
 export interface ElectraConfig extends BertConfig {
@@ -35,11 +25,10 @@ function electraPlan(c: ElectraConfig): EncoderPlan {
   };
 }
 
-export const electra: Architecture<ElectraConfig> = {
+export const electra = postNormArchitecture<ElectraConfig>({
   name: "electra",
   modelTypes: ["electra"],
   checkpointPrefixes: ["electra."],
   parseConfig: parseElectraConfig,
-  emit: (ctx, c, inputs) => emitEncoder(ctx, electraPlan(c), inputs),
-  reference: (weights, c, batch) => referenceEncoder(weights, electraPlan(c), batch),
-};
+  plan: electraPlan,
+});

@@ -5,10 +5,10 @@
 // GLU feed-forward: up_gate_proj's output is [up | gate], act(gate) ⊙ up. NewModel has no pooler
 // (CLS fallback). unpad_inputs / use_memory_efficient_attention change the kernels, not the
 // numbers. Task heads (NewForMaskedLM & co.) keep the encoder under "new.".
-import type { Architecture } from "./architecture.js";
-import { type BertConfig, type BertLayerRefs, type EncoderPlan, SEQUENTIAL_POSITIONS, embeddingRefs, emitEncoder, parseBertConfig, referenceEncoder } from "./bert.js";
+import { type BertConfig, embeddingRefs, parseBertConfig } from "./bert.js";
 import type { AttentionRefs } from "./blocks.js";
 import type { ConfigReader } from "./config.js";
+import { type BertLayerRefs, type EncoderPlan, SEQUENTIAL_POSITIONS, postNormArchitecture } from "./post-norm-encoder.js";
 import { type RotarySpec, ntkInverseFrequencies, ropeInverseFrequencies } from "./positions.js";
 import { linearRef, normRef } from "./weight-refs.js";
 
@@ -73,11 +73,10 @@ function gtePlan(c: GteConfig): EncoderPlan {
   };
 }
 
-export const gte: Architecture<GteConfig> = {
+export const gte = postNormArchitecture<GteConfig>({
   name: "gte",
   modelTypes: ["new"],
   checkpointPrefixes: ["new."],
   parseConfig: parseGteConfig,
-  emit: (ctx, c, inputs) => emitEncoder(ctx, gtePlan(c), inputs),
-  reference: (weights, c, batch) => referenceEncoder(weights, gtePlan(c), batch),
-};
+  plan: gtePlan,
+});

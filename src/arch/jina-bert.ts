@@ -6,24 +6,10 @@
 // post-norm mlp.layernorm. "original" keeps BERT's intermediate/output MLP. The bias is computed
 // in the graph from the sequence length, so sequences may exceed max_position_embeddings as
 // JinaBertEncoder's rebuilt ALiBi tensor allows. Task heads keep the encoder under "bert.".
-import type { Value } from "../graph/builder.js";
-import type { Architecture, EncoderResult, GraphInputs, TemplateContext, TokenBatch } from "./architecture.js";
-import {
-  BERT_LAYER,
-  type BertConfig,
-  type BertLayerRefs,
-  type EncoderPlan,
-  SEQUENTIAL_POSITIONS,
-  bertPoolerRef,
-  embeddingRefs,
-  emitEncoder,
-  layerRefs,
-  parseBertConfig,
-  referenceEncoder,
-} from "./bert.js";
+import { BERT_LAYER, type BertConfig, bertPoolerRef, embeddingRefs, layerRefs, parseBertConfig } from "./bert.js";
 import type { ConfigReader } from "./config.js";
 import { alibiSlopes } from "./positions.js";
-import { alibiScoreBias } from "./reference/math.js";
+import { type BertLayerRefs, type EncoderPlan, SEQUENTIAL_POSITIONS, postNormArchitecture } from "./post-norm-encoder.js";
 import { type WeightReader, linearRef, normRef } from "./weight-refs.js";
 import { WeightError } from "../checkpoint/weights.js";
 
@@ -76,23 +62,17 @@ function jinaPlan(c: JinaBertConfig, weights: WeightReader): EncoderPlan {
   };
 }
 
-// ---- graph and reference: the BERT forward with the ALiBi bias on every layer's scores ----
-
-function emitJinaBert(ctx: TemplateContext, c: JinaBertConfig, inputs: GraphInputs): EncoderResult<Value> {
-  const bias = ctx.g.scope("alibi", () => ctx.nn.alibiBias(inputs.inputIds, alibiSlopes(c.heads)));
-  return emitEncoder(ctx, jinaPlan(c, ctx.weights.reader), inputs, bias);
-}
-
-function referenceJinaBert(weights: WeightReader, c: JinaBertConfig, batch: TokenBatch): EncoderResult<Float32Array> {
-  return referenceEncoder(weights, jinaPlan(c, weights), batch, alibiScoreBias(alibiSlopes(c.heads)));
-}
-
-export const jinaBert: Architecture<JinaBertConfig> = {
+// The BERT forward with the ALiBi bias on every layer's scores.
+export const jinaBert = postNormArchitecture<JinaBertConfig>({
   name: "jina_bert",
   modelTypes: ["bert"],
   matches: (config) => config.raw("position_embedding_type") === "alibi",
   checkpointPrefixes: ["bert."],
   parseConfig: parseJinaBertConfig,
-  emit: emitJinaBert,
-  reference: referenceJinaBert,
-};
+  plan: jinaPlan,
+  scoreBias: {
+    scope: "alibi",
+    graph: ({ nn }, c, inputs) => nn.alibiBias(inputs.inputIds, alibiSlopes(c.heads)),
+    reference: (nn, c, batch) => nn.alibiBias(batch.inputIds, alibiSlopes(c.heads)),
+  },
+});

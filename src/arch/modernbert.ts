@@ -11,11 +11,10 @@
 import type { Value } from "../graph/builder.js";
 import { type Activation, readActivation } from "./activation.js";
 import type { Architecture, EncoderConfig, EncoderResult, GraphInputs, TemplateContext, TokenBatch } from "./architecture.js";
-import { attentionArrays, gateArrays } from "./bert.js";
-import type { AttentionRefs, GateRefs, RotaryTables } from "./blocks.js";
+import type { AttentionRefs, GateRefs, LayerBlocks, RotaryTables } from "./blocks.js";
 import { type ConfigReader, readWidthAndHeads } from "./config.js";
 import { type RotarySpec, ropeInverseFrequencies } from "./positions.js";
-import * as ref from "./reference/math.js";
+import { ReferenceBlocks } from "./reference/blocks.js";
 import { type LinearRef, type NormRef, type TensorRef, type WeightReader, linearRef, normRef, tensorRef } from "./weight-refs.js";
 
 /** Global layers attend to every key; local ones to keys within halfWindow positions. */
@@ -141,20 +140,16 @@ function modernBertRefs(c: ModernBertConfig): ModernBertRefs {
 // ---- graph ----
 
 function emitModernBert(ctx: TemplateContext, c: ModernBertConfig, inputs: GraphInputs): EncoderResult<Value> {
-  const { g, ops, nn, weights } = ctx;
+  const { g, nn } = ctx;
   const w = modernBertRefs(c);
   const ids = inputs.inputIds;
   const globalMask = nn.attentionMask(inputs.attentionMask);
   // Masks and rotary tables per kind, built once and only for kinds the model has.
   const masks = perKind((kind) => (kind === "global" ? globalMask : g.scope("local_mask", () => nn.windowedMask(globalMask, ids, c.halfWindow))));
   const tables = perKind<RotaryTables>((kind) => g.scope(`rotary_${kind}`, () => nn.rotaryTables(ids, c.rotary[kind])));
-  let x = nn.layerNorm(ops.gather(weights.tensor(w.words), ids), w.embeddingNorm);
+  let x = nn.layerNorm(nn.embed(w.words, ids), w.embeddingNorm);
   w.layers.forEach((layer, i) => {
-    x = g.scope(`layer.${i}`, () => {
-      const normed = layer.attentionNorm ? nn.layerNorm(x, layer.attentionNorm) : x;
-      const attended = ops.add(x, nn.selfAttention(normed, layer.attention, masks(layer.kind), { rotary: tables(layer.kind) }));
-      return ops.add(attended, nn.feedForward(nn.layerNorm(attended, layer.mlpNorm), layer.up, layer.down, c.activation, layer.gate));
-    });
+    x = g.scope(`layer.${i}`, () => modernBertLayer(nn, layer, c.activation, x, masks, tables));
   });
   return { hidden: nn.layerNorm(x, w.finalNorm) };
 }
@@ -171,19 +166,33 @@ function perKind<T>(make: (kind: AttentionKind) => T): (kind: AttentionKind) => 
 // ---- reference forward ----
 
 function referenceModernBert(weights: WeightReader, c: ModernBertConfig, batch: TokenBatch): EncoderResult<Float32Array> {
+  const nn = new ReferenceBlocks(weights, batch);
   const w = modernBertRefs(c);
-  const { batch: b, sequence: s, attentionMask } = batch;
-  const rows = b * s;
-  const tables = perKind((kind) => ref.rotaryTables(s, c.rotary[kind]));
-  let x = ref.layerNorm(weights.rows(w.words, batch.inputIds, "input_ids"), weights.norm(w.embeddingNorm));
+  const ids = batch.inputIds;
+  const globalMask = nn.attentionMask(batch.attentionMask);
+  const masks = perKind((kind) => (kind === "global" ? globalMask : nn.windowedMask(globalMask, ids, c.halfWindow)));
+  const tables = perKind((kind) => nn.rotaryTables(ids, c.rotary[kind]));
+  let x = nn.layerNorm(nn.embed(w.words, ids), w.embeddingNorm);
   for (const layer of w.layers) {
-    const normed = layer.attentionNorm ? ref.layerNorm(x, weights.norm(layer.attentionNorm)) : x;
-    const options = { rotary: tables(layer.kind), ...(layer.kind === "local" ? { window: c.halfWindow } : {}) };
-    x = ref.add(x, ref.selfAttention(normed, b, s, attentionArrays(weights, layer.attention), attentionMask, options));
-    const mlp = ref.feedForward(ref.layerNorm(x, weights.norm(layer.mlpNorm)), rows, weights.linear(layer.up), weights.linear(layer.down), c.activation, gateArrays(weights, layer.gate));
-    x = ref.add(x, mlp);
+    x = nn.layer(layer, () => modernBertLayer(nn, layer, c.activation, x, masks, tables));
   }
-  return { hidden: ref.layerNorm(x, weights.norm(w.finalNorm)) };
+  return { hidden: nn.layerNorm(x, w.finalNorm) };
+}
+
+// ---- both ----
+
+/** Pre-norm layer: x + attn(attn_norm(x)), then x + mlp(mlp_norm(x)); the mask and rotary tables of its kind. */
+function modernBertLayer<T, Mask, Rotary>(
+  nn: LayerBlocks<T, Mask, { rotary: Rotary }>,
+  w: ModernBertLayerRefs,
+  act: Activation,
+  x: T,
+  masks: (kind: AttentionKind) => Mask,
+  tables: (kind: AttentionKind) => Rotary,
+): T {
+  const normed = w.attentionNorm ? nn.layerNorm(x, w.attentionNorm) : x;
+  const attended = nn.add(x, nn.selfAttention(normed, w.attention, masks(w.kind), { rotary: tables(w.kind) }));
+  return nn.add(attended, nn.feedForward(nn.layerNorm(attended, w.mlpNorm), w.up, w.down, act, w.gate));
 }
 
 export const modernBert: Architecture<ModernBertConfig> = {

@@ -3,22 +3,13 @@
 // and one T5-style relative position bias, bucketed by key−query distance, added to the attention
 // scores of every layer. Task heads keep the encoder under "mpnet.".
 import type { Value } from "../graph/builder.js";
-import type { Architecture, EncoderResult, GraphInputs, TemplateContext, TokenBatch } from "./architecture.js";
-import {
-  type BertConfig,
-  type EncoderPlan,
-  type LayerNames,
-  bertPoolerRef,
-  embeddingRefs,
-  emitEncoder,
-  layerStack,
-  maxSequenceAfterPadding,
-  parseBertConfig,
-  referenceEncoder,
-} from "./bert.js";
+import type { TemplateContext, TokenBatch } from "./architecture.js";
+import { type BertConfig, type LayerNames, bertPoolerRef, embeddingRefs, layerStack, maxSequenceAfterPadding, parseBertConfig } from "./bert.js";
 import type { ConfigReader } from "./config.js";
+import { type EncoderPlan, postNormArchitecture } from "./post-norm-encoder.js";
+import type { ReferenceBlocks } from "./reference/blocks.js";
 import type { ScoreBias } from "./reference/math.js";
-import { type TensorRef, type WeightReader, tensorRef } from "./weight-refs.js";
+import { type TensorRef, tensorRef } from "./weight-refs.js";
 
 /** MPNetEmbeddings hard-codes padding_idx 1, whatever pad_token_id says. */
 const MPNET_PADDING_IDX = 1;
@@ -92,12 +83,7 @@ function mpnetPlan(c: MpnetConfig, weights: { has(name: string): boolean }): Enc
   };
 }
 
-// ---- graph ----
-
-function emitMpnet(ctx: TemplateContext, c: MpnetConfig, inputs: GraphInputs): EncoderResult<Value> {
-  const bias = ctx.g.scope("relative_position_bias", () => relativePositionBias(ctx, c, inputs.inputIds));
-  return emitEncoder(ctx, mpnetPlan(c, ctx.weights.reader), inputs, bias);
-}
+// ---- the relative position bias, in the graph and in the reference ----
 
 /** [1, heads, S, S] bias from the sequence length of ids [B, S]: table[bucket(key − query)]. */
 function relativePositionBias(ctx: TemplateContext, c: MpnetConfig, ids: Value): Value {
@@ -112,21 +98,23 @@ function relativePositionBias(ctx: TemplateContext, c: MpnetConfig, ids: Value):
   return ops.unsqueeze(ops.transpose(bias, [2, 0, 1]), [0]);
 }
 
-// ---- reference forward ----
-
-function referenceMpnet(weights: WeightReader, c: MpnetConfig, batch: TokenBatch): EncoderResult<Float32Array> {
-  const table = weights.tensor(relativeBiasRef(c));
+/** The same bias as a function of (batch, head, query, key), for the batch's sequence length. */
+function referenceRelativePositionBias(nn: ReferenceBlocks, c: MpnetConfig, batch: TokenBatch): ScoreBias {
+  const table = nn.weights.tensor(relativeBiasRef(c));
   const s = batch.sequence;
   const buckets = Int32Array.from({ length: s * s }, (_, t) => relativePositionBucket((t % s) - Math.floor(t / s)));
-  const bias: ScoreBias = (_b, h, i, j) => table[buckets[i * s + j]! * c.heads + h]!;
-  return referenceEncoder(weights, mpnetPlan(c, weights), batch, bias);
+  return (_b, h, i, j) => table[buckets[i * s + j]! * c.heads + h]!;
 }
 
-export const mpnet: Architecture<MpnetConfig> = {
+export const mpnet = postNormArchitecture<MpnetConfig>({
   name: "mpnet",
   modelTypes: ["mpnet"],
   checkpointPrefixes: ["mpnet."],
   parseConfig: parseMpnetConfig,
-  emit: emitMpnet,
-  reference: referenceMpnet,
-};
+  plan: mpnetPlan,
+  scoreBias: {
+    scope: "relative_position_bias",
+    graph: (ctx, c, inputs) => relativePositionBias(ctx, c, inputs.inputIds),
+    reference: referenceRelativePositionBias,
+  },
+});

@@ -8,11 +8,11 @@
 // NomciBertGatedMLP does. Biases follow qkv_proj_bias / mlp_fc1_bias / mlp_fc2_bias (all off in
 // nomic-embed-text). NomicBertModel.from_pretrained drops the pooler: CLS fallback.
 // NomicBertForPreTraining checkpoints (nomic-bert-2048) keep the encoder under "bert.".
-import type { Architecture } from "./architecture.js";
 import type { Activation } from "./activation.js";
-import { type BertConfig, type BertLayerRefs, type EncoderPlan, SEQUENTIAL_POSITIONS, embeddingRefs, emitEncoder, referenceEncoder } from "./bert.js";
+import { type BertConfig, embeddingRefs } from "./bert.js";
 import type { GateRefs } from "./blocks.js";
 import { type ConfigReader, readWidthAndHeads } from "./config.js";
+import { type BertLayerRefs, type EncoderPlan, SEQUENTIAL_POSITIONS, postNormArchitecture } from "./post-norm-encoder.js";
 import { type RotarySpec, ropeInverseFrequencies } from "./positions.js";
 import { linearRef, normRef } from "./weight-refs.js";
 
@@ -110,11 +110,10 @@ function nomicPlan(c: NomicBertConfig): EncoderPlan {
   };
 }
 
-export const nomicBert: Architecture<NomicBertConfig> = {
+export const nomicBert = postNormArchitecture<NomicBertConfig>({
   name: "nomic_bert",
   modelTypes: ["nomic_bert"],
   checkpointPrefixes: ["bert."],
   parseConfig: parseNomicBertConfig,
-  emit: (ctx, c, inputs) => emitEncoder(ctx, nomicPlan(c), inputs),
-  reference: (weights, c, batch) => referenceEncoder(weights, nomicPlan(c), batch),
-};
+  plan: nomicPlan,
+});

@@ -2,23 +2,19 @@
 // position ids that skip padding — padding_idx + 1 + the token's rank among non-pad tokens —
 // so the position table has pad_token_id + 1 extra rows (514 rows for 512 tokens).
 // Task-head checkpoints (RobertaForMaskedLM & co.) keep the encoder under "roberta.".
-import type { Architecture } from "./architecture.js";
-import { type BertConfig, bertPlan, emitEncoder, maxSequenceAfterPadding, parseBertConfig, referenceEncoder } from "./bert.js";
+import { type BertConfig, bertPlan, maxSequenceAfterPadding, parseBertConfig } from "./bert.js";
 import type { ConfigReader } from "./config.js";
+import { postNormArchitecture } from "./post-norm-encoder.js";
 
 export function parseRobertaConfig(c: ConfigReader): BertConfig {
   const config = parseBertConfig(c, { padTokenId: 1 });
   return { ...config, maxSequence: maxSequenceAfterPadding(c, config.maxPositions, config.padTokenId, "pad_token_id") };
 }
 
-const robertaPlan = (c: BertConfig, weights: { has(name: string): boolean }) =>
-  bertPlan(c, weights, { kind: "afterPadding", paddingIdx: c.padTokenId });
-
-export const roberta: Architecture<BertConfig> = {
+export const roberta = postNormArchitecture<BertConfig>({
   name: "roberta",
   modelTypes: ["roberta", "xlm-roberta", "camembert"],
   checkpointPrefixes: ["roberta."],
   parseConfig: parseRobertaConfig,
-  emit: (ctx, c, inputs) => emitEncoder(ctx, robertaPlan(c, ctx.weights.reader), inputs),
-  reference: (weights, c, batch) => referenceEncoder(weights, robertaPlan(c, weights), batch),
-};
+  plan: (c, weights) => bertPlan(c, weights, { kind: "afterPadding", paddingIdx: c.padTokenId }),
+});
