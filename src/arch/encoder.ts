@@ -11,7 +11,7 @@ import { Blocks, type FusedOps } from "./blocks.js";
 import { encoderView, openCheckpoint } from "../checkpoint/checkpoint.js";
 import { ConfigReader } from "./config.js";
 import { GraphWeights } from "./graph-weights.js";
-import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolGraph, poolTokens } from "./pooling.js";
+import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolGraph, poolTokens, sentenceWidth } from "./pooling.js";
 import * as ref from "./reference/math.js";
 import { architectureFor } from "./registry.js";
 import { WeightReader } from "./weight-refs.js";
@@ -51,7 +51,7 @@ export interface GraphOptions {
   fused?: Partial<FusedOps>;
   /** Adds a token_type_ids input (only for models with token types). */
   tokenTypeIds?: boolean;
-  /** Adds a third output, sentence_embedding [batch, hidden], pooled in the graph. */
+  /** Adds a third output, sentence_embedding [batch, hidden or dimensions], pooled in the graph. */
   sentenceEmbedding?: SentencePooling;
   /** Extra metadata_props (e.g. the source model id). */
   metadata?: Record<string, string>;
@@ -80,7 +80,7 @@ export function buildEncoderGraph(encoder: LoadedEncoder, options: GraphOptions)
   const sentence = options.sentenceEmbedding;
   if (sentence) {
     const embedding = poolGraph(ctx.nn, result.hidden, inputs.attentionMask, sentence);
-    g.output(embedding, SENTENCE_EMBEDDING_OUTPUT, DataType.FLOAT, [BATCH, config.hiddenSize]);
+    g.output(embedding, SENTENCE_EMBEDDING_OUTPUT, DataType.FLOAT, [BATCH, sentenceWidth(sentence, config.hiddenSize)]);
   }
   return g.build(
     {
@@ -89,6 +89,7 @@ export function buildEncoderGraph(encoder: LoadedEncoder, options: GraphOptions)
       [METADATA.graphVariant]: options.variant,
       [METADATA.pooler]: result.pooled ? "dense_tanh" : "cls",
       ...(sentence ? { [METADATA.sentencePooling]: sentence.pooling, [METADATA.sentenceNormalize]: String(sentence.normalize) } : {}),
+      ...(sentence?.dimensions !== undefined ? { [METADATA.sentenceDimensions]: String(sentence.dimensions) } : {}),
       ...options.metadata,
     },
     options.producerVersion ?? "0",

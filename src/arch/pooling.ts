@@ -9,8 +9,12 @@ import type { Blocks } from "./blocks.js";
 import * as ref from "./reference/math.js";
 import type { SentencePipeline } from "./sentence-transformers.js";
 
-/** How token vectors become one sentence vector. */
-export type SentencePooling = Pick<SentencePipeline, "pooling" | "normalize">;
+/**
+ * How token vectors become one sentence vector. With `dimensions` (Matryoshka), the pooled
+ * vector is cut to its first `dimensions` values and L2-normalized again, whatever `normalize`
+ * says (a truncated unit vector is no longer one).
+ */
+export type SentencePooling = Pick<SentencePipeline, "pooling" | "normalize"> & { dimensions?: number };
 
 export const SENTENCE_EMBEDDING_OUTPUT = OUTPUT.sentenceEmbedding;
 
@@ -42,9 +46,17 @@ export function poolGraph(nn: Blocks, hidden: Value, attentionMask: Value, pooli
       break;
     }
   }
-  if (!pooling.normalize) return pooled;
+  if (pooling.dimensions !== undefined) {
+    const first = (values: number[], hint: string) => ops.g.constInt64(values, [1], hint);
+    pooled = ops.slice(pooled, first([0], "matryoshka_start"), first([pooling.dimensions], "matryoshka_end"), first([1], "matryoshka_axis"));
+  } else if (!pooling.normalize) return pooled;
   const norm = ops.sqrt(ops.reduceSum(ops.mul(pooled, pooled), [-1]));
   return ops.div(pooled, ops.max(norm, ops.scalar(NORMALIZE_EPS, "normalize_eps")));
+}
+
+/** The width of the sentence embedding `pooling` makes from `hidden`-wide token vectors. */
+export function sentenceWidth(pooling: SentencePooling, hidden: number): number {
+  return pooling.dimensions ?? hidden;
 }
 
 export interface TokenShape {
@@ -87,7 +99,19 @@ export function poolTokens(
     const divisor = pooling.pooling === "mean" ? Math.max(tokens, MEAN_MIN_TOKENS) : 1;
     for (let i = 0; i < width; i++) pooled[b * width + i] = acc[i]! / divisor;
   }
+  if (pooling.dimensions !== undefined) return truncateAndNormalize(pooled, width, pooling.dimensions);
   return pooling.normalize ? l2Normalize(pooled, width) : pooled;
+}
+
+/** Matryoshka: the first `dimensions` values of each row of x [rows, width], L2-normalized. */
+export function truncateAndNormalize(x: Float32Array, width: number, dimensions: number): Float32Array {
+  if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > width) {
+    throw new RangeError(`dimensions must be an integer from 1 to ${width}, not ${dimensions}`);
+  }
+  const rows = x.length / width;
+  const kept = new Float32Array(rows * dimensions);
+  for (let r = 0; r < rows; r++) kept.set(x.subarray(r * width, r * width + dimensions), r * dimensions);
+  return l2Normalize(kept, dimensions);
 }
 
 /** Each row of x [rows, width] divided by max(its L2 norm, NORMALIZE_EPS), in a new array. */

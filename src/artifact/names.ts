@@ -17,6 +17,10 @@ export const METADATA = {
   pooler: "pooler",
   sentencePooling: "sentence_pooling",
   sentenceNormalize: "sentence_normalize",
+  /** Matryoshka: sentence_embedding is cut to this many dimensions and renormalized. */
+  sentenceDimensions: "sentence_dimensions",
+  /** The dimensions the model's own files advertise (comma-separated), when they do. */
+  matryoshkaDimensions: "matryoshka_dimensions",
   sourceModel: "source_model",
   maxSequenceLength: "max_sequence_length",
 } as const;

@@ -82,6 +82,7 @@ const COMMANDS: Record<string, Command> = {
       { name: "sentence-embedding", help: "add a sentence_embedding output, pooled as the model's modules.json says" },
       { name: "pooling", value: POOLING_MODES.join("|"), help: "add a sentence_embedding output with this pooling, L2-normalized" },
       { name: "no-normalize", help: "with --pooling: do not L2-normalize sentence_embedding" },
+      { name: "dimensions", value: "N", help: "Matryoshka: cut sentence_embedding to its first N dimensions and renormalize (implies --sentence-embedding)" },
       ...QUANTIZATION_FLAGS,
       REVISION,
       QUIET,
@@ -103,6 +104,7 @@ const COMMANDS: Record<string, Command> = {
         tokenTypeIds: flags["token-type-ids"] === true,
         ...(variant ? { variant } : {}),
         sentenceEmbedding: sentenceEmbeddingOption(flags),
+        ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
         ...quantizationOptions(flags),
       });
       return {
@@ -129,6 +131,7 @@ const COMMANDS: Record<string, Command> = {
     flags: [
       { name: "pooling", value: POOLING_MODES.join("|"), help: "pooling (default: the folder's sentence-transformers config, else cls)" },
       { name: "no-normalize", help: "do not L2-normalize the vectors" },
+      { name: "dimensions", value: "N", help: "Matryoshka: keep the first N dimensions, renormalized (default: the graph's)" },
       { name: "batch-size", value: "N", help: "texts per onnxruntime run (default 32)" },
       { name: "max-length", value: "N", help: "truncate texts to N tokens (default: the model's limit)" },
       { name: "file", value: "name.onnx", help: "the ONNX file to use when the folder has several" },
@@ -151,6 +154,7 @@ const COMMANDS: Record<string, Command> = {
         const vectors = await embedder.embed(inputs, {
           normalize,
           ...(flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"]) } : {}),
+          ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
         });
         // Nine significant digits round-trip a float32 exactly and keep the JSON short.
         const rows = vectors.map((v) => Array.from(v, (x) => Number(x.toPrecision(9))));

@@ -4,17 +4,40 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ConfigError } from "../arch/config.js";
+import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import type { SentencePooling } from "../arch/pooling.js";
 import { POOLING_MODES, type SentencePipeline, readSentencePipeline, sentencePipelineFiles } from "../arch/sentence-transformers.js";
 import { copyFileAtomic, ensureDir, writeFileAtomic } from "../common/atomic.js";
 import { ExportError } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
 
+/** What an export asks of the sentence_embedding output. */
+export interface SentenceRequest {
+  /** `true`: the model folder's sentence-transformers pipeline (modules.json); an object: explicit. */
+  sentenceEmbedding?: boolean | SentencePooling;
+  /** Matryoshka: cut to this many dimensions and renormalize (implies `sentenceEmbedding: true` when that is unset). */
+  dimensions?: number;
+}
+
 /**
- * The sentence_embedding pooling an export asks for: `true` reads the model folder's
- * sentence-transformers pipeline (modules.json), an object chooses it explicitly.
+ * The sentence_embedding pooling an export asks for, Matryoshka dimensions included (checked
+ * against the hidden width; a count the model's files do not advertise is only a warning).
  */
-export function resolveSentencePooling(modelDir: string, option: boolean | SentencePooling | undefined): SentencePooling | undefined {
+export function resolveSentencePooling(modelDir: string, request: SentenceRequest, hiddenSize: number, logger: Logger): SentencePooling | undefined {
+  const { dimensions } = request;
+  const pooling = resolvePooling(modelDir, request.sentenceEmbedding || dimensions !== undefined);
+  if (dimensions === undefined || !pooling) return pooling;
+  if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > hiddenSize) {
+    throw new ExportError(`dimensions must be an integer from 1 to the model's hidden size ${hiddenSize}, not ${String(dimensions)}`);
+  }
+  const advertised = readAdvertisedDimensions(modelDir);
+  if (advertised && !advertised.dimensions.includes(dimensions)) {
+    logger.warn(`${dimensions} dimensions is not among those ${advertised.source} advertises (${advertised.dimensions.join(", ")}); the truncated vectors may be poor`);
+  }
+  return { ...pooling, dimensions };
+}
+
+function resolvePooling(modelDir: string, option: boolean | SentencePooling | undefined): SentencePooling | undefined {
   if (!option) return undefined;
   if (option !== true) {
     if (!POOLING_MODES.includes(option.pooling) || typeof option.normalize !== "boolean") {

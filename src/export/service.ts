@@ -3,6 +3,7 @@
 import { join } from "node:path";
 import type { GraphVariant } from "../arch/architecture.js";
 import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
+import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import type { SentencePooling } from "../arch/pooling.js";
 import { DEFAULT_OPSET, checkOpset } from "../graph/opset.js";
 import { ensureDir } from "../common/atomic.js";
@@ -37,6 +38,11 @@ export interface ExportOptions extends QuantizationOptions {
    * are written next to the model either way.
    */
   sentenceEmbedding?: boolean | SentencePooling;
+  /**
+   * Matryoshka: sentence_embedding keeps its first `dimensions` values, L2-normalized again
+   * (implies `sentenceEmbedding: true` when that is unset).
+   */
+  dimensions?: number;
 }
 
 export interface EmbeddingServiceOptions {
@@ -88,7 +94,8 @@ export class EmbeddingService {
     ensureDir(outputDir);
     const encoder = await this.loadEncoder();
     const { architecture, config } = encoder;
-    const sentenceEmbedding = resolveSentencePooling(encoder.dir, options.sentenceEmbedding);
+    const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger);
+    const advertised = readAdvertisedDimensions(encoder.dir);
     // The reference forward and the onnxruntime worker boot while the tokenizer loads. FP32
     // needs only its files (checked to parse); quantization also tokenizes with it.
     const verification = startVerification(encoder, sentenceEmbedding);
@@ -102,7 +109,11 @@ export class EmbeddingService {
       tokenTypeIds: options.tokenTypeIds ?? false,
       variants: options.variant ? [options.variant] : ["primary", "portable"],
       // max_sequence_length: what the runtime (Embedder) truncates to.
-      metadata: { [METADATA.sourceModel]: this.modelId, [METADATA.maxSequenceLength]: String(config.maxSequence) },
+      metadata: {
+        [METADATA.sourceModel]: this.modelId,
+        [METADATA.maxSequenceLength]: String(config.maxSequence),
+        ...(advertised ? { [METADATA.matryoshkaDimensions]: advertised.dimensions.join(",") } : {}),
+      },
       producerVersion: PACKAGE_VERSION,
       sentenceEmbedding,
       logger: this.logger,

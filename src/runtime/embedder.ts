@@ -9,7 +9,7 @@ import { basename, join } from "node:path";
 import type { Tokenizer } from "@huggingface/tokenizers";
 import * as ort from "onnxruntime-node";
 import type { TokenBatch } from "../arch/architecture.js";
-import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens } from "../arch/pooling.js";
+import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens, truncateAndNormalize } from "../arch/pooling.js";
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
 import { INT8_FILE_ENDINGS, METADATA, OUTPUT } from "../artifact/names.js";
 import { loadTokenizer } from "../artifact/tokenizer-files.js";
@@ -44,6 +44,11 @@ export interface EmbedOptions {
   pooling?: PoolingMode;
   /** L2-normalize each vector (default true). */
   normalize?: boolean;
+  /**
+   * Matryoshka: keep the first `dimensions` values of each vector and L2-normalize them again
+   * (default: the graph's own sentence_embedding width when it was exported with --dimensions).
+   */
+  dimensions?: number;
 }
 
 /** Limit when nothing in the folder states one: BERT's 512 positions. */
@@ -112,13 +117,17 @@ export class Embedder {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmbedderError(`batchSize must be a positive integer, not ${batchSize}`);
     const pooling = options.pooling ?? this.pooling;
     if (!POOLING_MODES.includes(pooling)) throw new EmbedderError(`pooling must be one of ${POOLING_MODES.join(", ")}, not ${String(pooling)}`);
-    const wanted: SentencePooling = { pooling, normalize: options.normalize ?? true };
-    const fromGraph = this.graphPooling?.pooling === wanted.pooling && this.graphPooling.normalize === wanted.normalize;
+    const dimensions = options.dimensions ?? this.graphPooling?.dimensions;
+    if (dimensions !== undefined && !(Number.isInteger(dimensions) && dimensions >= 1)) {
+      throw new EmbedderError(`dimensions must be a positive integer, not ${String(dimensions)}`);
+    }
+    const wanted: SentencePooling = { pooling, normalize: options.normalize ?? true, ...(dimensions !== undefined ? { dimensions } : {}) };
+    const fromGraph = this.graphComputes(wanted);
     const ids = texts.map((text) => this.encode(text));
     const vectors = new Array<Float32Array>(texts.length);
     // Similar lengths together: less padding per batch. Results go back to the input order.
     for (const { batch, rows } of batchByLength(ids, batchSize, this.specials.padId)) {
-      const pooled = fromGraph ? await this.run(batch, SENTENCE_EMBEDDING_OUTPUT) : await this.poolHidden(batch, wanted);
+      const pooled = fromGraph ? await this.graphEmbedding(batch, wanted) : await this.poolHidden(batch, wanted);
       const width = pooled.length / batch.batch;
       rows.forEach((textIndex, row) => (vectors[textIndex] = pooled.slice(row * width, (row + 1) * width)));
     }
@@ -143,11 +152,37 @@ export class Embedder {
     return [...ids.slice(0, prefix + keep), ...ids.slice(ids.length - suffix)];
   }
 
-  /** last_hidden_state of one padded batch, pooled here → [batch, hidden]. */
+  /**
+   * Whether the graph's sentence_embedding output gives `wanted`: same pooling, and either the
+   * same normalization and width, or a truncation of it (Matryoshka: truncating and
+   * renormalizing a vector that was already normalized or truncated gives the same result).
+   */
+  private graphComputes(wanted: SentencePooling): boolean {
+    const graph = this.graphPooling;
+    if (graph?.pooling !== wanted.pooling) return false;
+    if (wanted.dimensions === undefined) return graph.dimensions === undefined && graph.normalize === wanted.normalize;
+    return graph.dimensions === undefined || wanted.dimensions <= graph.dimensions;
+  }
+
+  /** sentence_embedding of one padded batch, truncated further when `wanted` asks for fewer dimensions. */
+  private async graphEmbedding(batch: TokenBatch, wanted: SentencePooling): Promise<Float32Array> {
+    const embedding = await this.run(batch, SENTENCE_EMBEDDING_OUTPUT);
+    const width = embedding.length / batch.batch;
+    return wanted.dimensions === undefined || wanted.dimensions === this.graphPooling?.dimensions ? embedding : this.truncated(embedding, width, wanted.dimensions);
+  }
+
+  /** last_hidden_state of one padded batch, pooled here → [batch, hidden or dimensions]. */
   private async poolHidden(batch: TokenBatch, pooling: SentencePooling): Promise<Float32Array> {
     const hidden = await this.run(batch, OUTPUT.lastHiddenState);
     const shape = { batch: batch.batch, sequence: batch.sequence, hidden: hidden.length / (batch.batch * batch.sequence) };
-    return poolTokens(hidden, batch.attentionMask, shape, pooling);
+    const { dimensions, ...full } = pooling;
+    const pooled = poolTokens(hidden, batch.attentionMask, shape, full);
+    return dimensions === undefined ? pooled : this.truncated(pooled, shape.hidden, dimensions);
+  }
+
+  private truncated(vectors: Float32Array, width: number, dimensions: number): Float32Array {
+    if (dimensions > width) throw new EmbedderError(`dimensions ${dimensions} exceeds the ${width} dimensions ${basename(this.modelPath)} computes`);
+    return truncateAndNormalize(vectors, width, dimensions);
   }
 
   /** One float output of the graph for one padded batch. */
@@ -232,7 +267,8 @@ function readMetadata(modelPath: string): Record<string, string> {
 function sentencePoolingOf(metadata: Record<string, string>): SentencePooling | undefined {
   const pooling = metadata[METADATA.sentencePooling] as PoolingMode;
   if (!POOLING_MODES.includes(pooling)) return undefined;
-  return { pooling, normalize: metadata[METADATA.sentenceNormalize] === "true" };
+  const dimensions = Number(metadata[METADATA.sentenceDimensions]);
+  return { pooling, normalize: metadata[METADATA.sentenceNormalize] === "true", ...(Number.isInteger(dimensions) && dimensions > 0 ? { dimensions } : {}) };
 }
 
 /** The model's limit is the smallest one stated (graph metadata, sentence-transformers, tokenizer). */
