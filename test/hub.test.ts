@@ -6,13 +6,13 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { HubClient, type HubClientOptions } from "../src/export/hub/client.js";
 import { withFileLock } from "../src/export/hub/lock.js";
 import { HubSettings } from "../src/export/hub/settings.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
-import { FakeHub, type FakeRepoInit } from "./helpers/fake-hub.js";
+import { type FakeHub, closedPort, hubsStoppedAfterEach } from "./helpers/fake-hub.js";
 import { modelFolder, recordingLogger, tempDir } from "./helpers/index.js";
 
 const ID = "org/tiny-bert";
@@ -33,16 +33,7 @@ function tinyRepo(options: { shardBytes?: number } = {}): string {
   return dir;
 }
 
-const servers: FakeHub[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.stop();
-});
-
-async function startHub(repos: FakeRepoInit[]): Promise<FakeHub> {
-  const hub = await FakeHub.start(repos);
-  servers.push(hub);
-  return hub;
-}
+const startHub = hubsStoppedAfterEach();
 
 function client(hub: FakeHub, cacheDir: string, options: Partial<HubClientOptions> & { token?: string; offline?: boolean } = {}) {
   const { token, offline, ...rest } = options;
@@ -157,7 +148,6 @@ describe("cache reuse", () => {
 
     const endpoint = hub.endpoint;
     await hub.stop();
-    servers.splice(servers.indexOf(hub), 1);
     const logger = recordingLogger();
     const offlineClient = new HubClient({ settings: new HubSettings({ endpoint, cacheDir }), logger });
     const out = join(tempDir(), "out");
@@ -324,15 +314,6 @@ describe("interrupted downloads", () => {
 });
 
 /** A loopback port nobody listens on. */
-async function closedPort(): Promise<number> {
-  const { createServer } = await import("node:net");
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe("the download lock", () => {
   it("is waited for while its holder lives, taken over when the holder died or stopped refreshing it", async () => {
     const dir = tempDir();

@@ -15,12 +15,14 @@ import { runBench } from "../bench/suite.js";
 import { Embedder } from "../runtime/embedder.js";
 import { type FlagSpec, type Flags, UsageError, formatFlags, parseArgs } from "./args.js";
 import { HubClient } from "../export/hub/client.js";
+import { invalidRevisionMessage } from "../export/hub/names.js";
 import { DEFAULT_REVISION } from "../export/hub/settings.js";
 import { isLocalFolder } from "../export/model-source.js";
 import { Reporter, type TextStream } from "../export/progress.js";
 import { DEFAULT_MODEL_ID, EmbeddingService } from "../export/service.js";
 import { TOKENIZER_FILES } from "../artifact/tokenizer-files.js";
 import { PACKAGE_VERSION } from "../export/version.js";
+import { redactCredentials } from "../common/redact.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -262,7 +264,10 @@ function parseNumber(flag: string, value: string | true): number {
 
 /** The Hub client for this run: settings from io.env (read only for a Hub id), --revision, progress on stderr. */
 function hubClient(modelId: string, flags: Flags, { io, reporter }: Context): HubClient {
-  const revision = typeof flags.revision === "string" ? flags.revision : undefined;
+  const revision = typeof flags.revision === "string" ? flags.revision.trim() : undefined;
+  // Refused before anything is resolved or created: a revision becomes part of cache paths.
+  const invalid = revision !== undefined ? invalidRevisionMessage(revision) : undefined;
+  if (invalid) throw new UsageError(invalid);
   if (revision && isLocalFolder(modelId)) reporter.warn(`--revision applies to Hub ids; ${modelId} is a local folder, used as it is`);
   return new HubClient({ env: io.env, logger: reporter, progress: reporter, ...(revision ? { revision } : {}) });
 }
@@ -341,9 +346,10 @@ export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Pro
     return EXIT_OK;
   } catch (error) {
     const usage = error instanceof UsageError;
-    const message = ((error as Error)?.message ?? String(error)).split("\n")[0];
+    // Whatever produced the message, no credential (HF_ENDPOINT's user:password, a signed URL) is printed.
+    const message = redactCredentials(((error as Error)?.message ?? String(error)).split("\n")[0]!);
     io.stderr.write(`jazzmine-embed: error: ${message}${usage ? "\nRun 'jazzmine-embed --help' for usage." : ""}\n`);
-    if (io.env.JAZZMINE_DEBUG && error instanceof Error) io.stderr.write(`${error.stack}\n`);
+    if (io.env.JAZZMINE_DEBUG && error instanceof Error) io.stderr.write(`${redactCredentials(error.stack ?? "")}\n`);
     const code = usage ? EXIT_USAGE : EXIT_FAILURE;
     if (json) io.stdout.write(`${JSON.stringify({ ok: false, command: name, error: message, exitCode: code })}\n`);
     return code;

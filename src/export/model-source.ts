@@ -3,6 +3,7 @@
 import { statSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { ExportError } from "../common/errors.js";
+import { repoIdProblem } from "./hub/names.js";
 
 export type FilePurpose = "tokenizer" | "model";
 
@@ -10,8 +11,6 @@ export interface ModelResolver {
   /** A local folder holding the files needed for `purpose` (downloading them if it must). */
   resolve(modelId: string, purpose: FilePurpose): Promise<string>;
 }
-
-const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
 export function isLocalFolder(modelId: string): boolean {
   try {
@@ -22,7 +21,7 @@ export function isLocalFolder(modelId: string): boolean {
 }
 
 export function isHubId(modelId: string): boolean {
-  return HUB_ID.test(modelId) && !modelId.includes("..");
+  return repoIdProblem(modelId) === undefined;
 }
 
 /** File-name slug: "org/name" → "org-name"; a local folder → its base name. */

@@ -1,6 +1,7 @@
 // Progress on stderr: a live bar (downloads) or spinner (long steps) on a terminal, plain
 // start/finish lines elsewhere, nothing but warnings when quiet. stdout is never touched.
 import type { Logger } from "../common/log.js";
+import { redactCredentials } from "../common/redact.js";
 
 export interface ProgressTask {
   /** `n` more bytes done (byte tasks). */
@@ -99,7 +100,7 @@ export class Reporter implements Logger, ProgressSink {
   /** A permanent line, printed above the live line. */
   private line(message: string): void {
     this.clearLive();
-    this.stream.write(`${message}\n`);
+    this.stream.write(`${redactCredentials(message)}\n`);
     this.redraw();
   }
 

@@ -78,8 +78,8 @@ export class EmbeddingService {
 
   /** Writes the tokenizer files into `outputDir` (never touching model weights). */
   async exportTokenizerOnly(outputDir: string): Promise<string> {
-    ensureDir(outputDir);
     const { dir } = await this.loadTokenizer();
+    ensureDir(outputDir);
     const written = copyTokenizerFiles(dir, outputDir);
     this.logger.info(`wrote ${written.join(", ")} to ${outputDir}`);
     return outputDir;
@@ -91,7 +91,6 @@ export class EmbeddingService {
     const quantized = options.quantized ?? true;
     // Quantization settings and calibration texts are checked before anything is written.
     const quantization = quantized ? { settings: resolveQuantizationOptions(options), calibration: calibrationTextsFor(options) } : undefined;
-    ensureDir(outputDir);
     const encoder = await this.loadEncoder();
     const { architecture, config } = encoder;
     const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger);
@@ -99,10 +98,16 @@ export class EmbeddingService {
     // The reference forward and the onnxruntime worker boot while the tokenizer loads. FP32
     // needs only its files (checked to parse); quantization also tokenizes with it.
     const verification = startVerification(encoder, sentenceEmbedding);
-    const tokenizerDir = await (quantization ? this.loadTokenizer().then((t) => t.dir) : this.checkedTokenizerDir()).catch((error: unknown) => {
-      verification.cancel();
-      throw error;
-    });
+    const tokenizerDir = await (quantization ? this.loadTokenizer().then((t) => t.dir) : this.checkedTokenizerDir())
+      .then((dir) => {
+        // Created only once every input is known to be usable: a rejected export leaves no folder.
+        ensureDir(outputDir);
+        return dir;
+      })
+      .catch((error: unknown) => {
+        verification.cancel();
+        throw error;
+      });
     this.logger.info(`exporting ${this.modelId} (${architecture.name}, hidden ${config.hiddenSize}) at opset ${opset}`);
     const emitOptions: EmitOptions = {
       opset,

@@ -7,6 +7,7 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, sep } from "node:path";
+import { afterEach } from "vitest";
 
 export interface FakeRepoInit {
   id: string;
@@ -210,4 +211,27 @@ function listen(server: Server): Promise<void> {
 function close(server: Server): Promise<void> {
   server.closeAllConnections();
   return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** A loopback port nothing listens on (an unreachable endpoint). */
+export async function closedPort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A starter of fake Hubs for one test file: every Hub it started stops after each test. */
+export function hubsStoppedAfterEach(): (repos?: FakeRepoInit[]) => Promise<FakeHub> {
+  const started: FakeHub[] = [];
+  afterEach(async () => {
+    for (const hub of started.splice(0)) await hub.stop();
+  });
+  return async (repos = []) => {
+    const hub = await FakeHub.start(repos);
+    started.push(hub);
+    return hub;
+  };
 }

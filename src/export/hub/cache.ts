@@ -7,7 +7,9 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { tempPathFor, writeFileAtomic } from "../../common/atomic.js";
-import { fileSystemError } from "../../common/errors.js";
+import { ExportError, fileSystemError } from "../../common/errors.js";
+import { quote } from "../../common/messages.js";
+import { checkEtag, checkRepoFile, checkRepoId, checkRevision } from "./names.js";
 
 export const COMMIT_SHA = /^[0-9a-f]{40}$/;
 
@@ -21,12 +23,13 @@ export class RepoCache {
     readonly cacheDir: string,
     readonly repoId: string,
   ) {
-    this.folderName = `models--${repoId.replaceAll("/", "--")}`;
+    // Every name is checked before it becomes part of a path (names.ts): nothing escapes the cache.
+    this.folderName = `models--${checkRepoId(repoId).replaceAll("/", "--")}`;
     this.folder = join(cacheDir, this.folderName);
   }
 
   blobPath(etag: string): string {
-    return join(this.folder, "blobs", etag);
+    return join(this.folder, "blobs", checkEtag(etag, "the Hub"));
   }
 
   /** Partial download of a blob; huggingface_hub uses the same name, so either tool resumes it. */
@@ -40,18 +43,20 @@ export class RepoCache {
   }
 
   snapshotDir(commit: string): string {
+    if (!COMMIT_SHA.test(commit)) throw new ExportError(`${quote(commit)} is not a commit sha (40 hex digits); is HF_ENDPOINT a Hugging Face Hub?`);
     return join(this.folder, "snapshots", commit);
   }
 
   pointerPath(commit: string, file: string): string {
-    return join(this.snapshotDir(commit), ...file.split("/"));
+    return join(this.snapshotDir(commit), ...checkRepoFile(file, "the Hub").split("/"));
   }
 
   /** The commit `revision` resolves to in the cache: a sha itself, else refs/<revision>. */
   cachedCommit(revision: string): string | undefined {
     if (COMMIT_SHA.test(revision)) return existsSync(this.snapshotDir(revision)) ? revision : undefined;
+    const ref = join(this.folder, "refs", ...checkRevision(revision).split("/"));
     try {
-      const commit = readFileSync(join(this.folder, "refs", ...revision.split("/")), "utf8").trim();
+      const commit = readFileSync(ref, "utf8").trim();
       return COMMIT_SHA.test(commit) ? commit : undefined;
     } catch {
       return undefined;
@@ -61,7 +66,7 @@ export class RepoCache {
   /** refs/<revision> ← commit (not for a revision that is the commit itself). */
   writeRef(revision: string, commit: string): void {
     if (revision === commit) return;
-    const path = join(this.folder, "refs", ...revision.split("/"));
+    const path = join(this.folder, "refs", ...checkRevision(revision).split("/"));
     if (existsSync(path) && readFileSync(path, "utf8").trim() === commit) return;
     mkdirSync(dirname(path), { recursive: true });
     writeFileAtomic(path, commit);
@@ -69,7 +74,7 @@ export class RepoCache {
 
   /** Records that the repo has no `file` at `commit` (what huggingface_hub writes on a 404). */
   markMissing(commit: string, file: string): void {
-    const path = join(this.folder, ".no_exist", commit, ...file.split("/"));
+    const path = join(this.folder, ".no_exist", commit, ...checkRepoFile(file, "the Hub").split("/"));
     if (existsSync(path)) return;
     try {
       mkdirSync(dirname(path), { recursive: true });

@@ -4,12 +4,14 @@
 import { existsSync, statSync } from "node:fs";
 import { ExportError } from "../../common/errors.js";
 import { type Logger, stderrLogger } from "../../common/log.js";
-import { type FilePurpose, type ModelResolver, isHubId, isLocalFolder } from "../model-source.js";
+import { quote } from "../../common/messages.js";
+import { type FilePurpose, type ModelResolver, isLocalFolder } from "../model-source.js";
 import { type ProgressSink, progressFor } from "../progress.js";
 import { COMMIT_SHA, RepoCache } from "./cache.js";
 import { downloadBlob, fetchFileMetadata } from "./download.js";
 import { HubHttpError, HubNetworkError, hubRequest } from "./http.js";
 import { withFileLock } from "./lock.js";
+import { checkEtag, checkRevision, repoIdProblem } from "./names.js";
 import { planFiles } from "./plan.js";
 import { DEFAULT_REVISION, HubSettings } from "./settings.js";
 
@@ -69,8 +71,9 @@ export class HubClient implements ModelResolver {
   /** A local folder as is; a Hub id as its snapshot folder with the files for `purpose`. */
   async resolve(modelId: string, purpose: FilePurpose): Promise<string> {
     if (isLocalFolder(modelId)) return modelId;
-    if (!isHubId(modelId)) {
-      throw new ExportError(`model "${modelId}" is neither a folder nor a Hugging Face Hub id (org/name, e.g. BAAI/bge-small-en-v1.5)`);
+    const problem = repoIdProblem(modelId);
+    if (problem) {
+      throw new ExportError(`model ${quote(modelId)} is neither a folder nor a Hugging Face Hub id: as a Hub id it ${problem} (org/name, e.g. BAAI/bge-small-en-v1.5)`);
     }
     return (await this.snapshot(modelId, purpose)).dir;
   }
@@ -81,6 +84,7 @@ export class HubClient implements ModelResolver {
   }
 
   async snapshot(modelId: string, purpose: FilePurpose): Promise<ResolvedSnapshot> {
+    checkRevision(this.revision);
     const cache = new RepoCache(this.settings.cacheDir, modelId);
     if (this.settings.offline) return this.fromCache(cache, purpose, "HF_HUB_OFFLINE is set");
     let info: RepoInfo;
@@ -154,9 +158,7 @@ export class HubClient implements ModelResolver {
     const metadata = await fetchFileMetadata(this.settings, url).catch((error: unknown) => {
       throw this.explain(error, cache.repoId, file);
     });
-    if (!/^[\w.-]+$/.test(metadata.etag)) {
-      throw new ExportError(`${url} sent the ETag "${metadata.etag}", which cannot name a cache file; is HF_ENDPOINT a Hugging Face Hub?`);
-    }
+    checkEtag(metadata.etag, url);
     const blobPath = cache.blobPath(metadata.etag);
     let downloaded = false;
     if (!blobComplete(blobPath, metadata.size)) {

@@ -1,6 +1,7 @@
 // HTTP to the Hub with Node's fetch. Redirects are followed by hand so that the Authorization
 // header is decided per hop (only the endpoint's origin gets it, never a CDN), and so that a
 // metadata request can stop at the CDN redirect whose headers describe the file.
+import { redactCredentials } from "../../common/redact.js";
 import { PACKAGE_VERSION } from "../version.js";
 import type { HubSettings } from "./settings.js";
 
@@ -15,7 +16,7 @@ export class HubHttpError extends Error {
     readonly errorCode: string | undefined,
     readonly serverMessage: string | undefined,
   ) {
-    super(`HTTP ${status}${errorCode ? ` ${errorCode}` : ""} for ${url}`);
+    super(`HTTP ${status}${errorCode ? ` ${errorCode}` : ""} for ${redactCredentials(url)}`);
     this.name = "HubHttpError";
   }
 }
@@ -26,7 +27,7 @@ export class HubNetworkError extends Error {
     readonly url: string,
     readonly reason: string,
   ) {
-    super(`${reason} (${url})`);
+    super(`${reason} (${redactCredentials(url)})`);
     this.name = "HubNetworkError";
   }
 }
@@ -114,5 +115,6 @@ export function networkReason(error: unknown): string {
     UNABLE_TO_VERIFY_LEAF_SIGNATURE: "TLS certificate not trusted",
   };
   if (code && known[code]) return known[code];
-  return code ?? e?.cause?.message ?? e?.message ?? String(error);
+  // fetch's own messages quote the URL (a redirect to a signed CDN URL, say): no credentials in them.
+  return redactCredentials(code ?? e?.cause?.message ?? e?.message ?? String(error));
 }

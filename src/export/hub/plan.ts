@@ -2,10 +2,11 @@
 // "tokenizer" (never weights), and for "model" config.json, one weights format (safetensors
 // preferred, else pytorch_model.bin; sharded via its index) and the sentence-transformers files.
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { WEIGHT_FILES } from "../../checkpoint/checkpoint.js";
 import { SENTENCE_TRANSFORMERS_FILES, findPoolingModule } from "../../arch/sentence-transformers.js";
 import type { FilePurpose } from "../model-source.js";
+import { checkRepoFile } from "./names.js";
 import { TOKENIZER_FILES } from "../../artifact/tokenizer-files.js";
 
 export const CONFIG_FILE = "config.json";
@@ -52,7 +53,10 @@ export function planFiles(purpose: FilePurpose, listing: ReadonlySet<string>, sn
 function shardsOf(indexPath: string): string[] {
   const index = readJsonIfPresent(indexPath) as { weight_map?: Record<string, unknown> } | undefined;
   const shards = new Set<string>();
-  for (const shard of Object.values(index?.weight_map ?? {})) if (isRepoPath(shard)) shards.add(shard);
+  for (const shard of Object.values(index?.weight_map ?? {})) {
+    // A non-string entry is the checkpoint loader's to report; a string is a path it will open.
+    if (typeof shard === "string") shards.add(checkRepoFile(shard, `${basename(indexPath)}'s weight_map`));
+  }
   return [...shards].sort();
 }
 
@@ -60,11 +64,8 @@ function shardsOf(indexPath: string): string[] {
 function poolingConfigOf(modulesPath: string): string[] {
   const modules = readJsonIfPresent(modulesPath);
   const path: unknown = Array.isArray(modules) ? findPoolingModule(modules)?.path : undefined;
-  return isRepoPath(path) ? [`${path.replace(/\/+$/, "")}/config.json`] : [];
-}
-
-function isRepoPath(value: unknown): value is string {
-  return typeof value === "string" && value.length > 0 && !value.startsWith("/") && !value.split(/[\\/]/).includes("..");
+  if (typeof path !== "string" || path.replace(/\/+$/, "") === "") return [];
+  return [checkRepoFile(`${path.replace(/\/+$/, "")}/config.json`, "modules.json's Pooling module")];
 }
 
 /** Parsing errors are left to the loaders, which name the file and say what to do. */

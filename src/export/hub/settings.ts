@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { ExportError } from "../../common/errors.js";
+import { redactCredentials } from "../../common/redact.js";
 
 const DEFAULT_ENDPOINT = "https://huggingface.co";
 export const DEFAULT_REVISION = "main";
@@ -34,9 +35,13 @@ export class HubSettings {
   readonly metadataTimeoutMs: number;
   readonly downloadTimeoutMs: number;
   readonly #token: string | undefined;
+  /** user:password from HF_ENDPOINT, kept out of `endpoint` (and so out of every message). */
+  readonly #basicAuth: string | undefined;
 
   constructor(init: HubSettingsInit & { token?: string } = {}) {
-    this.endpoint = normalizeEndpoint(init.endpoint ?? DEFAULT_ENDPOINT);
+    const { endpoint, basicAuth } = normalizeEndpoint(init.endpoint ?? DEFAULT_ENDPOINT);
+    this.endpoint = endpoint;
+    this.#basicAuth = basicAuth;
     this.cacheDir = resolve(init.cacheDir ?? defaultCacheDir(process.env));
     this.offline = init.offline ?? false;
     this.metadataTimeoutMs = (init.metadataTimeoutS ?? 10) * 1000;
@@ -60,10 +65,15 @@ export class HubSettings {
     return this.#token !== undefined;
   }
 
-  /** The Authorization header for `url`: only on the endpoint's origin, never for a CDN. */
+  /**
+   * The Authorization header for `url`: only on the endpoint's origin, never for a CDN. The
+   * token when there is one, else HF_ENDPOINT's user:password as HTTP Basic auth (what Python's
+   * requests sends for such a URL; fetch refuses URLs with credentials).
+   */
   authorizationFor(url: string): Record<string, string> {
-    if (!this.#token || new URL(url).origin !== new URL(this.endpoint).origin) return {};
-    return { authorization: `Bearer ${this.#token}` };
+    if (new URL(url).origin !== new URL(this.endpoint).origin) return {};
+    if (this.#token) return { authorization: `Bearer ${this.#token}` };
+    return this.#basicAuth ? { authorization: `Basic ${this.#basicAuth}` } : {};
   }
 
   toJSON(): Record<string, unknown> {
@@ -71,17 +81,25 @@ export class HubSettings {
   }
 }
 
-function normalizeEndpoint(endpoint: string): string {
+/** The endpoint without trailing slashes or credentials, and those credentials for Basic auth. */
+function normalizeEndpoint(endpoint: string): { endpoint: string; basicAuth: string | undefined } {
   let url: URL;
   try {
     url = new URL(endpoint);
   } catch {
-    throw new ExportError(`HF_ENDPOINT "${endpoint}" is not a URL; set it like https://huggingface.co`);
+    throw new ExportError(`HF_ENDPOINT "${redactCredentials(endpoint)}" is not a URL; set it like https://huggingface.co`);
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new ExportError(`HF_ENDPOINT "${endpoint}" must be an http(s) URL, like https://huggingface.co`);
+    throw new ExportError(`HF_ENDPOINT "${redactCredentials(endpoint)}" must be an http(s) URL, like https://huggingface.co`);
   }
-  return url.href.replace(/\/+$/, "");
+  if (url.search || url.hash) {
+    throw new ExportError(`HF_ENDPOINT "${redactCredentials(endpoint)}" has a query string or fragment; set it to the Hub's base URL, like https://huggingface.co`);
+  }
+  const basicAuth =
+    url.username || url.password ? Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString("base64") : undefined;
+  url.username = "";
+  url.password = "";
+  return { endpoint: url.href.replace(/\/+$/, ""), basicAuth };
 }
 
 function expandHome(path: string): string {
