@@ -1,7 +1,8 @@
 // Writes synthetic BERT exports (opsets 13..17, both variants, with and without token types)
 // into the folder given as argument, for scripts/onnx-check.sh.
 import { join } from "node:path";
-import { buildEncoderGraph, loadEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder.js";
+import { buildEncoderGraph } from "../src/heads/graph.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { writeModelFolder } from "../src/fixtures/model-folder.js";
 import { writeModel } from "../src/graph/onnx-writer.js";

@@ -6,9 +6,12 @@ export { type ModelResolver, type FilePurpose, modelSlug } from "./export/model-
 export { HubClient, type HubClientOptions, type ResolvedSnapshot, HubSettings, type HubSettingsInit, defaultCacheDir } from "./export/hub/index.js";
 export { Reporter, type ProgressSink, type ProgressTask } from "./export/progress.js";
 export { Embedder, EmbedderError, type EmbedderOptions, type EmbedOptions, type PoolingMode } from "./runtime/embedder.js";
-export { loadEncoder, buildEncoderGraph, referenceForward, type LoadedEncoder } from "./arch/encoder.js";
+export { loadEncoder, type LoadedEncoder } from "./arch/encoder.js";
+export { buildEncoderGraph, buildGraph, referenceForward, referenceOutputs } from "./heads/graph.js";
+export { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "./heads/tasks.js";
+export type { Head, HeadOutput } from "./heads/head.js";
 export { supportedModelTypes } from "./arch/registry.js";
-export { poolTokens, type SentencePooling } from "./arch/pooling.js";
+export { poolTokens, type SentencePooling } from "./heads/pooling.js";
 export { WeightError } from "./checkpoint/weights.js";
 export type { EncoderOutputs, TokenBatch, GraphVariant } from "./arch/architecture.js";
 export { DEFAULT_OPSET, MIN_OPSET, MAX_OPSET } from "./graph/opset.js";

@@ -2,7 +2,7 @@
 // (its weights emitted once), the bare `pooler` Linear + tanh, AlbertForMaskedLM's "albert." prefix.
 import { describe, expect, it } from "vitest";
 import { type AlbertConfig, albertGroupOf } from "../src/arch/albert.js";
-import { buildEncoderGraph } from "../src/arch/encoder.js";
+import { buildEncoderGraph } from "../src/heads/graph.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { byteLength } from "../src/graph/ir.js";
 import { syntheticAlbert } from "../src/fixtures/albert.js";

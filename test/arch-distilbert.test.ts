@@ -2,7 +2,7 @@
 // fixed sinusoidal positions when sinusoidal_pos_embds is set and the checkpoint lacks the table.
 import { describe, expect, it } from "vitest";
 import { sinusoidalPositionTable } from "../src/arch/distilbert.js";
-import { buildEncoderGraph } from "../src/arch/encoder.js";
+import { buildEncoderGraph } from "../src/heads/graph.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticDistilBert } from "../src/fixtures/distilbert.js";
 import { VARIANTS, expectSameEncoder } from "./helpers/architectures.js";

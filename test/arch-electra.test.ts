@@ -1,7 +1,7 @@
 // ELECTRA discriminators as encoders: embedding_size-wide embeddings projected to hidden_size
 // (embeddings_project), no pooler (CLS fallback), ElectraForPreTraining's "electra." prefix.
 import { describe, expect, it } from "vitest";
-import { buildEncoderGraph } from "../src/arch/encoder.js";
+import { buildEncoderGraph } from "../src/heads/graph.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticElectra } from "../src/fixtures/electra.js";
 import { VARIANTS } from "./helpers/architectures.js";

@@ -2,7 +2,7 @@
 // against the formula's values), GLU whose gate is the second half of up_gate_proj.
 import { describe, expect, it } from "vitest";
 import { ConfigReader } from "../src/arch/config.js";
-import { buildEncoderGraph, referenceForward } from "../src/arch/encoder.js";
+import { buildEncoderGraph, referenceForward } from "../src/heads/graph.js";
 import { parseGteConfig } from "../src/arch/gte.js";
 import { ntkInverseFrequencies, ropeInverseFrequencies } from "../src/arch/positions.js";
 import * as ref from "../src/arch/reference/math.js";

@@ -3,7 +3,8 @@
 // feed-forwards with the gate in the first half of gated_layers.
 import { describe, expect, it } from "vitest";
 import { ConfigReader } from "../src/arch/config.js";
-import { buildEncoderGraph, loadEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder.js";
+import { buildEncoderGraph } from "../src/heads/graph.js";
 import { jinaBert } from "../src/arch/jina-bert.js";
 import { alibiSlopes } from "../src/arch/positions.js";
 import * as ref from "../src/arch/reference/math.js";

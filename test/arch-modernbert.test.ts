@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { MASK_VALUE } from "../src/arch/blocks.js";
 import { ConfigReader } from "../src/arch/config.js";
-import { buildEncoderGraph, referenceForward } from "../src/arch/encoder.js";
+import { buildEncoderGraph, referenceForward } from "../src/heads/graph.js";
 import { parseModernBertConfig } from "../src/arch/modernbert.js";
 import { ropeInverseFrequencies } from "../src/arch/positions.js";
 import * as ref from "../src/arch/reference/math.js";

@@ -2,7 +2,7 @@
 // all layers) computed in the graph from the sequence length and checked against transformers'
 // bucket values.
 import { describe, expect, it } from "vitest";
-import { buildEncoderGraph } from "../src/arch/encoder.js";
+import { buildEncoderGraph } from "../src/heads/graph.js";
 import { relativeBucketTable, relativePositionBucket } from "../src/arch/mpnet.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticMpnet } from "../src/fixtures/mpnet.js";

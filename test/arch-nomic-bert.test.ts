@@ -1,7 +1,7 @@
 // NomicBERT: GPT-2 style config keys, fused Wqkv, rotary positions computed in the graph (any
 // length), SwiGLU with fc11 as value and fc12 as gate, checked against hand-computed rotations.
 import { describe, expect, it } from "vitest";
-import { buildEncoderGraph } from "../src/arch/encoder.js";
+import { buildEncoderGraph } from "../src/heads/graph.js";
 import { ConfigReader } from "../src/arch/config.js";
 import { parseNomicBertConfig } from "../src/arch/nomic-bert.js";
 import { ropeInverseFrequencies } from "../src/arch/positions.js";

@@ -2,7 +2,7 @@
 // start after pad_token_id and skip padding, computed in the graph from input_ids.
 import { describe, expect, it } from "vitest";
 import type { TokenBatch } from "../src/arch/architecture.js";
-import { buildEncoderGraph, referenceForward } from "../src/arch/encoder.js";
+import { buildEncoderGraph, referenceForward } from "../src/heads/graph.js";
 import { positionIdsAfterPadding } from "../src/arch/reference/math.js";
 import { syntheticRoberta } from "../src/fixtures/roberta.js";
 import { relativeMaxError } from "../src/export/verify.js";

@@ -8,7 +8,7 @@ import { albert } from "../src/arch/albert.js";
 import type { Architecture, GraphVariant } from "../src/arch/architecture.js";
 import { distilbert } from "../src/arch/distilbert.js";
 import { electra } from "../src/arch/electra.js";
-import { buildEncoderGraph } from "../src/arch/encoder.js";
+import { buildEncoderGraph } from "../src/heads/graph.js";
 import { gte } from "../src/arch/gte.js";
 import { jinaBert } from "../src/arch/jina-bert.js";
 import { modernBert } from "../src/arch/modernbert.js";

@@ -17,7 +17,8 @@ import { loadEncoder } from "../src/arch/encoder.js";
 import { syntheticRoberta } from "../src/fixtures/roberta.js";
 import { writeModelFolder } from "../src/fixtures/model-folder.js";
 import { workerEnvironment } from "../src/ort/isolated-session.js";
-import { referenceForward } from "../src/arch/encoder.js";
+import { referenceOutputs } from "../src/heads/graph.js";
+import { FEATURE_EXTRACTION, headsFor } from "../src/heads/tasks.js";
 import { WeightError } from "../src/checkpoint/weights.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { reloadsAsIs, startReference } from "../src/export/background-reference.js";
@@ -178,9 +179,11 @@ describe("the reference forward in a child process", () => {
     const encoder = loadEncoder(modelFolder(syntheticBert({ seed: 51, layers: 2 })));
     const pooling = { pooling: "mean" as const, normalize: true };
     const batches = verificationRows(verificationBatch(encoder.config));
-    const pending = startReference(encoder, batches, pooling, true);
+    const task = { task: "feature-extraction" as const, sentenceEmbedding: pooling };
+    const pending = startReference(encoder, batches, task, true);
     expect(pending.batches).toBe(batches);
-    expect(await pending.outputs()).toEqual(batches.map((batch) => referenceForward(encoder, batch, pooling)));
+    const heads = headsFor(encoder, task);
+    expect(await pending.outputs()).toEqual(batches.map((batch) => referenceOutputs(encoder, heads, batch)));
     encoder.close();
   }, 30_000);
 
@@ -197,7 +200,7 @@ describe("the reference forward in a child process", () => {
     const dir = modelFolder(syntheticBert({ seed: 52 }));
     const encoder = loadEncoder(dir);
     truncateSync(join(dir, "model.safetensors"), 1000);
-    const error = await startReference(encoder, [verificationBatch(encoder.config)], undefined, true).outputs().catch((e: unknown) => e);
+    const error = await startReference(encoder, [verificationBatch(encoder.config)], FEATURE_EXTRACTION, true).outputs().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WeightError);
     expect((error as Error).message).toMatch(/truncated|ends/);
     encoder.close();

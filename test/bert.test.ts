@@ -2,7 +2,7 @@
 // TypeScript reference forward of the same weights (relative max error ≤ 1e-4).
 import { describe, expect, it } from "vitest";
 import type { GraphVariant } from "../src/arch/architecture.js";
-import { buildEncoderGraph, referenceForward } from "../src/arch/encoder.js";
+import { buildEncoderGraph, referenceForward } from "../src/heads/graph.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { DataType } from "../src/graph/ir.js";

@@ -16,6 +16,7 @@ import type { SyntheticModel } from "../src/fixtures/model-folder.js";
 import { readModel } from "../src/graph/onnx-reader.js";
 import { IsolatedSession } from "../src/ort/isolated-session.js";
 import { verificationBatch, verificationRows, verifyGraph } from "../src/export/verify.js";
+import { FEATURE_EXTRACTION } from "../src/heads/tasks.js";
 import { modelFolder, recordingLogger, tempDir } from "./helpers/index.js";
 
 /** Files an export may leave in a folder: never temp files or half artifacts. */
@@ -91,7 +92,7 @@ describe("verification inputs", () => {
     const exported = await new EmbeddingService(source, { logger: recordingLogger() }).exportOnnxModel(tempDir(), { quantized: false, variant: "portable" });
     const good = await verifyGraph(exported, encoder);
     expect(good.ok).toBe(true);
-    expect(good.comparisons.map((c) => `${c.output} ${c.shape}`)).toEqual(["lastHiddenState 3x9", "poolerOutput 3x9", "lastHiddenState 1x1", "poolerOutput 1x1"]);
+    expect(good.comparisons.map((c) => `${c.output} ${c.shape}`)).toEqual(["last_hidden_state 3x9", "pooler_output 3x9", "last_hidden_state 1x1", "pooler_output 1x1"]);
     // The same graph against the reference of another LayerNorm epsilon.
     const shifted = { ...encoder, config: { ...encoder.config, layerNormEps: 0.5 } };
     const bad = await verifyGraph(exported, shifted as typeof encoder);
@@ -120,6 +121,7 @@ describe("primary → portable fallback", () => {
     variants: ["primary", "portable"] as const,
     metadata: {},
     producerVersion: "test",
+    task: FEATURE_EXTRACTION,
     logger,
   });
 

@@ -5,7 +5,8 @@
 import { describe, expect, it } from "vitest";
 import type { TokenBatch } from "../src/arch/architecture.js";
 import { FUSED_OPS } from "../src/arch/blocks.js";
-import { type LoadedEncoder, buildEncoderGraph } from "../src/arch/encoder.js";
+import { type LoadedEncoder } from "../src/arch/encoder.js";
+import { buildEncoderGraph } from "../src/heads/graph.js";
 import { relativeMaxError } from "../src/export/verify.js";
 import { randomBatch, syntheticAlbert, syntheticBert, syntheticJinaBert, syntheticModernBert, syntheticMpnet, syntheticNomicBert } from "../src/fixtures/index.js";
 import type { Model } from "../src/graph/ir.js";

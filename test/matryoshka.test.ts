@@ -5,9 +5,9 @@
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildEncoderGraph, referenceForward } from "../src/arch/encoder.js";
+import { buildEncoderGraph, referenceForward } from "../src/heads/graph.js";
 import { readAdvertisedDimensions } from "../src/arch/matryoshka.js";
-import { type SentencePooling, l2Normalize, poolTokens, truncateAndNormalize } from "../src/arch/pooling.js";
+import { type SentencePooling, l2Normalize, poolTokens, truncateAndNormalize } from "../src/heads/pooling.js";
 import { silentLogger } from "../src/common/log.js";
 import { ExportError } from "../src/common/errors.js";
 import { EmbeddingService } from "../src/export/service.js";

@@ -4,8 +4,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildEncoderGraph } from "../src/arch/encoder.js";
-import { MAX_POOL_PAD_VALUE, type SentencePooling, l2Normalize, poolTokens } from "../src/arch/pooling.js";
+import { buildEncoderGraph } from "../src/heads/graph.js";
+import { MAX_POOL_PAD_VALUE, type SentencePooling, l2Normalize, poolTokens } from "../src/heads/pooling.js";
 import { POOLING_MODES, readSentencePipeline } from "../src/arch/sentence-transformers.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticBert } from "../src/fixtures/bert.js";

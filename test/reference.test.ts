@@ -3,9 +3,9 @@
 // answer derivable on paper.
 import { describe, expect, it } from "vitest";
 import type { TokenBatch } from "../src/arch/architecture.js";
-import { referenceForward } from "../src/arch/encoder.js";
+import { referenceForward } from "../src/heads/graph.js";
 import * as ref from "../src/arch/reference/math.js";
-import { buildEncoderGraph } from "../src/arch/encoder.js";
+import { buildEncoderGraph } from "../src/heads/graph.js";
 import type { SyntheticModel } from "../src/fixtures/model-folder.js";
 import { relativeMaxError } from "../src/export/verify.js";
 import { runInProcess, syntheticEncoder } from "./helpers/index.js";

@@ -1,18 +1,17 @@
-// The frame around every template: load a model folder, declare the graph's inputs and
-// outputs (SPEC: input_ids, attention_mask[, token_type_ids] → last_hidden_state,
-// pooler_output), and apply the CLS fallback in both the graph and the reference.
-import { METADATA, OUTPUT } from "../artifact/names.js";
+// The frame around every template: load a model folder (config.json, the weights seen through the
+// encoder's checkpoint prefix), declare the graph's inputs (SPEC: input_ids, attention_mask
+// [, token_type_ids]) and emit the encoder. Graph outputs come from the heads on top
+// (src/heads/graph.ts).
 import { join } from "node:path";
-import { GraphBuilder, type Value } from "../graph/builder.js";
-import { DataType, type Model } from "../graph/ir.js";
+import { GraphBuilder } from "../graph/builder.js";
+import { DataType } from "../graph/ir.js";
 import { Ops } from "../graph/ops.js";
-import type { Architecture, EncoderConfig, EncoderOutputs, GraphInputs, GraphVariant, TokenBatch } from "./architecture.js";
+import type { Architecture, EncoderConfig, EncoderResult, GraphInputs, GraphVariant, TemplateContext } from "./architecture.js";
+import type { Value } from "../graph/builder.js";
 import { Blocks, type FusedOps } from "./blocks.js";
-import { encoderView, openCheckpoint } from "../checkpoint/checkpoint.js";
+import { PrefixedStore, encoderView, openCheckpoint } from "../checkpoint/checkpoint.js";
 import { ConfigReader } from "./config.js";
 import { GraphWeights } from "./graph-weights.js";
-import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolGraph, poolTokens, sentenceWidth } from "./pooling.js";
-import * as ref from "./reference/math.js";
 import { architectureFor } from "./registry.js";
 import { WeightReader } from "./weight-refs.js";
 
@@ -21,7 +20,14 @@ export interface LoadedEncoder {
   dir: string;
   architecture: Architecture<EncoderConfig>;
   config: EncoderConfig;
+  /** config.json as read (heads parse their own fields from it). */
+  configFile: ConfigReader;
+  /** The encoder's tensors, names without the checkpoint prefix. */
   weights: WeightReader;
+  /** The whole checkpoint, names as stored (task heads live outside the encoder). */
+  checkpoint: WeightReader;
+  /** The prefix the encoder's tensors carry in the checkpoint ("bert." in BertForMaskedLM, "" for a bare encoder). */
+  prefix: string;
   close(): void;
 }
 
@@ -37,7 +43,17 @@ export function loadEncoder(dir: string): LoadedEncoder {
   try {
     const anchor = architecture.anchorTensor?.(config) ?? BERT_WORD_EMBEDDINGS;
     const view = encoderView(store, anchor, architecture.checkpointPrefixes);
-    return { dir, architecture, config, weights: new WeightReader(view), close: () => store.close() };
+    const prefix = view instanceof PrefixedStore ? view.prefix : "";
+    return {
+      dir,
+      architecture,
+      config,
+      configFile,
+      weights: new WeightReader(view),
+      checkpoint: new WeightReader(store),
+      prefix,
+      close: () => store.close(),
+    };
   } catch (error) {
     store.close();
     throw error;
@@ -51,8 +67,6 @@ export interface GraphOptions {
   fused?: Partial<FusedOps>;
   /** Adds a token_type_ids input (only for models with token types). */
   tokenTypeIds?: boolean;
-  /** Adds a third output, sentence_embedding [batch, hidden or dimensions], pooled in the graph. */
-  sentenceEmbedding?: SentencePooling;
   /** Extra metadata_props (e.g. the source model id). */
   metadata?: Record<string, string>;
   producerVersion?: string;
@@ -61,7 +75,14 @@ export interface GraphOptions {
 const BATCH = "batch";
 const SEQUENCE = "sequence";
 
-export function buildEncoderGraph(encoder: LoadedEncoder, options: GraphOptions): Model {
+/** An encoder emitted into a fresh graph: the builder, its inputs and the template's outputs. */
+export interface EncoderFrame {
+  ctx: TemplateContext;
+  inputs: GraphInputs;
+  result: EncoderResult<Value>;
+}
+
+export function emitEncoderFrame(encoder: LoadedEncoder, options: GraphOptions): EncoderFrame {
   const { architecture, config } = encoder;
   const g = new GraphBuilder(options.opset, `${architecture.name}_encoder`);
   const ops = new Ops(g);
@@ -73,36 +94,5 @@ export function buildEncoderGraph(encoder: LoadedEncoder, options: GraphOptions)
     attentionMask: g.input("attention_mask", DataType.INT64, ids),
     ...(options.tokenTypeIds && config.typeVocabSize > 0 ? { tokenTypeIds: g.input("token_type_ids", DataType.INT64, ids) } : {}),
   };
-  const result = architecture.emit(ctx, config, inputs);
-  const pooled: Value = result.pooled ?? ctx.nn.firstToken(result.hidden);
-  g.output(result.hidden, OUTPUT.lastHiddenState, DataType.FLOAT, [BATCH, SEQUENCE, config.hiddenSize]);
-  g.output(pooled, OUTPUT.poolerOutput, DataType.FLOAT, [BATCH, config.hiddenSize]);
-  const sentence = options.sentenceEmbedding;
-  if (sentence) {
-    const embedding = poolGraph(ctx.nn, result.hidden, inputs.attentionMask, sentence);
-    g.output(embedding, SENTENCE_EMBEDDING_OUTPUT, DataType.FLOAT, [BATCH, sentenceWidth(sentence, config.hiddenSize)]);
-  }
-  return g.build(
-    {
-      [METADATA.architecture]: architecture.name,
-      [METADATA.modelType]: config.modelType,
-      [METADATA.graphVariant]: options.variant,
-      [METADATA.pooler]: result.pooled ? "dense_tanh" : "cls",
-      ...(sentence ? { [METADATA.sentencePooling]: sentence.pooling, [METADATA.sentenceNormalize]: String(sentence.normalize) } : {}),
-      ...(sentence?.dimensions !== undefined ? { [METADATA.sentenceDimensions]: String(sentence.dimensions) } : {}),
-      ...options.metadata,
-    },
-    options.producerVersion ?? "0",
-  );
-}
-
-/** The reference forward with the same CLS fallback (and sentence pooling) as the graph. */
-export function referenceForward(encoder: LoadedEncoder, batch: TokenBatch, sentence?: SentencePooling): EncoderOutputs {
-  const result = encoder.architecture.reference(encoder.weights, encoder.config, batch);
-  const shape = { batch: batch.batch, sequence: batch.sequence, hidden: encoder.config.hiddenSize };
-  return {
-    lastHiddenState: result.hidden,
-    poolerOutput: result.pooled ?? ref.firstToken(result.hidden, batch.batch, batch.sequence),
-    ...(sentence ? { sentenceEmbedding: poolTokens(result.hidden, batch.attentionMask, shape, sentence) } : {}),
-  };
+  return { ctx, inputs, result: architecture.emit(ctx, config, inputs) };
 }

@@ -7,6 +7,8 @@ export const OUTPUT = {
   lastHiddenState: "last_hidden_state",
   poolerOutput: "pooler_output",
   sentenceEmbedding: "sentence_embedding",
+  /** Rerankers (sequence classification): [batch, num_labels]. */
+  logits: "logits",
 } as const;
 
 /** metadata_props keys the exporter writes and the runtimes read. */
@@ -23,6 +25,14 @@ export const METADATA = {
   matryoshkaDimensions: "matryoshka_dimensions",
   sourceModel: "source_model",
   maxSequenceLength: "max_sequence_length",
+  /** The task the graph computes (feature-extraction, rerank, …). */
+  task: "task",
+  /** "input" when the graph takes token_type_ids, "none" when token type 0 is folded in. */
+  tokenTypes: "token_types",
+  /** Which head computes the task's outputs (e.g. "roberta:mlp"). */
+  head: "head",
+  /** Rerankers: the width of logits. */
+  numLabels: "num_labels",
 } as const;
 
 /** INT8 quantization modes, each with its own file name. */

@@ -3,10 +3,13 @@
 // writes the graph.
 import { fork } from "node:child_process";
 import { join } from "node:path";
-import type { EncoderOutputs, TokenBatch } from "../arch/architecture.js";
+import type { TokenBatch } from "../arch/architecture.js";
 import { ConfigError, ConfigReader } from "../arch/config.js";
-import { type LoadedEncoder, referenceForward } from "../arch/encoder.js";
-import type { SentencePooling } from "../arch/pooling.js";
+import { type LoadedEncoder } from "../arch/encoder.js";
+import { HeadError } from "../heads/classification.js";
+import { referenceOutputs } from "../heads/graph.js";
+import type { HeadArrays } from "../heads/head.js";
+import { type TaskSpec, headsFor } from "../heads/tasks.js";
 import { architectureFor } from "../arch/registry.js";
 import { WeightError } from "../checkpoint/weights.js";
 import { childModuleEntry, workerEnvironment } from "../ort/isolated-session.js";
@@ -19,7 +22,7 @@ export interface PendingReference {
    * The outputs. Computed in this process, they are computed on the first call: after the
    * caller's own work (building and writing the graph), while onnxruntime loads it.
    */
-  outputs(): Promise<EncoderOutputs[]>;
+  outputs(): Promise<HeadArrays[]>;
   /** Stops a child computation that still runs (an export that failed before verifying). */
   cancel(): void;
 }
@@ -35,22 +38,25 @@ const REFERENCE_PROCESS_MIN_PARAMETERS = 8_000_000;
  * (a test's modified template), are computed here when asked for. `inChild` forces either way
  * (tests).
  */
-export function startReference(encoder: LoadedEncoder, batches: TokenBatch[], sentence?: SentencePooling, inChild?: boolean): PendingReference {
-  const compute = () => batches.map((batch) => referenceForward(encoder, batch, sentence));
+export function startReference(encoder: LoadedEncoder, batches: TokenBatch[], task: TaskSpec, inChild?: boolean): PendingReference {
+  const compute = () => {
+    const heads = headsFor(encoder, task);
+    return batches.map((batch) => referenceOutputs(encoder, heads, batch));
+  };
   if (!(inChild ?? (parameterCount(encoder) >= REFERENCE_PROCESS_MIN_PARAMETERS && reloadsAsIs(encoder)))) {
-    let computed: Promise<EncoderOutputs[]> | undefined;
+    let computed: Promise<HeadArrays[]> | undefined;
     return { batches, outputs: () => (computed ??= attempt(compute)), cancel: () => {} };
   }
   const entry = childModuleEntry(import.meta.url, "reference-worker");
   // The worker's allocator reuses the memory of the weights it has read (see workerEnvironment).
   const child = fork(entry.path, [], { execArgv: entry.execArgv, serialization: "advanced", env: workerEnvironment(), stdio: ["ignore", "ignore", "inherit", "ipc"] });
   let settled = false;
-  const outputs = new Promise<EncoderOutputs[]>((resolve, reject) => {
+  const outputs = new Promise<HeadArrays[]>((resolve, reject) => {
     child.once("message", (reply: ReferenceReply) => {
       settled = true;
       child.disconnect();
       if (reply.ok) resolve(reply.outputs);
-      else reject(reply.name === "WeightError" ? new WeightError(reply.message) : reply.name === "ConfigError" ? new ConfigError(reply.message) : new Error(reply.message));
+      else reject(reply.name === "WeightError" ? new WeightError(reply.message) : reply.name === "ConfigError" ? new ConfigError(reply.message) : reply.name === "HeadError" ? new HeadError(reply.message) : new Error(reply.message));
     });
     // A worker that died before replying (out of memory, killed) is no verdict on the model:
     // the reference is computed here instead.
@@ -60,7 +66,7 @@ export function startReference(encoder: LoadedEncoder, batches: TokenBatch[], se
     });
   });
   outputs.catch(() => {}); // awaited by verifyGraph; a failure surfaces there
-  child.send({ dir: encoder.dir, batches, ...(sentence ? { sentence } : {}) } satisfies ReferenceRequest);
+  child.send({ dir: encoder.dir, batches, task } satisfies ReferenceRequest);
   return {
     batches,
     outputs: () => outputs,

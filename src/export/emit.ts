@@ -2,8 +2,9 @@
 // the primary fails (SPEC fallback). Problems with the model itself propagate at once.
 import type { GraphVariant } from "../arch/architecture.js";
 import { ConfigError } from "../arch/config.js";
-import { type LoadedEncoder, buildEncoderGraph } from "../arch/encoder.js";
-import type { SentencePooling } from "../arch/pooling.js";
+import { type LoadedEncoder } from "../arch/encoder.js";
+import { buildTaskGraph } from "../heads/graph.js";
+import type { TaskSpec } from "../heads/tasks.js";
 import { WeightError } from "../checkpoint/weights.js";
 import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
@@ -21,8 +22,8 @@ export interface EmitOptions {
   metadata: Record<string, string>;
   producerVersion: string;
   logger: Logger;
-  /** Adds (and verifies) the sentence_embedding output. */
-  sentenceEmbedding?: SentencePooling;
+  /** The task's heads (their outputs are emitted and verified). */
+  task: TaskSpec;
 }
 
 export interface EmittedGraph {
@@ -52,8 +53,8 @@ export function reuseReference(reference: PendingReference): VerificationStart {
   return { reference, cancel: () => {} };
 }
 
-export function startVerification(encoder: LoadedEncoder, sentenceEmbedding?: SentencePooling): VerificationStart {
-  const reference = startReference(encoder, verificationRows(verificationBatch(encoder.config)), sentenceEmbedding);
+export function startVerification(encoder: LoadedEncoder, task: TaskSpec, tokenTypeIds: boolean): VerificationStart {
+  const reference = startReference(encoder, verificationRows(verificationBatch(encoder.config, tokenTypeIds)), task);
   const start: VerificationStart = {
     reference,
     worker: IsolatedSession.start(),
@@ -70,7 +71,7 @@ export async function emitVerifiedGraph(
   encoder: LoadedEncoder,
   path: string,
   options: EmitOptions,
-  started: VerificationStart = startVerification(encoder, options.sentenceEmbedding),
+  started: VerificationStart = startVerification(encoder, options.task, options.tokenTypeIds),
 ): Promise<EmittedGraph> {
   const { logger } = options;
   const { reference } = started;
@@ -82,10 +83,10 @@ export async function emitVerifiedGraph(
       const worker = started.worker ?? IsolatedSession.start();
       started.worker = undefined;
       try {
-        const model = buildEncoderGraph(encoder, { ...options, variant });
+        const model = buildTaskGraph(encoder, options.task, { ...options, variant });
         validateModel(model);
         await writeModel(model, path);
-        const verification = await verifyGraph(path, encoder, { worker, reference });
+        const verification = await verifyGraph(path, encoder, { worker, reference, task: options.task, tokenTypeIds: options.tokenTypeIds });
         if (verification.ok) {
           logger.info(`verified ${variant} graph: max relative error ${verification.worst.relativeError.toExponential(2)} vs the reference forward`);
           return { path, variant, verification, reference };

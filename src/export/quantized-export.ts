@@ -2,7 +2,7 @@
 // fails, its FP32 file is removed, the portable graph is emitted and quantization is retried
 // once; a second failure propagates. The FP32 intermediate never outlives the export.
 import type { LoadedEncoder } from "../arch/encoder.js";
-import { buildEncoderGraph } from "../arch/encoder.js";
+import { buildTaskGraph } from "../heads/graph.js";
 import { removeModelFiles } from "../graph/onnx-writer.js";
 import { QuantizationInputError, type TextSource } from "../quant/corpus.js";
 import type { QuantizationSettings } from "../quant/options.js";
@@ -54,7 +54,7 @@ export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): P
 async function quantizeOnce(emitted: EmittedGraph, job: Int8Export): Promise<QuantizationResult> {
   const { encoder } = job;
   const result = await job.quantizer({
-    model: buildEncoderGraph(encoder, { ...job.emit, variant: emitted.variant }),
+    model: buildTaskGraph(encoder, job.emit.task, { ...job.emit, variant: emitted.variant }),
     fp32Path: emitted.path,
     outputPath: job.int8Path,
     tokenizer: job.tokenizer.tokenizer,

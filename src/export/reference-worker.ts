@@ -1,16 +1,19 @@
 // Child process computing the reference forward of a model folder, so that it runs while the
 // exporting process builds and writes the graph (see startReference in background-reference.ts).
-import type { EncoderOutputs, TokenBatch } from "../arch/architecture.js";
-import { loadEncoder, referenceForward } from "../arch/encoder.js";
-import type { SentencePooling } from "../arch/pooling.js";
+import type { TokenBatch } from "../arch/architecture.js";
+import { loadEncoder } from "../arch/encoder.js";
+import { referenceOutputs } from "../heads/graph.js";
+import type { HeadArrays } from "../heads/head.js";
+import { type TaskSpec, headsFor } from "../heads/tasks.js";
 
 export interface ReferenceRequest {
   dir: string;
   batches: TokenBatch[];
-  sentence?: SentencePooling;
+  /** The heads to compute (rebuilt here from the folder). */
+  task: TaskSpec;
 }
 
-export type ReferenceReply = { ok: true; outputs: EncoderOutputs[] } | { ok: false; name: string; message: string };
+export type ReferenceReply = { ok: true; outputs: HeadArrays[] } | { ok: false; name: string; message: string };
 
 process.once("message", (request: ReferenceRequest) => process.send!(compute(request)));
 // The parent disconnects once it has the reply (an exit before that means the worker died).
@@ -20,7 +23,8 @@ function compute(request: ReferenceRequest): ReferenceReply {
   try {
     const encoder = loadEncoder(request.dir);
     try {
-      return { ok: true, outputs: request.batches.map((batch) => referenceForward(encoder, batch, request.sentence)) };
+      const heads = headsFor(encoder, request.task);
+      return { ok: true, outputs: request.batches.map((batch) => referenceOutputs(encoder, heads, batch)) };
     } finally {
       encoder.close();
     }

@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ConfigError } from "../arch/config.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
-import type { SentencePooling } from "../arch/pooling.js";
+import type { SentencePooling } from "../heads/pooling.js";
 import { POOLING_MODES, type SentencePipeline, readSentencePipeline, sentencePipelineFiles } from "../arch/sentence-transformers.js";
 import { copyFileAtomic, ensureDir, writeFileAtomic } from "../common/atomic.js";
 import { ExportError } from "../common/errors.js";

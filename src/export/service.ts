@@ -4,7 +4,8 @@ import { join } from "node:path";
 import type { GraphVariant } from "../arch/architecture.js";
 import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
-import type { SentencePooling } from "../arch/pooling.js";
+import type { SentencePooling } from "../heads/pooling.js";
+import type { TaskSpec } from "../heads/tasks.js";
 import { DEFAULT_OPSET, checkOpset } from "../graph/opset.js";
 import { ensureDir } from "../common/atomic.js";
 import { type EmitOptions, emitVerifiedGraph, startVerification } from "./emit.js";
@@ -95,9 +96,11 @@ export class EmbeddingService {
     const { architecture, config } = encoder;
     const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger);
     const advertised = readAdvertisedDimensions(encoder.dir);
+    const task: TaskSpec = { task: "feature-extraction", ...(sentenceEmbedding ? { sentenceEmbedding } : {}) };
+    const tokenTypeIds = options.tokenTypeIds ?? false;
     // The reference forward and the onnxruntime worker boot while the tokenizer loads. FP32
     // needs only its files (checked to parse); quantization also tokenizes with it.
-    const verification = startVerification(encoder, sentenceEmbedding);
+    const verification = startVerification(encoder, task, tokenTypeIds);
     const tokenizerDir = await (quantization ? this.loadTokenizer().then((t) => t.dir) : this.checkedTokenizerDir())
       .then((dir) => {
         // Created only once every input is known to be usable: a rejected export leaves no folder.
@@ -111,7 +114,7 @@ export class EmbeddingService {
     this.logger.info(`exporting ${this.modelId} (${architecture.name}, hidden ${config.hiddenSize}) at opset ${opset}`);
     const emitOptions: EmitOptions = {
       opset,
-      tokenTypeIds: options.tokenTypeIds ?? false,
+      tokenTypeIds,
       variants: options.variant ? [options.variant] : ["primary", "portable"],
       // max_sequence_length: what the runtime (Embedder) truncates to.
       metadata: {
@@ -120,7 +123,7 @@ export class EmbeddingService {
         ...(advertised ? { [METADATA.matryoshkaDimensions]: advertised.dimensions.join(",") } : {}),
       },
       producerVersion: PACKAGE_VERSION,
-      sentenceEmbedding,
+      task,
       logger: this.logger,
     };
     const emitted = await withStep(this.logger, "building, writing and verifying the FP32 graph", () =>

@@ -1,9 +1,9 @@
 // The numerical proof of an emitted graph: run it in onnxruntime (in a child process) and
 // compare with the reference forward of the same weights.
-import { OUTPUT } from "../artifact/names.js";
-import type { EncoderConfig, EncoderOutputs, TokenBatch } from "../arch/architecture.js";
+import type { EncoderConfig, TokenBatch } from "../arch/architecture.js";
 import type { LoadedEncoder } from "../arch/encoder.js";
-import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling } from "../arch/pooling.js";
+import type { HeadArrays, HeadOutput } from "../heads/head.js";
+import { FEATURE_EXTRACTION, type TaskSpec, headsFor } from "../heads/tasks.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
 import { type PendingReference, startReference } from "./background-reference.js";
@@ -12,7 +12,8 @@ import { type PendingReference, startReference } from "./background-reference.js
 export const FP32_TOLERANCE = 1e-4;
 
 export interface Comparison {
-  output: keyof EncoderOutputs;
+  /** Graph output name. */
+  output: string;
   shape: string;
   relativeError: number;
 }
@@ -38,9 +39,10 @@ export function relativeMaxError(actual: ArrayLike<number>, expected: ArrayLike<
 
 /**
  * Deterministic inputs: one padded batch of three rows (full, half, a single token). The graph
- * also runs on the single-token row alone (batch 1 × sequence 1).
+ * also runs on the single-token row alone (batch 1 × sequence 1). With `tokenTypes` (a graph
+ * with a token_type_ids input) the second half of each row is type 1, as in a text pair.
  */
-export function verificationBatch(config: EncoderConfig): TokenBatch {
+export function verificationBatch(config: EncoderConfig, tokenTypes = false): TokenBatch {
   const sequence = Math.min(9, config.maxSequence);
   const lengths = [sequence, Math.ceil(sequence / 2), 1];
   let state = 12345;
@@ -50,13 +52,15 @@ export function verificationBatch(config: EncoderConfig): TokenBatch {
   };
   const inputIds = new Int32Array(lengths.length * sequence);
   const attentionMask = new Int32Array(lengths.length * sequence);
+  const tokenTypeIds = tokenTypes && config.typeVocabSize > 1 ? new Int32Array(lengths.length * sequence) : undefined;
   lengths.forEach((length, row) => {
     for (let t = 0; t < sequence; t++) {
       inputIds[row * sequence + t] = t < length ? nextId() : config.padTokenId;
       attentionMask[row * sequence + t] = t < length ? 1 : 0;
+      if (tokenTypeIds && t < length && t >= length / 2) tokenTypeIds[row * sequence + t] = 1;
     }
   });
-  return { batch: lengths.length, sequence, inputIds, attentionMask };
+  return { batch: lengths.length, sequence, inputIds, attentionMask, ...(tokenTypeIds ? { tokenTypeIds } : {}) };
 }
 
 /** Row `row`, first `length` tokens of a batch, as a batch of one. */
@@ -96,27 +100,20 @@ function realTokens(output: Float32Array, batch: TokenBatch, perToken: boolean):
 }
 
 /** The outputs of batches of one, stacked as one batch's real tokens and rows. */
-function stacked(rows: EncoderOutputs[]): EncoderOutputs {
-  const concat = (pick: (o: EncoderOutputs) => Float32Array | undefined) => {
-    const parts = rows.map(pick);
-    if (parts.some((p) => !p)) return undefined;
-    const out = new Float32Array(parts.reduce((n, p) => n + p!.length, 0));
+function stacked(rows: HeadArrays[]): HeadArrays {
+  const out: HeadArrays = {};
+  for (const name of Object.keys(rows[0] ?? {})) {
+    const parts = rows.map((r) => r[name]!);
+    const values = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
     let at = 0;
     for (const p of parts) {
-      out.set(p!, at);
-      at += p!.length;
+      values.set(p, at);
+      at += p.length;
     }
-    return out;
-  };
-  const sentenceEmbedding = concat((o) => o.sentenceEmbedding);
-  return { lastHiddenState: concat((o) => o.lastHiddenState)!, poolerOutput: concat((o) => o.poolerOutput)!, ...(sentenceEmbedding ? { sentenceEmbedding } : {}) };
+    out[name] = values;
+  }
+  return out;
 }
-
-const OUTPUT_NAMES: Record<keyof EncoderOutputs, string> = {
-  lastHiddenState: OUTPUT.lastHiddenState,
-  poolerOutput: OUTPUT.poolerOutput,
-  sentenceEmbedding: SENTENCE_EMBEDDING_OUTPUT,
-};
 
 /**
  * Runs `modelPath` in onnxruntime (child process) and compares every output with the reference
@@ -129,9 +126,11 @@ export async function verifyGraph(
   options: {
     tolerance?: number;
     worker?: IsolatedSession;
-    /** The graph has a sentence_embedding output pooled this way: verify it too. */
-    sentenceEmbedding?: SentencePooling;
-    /** The reference, already under way (startReference with the same sentenceEmbedding). */
+    /** The task the graph was emitted for (default: feature-extraction without sentence_embedding). */
+    task?: TaskSpec;
+    /** The graph takes token_type_ids (the verification rows then carry type 1). */
+    tokenTypeIds?: boolean;
+    /** The reference, already under way (startReference with the same task and batch). */
     reference?: PendingReference;
   } = {},
 ): Promise<Verification> {
@@ -145,9 +144,11 @@ export async function verifyGraph(
     },
   );
   opening.catch(() => {}); // awaited below; keeps an early failure from being reported as unhandled
-  const batch = verificationBatch(encoder.config);
-  const reference = options.reference ?? startReference(encoder, verificationRows(batch), options.sentenceEmbedding);
-  let expected: EncoderOutputs[];
+  const task = options.task ?? FEATURE_EXTRACTION;
+  const outputs: HeadOutput[] = headsFor(encoder, task).flatMap((head) => head.outputs);
+  const batch = verificationBatch(encoder.config, options.tokenTypeIds ?? false);
+  const reference = options.reference ?? startReference(encoder, verificationRows(batch), task);
+  let expected: HeadArrays[];
   try {
     expected = await reference.outputs();
   } catch (error) {
@@ -157,21 +158,19 @@ export async function verifyGraph(
   const session = await opening;
   try {
     // The padded batch, and its last row (a single token) alone.
-    const cases: Array<[TokenBatch, EncoderOutputs]> = [
+    const cases: Array<[TokenBatch, HeadArrays]> = [
       [batch, stacked(expected)],
       [reference.batches.at(-1)!, expected.at(-1)!],
     ];
     const comparisons: Comparison[] = [];
     for (const [input, want] of cases) {
       const actual = await session.run(batchFeeds(input, session.inputNames));
-      for (const output of Object.keys(OUTPUT_NAMES) as Array<keyof EncoderOutputs>) {
-        const expectedValues = want[output];
-        if (!expectedValues) continue; // sentence_embedding when not asked for
-        const got = actual[OUTPUT_NAMES[output]];
+      for (const output of outputs) {
+        const got = actual[output.name];
         comparisons.push({
-          output,
+          output: output.name,
           shape: `${input.batch}x${input.sequence}`,
-          relativeError: got ? relativeMaxError(realTokens(got.data, input, output === "lastHiddenState"), expectedValues) : Infinity,
+          relativeError: got ? relativeMaxError(realTokens(got.data, input, output.perToken), want[output.name] ?? []) : Infinity,
         });
       }
     }

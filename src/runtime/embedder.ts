@@ -9,7 +9,7 @@ import { basename, join } from "node:path";
 import type { Tokenizer } from "@huggingface/tokenizers";
 import * as ort from "onnxruntime-node";
 import type { TokenBatch } from "../arch/architecture.js";
-import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens, truncateAndNormalize } from "../arch/pooling.js";
+import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens, truncateAndNormalize } from "../heads/pooling.js";
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
 import { INT8_FILE_ENDINGS, METADATA, OUTPUT } from "../artifact/names.js";
 import { loadTokenizer } from "../artifact/tokenizer-files.js";

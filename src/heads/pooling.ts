@@ -2,12 +2,13 @@
 // Normalize module), once as graph nodes and once in plain TypeScript. The graph's
 // `sentence_embedding` output is judged against `poolTokens`, and the runtime pools
 // last_hidden_state with the same function when a graph has no such output.
-import { OUTPUT } from "../artifact/names.js";
+import { METADATA, OUTPUT } from "../artifact/names.js";
 import type { Value } from "../graph/builder.js";
 import { DataType } from "../graph/ir.js";
-import type { Blocks } from "./blocks.js";
-import * as ref from "./reference/math.js";
-import type { SentencePipeline } from "./sentence-transformers.js";
+import type { Blocks } from "../arch/blocks.js";
+import * as ref from "../arch/reference/math.js";
+import type { SentencePipeline } from "../arch/sentence-transformers.js";
+import type { Head } from "./head.js";
 
 /**
  * How token vectors become one sentence vector. With `dimensions` (Matryoshka), the pooled
@@ -124,4 +125,23 @@ export function l2Normalize(x: Float32Array, width: number): Float32Array {
     for (let i = 0; i < width; i++) out[o + i] = x[o + i]! * scale;
   }
   return out;
+}
+
+/** The sentence_embedding [batch, hidden or dimensions] head: token vectors pooled (and normalized) in the graph. */
+export function sentenceEmbeddingHead(pooling: SentencePooling, hidden: number): Head {
+  return {
+    name: "sentence_embedding",
+    outputs: [{ name: OUTPUT.sentenceEmbedding, dims: ["batch", sentenceWidth(pooling, hidden)], perToken: false }],
+    emit: ({ nn, inputs }, encoder) => ({
+      values: { [OUTPUT.sentenceEmbedding]: poolGraph(nn, encoder.hidden, inputs.attentionMask, pooling) },
+      metadata: {
+        [METADATA.sentencePooling]: pooling.pooling,
+        [METADATA.sentenceNormalize]: String(pooling.normalize),
+        ...(pooling.dimensions !== undefined ? { [METADATA.sentenceDimensions]: String(pooling.dimensions) } : {}),
+      },
+    }),
+    reference: ({ batch }, encoder) => ({
+      [OUTPUT.sentenceEmbedding]: poolTokens(encoder.hidden, batch.attentionMask, { batch: batch.batch, sequence: batch.sequence, hidden }, pooling),
+    }),
+  };
 }

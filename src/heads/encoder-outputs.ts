@@ -1,0 +1,24 @@
+// The feature-extraction outputs every embedding export has (SPEC): last_hidden_state, and
+// pooler_output — the model's pooler (dense + tanh) when the template has one, else the first
+// token (CLS fallback).
+import { METADATA, OUTPUT } from "../artifact/names.js";
+import * as ref from "../arch/reference/math.js";
+import type { Head } from "./head.js";
+
+export function encoderOutputsHead(hidden: number): Head {
+  return {
+    name: "encoder",
+    outputs: [
+      { name: OUTPUT.lastHiddenState, dims: ["batch", "sequence", hidden], perToken: true },
+      { name: OUTPUT.poolerOutput, dims: ["batch", hidden], perToken: false },
+    ],
+    emit: ({ nn }, encoder) => ({
+      values: { [OUTPUT.lastHiddenState]: encoder.hidden, [OUTPUT.poolerOutput]: encoder.pooled ?? nn.firstToken(encoder.hidden) },
+      metadata: { [METADATA.pooler]: encoder.pooled ? "dense_tanh" : "cls" },
+    }),
+    reference: ({ batch }, encoder) => ({
+      [OUTPUT.lastHiddenState]: encoder.hidden,
+      [OUTPUT.poolerOutput]: encoder.pooled ?? ref.firstToken(encoder.hidden, batch.batch, batch.sequence),
+    }),
+  };
+}

@@ -1,0 +1,74 @@
+// The contract of a task head: it takes what the encoder computed (token vectors, the pooler's
+// output when the template has one) and the checkpoint's own head weights, and adds graph outputs
+// — once as graph nodes, once in plain TypeScript (its reference forward), side by side in the
+// head's file. Data flows one way: config → encoder → head → graph outputs.
+import type { GraphBuilder, Value } from "../graph/builder.js";
+import type { Ops } from "../graph/ops.js";
+import type { EncoderConfig, EncoderResult, GraphInputs, GraphVariant, TokenBatch } from "../arch/architecture.js";
+import type { Blocks } from "../arch/blocks.js";
+import type { WeightReader } from "../arch/weight-refs.js";
+
+/** A graph output dimension: a symbolic name ("batch", "sequence") or a size. */
+export type OutputDim = string | number;
+
+export interface HeadOutput {
+  /** Graph output name (SPEC: part of the public contract). */
+  name: string;
+  /** Its dims, "batch" first. */
+  dims: OutputDim[];
+  /**
+   * One row per token ([batch, sequence, …]): verification compares it at real tokens only, as
+   * no consumer reads a padded position. Otherwise one row per sequence ([batch, …]).
+   */
+  perToken: boolean;
+}
+
+/** What a head's graph emission works with. */
+export interface HeadGraphContext {
+  g: GraphBuilder;
+  ops: Ops;
+  /**
+   * Blocks over the whole checkpoint: head tensors are named as stored ("classifier.weight",
+   * "bert.pooler.dense.weight"), not through the encoder's prefix.
+   */
+  nn: Blocks;
+  variant: GraphVariant;
+  inputs: GraphInputs;
+}
+
+/** What a head's reference forward works with. */
+export interface HeadReferenceContext {
+  /** The whole checkpoint, names as stored. */
+  weights: WeightReader;
+  batch: TokenBatch;
+}
+
+/** The encoder's outputs as a head receives them. */
+export type EncoderValues<T> = EncoderResult<T>;
+
+export interface HeadEmission {
+  values: Record<string, Value>;
+  metadata?: Record<string, string>;
+}
+
+/** Reference outputs by graph output name; [batch, …] row-major, as the graph returns them. */
+export type HeadArrays = Record<string, Float32Array>;
+
+export interface Head {
+  /** Recorded in the graph's metadata (e.g. "sentence_embedding:mean", "classification:roberta"). */
+  readonly name: string;
+  readonly outputs: readonly HeadOutput[];
+  /** The head's graph outputs by name, and the metadata_props it records (the runtime reads them). */
+  emit(ctx: HeadGraphContext, encoder: EncoderValues<Value>): HeadEmission;
+  /** The same outputs computed in TypeScript from the same weights. */
+  reference(ctx: HeadReferenceContext, encoder: EncoderValues<Float32Array>): HeadArrays;
+}
+
+/** Everything a head may need to know about the encoder it sits on. */
+export interface HeadSite {
+  config: EncoderConfig;
+  /** The prefix the encoder's tensors carry in the checkpoint ("bert.", "" for a bare encoder). */
+  prefix: string;
+  /** The whole checkpoint, names as stored. */
+  checkpoint: WeightReader;
+}

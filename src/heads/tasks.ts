@@ -1,0 +1,112 @@
+// Which task a checkpoint is for, and the heads that compute it. The task comes from config.json's
+// `architectures` (`*ForSequenceClassification` → rerank; `*Model`, `*ForMaskedLM`,
+// `*ForPreTraining` → feature-extraction, the head dropped as before) and can be forced. A head
+// this tool does not export (token classification, question answering, …) is an error naming its
+// tensors, never a silent drop to a plain encoder.
+import type { LoadedEncoder } from "../arch/encoder.js";
+import type { ConfigReader } from "../arch/config.js";
+import { linearBias, linearWeight } from "../arch/weight-refs.js";
+import { HeadError, classificationHead, classifierPlan, planLinears } from "./classification.js";
+import { encoderOutputsHead } from "./encoder-outputs.js";
+import type { Head } from "./head.js";
+import { type SentencePooling, sentenceEmbeddingHead } from "./pooling.js";
+
+export const TASKS = ["feature-extraction", "rerank", "sparse", "colbert"] as const;
+export type Task = (typeof TASKS)[number];
+
+/** What an export computes, in a form that crosses process boundaries (the reference worker rebuilds the heads from it). */
+export interface TaskSpec {
+  task: Task;
+  /** feature-extraction: add sentence_embedding, pooled this way. */
+  sentenceEmbedding?: SentencePooling;
+}
+
+/** Tasks whose heads exist; the others are reserved names. */
+const IMPLEMENTED: readonly Task[] = ["feature-extraction", "rerank"];
+
+/** `architectures` suffixes whose head is dropped on purpose: the encoder is the product. */
+const ENCODER_SUFFIXES = ["Model", "ForMaskedLM", "ForPreTraining"];
+/** Heads that are neither an encoder nor a reranker, by their class name's suffix. */
+const UNSUPPORTED_HEADS: ReadonlyArray<[suffix: string, kind: string]> = [
+  ["ForTokenClassification", "token-classification"],
+  ["ForQuestionAnswering", "question-answering"],
+  ["ForMultipleChoice", "multiple-choice"],
+  ["ForNextSentencePrediction", "next-sentence-prediction"],
+  ["ForCausalLM", "causal language-model"],
+];
+/** Tensor stems that sit outside the encoder in task checkpoints saved without a prefix. */
+const HEAD_STEMS = ["classifier.", "qa_outputs.", "pre_classifier.", "score.", "head.", "cls.", "lm_head."];
+const LISTED_TENSORS = 6;
+
+/** The config's architectures list (strings only). */
+function architecturesOf(c: ConfigReader): string[] {
+  const value = c.raw("architectures");
+  return Array.isArray(value) ? value.filter((a): a is string => typeof a === "string") : [];
+}
+
+/** Tensors of the checkpoint outside the encoder: the head's. */
+export function headTensors(encoder: LoadedEncoder): string[] {
+  const names = encoder.checkpoint.store.names();
+  return encoder.prefix
+    ? names.filter((n) => !n.startsWith(encoder.prefix))
+    : names.filter((n) => HEAD_STEMS.some((stem) => n.startsWith(stem)));
+}
+
+function listTensors(names: string[]): string {
+  if (names.length === 0) return "none";
+  const shown = names.slice(0, LISTED_TENSORS).join(", ");
+  return names.length > LISTED_TENSORS ? `${shown} and ${names.length - LISTED_TENSORS} more` : shown;
+}
+
+/** The task config.json's `architectures` names; an unsupported head is a HeadError. */
+export function detectTask(encoder: LoadedEncoder): Task {
+  const c = encoder.configFile;
+  const architectures = architecturesOf(c);
+  if (architectures.some((a) => a.endsWith("ForSequenceClassification"))) return "rerank";
+  for (const a of architectures) {
+    const unsupported = UNSUPPORTED_HEADS.find(([suffix]) => a.endsWith(suffix));
+    if (unsupported) {
+      throw new HeadError(
+        `${c.source}: ${a} has a ${unsupported[1]} head (tensors ${listTensors(headTensors(encoder))}) that this tool does not export; ` +
+          `supported tasks: feature-extraction, rerank (*ForSequenceClassification). Pass --task feature-extraction to export the encoder without it`,
+      );
+    }
+  }
+  const unknown = architectures.find((a) => !ENCODER_SUFFIXES.some((suffix) => a.endsWith(suffix)));
+  if (unknown) {
+    throw new HeadError(
+      `${c.source}: architectures names ${unknown}, a head this tool does not know (tensors outside the encoder: ${listTensors(headTensors(encoder))}); ` +
+        `pass --task feature-extraction to export the encoder alone, or --task rerank if it is a sequence classifier`,
+    );
+  }
+  return "feature-extraction";
+}
+
+/** The heads of `spec` on `encoder`, their tensors checked to exist. */
+export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
+  if (!IMPLEMENTED.includes(spec.task)) {
+    throw new HeadError(`task "${spec.task}" is reserved but not supported yet; supported tasks: ${IMPLEMENTED.join(", ")}`);
+  }
+  if (spec.task !== "feature-extraction" && spec.sentenceEmbedding) {
+    throw new HeadError(`a sentence_embedding output belongs to the feature-extraction task, not ${spec.task}; drop the pooling option`);
+  }
+  const { config } = encoder;
+  if (spec.task === "feature-extraction") {
+    return [encoderOutputsHead(config.hiddenSize), ...(spec.sentenceEmbedding ? [sentenceEmbeddingHead(spec.sentenceEmbedding, config.hiddenSize)] : [])];
+  }
+  const plan = classifierPlan(encoder.architecture.name, encoder.configFile, { config, prefix: encoder.prefix, checkpoint: encoder.checkpoint });
+  const missing = planLinears(plan)
+    .flatMap((linear) => [linearWeight(linear), ...(linear.bias ? [linearBias(linear)] : [])])
+    .map((t) => t.name)
+    .filter((name) => !encoder.checkpoint.has(name));
+  if (missing.length > 0) {
+    throw new HeadError(
+      `${encoder.checkpoint.store.source} has no ${missing.join(", ")}: a ${encoder.architecture.name} reranker (sequence classification) needs them; ` +
+        `the checkpoint's tensors outside the encoder are: ${listTensors(headTensors(encoder))}`,
+    );
+  }
+  return [classificationHead(plan, encoder.architecture.name)];
+}
+
+/** The embedding export as it has always been: last_hidden_state and pooler_output. */
+export const FEATURE_EXTRACTION: TaskSpec = { task: "feature-extraction" };
