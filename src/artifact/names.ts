@@ -47,6 +47,3 @@ export function fp32FileName(slug: string): string {
 export function int8FileName(slug: string, mode: Int8Mode): string {
   return `${slug}_int8_${mode === "static" ? "qdq" : "dynamic"}.onnx`;
 }
-
-/** How INT8 file names end, one per mode (`_int8_qdq.onnx`, `_int8_dynamic.onnx`). */
-export const INT8_FILE_ENDINGS: readonly string[] = (["static", "dynamic"] as const).map((mode) => int8FileName("", mode));

@@ -20,6 +20,7 @@ import { DEFAULT_REVISION } from "../export/hub/settings.js";
 import { isLocalFolder } from "../export/model-source.js";
 import { Reporter, type TextStream } from "../export/progress.js";
 import { DEFAULT_MODEL_ID, EmbeddingService } from "../export/service.js";
+import { DEFAULT_LAYOUT, EXPORT_LAYOUTS, type ExportLayout } from "../artifact/layout.js";
 import { TOKENIZER_FILES } from "../artifact/tokenizer-files.js";
 import { PACKAGE_VERSION } from "../export/version.js";
 import { redactCredentials } from "../common/redact.js";
@@ -85,6 +86,7 @@ const COMMANDS: Record<string, Command> = {
       { name: "pooling", value: POOLING_MODES.join("|"), help: "add a sentence_embedding output with this pooling, L2-normalized" },
       { name: "no-normalize", help: "with --pooling: do not L2-normalize sentence_embedding" },
       { name: "dimensions", value: "N", help: "Matryoshka: cut sentence_embedding to its first N dimensions and renormalize (implies --sentence-embedding)" },
+      { name: "layout", value: EXPORT_LAYOUTS.join("|"), help: `file names for other runtimes: onnx/model*.onnx (transformers.js), model*.onnx + ort_config.json (optimum) (default ${DEFAULT_LAYOUT})` },
       ...QUANTIZATION_FLAGS,
       REVISION,
       QUIET,
@@ -107,6 +109,7 @@ const COMMANDS: Record<string, Command> = {
         ...(variant ? { variant } : {}),
         sentenceEmbedding: sentenceEmbeddingOption(flags),
         ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
+        layout: parseLayout(flags.layout),
         ...quantizationOptions(flags),
       });
       return {
@@ -204,6 +207,12 @@ function sentenceEmbeddingOption(flags: Flags): boolean | { pooling: PoolingMode
     return flags["sentence-embedding"] === true;
   }
   return { pooling, normalize: flags["no-normalize"] !== true };
+}
+
+function parseLayout(value: string | true | undefined): ExportLayout {
+  if (value === undefined) return DEFAULT_LAYOUT;
+  if (!EXPORT_LAYOUTS.includes(value as ExportLayout)) throw new UsageError(`--layout must be one of ${EXPORT_LAYOUTS.join(", ")}, not ${String(value)}`);
+  return value as ExportLayout;
 }
 
 function parsePooling(value: string | true | undefined): PoolingMode | undefined {

@@ -1,6 +1,6 @@
 // EmbeddingService: the public export API (SPEC). Construction stores the id; tokenizer and
 // weights are resolved and loaded lazily, once.
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { GraphVariant } from "../arch/architecture.js";
 import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
@@ -14,8 +14,10 @@ import { HubClient } from "./hub/client.js";
 import { type ModelResolver, modelSlug } from "./model-source.js";
 import { withStep } from "./progress.js";
 import { type Quantizer, defaultQuantizer, quantizeEmitted } from "./quantized-export.js";
-import { METADATA, fp32FileName, int8FileName } from "../artifact/names.js";
+import { DEFAULT_LAYOUT, type ExportLayout, type ModelPrecision, int8Precision, modelFileName } from "../artifact/layout.js";
+import { METADATA } from "../artifact/names.js";
 import { type QuantizationOptions, calibrationTextsFor, resolveQuantizationOptions } from "../quant/options.js";
+import { checkLayout, writeLayoutFiles } from "./layout-files.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
 import { type LoadedTokenizer, checkTokenizerFiles, copyTokenizerFiles, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { PACKAGE_VERSION } from "./version.js";
@@ -44,6 +46,11 @@ export interface ExportOptions extends QuantizationOptions {
    * (implies `sentenceEmbedding: true` when that is unset).
    */
   dimensions?: number;
+   * File names for other runtimes (default "flat": `<slug>_fp32.onnx`, `<slug>_int8_qdq.onnx`):
+   * "transformers.js" → onnx/model.onnx, onnx/model_quantized.onnx; "optimum" → model.onnx,
+   * model_quantized.onnx and ort_config.json. Every layout writes config.json.
+   */
+  layout?: ExportLayout;
 }
 
 export interface EmbeddingServiceOptions {
@@ -90,6 +97,7 @@ export class EmbeddingService {
   async exportOnnxModel(outputDir: string, options: ExportOptions = {}): Promise<string> {
     const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
     const quantized = options.quantized ?? true;
+    const layout = checkLayout(options.layout ?? DEFAULT_LAYOUT);
     // Quantization settings and calibration texts are checked before anything is written.
     const quantization = quantized ? { settings: resolveQuantizationOptions(options), calibration: calibrationTextsFor(options) } : undefined;
     const encoder = await this.loadEncoder();
@@ -127,25 +135,41 @@ export class EmbeddingService {
       logger: this.logger,
     };
     const emitted = await withStep(this.logger, "building, writing and verifying the FP32 graph", () =>
-      emitVerifiedGraph(encoder, join(outputDir, fp32FileName(this.slug)), emitOptions, verification),
+      emitVerifiedGraph(encoder, this.modelPath(outputDir, layout, "fp32"), emitOptions, verification),
     );
-    const artifact = quantization
-      ? (
-          await withStep(this.logger, `quantizing to INT8 (${quantization.settings.mode})`, async () =>
-            quantizeEmitted(emitted, {
-              encoder,
-              tokenizer: await this.loadTokenizer(),
-              emit: emitOptions,
-              int8Path: join(outputDir, int8FileName(this.slug, quantization.settings.mode)),
-              ...quantization,
-              quantizer: this.quantizer,
-            }),
-          )
-        ).path
-      : emitted.path;
+    const precision = quantization ? int8Precision(quantization.settings.mode) : "fp32";
+    const int8 = quantization
+      ? await withStep(this.logger, `quantizing to INT8 (${quantization.settings.mode})`, async () =>
+          quantizeEmitted(emitted, {
+            encoder,
+            tokenizer: await this.loadTokenizer(),
+            emit: emitOptions,
+            int8Path: this.modelPath(outputDir, layout, precision),
+            ...quantization,
+            quantizer: this.quantizer,
+          }),
+        )
+      : undefined;
+    const artifact = int8 ? int8.path : emitted.path;
     copyTokenizerFiles(tokenizerDir, outputDir);
     writeSentenceFiles(encoder.dir, outputDir, sentenceEmbedding, config.hiddenSize, this.logger);
+    writeLayoutFiles({
+      layout,
+      sourceDir: encoder.dir,
+      outputDir,
+      modelPath: artifact,
+      precision,
+      opset,
+      ...(quantization && int8 ? { quantization: { settings: quantization.settings, report: int8.report } } : {}),
+    });
     return artifact;
+  }
+
+  /** Where `layout` puts the model file of `precision` (its folder created). */
+  private modelPath(outputDir: string, layout: ExportLayout, precision: ModelPrecision): string {
+    const path = join(outputDir, modelFileName(layout, this.slug, precision));
+    ensureDir(dirname(path));
+    return path;
   }
 
   private loadTokenizer(): Promise<LoadedTokenizer & { dir: string }> {

@@ -4,14 +4,15 @@
 // Tokenization truncates to the model's limit and pads per batch; token vectors are pooled
 // (CLS / mean / max, by default as the model's sentence-transformers config says) and
 // L2-normalized. A graph whose sentence_embedding output pools the same way is used as is.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Tokenizer } from "@huggingface/tokenizers";
 import * as ort from "onnxruntime-node";
 import type { TokenBatch } from "../arch/architecture.js";
 import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens, truncateAndNormalize } from "../heads/pooling.js";
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
-import { INT8_FILE_ENDINGS, METADATA, OUTPUT } from "../artifact/names.js";
+import { resolveModelFile } from "../artifact/layout.js";
+import { METADATA, OUTPUT } from "../artifact/names.js";
 import { loadTokenizer } from "../artifact/tokenizer-files.js";
 import { describe, kindOf } from "../common/messages.js";
 import { batchByLength, padBatch } from "../quant/tokenize.js";
@@ -74,7 +75,7 @@ export class Embedder {
   /** Loads an exported folder: its ONNX file (FP32 or INT8) and tokenizer files. */
   static async load(dir: string, options: EmbedderOptions = {}): Promise<Embedder> {
     if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
-    const modelPath = chooseModelFile(dir, options.file);
+    const modelPath = resolveModelFile(dir, options.file, (message) => new EmbedderError(message));
     const pipeline = readSentencePipeline(dir);
     if (pipeline && pipeline.unsupportedModules.length > 0 && !options.pooling) {
       throw new EmbedderError(
@@ -238,21 +239,6 @@ function specialTokens(tokenizer: Tokenizer, config: Record<string, unknown>): S
   const padToken = typeof config.pad_token === "string" ? config.pad_token : (config.pad_token as { content?: string } | undefined)?.content;
   const padId = [padToken, "[PAD]", "<pad>"].map((t) => (t ? tokenizer.token_to_id(t) : undefined)).find((id) => id !== undefined) ?? 0;
   return { prefix, suffix, padId };
-}
-
-/** The given file, else the folder's only .onnx file, else its INT8 one. */
-function chooseModelFile(dir: string, file: string | undefined): string {
-  if (file) {
-    const path = existsSync(file) ? file : join(dir, file);
-    if (!existsSync(path)) throw new EmbedderError(`model file ${file} not found (also looked in ${dir})`);
-    return path;
-  }
-  const models = readdirSync(dir).filter((f) => f.endsWith(".onnx")).sort();
-  if (models.length === 0) throw new EmbedderError(`${dir} holds no .onnx file; export a model into it first (jazzmine-embed export <model> -o ${dir})`);
-  if (models.length === 1) return join(dir, models[0]!);
-  const int8 = models.filter((f) => INT8_FILE_ENDINGS.some((ending) => f.endsWith(ending)));
-  if (int8.length === 1) return join(dir, int8[0]!);
-  throw new EmbedderError(`${dir} holds several ONNX files (${models.join(", ")}); choose one with { file }`);
 }
 
 function readMetadata(modelPath: string): Record<string, string> {

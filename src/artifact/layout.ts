@@ -1,0 +1,89 @@
+// Where an export puts its model files, by layout, and how a runtime finds them again. The
+// exporter, the runtimes (Embedder, …) and the export manifest all name files through this table,
+// so a folder written in one layout is read in any runtime:
+//   flat             <slug>_fp32.onnx, <slug>_int8_qdq.onnx, …   (SPEC's names, the default)
+//   transformers.js  onnx/model.onnx, onnx/model_quantized.onnx, onnx/model_fp16.onnx, onnx/model_q4.onnx
+//   optimum          model.onnx, model_quantized.onnx, …  (+ ort_config.json)
+// config.json, the tokenizer files and the sentence-transformers modules sit at the top in every layout.
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { type Int8Mode, fp32FileName, int8FileName } from "./names.js";
+
+export const EXPORT_LAYOUTS = ["flat", "transformers.js", "optimum"] as const;
+export type ExportLayout = (typeof EXPORT_LAYOUTS)[number];
+export const DEFAULT_LAYOUT: ExportLayout = "flat";
+
+/** What a model file holds. */
+export type ModelPrecision = "fp32" | "int8-static" | "int8-dynamic" | "fp16" | "int4";
+
+export function int8Precision(mode: Int8Mode): ModelPrecision {
+  return mode === "static" ? "int8-static" : "int8-dynamic";
+}
+
+/** transformers.js' folder for model files and its `dtype` for each precision (file suffix: utils/dtypes.js). */
+const TRANSFORMERS_JS_FOLDER = "onnx";
+const TRANSFORMERS_JS_DTYPES: Record<ModelPrecision, { dtype: string; suffix: string }> = {
+  fp32: { dtype: "fp32", suffix: "" },
+  "int8-static": { dtype: "q8", suffix: "_quantized" },
+  "int8-dynamic": { dtype: "q8", suffix: "_quantized" },
+  fp16: { dtype: "fp16", suffix: "_fp16" },
+  int4: { dtype: "q4", suffix: "_q4" },
+};
+
+/** The model file of `precision`, relative to the export folder. */
+export function modelFileName(layout: ExportLayout, slug: string, precision: ModelPrecision): string {
+  if (layout === "flat") {
+    if (precision === "fp32") return fp32FileName(slug);
+    if (precision === "int8-static") return int8FileName(slug, "static");
+    if (precision === "int8-dynamic") return int8FileName(slug, "dynamic");
+    return `${slug}_${precision}.onnx`;
+  }
+  const name = `model${TRANSFORMERS_JS_DTYPES[precision].suffix}.onnx`;
+  return layout === "transformers.js" ? `${TRANSFORMERS_JS_FOLDER}/${name}` : name;
+}
+
+/** The `dtype` transformers.js loads `precision`'s file with. */
+export function transformersJsDtype(precision: ModelPrecision): string {
+  return TRANSFORMERS_JS_DTYPES[precision].dtype;
+}
+
+/** Model files of any layout in `dir`, relative to it, sorted: top-level .onnx files and onnx/*.onnx. */
+export function modelFilesIn(dir: string): string[] {
+  const top = readdirSync(dir).filter((file) => file.endsWith(".onnx"));
+  const nested = existsSync(join(dir, TRANSFORMERS_JS_FOLDER))
+    ? readdirSync(join(dir, TRANSFORMERS_JS_FOLDER))
+        .filter((file) => file.endsWith(".onnx"))
+        .map((file) => `${TRANSFORMERS_JS_FOLDER}/${file}`)
+    : [];
+  return [...top, ...nested].sort();
+}
+
+const INT8_MODES: readonly Int8Mode[] = ["static", "dynamic"];
+/** How flat INT8 file names end (`_int8_qdq.onnx`, `_int8_dynamic.onnx`). */
+const FLAT_INT8_ENDINGS = INT8_MODES.map((mode) => int8FileName("", mode));
+/** transformers.js' and Optimum's INT8 file name (one for both modes). */
+const NAMED_INT8_FILES = new Set(INT8_MODES.map((mode) => modelFileName("optimum", "", int8Precision(mode))));
+
+/** An INT8 file by name, in any layout. */
+export function isInt8ModelFile(file: string): boolean {
+  return FLAT_INT8_ENDINGS.some((ending) => file.endsWith(ending)) || NAMED_INT8_FILES.has(file.split("/").at(-1)!);
+}
+
+/**
+ * The model file a runtime loads from an export folder: `file` when given (a path, or a name
+ * relative to `dir`), else the folder's only model file, else its only INT8 one. Problems are
+ * thrown as `fail(message)`, so that each runtime raises its own error class.
+ */
+export function resolveModelFile(dir: string, file: string | undefined, fail: (message: string) => Error): string {
+  if (file) {
+    const path = existsSync(file) ? file : join(dir, file);
+    if (!existsSync(path)) throw fail(`model file ${file} not found (also looked in ${dir})`);
+    return path;
+  }
+  const models = modelFilesIn(dir);
+  if (models.length === 0) throw fail(`${dir} holds no .onnx file; export a model into it first (jazzmine-embed export <model> -o ${dir})`);
+  if (models.length === 1) return join(dir, models[0]!);
+  const int8 = models.filter(isInt8ModelFile);
+  if (int8.length === 1) return join(dir, int8[0]!);
+  throw fail(`${dir} holds several ONNX files (${models.join(", ")}); choose one with { file }`);
+}
