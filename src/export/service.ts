@@ -46,6 +46,7 @@ export interface ExportOptions extends QuantizationOptions {
    * (implies `sentenceEmbedding: true` when that is unset).
    */
   dimensions?: number;
+  /**
    * File names for other runtimes (default "flat": `<slug>_fp32.onnx`, `<slug>_int8_qdq.onnx`):
    * "transformers.js" → onnx/model.onnx, onnx/model_quantized.onnx; "optimum" → model.onnx,
    * model_quantized.onnx and ort_config.json. Every layout writes config.json.
