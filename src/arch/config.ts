@@ -1,6 +1,7 @@
 // Reading Hugging Face config.json: typed field access whose errors name the file, the field
 // and what was expected. Architecture templates build their own typed configs from it.
 import { readFileSync } from "node:fs";
+import { describe, oneLine } from "../common/messages.js";
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -116,7 +117,7 @@ export class ConfigReader {
     const value = this.value(field, fallback);
     if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
       throw new ConfigError(
-        `${this.source}: "${field}" is ${describe(value)}; supported values are ${allowed.map((a) => `"${a}"`).join(", ")}`,
+        `${this.source}: "${field}" is ${describeField(value)}; supported values are ${allowed.map((a) => `"${a}"`).join(", ")}`,
       );
     }
     return value as T;
@@ -134,7 +135,7 @@ export class ConfigReader {
   }
 
   private invalid(field: string, value: unknown, expected: string): ConfigError {
-    return new ConfigError(`${this.source}: "${field}" is ${describe(value)}, expected ${expected}`);
+    return new ConfigError(`${this.source}: "${field}" is ${describeField(value)}, expected ${expected}`);
   }
 }
 
@@ -153,13 +154,7 @@ export function readWidthAndHeads(
   return { hiddenSize, heads };
 }
 
-function describe(value: unknown): string {
-  if (value === undefined) return "missing";
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-/** Messages quoting file content stay on one line. */
-export function oneLine(text: string): string {
-  return text.replace(/[\s\u0000-\u001f]+/g, " ").trim();
+/** A config value as a message quotes it; an absent field is "missing". */
+function describeField(value: unknown): string {
+  return value === undefined ? "missing" : describe(value);
 }

@@ -2,7 +2,8 @@
 // [Normalize]); the Pooling module's config.json says how token vectors become one vector.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError, ConfigReader, oneLine } from "./config.js";
+import { oneLine } from "../common/messages.js";
+import { ConfigError, ConfigReader } from "./config.js";
 
 export type PoolingMode = "cls" | "mean" | "max";
 export const POOLING_MODES: readonly PoolingMode[] = ["cls", "mean", "max"];

@@ -21,7 +21,7 @@ import {
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { HOST_IS_LITTLE_ENDIAN, littleEndianBytes, swapBytesInPlace } from "../common/byte-order.js";
 import { bfloat16ArrayToFloat32, float16ArrayToFloat32 } from "../common/float16.js";
-import { clip, describe, formatShape, fsReason, isNonNegativeSafeInteger, isPlainObject, kindOf, oneLine, quote } from "../common/messages.js";
+import { clip, describe, errorMessage, formatShape, fsReason, isNonNegativeSafeInteger, isPlainObject, kindOf, oneLine, quote } from "../common/messages.js";
 import type { TensorBytes } from "../graph/ir.js";
 import { WeightError, type WeightDtype, type WeightInfo, type WeightStore } from "./weights.js";
 
@@ -146,7 +146,7 @@ function decodeHeaderJson(bytes: Uint8Array, fileLabel: string): Record<string, 
   try {
     value = JSON.parse(text);
   } catch (err) {
-    const reason = clip(oneLine(err instanceof Error ? err.message : String(err)));
+    const reason = clip(oneLine(errorMessage(err)));
     throw new WeightError(
       `${fileLabel}: header is not valid JSON (${reason}); the file is corrupt or not a safetensors file — re-download it`,
     );
@@ -515,7 +515,7 @@ function readWeightMap(indexPath: string): Map<string, string> {
   try {
     index = JSON.parse(readFileSync(indexPath, "utf8"));
   } catch (err) {
-    throw invalid(`is not valid JSON (${clip(oneLine(err instanceof Error ? err.message : String(err)))})`);
+    throw invalid(`is not valid JSON (${clip(oneLine(errorMessage(err)))})`);
   }
   if (!isPlainObject(index) || !isPlainObject(index.weight_map)) throw invalid("has no weight_map object");
   const weightMap = new Map<string, string>();

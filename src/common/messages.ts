@@ -21,8 +21,9 @@ export function clip(text: string): string {
   return text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS)}…` : text;
 }
 
+/** Messages quoting file content stay on one line (control characters too become spaces). */
 export function oneLine(text: string): string {
-  return text.replace(/\s+/g, " ").trim();
+  return text.replace(/[\s\u0000-\u001f]+/g, " ").trim();
 }
 
 /** A name as a quoted JSON string (escapes keep hostile names on one line), clipped. */
@@ -45,7 +46,7 @@ export function formatShape(shape: readonly unknown[]): string {
 
 export function fsReason(err: unknown): string {
   // Node's messages read "ENOENT: no such file or directory, open '/path'": keep what precedes the path.
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   return clip(oneLine(message.split(", ")[0]!));
 }
 

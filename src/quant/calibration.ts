@@ -1,8 +1,7 @@
 // Running a float graph over token batches in an isolated onnxruntime worker, with chosen
 // intermediate tensors made graph outputs (an augmented copy, written to a temporary file and
 // removed afterwards) so the worker can observe them.
-import { randomBytes } from "node:crypto";
-import { basename, dirname, join } from "node:path";
+import { tempPathFor } from "../common/atomic.js";
 import type { TokenBatch } from "../arch/architecture.js";
 import { DataType, type Model } from "../graph/ir.js";
 import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
@@ -17,9 +16,9 @@ export function withOutputs(model: Model, names: readonly string[]): Model {
   return { ...model, graph: { ...model.graph, outputs: [...model.graph.outputs, ...added] } };
 }
 
-/** A hidden temporary path beside `near` (same file system, so big models need no extra room elsewhere). */
+/** A hidden temporary model path beside `near` (same file system, so big models need no extra room elsewhere). */
 export function temporaryModelPath(near: string, purpose: string): string {
-  return join(dirname(near), `.${basename(near)}.${purpose}-${process.pid}-${randomBytes(4).toString("hex")}.onnx`);
+  return tempPathFor(near, purpose, ".onnx");
 }
 
 /**

@@ -4,10 +4,10 @@
 //                             refs/<revision>              the commit sha a branch/tag pointed to
 //                             .no_exist/<commit>/<path>    empty markers: the repo has no such file
 //   <cache>/.locks/models--org--name/                      lock files of downloads in progress
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
-import { tempPathFor, writeFileAtomic } from "../../common/atomic.js";
-import { ExportError, fileSystemError } from "../../common/errors.js";
+import { createAtomically, tempPathFor, writeFileAtomic } from "../../common/atomic.js";
+import { ExportError } from "../../common/errors.js";
 import { quote } from "../../common/messages.js";
 import { checkEtag, checkRepoFile, checkRepoId, checkRevision } from "./names.js";
 
@@ -115,22 +115,18 @@ export class RepoCache {
   link(commit: string, file: string, etag: string): void {
     const pointer = this.pointerPath(commit, file);
     const blob = this.blobPath(etag);
-    const temp = tempPathFor(pointer);
-    try {
+    const fill = (temp: string) => {
       mkdirSync(dirname(pointer), { recursive: true });
       if (this.canSymlink()) symlinkSync(relative(dirname(pointer), blob), temp);
       else copyFileSync(blob, temp);
-      renameSync(temp, pointer);
-    } catch (error) {
-      rmSync(temp, { force: true });
-      throw fileSystemError("add to the Hub cache", pointer, error);
-    }
+    };
+    createAtomically(pointer, fill, "add to the Hub cache");
   }
 
   private canSymlink(): boolean {
     let works = RepoCache.symlinksWork.get(this.cacheDir);
     if (works === undefined) {
-      const probe = join(this.cacheDir, `.symlink-probe-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+      const probe = tempPathFor(join(this.cacheDir, "symlink"), "probe");
       try {
         mkdirSync(this.cacheDir, { recursive: true });
         symlinkSync("target", probe);

@@ -4,6 +4,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
+import { tempPathFor } from "../../common/atomic.js";
 import { fileSystemError } from "../../common/errors.js";
 
 export interface LockOptions {
@@ -93,7 +94,7 @@ function processAlive(pid: number): boolean {
 
 /** Moves the stale lock aside (one breaker wins the rename) and deletes it. */
 function breakLock(path: string): void {
-  const aside = `${path}.stale-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const aside = tempPathFor(path, "stale");
   try {
     renameSync(path, aside);
     rmSync(aside, { force: true });
