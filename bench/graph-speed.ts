@@ -153,7 +153,7 @@ const encoder = loadEncoder(dir);
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}, onnxruntime-node ${ort.env.versions.common}, load ${loadavg()[0]!.toFixed(2)}`);
 console.log(`model: synthetic ${MODEL} (12 layers, hidden 384, 12 heads); ${THREADS} threads; ${ROUNDS} rounds at 8×128`);
 
-const NO_CONTRIB_OPS: FusedOps = { attention: false, activation: false, rotary: false };
+const NO_CONTRIB_OPS: FusedOps = { attention: false, activation: false, rotary: false, flash: false };
 const build = (variant: "primary" | "portable", fused: Partial<FusedOps> = {}) => buildEncoderGraph(encoder, { opset: 17, variant, fused });
 
 if (flag("--ops")) {

@@ -5,6 +5,7 @@
 // RotaryEmbedding for rotary models, GELU with the bias before it in BiasGelu/FastGelu; `portable`
 // spells each step out in the plainest standard operators.
 import type { Value } from "../graph/builder.js";
+import { BoundedAttention, type ProjectedHeads } from "./bounded-attention.js";
 import { type AttentionMasking, Contrib } from "../graph/contrib.js";
 import { DataType } from "../graph/ir.js";
 import type { Ops } from "../graph/ops.js";
@@ -32,10 +33,26 @@ export interface FusedOps {
   activation: boolean;
   /** RotaryEmbedding on queries and keys (with `attention`). */
   rotary: boolean;
+  /**
+   * With `attention`: attention whose memory grows with S, not S² (bounded-attention.ts) —
+   * MultiHeadAttention's flash path, padding carried by an extra head feature, and sliding
+   * windows block by block. Off: the kernels' key padding mask and a [B, 1, S, S] window bias.
+   */
+  flash: boolean;
 }
 
-const ALL_FUSED: Readonly<FusedOps> = { attention: true, activation: true, rotary: true };
-const NONE_FUSED: Readonly<FusedOps> = { attention: false, activation: false, rotary: false };
+const ALL_FUSED: Readonly<FusedOps> = { attention: true, activation: true, rotary: true, flash: true };
+const NONE_FUSED: Readonly<FusedOps> = { attention: false, activation: false, rotary: false, flash: false };
+
+/**
+ * Longest position limit for which models without rotary positions keep the one-node
+ * Attention kernel (faster than a projection + MultiHeadAttention, docs/graph-forms.md): its
+ * scores are [B, heads, S, S], at most 1024² per head and row. Longer limits get the flash form.
+ */
+export const ATTENTION_NODE_MAX_SEQUENCE = 1024;
+
+/** How a graph's attention memory grows with the sequence length (metadata attention_memory). */
+export type AttentionMemory = "linear" | "quadratic";
 export const FUSED_OPS = Object.keys(ALL_FUSED) as Array<keyof FusedOps>;
 
 /** Query, key and value maps: three of them (BERT), or one fused map whose output rows are [query; key; value] (Wqkv). */
@@ -66,12 +83,16 @@ interface Projection {
 }
 
 /**
- * Which keys each query sees, in the form the attention at hand reads: the attention kernels'
- * int32 key padding mask (built only when they attend), or an additive mask broadcasting to
- * [B, heads, S, S] (MASK_VALUE on hidden keys) — the standard-op form, and the only one a
- * sliding window has. `input` is attention_mask [B, S] (int64, 1 for a real token).
+ * Which keys each query sees: `input` is attention_mask [B, S] (int64, 1 for a real token); a
+ * sliding window adds its half width. `additive` is the mask broadcasting to [B, heads, S, S]
+ * (MASK_VALUE on hidden keys) where the attention reads that form: the standard-op attention,
+ * and a window without the flash form. The kernels' forms are built from `input` on first use.
  */
-export type AttentionMask = { input: Value } & ({ keyPadding: Value } | { additive: Value });
+export interface AttentionMask {
+  input: Value;
+  additive?: Value;
+  halfWindow?: number;
+}
 
 /**
  * Rotary tables for one sequence length: angles position × inverse frequency [S, dim/2], and
@@ -135,17 +156,29 @@ export interface LayerBlocks<T, Mask, Options> {
 export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOptions> {
   readonly fused: Readonly<FusedOps>;
   private readonly contrib: Contrib;
+  private readonly bounded: BoundedAttention;
   /** Score bias + mask sums by their inputs, shared by every layer that reads them. */
   private readonly combinedBiases = new Map<string, Value>();
+  /** The kernels' int32 key padding masks by attention_mask. */
+  private readonly keyPaddingMasks = new Map<Value, Value>();
+  private quadratic = false;
 
   constructor(
     readonly ops: Ops,
     readonly weights: GraphWeights,
     readonly variant: GraphVariant,
     fused: Partial<FusedOps> = {},
+    /** The model's position limit: decides the attention form of models without rotary positions. */
+    private readonly maxSequence = Infinity,
   ) {
     this.fused = variant === "primary" ? { ...ALL_FUSED, ...fused } : NONE_FUSED;
     this.contrib = new Contrib(ops.g);
+    this.bounded = new BoundedAttention(ops, this.contrib, MASK_VALUE);
+  }
+
+  /** "quadratic" once any attention emitted so far keeps [B, heads, S, S] scores. */
+  get attentionMemory(): AttentionMemory {
+    return this.quadratic ? "quadratic" : "linear";
   }
 
   linear(x: Value, ref: LinearRef): Value {
@@ -248,26 +281,28 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
 
   /** attention_mask [B, S] as this graph's attention reads it (built once, shared by every layer). */
   attentionMask(attentionMask: Value): AttentionMask {
-    return this.fused.attention
-      ? { input: attentionMask, keyPadding: this.ops.cast(attentionMask, DataType.INT32) }
-      : { input: attentionMask, additive: this.additiveMask(attentionMask) };
+    return this.fused.attention ? { input: attentionMask } : { input: attentionMask, additive: this.additiveMask(attentionMask) };
   }
 
-  /** `mask` narrowed to keys within `halfWindow` positions of each query (additive, [B, 1, S, S]). */
+  /**
+   * `mask` narrowed to keys within `halfWindow` positions of each query; the additive form
+   * ([B, 1, S, S]) only where the attention reads it (the flash form attends block by block).
+   */
   windowedMask(mask: AttentionMask, ids: Value, halfWindow: number): AttentionMask {
-    return { input: mask.input, additive: this.slidingWindowMask(this.additiveForm(mask), ids, halfWindow) };
+    if (this.fused.attention && this.fused.flash) return { input: mask.input, halfWindow };
+    return { input: mask.input, halfWindow, additive: this.slidingWindowMask(this.additiveForm(mask), ids, halfWindow) };
   }
 
-  /** The additive form of `mask`, built from attention_mask when it holds the kernels' form. */
+  /** The additive form of `mask`, built from attention_mask when the mask holds none. */
   private additiveForm(mask: AttentionMask): Value {
-    return "additive" in mask ? mask.additive : this.additiveMask(mask.input);
+    return mask.additive ?? this.additiveMask(mask.input);
   }
 
   /** Multi-head self-attention over x [B, S, H], returning the output projection [B, S, H]. */
   selfAttention(x: Value, refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions = {}): Value {
-    // Without the kernels, attentionMask() gives the additive form, the one this attention reads.
+    // Without the kernels, every mask holds the additive form, the one this attention reads.
     const context =
-      !this.fused.attention && "additive" in mask
+      !this.fused.attention && mask.additive
         ? this.scaledDotProductAttention(x, refs, mask.additive, options)
         : this.fusedAttention(x, refs, mask, options);
     return this.linear(context, refs.output);
@@ -282,13 +317,23 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
    */
   private fusedAttention(x: Value, refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions): Value {
     const packed = this.weights.packed(this.qkvParts(refs));
-    const masking = this.kernelMasking(mask, options.scoreBias);
     const kernel = { heads: refs.heads, maskFilterValue: MASK_VALUE };
-    const rotary = options.rotary;
-    if (!rotary) return this.contrib.attention({ input: x, ...packed, ...masking }, { ...kernel, qkvWidths: qkvWidths(refs) });
-    const [q, k, v] = this.ops.split(this.biased(this.product(x, packed)), qkvWidths(refs), 2) as [Value, Value, Value];
-    const rotate = (t: Value) => this.rotate(t, rotary, refs);
-    return this.contrib.multiHeadAttention({ query: rotate(q), key: rotate(k), value: v, ...masking }, kernel);
+    const { rotary, scoreBias } = options;
+    // A score bias must be materialized ([heads, S, S]); without one, the flash form where it pays.
+    const bounded = this.fused.flash && !scoreBias && (rotary !== undefined || mask.halfWindow !== undefined || this.maxSequence > ATTENTION_NODE_MAX_SEQUENCE);
+    if (!rotary && !bounded) {
+      this.quadratic = true;
+      return this.contrib.attention({ input: x, ...packed, ...this.kernelMasking(mask, scoreBias) }, { ...kernel, qkvWidths: qkvWidths(refs) });
+    }
+    const widths = qkvWidths(refs);
+    const [q, k, v] = this.ops.split(this.biased(this.product(x, packed)), widths, 2) as [Value, Value, Value];
+    const rotate = (t: Value) => (rotary ? this.rotate(t, rotary, refs) : t);
+    if (bounded) {
+      const heads: ProjectedHeads = { q: rotate(q), k: rotate(k), v, heads: refs.heads, size: widths[0] / refs.heads };
+      return mask.halfWindow === undefined ? this.bounded.global(heads, mask.input) : this.bounded.local(heads, mask.input, mask.halfWindow);
+    }
+    this.quadratic = true;
+    return this.contrib.multiHeadAttention({ query: rotate(q), key: rotate(k), value: v, ...this.kernelMasking(mask, scoreBias) }, kernel);
   }
 
   /**
@@ -297,8 +342,8 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
    * layers ([B, heads, S, S]): given both, the kernels add them per layer in a scalar loop.
    */
   private kernelMasking(mask: AttentionMask, scoreBias: Value | undefined): AttentionMasking {
-    if (!scoreBias) return "keyPadding" in mask ? { keyPaddingMask: mask.keyPadding } : { attentionBias: mask.additive };
-    const key = `${scoreBias}|${"additive" in mask ? mask.additive : mask.input}`;
+    if (!scoreBias) return mask.additive ? { attentionBias: mask.additive } : { keyPaddingMask: this.keyPaddingMask(mask.input) };
+    const key = `${scoreBias}|${mask.additive ?? mask.input}`;
     let combined = this.combinedBiases.get(key);
     if (!combined) {
       combined = this.ops.add(scoreBias, this.additiveForm(mask));
@@ -307,8 +352,18 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
     return { attentionBias: combined };
   }
 
+  private keyPaddingMask(attentionMask: Value): Value {
+    let mask = this.keyPaddingMasks.get(attentionMask);
+    if (!mask) {
+      mask = this.ops.cast(attentionMask, DataType.INT32);
+      this.keyPaddingMasks.set(attentionMask, mask);
+    }
+    return mask;
+  }
+
   /** softmax(q·kᵀ/√d + bias + mask)·v in standard ops, heads merged back: [B, S, H]. */
   private scaledDotProductAttention(x: Value, refs: AttentionRefs, additive: Value, options: AttentionOptions): Value {
+    this.quadratic = true;
     const { ops } = this;
     const widths = qkvWidths(refs);
     const headSize = widths[0] / refs.heads;

@@ -33,6 +33,8 @@ export const METADATA = {
   head: "head",
   /** Rerankers: the width of logits. */
   numLabels: "num_labels",
+  /** "linear" or "quadratic": how the graph's attention memory grows with the sequence length. */
+  attentionMemory: "attention_memory",
 } as const;
 
 /** INT8 quantization modes, each with its own file name. */

@@ -17,6 +17,8 @@ export interface AttentionKernelOptions {
   heads: number;
   /** Added to the scores of padded keys (onnxruntime's default is −10000). */
   maskFilterValue: number;
+  /** Factor of q·k (the kernel's default: 1/√ head size). */
+  scale?: number;
 }
 
 export interface MultiHeadAttentionInputs extends AttentionMasking {
@@ -92,7 +94,11 @@ export class Contrib {
 }
 
 function kernelAttributes(options: AttentionKernelOptions): Record<string, Attribute> {
-  return { num_heads: attr.int(options.heads), mask_filter_value: attr.float(options.maskFilterValue) };
+  return {
+    num_heads: attr.int(options.heads),
+    mask_filter_value: attr.float(options.maskFilterValue),
+    ...(options.scale !== undefined ? { scale: attr.float(options.scale) } : {}),
+  };
 }
 
 /** Optional inputs: absent ones in the middle become "", trailing ones are dropped. */

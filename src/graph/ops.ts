@@ -42,6 +42,11 @@ export class Ops {
   /** Clamps to [min, max] (scalars of x's type). */
   clip = (x: Value, min: Value, max: Value): Value => this.g.op("Clip", [x, min, max]);
 
+  /** Broadcasts x to `shape` (int64 [rank]). */
+  expand = (x: Value, shape: Value): Value => this.g.op("Expand", [x, shape]);
+  /** Constant padding: `pads` is int64 [2·rank] (all begins, then all ends), `value` a scalar of x's type (default 0). */
+  pad = (x: Value, pads: Value, value?: Value): Value => this.g.op("Pad", value ? [x, pads, value] : [x, pads]);
+
   scalar = (value: number, hint = "scalar"): Value => this.g.constFloat([value], [], hint);
 
   cast = (x: Value, to: DataType): Value => this.g.op("Cast", [x], { to: attr.int(to) });

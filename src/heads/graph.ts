@@ -35,6 +35,7 @@ export function buildGraph(encoder: LoadedEncoder, heads: readonly Head[], optio
       [METADATA.graphVariant]: options.variant,
       [METADATA.task]: task,
       [METADATA.tokenTypes]: frame.inputs.tokenTypeIds ? "input" : "none",
+      [METADATA.attentionMemory]: frame.ctx.nn.attentionMemory,
       ...metadata,
       ...options.metadata,
     },

@@ -196,31 +196,64 @@ export function attend(
   const scale = 1 / Math.sqrt(d);
   const context = new Float32Array(q.length);
   const scores = new Float64Array(seq);
+  const sum = new Float64Array(d);
   for (let b = 0; b < batch; b++) {
+    const row = b * seq;
     for (let h = 0; h < heads; h++) {
+      // A query that sees no key attends uniformly to all keys of its row: one result per head.
+      let uniform: Float32Array | undefined;
       for (let i = 0; i < seq; i++) {
-        const qo = (b * seq + i) * width + h * d;
+        const qo = (row + i) * width + h * d;
+        const { from, to, sees } = scoredKeys(mask, row, seq, i, window);
+        if (!sees && uniform) {
+          context.set(uniform, qo);
+          continue;
+        }
         let max = -Infinity;
-        for (let j = 0; j < seq; j++) {
-          const ko = (b * seq + j) * width + h * d;
+        for (let j = from; j < to; j++) {
+          const hidden = mask[row + j] === 0;
+          // Beside a visible key, a hidden one's exp() is exactly 0: it need not be scored.
+          if (sees && hidden) {
+            scores[j] = -Infinity;
+            continue;
+          }
+          const ko = (row + j) * width + h * d;
           let dot = 0;
           for (let e = 0; e < d; e++) dot += q[qo + e] * k[ko + e];
-          let s = dot * scale + (scoreBias ? scoreBias(b, h, i, j) : 0);
-          if (mask[b * seq + j] === 0 || Math.abs(i - j) > window) s += MASKED_SCORE;
+          let s = dot * scale;
+          if (scoreBias) s += scoreBias(b, h, i, j);
+          if (hidden || i - j > window || j - i > window) s += MASKED_SCORE;
           scores[j] = s;
           if (s > max) max = s;
         }
         let total = 0;
-        for (let j = 0; j < seq; j++) total += scores[j] = Math.exp(scores[j] - max);
-        for (let j = 0; j < seq; j++) {
-          const p = scores[j] / total;
-          const vo = (b * seq + j) * width + h * d;
-          for (let e = 0; e < d; e++) context[qo + e] += p * v[vo + e];
+        for (let j = from; j < to; j++) total += scores[j] = Math.exp(scores[j] - max);
+        sum.fill(0);
+        for (let j = from; j < to; j++) {
+          const weight = scores[j];
+          if (weight === 0) continue;
+          const vo = (row + j) * width + h * d;
+          for (let e = 0; e < d; e++) sum[e] += weight * v[vo + e];
         }
+        for (let e = 0; e < d; e++) context[qo + e] = sum[e] / total;
+        if (!sees) uniform = context.slice(qo, qo + d);
       }
     }
   }
   return context;
+}
+
+/**
+ * The keys [from, to) worth scoring for query i of the row starting at `rowStart`, and whether
+ * the query sees any real key. When it does, only the keys within its window are scored (those
+ * beyond score MASKED_SCORE, and exp() of that beside a visible score is exactly 0); when it
+ * sees none, all keys are: each then scores MASKED_SCORE alike and the query attends uniformly.
+ */
+function scoredKeys(mask: Int32Array, rowStart: number, seq: number, i: number, window: number): { from: number; to: number; sees: boolean } {
+  const from = Math.max(0, i - window);
+  const to = Math.min(seq, i + window + 1);
+  for (let j = from; j < to; j++) if (mask[rowStart + j] !== 0) return { from, to, sees: true };
+  return { from: 0, to: seq, sees: false };
 }
 
 /** cos and sin of position × frequency per sequence position, [seq, dim] each (see RotarySpec). */
