@@ -13,6 +13,7 @@ import { POOLING_MODES, type PoolingMode } from "../arch/sentence-transformers.j
 import { BENCH_FLAGS, BENCH_USAGE, benchOptions, commandLine } from "./bench-command.js";
 import { runBench } from "../bench/suite.js";
 import { Embedder } from "../runtime/embedder.js";
+import { TASKS, type Task } from "../heads/tasks.js";
 import { type FlagSpec, type Flags, UsageError, formatFlags, parseArgs } from "./args.js";
 import { HubClient } from "../export/hub/client.js";
 import { invalidRevisionMessage } from "../export/hub/names.js";
@@ -80,7 +81,8 @@ const COMMANDS: Record<string, Command> = {
       OUTPUT,
       { name: "fp32", help: "write the FP32 model instead of the INT8 one (default: INT8 QDQ)" },
       { name: "opset", value: "N", help: `ONNX opset, ${MIN_OPSET}-${MAX_OPSET} (default ${DEFAULT_OPSET})` },
-      { name: "token-type-ids", help: "add a token_type_ids input (models with token types)" },
+      { name: "task", value: TASKS.join("|"), help: "what the graph computes (default: from config.json's architectures; *ForSequenceClassification → rerank)" },
+      { name: "token-type-ids", help: "add a token_type_ids input (models with token types; rerankers with token types get it by default)" },
       { name: "variant", value: "primary|portable", help: "emit only this graph variant, no fallback" },
       { name: "sentence-embedding", help: "add a sentence_embedding output, pooled as the model's modules.json says" },
       { name: "pooling", value: POOLING_MODES.join("|"), help: "add a sentence_embedding output with this pooling, L2-normalized" },
@@ -105,7 +107,8 @@ const COMMANDS: Record<string, Command> = {
       const artifact = await service.exportOnnxModel(output, {
         quantized: !flags.fp32,
         ...(flags.opset !== undefined ? { opset: parseInteger("opset", flags.opset) } : {}),
-        tokenTypeIds: flags["token-type-ids"] === true,
+        ...(flags["token-type-ids"] === true ? { tokenTypeIds: true } : {}),
+        ...(flags.task !== undefined ? { task: parseTask(flags.task) } : {}),
         ...(variant ? { variant } : {}),
         sentenceEmbedding: sentenceEmbeddingOption(flags),
         ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
@@ -213,6 +216,11 @@ function parseLayout(value: string | true | undefined): ExportLayout {
   if (value === undefined) return DEFAULT_LAYOUT;
   if (!EXPORT_LAYOUTS.includes(value as ExportLayout)) throw new UsageError(`--layout must be one of ${EXPORT_LAYOUTS.join(", ")}, not ${String(value)}`);
   return value as ExportLayout;
+}
+
+function parseTask(value: string | true): Task {
+  if (!TASKS.includes(value as Task)) throw new UsageError(`--task must be one of ${TASKS.join(", ")}, not ${String(value)}`);
+  return value as Task;
 }
 
 function parsePooling(value: string | true | undefined): PoolingMode | undefined {

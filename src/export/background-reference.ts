@@ -6,7 +6,6 @@ import { join } from "node:path";
 import type { TokenBatch } from "../arch/architecture.js";
 import { ConfigError, ConfigReader } from "../arch/config.js";
 import { type LoadedEncoder } from "../arch/encoder.js";
-import { HeadError } from "../heads/classification.js";
 import { referenceOutputs } from "../heads/graph.js";
 import type { HeadArrays } from "../heads/head.js";
 import { type TaskSpec, headsFor } from "../heads/tasks.js";
@@ -56,7 +55,7 @@ export function startReference(encoder: LoadedEncoder, batches: TokenBatch[], ta
       settled = true;
       child.disconnect();
       if (reply.ok) resolve(reply.outputs);
-      else reject(reply.name === "WeightError" ? new WeightError(reply.message) : reply.name === "ConfigError" ? new ConfigError(reply.message) : reply.name === "HeadError" ? new HeadError(reply.message) : new Error(reply.message));
+      else reject(reply.name === "WeightError" ? new WeightError(reply.message) : reply.name === "ConfigError" ? new ConfigError(reply.message) : new Error(reply.message));
     });
     // A worker that died before replying (out of memory, killed) is no verdict on the model:
     // the reference is computed here instead.

@@ -5,7 +5,8 @@ import type { GraphVariant } from "../arch/architecture.js";
 import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import type { SentencePooling } from "../heads/pooling.js";
-import type { TaskSpec } from "../heads/tasks.js";
+import { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "../heads/tasks.js";
+import { ExportError } from "../common/errors.js";
 import { DEFAULT_OPSET, checkOpset } from "../graph/opset.js";
 import { ensureDir } from "../common/atomic.js";
 import { type EmitOptions, emitVerifiedGraph, startVerification } from "./emit.js";
@@ -30,8 +31,16 @@ export interface ExportOptions extends QuantizationOptions {
   quantized?: boolean;
   /** ONNX opset of the default domain (default 17). */
   opset?: number;
-  /** Add a token_type_ids graph input (models with token types only). */
+  /**
+   * Add a token_type_ids graph input (models with token types only). Default: on for rerankers
+   * whose checkpoint has two or more token types (pairs need type 1), off otherwise.
+   */
   tokenTypeIds?: boolean;
+  /**
+   * What the graph computes (default: detected from config.json's architectures —
+   * `*ForSequenceClassification` is "rerank", anything else "feature-extraction").
+   */
+  task?: Task;
   /** Emit only this variant, without fallback (tests, benchmarks). */
   variant?: GraphVariant;
   /**
@@ -105,8 +114,13 @@ export class EmbeddingService {
     const { architecture, config } = encoder;
     const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger);
     const advertised = readAdvertisedDimensions(encoder.dir);
-    const task: TaskSpec = { task: "feature-extraction", ...(sentenceEmbedding ? { sentenceEmbedding } : {}) };
-    const tokenTypeIds = options.tokenTypeIds ?? false;
+    const task: TaskSpec = { task: chosenTask(options.task) ?? detectTask(encoder), ...(sentenceEmbedding ? { sentenceEmbedding } : {}) };
+    headsFor(encoder, task); // a missing or unsupported head is reported before anything runs
+    if (quantization && task.task !== "feature-extraction") {
+      throw new ExportError(`INT8 quantization of a ${task.task} model is not supported yet; export it with { quantized: false } (CLI: --fp32)`);
+    }
+    const tokenTypeIds = options.tokenTypeIds ?? (task.task === "rerank" && config.typeVocabSize > 1);
+    if (task.task !== "feature-extraction") this.logger.info(`task ${task.task}${tokenTypeIds ? " (token_type_ids input: pairs use type 1)" : ""}`);
     // The reference forward and the onnxruntime worker boot while the tokenizer loads. FP32
     // needs only its files (checked to parse); quantization also tokenizes with it.
     const verification = startVerification(encoder, task, tokenTypeIds);
@@ -197,6 +211,12 @@ export class EmbeddingService {
     this.encoder ??= forgetOnFailure(this.resolver.resolve(this.modelId, "model").then(loadEncoder), () => (this.encoder = undefined));
     return this.encoder;
   }
+}
+
+/** The task option, checked (the API may pass anything). */
+function chosenTask(task: Task | undefined): Task | undefined {
+  if (task !== undefined && !TASKS.includes(task)) throw new ExportError(`task must be one of ${TASKS.join(", ")}, not ${String(task)}`);
+  return task;
 }
 
 /** Loaded once on success; a failed load is retried on the next call (the user may fix files). */

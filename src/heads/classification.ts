@@ -14,7 +14,7 @@ import { type Activation, readActivation } from "../arch/activation.js";
 import type { ConfigReader } from "../arch/config.js";
 import type { ModernBertConfig } from "../arch/modernbert.js";
 import * as ref from "../arch/reference/math.js";
-import { type LinearRef, type NormRef, linearRef, normRef } from "../arch/weight-refs.js";
+import { type LinearRef, type NormRef, linearBias, linearRef, linearWeight, normRef } from "../arch/weight-refs.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
 import type { Head, HeadSite } from "./head.js";
 import { poolGraph, poolTokens } from "./pooling.js";
@@ -27,14 +27,6 @@ export type ClassifierPlan =
   | { kind: "pooler"; pooler: LinearRef; classifier: LinearRef }
   | { kind: "mlp"; dense: LinearRef; activation: HeadActivation; out: LinearRef }
   | { kind: "modernbert"; pooling: "cls" | "mean"; dense: LinearRef; activation: Activation; norm: NormRef; classifier: LinearRef };
-
-/** Error for a checkpoint whose head the tool cannot export. */
-export class HeadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "HeadError";
-  }
-}
 
 /**
  * num_labels as transformers derives it: the length of id2label when the config has one (that
@@ -85,21 +77,20 @@ export function classifierPlan(architecture: string, c: ConfigReader, site: Head
       };
     }
     default:
-      throw new HeadError(
-        `${c.source}: sequence classification is not supported for ${architecture} (supported: ${CLASSIFICATION_ARCHITECTURES.join(", ")})`,
-      );
+      throw c.fail(`sequence classification (rerank) is not supported for ${architecture} models; supported: ${CLASSIFICATION_ARCHITECTURES.join(", ")}`);
   }
 }
 
-/** The linear maps a plan reads (to check the checkpoint has them before building anything). */
-export function planLinears(plan: ClassifierPlan): LinearRef[] {
+/** The tensors a plan reads (to check the checkpoint has them before building anything). */
+export function planTensors(plan: ClassifierPlan): string[] {
+  const linear = (l: LinearRef) => [linearWeight(l).name, ...(l.bias ? [linearBias(l).name] : [])];
   switch (plan.kind) {
     case "pooler":
-      return [plan.pooler, plan.classifier];
+      return [...linear(plan.pooler), ...linear(plan.classifier)];
     case "mlp":
-      return [plan.dense, plan.out];
+      return [...linear(plan.dense), ...linear(plan.out)];
     case "modernbert":
-      return [plan.dense, plan.classifier];
+      return [...linear(plan.dense), `${plan.norm.prefix}.weight`, ...(plan.norm.bias === false ? [] : [`${plan.norm.prefix}.bias`]), ...linear(plan.classifier)];
   }
 }
 

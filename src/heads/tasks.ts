@@ -5,8 +5,9 @@
 // tensors, never a silent drop to a plain encoder.
 import type { LoadedEncoder } from "../arch/encoder.js";
 import type { ConfigReader } from "../arch/config.js";
-import { linearBias, linearWeight } from "../arch/weight-refs.js";
-import { HeadError, classificationHead, classifierPlan, planLinears } from "./classification.js";
+import { WeightError } from "../checkpoint/weights.js";
+import { ExportError } from "../common/errors.js";
+import { classificationHead, classifierPlan, planTensors } from "./classification.js";
 import { encoderOutputsHead } from "./encoder-outputs.js";
 import type { Head } from "./head.js";
 import { type SentencePooling, sentenceEmbeddingHead } from "./pooling.js";
@@ -58,7 +59,7 @@ function listTensors(names: string[]): string {
   return names.length > LISTED_TENSORS ? `${shown} and ${names.length - LISTED_TENSORS} more` : shown;
 }
 
-/** The task config.json's `architectures` names; an unsupported head is a HeadError. */
+/** The task config.json's `architectures` names; an unsupported head is a ConfigError naming its tensors. */
 export function detectTask(encoder: LoadedEncoder): Task {
   const c = encoder.configFile;
   const architectures = architecturesOf(c);
@@ -66,16 +67,16 @@ export function detectTask(encoder: LoadedEncoder): Task {
   for (const a of architectures) {
     const unsupported = UNSUPPORTED_HEADS.find(([suffix]) => a.endsWith(suffix));
     if (unsupported) {
-      throw new HeadError(
-        `${c.source}: ${a} has a ${unsupported[1]} head (tensors ${listTensors(headTensors(encoder))}) that this tool does not export; ` +
+      throw c.fail(
+        `${a} has a ${unsupported[1]} head (tensors ${listTensors(headTensors(encoder))}) that this tool does not export; ` +
           `supported tasks: feature-extraction, rerank (*ForSequenceClassification). Pass --task feature-extraction to export the encoder without it`,
       );
     }
   }
   const unknown = architectures.find((a) => !ENCODER_SUFFIXES.some((suffix) => a.endsWith(suffix)));
   if (unknown) {
-    throw new HeadError(
-      `${c.source}: architectures names ${unknown}, a head this tool does not know (tensors outside the encoder: ${listTensors(headTensors(encoder))}); ` +
+    throw c.fail(
+      `architectures names ${unknown}, a head this tool does not know (tensors outside the encoder: ${listTensors(headTensors(encoder))}); ` +
         `pass --task feature-extraction to export the encoder alone, or --task rerank if it is a sequence classifier`,
     );
   }
@@ -85,22 +86,19 @@ export function detectTask(encoder: LoadedEncoder): Task {
 /** The heads of `spec` on `encoder`, their tensors checked to exist. */
 export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
   if (!IMPLEMENTED.includes(spec.task)) {
-    throw new HeadError(`task "${spec.task}" is reserved but not supported yet; supported tasks: ${IMPLEMENTED.join(", ")}`);
+    throw new ExportError(`task "${spec.task}" is reserved but not supported yet; supported tasks: ${IMPLEMENTED.join(", ")}`);
   }
   if (spec.task !== "feature-extraction" && spec.sentenceEmbedding) {
-    throw new HeadError(`a sentence_embedding output belongs to the feature-extraction task, not ${spec.task}; drop the pooling option`);
+    throw new ExportError(`a sentence_embedding output belongs to the feature-extraction task, not ${spec.task}; drop the pooling option`);
   }
   const { config } = encoder;
   if (spec.task === "feature-extraction") {
     return [encoderOutputsHead(config.hiddenSize), ...(spec.sentenceEmbedding ? [sentenceEmbeddingHead(spec.sentenceEmbedding, config.hiddenSize)] : [])];
   }
   const plan = classifierPlan(encoder.architecture.name, encoder.configFile, { config, prefix: encoder.prefix, checkpoint: encoder.checkpoint });
-  const missing = planLinears(plan)
-    .flatMap((linear) => [linearWeight(linear), ...(linear.bias ? [linearBias(linear)] : [])])
-    .map((t) => t.name)
-    .filter((name) => !encoder.checkpoint.has(name));
+  const missing = planTensors(plan).filter((name) => !encoder.checkpoint.has(name));
   if (missing.length > 0) {
-    throw new HeadError(
+    throw new WeightError(
       `${encoder.checkpoint.store.source} has no ${missing.join(", ")}: a ${encoder.architecture.name} reranker (sequence classification) needs them; ` +
         `the checkpoint's tensors outside the encoder are: ${listTensors(headTensors(encoder))}`,
     );
