@@ -8,7 +8,7 @@ import type { SentencePooling } from "../heads/pooling.js";
 import { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "../heads/tasks.js";
 import { ExportError } from "../common/errors.js";
 import { DEFAULT_OPSET, checkOpset } from "../graph/opset.js";
-import { ensureDir } from "../common/atomic.js";
+import { ensureDir, planDir } from "../common/atomic.js";
 import { type EmitOptions, emitVerifiedGraph, startVerification } from "./emit.js";
 import { type Logger, stderrLogger } from "../common/log.js";
 import { HubClient } from "./hub/client.js";
@@ -22,6 +22,7 @@ import { checkLayout, writeLayoutFiles } from "./layout-files.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
 import { type LoadedTokenizer, checkTokenizerFiles, copyTokenizerFiles, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { PACKAGE_VERSION } from "./version.js";
+import { ExportWorkspace } from "./workspace.js";
 
 export const DEFAULT_MODEL_ID = "BAAI/bge-small-en-v1.5";
 
@@ -96,6 +97,7 @@ export class EmbeddingService {
 
   /** Writes the tokenizer files into `outputDir` (never touching model weights). */
   async exportTokenizerOnly(outputDir: string): Promise<string> {
+    planDir(outputDir);
     const { dir } = await this.loadTokenizer();
     ensureDir(outputDir);
     const written = copyTokenizerFiles(dir, outputDir);
@@ -110,6 +112,7 @@ export class EmbeddingService {
     const layout = checkLayout(options.layout ?? DEFAULT_LAYOUT);
     // Quantization settings and calibration texts are checked before anything is written.
     const quantization = quantized ? { settings: resolveQuantizationOptions(options), calibration: calibrationTextsFor(options) } : undefined;
+    planDir(outputDir); // a bad output path fails before anything is read; nothing is created yet
     const encoder = await this.loadEncoder();
     const { architecture, config } = encoder;
     const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger);
@@ -124,16 +127,16 @@ export class EmbeddingService {
     // The reference forward and the onnxruntime worker boot while the tokenizer loads. FP32
     // needs only its files (checked to parse); quantization also tokenizes with it.
     const verification = startVerification(encoder, task, tokenTypeIds);
-    const tokenizerDir = await (quantization ? this.loadTokenizer().then((t) => t.dir) : this.checkedTokenizerDir())
-      .then((dir) => {
-        // Created only once every input is known to be usable: a rejected export leaves no folder.
-        ensureDir(outputDir);
-        return dir;
-      })
-      .catch((error: unknown) => {
-        verification.cancel();
-        throw error;
-      });
+    let workspace: ExportWorkspace;
+    let tokenizerDir: string;
+    try {
+      tokenizerDir = await (quantization ? this.loadTokenizer().then((t) => t.dir) : this.checkedTokenizerDir());
+      // Created only once every input is known to be usable: a rejected export leaves no folder.
+      workspace = ExportWorkspace.open(outputDir, this.logger);
+    } catch (error) {
+      verification.cancel();
+      throw error;
+    }
     this.logger.info(`exporting ${this.modelId} (${architecture.name}, hidden ${config.hiddenSize}) at opset ${opset}`);
     const emitOptions: EmitOptions = {
       opset,
@@ -149,35 +152,41 @@ export class EmbeddingService {
       task,
       logger: this.logger,
     };
-    const emitted = await withStep(this.logger, "building, writing and verifying the FP32 graph", () =>
-      emitVerifiedGraph(encoder, this.modelPath(outputDir, layout, "fp32"), emitOptions, verification),
-    );
-    const precision = quantization ? int8Precision(quantization.settings.mode) : "fp32";
-    const int8 = quantization
-      ? await withStep(this.logger, `quantizing to INT8 (${quantization.settings.mode})`, async () =>
-          quantizeEmitted(emitted, {
-            encoder,
-            tokenizer: await this.loadTokenizer(),
-            emit: emitOptions,
-            int8Path: this.modelPath(outputDir, layout, precision),
-            ...quantization,
-            quantizer: this.quantizer,
-          }),
-        )
-      : undefined;
-    const artifact = int8 ? int8.path : emitted.path;
-    copyTokenizerFiles(tokenizerDir, outputDir);
-    writeSentenceFiles(encoder.dir, outputDir, sentenceEmbedding, config.hiddenSize, this.logger);
-    writeLayoutFiles({
-      layout,
-      sourceDir: encoder.dir,
-      outputDir,
-      modelPath: artifact,
-      precision,
-      opset,
-      ...(quantization && int8 ? { quantization: { settings: quantization.settings, report: int8.report } } : {}),
-    });
-    return artifact;
+    try {
+      // Everything is written into the private workspace and published at the end.
+      const emitted = await withStep(this.logger, "building, writing and verifying the FP32 graph", () =>
+        emitVerifiedGraph(encoder, this.modelPath(workspace.dir, layout, "fp32"), emitOptions, verification),
+      );
+      const precision = quantization ? int8Precision(quantization.settings.mode) : "fp32";
+      const int8 = quantization
+        ? await withStep(this.logger, `quantizing to INT8 (${quantization.settings.mode})`, async () =>
+            quantizeEmitted(emitted, {
+              encoder,
+              tokenizer: await this.loadTokenizer(),
+              emit: emitOptions,
+              int8Path: this.modelPath(workspace.dir, layout, precision),
+              ...quantization,
+              quantizer: this.quantizer,
+            }),
+          )
+        : undefined;
+      const artifact = int8 ? int8.path : emitted.path;
+      copyTokenizerFiles(tokenizerDir, workspace.dir);
+      writeSentenceFiles(encoder.dir, workspace.dir, sentenceEmbedding, config.hiddenSize, this.logger);
+      writeLayoutFiles({
+        layout,
+        sourceDir: encoder.dir,
+        outputDir: workspace.dir,
+        modelPath: artifact,
+        precision,
+        opset,
+        ...(quantization && int8 ? { quantization: { settings: quantization.settings, report: int8.report } } : {}),
+      });
+      return await workspace.publish(artifact);
+    } catch (error) {
+      workspace.discard();
+      throw error;
+    }
   }
 
   /** Where `layout` puts the model file of `precision` (its folder created). */

@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
-import { tempPathFor } from "../../common/atomic.js";
+import { processAlive, tempPathFor } from "../../common/atomic.js";
 import { fileSystemError } from "../../common/errors.js";
 
 export interface LockOptions {
@@ -80,15 +80,6 @@ function readOwner(path: string): LockOwner | undefined {
     return typeof owner.pid === "number" && typeof owner.host === "string" ? owner : undefined;
   } catch {
     return undefined; // being written, or removed
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

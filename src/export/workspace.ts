@@ -1,0 +1,113 @@
+// Where an export writes until it publishes: a private staging folder inside the output folder
+// (the same file system, so publishing is renames), named with the exporting process's pid.
+// Intermediates (the FP32 graph of an INT8 export, calibration models) never leave it, so
+// concurrent exports into one folder cannot delete or read each other's files; a file already
+// in the output folder is replaced only by the rename of a verified new one, and a failed or
+// interrupted export removes only what it created. Publishing takes the folder's export lock
+// (the Hub cache's lock), so the files of two exports finishing at once do not interleave.
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join, relative } from "node:path";
+import { STAGING_PREFIX, ensureDir, removeCreatedDirs, sweepStaleTemps } from "../common/atomic.js";
+import { fileSystemError } from "../common/errors.js";
+import type { Logger } from "../common/log.js";
+import { withFileLock } from "./hub/lock.js";
+
+/** The lock file exports take while they publish into a folder. */
+export const EXPORT_LOCK_FILE = ".jazzmine-export.lock";
+
+export class ExportWorkspace {
+  private discarded = false;
+
+  private constructor(
+    readonly outputDir: string,
+    /** The private staging folder. */
+    readonly dir: string,
+    /** Output folders (and parents) this export created. */
+    private readonly createdDirs: string[],
+  ) {}
+
+  /**
+   * Creates the output folder if needed, sweeps the temp files of killed exports from it, and
+   * creates this export's staging folder.
+   */
+  static open(outputDir: string, logger: Logger): ExportWorkspace {
+    const createdDirs = ensureDir(outputDir);
+    const swept = sweepStaleTemps(outputDir);
+    if (swept.length > 0) logger.info(`removed ${swept.length} temporary file(s) of exports that were killed: ${swept.join(", ")}`);
+    const dir = join(outputDir, `${STAGING_PREFIX}${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+    try {
+      mkdirSync(dir);
+    } catch (error) {
+      removeCreatedDirs(createdDirs);
+      throw fileSystemError("write into", outputDir, error);
+    }
+    return new ExportWorkspace(outputDir, dir, createdDirs);
+  }
+
+  /** Where the file `name` of the export is written until it is published. */
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  /**
+   * Moves every file of the staging folder into the output folder — model files last, each
+   * `.data` file before its model — under the folder's export lock, and returns the final path
+   * of `artifact` (a staged path). `beforeRenames` runs once the lock is held (a last abort check).
+   */
+  async publish(artifact: string, beforeRenames: () => void = () => {}): Promise<string> {
+    const files = stagedFiles(this.dir).sort((a, b) => publishRank(a) - publishRank(b));
+    await withFileLock(join(this.outputDir, EXPORT_LOCK_FILE), async () => {
+      beforeRenames();
+      for (const file of files) {
+        const target = join(this.outputDir, file);
+        try {
+          if (dirname(file) !== ".") ensureDir(dirname(target));
+          renameSync(join(this.dir, file), target);
+        } catch (error) {
+          throw fileSystemError("write", target, error);
+        }
+      }
+    });
+    this.discarded = true;
+    rmSync(this.dir, { recursive: true, force: true });
+    return join(this.outputDir, relative(this.dir, artifact));
+  }
+
+  /**
+   * Removes what this export created and has not published: the staging folder, then the output
+   * folders it created if they are empty. Returns the names of the removed files and folders.
+   */
+  discard(): string[] {
+    if (this.discarded) return [];
+    this.discarded = true;
+    const removed = stagedFiles(this.dir, true).map((file) => basename(file));
+    rmSync(this.dir, { recursive: true, force: true });
+    return [...removed, ...removeCreatedDirs(this.createdDirs).map((dir) => `${dir}/`)];
+  }
+}
+
+/** Files under `dir` relative to it (hidden temp files only when `withTemps`). */
+function stagedFiles(dir: string, withTemps = false): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir, { recursive: true }) as string[];
+  } catch {
+    return [];
+  }
+  return entries.filter((entry) => (withTemps || !basename(entry).startsWith(".")) && isFile(join(dir, entry)));
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Publishing order: everything else, then external data, then the models that point at it. */
+function publishRank(file: string): number {
+  if (file.endsWith(".onnx")) return 2;
+  if (file.endsWith(".onnx.data")) return 1;
+  return 0;
+}
