@@ -1,28 +1,20 @@
 // The CLI as users run it (a real process: exit codes, what goes to stdout and stderr) and
 // in-process through main(): help for every command, Hub exports with the environment's
 // settings, gated repos, two processes exporting one model at once, embed, --json, --quiet.
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../src/cli/cli.js";
 import { Reporter } from "../src/export/progress.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
+import { type ProcessRun, cliProcess } from "./helpers/cli-process.js";
 import { FakeHub } from "./helpers/fake-hub.js";
 import { modelFolder, runCli, tempDir } from "./helpers/index.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const ID = "org/tiny-bert";
 const GATED = "org/gated-bert";
 const TOKEN = "hf_cliSECRET0123456789token";
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** The environment a user would have, minus anything of this machine's Hugging Face setup. */
 function hubEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -31,17 +23,8 @@ function hubEnv(extra: Record<string, string> = {}): Record<string, string> {
   return { ...env, HF_HOME: tempDir(), HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cacheDir, ...extra };
 }
 
-function cli(args: string[], env: Record<string, string> = hubEnv(), stdin?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/cli.ts", ...args], { cwd: ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? "");
-  });
+function cli(args: string[], env: Record<string, string> = hubEnv(), stdin?: string): Promise<ProcessRun> {
+  return cliProcess(args, { env, ...(stdin !== undefined ? { stdin } : {}) });
 }
 
 let hub: FakeHub;

@@ -23,6 +23,7 @@ import { Reporter, type TextStream } from "../export/progress.js";
 import { DEFAULT_MODEL_ID, EmbeddingService } from "../export/service.js";
 import { DEFAULT_LAYOUT, EXPORT_LAYOUTS, type ExportLayout } from "../artifact/layout.js";
 import { TOKENIZER_FILES } from "../artifact/tokenizer-files.js";
+import { ExportError } from "../common/errors.js";
 import { PACKAGE_VERSION } from "../export/version.js";
 import { redactCredentials } from "../common/redact.js";
 
@@ -49,6 +50,8 @@ interface CommandResult {
   stdout: string;
   /** The --json summary. */
   summary: Record<string, unknown>;
+  /** Files the output names: each must still exist when it is printed. */
+  artifacts?: string[];
 }
 
 interface Command {
@@ -117,6 +120,7 @@ const COMMANDS: Record<string, Command> = {
       });
       return {
         stdout: artifact,
+        artifacts: [artifact],
         summary: { ...sourceSummary(modelId, hub), output, artifact, precision: flags.fp32 ? "fp32" : "int8", files: readdirSync(output).sort() },
       };
     },
@@ -359,6 +363,8 @@ export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Pro
     const reporter = new Reporter(io.stderr, { quiet: flags.quiet === true });
     const result = await command.run(positionals, flags, { io, reporter });
     const seconds = Math.round((Date.now() - started) / 100) / 10;
+    const gone = result.artifacts?.find((path) => !existsSync(path));
+    if (gone) throw new ExportError(`${gone} was written but is gone now (something removed it after the export); run the export again`);
     io.stdout.write(`${json ? JSON.stringify({ ok: true, command: name, ...result.summary, seconds }) : result.stdout}\n`);
     return EXIT_OK;
   } catch (error) {

@@ -102,7 +102,7 @@ export function writeQuantizationReport(inputs: ReportInputs, logger: Logger): {
   logger.info(
     `INT8 (${settings.mode}) held-out cosine vs FP32: pooled mean ${report.fidelity.pooled.mean.toFixed(4)} / min ${report.fidelity.pooled.min.toFixed(4)}, ` +
       `mean-pooled mean ${report.fidelity.meanPooled.mean.toFixed(4)} / min ${report.fidelity.meanPooled.min.toFixed(4)}; ` +
-      `${report.sizes.int8Bytes} bytes (${(report.sizes.ratio * 100).toFixed(1)}% of FP32); report in ${reportPath}`,
+      `${report.sizes.int8Bytes} bytes (${(report.sizes.ratio * 100).toFixed(1)}% of FP32); report: ${basename(reportPath)} beside the model`,
   );
   return { report, reportPath };
 }
