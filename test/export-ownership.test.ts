@@ -15,7 +15,8 @@ import { modelFolder, recordingLogger, tempDir } from "./helpers/index.js";
 
 /** One layer, 32 wide, the bundled tokenizer's vocabulary: an INT8 export takes a second or two. */
 const TINY = { vocab: BUNDLED_VOCAB_SIZE, layers: 1, hidden: 32, heads: 2, intermediate: 64, maxPositions: 64 };
-const TOKENIZER = ["tokenizer.json", "tokenizer_config.json"];
+/** What every export writes beside its model file. */
+const SHARED = ["config.json", "tokenizer.json", "tokenizer_config.json"];
 const listing = (dir: string) => readdirSync(dir).sort();
 
 describe("a failed export keeps what was there", () => {
@@ -32,7 +33,7 @@ describe("a failed export keeps what was there", () => {
     await expect(new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out, { quantized: false })).rejects.toThrow(
       /the portable graph did not verify \(onnxruntime crashed \(SIGSEGV\)/,
     );
-    expect(listing(out)).toEqual(["keep_fp32.onnx", ...TOKENIZER]);
+    expect(listing(out)).toEqual(["keep_fp32.onnx", ...SHARED].sort());
     expect(readFileSync(join(out, "keep_fp32.onnx"))).toEqual(before);
   });
 
@@ -43,7 +44,7 @@ describe("a failed export keeps what was there", () => {
     const fp32 = readFileSync(join(out, "both_fp32.onnx"));
     const path = await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out);
     expect(path).toBe(join(out, "both_int8_qdq.onnx"));
-    expect(listing(out)).toEqual(["both_fp32.onnx", "both_int8_qdq.onnx", "quantization_report.json", ...TOKENIZER]);
+    expect(listing(out)).toEqual(["both_fp32.onnx", "both_int8_qdq.onnx", "quantization_report.json", ...SHARED].sort());
     expect(readFileSync(join(out, "both_fp32.onnx"))).toEqual(fp32);
   });
 
@@ -62,7 +63,7 @@ describe("a failed export keeps what was there", () => {
       writeFileSync(join(out, "notes.txt"), "the user's own file");
       const logger = recordingLogger();
       await new EmbeddingService(source, { logger }).exportOnnxModel(out, { quantized: false });
-      expect(listing(out)).toEqual([live, "notes.txt", "sweep_fp32.onnx", ...TOKENIZER]);
+      expect(listing(out)).toEqual([live, "notes.txt", "sweep_fp32.onnx", ...SHARED].sort());
       expect(logger.lines).toContain(
         `removed 3 temporary file(s) of exports that were killed: .jazzmine-export-${dead}-k1ll3d, .sweep_int8_qdq.onnx.calibration-${dead}-0a1b2c3d.onnx, .tokenizer.json.tmp-${dead}-abc123`,
       );
@@ -92,7 +93,7 @@ describe("concurrent exports into one folder (real processes)", () => {
     expect(runs.map((r) => r.code)).toEqual([0, 0]);
     expect(runs.map((r) => r.stdout)).toEqual([`${join(out, "a_int8_qdq.onnx")}\n`, `${join(out, "a_int8_qdq.onnx")}\n`]);
     expect(runs.map((r) => r.stderr)).toEqual(["", ""]); // no warning: neither fell back to the portable graph
-    expect(listing(out)).toEqual(["a_int8_qdq.onnx", "quantization_report.json", ...TOKENIZER]);
+    expect(listing(out)).toEqual(["a_int8_qdq.onnx", "quantization_report.json", ...SHARED].sort());
   });
 
   it("four at once — INT8 and FP32 of one model, an INT8 export failing late, another model: the failure removes only its own files", async () => {
@@ -100,13 +101,13 @@ describe("concurrent exports into one folder (real processes)", () => {
     const runs = await exportAll(out, [[models.a], [models.a, "--fp32"], [models.a, "--fidelity-threshold", "1"], [models.b]]);
     expect(runs.map((r) => r.code)).toEqual([0, 0, 1, 0]);
     expect(runs[2]!.stderr).toMatch(/^jazzmine-embed: error: .*INT8 cannot reach a held-out cosine of 1/m);
-    expect(listing(out)).toEqual(["a_fp32.onnx", "a_int8_qdq.onnx", "b_int8_qdq.onnx", "quantization_report.json", ...TOKENIZER]);
+    expect(listing(out)).toEqual(["a_fp32.onnx", "a_int8_qdq.onnx", "b_int8_qdq.onnx", "quantization_report.json", ...SHARED].sort());
   });
 
   it("two FP32 exports of different models", async () => {
     const out = join(tempDir(), "new", "folder");
     const runs = await exportAll(out, [[models.b, "--fp32"], [models.c, "--fp32"]]);
     expect(runs.map((r) => r.code)).toEqual([0, 0]);
-    expect(listing(out)).toEqual(["b_fp32.onnx", "c_fp32.onnx", ...TOKENIZER]);
+    expect(listing(out)).toEqual(["b_fp32.onnx", "c_fp32.onnx", ...SHARED].sort());
   });
 });
