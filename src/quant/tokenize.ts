@@ -31,19 +31,30 @@ export function tokenizeTexts(tokenizer: TokenEncoder, texts: readonly string[],
 
 /**
  * Batches of up to `batchSize` sequences of similar length (sorted by length), each padded to
- * its longest row. Returns the batches and, for each batch row, the index of its sequence.
+ * its longest row and holding at most `maxTokens` padded tokens (rows × longest row; a sequence
+ * longer than that makes a batch of its own). Returns the batches and, for each batch row, the
+ * index of its sequence.
  */
 export function batchByLength(
   sequences: readonly ArrayLike<number>[],
   batchSize: number,
   padTokenId: number,
+  maxTokens = Infinity,
 ): Array<{ batch: TokenBatch; rows: number[] }> {
   const order = sequences.map((_, i) => i).sort((a, b) => sequences[a]!.length - sequences[b]!.length || a - b);
   const out: Array<{ batch: TokenBatch; rows: number[] }> = [];
-  for (let start = 0; start < order.length; start += batchSize) {
-    const rows = order.slice(start, start + batchSize);
-    out.push({ batch: padBatch(rows.map((i) => sequences[i]!), padTokenId), rows });
+  let rows: number[] = [];
+  const flush = () => {
+    if (rows.length > 0) out.push({ batch: padBatch(rows.map((i) => sequences[i]!), padTokenId), rows });
+    rows = [];
+  };
+  for (const index of order) {
+    // Sorted by length: the new row is the longest, so the batch would pad to its length.
+    const padded = (rows.length + 1) * Math.max(1, sequences[index]!.length);
+    if (rows.length === batchSize || (rows.length > 0 && padded > maxTokens)) flush();
+    rows.push(index);
   }
+  flush();
   return out;
 }
 

@@ -16,6 +16,7 @@ import { METADATA, OUTPUT } from "../artifact/names.js";
 import { loadTokenizer } from "../artifact/tokenizer-files.js";
 import { describe, kindOf } from "../common/messages.js";
 import { batchByLength, padBatch } from "../quant/tokenize.js";
+import { DEFAULT_MAX_BATCH_TOKENS, LONG_TEXT_MODES, type LongTextMode, chunkIds, meanVector, textWindow } from "./long-text.js";
 import { ortFeeds } from "../ort/ort-feeds.js";
 import { readOnnxMetadata } from "../ort/onnx-metadata.js";
 
@@ -42,6 +43,18 @@ export interface EmbedderOptions {
 export interface EmbedOptions {
   /** Texts per onnxruntime run (default 32); each batch is padded to its longest text. */
   batchSize?: number;
+  /**
+   * Padded tokens per onnxruntime run, texts × the longest one (default 16384): a mix of long
+   * and short texts never makes a batch larger than this; a text longer than it runs alone.
+   */
+  maxBatchTokens?: number;
+  /**
+   * A text longer than maxLength: "truncate" (default) keeps its start; "chunk" embeds it in
+   * windows of maxLength tokens and gives their mean (embedChunks() gives each window's vector).
+   */
+  longText?: LongTextMode;
+  /** With longText "chunk": text tokens each window repeats from the previous one (default 0), as Hugging Face tokenizers' stride. */
+  stride?: number;
   pooling?: PoolingMode;
   /** L2-normalize each vector (default true). */
   normalize?: boolean;
@@ -114,8 +127,42 @@ export class Embedder {
   async embed(input: string | readonly string[], options: EmbedOptions = {}): Promise<Float32Array | Float32Array[]> {
     if (typeof input === "string") return (await this.embed([input], options))[0]!;
     const texts = checkedTexts(input);
+    const longText = options.longText ?? "truncate";
+    if (!LONG_TEXT_MODES.includes(longText)) throw new EmbedderError(`longText must be one of ${LONG_TEXT_MODES.join(", ")}, not ${describeInput(longText)}`);
+    if (longText === "chunk") return (await this.embedChunks(texts, options)).map((text) => text.mean);
+    if (options.stride !== undefined) throw new EmbedderError(`stride applies to longText: "chunk" only; pass both, or neither`);
+    return this.vectorsOf(texts.map((text) => this.encode(text)), options);
+  }
+
+  /**
+   * Each text in windows of at most maxLength tokens (special tokens in every window; `stride`
+   * text tokens shared by neighbours): one vector per window, in order, and their mean
+   * (L2-normalized when the vectors are). A text that fits is one window.
+   */
+  async embedChunks(texts: readonly string[], options: Omit<EmbedOptions, "longText"> = {}): Promise<ChunkedEmbedding[]> {
+    const window = textWindow(this.maxLength, this.specials);
+    if (window < 1) throw new EmbedderError(`maxLength ${this.maxLength} leaves no room for text between the special tokens; choose a larger maxLength`);
+    const stride = options.stride ?? 0;
+    if (!Number.isInteger(stride) || stride < 0 || stride >= window) {
+      throw new EmbedderError(`stride must be an integer from 0 to ${window - 1} (a window holds ${window} text tokens), not ${describeInput(stride)}`);
+    }
+    const windows = checkedTexts(texts).map((text) => chunkIds(this.tokenizer.encode(text).ids, this.maxLength, this.specials, stride));
+    const vectors = await this.vectorsOf(windows.flat(), options);
+    let next = 0;
+    return windows.map((chunks) => {
+      const own = vectors.slice(next, (next += chunks.length));
+      return { chunks: own, mean: meanVector(own, options.normalize ?? true) };
+    });
+  }
+
+  /** One pooled vector per token sequence (each at most maxLength ids), in order. */
+  private async vectorsOf(ids: readonly number[][], options: EmbedOptions): Promise<Float32Array[]> {
     const batchSize = options.batchSize ?? 32;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmbedderError(`batchSize must be a positive integer, not ${batchSize}`);
+    const maxBatchTokens = options.maxBatchTokens ?? DEFAULT_MAX_BATCH_TOKENS;
+    if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) {
+      throw new EmbedderError(`maxBatchTokens must be a positive integer (padded tokens per run), not ${describeInput(maxBatchTokens)}`);
+    }
     const pooling = options.pooling ?? this.pooling;
     if (!POOLING_MODES.includes(pooling)) throw new EmbedderError(`pooling must be one of ${POOLING_MODES.join(", ")}, not ${String(pooling)}`);
     const dimensions = options.dimensions ?? this.graphPooling?.dimensions;
@@ -124,10 +171,9 @@ export class Embedder {
     }
     const wanted: SentencePooling = { pooling, normalize: options.normalize ?? true, ...(dimensions !== undefined ? { dimensions } : {}) };
     const fromGraph = this.graphComputes(wanted);
-    const ids = texts.map((text) => this.encode(text));
-    const vectors = new Array<Float32Array>(texts.length);
+    const vectors = new Array<Float32Array>(ids.length);
     // Similar lengths together: less padding per batch. Results go back to the input order.
-    for (const { batch, rows } of batchByLength(ids, batchSize, this.specials.padId)) {
+    for (const { batch, rows } of batchByLength(ids, batchSize, this.specials.padId, maxBatchTokens)) {
       const pooled = fromGraph ? await this.graphEmbedding(batch, wanted) : await this.poolHidden(batch, wanted);
       const width = pooled.length / batch.batch;
       rows.forEach((textIndex, row) => (vectors[textIndex] = pooled.slice(row * width, (row + 1) * width)));
@@ -199,6 +245,14 @@ export class Embedder {
       });
     }
   }
+}
+
+/** A text embedded window by window (Embedder.embedChunks). */
+export interface ChunkedEmbedding {
+  /** One vector per window of the text, in order (one when the text fits). */
+  chunks: Float32Array[];
+  /** The mean of the windows' vectors, L2-normalized when they are. */
+  mean: Float32Array;
 }
 
 /** JavaScript callers can pass anything: only a string or an array of strings is embedded. */
