@@ -9,6 +9,7 @@ import { syntheticBert } from "./fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE, writeModelFolder } from "./fixtures/model-folder.js";
 import { REPORT_FILE, type QuantizationReport } from "./quant/report.js";
 import { Embedder } from "./runtime/embedder.js";
+import { errorMessage } from "./common/messages.js";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const SOURCE = join(ROOT, ".cache", "demo", "jazzmine-demo-bert");
@@ -50,6 +51,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`demo failed: ${(error as Error).message ?? String(error)}\n`);
+  process.stderr.write(`demo failed: ${errorMessage(error)}\n`);
   process.exitCode = 1;
 });

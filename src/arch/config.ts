@@ -1,7 +1,7 @@
 // Reading Hugging Face config.json: typed field access whose errors name the file, the field
 // and what was expected. Architecture templates build their own typed configs from it.
 import { readFileSync } from "node:fs";
-import { describe, oneLine } from "../common/messages.js";
+import { describe, errorMessage, oneLine } from "../common/messages.js";
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -52,7 +52,7 @@ export class ConfigReader {
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      throw new ConfigError(`${source} is not valid JSON (${oneLine((error as Error).message)}); re-download the model's config.json`);
+      throw new ConfigError(`${source} is not valid JSON (${oneLine(errorMessage(error))}); re-download the model's config.json`);
     }
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
       throw new ConfigError(`${source} must hold a JSON object, found ${describe(parsed)}`);

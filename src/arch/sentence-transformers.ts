@@ -2,7 +2,7 @@
 // [Normalize]); the Pooling module's config.json says how token vectors become one vector.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { oneLine } from "../common/messages.js";
+import { errorMessage, oneLine } from "../common/messages.js";
 import { ConfigError, ConfigReader } from "./config.js";
 
 export type PoolingMode = "cls" | "mean" | "max";
@@ -93,7 +93,7 @@ function parseModules(text: string, source: string): ModuleEntry[] {
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`${source} is not valid JSON (${oneLine((error as Error).message)}); re-download it`);
+    throw new ConfigError(`${source} is not valid JSON (${oneLine(errorMessage(error))}); re-download it`);
   }
   if (!Array.isArray(parsed)) throw new ConfigError(`${source} must be a JSON array of modules`);
   return parsed.map((entry, i) => {

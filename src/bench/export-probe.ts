@@ -3,6 +3,7 @@
 // wall time and the process's peak RSS, then exits.
 import type { Logger } from "../common/log.js";
 import { EmbeddingService, type ExportOptions } from "../export/service.js";
+import { errorMessage } from "../common/messages.js";
 
 export interface ProbeRequest {
   modelId: string;
@@ -30,7 +31,7 @@ export type ProbeReply =
 process.once("message", (request: ProbeRequest) => {
   exportOnce(request).then(
     (reply) => process.send!(reply, () => process.disconnect()),
-    (error: unknown) => process.send!({ ok: false, error: (error as Error)?.message ?? String(error) } satisfies ProbeReply, () => process.disconnect()),
+    (error: unknown) => process.send!({ ok: false, error: errorMessage(error) } satisfies ProbeReply, () => process.disconnect()),
   );
 });
 

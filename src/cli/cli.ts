@@ -26,6 +26,7 @@ import { TOKENIZER_FILES } from "../artifact/tokenizer-files.js";
 import { ExportError } from "../common/errors.js";
 import { PACKAGE_VERSION } from "../export/version.js";
 import { redactCredentials } from "../common/redact.js";
+import { errorMessage } from "../common/messages.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -370,7 +371,7 @@ export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Pro
   } catch (error) {
     const usage = error instanceof UsageError;
     // Whatever produced the message, no credential (HF_ENDPOINT's user:password, a signed URL) is printed.
-    const message = redactCredentials(((error as Error)?.message ?? String(error)).split("\n")[0]!);
+    const message = redactCredentials(errorMessage(error).split("\n")[0]!);
     io.stderr.write(`jazzmine-embed: error: ${message}${usage ? "\nRun 'jazzmine-embed --help' for usage." : ""}\n`);
     if (io.env.JAZZMINE_DEBUG && error instanceof Error) io.stderr.write(`${redactCredentials(error.stack ?? "")}\n`);
     const code = usage ? EXIT_USAGE : EXIT_FAILURE;

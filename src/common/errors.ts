@@ -1,4 +1,5 @@
 // Errors users are meant to read: one line saying what went wrong and what to do.
+import { errorMessage } from "./messages.js";
 
 export class ExportError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -32,8 +33,8 @@ export function fileSystemError(action: string, path: string, error: unknown): E
   const code = (error as NodeJS.ErrnoException)?.code;
   const hint =
     code === "EVIRTUAL"
-      ? `${(error as Error).message}; choose a folder on a disk`
-      : ((code && FILE_SYSTEM_HINTS[code]) ?? String((error as Error)?.message ?? error));
+      ? `${errorMessage(error)}; choose a folder on a disk`
+      : ((code && FILE_SYSTEM_HINTS[code]) ?? errorMessage(error));
   return new ExportError(`cannot ${action} ${path}: ${hint}`, { cause: error });
 }
 

@@ -50,7 +50,8 @@ export function fsReason(err: unknown): string {
   return clip(oneLine(message.split(", ")[0]!));
 }
 
-/** The message of anything thrown. */
+/** The message of anything thrown (an Error, or anything with a string message), else its text. */
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  const message = (err as { message?: unknown } | null | undefined)?.message;
+  return typeof message === "string" ? message : String(err);
 }

@@ -13,6 +13,7 @@ import { ExportError } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
 import { type PendingReference, startReference } from "./background-reference.js";
 import { FP32_TOLERANCE, type Verification, verificationBatch, verificationRows, verifyGraph } from "./verify.js";
+import { errorMessage } from "../common/messages.js";
 
 export interface EmitOptions {
   opset: number;
@@ -96,7 +97,7 @@ export async function emitVerifiedGraph(
       } catch (error) {
         worker.close();
         if (error instanceof WeightError || error instanceof ConfigError || error instanceof ExportError) throw error;
-        failure = (error as Error).message ?? String(error);
+        failure = errorMessage(error);
       }
       removeModelFiles(path);
       if (next) logger.warn(`the ${variant} graph failed verification (${failure}); emitting the ${next} graph instead`);

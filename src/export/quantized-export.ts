@@ -10,6 +10,7 @@ import { type QuantizationResult, type QuantizeRequest, quantizeModel } from "..
 import { type EmitOptions, type EmittedGraph, emitVerifiedGraph, reuseReference } from "./emit.js";
 import { ExportError } from "../common/errors.js";
 import type { LoadedTokenizer } from "../artifact/tokenizer-files.js";
+import { errorMessage } from "../common/messages.js";
 
 /** The INT8 step itself (replaceable: tests force failures with it). */
 export type Quantizer = (request: QuantizeRequest) => Promise<QuantizationResult>;
@@ -34,7 +35,7 @@ export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): P
   } catch (error) {
     removeModelFiles(emitted.path);
     if (error instanceof QuantizationInputError) throw error;
-    const message = (error as Error)?.message ?? String(error);
+    const message = errorMessage(error);
     if (emitted.variant !== "primary" || !job.emit.variants.includes("portable")) {
       throw new ExportError(`INT8 quantization of the ${emitted.variant} graph failed: ${message}`, { cause: error });
     }
@@ -45,7 +46,7 @@ export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): P
     return await quantizeOnce(portable, job);
   } catch (error) {
     removeModelFiles(portable.path);
-    throw new ExportError(`INT8 quantization failed for the primary and the portable graph: ${(error as Error)?.message ?? String(error)}`, {
+    throw new ExportError(`INT8 quantization failed for the primary and the portable graph: ${errorMessage(error)}`, {
       cause: error,
     });
   }

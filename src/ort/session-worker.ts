@@ -4,6 +4,7 @@ import * as ort from "onnxruntime-node";
 import { StatisticsCollector } from "../observers/tensor-stats.js";
 import { ortTensor } from "./ort-feeds.js";
 import type { OutputTensor, WorkerReply, WorkerRequest } from "./protocol.js";
+import { errorMessage } from "../common/messages.js";
 
 let session: ort.InferenceSession | undefined;
 const statistics = new StatisticsCollector();
@@ -55,7 +56,7 @@ function simulateCrashForTests(modelPath: string): void {
 process.on("message", (request: WorkerRequest) => {
   handle(request).then(
     (reply) => process.send!(reply),
-    (error: unknown) => process.send!({ id: request.id, ok: false, error: String((error as Error)?.message ?? error) }),
+    (error: unknown) => process.send!({ id: request.id, ok: false, error: errorMessage(error) }),
   );
 });
 process.on("disconnect", () => process.exit(0));

@@ -10,6 +10,7 @@ import type { Logger } from "../../common/log.js";
 import { type ProgressSink, formatBytes } from "../progress.js";
 import { HubHttpError, HubNetworkError, hubRequest, networkReason } from "./http.js";
 import type { HubSettings } from "./settings.js";
+import { errorMessage } from "../../common/messages.js";
 
 export interface FileMetadata {
   /** X-Linked-Etag (LFS: sha256) or ETag (git blob sha1), without quotes. */
@@ -197,7 +198,7 @@ function isServerError(error: unknown): boolean {
 function reasonOf(error: unknown): string {
   if (error instanceof HubNetworkError) return error.reason;
   if (error instanceof HubHttpError) return `HTTP ${error.status}`;
-  return (error as Error)?.message ?? String(error);
+  return errorMessage(error);
 }
 
 function downloadError(target: BlobDownload, error: unknown, retryable: boolean): unknown {
