@@ -12,7 +12,9 @@ export { buildEncoderGraph, buildGraph, referenceForward, referenceOutputs } fro
 export { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "./heads/tasks.js";
 export type { Head, HeadOutput } from "./heads/head.js";
 export { supportedModelTypes } from "./arch/registry.js";
-export { poolTokens, type SentencePooling } from "./heads/pooling.js";
+export { poolTokens, truncateAndNormalize, type SentencePooling } from "./heads/pooling.js";
+export { type VectorKind, type Int8Ranges, quantizeInt8Vectors, packBinaryVectors } from "./heads/vectors.js";
+export { dotProduct, hammingDistance } from "./runtime/vector-distance.js";
 export { WeightError } from "./checkpoint/weights.js";
 export type { EncoderOutputs, TokenBatch, GraphVariant } from "./arch/architecture.js";
 export { DEFAULT_OPSET, MIN_OPSET, MAX_OPSET } from "./graph/opset.js";

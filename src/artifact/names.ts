@@ -9,6 +9,10 @@ export const OUTPUT = {
   sentenceEmbedding: "sentence_embedding",
   /** Rerankers (sequence classification): [batch, num_labels]. */
   logits: "logits",
+  /** sentence_embedding as int8 (quantize_embeddings' "int8", calibrated ranges). */
+  sentenceEmbeddingInt8: "sentence_embedding_int8",
+  /** sentence_embedding's sign bits, packed (quantize_embeddings' "ubinary"). */
+  sentenceEmbeddingBinary: "sentence_embedding_binary",
 } as const;
 
 /** metadata_props keys the exporter writes and the runtimes read. */
@@ -21,6 +25,10 @@ export const METADATA = {
   sentenceNormalize: "sentence_normalize",
   /** Matryoshka: sentence_embedding is cut to this many dimensions and renormalized. */
   sentenceDimensions: "sentence_dimensions",
+  /** int8 | binary: which quantized vector output the graph has. */
+  vector: "vector",
+  /** JSON [[min…], [max…]] per dimension: the calibration ranges of sentence_embedding_int8. */
+  int8Ranges: "sentence_embedding_int8_ranges",
   /** The dimensions the model's own files advertise (comma-separated), when they do. */
   matryoshkaDimensions: "matryoshka_dimensions",
   sourceModel: "source_model",

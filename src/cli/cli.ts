@@ -10,6 +10,7 @@ import { QuantizationInputError } from "../quant/corpus.js";
 import { DEFAULT_QUANTIZATION, QUANTIZATION_MODES, type QuantizationMode, type QuantizationOptions, resolveQuantizationOptions } from "../quant/options.js";
 import { CALIBRATION_METHODS, type CalibrationMethod } from "../quant/range-selection.js";
 import { POOLING_MODES, type PoolingMode } from "../arch/sentence-transformers.js";
+import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
 import { BENCH_FLAGS, BENCH_USAGE, benchOptions, commandLine } from "./bench-command.js";
 import { runBench } from "../bench/suite.js";
 import { Embedder } from "../runtime/embedder.js";
@@ -92,6 +93,7 @@ const COMMANDS: Record<string, Command> = {
       { name: "pooling", value: POOLING_MODES.join("|"), help: "add a sentence_embedding output with this pooling, L2-normalized" },
       { name: "no-normalize", help: "with --pooling: do not L2-normalize sentence_embedding" },
       { name: "dimensions", value: "N", help: "Matryoshka: cut sentence_embedding to its first N dimensions and renormalize (implies --sentence-embedding)" },
+      { name: "vector", value: VECTOR_KINDS.join("|"), help: "add sentence_embedding_int8 (calibrated ranges) or sentence_embedding_binary (packed sign bits); implies --sentence-embedding" },
       { name: "layout", value: EXPORT_LAYOUTS.join("|"), help: `file names for other runtimes: onnx/model*.onnx (transformers.js), model*.onnx + ort_config.json (optimum) (default ${DEFAULT_LAYOUT})` },
       ...QUANTIZATION_FLAGS,
       REVISION,
@@ -116,6 +118,7 @@ const COMMANDS: Record<string, Command> = {
         ...(variant ? { variant } : {}),
         sentenceEmbedding: sentenceEmbeddingOption(flags),
         ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
+        ...(flags.vector !== undefined ? { vector: parseVector(flags.vector) } : {}),
         layout: parseLayout(flags.layout),
         ...quantizationOptions(flags),
       });
@@ -226,6 +229,11 @@ function parseLayout(value: string | true | undefined): ExportLayout {
 function parseTask(value: string | true): Task {
   if (!TASKS.includes(value as Task)) throw new UsageError(`--task must be one of ${TASKS.join(", ")}, not ${String(value)}`);
   return value as Task;
+}
+
+function parseVector(value: string | true): VectorKind {
+  if (!VECTOR_KINDS.includes(value as VectorKind)) throw new UsageError(`--vector must be one of ${VECTOR_KINDS.join(", ")}, not ${String(value)}`);
+  return value as VectorKind;
 }
 
 function parsePooling(value: string | true | undefined): PoolingMode | undefined {

@@ -17,6 +17,8 @@ export interface SentenceRequest {
   sentenceEmbedding?: boolean | SentencePooling;
   /** Matryoshka: cut to this many dimensions and renormalize (implies `sentenceEmbedding: true` when that is unset). */
   dimensions?: number;
+  /** A quantized vector output is computed from sentence_embedding (implies it too). */
+  vector?: string;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface SentenceRequest {
  */
 export function resolveSentencePooling(modelDir: string, request: SentenceRequest, hiddenSize: number, logger: Logger): SentencePooling | undefined {
   const { dimensions } = request;
-  const pooling = resolvePooling(modelDir, request.sentenceEmbedding || dimensions !== undefined);
+  const pooling = resolvePooling(modelDir, request.sentenceEmbedding || dimensions !== undefined || request.vector !== undefined);
   if (dimensions === undefined || !pooling) return pooling;
   if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > hiddenSize) {
     throw new ExportError(`dimensions must be an integer from 1 to the model's hidden size ${hiddenSize}, not ${String(dimensions)}`);

@@ -6,6 +6,7 @@ import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import type { SentencePooling } from "../heads/pooling.js";
 import { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "../heads/tasks.js";
+import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
 import { ExportError } from "../common/errors.js";
 import { DEFAULT_OPSET, checkOpset } from "../graph/opset.js";
 import { ensureDir, planDir } from "../common/atomic.js";
@@ -17,9 +18,11 @@ import { withStep } from "./progress.js";
 import { type Quantizer, defaultQuantizer, quantizeEmitted } from "./quantized-export.js";
 import { DEFAULT_LAYOUT, type ExportLayout, type ModelPrecision, int8Precision, modelFileName } from "../artifact/layout.js";
 import { METADATA } from "../artifact/names.js";
+import type { TextSource } from "../quant/corpus.js";
 import { type QuantizationOptions, calibrationTextsFor, resolveQuantizationOptions } from "../quant/options.js";
 import { checkLayout, writeLayoutFiles } from "./layout-files.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
+import { type VectorTexts, calibrateVectorRanges, reportVectorAgreement } from "./vector-export.js";
 import { type LoadedTokenizer, checkTokenizerFiles, copyTokenizerFiles, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { PACKAGE_VERSION } from "./version.js";
 import { ExportWorkspace } from "./workspace.js";
@@ -56,6 +59,12 @@ export interface ExportOptions extends QuantizationOptions {
    * (implies `sentenceEmbedding: true` when that is unset).
    */
   dimensions?: number;
+  /**
+   * Adds a quantized copy of sentence_embedding: "int8" (sentence_embedding_int8, ranges
+   * calibrated on the calibration texts) or "binary" (sentence_embedding_binary, packed sign
+   * bits); implies `sentenceEmbedding: true` when that is unset.
+   */
+  vector?: VectorKind;
   /**
    * File names for other runtimes (default "flat": `<slug>_fp32.onnx`, `<slug>_int8_qdq.onnx`):
    * "transformers.js" → onnx/model.onnx, onnx/model_quantized.onnx; "optimum" → model.onnx,
@@ -112,6 +121,8 @@ export class EmbeddingService {
     const layout = checkLayout(options.layout ?? DEFAULT_LAYOUT);
     // Quantization settings and calibration texts are checked before anything is written.
     const quantization = quantized ? { settings: resolveQuantizationOptions(options), calibration: calibrationTextsFor(options) } : undefined;
+    const vector = checkVectorKind(options.vector);
+    const vectorCalibration = vector ? (quantization?.calibration ?? calibrationTextsFor(options)) : undefined;
     planDir(outputDir); // a bad output path fails before anything is read; nothing is created yet
     const encoder = await this.loadEncoder();
     const { architecture, config } = encoder;
@@ -130,7 +141,7 @@ export class EmbeddingService {
     let workspace: ExportWorkspace;
     let tokenizerDir: string;
     try {
-      tokenizerDir = await (quantization ? this.loadTokenizer().then((t) => t.dir) : this.checkedTokenizerDir());
+      tokenizerDir = await (quantization || vector ? this.loadTokenizer().then((t) => t.dir) : this.checkedTokenizerDir());
       // Created only once every input is known to be usable: a rejected export leaves no folder.
       workspace = ExportWorkspace.open(outputDir, this.logger);
     } catch (error) {
@@ -154,6 +165,12 @@ export class EmbeddingService {
     };
     try {
       // Everything is written into the private workspace and published at the end.
+      const vectorTexts = vectorCalibration ? await this.vectorTexts(encoder, vectorCalibration) : undefined;
+      if (vector && vectorTexts) {
+        // The reference worker computes without it: a vector output is checked against its definition, not the reference.
+        const near = this.modelPath(workspace.dir, layout, "fp32");
+        emitOptions.task = { ...task, vector: vector === "binary" ? { kind: vector } : await calibrateVectorRanges(encoder, emitOptions, vectorTexts, near) };
+      }
       const emitted = await withStep(this.logger, "building, writing and verifying the FP32 graph", () =>
         emitVerifiedGraph(encoder, this.modelPath(workspace.dir, layout, "fp32"), emitOptions, verification),
       );
@@ -171,6 +188,7 @@ export class EmbeddingService {
           )
         : undefined;
       const artifact = int8 ? int8.path : emitted.path;
+      if (vector && vectorTexts) await reportVectorAgreement(artifact, vector, vectorTexts, this.logger);
       copyTokenizerFiles(tokenizerDir, workspace.dir);
       writeSentenceFiles(encoder.dir, workspace.dir, sentenceEmbedding, config.hiddenSize, this.logger);
       writeLayoutFiles({
@@ -187,6 +205,12 @@ export class EmbeddingService {
       workspace.discard();
       throw error;
     }
+  }
+
+  /** What the vector output's calibration and agreement report embed. */
+  private async vectorTexts(encoder: LoadedEncoder, calibration: TextSource): Promise<VectorTexts> {
+    const { tokenizer } = await this.loadTokenizer();
+    return { tokenizer, padTokenId: encoder.config.padTokenId, maxSequence: encoder.config.maxSequence, calibration };
   }
 
   /** Where `layout` puts the model file of `precision` (its folder created). */
@@ -220,6 +244,11 @@ export class EmbeddingService {
     this.encoder ??= forgetOnFailure(this.resolver.resolve(this.modelId, "model").then(loadEncoder), () => (this.encoder = undefined));
     return this.encoder;
   }
+}
+
+function checkVectorKind(vector: unknown): VectorKind | undefined {
+  if (vector === undefined || VECTOR_KINDS.includes(vector as VectorKind)) return vector as VectorKind | undefined;
+  throw new ExportError(`vector must be one of ${VECTOR_KINDS.join(", ")}, not ${String(vector)}`);
 }
 
 /** The task option, checked (the API may pass anything). */

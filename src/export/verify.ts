@@ -116,6 +116,22 @@ function stacked(rows: HeadArrays[]): HeadArrays {
 }
 
 /**
+ * An output defined by another output of the graph (a quantized vector) against that definition
+ * applied to the graph's own values: 0 when every value is its definition, Infinity otherwise.
+ */
+export function definitionComparison(output: HeadOutput, actual: Record<string, { data: ArrayLike<number> }>, rows: number): Omit<Comparison, "shape"> {
+  const source = output.definition && actual[output.definition.of]?.data;
+  const got = actual[output.name]?.data;
+  if (!output.definition || !source || !got) return { output: output.name, relativeError: Infinity };
+  const expected = output.definition.apply(Float32Array.from(source), rows);
+  let differing = Math.abs(expected.length - got.length);
+  for (let i = 0; i < Math.min(expected.length, got.length); i++) if (expected[i] !== got[i]) differing++;
+  return differing === 0
+    ? { output: output.name, relativeError: 0 }
+    : { output: `${output.name} (${differing} values differ from their definition)`, relativeError: Infinity };
+}
+
+/**
  * Runs `modelPath` in onnxruntime (child process) and compares every output with the reference
  * forward. The reference is computed while the child loads the model (or earlier, when the
  * caller started it: `reference`).
@@ -167,9 +183,14 @@ export async function verifyGraph(
       const actual = await session.run(batchFeeds(input, session.inputNames));
       for (const output of outputs) {
         const got = actual[output.name];
+        const shape = `${input.batch}x${input.sequence}`;
+        if (output.definition) {
+          comparisons.push({ ...definitionComparison(output, actual, input.batch), shape });
+          continue;
+        }
         comparisons.push({
           output: output.name,
-          shape: `${input.batch}x${input.sequence}`,
+          shape,
           relativeError: got ? relativeMaxError(realTokens(got.data, input, output.perToken), want[output.name] ?? []) : Infinity,
         });
       }

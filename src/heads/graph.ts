@@ -9,6 +9,7 @@ import { DataType, type Model } from "../graph/ir.js";
 import type { Head, HeadArrays } from "./head.js";
 import { type Task, type TaskSpec, headsFor } from "./tasks.js";
 import type { SentencePooling } from "./pooling.js";
+import type { VectorOutput } from "./vectors.js";
 
 /** `encoder` with `heads` on top, as one graph; metadata_props record the template, variant and each head's settings. */
 export function buildGraph(encoder: LoadedEncoder, heads: readonly Head[], options: GraphOptions, task: Task = "feature-extraction"): Model {
@@ -24,7 +25,7 @@ export function buildGraph(encoder: LoadedEncoder, heads: readonly Head[], optio
     for (const output of head.outputs) {
       if (names.has(output.name)) throw new Error(`two heads emit the output ${output.name}`);
       names.add(output.name);
-      g.output(emission.values[output.name]!, output.name, DataType.FLOAT, output.dims);
+      g.output(emission.values[output.name]!, output.name, output.elemType ?? DataType.FLOAT, output.dims);
     }
     Object.assign(metadata, emission.metadata);
   }
@@ -56,10 +57,10 @@ export function buildTaskGraph(encoder: LoadedEncoder, spec: TaskSpec, options: 
   return buildGraph(encoder, headsFor(encoder, spec), options, spec.task);
 }
 
-/** The embedding graph (feature-extraction): last_hidden_state, pooler_output[, sentence_embedding]. */
-export function buildEncoderGraph(encoder: LoadedEncoder, options: GraphOptions & { sentenceEmbedding?: SentencePooling }): Model {
-  const { sentenceEmbedding, ...rest } = options;
-  return buildTaskGraph(encoder, { task: "feature-extraction", ...(sentenceEmbedding ? { sentenceEmbedding } : {}) }, rest);
+/** The embedding graph (feature-extraction): last_hidden_state, pooler_output[, sentence_embedding[, its quantized copy]]. */
+export function buildEncoderGraph(encoder: LoadedEncoder, options: GraphOptions & { sentenceEmbedding?: SentencePooling; vector?: VectorOutput }): Model {
+  const { sentenceEmbedding, vector, ...rest } = options;
+  return buildTaskGraph(encoder, { task: "feature-extraction", ...(sentenceEmbedding ? { sentenceEmbedding } : {}), ...(vector ? { vector } : {}) }, rest);
 }
 
 /** The embedding graph's outputs from the reference forward. */

@@ -3,6 +3,7 @@
 // — once as graph nodes, once in plain TypeScript (its reference forward), side by side in the
 // head's file. Data flows one way: config → encoder → head → graph outputs.
 import type { GraphBuilder, Value } from "../graph/builder.js";
+import type { DataType } from "../graph/ir.js";
 import type { Ops } from "../graph/ops.js";
 import type { EncoderConfig, EncoderResult, GraphInputs, GraphVariant, TokenBatch } from "../arch/architecture.js";
 import type { Blocks } from "../arch/blocks.js";
@@ -21,6 +22,14 @@ export interface HeadOutput {
    * no consumer reads a padded position. Otherwise one row per sequence ([batch, …]).
    */
   perToken: boolean;
+  /** Element type (default float). */
+  elemType?: DataType;
+  /**
+   * An output defined exactly by another output of the same graph (a quantized copy):
+   * verification checks it against `apply` of the graph's own `of`, value for value, instead of
+   * against the reference within a tolerance (rounding at a boundary would flip a code).
+   */
+  definition?: { of: string; apply(values: Float32Array, rows: number): ArrayLike<number> };
 }
 
 /** What a head's graph emission works with. */

@@ -9,6 +9,7 @@ import type { Blocks } from "../arch/blocks.js";
 import * as ref from "../arch/reference/math.js";
 import type { SentencePipeline } from "../arch/sentence-transformers.js";
 import type { Head } from "./head.js";
+import { VECTOR_OUTPUT, type VectorOutput, quantizeVectors, vectorGraph, vectorWidth } from "./vectors.js";
 
 /**
  * How token vectors become one sentence vector. With `dimensions` (Matryoshka), the pooled
@@ -127,21 +128,39 @@ export function l2Normalize(x: Float32Array, width: number): Float32Array {
   return out;
 }
 
-/** The sentence_embedding [batch, hidden or dimensions] head: token vectors pooled (and normalized) in the graph. */
-export function sentenceEmbeddingHead(pooling: SentencePooling, hidden: number): Head {
+/**
+ * The sentence_embedding [batch, hidden or dimensions] head: token vectors pooled (and
+ * normalized) in the graph; with `vector`, also its quantized copy (sentence_embedding_int8 or
+ * sentence_embedding_binary), defined exactly by the graph's own sentence_embedding.
+ */
+export function sentenceEmbeddingHead(pooling: SentencePooling, hidden: number, vector?: VectorOutput): Head {
+  const width = sentenceWidth(pooling, hidden);
+  const quantized = vector && {
+    name: VECTOR_OUTPUT[vector.kind],
+    dims: ["batch", vectorWidth(vector.kind, width)],
+    perToken: false,
+    elemType: vector.kind === "int8" ? DataType.INT8 : DataType.UINT8,
+    definition: { of: OUTPUT.sentenceEmbedding, apply: (values: Float32Array) => quantizeVectors(values, width, vector) },
+  };
   return {
     name: "sentence_embedding",
-    outputs: [{ name: OUTPUT.sentenceEmbedding, dims: ["batch", sentenceWidth(pooling, hidden)], perToken: false }],
-    emit: ({ nn, inputs }, encoder) => ({
-      values: { [OUTPUT.sentenceEmbedding]: poolGraph(nn, encoder.hidden, inputs.attentionMask, pooling) },
-      metadata: {
-        [METADATA.sentencePooling]: pooling.pooling,
-        [METADATA.sentenceNormalize]: String(pooling.normalize),
-        ...(pooling.dimensions !== undefined ? { [METADATA.sentenceDimensions]: String(pooling.dimensions) } : {}),
-      },
-    }),
-    reference: ({ batch }, encoder) => ({
-      [OUTPUT.sentenceEmbedding]: poolTokens(encoder.hidden, batch.attentionMask, { batch: batch.batch, sequence: batch.sequence, hidden }, pooling),
-    }),
+    outputs: [{ name: OUTPUT.sentenceEmbedding, dims: ["batch", width], perToken: false }, ...(quantized ? [quantized] : [])],
+    emit: ({ nn, ops, inputs }, encoder) => {
+      const embedding = poolGraph(nn, encoder.hidden, inputs.attentionMask, pooling);
+      return {
+        values: { [OUTPUT.sentenceEmbedding]: embedding, ...(vector ? { [VECTOR_OUTPUT[vector.kind]]: vectorGraph(ops, embedding, width, vector) } : {}) },
+        metadata: {
+          [METADATA.sentencePooling]: pooling.pooling,
+          [METADATA.sentenceNormalize]: String(pooling.normalize),
+          ...(pooling.dimensions !== undefined ? { [METADATA.sentenceDimensions]: String(pooling.dimensions) } : {}),
+          ...(vector ? { [METADATA.vector]: vector.kind } : {}),
+          ...(vector?.kind === "int8" ? { [METADATA.int8Ranges]: JSON.stringify(vector.ranges) } : {}),
+        },
+      };
+    },
+    reference: ({ batch }, encoder) => {
+      const embedding = poolTokens(encoder.hidden, batch.attentionMask, { batch: batch.batch, sequence: batch.sequence, hidden }, pooling);
+      return { [OUTPUT.sentenceEmbedding]: embedding, ...(vector ? { [VECTOR_OUTPUT[vector.kind]]: Float32Array.from(quantizeVectors(embedding, width, vector)) } : {}) };
+    },
   };
 }

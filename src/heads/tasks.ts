@@ -11,6 +11,7 @@ import { classificationHead, classifierPlan, planTensors } from "./classificatio
 import { encoderOutputsHead } from "./encoder-outputs.js";
 import type { Head } from "./head.js";
 import { type SentencePooling, sentenceEmbeddingHead } from "./pooling.js";
+import type { VectorOutput } from "./vectors.js";
 
 export const TASKS = ["feature-extraction", "rerank", "sparse", "colbert"] as const;
 export type Task = (typeof TASKS)[number];
@@ -20,6 +21,8 @@ export interface TaskSpec {
   task: Task;
   /** feature-extraction: add sentence_embedding, pooled this way. */
   sentenceEmbedding?: SentencePooling;
+  /** feature-extraction with sentenceEmbedding: add its quantized copy. */
+  vector?: VectorOutput;
 }
 
 /** Tasks whose heads exist; the others are reserved names. */
@@ -93,7 +96,11 @@ export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
   }
   const { config } = encoder;
   if (spec.task === "feature-extraction") {
-    return [encoderOutputsHead(config.hiddenSize), ...(spec.sentenceEmbedding ? [sentenceEmbeddingHead(spec.sentenceEmbedding, config.hiddenSize)] : [])];
+    if (spec.vector && !spec.sentenceEmbedding) throw new HeadError("a quantized vector output is computed from sentence_embedding; add a pooling");
+    return [
+      encoderOutputsHead(config.hiddenSize),
+      ...(spec.sentenceEmbedding ? [sentenceEmbeddingHead(spec.sentenceEmbedding, config.hiddenSize, spec.vector)] : []),
+    ];
   }
   const plan = classifierPlan(encoder.architecture.name, encoder.configFile, { config, prefix: encoder.prefix, checkpoint: encoder.checkpoint });
   const missing = planTensors(plan).filter((name) => !encoder.checkpoint.has(name));

@@ -107,20 +107,33 @@ export function worstCosine(metrics: FidelityMetrics): number {
 }
 
 export function neighbourAgreement(reference: Float32Array[], candidate: Float32Array[], k: number): number {
+  return rankAgreement(
+    reference.length,
+    k,
+    (i, j) => cosine(reference[i]!, reference[j]!),
+    (i, j) => cosine(candidate[i]!, candidate[j]!),
+  );
+}
+
+/**
+ * Mean fraction of each item's k nearest others (by `reference` similarity, higher is nearer)
+ * that `candidate` similarity also ranks among its k nearest.
+ */
+export function rankAgreement(count: number, k: number, reference: (i: number, j: number) => number, candidate: (i: number, j: number) => number): number {
   if (k === 0) return 1;
-  const nearest = (vectors: Float32Array[], i: number) =>
-    vectors
-      .map((v, j) => ({ j, similarity: j === i ? -Infinity : cosine(vectors[i]!, v) }))
+  const nearest = (similarity: (i: number, j: number) => number, i: number) =>
+    Array.from({ length: count }, (_, j) => ({ j, similarity: j === i ? -Infinity : similarity(i, j) }))
       .sort((a, b) => b.similarity - a.similarity)
       .slice(0, k)
       .map((n) => n.j);
   let agreement = 0;
-  for (let i = 0; i < reference.length; i++) {
+  for (let i = 0; i < count; i++) {
     const expected = new Set(nearest(reference, i));
     agreement += nearest(candidate, i).filter((j) => expected.has(j)).length / k;
   }
-  return agreement / reference.length;
+  return agreement / count;
 }
+
 
 /** Relative error of each probed output, worst first. */
 export function layerErrors(

@@ -415,6 +415,7 @@ async function floatReference(session: IsolatedSession, heldOut: TextBatches, pr
 /** `count` items spread over `items` (batches are sorted by length: take short and long ones). */
 function evenlySpaced<T>(items: readonly T[], count: number): T[] {
   if (items.length <= count) return [...items];
+  if (count === 1) return [items[items.length >> 1]!]; // (i · (n − 1)) / (count − 1) would be 0 / 0
   return Array.from({ length: count }, (_, i) => items[Math.round((i * (items.length - 1)) / (count - 1))]!);
 }
 

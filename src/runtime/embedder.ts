@@ -10,6 +10,7 @@ import type { Tokenizer } from "@huggingface/tokenizers";
 import * as ort from "onnxruntime-node";
 import type { TokenBatch } from "../arch/architecture.js";
 import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens, truncateAndNormalize } from "../heads/pooling.js";
+import { VECTOR_OUTPUT, type VectorKind } from "../heads/vectors.js";
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
 import { resolveModelFile } from "../artifact/layout.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
@@ -171,12 +172,46 @@ export class Embedder {
     }
     const wanted: SentencePooling = { pooling, normalize: options.normalize ?? true, ...(dimensions !== undefined ? { dimensions } : {}) };
     const fromGraph = this.graphComputes(wanted);
-    const vectors = new Array<Float32Array>(ids.length);
-    // Similar lengths together: less padding per batch. Results go back to the input order.
+    return this.perText(ids, batchSize, maxBatchTokens, (batch) => (fromGraph ? this.graphEmbedding(batch, wanted) : this.poolHidden(batch, wanted)));
+  }
+
+  /**
+   * The graph's sentence_embedding_int8 per text, in order (exported with --vector int8;
+   * compare two with dotProduct).
+   */
+  async embedInt8(texts: readonly string[], options: { batchSize?: number } = {}): Promise<Int8Array[]> {
+    return this.embedVectors(texts, "int8", options.batchSize, (batch) => this.run(batch, VECTOR_OUTPUT.int8, "int8") as Promise<Int8Array>);
+  }
+
+  /**
+   * The graph's sentence_embedding_binary per text, in order: sign bits packed 8 per byte
+   * (exported with --vector binary; compare two with hammingDistance).
+   */
+  async embedBinary(texts: readonly string[], options: { batchSize?: number } = {}): Promise<Uint8Array[]> {
+    return this.embedVectors(texts, "binary", options.batchSize, (batch) => this.run(batch, VECTOR_OUTPUT.binary, "uint8") as Promise<Uint8Array>);
+  }
+
+  private async embedVectors<T extends Int8Array | Uint8Array>(texts: readonly string[], kind: VectorKind, batchSize = 32, compute: (batch: TokenBatch) => Promise<T>): Promise<T[]> {
+    const output = VECTOR_OUTPUT[kind];
+    if (!this.session.outputNames.includes(output)) {
+      throw new EmbedderError(`${basename(this.modelPath)} has no ${output} output; export it with --vector ${kind}`);
+    }
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmbedderError(`batchSize must be a positive integer, not ${batchSize}`);
+    return this.perText(checkedTexts(texts).map((text) => this.encode(text)), batchSize, DEFAULT_MAX_BATCH_TOKENS, compute);
+  }
+
+  /** `compute` over batches of similar length (less padding), its rows returned in the texts' order. */
+  private async perText<T extends Float32Array | Int8Array | Uint8Array>(
+    ids: readonly number[][],
+    batchSize: number,
+    maxBatchTokens: number,
+    compute: (batch: TokenBatch) => Promise<T>,
+  ): Promise<T[]> {
+    const vectors = new Array<T>(ids.length);
     for (const { batch, rows } of batchByLength(ids, batchSize, this.specials.padId, maxBatchTokens)) {
-      const pooled = fromGraph ? await this.graphEmbedding(batch, wanted) : await this.poolHidden(batch, wanted);
-      const width = pooled.length / batch.batch;
-      rows.forEach((textIndex, row) => (vectors[textIndex] = pooled.slice(row * width, (row + 1) * width)));
+      const values = await compute(batch);
+      const width = values.length / batch.batch;
+      rows.forEach((textIndex, row) => (vectors[textIndex] = values.slice(row * width, (row + 1) * width) as T));
     }
     return vectors;
   }
@@ -233,12 +268,14 @@ export class Embedder {
   }
 
   /** One float output of the graph for one padded batch. */
-  private async run(batch: TokenBatch, output: string): Promise<Float32Array> {
+  private async run(batch: TokenBatch, output: string): Promise<Float32Array>;
+  private async run(batch: TokenBatch, output: string, type: "int8" | "uint8"): Promise<Int8Array | Uint8Array>;
+  private async run(batch: TokenBatch, output: string, type: "float32" | "int8" | "uint8" = "float32"): Promise<Float32Array | Int8Array | Uint8Array> {
     const feeds = ortFeeds(batch, this.session.inputNames);
     try {
       const tensor = (await this.session.run(feeds, [output]))[output]!;
-      if (tensor.type !== "float32") throw new Error(`${output} is ${tensor.type}, not float32`);
-      return tensor.data as Float32Array;
+      if (tensor.type !== type) throw new Error(`${output} is ${tensor.type}, not ${type}`);
+      return tensor.data as Float32Array | Int8Array | Uint8Array;
     } catch (error) {
       throw new EmbedderError(`onnxruntime failed on a batch of ${batch.batch}×${batch.sequence} tokens with ${basename(this.modelPath)}: ${(error as Error).message}`, {
         cause: error,
