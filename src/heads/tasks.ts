@@ -96,7 +96,7 @@ export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
   }
   const { config } = encoder;
   if (spec.task === "feature-extraction") {
-    if (spec.vector && !spec.sentenceEmbedding) throw new HeadError("a quantized vector output is computed from sentence_embedding; add a pooling");
+    if (spec.vector && !spec.sentenceEmbedding) throw new ExportError("a quantized vector output is computed from sentence_embedding; add a pooling");
     return [
       encoderOutputsHead(config.hiddenSize),
       ...(spec.sentenceEmbedding ? [sentenceEmbeddingHead(spec.sentenceEmbedding, config.hiddenSize, spec.vector)] : []),
