@@ -1,10 +1,13 @@
 // Calibration and held-out texts: the built-in corpora shipped in data/calibration/, or a user
 // file (.txt: one text per line; .jsonl: one JSON string or {"text": "..."} per line).
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { TextFileError, readTextLines } from "../common/text-file.js";
 
-/** Bad calibration input or options: the user's to fix, so it is reported at once and never retried. */
+/**
+ * Bad calibration input or options, or a model that computes nothing calibratable on the texts
+ * (NaN everywhere): the user's to fix, no graph variant would help, so it is reported at once and
+ * never retried.
+ */
 export class QuantizationInputError extends Error {
   constructor(message: string) {
     super(message);
@@ -45,38 +48,16 @@ export function textsFromList(texts: readonly unknown[]): TextSource {
 
 /** Reads a calibration file, with one clear error for each way it can be unusable. */
 export function readTextFile(path: string): string[] {
-  if (!existsSync(path)) throw new QuantizationInputError(`calibration file ${path} does not exist`);
-  if (!statSync(path).isFile()) throw new QuantizationInputError(`calibration file ${path} is not a file`);
-  const format = extname(path).toLowerCase();
-  if (format !== ".txt" && format !== ".jsonl") {
-    throw new QuantizationInputError(`calibration file ${path}: use .txt (one text per line) or .jsonl (one JSON string or {"text": ...} per line)`);
-  }
-  const bytes = readFileSync(path);
-  if (bytes.includes(0)) throw new QuantizationInputError(`calibration file ${path} is binary (it holds NUL bytes), not text`);
-  let content: string;
+  let texts: string[];
   try {
-    content = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new QuantizationInputError(`calibration file ${path} is not UTF-8 text`);
+    texts = readTextLines(path, "calibration file");
+  } catch (error) {
+    throw error instanceof TextFileError ? new QuantizationInputError(error.message) : error;
   }
-  const lines = content.replace(/^\uFEFF/, "").split(/\r?\n/);
-  const texts = format === ".txt" ? lines : lines.map((line, i) => (line.trim() === "" ? "" : jsonLineText(path, line, i + 1)));
   return requireSome(
     texts.filter((t) => t.trim() !== ""),
     `calibration file ${path}`,
   );
-}
-
-function jsonLineText(path: string, line: string, lineNumber: number): string {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch (error) {
-    throw new QuantizationInputError(`calibration file ${path} line ${lineNumber} is not valid JSON (${(error as Error).message})`);
-  }
-  if (typeof value === "string") return value;
-  if (value && typeof value === "object" && typeof (value as { text?: unknown }).text === "string") return (value as { text: string }).text;
-  throw new QuantizationInputError(`calibration file ${path} line ${lineNumber}: expected a JSON string or an object with a "text" string`);
 }
 
 function requireSome(texts: string[], what: string): string[] {

@@ -13,7 +13,7 @@ import { batchFeeds } from "../ort/feeds.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
 import type { OutputTensor } from "../ort/protocol.js";
 import { observeBatches, temporaryModelPath, withTemporarySession } from "./calibration.js";
-import { type TextSource, heldOutTexts } from "./corpus.js";
+import { QuantizationInputError, type TextSource, heldOutTexts } from "./corpus.js";
 import { expandAttention } from "./attention-expansion.js";
 import { quantizeDynamic } from "./dynamic.js";
 import { type Embeddings, type FidelityMetrics, compareEmbeddings, embedTexts, layerErrors, worstCosine } from "./fidelity.js";
@@ -301,6 +301,15 @@ function rangesFrom(
           : undefined;
     if (reason || !stats) excluded.push({ tensor: name, reason: reason ?? "" });
     else ranges.set(name, selectRange(stats, settings.method, { activationType: settings.activationType, percentile: settings.percentile }));
+  }
+  if (ranges.size === 0 && excluded.length > 0) {
+    // Nothing to quantize activations with: INT8 would be the float graph, and its fidelity a
+    // comparison of a model with itself (the "cosine 1.0" of a model that computes NaN).
+    const [first] = excluded;
+    throw new QuantizationInputError(
+      `calibration on ${set.texts} texts calibrated none of the ${excluded.length} activations (${first!.tensor}: ${first!.reason}); ` +
+        "the model computes no finite values there: check its weights for NaN/Inf",
+    );
   }
   for (const { tensor, reason } of excluded) logger.warn(`activation ${tensor} stays float: ${reason}`);
   const seconds = (performance.now() - started) / 1000;
