@@ -72,9 +72,10 @@ export function isInt8ModelFile(file: string): boolean {
 /**
  * The model file a runtime loads from an export folder: `file` when given (a path, or a name
  * relative to `dir`), else the folder's only model file, else its only INT8 one. Problems are
- * thrown as `fail(message)`, so that each runtime raises its own error class.
+ * thrown as `fail(message)`, so that each runtime raises its own error class; `fileOption` is how
+ * the caller's user passes `file` (the CLI: `--file <name>`).
  */
-export function resolveModelFile(dir: string, file: string | undefined, fail: (message: string) => Error): string {
+export function resolveModelFile(dir: string, file: string | undefined, fail: (message: string) => Error, fileOption = "{ file }"): string {
   if (file) {
     const path = existsSync(file) ? file : join(dir, file);
     if (!existsSync(path)) throw fail(`model file ${file} not found (also looked in ${dir})`);
@@ -85,5 +86,5 @@ export function resolveModelFile(dir: string, file: string | undefined, fail: (m
   if (models.length === 1) return join(dir, models[0]!);
   const int8 = models.filter(isInt8ModelFile);
   if (int8.length === 1) return join(dir, int8[0]!);
-  throw fail(`${dir} holds several ONNX files (${models.join(", ")}); choose one with { file }`);
+  throw fail(`${dir} holds several ONNX files (${models.join(", ")}); choose one with ${fileOption}`);
 }

@@ -5,9 +5,12 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { copyFileAtomic } from "../common/atomic.js";
 import { ExportError } from "../common/errors.js";
 
+/** The fast-tokenizer file: the one tokenizer file an export and the runtimes cannot do without. */
+export const TOKENIZER_JSON = "tokenizer.json";
+
 /** What transformers' save_pretrained writes for the tokenizers of BERT-family models. */
 export const TOKENIZER_FILES = [
-  "tokenizer.json",
+  TOKENIZER_JSON,
   "tokenizer_config.json",
   "special_tokens_map.json",
   "added_tokens.json",
@@ -40,7 +43,7 @@ export function checkTokenizerFiles(dir: string): void {
 }
 
 function readTokenizerFiles(dir: string): { json: Record<string, unknown>; config: Record<string, unknown>; jsonPath: string } {
-  const jsonPath = join(dir, "tokenizer.json");
+  const jsonPath = join(dir, TOKENIZER_JSON);
   if (!existsSync(jsonPath)) {
     throw new ExportError(`${dir} has no tokenizer.json: export needs the fast-tokenizer file of the model's repository`);
   }

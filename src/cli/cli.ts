@@ -28,6 +28,7 @@ import { ExportError } from "../common/errors.js";
 import { PACKAGE_VERSION } from "../export/version.js";
 import { redactCredentials } from "../common/redact.js";
 import { errorMessage } from "../common/messages.js";
+import { TextFileError, readTextLines, splitLines } from "../common/text-file.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -143,7 +144,7 @@ const COMMANDS: Record<string, Command> = {
   },
   embed: {
     summary: "embed texts with an exported folder and print the vectors as JSON",
-    usage: `jazzmine-embed embed <exported-dir> <text…>   ('-' reads one text per line from stdin)`,
+    usage: `jazzmine-embed embed <exported-dir> <text…> | --input <texts.txt|texts.jsonl|->   ('-': one text per line from stdin)`,
     flags: [
       { name: "pooling", value: POOLING_MODES.join("|"), help: "pooling (default: the folder's sentence-transformers config, else cls)" },
       { name: "no-normalize", help: "do not L2-normalize the vectors" },
@@ -151,16 +152,19 @@ const COMMANDS: Record<string, Command> = {
       { name: "batch-size", value: "N", help: "texts per onnxruntime run (default 32)" },
       { name: "max-length", value: "N", help: "truncate texts to N tokens (default: the model's limit)" },
       { name: "file", value: "name.onnx", help: "the ONNX file to use when the folder has several" },
+      { name: "input", value: "texts.txt|.jsonl|-", help: "texts to embed: one per line, or JSON lines ('-': lines from stdin); one vector per text, in order" },
       QUIET,
       JSON_FLAG,
       HELP,
     ],
     async run([dir, ...texts], flags, context) {
       if (!dir) throw new UsageError("missing <exported-dir> (a folder written by 'jazzmine-embed export')");
-      if (texts.length === 0) throw new UsageError("missing <text…> to embed (or '-' to read lines from stdin)");
-      const inputs = texts.length === 1 && texts[0] === "-" ? readLines(context.io) : texts;
+      const inputs = textsToEmbed(texts, flags.input, context.io);
       const pooling = parsePooling(flags.pooling);
       const embedder = await Embedder.load(dir, {
+        // onnxruntime in a child: its native crashes (one comes with long command lines) are one error line here.
+        isolated: true,
+        optionNames: { file: "--file <name>", pooling: "--pooling" },
         ...(typeof flags.file === "string" ? { file: flags.file } : {}),
         ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
         ...(pooling ? { pooling } : {}),
@@ -309,8 +313,20 @@ function sourceSummary(modelId: string, hub: HubClient): Record<string, unknown>
 }
 
 function readLines(io: CliIo): string[] {
-  const text = io.readStdin ? io.readStdin() : readFileSync(0, "utf8");
-  return text.split(/\r?\n/).filter((line, i, all) => line !== "" || i < all.length - 1);
+  return splitLines(io.readStdin ? io.readStdin() : readFileSync(0, "utf8"));
+}
+
+/** embed's texts: its arguments, '-' (stdin lines), or --input's file ('-': stdin lines). */
+function textsToEmbed(texts: string[], input: string | true | undefined, io: CliIo): string[] {
+  if (input === undefined) {
+    if (texts.length === 0) throw new UsageError("missing <text…> to embed (or '-' to read lines from stdin, or --input <file>)");
+    return texts.length === 1 && texts[0] === "-" ? readLines(io) : texts;
+  }
+  if (texts.length > 0) throw new UsageError("give the texts to embed as arguments or with --input, not both");
+  if (input === "-") return readLines(io);
+  const read = readTextLines(String(input), "input file");
+  if (read.length === 0) throw new TextFileError(`input file ${String(input)} holds no texts`);
+  return read;
 }
 
 function mainHelp(): string {
@@ -396,7 +412,20 @@ function isEntryPoint(): boolean {
   }
 }
 
+/**
+ * A reader that stops early (`embed … | head`) closes the pipe: nothing more can be said there,
+ * and that is no failure of the command, which ends as it would have (its exit code, no trace).
+ */
+function ignoreClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") throw error;
+    });
+  }
+}
+
 if (isEntryPoint()) {
+  ignoreClosedPipes();
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

@@ -7,18 +7,18 @@
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Tokenizer } from "@huggingface/tokenizers";
-import * as ort from "onnxruntime-node";
 import type { TokenBatch } from "../arch/architecture.js";
 import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens, truncateAndNormalize } from "../heads/pooling.js";
 import { VECTOR_OUTPUT, type VectorKind } from "../heads/vectors.js";
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
 import { resolveModelFile } from "../artifact/layout.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
-import { loadTokenizer } from "../artifact/tokenizer-files.js";
+import { TOKENIZER_JSON, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { describe, kindOf } from "../common/messages.js";
 import { batchByLength, padBatch } from "../quant/tokenize.js";
 import { DEFAULT_MAX_BATCH_TOKENS, LONG_TEXT_MODES, type LongTextMode, chunkIds, meanVector, textWindow } from "./long-text.js";
-import { ortFeeds } from "../ort/ort-feeds.js";
+import { batchFeeds } from "../ort/feeds.js";
+import { type ModelSession, openModelSession } from "../ort/model-session.js";
 import { readOnnxMetadata } from "../ort/onnx-metadata.js";
 
 export type { PoolingMode } from "../arch/sentence-transformers.js";
@@ -39,6 +39,17 @@ export interface EmbedderOptions {
   pooling?: PoolingMode;
   /** Threads onnxruntime may use within one operator (default: its own choice). */
   threads?: number;
+  /**
+   * Run onnxruntime in a child process (default false: in this one). A native crash of
+   * onnxruntime then becomes an EmbedderError instead of ending this process; each batch's
+   * output is copied back once. The CLI's `embed` always does.
+   */
+  isolated?: boolean;
+  /**
+   * How messages name the `file` and `pooling` options (default `{ file }`, `{ pooling }`): the
+   * CLI passes its flags, so that a message says what to type there.
+   */
+  optionNames?: Partial<Record<"file" | "pooling", string>>;
 }
 
 export interface EmbedOptions {
@@ -73,7 +84,7 @@ const UNSET_MODEL_MAX_LENGTH = 1e6;
 
 export class Embedder {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: ModelSession,
     private readonly tokenizer: Tokenizer,
     private readonly specials: SpecialTokens,
     /** The ONNX file in use. */
@@ -89,12 +100,18 @@ export class Embedder {
   /** Loads an exported folder: its ONNX file (FP32 or INT8) and tokenizer files. */
   static async load(dir: string, options: EmbedderOptions = {}): Promise<Embedder> {
     if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
-    const modelPath = resolveModelFile(dir, options.file, (message) => new EmbedderError(message));
+    const optionName = (option: "file" | "pooling") => options.optionNames?.[option] ?? `{ ${option} }`;
+    const modelPath = resolveModelFile(dir, options.file, (message) => new EmbedderError(message), optionName("file"));
     const pipeline = readSentencePipeline(dir);
     if (pipeline && pipeline.unsupportedModules.length > 0 && !options.pooling) {
       throw new EmbedderError(
         `${join(dir, "modules.json")} has ${pipeline.unsupportedModules.join(", ")} after pooling, which the ONNX model does not include; ` +
-          `its vectors would differ from sentence-transformers'. Pass { pooling } explicitly to embed with the encoder alone`,
+          `its vectors would differ from sentence-transformers'. Pass ${optionName("pooling")} explicitly to embed with the encoder alone`,
+      );
+    }
+    if (!existsSync(join(dir, TOKENIZER_JSON))) {
+      throw new EmbedderError(
+        `${dir} has no ${TOKENIZER_JSON}, which the Embedder tokenizes with; put the model's tokenizer files beside the ONNX file (jazzmine-embed tokenizer <model> -o ${dir})`,
       );
     }
     const { tokenizer, config } = loadTokenizer(dir);
@@ -103,12 +120,9 @@ export class Embedder {
       pipeline?.maxSeqLength,
       typeof config.model_max_length === "number" && config.model_max_length < UNSET_MODEL_MAX_LENGTH ? config.model_max_length : undefined,
     ]);
-    let session: ort.InferenceSession;
+    let session: ModelSession;
     try {
-      session = await ort.InferenceSession.create(modelPath, {
-        graphOptimizationLevel: "all",
-        ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
-      });
+      session = await openModelSession(modelPath, { ...(options.threads ? { threads: options.threads } : {}), isolated: options.isolated ?? false });
     } catch (error) {
       throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${(error as Error).message}; export the model again`, { cause: error });
     }
@@ -271,7 +285,7 @@ export class Embedder {
   private async run(batch: TokenBatch, output: string): Promise<Float32Array>;
   private async run(batch: TokenBatch, output: string, type: "int8" | "uint8"): Promise<Int8Array | Uint8Array>;
   private async run(batch: TokenBatch, output: string, type: "float32" | "int8" | "uint8" = "float32"): Promise<Float32Array | Int8Array | Uint8Array> {
-    const feeds = ortFeeds(batch, this.session.inputNames);
+    const feeds = batchFeeds(batch, this.session.inputNames);
     try {
       const tensor = (await this.session.run(feeds, [output]))[output]!;
       if (tensor.type !== type) throw new Error(`${output} is ${tensor.type}, not ${type}`);

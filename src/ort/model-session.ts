@@ -1,0 +1,72 @@
+// One onnxruntime session behind one interface, in this process or in a child process, so that a
+// runtime (the Embedder…) runs the same code either way. In a child, a native crash of
+// onnxruntime is an ordinary error and the caller lives on: onnxruntime-node 1.30 crashes
+// (SIGSEGV) at session creation in any process whose command line exceeds about 29 KB, which
+// `jazzmine-embed embed <dir> <many texts>` reaches; the worker's own command line is short.
+import * as ort from "onnxruntime-node";
+import { IsolatedSession } from "./isolated-session.js";
+import { ortTensor } from "./ort-feeds.js";
+import type { FeedTensor } from "./protocol.js";
+
+/** An output tensor as the runtimes read it: float32, or int8/uint8 (quantized embeddings). */
+export interface SessionOutput {
+  type: string;
+  data: Float32Array | Int8Array | Uint8Array;
+  dims: number[];
+}
+
+export interface ModelSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** The named outputs for one set of feeds. */
+  run(feeds: Record<string, FeedTensor>, outputs: readonly string[]): Promise<Record<string, SessionOutput>>;
+  release(): Promise<void>;
+}
+
+export interface ModelSessionOptions {
+  /** Run onnxruntime in a child process (default: in this one). */
+  isolated?: boolean;
+  /** Threads onnxruntime may use within one operator (default: its own choice). */
+  threads?: number;
+}
+
+/** Loads `modelPath` at optimization level all (what users get); errors are onnxruntime's own. */
+export async function openModelSession(modelPath: string, options: ModelSessionOptions = {}): Promise<ModelSession> {
+  const threads = options.threads ? { intraOpNumThreads: options.threads } : {};
+  if (options.isolated) {
+    const worker = await IsolatedSession.open(modelPath, { graphOptimizationLevel: "all", ...threads });
+    return {
+      inputNames: worker.inputNames,
+      outputNames: worker.outputNames,
+      async run(feeds, outputs) {
+        const results = await worker.run(feeds, [...outputs]);
+        // Typed arrays keep their kind through the worker's structured-clone channel.
+        return Object.fromEntries(Object.entries(results).map(([name, { data, dims }]) => [name, { type: typeOf(data), data, dims }]));
+      },
+      release: async () => worker.close(),
+    };
+  }
+  const session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: "all", ...threads });
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    async run(feeds, outputs) {
+      const tensors = Object.fromEntries(Object.entries(feeds).map(([name, feed]) => [name, ortTensor(feed)]));
+      const results = await session.run(tensors, [...outputs]);
+      return Object.fromEntries(
+        outputs.map((name) => {
+          const tensor = results[name]!;
+          return [name, { type: tensor.type, data: tensor.data as SessionOutput["data"], dims: [...tensor.dims] }];
+        }),
+      );
+    },
+    release: () => session.release(),
+  };
+}
+
+function typeOf(data: unknown): string {
+  if (data instanceof Float32Array) return "float32";
+  if (data instanceof Int8Array) return "int8";
+  if (data instanceof Uint8Array) return "uint8";
+  return Object.prototype.toString.call(data).slice(8, -1);
+}
