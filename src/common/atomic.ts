@@ -7,15 +7,25 @@ import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, st
 import { basename, dirname, join, resolve, sep } from "node:path";
 import { fileSystemError } from "./errors.js";
 
+/** `<pid>-<random>`: this process's, and unique among its own names. */
+export function pidStamp(): string {
+  return `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
 /** `.<name>.<purpose>-<pid>-<random><extension>` beside `path`. */
 export function tempPathFor(path: string, purpose = "tmp", extension = ""): string {
-  return join(dirname(path), `.${basename(path)}.${purpose}-${process.pid}-${Math.random().toString(36).slice(2, 8)}${extension}`);
+  return join(dirname(path), `.${basename(path)}.${purpose}-${pidStamp()}${extension}`);
 }
 
 /** Temp names of tempPathFor (with an optional .onnx/.data ending) and export staging folders. */
 const OWNED_TEMP = /^\..+\.[a-z0-9]+-(\d+)-[0-9a-z]+(?:\.onnx)?(?:\.data)?$/;
 export const STAGING_PREFIX = ".jazzmine-export-";
 const OWNED_STAGING = /^\.jazzmine-export-(\d+)-[0-9a-z]+$/;
+
+/** This export's staging folder in `outputDir`: `.jazzmine-export-<pid>-<random>`. */
+export function stagingPathIn(outputDir: string): string {
+  return join(outputDir, `${STAGING_PREFIX}${pidStamp()}`);
+}
 
 /** The pid a temp name of this module belongs to, if it is one. */
 export function tempOwner(name: string): number | undefined {

@@ -7,7 +7,7 @@
 // (the Hub cache's lock), so the files of two exports finishing at once do not interleave.
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
-import { STAGING_PREFIX, ensureDir, removeCreatedDirs, sweepStaleTemps } from "../common/atomic.js";
+import { ensureDir, removeCreatedDirs, stagingPathIn, sweepStaleTemps } from "../common/atomic.js";
 import { fileSystemError } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
 import { withFileLock } from "./hub/lock.js";
@@ -34,7 +34,7 @@ export class ExportWorkspace {
     const createdDirs = ensureDir(outputDir);
     const swept = sweepStaleTemps(outputDir);
     if (swept.length > 0) logger.info(`removed ${swept.length} temporary file(s) of exports that were killed: ${swept.join(", ")}`);
-    const dir = join(outputDir, `${STAGING_PREFIX}${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+    const dir = stagingPathIn(outputDir);
     try {
       mkdirSync(dir);
     } catch (error) {
