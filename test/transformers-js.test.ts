@@ -12,6 +12,7 @@ import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE, type SyntheticModel } from "../src/fixtures/model-folder.js";
 import { syntheticModernBert } from "../src/fixtures/modernbert.js";
 import { syntheticRoberta } from "../src/fixtures/roberta.js";
+import { cosine } from "../src/quant/fidelity.js";
 import { Embedder, type PoolingMode } from "../src/runtime/embedder.js";
 import { modelFolder, tempDir } from "./helpers/index.js";
 
@@ -57,18 +58,6 @@ async function embedder(dir: string): Promise<Embedder> {
   const loaded = await Embedder.load(dir);
   open.push(loaded);
   return loaded;
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return dot / Math.sqrt(na * nb);
 }
 
 /** transformers.js' pooling names for ours. */
