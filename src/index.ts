@@ -1,10 +1,11 @@
 // Public API of @jazzmine/embedding.
-export { EmbeddingService, DEFAULT_MODEL_ID, type ExportOptions, type EmbeddingServiceOptions } from "./export/service.js";
+export { EmbeddingService, DEFAULT_MODEL_ID, type ExportOptions, type TokenizerExportOptions, type EmbeddingServiceOptions } from "./export/service.js";
 export { ExportError } from "./common/errors.js";
 export { type Logger, stderrLogger, silentLogger } from "./common/log.js";
 export { type ModelResolver, type FilePurpose, modelSlug } from "./export/model-source.js";
 export { HubClient, type HubClientOptions, type ResolvedSnapshot, HubSettings, type HubSettingsInit, defaultCacheDir } from "./export/hub/index.js";
-export { Reporter, type ProgressSink, type ProgressTask } from "./export/progress.js";
+export { Reporter } from "./export/progress.js";
+export type { ProgressCallback, ProgressEvent, ProgressStage } from "./common/progress.js";
 export { Embedder, EmbedderError, type ChunkedEmbedding, type EmbedderOptions, type EmbedOptions, type PoolingMode } from "./runtime/embedder.js";
 export type { LongTextMode } from "./runtime/long-text.js";
 export { loadEncoder, type LoadedEncoder } from "./arch/encoder.js";

@@ -13,7 +13,7 @@ import { POOLING_MODES, type PoolingMode } from "../arch/sentence-transformers.j
 import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
 import { BENCH_FLAGS, BENCH_USAGE, benchOptions, commandLine } from "./bench-command.js";
 import { runBench } from "../bench/suite.js";
-import { Embedder } from "../runtime/embedder.js";
+import { DEFAULT_BATCH_SIZE, Embedder } from "../runtime/embedder.js";
 import { TASKS, type Task } from "../heads/tasks.js";
 import { type FlagSpec, type Flags, UsageError, formatFlags, parseArgs } from "./args.js";
 import { HubClient } from "../export/hub/client.js";
@@ -149,7 +149,7 @@ const COMMANDS: Record<string, Command> = {
       { name: "pooling", value: POOLING_MODES.join("|"), help: "pooling (default: the folder's sentence-transformers config, else cls)" },
       { name: "no-normalize", help: "do not L2-normalize the vectors" },
       { name: "dimensions", value: "N", help: "Matryoshka: keep the first N dimensions, renormalized (default: the graph's)" },
-      { name: "batch-size", value: "N", help: "texts per onnxruntime run (default 32)" },
+      { name: "batch-size", value: "N", help: `texts per onnxruntime run (default ${DEFAULT_BATCH_SIZE})` },
       { name: "max-length", value: "N", help: "truncate texts to N tokens (default: the model's limit)" },
       { name: "file", value: "name.onnx", help: "the ONNX file to use when the folder has several" },
       { name: "input", value: "texts.txt|.jsonl|-", help: "texts to embed: one per line, or JSON lines ('-': lines from stdin); one vector per text, in order" },
@@ -171,9 +171,12 @@ const COMMANDS: Record<string, Command> = {
       });
       try {
         const normalize = !flags["no-normalize"];
+        const batchSize = flags["batch-size"] !== undefined ? parseInteger("batch-size", flags["batch-size"]) : undefined;
         const vectors = await embedder.embed(inputs, {
           normalize,
-          ...(flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"]) } : {}),
+          ...(batchSize !== undefined ? { batchSize } : {}),
+          // Progress only when the texts take more than one onnxruntime run.
+          ...(inputs.length > (batchSize ?? DEFAULT_BATCH_SIZE) ? { onProgress: context.reporter.onProgress } : {}),
           ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
         });
         // Nine significant digits round-trip a float32 exactly and keep the JSON short.
@@ -303,7 +306,7 @@ function hubClient(modelId: string, flags: Flags, { io, reporter }: Context): Hu
   const invalid = revision !== undefined ? invalidRevisionMessage(revision) : undefined;
   if (invalid) throw new UsageError(invalid);
   if (revision && isLocalFolder(modelId)) reporter.warn(`--revision applies to Hub ids; ${modelId} is a local folder, used as it is`);
-  return new HubClient({ env: io.env, logger: reporter, progress: reporter, ...(revision ? { revision } : {}) });
+  return new HubClient({ env: io.env, logger: reporter, onProgress: reporter.onProgress, ...(revision ? { revision } : {}) });
 }
 
 function sourceSummary(modelId: string, hub: HubClient): Record<string, unknown> {

@@ -3,13 +3,19 @@
 import { statSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { ExportError } from "../common/errors.js";
+import type { ProgressCallback } from "../common/progress.js";
 import { repoIdProblem } from "./hub/names.js";
 
 export type FilePurpose = "tokenizer" | "model";
 
+export interface ResolveOptions {
+  /** Download progress of this call (stage "download", bytes per file). */
+  onProgress?: ProgressCallback;
+}
+
 export interface ModelResolver {
   /** A local folder holding the files needed for `purpose` (downloading them if it must). */
-  resolve(modelId: string, purpose: FilePurpose): Promise<string>;
+  resolve(modelId: string, purpose: FilePurpose, options?: ResolveOptions): Promise<string>;
 }
 
 export function isLocalFolder(modelId: string): boolean {

@@ -1,22 +1,9 @@
-// Progress on stderr: a live bar (downloads) or spinner (long steps) on a terminal, plain
-// start/finish lines elsewhere, nothing but warnings when quiet. stdout is never touched.
+// Progress on stderr, drawn from the library's progress events (common/progress.ts): a live bar
+// (downloads) or spinner (long steps, counts of texts) on a terminal, plain start/finish lines
+// elsewhere, nothing but warnings when quiet. stdout is never touched.
 import type { Logger } from "../common/log.js";
+import type { ProgressCallback, ProgressEvent, ProgressTask } from "../common/progress.js";
 import { redactCredentials } from "../common/redact.js";
-
-export interface ProgressTask {
-  /** `n` more bytes done (byte tasks). */
-  advance(n: number): void;
-  done(): void;
-  /** Ends the task without a success line (the error is reported elsewhere). */
-  fail(): void;
-}
-
-export interface ProgressSink {
-  /** A task measured in bytes, `already` of them done before it started (a resumed download). */
-  bytes(label: string, total: number | undefined, already?: number): ProgressTask;
-  /** A long step without a measurable size. */
-  step(label: string): ProgressTask;
-}
 
 export type ReporterMode = "tty" | "lines" | "quiet";
 
@@ -34,13 +21,15 @@ interface LiveTask {
   total?: number;
   done: number;
   started: number;
-  kind: "bytes" | "step";
+  kind: "bytes" | "step" | "count";
 }
 
 /** Logger + progress for a terminal or a log file; the CLI's single voice on stderr. */
-export class Reporter implements Logger, ProgressSink {
+export class Reporter implements Logger {
   readonly mode: ReporterMode;
   private readonly live: LiveTask[] = [];
+  /** Tasks opened by progress events, by stage and label, with the units already drawn. */
+  private readonly fromEvents = new Map<string, { task: ProgressTask; done: number }>();
   private timer: NodeJS.Timeout | undefined;
   private frame = 0;
   private drawn = false;
@@ -74,6 +63,34 @@ export class Reporter implements Logger, ProgressSink {
     if (this.mode === "lines") this.line(`${label}…`);
     return this.track({ label, kind: "step", done: 0, started: Date.now() }, (task) => `${label} (${((Date.now() - task.started) / 1000).toFixed(1)} s)`);
   }
+
+  /** A task counted in items (texts), `total` of them. */
+  count(label: string, total: number | undefined, unit: string): ProgressTask {
+    if (this.mode === "lines") this.line(`${label}${total !== undefined ? ` ${total} ${unit}` : ""}…`);
+    return this.track({ label, kind: "count", done: 0, started: Date.now(), ...(total !== undefined ? { total } : {}) }, (task) => {
+      return `${label} ${task.done} ${unit} (${((Date.now() - task.started) / 1000).toFixed(1)} s)`;
+    });
+  }
+
+  /** The library's progress events drawn as bars, spinners or lines (pass it as `onProgress`). */
+  readonly onProgress: ProgressCallback = (event: ProgressEvent) => {
+    const key = `${event.stage}\0${event.label}`;
+    if (event.status === "start") {
+      const task =
+        event.unit === "bytes" ? this.bytes(event.label, event.total, event.done) : event.unit === "texts" ? this.count(event.label, event.total, "texts") : this.step(event.label);
+      if (event.unit === "texts" && event.done > 0) task.advance(event.done);
+      this.fromEvents.set(key, { task, done: event.done });
+      return;
+    }
+    const open = this.fromEvents.get(key);
+    if (!open) return;
+    open.task.advance(event.done - open.done);
+    open.done = event.done;
+    if (event.status === "progress") return;
+    this.fromEvents.delete(key);
+    if (event.status === "done") open.task.done();
+    else open.task.fail();
+  };
 
   private track(task: LiveTask, summary: (task: LiveTask) => string): ProgressTask {
     if (this.mode !== "tty") return { advance: () => {}, done: () => {}, fail: () => {} };
@@ -137,6 +154,7 @@ export class Reporter implements Logger, ProgressSink {
 function renderTask(task: LiveTask, spinner: string, width: number): string {
   const seconds = (Date.now() - task.started) / 1000;
   if (task.kind === "step") return truncate(`${spinner} ${task.label} · ${seconds.toFixed(0)} s`, width);
+  if (task.kind === "count") return truncate(`${spinner} ${task.label} ${task.done}${task.total !== undefined ? `/${task.total}` : ""} · ${seconds.toFixed(0)} s`, width);
   const rate = seconds > 0.5 ? ` ${formatBytes(task.done / seconds)}/s` : "";
   if (task.total === undefined || task.total === 0) return truncate(`${spinner} ${task.label} ${formatBytes(task.done)}${rate}`, width);
   const fraction = Math.min(1, task.done / task.total);
@@ -163,21 +181,8 @@ export function formatBytes(bytes: number): string {
   return `${unit === 0 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
 }
 
-/** Progress for a plain Logger (library use): the reporter itself when it is one, else lines. */
-export function progressFor(logger: Logger): ProgressSink {
-  if (logger instanceof Reporter) return logger;
-  return new Reporter({ write: (text) => logger.info(text.replace(/\n$/, "")) }, { mode: "lines" });
-}
-
-/** Runs a long step: a spinner with elapsed time on a terminal, a line otherwise. */
-export async function withStep<T>(logger: Logger, label: string, work: () => Promise<T>): Promise<T> {
-  const task = progressFor(logger).step(label);
-  try {
-    const result = await work();
-    task.done();
-    return result;
-  } catch (error) {
-    task.fail();
-    throw error;
-  }
+/** Progress events for a plain Logger (library use without onProgress): the reporter's own when it is one, else lines. */
+export function progressFor(logger: Logger): ProgressCallback {
+  if (logger instanceof Reporter) return logger.onProgress;
+  return new Reporter({ write: (text) => logger.info(text.replace(/\n$/, "")) }, { mode: "lines" }).onProgress;
 }

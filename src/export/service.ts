@@ -14,7 +14,8 @@ import { type EmitOptions, emitVerifiedGraph, startVerification } from "./emit.j
 import { type Logger, stderrLogger } from "../common/log.js";
 import { HubClient } from "./hub/client.js";
 import { type ModelResolver, modelSlug } from "./model-source.js";
-import { withStep } from "./progress.js";
+import { type ProgressCallback, startTask, withStep } from "../common/progress.js";
+import { progressFor } from "./progress.js";
 import { type Quantizer, defaultQuantizer, quantizeEmitted } from "./quantized-export.js";
 import { DEFAULT_LAYOUT, type ExportLayout, type ModelPrecision, int8Precision, modelFileName } from "../artifact/layout.js";
 import { METADATA } from "../artifact/names.js";
@@ -71,6 +72,13 @@ export interface ExportOptions extends QuantizationOptions {
    * model_quantized.onnx and ort_config.json. Every layout writes config.json.
    */
   layout?: ExportLayout;
+  /** Progress events: Hub downloads, the graph build and verification, quantization (default: lines through the logger). */
+  onProgress?: ProgressCallback;
+}
+
+export interface TokenizerExportOptions {
+  /** Progress events: Hub downloads and the files written (default: lines through the logger). */
+  onProgress?: ProgressCallback;
 }
 
 export interface EmbeddingServiceOptions {
@@ -105,11 +113,14 @@ export class EmbeddingService {
   }
 
   /** Writes the tokenizer files into `outputDir` (never touching model weights). */
-  async exportTokenizerOnly(outputDir: string): Promise<string> {
+  async exportTokenizerOnly(outputDir: string, options: TokenizerExportOptions = {}): Promise<string> {
     planDir(outputDir);
-    const { dir } = await this.loadTokenizer();
+    const onProgress = options.onProgress ?? progressFor(this.logger);
+    const { dir } = await this.loadTokenizer(onProgress);
     ensureDir(outputDir);
+    const task = startTask(onProgress, { stage: "tokenizer", label: "writing the tokenizer files", unit: "steps", total: 1 });
     const written = copyTokenizerFiles(dir, outputDir);
+    task.done();
     this.logger.info(`wrote ${written.join(", ")} to ${outputDir}`);
     return outputDir;
   }
@@ -118,13 +129,14 @@ export class EmbeddingService {
   async exportOnnxModel(outputDir: string, options: ExportOptions = {}): Promise<string> {
     const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
     const quantized = options.quantized ?? true;
+    const onProgress = options.onProgress ?? progressFor(this.logger);
     const layout = checkLayout(options.layout ?? DEFAULT_LAYOUT);
     // Quantization settings and calibration texts are checked before anything is written.
     const quantization = quantized ? { settings: resolveQuantizationOptions(options), calibration: calibrationTextsFor(options) } : undefined;
     const vector = checkVectorKind(options.vector);
     const vectorCalibration = vector ? (quantization?.calibration ?? calibrationTextsFor(options)) : undefined;
     planDir(outputDir); // a bad output path fails before anything is read; nothing is created yet
-    const encoder = await this.loadEncoder();
+    const encoder = await this.loadEncoder(onProgress);
     const { architecture, config } = encoder;
     const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger);
     const advertised = readAdvertisedDimensions(encoder.dir);
@@ -141,7 +153,7 @@ export class EmbeddingService {
     let workspace: ExportWorkspace;
     let tokenizerDir: string;
     try {
-      tokenizerDir = await (quantization || vector ? this.loadTokenizer().then((t) => t.dir) : this.checkedTokenizerDir());
+      tokenizerDir = await (quantization || vector ? this.loadTokenizer(onProgress).then((t) => t.dir) : this.checkedTokenizerDir(onProgress));
       // Created only once every input is known to be usable: a rejected export leaves no folder.
       workspace = ExportWorkspace.open(outputDir, this.logger);
     } catch (error) {
@@ -171,15 +183,15 @@ export class EmbeddingService {
         const near = this.modelPath(workspace.dir, layout, "fp32");
         emitOptions.task = { ...task, vector: vector === "binary" ? { kind: vector } : await calibrateVectorRanges(encoder, emitOptions, vectorTexts, near) };
       }
-      const emitted = await withStep(this.logger, "building, writing and verifying the FP32 graph", () =>
+      const emitted = await withStep(onProgress, "export", "building, writing and verifying the FP32 graph", () =>
         emitVerifiedGraph(encoder, this.modelPath(workspace.dir, layout, "fp32"), emitOptions, verification),
       );
       const precision = quantization ? int8Precision(quantization.settings.mode) : "fp32";
       const int8 = quantization
-        ? await withStep(this.logger, `quantizing to INT8 (${quantization.settings.mode})`, async () =>
+        ? await withStep(onProgress, "quantize", `quantizing to INT8 (${quantization.settings.mode})`, async () =>
             quantizeEmitted(emitted, {
               encoder,
-              tokenizer: await this.loadTokenizer(),
+              tokenizer: await this.loadTokenizer(onProgress),
               emit: emitOptions,
               int8Path: this.modelPath(workspace.dir, layout, precision),
               ...quantization,
@@ -209,7 +221,7 @@ export class EmbeddingService {
 
   /** What the vector output's calibration and agreement report embed. */
   private async vectorTexts(encoder: LoadedEncoder, calibration: TextSource): Promise<VectorTexts> {
-    const { tokenizer } = await this.loadTokenizer();
+    const { tokenizer } = await this.loadTokenizer(undefined); // loaded by now: nothing to report
     return { tokenizer, padTokenId: encoder.config.padTokenId, maxSequence: encoder.config.maxSequence, calibration };
   }
 
@@ -220,28 +232,29 @@ export class EmbeddingService {
     return path;
   }
 
-  private loadTokenizer(): Promise<LoadedTokenizer & { dir: string }> {
+  private loadTokenizer(onProgress: ProgressCallback | undefined): Promise<LoadedTokenizer & { dir: string }> {
     this.tokenizer ??= forgetOnFailure(
-      this.tokenizerDir().then((dir) => ({ dir, ...loadTokenizer(dir) })),
+      this.tokenizerDir(onProgress).then((dir) => ({ dir, ...loadTokenizer(dir) })),
       () => (this.tokenizer = undefined),
     );
     return this.tokenizer;
   }
 
   /** The tokenizer's folder once its tokenizer.json is known to parse (cheaper than loading it). */
-  private async checkedTokenizerDir(): Promise<string> {
-    const dir = await this.tokenizerDir();
+  private async checkedTokenizerDir(onProgress: ProgressCallback): Promise<string> {
+    const dir = await this.tokenizerDir(onProgress);
     checkTokenizerFiles(dir);
     return dir;
   }
 
-  private tokenizerDir(): Promise<string> {
-    this.tokenizerFolder ??= forgetOnFailure(this.resolver.resolve(this.modelId, "tokenizer"), () => (this.tokenizerFolder = undefined));
+  /** Resolved once: the first call's onProgress sees the downloads. */
+  private tokenizerDir(onProgress: ProgressCallback | undefined): Promise<string> {
+    this.tokenizerFolder ??= forgetOnFailure(this.resolver.resolve(this.modelId, "tokenizer", { onProgress }), () => (this.tokenizerFolder = undefined));
     return this.tokenizerFolder;
   }
 
-  private loadEncoder(): Promise<LoadedEncoder> {
-    this.encoder ??= forgetOnFailure(this.resolver.resolve(this.modelId, "model").then(loadEncoder), () => (this.encoder = undefined));
+  private loadEncoder(onProgress: ProgressCallback): Promise<LoadedEncoder> {
+    this.encoder ??= forgetOnFailure(this.resolver.resolve(this.modelId, "model", { onProgress }).then(loadEncoder), () => (this.encoder = undefined));
     return this.encoder;
   }
 }

@@ -15,6 +15,7 @@ import { resolveModelFile } from "../artifact/layout.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
 import { TOKENIZER_JSON, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { describe, kindOf } from "../common/messages.js";
+import { type ProgressCallback, startTask } from "../common/progress.js";
 import { batchByLength, padBatch } from "../quant/tokenize.js";
 import { DEFAULT_MAX_BATCH_TOKENS, LONG_TEXT_MODES, type LongTextMode, chunkIds, meanVector, textWindow } from "./long-text.js";
 import { batchFeeds } from "../ort/feeds.js";
@@ -52,8 +53,11 @@ export interface EmbedderOptions {
   optionNames?: Partial<Record<"file" | "pooling", string>>;
 }
 
+/** Texts per onnxruntime run unless embed() is told otherwise. */
+export const DEFAULT_BATCH_SIZE = 32;
+
 export interface EmbedOptions {
-  /** Texts per onnxruntime run (default 32); each batch is padded to its longest text. */
+  /** Texts per onnxruntime run (default DEFAULT_BATCH_SIZE, 32); each batch is padded to its longest text. */
   batchSize?: number;
   /**
    * Padded tokens per onnxruntime run, texts × the longest one (default 16384): a mix of long
@@ -75,6 +79,8 @@ export interface EmbedOptions {
    * (default: the graph's own sentence_embedding width when it was exported with --dimensions).
    */
   dimensions?: number;
+  /** Progress events (stage "embed", texts done of all), one per batch: worth it for long inputs. */
+  onProgress?: ProgressCallback;
 }
 
 /** Limit when nothing in the folder states one: BERT's 512 positions. */
@@ -172,7 +178,7 @@ export class Embedder {
 
   /** One pooled vector per token sequence (each at most maxLength ids), in order. */
   private async vectorsOf(ids: readonly number[][], options: EmbedOptions): Promise<Float32Array[]> {
-    const batchSize = options.batchSize ?? 32;
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmbedderError(`batchSize must be a positive integer, not ${batchSize}`);
     const maxBatchTokens = options.maxBatchTokens ?? DEFAULT_MAX_BATCH_TOKENS;
     if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) {
@@ -186,7 +192,7 @@ export class Embedder {
     }
     const wanted: SentencePooling = { pooling, normalize: options.normalize ?? true, ...(dimensions !== undefined ? { dimensions } : {}) };
     const fromGraph = this.graphComputes(wanted);
-    return this.perText(ids, batchSize, maxBatchTokens, (batch) => (fromGraph ? this.graphEmbedding(batch, wanted) : this.poolHidden(batch, wanted)));
+    return this.perText(ids, batchSize, maxBatchTokens, (batch) => (fromGraph ? this.graphEmbedding(batch, wanted) : this.poolHidden(batch, wanted)), options.onProgress);
   }
 
   /**
@@ -220,13 +226,22 @@ export class Embedder {
     batchSize: number,
     maxBatchTokens: number,
     compute: (batch: TokenBatch) => Promise<T>,
+    onProgress?: ProgressCallback,
   ): Promise<T[]> {
     const vectors = new Array<T>(ids.length);
-    for (const { batch, rows } of batchByLength(ids, batchSize, this.specials.padId, maxBatchTokens)) {
-      const values = await compute(batch);
-      const width = values.length / batch.batch;
-      rows.forEach((textIndex, row) => (vectors[textIndex] = values.slice(row * width, (row + 1) * width) as T));
+    const task = startTask(onProgress, { stage: "embed", label: "embedding", unit: "texts", total: ids.length });
+    try {
+      for (const { batch, rows } of batchByLength(ids, batchSize, this.specials.padId, maxBatchTokens)) {
+        const values = await compute(batch);
+        const width = values.length / batch.batch;
+        rows.forEach((textIndex, row) => (vectors[textIndex] = values.slice(row * width, (row + 1) * width) as T));
+        task.advance(rows.length);
+      }
+    } catch (error) {
+      task.fail();
+      throw error;
     }
+    task.done();
     return vectors;
   }
 

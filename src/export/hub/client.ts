@@ -5,8 +5,9 @@ import { existsSync, statSync } from "node:fs";
 import { ExportError } from "../../common/errors.js";
 import { type Logger, stderrLogger } from "../../common/log.js";
 import { quote } from "../../common/messages.js";
-import { type FilePurpose, type ModelResolver, isLocalFolder } from "../model-source.js";
-import { type ProgressSink, progressFor } from "../progress.js";
+import { type FilePurpose, type ModelResolver, type ResolveOptions, isLocalFolder } from "../model-source.js";
+import type { ProgressCallback } from "../../common/progress.js";
+import { progressFor } from "../progress.js";
 import { COMMIT_SHA, RepoCache } from "./cache.js";
 import { downloadBlob, fetchFileMetadata } from "./download.js";
 import { HubHttpError, HubNetworkError, hubRequest } from "./http.js";
@@ -23,8 +24,8 @@ export interface HubClientOptions {
   /** Branch, tag or commit sha (default "main"). */
   revision?: string;
   logger?: Logger;
-  /** Download progress (default: lines through `logger`). */
-  progress?: ProgressSink;
+  /** Download progress events (default: lines through `logger`); a resolve call can pass its own. */
+  onProgress?: ProgressCallback;
   /** Download retries after a cut or server error, each resuming with Range (default 4). */
   retries?: number;
   retryDelayMs?: number;
@@ -51,7 +52,7 @@ export class HubClient implements ModelResolver {
   readonly revision: string;
   private resolvedSettings: HubSettings | undefined;
   private readonly logger: Logger;
-  private readonly progress: ProgressSink;
+  private readonly onProgress: ProgressCallback;
   private readonly repoInfos = new Map<string, Promise<RepoInfo>>();
   private readonly snapshots = new Map<string, ResolvedSnapshot>();
   private readonly cacheNotices = new Set<string>();
@@ -60,7 +61,7 @@ export class HubClient implements ModelResolver {
     this.resolvedSettings = options.settings;
     this.revision = options.revision?.trim() || DEFAULT_REVISION;
     this.logger = options.logger ?? stderrLogger;
-    this.progress = options.progress ?? progressFor(this.logger);
+    this.onProgress = options.onProgress ?? progressFor(this.logger);
   }
 
   /** Read from the environment on first use: constructing a client, or resolving a local folder, touches nothing. */
@@ -69,13 +70,13 @@ export class HubClient implements ModelResolver {
   }
 
   /** A local folder as is; a Hub id as its snapshot folder with the files for `purpose`. */
-  async resolve(modelId: string, purpose: FilePurpose): Promise<string> {
+  async resolve(modelId: string, purpose: FilePurpose, options: ResolveOptions = {}): Promise<string> {
     if (isLocalFolder(modelId)) return modelId;
     const problem = repoIdProblem(modelId);
     if (problem) {
       throw new ExportError(`model ${quote(modelId)} is neither a folder nor a Hugging Face Hub id: as a Hub id it ${problem} (org/name, e.g. BAAI/bge-small-en-v1.5)`);
     }
-    return (await this.snapshot(modelId, purpose)).dir;
+    return (await this.snapshot(modelId, purpose, options)).dir;
   }
 
   /** What the last resolve of `modelId` used (for summaries). */
@@ -83,7 +84,7 @@ export class HubClient implements ModelResolver {
     return this.snapshots.get(modelId);
   }
 
-  async snapshot(modelId: string, purpose: FilePurpose): Promise<ResolvedSnapshot> {
+  async snapshot(modelId: string, purpose: FilePurpose, options: ResolveOptions = {}): Promise<ResolvedSnapshot> {
     checkRevision(this.revision);
     const cache = new RepoCache(this.settings.cacheDir, modelId);
     if (this.settings.offline) return this.fromCache(cache, purpose, "HF_HUB_OFFLINE is set");
@@ -98,7 +99,7 @@ export class HubClient implements ModelResolver {
       throw this.explain(error, modelId);
     }
     cache.writeRef(this.revision, info.commit);
-    const downloaded = await this.fetchPlanned(cache, info, purpose);
+    const downloaded = await this.fetchPlanned(cache, info, purpose, options.onProgress ?? this.onProgress);
     return this.record({ modelId, revision: this.revision, commit: info.commit, dir: cache.snapshotDir(info.commit), source: "hub", downloaded });
   }
 
@@ -131,7 +132,7 @@ export class HubClient implements ModelResolver {
   }
 
   /** Downloads the plan's missing files, round by round (an index names its shards). */
-  private async fetchPlanned(cache: RepoCache, info: RepoInfo, purpose: FilePurpose): Promise<string[]> {
+  private async fetchPlanned(cache: RepoCache, info: RepoInfo, purpose: FilePurpose, onProgress: ProgressCallback): Promise<string[]> {
     const downloaded: string[] = [];
     const handled = new Set<string>();
     for (;;) {
@@ -147,13 +148,13 @@ export class HubClient implements ModelResolver {
       if (todo.length === 0) return downloaded;
       for (const file of todo) {
         handled.add(file);
-        if (await this.fetchFile(cache, info.commit, file)) downloaded.push(file);
+        if (await this.fetchFile(cache, info.commit, file, onProgress)) downloaded.push(file);
       }
     }
   }
 
   /** Puts one file into the snapshot; true when it had to be downloaded. */
-  private async fetchFile(cache: RepoCache, commit: string, file: string): Promise<boolean> {
+  private async fetchFile(cache: RepoCache, commit: string, file: string, onProgress: ProgressCallback): Promise<boolean> {
     const url = `${this.settings.endpoint}/${cache.repoId}/resolve/${commit}/${file.split("/").map(encodeURIComponent).join("/")}`;
     const metadata = await fetchFileMetadata(this.settings, url).catch((error: unknown) => {
       throw this.explain(error, cache.repoId, file);
@@ -170,7 +171,7 @@ export class HubClient implements ModelResolver {
           await downloadBlob(
             this.settings,
             { file, metadata, blobPath, incompletePath: cache.incompletePath(metadata.etag) },
-            { progress: this.progress, logger: this.logger, retries: this.options.retries, retryDelayMs: this.options.retryDelayMs },
+            { onProgress, logger: this.logger, retries: this.options.retries, retryDelayMs: this.options.retryDelayMs },
           ).catch((error: unknown) => {
             throw this.explain(error, cache.repoId, file);
           });

@@ -7,7 +7,8 @@ import { dirname } from "node:path";
 import { open } from "node:fs/promises";
 import { ExportError, fileSystemError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
-import { type ProgressSink, formatBytes } from "../progress.js";
+import { type ProgressCallback, startTask } from "../../common/progress.js";
+import { formatBytes } from "../progress.js";
 import { HubHttpError, HubNetworkError, hubRequest, networkReason } from "./http.js";
 import type { HubSettings } from "./settings.js";
 import { errorMessage } from "../../common/messages.js";
@@ -51,7 +52,8 @@ export interface BlobDownload {
 }
 
 export interface DownloadOptions {
-  progress: ProgressSink;
+  /** Byte progress of each file (stage "download"). */
+  onProgress: ProgressCallback | undefined;
   logger: Logger;
   /** Retries after a cut, stall or server error, each resuming where the last stopped (default 4). */
   retries?: number;
@@ -125,7 +127,7 @@ async function fetchIntoIncomplete(settings: HubSettings, target: BlobDownload, 
   }
   if (offset > 0 && !(response.status === 206 && rangeStart(response) === offset)) offset = 0; // range ignored: start over
 
-  const task = options.progress.bytes(target.file, size, offset);
+  const task = startTask(options.onProgress, { stage: "download", label: target.file, unit: "bytes", total: size, done: offset });
   const file = await open(target.incompletePath, offset > 0 ? "a" : "w").catch((error: unknown) => {
     clearTimeout(stall);
     task.fail();
