@@ -139,7 +139,7 @@ export interface AttentionOptions {
 }
 
 /**
- * What a layer's forward asks of its blocks, the same on both sides: graph values (Blocks) or a
+ * The blocks both forwards share, with the same signatures: on graph values (Blocks) or on a
  * batch's arrays (ReferenceBlocks, reference/blocks.ts). A layer written against it is one
  * function for the graph and the reference forward.
  */
