@@ -8,6 +8,8 @@ export { Reporter } from "./export/progress.js";
 export type { ProgressCallback, ProgressEvent, ProgressStage } from "./common/progress.js";
 export { Embedder, EmbedderError, type ChunkedEmbedding, type EmbedderOptions, type EmbedOptions, type PoolingMode } from "./runtime/embedder.js";
 export type { LongTextMode } from "./runtime/long-text.js";
+export { Reranker, RerankerError, type RerankerOptions, type RerankOptions, type RerankResult } from "./runtime/reranker.js";
+export { PairEncoder, PairEncodingError, type EncodedPair } from "./artifact/pairs.js";
 export { loadEncoder, type LoadedEncoder } from "./arch/encoder.js";
 export { buildEncoderGraph, buildGraph, referenceForward, referenceOutputs } from "./heads/graph.js";
 export { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "./heads/tasks.js";

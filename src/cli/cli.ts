@@ -14,6 +14,7 @@ import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
 import { BENCH_FLAGS, BENCH_USAGE, benchOptions, commandLine } from "./bench-command.js";
 import { runBench } from "../bench/suite.js";
 import { DEFAULT_BATCH_SIZE, Embedder } from "../runtime/embedder.js";
+import { Reranker } from "../runtime/reranker.js";
 import { TASKS, type Task } from "../heads/tasks.js";
 import { type FlagSpec, type Flags, UsageError, formatFlags, parseArgs } from "./args.js";
 import { HubClient } from "../export/hub/client.js";
@@ -197,6 +198,44 @@ const COMMANDS: Record<string, Command> = {
         await embedder.close();
       }
     },
+  },
+};
+
+COMMANDS.rerank = {
+  summary: "score documents against a query with an exported reranker and print them best first as JSON",
+  usage: `jazzmine-embed rerank <exported-dir> --query <text> <document…>   ('-' reads one document per line from stdin)`,
+  flags: [
+    { name: "query", value: "text", help: "the query the documents are scored against" },
+    { name: "top-k", value: "N", help: "print only the N best documents (default: all)" },
+    { name: "raw", help: "scores are the raw logits (default: sigmoid, or softmax over labels)" },
+    { name: "batch-size", value: "N", help: "pairs per onnxruntime run (default 32)" },
+    { name: "max-length", value: "N", help: "truncate pairs to N tokens, documents first (default: the model's limit)" },
+    { name: "file", value: "name.onnx", help: "the ONNX file to use when the folder has several" },
+    QUIET,
+    JSON_FLAG,
+    HELP,
+  ],
+  async run([dir, ...documents], flags, context) {
+    if (!dir) throw new UsageError("missing <exported-dir> (a folder written by 'jazzmine-embed export' for a reranker)");
+    if (typeof flags.query !== "string") throw new UsageError("missing --query <text>");
+    if (documents.length === 0) throw new UsageError("missing <document…> to score (or '-' to read lines from stdin)");
+    const inputs = documents.length === 1 && documents[0] === "-" ? readLines(context.io) : documents;
+    const reranker = await Reranker.load(dir, {
+      ...(typeof flags.file === "string" ? { file: flags.file } : {}),
+      ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
+    });
+    try {
+      const ranked = await reranker.rerank(flags.query, inputs, {
+        raw: flags.raw === true,
+        ...(flags["top-k"] !== undefined ? { topK: parseInteger("top-k", flags["top-k"]) } : {}),
+        ...(flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"]) } : {}),
+      });
+      const rows = ranked.map(({ index, score }) => ({ index, score: Number(score.toPrecision(9)), document: inputs[index]! }));
+      context.reporter.info(`scored ${inputs.length} document(s) with ${reranker.modelPath}`);
+      return { stdout: JSON.stringify(rows), summary: { model: reranker.modelPath, maxLength: reranker.maxLength, raw: flags.raw === true, results: rows } };
+    } finally {
+      await reranker.close();
+    }
   },
 };
 

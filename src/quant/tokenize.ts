@@ -33,19 +33,21 @@ export function tokenizeTexts(tokenizer: TokenEncoder, texts: readonly string[],
  * Batches of up to `batchSize` sequences of similar length (sorted by length), each padded to
  * its longest row and holding at most `maxTokens` padded tokens (rows × longest row; a sequence
  * longer than that makes a batch of its own). Returns the batches and, for each batch row, the
- * index of its sequence.
+ * index of its sequence. `typeIds` (one row per sequence: text pairs) become the batches'
+ * token_type_ids.
  */
 export function batchByLength(
   sequences: readonly ArrayLike<number>[],
   batchSize: number,
   padTokenId: number,
   maxTokens = Infinity,
+  typeIds?: readonly ArrayLike<number>[],
 ): Array<{ batch: TokenBatch; rows: number[] }> {
   const order = sequences.map((_, i) => i).sort((a, b) => sequences[a]!.length - sequences[b]!.length || a - b);
   const out: Array<{ batch: TokenBatch; rows: number[] }> = [];
   let rows: number[] = [];
   const flush = () => {
-    if (rows.length > 0) out.push({ batch: padBatch(rows.map((i) => sequences[i]!), padTokenId), rows });
+    if (rows.length > 0) out.push({ batch: padBatch(rows.map((i) => sequences[i]!), padTokenId, typeIds && rows.map((i) => typeIds[i]!)), rows });
     rows = [];
   };
   for (const index of order) {
@@ -58,16 +60,21 @@ export function batchByLength(
   return out;
 }
 
-/** Rows padded to the longest one (at least one position, so that no rows still make a batch). */
-export function padBatch(rows: readonly ArrayLike<number>[], padTokenId: number): TokenBatch {
+/**
+ * Rows padded to the longest one (at least one position, so that no rows still make a batch);
+ * with `typeIds`, their token type ids (type 0 at padding).
+ */
+export function padBatch(rows: readonly ArrayLike<number>[], padTokenId: number, typeIds?: readonly ArrayLike<number>[]): TokenBatch {
   const sequence = Math.max(1, ...rows.map((r) => r.length));
   const inputIds = new Int32Array(rows.length * sequence).fill(padTokenId);
   const attentionMask = new Int32Array(rows.length * sequence);
+  const tokenTypeIds = typeIds ? new Int32Array(rows.length * sequence) : undefined;
   rows.forEach((row, b) => {
     inputIds.set(row, b * sequence);
     attentionMask.fill(1, b * sequence, b * sequence + row.length);
+    tokenTypeIds?.set(typeIds![b]!, b * sequence);
   });
-  return { batch: rows.length, sequence, inputIds, attentionMask };
+  return { batch: rows.length, sequence, inputIds, attentionMask, ...(tokenTypeIds ? { tokenTypeIds } : {}) };
 }
 
 /** Texts tokenized into length-sorted batches (`rows`: each row's index in the texts). */

@@ -124,7 +124,7 @@ export class Embedder {
     const metadata = readMetadata(modelPath);
     const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [
       pipeline?.maxSeqLength,
-      typeof config.model_max_length === "number" && config.model_max_length < UNSET_MODEL_MAX_LENGTH ? config.model_max_length : undefined,
+      tokenizerMaxLength(config),
     ]);
     let session: ModelSession;
     try {
@@ -134,7 +134,12 @@ export class Embedder {
     }
     if (!session.outputNames.includes(OUTPUT.lastHiddenState)) {
       await session.release();
-      throw new EmbedderError(`${modelPath} has no last_hidden_state output (it has ${session.outputNames.join(", ")}); use a model exported by this tool`);
+      const reranker = session.outputNames.includes(OUTPUT.logits);
+      throw new EmbedderError(
+        reranker
+          ? `${modelPath} is a reranker (its output is logits, not last_hidden_state); load it with Reranker.load (CLI: jazzmine-embed rerank)`
+          : `${modelPath} has no last_hidden_state output (it has ${session.outputNames.join(", ")}); use a model exported by this tool`,
+      );
     }
     const graphPooling = session.outputNames.includes(SENTENCE_EMBEDDING_OUTPUT) ? sentencePoolingOf(metadata) : undefined;
     const pooling = options.pooling ?? graphPooling?.pooling ?? pipeline?.pooling ?? "cls";
@@ -349,7 +354,7 @@ interface SpecialTokens {
 }
 
 /** Where the template puts the text, found by encoding a probe with and without special tokens. */
-function specialTokens(tokenizer: Tokenizer, config: Record<string, unknown>): SpecialTokens {
+export function specialTokens(tokenizer: Tokenizer, config: Record<string, unknown>): SpecialTokens {
   const bare: number[] = tokenizer.encode("probe", { add_special_tokens: false }).ids;
   const full: number[] = tokenizer.encode("probe").ids;
   let prefix = 0;
@@ -361,7 +366,12 @@ function specialTokens(tokenizer: Tokenizer, config: Record<string, unknown>): S
   return { prefix, suffix, padId };
 }
 
-function readMetadata(modelPath: string): Record<string, string> {
+/** tokenizer_config.json's model_max_length, unless it is transformers' "no limit" value. */
+export function tokenizerMaxLength(config: Record<string, unknown>): number | undefined {
+  return typeof config.model_max_length === "number" && config.model_max_length < UNSET_MODEL_MAX_LENGTH ? config.model_max_length : undefined;
+}
+
+export function readMetadata(modelPath: string): Record<string, string> {
   try {
     return readOnnxMetadata(modelPath);
   } catch (error) {
@@ -378,7 +388,7 @@ function sentencePoolingOf(metadata: Record<string, string>): SentencePooling | 
 }
 
 /** The model's limit is the smallest one stated (graph metadata, sentence-transformers, tokenizer). */
-function chooseMaxLength(metadata: Record<string, string>, modelPath: string, requested: number | undefined, stated: Array<number | undefined>): number {
+export function chooseMaxLength(metadata: Record<string, string>, modelPath: string, requested: number | undefined, stated: Array<number | undefined>): number {
   const fromGraph = Number(metadata[METADATA.maxSequenceLength]);
   const limits = [Number.isInteger(fromGraph) && fromGraph > 0 ? fromGraph : undefined, ...stated].filter((n): n is number => n !== undefined && n > 0);
   const limit = limits.length > 0 ? Math.min(...limits) : FALLBACK_MAX_LENGTH;
