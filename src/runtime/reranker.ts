@@ -13,6 +13,7 @@ import { resolveModelFile } from "../artifact/layout.js";
 import { OUTPUT } from "../artifact/names.js";
 import { PairEncoder, PairEncodingError } from "../artifact/pairs.js";
 import { loadTokenizer } from "../artifact/tokenizer-files.js";
+import { errorMessage } from "../common/messages.js";
 import { ortFeeds } from "../ort/ort-feeds.js";
 import { batchByLength } from "../quant/tokenize.js";
 import { EmbedderError, type EmbedderOptions, chooseMaxLength, readMetadata, specialTokens, tokenizerMaxLength } from "./embedder.js";
@@ -66,7 +67,7 @@ export class Reranker {
     try {
       pairs = new PairEncoder(tokenizer, maxLength);
     } catch (error) {
-      throw new RerankerError(`${dir}: ${(error as Error).message}`, { cause: error });
+      throw new RerankerError(`${dir}: ${errorMessage(error)}`, { cause: error });
     }
     let session: ort.InferenceSession;
     try {
@@ -75,7 +76,7 @@ export class Reranker {
         ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
       });
     } catch (error) {
-      throw new RerankerError(`onnxruntime cannot load ${modelPath}: ${(error as Error).message}; export the model again`, { cause: error });
+      throw new RerankerError(`onnxruntime cannot load ${modelPath}: ${errorMessage(error)}; export the model again`, { cause: error });
     }
     if (!session.outputNames.includes(OUTPUT.logits)) {
       await session.release();
@@ -135,7 +136,7 @@ export class Reranker {
       const tensor = (await this.session.run(ortFeeds(batch, this.session.inputNames), [OUTPUT.logits]))[OUTPUT.logits]!;
       return tensor.data as Float32Array;
     } catch (error) {
-      throw new RerankerError(`onnxruntime failed on a batch of ${batch.batch}×${batch.sequence} tokens with ${basename(this.modelPath)}: ${(error as Error).message}`, {
+      throw new RerankerError(`onnxruntime failed on a batch of ${batch.batch}×${batch.sequence} tokens with ${basename(this.modelPath)}: ${errorMessage(error)}`, {
         cause: error,
       });
     }
