@@ -46,7 +46,7 @@ afterAll(async () => {
 
 describe("help, usage errors and exit codes (real process)", () => {
   it("--help for every command on stdout, exit 0; usage errors exit 2 with one line on stderr", async () => {
-    for (const command of ["export", "tokenizer", "embed", "bench"]) {
+    for (const command of ["export", "tokenizer", "embed", "rerank", "bench"]) {
       const help = await runCli([command, "--help"], { env: hubEnv() });
       expect(help.code).toBe(EXIT_OK);
       expect(help.stdout).toMatch(new RegExp(`^usage: jazzmine-embed ${command} `));
@@ -60,7 +60,7 @@ describe("help, usage errors and exit codes (real process)", () => {
     expect(unknown).toEqual({
       code: EXIT_USAGE,
       stdout: "",
-      stderr: `jazzmine-embed: error: unknown command "frobnicate" (commands: export, tokenizer, embed, bench)\nRun 'jazzmine-embed --help' for usage.\n`,
+      stderr: `jazzmine-embed: error: unknown command "frobnicate" (commands: export, tokenizer, embed, rerank, bench)\nRun 'jazzmine-embed --help' for usage.\n`,
     });
     const help = await cli(["--help"]);
     expect(help.code).toBe(EXIT_OK);
