@@ -1,6 +1,7 @@
 // Public API of @jazzmine/embedding.
 export { EmbeddingService, DEFAULT_MODEL_ID, type ExportOptions, type TokenizerExportOptions, type EmbeddingServiceOptions } from "./export/service.js";
 export { ExportError } from "./common/errors.js";
+export { InterruptedError } from "./common/abort.js";
 export { type Logger, stderrLogger, silentLogger } from "./common/log.js";
 export { type ModelResolver, type FilePurpose, modelSlug } from "./export/model-source.js";
 export { HubClient, type HubClientOptions, type ResolvedSnapshot, HubSettings, type HubSettingsInit, defaultCacheDir } from "./export/hub/index.js";

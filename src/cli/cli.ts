@@ -25,7 +25,9 @@ import { Reporter, type TextStream } from "../export/progress.js";
 import { DEFAULT_MODEL_ID, EmbeddingService } from "../export/service.js";
 import { DEFAULT_LAYOUT, EXPORT_LAYOUTS, type ExportLayout } from "../artifact/layout.js";
 import { TOKENIZER_FILES } from "../artifact/tokenizer-files.js";
+import { InterruptedError } from "../common/abort.js";
 import { ExportError } from "../common/errors.js";
+import { type Interruption, type SignalSource, watchInterrupts } from "./interrupt.js";
 import { PACKAGE_VERSION } from "../export/version.js";
 import { redactCredentials } from "../common/redact.js";
 import { errorMessage } from "../common/messages.js";
@@ -42,11 +44,15 @@ export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
   /** Texts for `embed … -` (default: this process's stdin). */
   readStdin?: () => string;
+  /** SIGINT/SIGTERM stop an export or embed (default: this process's signals; none in tests). */
+  signals?: SignalSource;
 }
 
 interface Context {
   io: CliIo;
   reporter: Reporter;
+  /** Fires on SIGINT/SIGTERM (interruptible commands, run from the command line). */
+  signal?: AbortSignal;
 }
 
 interface CommandResult {
@@ -62,6 +68,8 @@ interface Command {
   summary: string;
   usage: string;
   flags: FlagSpec[];
+  /** Stops cleanly on SIGINT/SIGTERM (other commands keep the signals' default: end at once). */
+  interruptible?: boolean;
   run(positionals: string[], flags: Flags, context: Context): Promise<CommandResult>;
 }
 
@@ -83,6 +91,7 @@ const QUANTIZATION_FLAGS: FlagSpec[] = [
 const COMMANDS: Record<string, Command> = {
   export: {
     summary: "export a model to ONNX (with its tokenizer files)",
+    interruptible: true,
     usage: `jazzmine-embed export <model-id-or-folder> --output <dir> [options]`,
     flags: [
       OUTPUT,
@@ -114,6 +123,7 @@ const COMMANDS: Record<string, Command> = {
       const service = new EmbeddingService(modelId, { logger: context.reporter, resolver: hub });
       const artifact = await service.exportOnnxModel(output, {
         quantized: !flags.fp32,
+        ...(context.signal ? { signal: context.signal } : {}),
         ...(flags.opset !== undefined ? { opset: parseInteger("opset", flags.opset) } : {}),
         ...(flags["token-type-ids"] === true ? { tokenTypeIds: true } : {}),
         ...(flags.task !== undefined ? { task: parseTask(flags.task) } : {}),
@@ -145,6 +155,7 @@ const COMMANDS: Record<string, Command> = {
   },
   embed: {
     summary: "embed texts with an exported folder and print the vectors as JSON",
+    interruptible: true,
     usage: `jazzmine-embed embed <exported-dir> <text…> | --input <texts.txt|texts.jsonl|->   ('-': one text per line from stdin)`,
     flags: [
       { name: "pooling", value: POOLING_MODES.join("|"), help: "pooling (default: the folder's sentence-transformers config, else cls)" },
@@ -178,6 +189,7 @@ const COMMANDS: Record<string, Command> = {
           ...(batchSize !== undefined ? { batchSize } : {}),
           // Progress only when the texts take more than one onnxruntime run.
           ...(inputs.length > (batchSize ?? DEFAULT_BATCH_SIZE) ? { onProgress: context.reporter.onProgress } : {}),
+          ...(context.signal ? { signal: context.signal } : {}),
           ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
         });
         // Nine significant digits round-trip a float32 exactly and keep the JSON short.
@@ -402,7 +414,7 @@ function commandHelp(command: Command): string {
   return [`usage: ${command.usage}`, "", command.summary, "", "options:", formatFlags(command.flags), "", FOOTER].join("\n");
 }
 
-const DEFAULT_IO: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env };
+const DEFAULT_IO: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env, signals: process };
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 usage error). */
 export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Promise<number> {
@@ -420,6 +432,7 @@ export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Pro
   const command = COMMANDS[name];
   const json = rest.includes("--json");
   const started = Date.now();
+  let interruption: Interruption | undefined;
   try {
     if (!command) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")})`);
     const { positionals, flags } = parseArgs(rest, command.flags);
@@ -428,13 +441,20 @@ export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Pro
       return EXIT_OK;
     }
     const reporter = new Reporter(io.stderr, { quiet: flags.quiet === true });
-    const result = await command.run(positionals, flags, { io, reporter });
+    interruption = command.interruptible && io.signals ? watchInterrupts(io.signals, (code) => process.exit(code)) : undefined;
+    const result = await command.run(positionals, flags, { io, reporter, ...(interruption ? { signal: interruption.signal } : {}) });
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     const gone = result.artifacts?.find((path) => !existsSync(path));
     if (gone) throw new ExportError(`${gone} was written but is gone now (something removed it after the export); run the export again`);
     io.stdout.write(`${json ? JSON.stringify({ ok: true, command: name, ...result.summary, seconds }) : result.stdout}\n`);
     return EXIT_OK;
   } catch (error) {
+    const interrupted = interruption?.exitCode();
+    if (interrupted !== undefined) {
+      // One line: what the export removed (InterruptedError says), or just that it stopped.
+      io.stderr.write(`jazzmine-embed: ${error instanceof InterruptedError ? error.message : `interrupted (${String(interruption!.signal.reason)})`}\n`);
+      return interrupted;
+    }
     const usage = error instanceof UsageError;
     // Whatever produced the message, no credential (HF_ENDPOINT's user:password, a signed URL) is printed.
     const message = redactCredentials(errorMessage(error).split("\n")[0]!);
@@ -443,6 +463,8 @@ export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Pro
     const code = usage ? EXIT_USAGE : EXIT_FAILURE;
     if (json) io.stdout.write(`${JSON.stringify({ ok: false, command: name, error: message, exitCode: code })}\n`);
     return code;
+  } finally {
+    interruption?.dispose();
   }
 }
 
@@ -470,5 +492,7 @@ if (isEntryPoint()) {
   ignoreClosedPipes();
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
+    // Interrupted: exit now, whatever still holds the event loop (a download's socket).
+    if (code > 128) process.exit(code);
   });
 }

@@ -2,6 +2,7 @@
 // it runs (in a child process, reference-worker.ts) while the exporting process builds and
 // writes the graph.
 import { fork } from "node:child_process";
+import { currentAbortSignal, onAbort } from "../common/abort.js";
 import { join } from "node:path";
 import type { TokenBatch } from "../arch/architecture.js";
 import { ConfigError, ConfigReader } from "../arch/config.js";
@@ -50,7 +51,15 @@ export function startReference(encoder: LoadedEncoder, batches: TokenBatch[], ta
   // The worker's allocator reuses the memory of the weights it has read (see workerEnvironment).
   const child = fork(entry.path, [], { execArgv: entry.execArgv, serialization: "advanced", env: workerEnvironment(), stdio: ["ignore", "ignore", "inherit", "ipc"] });
   let settled = false;
+  const signal = currentAbortSignal();
   const outputs = new Promise<HeadArrays[]>((resolve, reject) => {
+    // An interrupted export stops the worker and does not compute the reference itself.
+    const unsubscribe = onAbort(() => {
+      if (!settled) reject(signal!.reason);
+      settled = true;
+      child.kill();
+    });
+    child.once("exit", unsubscribe);
     child.once("message", (reply: ReferenceReply) => {
       settled = true;
       child.disconnect();

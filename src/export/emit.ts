@@ -1,16 +1,15 @@
 // Emit → write → verify, variant by variant: the primary graph first, the portable graph when
 // the primary fails (SPEC fallback). Problems with the model itself propagate at once.
 import type { GraphVariant } from "../arch/architecture.js";
-import { ConfigError } from "../arch/config.js";
 import { type LoadedEncoder } from "../arch/encoder.js";
 import { buildTaskGraph } from "../heads/graph.js";
 import type { TaskSpec } from "../heads/tasks.js";
-import { WeightError } from "../checkpoint/weights.js";
 import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
 import { validateModel } from "../graph/validate.js";
 import { ExportError } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
+import { failureNoVariantFixes } from "./failures.js";
 import { type PendingReference, startReference } from "./background-reference.js";
 import { FP32_TOLERANCE, type Verification, verificationBatch, verificationRows, verifyGraph } from "./verify.js";
 import { errorMessage } from "../common/messages.js";
@@ -96,7 +95,8 @@ export async function emitVerifiedGraph(
         failure = `max relative error ${worst.relativeError.toExponential(2)} on ${worst.output} (batch×sequence ${worst.shape}) exceeds ${FP32_TOLERANCE}`;
       } catch (error) {
         worker.close();
-        if (error instanceof WeightError || error instanceof ConfigError || error instanceof ExportError) throw error;
+        const fatal = failureNoVariantFixes(error);
+        if (fatal !== undefined) throw fatal;
         failure = errorMessage(error);
       }
       removeModelFiles(path);

@@ -4,11 +4,12 @@
 import type { LoadedEncoder } from "../arch/encoder.js";
 import { buildTaskGraph } from "../heads/graph.js";
 import { removeModelFiles } from "../graph/onnx-writer.js";
-import { QuantizationInputError, type TextSource } from "../quant/corpus.js";
+import type { TextSource } from "../quant/corpus.js";
 import type { QuantizationSettings } from "../quant/options.js";
 import { type QuantizationResult, type QuantizeRequest, quantizeModel } from "../quant/quantize.js";
 import { type EmitOptions, type EmittedGraph, emitVerifiedGraph, reuseReference } from "./emit.js";
 import { ExportError } from "../common/errors.js";
+import { failureNoVariantFixes } from "./failures.js";
 import type { LoadedTokenizer } from "../artifact/tokenizer-files.js";
 import { errorMessage } from "../common/messages.js";
 
@@ -34,7 +35,8 @@ export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): P
     return await quantizeOnce(emitted, job);
   } catch (error) {
     removeModelFiles(emitted.path);
-    if (error instanceof QuantizationInputError) throw error;
+    const fatal = failureNoVariantFixes(error);
+    if (fatal !== undefined) throw fatal;
     const message = errorMessage(error);
     if (emitted.variant !== "primary" || !job.emit.variants.includes("portable")) {
       throw new ExportError(`INT8 quantization of the ${emitted.variant} graph failed: ${message}`, { cause: error });
@@ -46,6 +48,8 @@ export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): P
     return await quantizeOnce(portable, job);
   } catch (error) {
     removeModelFiles(portable.path);
+    const fatal = failureNoVariantFixes(error);
+    if (fatal !== undefined) throw fatal;
     throw new ExportError(`INT8 quantization failed for the primary and the portable graph: ${errorMessage(error)}`, {
       cause: error,
     });

@@ -7,8 +7,9 @@ import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import type { SentencePooling } from "../heads/pooling.js";
 import { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "../heads/tasks.js";
 import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
-import { ExportError } from "../common/errors.js";
+import { ExportError, fileSystemError, persistentFileSystemError } from "../common/errors.js";
 import { DEFAULT_OPSET, checkOpset } from "../graph/opset.js";
+import { InterruptedError, abortable, throwIfAborted, withAbortSignal } from "../common/abort.js";
 import { ensureDir, planDir } from "../common/atomic.js";
 import { type EmitOptions, emitVerifiedGraph, startVerification } from "./emit.js";
 import { type Logger, stderrLogger } from "../common/log.js";
@@ -48,6 +49,8 @@ export interface ExportOptions extends QuantizationOptions {
   task?: Task;
   /** Emit only this variant, without fallback (tests, benchmarks). */
   variant?: GraphVariant;
+  /** Stops the export (see exportOnnxModel). */
+  signal?: AbortSignal;
   /**
    * Add a third output, sentence_embedding [batch, hidden], pooled in the graph: `true` pools as
    * the model's sentence-transformers pipeline says (modules.json + its Pooling config, and a
@@ -125,8 +128,23 @@ export class EmbeddingService {
     return outputDir;
   }
 
-  /** Exports the encoder to ONNX in `outputDir` (with its tokenizer) and returns the model path. */
+  /**
+   * Exports the encoder to ONNX in `outputDir` (with its tokenizer) and returns the model path.
+   * `options.signal` stops it: its workers end, everything it wrote is removed, files that were
+   * in the folder before stay, and it rejects with an InterruptedError naming what it removed.
+   */
   async exportOnnxModel(outputDir: string, options: ExportOptions = {}): Promise<string> {
+    const { signal } = options;
+    try {
+      signal?.throwIfAborted();
+      return await withAbortSignal(signal, () => this.export(outputDir, options));
+    } catch (error) {
+      if (signal?.aborted && !(error instanceof InterruptedError)) throw new InterruptedError([], signal.reason);
+      throw error;
+    }
+  }
+
+  private async export(outputDir: string, options: ExportOptions): Promise<string> {
     const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
     const quantized = options.quantized ?? true;
     const onProgress = options.onProgress ?? progressFor(this.logger);
@@ -136,7 +154,7 @@ export class EmbeddingService {
     const vector = checkVectorKind(options.vector);
     const vectorCalibration = vector ? (quantization?.calibration ?? calibrationTextsFor(options)) : undefined;
     planDir(outputDir); // a bad output path fails before anything is read; nothing is created yet
-    const encoder = await this.loadEncoder(onProgress);
+    const encoder = await abortable(this.loadEncoder(onProgress));
     const { architecture, config } = encoder;
     const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger);
     const advertised = readAdvertisedDimensions(encoder.dir);
@@ -153,7 +171,7 @@ export class EmbeddingService {
     let workspace: ExportWorkspace;
     let tokenizerDir: string;
     try {
-      tokenizerDir = await (quantization || vector ? this.loadTokenizer(onProgress).then((t) => t.dir) : this.checkedTokenizerDir(onProgress));
+      tokenizerDir = await abortable(quantization || vector ? this.loadTokenizer(onProgress).then((t) => t.dir) : this.checkedTokenizerDir(onProgress));
       // Created only once every input is known to be usable: a rejected export leaves no folder.
       workspace = ExportWorkspace.open(outputDir, this.logger);
     } catch (error) {
@@ -212,10 +230,12 @@ export class EmbeddingService {
         opset,
         ...(quantization && int8 ? { quantization: { settings: quantization.settings, report: int8.report } } : {}),
       });
-      return await workspace.publish(artifact);
+      return await workspace.publish(artifact, throwIfAborted);
     } catch (error) {
-      workspace.discard();
-      throw error;
+      const removed = workspace.discard();
+      if (options.signal?.aborted) throw new InterruptedError(removed, options.signal.reason);
+      const disk = error instanceof ExportError ? undefined : persistentFileSystemError(error);
+      throw disk ? fileSystemError("write the export into", outputDir, disk) : error;
     }
   }
 

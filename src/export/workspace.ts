@@ -7,6 +7,7 @@
 // (the Hub cache's lock), so the files of two exports finishing at once do not interleave.
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
+import { onAbort } from "../common/abort.js";
 import { ensureDir, removeCreatedDirs, stagingPathIn, sweepStaleTemps } from "../common/atomic.js";
 import { fileSystemError } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
@@ -17,6 +18,9 @@ export const EXPORT_LOCK_FILE = ".jazzmine-export.lock";
 
 export class ExportWorkspace {
   private discarded = false;
+  /** The staged files when the export was interrupted (cleanups on the way out remove some). */
+  private atInterrupt: string[] = [];
+  private readonly stopWatching: () => void;
 
   private constructor(
     readonly outputDir: string,
@@ -24,7 +28,9 @@ export class ExportWorkspace {
     readonly dir: string,
     /** Output folders (and parents) this export created. */
     private readonly createdDirs: string[],
-  ) {}
+  ) {
+    this.stopWatching = onAbort(() => (this.atInterrupt = stagedFiles(this.dir, true)));
+  }
 
   /**
    * Creates the output folder if needed, sweeps the temp files of killed exports from it, and
@@ -69,6 +75,7 @@ export class ExportWorkspace {
       }
     });
     this.discarded = true;
+    this.stopWatching();
     rmSync(this.dir, { recursive: true, force: true });
     return join(this.outputDir, relative(this.dir, artifact));
   }
@@ -80,7 +87,8 @@ export class ExportWorkspace {
   discard(): string[] {
     if (this.discarded) return [];
     this.discarded = true;
-    const removed = stagedFiles(this.dir, true).map((file) => basename(file));
+    this.stopWatching();
+    const removed = new Set([...this.atInterrupt, ...stagedFiles(this.dir, true)].map((file) => basename(file)));
     rmSync(this.dir, { recursive: true, force: true });
     return [...removed, ...removeCreatedDirs(this.createdDirs).map((dir) => `${dir}/`)];
   }

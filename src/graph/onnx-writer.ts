@@ -7,6 +7,7 @@
 import { existsSync, rmSync, statSync } from "node:fs";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { basename } from "node:path";
+import { throwIfAborted } from "../common/abort.js";
 import { tempPathFor } from "../common/atomic.js";
 import { errorMessage } from "../common/messages.js";
 import {
@@ -417,7 +418,10 @@ async function writePlanToFile(plan: FilePlan, path: string): Promise<void> {
   const handle = await open(path, "wx");
   try {
     const writer = new ChunkedFileWriter(handle);
-    for (const piece of plan.pieces) await writePiece(writer, piece);
+    for (const piece of plan.pieces) {
+      throwIfAborted(); // a multi-gigabyte write stops between tensors
+      await writePiece(writer, piece);
+    }
     await writer.finish();
     if (writer.written !== plan.length) {
       throw new Error(`internal error: wrote ${writer.written} bytes, planned ${plan.length}`);

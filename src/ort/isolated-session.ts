@@ -2,6 +2,7 @@
 // never take the caller down with it.
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { onAbort } from "../common/abort.js";
 import type { ObserveSpec, TensorStatistics } from "../observers/tensor-stats.js";
 import type { FeedTensor, OutputTensor, SessionSettings, WorkerReply, WorkerRequest } from "./protocol.js";
 
@@ -99,7 +100,11 @@ export class IsolatedSession {
       env: workerEnvironment(),
       stdio: ["ignore", "ignore", "pipe", "ipc"],
     });
-    return new IsolatedSession(child, timeoutMs);
+    const session = new IsolatedSession(child, timeoutMs);
+    // An interrupted export stops its workers: their pending requests fail, and the export unwinds.
+    const unsubscribe = onAbort(() => session.close());
+    child.once("exit", unsubscribe);
+    return session;
   }
 
   /** Starts a worker and loads `modelPath` in it. */

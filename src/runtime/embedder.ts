@@ -81,6 +81,8 @@ export interface EmbedOptions {
   dimensions?: number;
   /** Progress events (stage "embed", texts done of all), one per batch: worth it for long inputs. */
   onProgress?: ProgressCallback;
+  /** Stops a long embedding between batches: embed() rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** Limit when nothing in the folder states one: BERT's 512 positions. */
@@ -197,7 +199,7 @@ export class Embedder {
     }
     const wanted: SentencePooling = { pooling, normalize: options.normalize ?? true, ...(dimensions !== undefined ? { dimensions } : {}) };
     const fromGraph = this.graphComputes(wanted);
-    return this.perText(ids, batchSize, maxBatchTokens, (batch) => (fromGraph ? this.graphEmbedding(batch, wanted) : this.poolHidden(batch, wanted)), options.onProgress);
+    return this.perText(ids, batchSize, maxBatchTokens, (batch) => (fromGraph ? this.graphEmbedding(batch, wanted) : this.poolHidden(batch, wanted)), options.onProgress, options.signal);
   }
 
   /**
@@ -232,11 +234,13 @@ export class Embedder {
     maxBatchTokens: number,
     compute: (batch: TokenBatch) => Promise<T>,
     onProgress?: ProgressCallback,
+    signal?: AbortSignal,
   ): Promise<T[]> {
     const vectors = new Array<T>(ids.length);
     const task = startTask(onProgress, { stage: "embed", label: "embedding", unit: "texts", total: ids.length });
     try {
       for (const { batch, rows } of batchByLength(ids, batchSize, this.specials.padId, maxBatchTokens)) {
+        signal?.throwIfAborted();
         const values = await compute(batch);
         const width = values.length / batch.batch;
         rows.forEach((textIndex, row) => (vectors[textIndex] = values.slice(row * width, (row + 1) * width) as T));
