@@ -37,10 +37,18 @@ export class GraphWeights {
   constructor(
     private readonly g: GraphBuilder,
     readonly reader: WeightReader,
+    /**
+     * The encoder's weights, when these read the whole checkpoint for a head: a tensor under the
+     * encoder's prefix (a decoder tied to the word embeddings) is then the encoder's initializer, not a second copy.
+     */
+    private readonly encoder?: { weights: GraphWeights; prefix: string },
   ) {}
 
   /** A tensor as stored (embedding tables, vectors). */
   tensor(ref: TensorRef): Value {
+    const encoder = this.encoder;
+    const inner = encoder && ref.name.startsWith(encoder.prefix) ? ref.name.slice(encoder.prefix.length) : undefined;
+    if (encoder && inner !== undefined && encoder.weights.reader.has(inner)) return encoder.weights.tensor({ ...ref, name: inner });
     return this.cached(`tensor:${ref.name}`, () => this.g.initializer(ref.name, DataType.FLOAT, ref.shape, this.reader.bytes(ref)));
   }
 

@@ -36,9 +36,20 @@ const POOLING_KEYS: ReadonlyArray<[key: string, mode: PoolingMode | undefined]> 
   ["pooling_mode_lasttoken", undefined],
 ];
 
-interface ModuleEntry {
+export interface ModuleEntry {
   path: string;
   type: string;
+}
+
+/** modules.json's entries (paths checked to stay in the folder); undefined when the folder has none. */
+export function readModules(dir: string): ModuleEntry[] | undefined {
+  const modulesPath = join(dir, "modules.json");
+  return existsSync(modulesPath) ? parseModules(readFileSync(modulesPath, "utf8"), modulesPath) : undefined;
+}
+
+/** A module type's class name ("sentence_transformers.sparse_encoder.models.SpladePooling" → "SpladePooling"). */
+export function moduleClass(entry: ModuleEntry): string {
+  return entry.type.slice(entry.type.lastIndexOf(".") + 1);
 }
 
 /** Reads the pipeline of a sentence-transformers folder; undefined when it has no modules.json. */

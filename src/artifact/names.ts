@@ -13,6 +13,10 @@ export const OUTPUT = {
   sentenceEmbeddingInt8: "sentence_embedding_int8",
   /** sentence_embedding's sign bits, packed (quantize_embeddings' "ubinary"). */
   sentenceEmbeddingBinary: "sentence_embedding_binary",
+  /** Learned sparse models (SPLADE, bge-m3): one weight per vocabulary entry, [batch, vocab]. */
+  sparseEmbedding: "sparse_embedding",
+  /** Late interaction (ColBERT, bge-m3): unit vectors per token, 0 where no vector, [batch, sequence, dim]. */
+  tokenVectors: "token_vectors",
 } as const;
 
 /** metadata_props keys the exporter writes and the runtimes read. */
@@ -43,6 +47,12 @@ export const METADATA = {
   numLabels: "num_labels",
   /** "linear" or "quadratic": how the graph's attention memory grows with the sequence length. */
   attentionMemory: "attention_memory",
+  /** sparse_embedding's width (the vocabulary). */
+  sparseVocabulary: "sparse_vocabulary",
+  /** How token_vectors were made and are scored (JSON: ColbertSettings). */
+  colbert: "colbert_settings",
+  /** Token ids whose sparse weight is always 0 (bge-m3's special tokens), comma-separated. */
+  sparseDroppedIds: "sparse_dropped_ids",
 } as const;
 
 /** INT8 quantization modes, each with its own file name. */

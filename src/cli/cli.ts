@@ -16,6 +16,8 @@ import { runBench } from "../bench/suite.js";
 import { DEFAULT_BATCH_SIZE, Embedder } from "../runtime/embedder.js";
 import { Reranker } from "../runtime/reranker.js";
 import { TASKS, type Task } from "../heads/tasks.js";
+import { MultiVectorEmbedder } from "../runtime/multi-vector-embedder.js";
+import { SparseEmbedder } from "../runtime/sparse-embedder.js";
 import { type FlagSpec, type Flags, UsageError, formatFlags, parseArgs } from "./args.js";
 import { HubClient } from "../export/hub/client.js";
 import { invalidRevisionMessage } from "../export/hub/names.js";
@@ -160,6 +162,12 @@ const COMMANDS: Record<string, Command> = {
     flags: [
       { name: "pooling", value: POOLING_MODES.join("|"), help: "pooling (default: the folder's sentence-transformers config, else cls)" },
       { name: "no-normalize", help: "do not L2-normalize the vectors" },
+      { name: "sparse", help: "sparse vectors ({indices, values}) of a SPLADE / bge-m3 export" },
+      { name: "top-k", value: "N", help: "with --sparse: keep the N largest weights" },
+      { name: "threshold", value: "x", help: "with --sparse: keep weights above x (default 0)" },
+      { name: "tokens", help: "with --sparse: add each kept id's token" },
+      { name: "colbert", help: "token vectors of a ColBERT / bge-m3 export (documents; --query for queries)" },
+      { name: "query", help: "with --colbert: encode the texts as queries (marker, [MASK] augmentation)" },
       { name: "dimensions", value: "N", help: "Matryoshka: keep the first N dimensions, renormalized (default: the graph's)" },
       { name: "batch-size", value: "N", help: `texts per onnxruntime run (default ${DEFAULT_BATCH_SIZE})` },
       { name: "max-length", value: "N", help: "truncate texts to N tokens (default: the model's limit)" },
@@ -172,6 +180,7 @@ const COMMANDS: Record<string, Command> = {
     async run([dir, ...texts], flags, context) {
       if (!dir) throw new UsageError("missing <exported-dir> (a folder written by 'jazzmine-embed export')");
       const inputs = textsToEmbed(texts, flags.input, context.io);
+      if (flags.sparse || flags.colbert) return embedRetrieval(dir, inputs, flags, context);
       const pooling = parsePooling(flags.pooling);
       const embedder = await Embedder.load(dir, {
         // onnxruntime in a child: its native crashes (one comes with long command lines) are one error line here.
@@ -364,6 +373,45 @@ function sourceSummary(modelId: string, hub: HubClient): Record<string, unknown>
   const snapshot = hub.snapshotOf(modelId);
   if (!snapshot) return { model: modelId, source: "folder" };
   return { model: modelId, source: snapshot.source, revision: snapshot.revision, commit: snapshot.commit, downloaded: snapshot.downloaded };
+}
+
+/** `embed --sparse` / `embed --colbert`: the retrieval runtimes, JSON on stdout. */
+async function embedRetrieval(dir: string, texts: string[], flags: Flags, context: Context): Promise<CommandResult> {
+  if (flags.sparse && flags.colbert) throw new UsageError("--sparse and --colbert are two different outputs; pick one");
+  const sparseOnly = ["top-k", "threshold", "tokens"].filter((f) => flags[f] !== undefined && !flags.sparse);
+  if (sparseOnly.length > 0) throw new UsageError(`--${sparseOnly[0]} goes with --sparse`);
+  if (flags.query && !flags.colbert) throw new UsageError("--query goes with --colbert");
+  const options = {
+    ...(typeof flags.file === "string" ? { file: flags.file } : {}),
+    ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
+  };
+  const batchSize = flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"]) } : {};
+  const round = (x: number) => Number(x.toPrecision(9)); // round-trips a float32
+  if (flags.sparse) {
+    const embedder = await SparseEmbedder.load(dir, options);
+    try {
+      const vectors = await embedder.embed(texts, {
+        ...batchSize,
+        ...(flags["top-k"] !== undefined ? { topK: parseInteger("top-k", flags["top-k"]) } : {}),
+        ...(flags.threshold !== undefined ? { threshold: parseNumber("threshold", flags.threshold) } : {}),
+        tokens: flags.tokens === true,
+      });
+      const rows = vectors.map((v) => ({ indices: Array.from(v.indices), values: Array.from(v.values, round), ...(v.tokens ? { tokens: v.tokens } : {}) }));
+      context.reporter.info(`embedded ${rows.length} text(s) as sparse vectors with ${embedder.modelPath}`);
+      return { stdout: JSON.stringify(rows), summary: { model: embedder.modelPath, maxLength: embedder.maxLength, vectors: rows } };
+    } finally {
+      await embedder.close();
+    }
+  }
+  const embedder = await MultiVectorEmbedder.load(dir, options);
+  try {
+    const vectors = flags.query ? await embedder.embedQueries(texts, batchSize) : await embedder.embedDocuments(texts, batchSize);
+    const rows = vectors.map((tokens) => tokens.map((v) => Array.from(v, round)));
+    context.reporter.info(`embedded ${rows.length} ${flags.query ? "queries" : "documents"} as token vectors with ${embedder.modelPath}`);
+    return { stdout: JSON.stringify(rows), summary: { model: embedder.modelPath, kind: flags.query ? "queries" : "documents", settings: embedder.settings, vectors: rows } };
+  } finally {
+    await embedder.close();
+  }
 }
 
 function readLines(io: CliIo): string[] {

@@ -11,6 +11,7 @@ import { ExportError, fileSystemError, persistentFileSystemError } from "../comm
 import { DEFAULT_OPSET, checkOpset } from "../graph/opset.js";
 import { InterruptedError, abortable, throwIfAborted, withAbortSignal } from "../common/abort.js";
 import { ensureDir, planDir } from "../common/atomic.js";
+import type { BgeM3Output } from "../heads/bge-m3.js";
 import { type EmitOptions, emitVerifiedGraph, startVerification } from "./emit.js";
 import { type Logger, stderrLogger } from "../common/log.js";
 import { HubClient } from "./hub/client.js";
@@ -43,8 +44,9 @@ export interface ExportOptions extends QuantizationOptions {
    */
   tokenTypeIds?: boolean;
   /**
-   * What the graph computes (default: detected from config.json's architectures —
-   * `*ForSequenceClassification` is "rerank", anything else "feature-extraction").
+   * What the graph computes (default: detected from the checkpoint — `*ForSequenceClassification`
+   * is "rerank"; bge-m3's .pt heads "bge-m3"; HF_ColBERT / artifact.metadata / a PyLate Dense
+   * module "colbert"; a SparseEncoder's SpladePooling "sparse"; anything else "feature-extraction").
    */
   task?: Task;
   /** Emit only this variant, without fallback (tests, benchmarks). */
@@ -77,6 +79,8 @@ export interface ExportOptions extends QuantizationOptions {
   layout?: ExportLayout;
   /** Progress events: Hub downloads, the graph build and verification, quantization (default: lines through the logger). */
   onProgress?: ProgressCallback;
+  /** bge-m3: which of its outputs the graph has (default all three). */
+  outputs?: BgeM3Output[];
 }
 
 export interface TokenizerExportOptions {
@@ -158,7 +162,11 @@ export class EmbeddingService {
     const { architecture, config } = encoder;
     const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger);
     const advertised = readAdvertisedDimensions(encoder.dir);
-    const task: TaskSpec = { task: chosenTask(options.task) ?? detectTask(encoder), ...(sentenceEmbedding ? { sentenceEmbedding } : {}) };
+    const task: TaskSpec = {
+      task: chosenTask(options.task) ?? detectTask(encoder),
+      ...(sentenceEmbedding ? { sentenceEmbedding } : {}),
+      ...(options.outputs ? { outputs: options.outputs } : {}),
+    };
     headsFor(encoder, task); // a missing or unsupported head is reported before anything runs
     if (quantization && task.task !== "feature-extraction") {
       throw new ExportError(`INT8 quantization of a ${task.task} model is not supported yet; export it with { quantized: false } (CLI: --fp32)`);

@@ -16,7 +16,8 @@ export function buildGraph(encoder: LoadedEncoder, heads: readonly Head[], optio
   const frame = emitEncoderFrame(encoder, options);
   const { g, ops } = frame.ctx;
   // Head tensors are named as the checkpoint stores them, outside the encoder's prefix.
-  const nn = new Blocks(ops, new GraphWeights(g, encoder.checkpoint), options.variant, options.fused);
+  const weights = new GraphWeights(g, encoder.checkpoint, { weights: frame.ctx.weights, prefix: encoder.prefix });
+  const nn = new Blocks(ops, weights, options.variant, options.fused);
   const context = { g, ops, nn, variant: options.variant, inputs: frame.inputs };
   const metadata: Record<string, string> = {};
   const names = new Set<string>();

@@ -6,6 +6,7 @@ import { METADATA, OUTPUT } from "../artifact/names.js";
 import type { Value } from "../graph/builder.js";
 import { DataType } from "../graph/ir.js";
 import type { Blocks } from "../arch/blocks.js";
+import type { Ops } from "../graph/ops.js";
 import * as ref from "../arch/reference/math.js";
 import type { SentencePipeline } from "../arch/sentence-transformers.js";
 import type { Head } from "./head.js";
@@ -52,8 +53,13 @@ export function poolGraph(nn: Blocks, hidden: Value, attentionMask: Value, pooli
     const first = (values: number[], hint: string) => ops.g.constInt64(values, [1], hint);
     pooled = ops.slice(pooled, first([0], "matryoshka_start"), first([pooling.dimensions], "matryoshka_end"), first([1], "matryoshka_axis"));
   } else if (!pooling.normalize) return pooled;
-  const norm = ops.sqrt(ops.reduceSum(ops.mul(pooled, pooled), [-1]));
-  return ops.div(pooled, ops.max(norm, ops.scalar(NORMALIZE_EPS, "normalize_eps")));
+  return normalizeGraph(ops, pooled);
+}
+
+/** x / max(‖x‖₂, NORMALIZE_EPS) over the last axis. */
+export function normalizeGraph(ops: Ops, x: Value): Value {
+  const norm = ops.sqrt(ops.reduceSum(ops.mul(x, x), [-1]));
+  return ops.div(x, ops.max(norm, ops.scalar(NORMALIZE_EPS, "normalize_eps")));
 }
 
 /** The width of the sentence embedding `pooling` makes from `hidden`-wide token vectors. */

@@ -9,11 +9,13 @@ import { WeightError } from "../checkpoint/weights.js";
 import { ExportError } from "../common/errors.js";
 import { classificationHead, classifierPlan, planTensors } from "./classification.js";
 import { encoderOutputsHead } from "./encoder-outputs.js";
+import type { BgeM3Output } from "./bge-m3.js";
 import type { Head } from "./head.js";
+import { bgeM3Heads, colbertHead, detectRetrievalTask, sparseHead } from "./retrieval.js";
 import { type SentencePooling, sentenceEmbeddingHead } from "./pooling.js";
 import type { VectorOutput } from "./vectors.js";
 
-export const TASKS = ["feature-extraction", "rerank", "sparse", "colbert"] as const;
+export const TASKS = ["feature-extraction", "rerank", "sparse", "colbert", "bge-m3"] as const;
 export type Task = (typeof TASKS)[number];
 
 /** What an export computes, in a form that crosses process boundaries (the reference worker rebuilds the heads from it). */
@@ -23,10 +25,12 @@ export interface TaskSpec {
   sentenceEmbedding?: SentencePooling;
   /** feature-extraction with sentenceEmbedding: add its quantized copy. */
   vector?: VectorOutput;
+  /** bge-m3: which of its outputs the graph has (default all: dense, sparse, colbert). */
+  outputs?: BgeM3Output[];
 }
 
 /** Tasks whose heads exist; the others are reserved names. */
-const IMPLEMENTED: readonly Task[] = ["feature-extraction", "rerank"];
+const IMPLEMENTED: readonly Task[] = ["feature-extraction", "rerank", "sparse", "colbert", "bge-m3"];
 
 /** `architectures` suffixes whose head is dropped on purpose: the encoder is the product. */
 const ENCODER_SUFFIXES = ["Model", "ForMaskedLM", "ForPreTraining"];
@@ -62,17 +66,22 @@ function listTensors(names: string[]): string {
   return names.length > LISTED_TENSORS ? `${shown} and ${names.length - LISTED_TENSORS} more` : shown;
 }
 
-/** The task config.json's `architectures` names; an unsupported head is a ConfigError naming its tensors. */
+/**
+ * The task config.json's `architectures` names, or the retrieval files beside the weights say
+ * (heads/retrieval.ts); an unsupported head is a ConfigError naming its tensors.
+ */
 export function detectTask(encoder: LoadedEncoder): Task {
   const c = encoder.configFile;
   const architectures = architecturesOf(c);
   if (architectures.some((a) => a.endsWith("ForSequenceClassification"))) return "rerank";
+  const retrieval = detectRetrievalTask(encoder);
+  if (retrieval) return retrieval;
   for (const a of architectures) {
     const unsupported = UNSUPPORTED_HEADS.find(([suffix]) => a.endsWith(suffix));
     if (unsupported) {
       throw c.fail(
         `${a} has a ${unsupported[1]} head (tensors ${listTensors(headTensors(encoder))}) that this tool does not export; ` +
-          `supported tasks: feature-extraction, rerank (*ForSequenceClassification). Pass --task feature-extraction to export the encoder without it`,
+          `supported tasks: feature-extraction, rerank (*ForSequenceClassification), sparse (SPLADE), colbert, bge-m3. Pass --task feature-extraction to export the encoder without it`,
       );
     }
   }
@@ -80,7 +89,7 @@ export function detectTask(encoder: LoadedEncoder): Task {
   if (unknown) {
     throw c.fail(
       `architectures names ${unknown}, a head this tool does not know (tensors outside the encoder: ${listTensors(headTensors(encoder))}); ` +
-        `pass --task feature-extraction to export the encoder alone, or --task rerank if it is a sequence classifier`,
+        `pass --task feature-extraction to export the encoder alone, --task rerank if it is a sequence classifier, --task sparse or --task colbert for a retrieval head`,
     );
   }
   return "feature-extraction";
@@ -91,6 +100,10 @@ export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
   if (!IMPLEMENTED.includes(spec.task)) {
     throw new ExportError(`task "${spec.task}" is reserved but not supported yet; supported tasks: ${IMPLEMENTED.join(", ")}`);
   }
+  if (spec.outputs && spec.task !== "bge-m3") throw new ExportError(`choosing outputs (${spec.outputs.join(", ")}) is for bge-m3 folders, not the ${spec.task} task`);
+  if (spec.task === "sparse") return [sparseHead(encoder)];
+  if (spec.task === "colbert") return [colbertHead(encoder)];
+  if (spec.task === "bge-m3") return bgeM3Heads(encoder, spec.outputs);
   if (spec.task !== "feature-extraction" && spec.sentenceEmbedding) {
     throw new ExportError(`a sentence_embedding output belongs to the feature-extraction task, not ${spec.task}; drop the pooling option`);
   }

@@ -331,7 +331,7 @@ export interface ChunkedEmbedding {
 }
 
 /** JavaScript callers can pass anything: only a string or an array of strings is embedded. */
-function checkedTexts(input: unknown): readonly string[] {
+export function checkedTexts(input: unknown): readonly string[] {
   if (!Array.isArray(input)) throw new EmbedderError(`embed() takes a string or an array of strings, not ${describeInput(input)}`);
   input.forEach((text: unknown, i) => {
     if (typeof text !== "string") throw new EmbedderError(`embed() takes strings, but texts[${i}] is ${describeInput(text)}`);
@@ -350,7 +350,7 @@ function describeInput(value: unknown): string {
   return `${kindOf(value)} (${describe(value)})`;
 }
 
-interface SpecialTokens {
+export interface SpecialTokens {
   /** Special tokens the post-processor puts before / after the text ([CLS] … [SEP]: 1 and 1). */
   prefix: number;
   suffix: number;

@@ -1,0 +1,93 @@
+// An exported folder opened for a runtime that is not Embedder (SparseEmbedder,
+// MultiVectorEmbedder): the ONNX file chosen and loaded with onnxruntime, the tokenizer, the
+// model's length limit, and one graph output read per padded batch. File choice, limits and
+// truncation are Embedder's own rules (the same helpers), so every runtime reads a folder alike.
+import { existsSync } from "node:fs";
+import { basename } from "node:path";
+import type { Tokenizer } from "@huggingface/tokenizers";
+import * as ort from "onnxruntime-node";
+import type { TokenBatch } from "../arch/architecture.js";
+import { resolveModelFile } from "../artifact/layout.js";
+import { loadTokenizer } from "../artifact/tokenizer-files.js";
+import { ortFeeds } from "../ort/ort-feeds.js";
+import {
+  EmbedderError,
+  type SpecialTokens,
+  chooseMaxLength,
+  readMetadata,
+  specialTokens,
+  tokenizerMaxLength,
+} from "./embedder.js";
+
+export interface TokenModelOptions {
+  /** The .onnx file to use, a name in the folder or a path (default: the only one; INT8 when both). */
+  file?: string;
+  /** Truncate inputs to this many tokens, special tokens included (default: the model's limit). */
+  maxLength?: number;
+  /** Threads onnxruntime may use within one operator (default: its own choice). */
+  threads?: number;
+}
+
+export class TokenModel {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly tokenizer: Tokenizer,
+    readonly specials: SpecialTokens,
+    readonly modelPath: string,
+    readonly maxLength: number,
+    readonly metadata: Record<string, string>,
+  ) {}
+
+  /** Opens `dir`; its graph must have `output` (what `kind` of runtime needs, for the error). */
+  static async open(dir: string, options: TokenModelOptions, output: string, kind: string): Promise<TokenModel> {
+    if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
+    const modelPath = resolveModelFile(dir, options.file, (message) => new EmbedderError(message));
+    const { tokenizer, config } = loadTokenizer(dir);
+    const metadata = readMetadata(modelPath);
+    const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [tokenizerMaxLength(config)]);
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: "all", ...(options.threads ? { intraOpNumThreads: options.threads } : {}) });
+    } catch (error) {
+      throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${(error as Error).message}; export the model again`, { cause: error });
+    }
+    if (!session.outputNames.includes(output)) {
+      await session.release();
+      throw new EmbedderError(`${modelPath} has no ${output} output (it has ${session.outputNames.join(", ")}), so it is not a ${kind} model; export one with this tool`);
+    }
+    return new TokenModel(session, tokenizer, specialTokens(tokenizer, config), modelPath, maxLength, metadata);
+  }
+
+  /** The text's token ids with special tokens, its body truncated to fit `maxLength` and `reserved` more tokens (specials stay). */
+  encode(text: string, maxLength = this.maxLength, reserved = 0): number[] {
+    const ids = this.tokenizer.encode(text).ids;
+    if (ids.length + reserved <= maxLength) return ids;
+    const { prefix, suffix } = this.specials;
+    const keep = Math.max(0, maxLength - reserved - prefix - suffix);
+    return [...ids.slice(0, prefix + keep), ...ids.slice(ids.length - suffix)];
+  }
+
+  /** One float output of the graph for one padded batch. */
+  async run(batch: TokenBatch, output: string): Promise<Float32Array> {
+    try {
+      const tensor = (await this.session.run(ortFeeds(batch, this.session.inputNames), [output]))[output]!;
+      if (tensor.type !== "float32") throw new Error(`${output} is ${tensor.type}, not float32`);
+      return tensor.data as Float32Array;
+    } catch (error) {
+      throw new EmbedderError(`onnxruntime failed on a batch of ${batch.batch}×${batch.sequence} tokens with ${basename(this.modelPath)}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** batchSize as the runtimes take it: a positive integer, 32 by default. */
+export function checkedBatchSize(batchSize: number | undefined): number {
+  const size = batchSize ?? 32;
+  if (!Number.isInteger(size) || size < 1) throw new EmbedderError(`batchSize must be a positive integer, not ${size}`);
+  return size;
+}
