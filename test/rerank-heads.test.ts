@@ -182,10 +182,10 @@ describe("task detection", () => {
     qa.close();
   });
 
-  it("forcing rerank on an encoder without a classifier names the missing tensors; sparse and colbert are reserved", () => {
+  it("forcing rerank (or sparse) on an encoder without that head names the missing tensors", () => {
     const bare = loadEncoder(modelFolder(syntheticBert({ seed: 1, pooler: false })));
     expect(() => headsFor(bare, { task: "rerank" })).toThrow(/has no pooler\.dense\.weight, pooler\.dense\.bias, classifier\.weight, classifier\.bias: a bert reranker/);
-    expect(() => headsFor(bare, { task: "sparse" })).toThrow(/task "sparse" is reserved but not supported yet/);
+    expect(() => headsFor(bare, { task: "sparse" })).toThrow(/has no cls\.predictions\.transform\.dense\.weight.*: a SPLADE model/);
     expect(() => headsFor(bare, { task: "rerank", sentenceEmbedding: { pooling: "cls", normalize: true } })).toThrow(/belongs to the feature-extraction task/);
     bare.close();
   });
@@ -222,7 +222,7 @@ describe("jazzmine-embed export --task", () => {
     expect(readModel(ok.stdout.trim().split("\n").at(-1)!).graph.outputs.map((o) => o.name)).toEqual(["logits"]);
     const bad = await runCli(["export", source, "-o", tempDir(), "--fp32", "--task", "ner"], { env: {} });
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/--task must be one of feature-extraction, rerank, sparse, colbert, not ner/);
+    expect(bad.stderr).toMatch(/--task must be one of feature-extraction, rerank, sparse, colbert, bge-m3, not ner/);
   }, 30_000);
 });
 
