@@ -29,6 +29,8 @@ export const METADATA = {
   sentenceNormalize: "sentence_normalize",
   /** Matryoshka: sentence_embedding is cut to this many dimensions and renormalized. */
   sentenceDimensions: "sentence_dimensions",
+  /** fp16 for a float16 graph (float32 I/O). */
+  precision: "precision",
   /** int8 | binary: which quantized vector output the graph has. */
   vector: "vector",
   /** JSON [[min…], [max…]] per dimension: the calibration ranges of sentence_embedding_int8. */

@@ -11,6 +11,7 @@ import { DEFAULT_QUANTIZATION, QUANTIZATION_MODES, type QuantizationMode, type Q
 import { CALIBRATION_METHODS, type CalibrationMethod } from "../quant/range-selection.js";
 import { POOLING_MODES, type PoolingMode } from "../arch/sentence-transformers.js";
 import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
+import { DTYPES, type Dtype } from "../export/float16-export.js";
 import { BENCH_FLAGS, BENCH_USAGE, benchOptions, commandLine } from "./bench-command.js";
 import { runBench } from "../bench/suite.js";
 import { DEFAULT_BATCH_SIZE, Embedder } from "../runtime/embedder.js";
@@ -106,6 +107,7 @@ const COMMANDS: Record<string, Command> = {
       { name: "pooling", value: POOLING_MODES.join("|"), help: "add a sentence_embedding output with this pooling, L2-normalized" },
       { name: "no-normalize", help: "with --pooling: do not L2-normalize sentence_embedding" },
       { name: "dimensions", value: "N", help: "Matryoshka: cut sentence_embedding to its first N dimensions and renormalize (implies --sentence-embedding)" },
+      { name: "dtype", value: DTYPES.join("|"), help: "fp16: float16 weights and activations (LayerNorm, Softmax, outputs float32), <slug>_fp16.onnx; not with INT8" },
       { name: "vector", value: VECTOR_KINDS.join("|"), help: "add sentence_embedding_int8 (calibrated ranges) or sentence_embedding_binary (packed sign bits); implies --sentence-embedding" },
       { name: "layout", value: EXPORT_LAYOUTS.join("|"), help: `file names for other runtimes: onnx/model*.onnx (transformers.js), model*.onnx + ort_config.json (optimum) (default ${DEFAULT_LAYOUT})` },
       ...QUANTIZATION_FLAGS,
@@ -121,10 +123,12 @@ const COMMANDS: Record<string, Command> = {
         throw new UsageError(`--variant must be primary or portable, not ${String(variant)}`);
       }
       const output = requireOutput(flags);
+      const dtype = parseDtype(flags.dtype as string | undefined, flags.fp32 === true);
       const hub = hubClient(modelId, flags, context);
       const service = new EmbeddingService(modelId, { logger: context.reporter, resolver: hub });
       const artifact = await service.exportOnnxModel(output, {
-        quantized: !flags.fp32,
+        quantized: !flags.fp32 && dtype === "fp32",
+        ...(dtype !== "fp32" ? { dtype } : {}),
         ...(context.signal ? { signal: context.signal } : {}),
         ...(flags.opset !== undefined ? { opset: parseInteger("opset", flags.opset) } : {}),
         ...(flags["token-type-ids"] === true ? { tokenTypeIds: true } : {}),
@@ -139,7 +143,7 @@ const COMMANDS: Record<string, Command> = {
       return {
         stdout: artifact,
         artifacts: [artifact],
-        summary: { ...sourceSummary(modelId, hub), output, artifact, precision: flags.fp32 ? "fp32" : "int8", files: readdirSync(output).sort() },
+        summary: { ...sourceSummary(modelId, hub), output, artifact, precision: dtype === "fp16" ? "fp16" : flags.fp32 ? "fp32" : "int8", files: readdirSync(output).sort() },
       };
     },
   },
@@ -296,6 +300,13 @@ function parseLayout(value: string | true | undefined): ExportLayout {
 function parseTask(value: string | true): Task {
   if (!TASKS.includes(value as Task)) throw new UsageError(`--task must be one of ${TASKS.join(", ")}, not ${String(value)}`);
   return value as Task;
+}
+
+function parseDtype(value: string | true | undefined, fp32: boolean): Dtype {
+  if (value === undefined) return "fp32";
+  if (!DTYPES.includes(value as Dtype)) throw new UsageError(`--dtype must be one of ${DTYPES.join(", ")}, not ${String(value)}`);
+  if (value === "fp16" && fp32) throw new UsageError("--dtype fp16 and --fp32 exclude each other");
+  return value as Dtype;
 }
 
 function parseVector(value: string | true): VectorKind {

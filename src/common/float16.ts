@@ -79,8 +79,28 @@ export function float16ArrayToFloat32(bits: Uint16Array): Float32Array {
   return out;
 }
 
+/**
+ * float32 → binary16 bits for a whole array, as float32ToFloat16 rounds each value; values in
+ * half's normal range (nearly all weights) take an inlined path on the float's bits, which
+ * makes converting a whole model's weights take a fraction of a second.
+ */
 export function float32ArrayToFloat16(values: ArrayLike<number>): Uint16Array {
-  return Uint16Array.from(values, float32ToFloat16);
+  const floats = values instanceof Float32Array ? values : Float32Array.from(values);
+  const bits = new Uint32Array(floats.buffer, floats.byteOffset, floats.length);
+  const out = new Uint16Array(floats.length);
+  for (let i = 0; i < out.length; i++) {
+    const b = bits[i]!;
+    const exponent = (b >>> 23) & 0xff;
+    // Biased float32 exponents 113…142 are half's normal exponents 1…30.
+    if (exponent < 113 || exponent > 142) {
+      out[i] = float32ToFloat16(floats[i]!);
+      continue;
+    }
+    const kept = ((exponent - 112) << 10) | ((b & 0x7fffff) >>> 13);
+    const remainder = b & 0x1fff;
+    out[i] = ((b >>> 16) & 0x8000) | (kept + (remainder > 0x1000 || (remainder === 0x1000 && (kept & 1) === 1) ? 1 : 0));
+  }
+  return out;
 }
 
 /** bfloat16 bits → float32 for a whole array (widening to the top 16 bits of each float). */

@@ -24,6 +24,7 @@ import { METADATA } from "../artifact/names.js";
 import type { TextSource } from "../quant/corpus.js";
 import { type QuantizationOptions, calibrationTextsFor, resolveQuantizationOptions } from "../quant/options.js";
 import { checkLayout, writeLayoutFiles } from "./layout-files.js";
+import { DTYPES, type Dtype, exportFloat16 } from "./float16-export.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
 import { type VectorTexts, calibrateVectorRanges, reportVectorAgreement } from "./vector-export.js";
 import { type LoadedTokenizer, checkTokenizerFiles, copyTokenizerFiles, loadTokenizer } from "../artifact/tokenizer-files.js";
@@ -71,6 +72,12 @@ export interface ExportOptions extends QuantizationOptions {
    * bits); implies `sentenceEmbedding: true` when that is unset.
    */
   vector?: VectorKind;
+  /**
+   * "fp16": float16 weights and activations where they are safe (LayerNorm, Softmax, the mask,
+   * positions and the pooled outputs stay float32; inputs and outputs float32), `<slug>_fp16.onnx`.
+   * Not combined with INT8: `quantized` defaults to false with it.
+   */
+  dtype?: Dtype;
   /**
    * File names for other runtimes (default "flat": `<slug>_fp32.onnx`, `<slug>_int8_qdq.onnx`):
    * "transformers.js" → onnx/model.onnx, onnx/model_quantized.onnx; "optimum" → model.onnx,
@@ -150,7 +157,8 @@ export class EmbeddingService {
 
   private async export(outputDir: string, options: ExportOptions): Promise<string> {
     const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
-    const quantized = options.quantized ?? true;
+    const dtype = checkDtype(options.dtype, options.quantized);
+    const quantized = options.quantized ?? dtype === "fp32";
     const onProgress = options.onProgress ?? progressFor(this.logger);
     const layout = checkLayout(options.layout ?? DEFAULT_LAYOUT);
     // Quantization settings and calibration texts are checked before anything is written.
@@ -212,7 +220,7 @@ export class EmbeddingService {
       const emitted = await withStep(onProgress, "export", "building, writing and verifying the FP32 graph", () =>
         emitVerifiedGraph(encoder, this.modelPath(workspace.dir, layout, "fp32"), emitOptions, verification),
       );
-      const precision = quantization ? int8Precision(quantization.settings.mode) : "fp32";
+      const precision: ModelPrecision = quantization ? int8Precision(quantization.settings.mode) : dtype;
       const int8 = quantization
         ? await withStep(onProgress, "quantize", `quantizing to INT8 (${quantization.settings.mode})`, async () =>
             quantizeEmitted(emitted, {
@@ -225,7 +233,10 @@ export class EmbeddingService {
             }),
           )
         : undefined;
-      const artifact = int8 ? int8.path : emitted.path;
+      const half = dtype === "fp16"
+        ? await withStep(this.logger, "converting to FP16 and verifying it", () => exportFloat16(emitted, encoder, emitOptions, this.modelPath(workspace.dir, layout, "fp16")))
+        : undefined;
+      const artifact = int8 ? int8.path : (half ?? emitted.path);
       if (vector && vectorTexts) await reportVectorAgreement(artifact, vector, vectorTexts, this.logger);
       copyTokenizerFiles(tokenizerDir, workspace.dir);
       writeSentenceFiles(encoder.dir, workspace.dir, sentenceEmbedding, config.hiddenSize, this.logger);
@@ -285,6 +296,13 @@ export class EmbeddingService {
     this.encoder ??= forgetOnFailure(this.resolver.resolve(this.modelId, "model", { onProgress }).then(loadEncoder), () => (this.encoder = undefined));
     return this.encoder;
   }
+}
+
+function checkDtype(dtype: unknown, quantized: boolean | undefined): Dtype {
+  if (dtype === undefined) return "fp32";
+  if (!DTYPES.includes(dtype as Dtype)) throw new ExportError(`dtype must be one of ${DTYPES.join(", ")}, not ${String(dtype)}`);
+  if (dtype === "fp16" && quantized) throw new ExportError("dtype fp16 is a float export: it does not combine with INT8 quantization (drop quantized, or the dtype)");
+  return dtype as Dtype;
 }
 
 function checkVectorKind(vector: unknown): VectorKind | undefined {
