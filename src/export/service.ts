@@ -234,7 +234,7 @@ export class EmbeddingService {
           )
         : undefined;
       const half = dtype === "fp16"
-        ? await withStep(this.logger, "converting to FP16 and verifying it", () => exportFloat16(emitted, encoder, emitOptions, this.modelPath(workspace.dir, layout, "fp16")))
+        ? await withStep(onProgress, "export", "converting to FP16 and verifying it", () => exportFloat16(emitted, encoder, emitOptions, this.modelPath(workspace.dir, layout, "fp16")))
         : undefined;
       const artifact = int8 ? int8.path : (half ?? emitted.path);
       if (vector && vectorTexts) await reportVectorAgreement(artifact, vector, vectorTexts, this.logger);
