@@ -2,18 +2,21 @@
 // (allowRemoteModels false, localModelPath = the export's parent), tokenized by transformers.js
 // from our tokenizer_config.json, run by its own session. Its vectors must equal the Embedder's
 // (cosine ≥ 0.99999) for BERT, XLM-R and a rotary model (ModernBERT, with sliding-window layers),
-// FP32 and the INT8 file as onnx/model_quantized.onnx.
+// FP32 and the INT8 file as onnx/model_quantized.onnx; a reranker's logits equal the Reranker's.
 import { basename, dirname, join } from "node:path";
-import { type FeatureExtractionPipeline, env, pipeline } from "@huggingface/transformers";
+import { AutoModelForSequenceClassification, AutoTokenizer, type FeatureExtractionPipeline, env, pipeline } from "@huggingface/transformers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE, type SyntheticModel } from "../src/fixtures/model-folder.js";
 import { syntheticModernBert } from "../src/fixtures/modernbert.js";
+import { syntheticReranker } from "../src/fixtures/rerankers.js";
 import { syntheticRoberta } from "../src/fixtures/roberta.js";
+import { relativeMaxError } from "../src/export/verify.js";
 import { cosine } from "../src/quant/fidelity.js";
 import { Embedder, type PoolingMode } from "../src/runtime/embedder.js";
+import { Reranker } from "../src/runtime/reranker.js";
 import { modelFolder, tempDir } from "./helpers/index.js";
 
 // Unequal lengths (padding), accents and emoji, an empty text; all within the models' positions.
@@ -26,7 +29,7 @@ const TEXTS = [
 const COSINE = 0.99999;
 
 const root = tempDir("jazzmine-tjs-");
-const open: Array<{ dispose(): Promise<unknown> } | Embedder> = [];
+const open: Array<{ dispose(): Promise<unknown> } | Embedder | Reranker> = [];
 
 beforeAll(() => {
   env.allowRemoteModels = false;
@@ -36,7 +39,7 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  for (const item of open.splice(0)) await (item instanceof Embedder ? item.close() : item.dispose());
+  for (const item of open.splice(0)) await ("close" in item ? item.close() : item.dispose());
 });
 
 /** Exports `model` into root/<name> in the transformers.js layout; returns the folder. */
@@ -118,5 +121,23 @@ describe("transformers.js loads the transformers.js layout offline", () => {
     const fp32 = await embedder(fp32Dir);
     const [a, b] = [await fp32.embed(TEXTS, { pooling: "mean" }), await ours.embed(TEXTS, { pooling: "mean" })];
     a.forEach((v, i) => expect(cosine(v, b[i]!)).toBeGreaterThan(0.99));
+  });
+
+  it("a reranker export: transformers.js' sequence-classification logits on tokenized pairs equal the Reranker's raw scores", async () => {
+    const source = modelFolder(syntheticReranker("bert", { seed: 75, vocab: BUNDLED_VOCAB_SIZE }), {}, "tjs-reranker");
+    const out = join(root, "tjs-reranker");
+    await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out, { quantized: false, layout: "transformers.js" });
+    const query = "how tall is the eiffel tower";
+    // No empty document: transformers.js drops an empty text_pair ([CLS] q [SEP], no second [SEP]),
+    // where the tokenizer's pair template (and the Reranker) keep [CLS] q [SEP] [SEP].
+    const documents = ["The tower is 330 metres tall.", "Bananas are rich in potassium.", "Paris 🗼 at night"];
+    const tokenizer = await AutoTokenizer.from_pretrained("tjs-reranker");
+    const model = await AutoModelForSequenceClassification.from_pretrained("tjs-reranker", { dtype: "fp32" });
+    open.push(model);
+    const inputs = tokenizer(documents.map(() => query), { text_pair: documents, padding: true, truncation: true });
+    const logits = Array.from((await model(inputs)).logits.data as Float32Array);
+    const reranker = await Reranker.load(out);
+    open.push(reranker);
+    expect(relativeMaxError(await reranker.score(query, documents, { raw: true }), Float32Array.from(logits))).toBeLessThanOrEqual(1e-5);
   });
 });
