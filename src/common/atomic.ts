@@ -4,6 +4,7 @@
 // so that a later run can tell the leftovers of a killed process (kill -9, power loss) from the
 // files of one still at work, and sweep only those.
 import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, statfsSync, writeFileSync } from "node:fs";
+import { rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve, sep } from "node:path";
 import { fileSystemError } from "./errors.js";
 
@@ -166,6 +167,18 @@ export function createAtomically(path: string, fill: (temp: string) => void, act
   }
 }
 
+/** createAtomically for a `fill` that writes asynchronously (streamed model files). */
+export async function createAtomicallyAsync(path: string, fill: (temp: string) => Promise<void>, action = "write"): Promise<void> {
+  const temp = tempPathFor(path);
+  try {
+    await fill(temp);
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw isFileSystemError(error) ? fileSystemError(action, path, error) : error;
+  }
+}
+
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   createAtomically(path, (temp) => writeFileSync(temp, data));
 }
@@ -174,6 +187,8 @@ export function copyFileAtomic(from: string, to: string): void {
   createAtomically(to, (temp) => copyFileSync(from, temp));
 }
 
+/** An error of a system call (ENOSPC, EACCES, …), not one a `fill` threw itself. */
 function isFileSystemError(error: unknown): error is NodeJS.ErrnoException {
-  return typeof (error as NodeJS.ErrnoException)?.code === "string";
+  const e = error as NodeJS.ErrnoException | undefined;
+  return typeof e?.code === "string" && typeof e.syscall === "string";
 }

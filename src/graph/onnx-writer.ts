@@ -5,10 +5,11 @@
 // fields followed by the graph as field 7; every length is known up front from the tensor sizes.
 // (Reading is src/graph/onnx-reader.ts.)
 import { existsSync, rmSync, statSync } from "node:fs";
-import { type FileHandle, open, rename, rm } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { basename } from "node:path";
 import { throwIfAborted } from "../common/abort.js";
-import { tempPathFor } from "../common/atomic.js";
+import { createAtomicallyAsync } from "../common/atomic.js";
+import { ExportError } from "../common/errors.js";
 import { errorMessage } from "../common/messages.js";
 import {
   type Attribute,
@@ -112,7 +113,6 @@ export async function writeModel(
 ): Promise<WriteModelResult> {
   const dataPath = externalDataPathOf(path);
   const dataFileName = basename(dataPath);
-  const temps: string[] = [];
   try {
     const mode = options.externalData ?? "auto";
     const external = externalDataNeeded(totalInitializerBytes(model.graph), mode)
@@ -121,24 +121,19 @@ export async function writeModel(
     const plan = planModel(model, external);
     checkProtobufLimit(plan.model.length);
 
-    const modelTemp = tempPathFor(path);
-    temps.push(modelTemp);
-    await writePlanToFile(plan.model, modelTemp);
-    if (plan.externalData) {
-      const dataTemp = tempPathFor(dataPath);
-      temps.push(dataTemp);
-      await writePlanToFile(plan.externalData, dataTemp);
+    const data = plan.externalData;
+    await createAtomicallyAsync(path, async (modelTemp) => {
+      await writePlanToFile(plan.model, modelTemp);
       // Data first: a model file must never point at data that is not there yet.
-      await rename(dataTemp, dataPath);
-    }
-    await rename(modelTemp, path);
+      if (data) await createAtomicallyAsync(dataPath, (dataTemp) => writePlanToFile(data, dataTemp));
+    });
     return {
       path,
       bytes: plan.model.length,
       ...(plan.externalData ? { externalDataPath: dataPath, externalDataBytes: plan.externalData.length } : {}),
     };
   } catch (err) {
-    await removeQuietly(temps);
+    if (err instanceof ExportError) throw err; // a file-system failure, already one line naming the file
     throw new Error(`failed to write ONNX model ${path}: ${errorMessage(err)}`, { cause: err });
   }
 }
@@ -579,8 +574,4 @@ class ChunkedFileWriter {
       done += bytesWritten;
     }
   }
-}
-
-async function removeQuietly(paths: string[]): Promise<void> {
-  await Promise.all(paths.map((p) => rm(p, { force: true }).catch(() => undefined)));
 }
