@@ -88,7 +88,7 @@ const QUANTIZATION_FLAGS: FlagSpec[] = [
   { name: "calibration", value: "texts.txt|.jsonl", help: "calibration texts: one per line, or JSON lines (default: the built-in corpus)" },
   { name: "calibration-method", value: CALIBRATION_METHODS.join("|"), help: `activation range selection (default ${DEFAULT_QUANTIZATION.method})` },
   { name: "calibration-max-length", value: "N", help: `tokens per calibration text (default ${DEFAULT_QUANTIZATION.maxLength})` },
-  { name: "fidelity-threshold", value: "cosine", help: `worst held-out cosine INT8 must keep vs FP32 (default ${DEFAULT_QUANTIZATION.fidelityThreshold})` },
+  { name: "fidelity-threshold", value: "cosine", help: `worst held-out cosine INT8 must keep vs FP32 (rerankers: Spearman of the scores) (default ${DEFAULT_QUANTIZATION.fidelityThreshold})` },
 ];
 
 const COMMANDS: Record<string, Command> = {

@@ -30,7 +30,7 @@ export interface LayoutFiles {
   precision: ModelPrecision;
   opset: number;
   /** The INT8 step's settings and report (quantized exports). */
-  quantization?: { settings: QuantizationSettings; report: QuantizationReport };
+  quantization?: { settings: QuantizationSettings; report: Pick<QuantizationReport, "matMuls"> };
 }
 
 /** Writes config.json (and ort_config.json for optimum) into the export folder. */
@@ -64,7 +64,7 @@ export function ortConfig(files: LayoutFiles): Record<string, unknown> {
   };
 }
 
-function ortQuantization(settings: QuantizationSettings, report: QuantizationReport): Record<string, unknown> {
+function ortQuantization(settings: QuantizationSettings, report: Pick<QuantizationReport, "matMuls">): Record<string, unknown> {
   const isStatic = settings.mode === "static";
   return {
     is_static: isStatic,

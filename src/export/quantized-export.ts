@@ -7,6 +7,7 @@ import { removeModelFiles } from "../graph/onnx-writer.js";
 import type { TextSource } from "../quant/corpus.js";
 import type { QuantizationSettings } from "../quant/options.js";
 import { type QuantizationResult, type QuantizeRequest, quantizeModel } from "../quant/quantize.js";
+import type { AnyQuantizationReport } from "../quant/report.js";
 import { type EmitOptions, type EmittedGraph, emitVerifiedGraph, reuseReference } from "./emit.js";
 import { ExportError } from "../common/errors.js";
 import { failureNoVariantFixes } from "./failures.js";
@@ -14,7 +15,7 @@ import type { LoadedTokenizer } from "../artifact/tokenizer-files.js";
 import { errorMessage } from "../common/messages.js";
 
 /** The INT8 step itself (replaceable: tests force failures with it). */
-export type Quantizer = (request: QuantizeRequest) => Promise<QuantizationResult>;
+export type Quantizer = (request: QuantizeRequest) => Promise<QuantizationResult<AnyQuantizationReport>>;
 
 export const defaultQuantizer: Quantizer = quantizeModel;
 
@@ -29,7 +30,7 @@ export interface Int8Export {
   quantizer: Quantizer;
 }
 
-export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): Promise<QuantizationResult> {
+export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): Promise<QuantizationResult<AnyQuantizationReport>> {
   const { logger } = job.emit;
   try {
     return await quantizeOnce(emitted, job);
@@ -56,7 +57,7 @@ export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): P
   }
 }
 
-async function quantizeOnce(emitted: EmittedGraph, job: Int8Export): Promise<QuantizationResult> {
+async function quantizeOnce(emitted: EmittedGraph, job: Int8Export): Promise<QuantizationResult<AnyQuantizationReport>> {
   const { encoder } = job;
   const result = await job.quantizer({
     model: buildTaskGraph(encoder, job.emit.task, { ...job.emit, variant: emitted.variant }),
@@ -68,6 +69,8 @@ async function quantizeOnce(emitted: EmittedGraph, job: Int8Export): Promise<Qua
     settings: job.settings,
     calibration: job.calibration,
     logger: job.emit.logger,
+    // A reranker is calibrated and judged on query/document pairs.
+    ...(job.emit.task.task === "rerank" ? { rerank: { tokenizer: job.tokenizer.tokenizer } } : {}),
   });
   removeModelFiles(emitted.path); // SPEC: the FP32 intermediate is deleted after success
   return result;

@@ -176,9 +176,6 @@ export class EmbeddingService {
       ...(options.outputs ? { outputs: options.outputs } : {}),
     };
     headsFor(encoder, task); // a missing or unsupported head is reported before anything runs
-    if (quantization && task.task !== "feature-extraction") {
-      throw new ExportError(`INT8 quantization of a ${task.task} model is not supported yet; export it with { quantized: false } (CLI: --fp32)`);
-    }
     const tokenTypeIds = options.tokenTypeIds ?? (task.task === "rerank" && config.typeVocabSize > 1);
     if (task.task !== "feature-extraction") this.logger.info(`task ${task.task}${tokenTypeIds ? " (token_type_ids input: pairs use type 1)" : ""}`);
     // The reference forward and the onnxruntime worker boot while the tokenizer loads. FP32

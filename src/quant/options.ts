@@ -23,7 +23,10 @@ export interface QuantizationOptions {
   calibrationTexts?: string[];
   /** Tokens per calibration/held-out text (default 128, at most the model's limit). */
   maxLength?: number;
-  /** Worst held-out cosine (pooled and mean-pooled) INT8 must keep vs FP32 (default 0.98). */
+  /**
+   * Worst held-out cosine (pooled and mean-pooled) INT8 must keep vs FP32 (default 0.98); for a
+   * reranker, the Spearman correlation of its held-out pair scores.
+   */
   fidelityThreshold?: number;
   /** Integer type of quantized activations (default "int8"). */
   activationType?: ActivationType;

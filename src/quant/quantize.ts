@@ -16,7 +16,11 @@ import { observeBatches, temporaryModelPath, withTemporarySession } from "./cali
 import { QuantizationInputError, type TextSource, heldOutTexts } from "./corpus.js";
 import { expandAttention } from "./attention-expansion.js";
 import { quantizeDynamic } from "./dynamic.js";
-import { type Embeddings, type FidelityMetrics, compareEmbeddings, embedTexts, layerErrors, worstCosine } from "./fidelity.js";
+import { layerErrors } from "./fidelity.js";
+import { type FidelityJudge, embeddingJudge } from "./judge.js";
+import { rerankJudge } from "./rank-fidelity.js";
+import { builtinRerankHeldOut, calibrationPairs, pairBatches } from "./rerank-pairs.js";
+import type { PairTokenizer } from "../artifact/pairs.js";
 import { GraphIndex } from "./graph-index.js";
 import { type Range, perChannelRelativeNoise } from "./int8.js";
 import type { QuantizationSettings } from "./options.js";
@@ -26,7 +30,7 @@ import { type QuantizedModel, activationsToCalibrate, quantizeStatic } from "./s
 import { matMulTargets } from "./targets.js";
 import type { ObservedTensor, TensorStatistics } from "../observers/tensor-stats.js";
 import { type TextBatches, type TokenEncoder, batchByLength, tokenizeTexts } from "./tokenize.js";
-import { type QuantizationReport, REPORT_FILE, round, writeQuantizationReport } from "./report.js";
+import { type AnyQuantizationReport, type FallbackAttempt, type QuantizationReport, REPORT_FILE, type RerankQuantizationReport, round, writeQuantizationReport } from "./report.js";
 
 /** Calibration batches that find outlier channels (they are systematic: a few batches show them). */
 const SMOOTHING_BATCHES = 3;
@@ -57,13 +61,18 @@ export interface QuantizeRequest {
   settings: QuantizationSettings;
   calibration: TextSource;
   logger: Logger;
+  /**
+   * A reranker: calibrated on pairs of calibration texts and judged on the built-in held-out
+   * query/document pairs (Spearman of the scores), pairs encoded with this tokenizer's template.
+   */
+  rerank?: { tokenizer: PairTokenizer };
 }
 
 
-export interface QuantizationResult {
+export interface QuantizationResult<R extends AnyQuantizationReport = QuantizationReport> {
   path: string;
   reportPath: string;
-  report: QuantizationReport;
+  report: R;
 }
 
 interface Calibrated {
@@ -76,14 +85,26 @@ interface Calibrated {
   seconds: number;
 }
 
-/** What the INT8 model is judged against: the float graph's held-out embeddings and probed outputs. */
+/** What the INT8 model is judged against: the float graph's held-out outputs (as the judge measures them) and probed outputs. */
 interface FloatReference {
-  embeddings: Embeddings;
+  outputs: unknown;
   probe: Record<string, OutputTensor>;
 }
 
+type Judge = FidelityJudge<unknown, object>;
 
-export async function quantizeModel(original: QuantizeRequest): Promise<QuantizationResult> {
+/** The calibration and held-out inputs of a request, and how the held-out outputs are judged. */
+interface FidelitySetup {
+  calibrationSet: TextBatches;
+  heldOutSet: TextBatches;
+  heldOut: TextSource;
+  judge: Judge;
+}
+
+
+export function quantizeModel(request: QuantizeRequest & { rerank: NonNullable<QuantizeRequest["rerank"]> }): Promise<QuantizationResult<RerankQuantizationReport>>;
+export function quantizeModel(request: QuantizeRequest): Promise<QuantizationResult>;
+export async function quantizeModel(original: QuantizeRequest): Promise<QuantizationResult<AnyQuantizationReport>> {
   const request = { ...original, model: expandAttention(original.model) };
   // One onnxruntime worker serves every step (float graph, then each INT8 candidate); it boots
   // while the texts are tokenized and the first model is written.
@@ -95,29 +116,26 @@ export async function quantizeModel(original: QuantizeRequest): Promise<Quantiza
   }
 }
 
-async function quantizeWith(request: QuantizeRequest, worker: IsolatedSession): Promise<QuantizationResult> {
+async function quantizeWith(request: QuantizeRequest, worker: IsolatedSession): Promise<QuantizationResult<AnyQuantizationReport>> {
   const started = performance.now();
   const { settings, logger } = request;
   const maxLength = Math.min(settings.maxLength, request.maxSequence);
   if (maxLength < settings.maxLength) logger.info(`calibration texts are cut at ${maxLength} tokens, the model's limit`);
-  const heldOut = heldOutTexts(request.calibration.texts);
-  if (heldOut.texts.length < 2) throw new QuantizationError("fewer than 2 held-out texts remain once calibration texts are excluded");
-  const calibrationSet = textBatches(request, request.calibration.texts, maxLength);
-  const heldOutSet = textBatches(request, heldOut.texts, maxLength);
+  const { calibrationSet, heldOutSet, heldOut, judge } = fidelitySetup(request, maxLength);
   if (calibrationSet.truncated > 0) logger.info(`${calibrationSet.truncated} calibration texts were longer than ${maxLength} tokens and were truncated`);
   const probe = probeBatch(heldOutSet);
 
-  const calibrated = settings.mode === "static" ? await calibrate(request, calibrationSet, heldOutSet, probe, worker) : undefined;
+  const calibrated = settings.mode === "static" ? await calibrate(request, calibrationSet, judge, probe, worker) : undefined;
   const fidelityStarted = performance.now();
   const model = calibrated?.model ?? request.model;
   const probes = probeOutputs(model);
   const probeNames = probes.map((p) => p.output);
   const reference =
     calibrated?.reference ??
-    (await withTemporarySession(model, probeNames, request.outputPath, "reference", (s) => floatReference(s, heldOutSet, probe, probeNames), worker));
-  const outcome = await quantizeUntilFaithful(request, model, calibrated, reference.embeddings, heldOutSet, worker);
+    (await withTemporarySession(model, probeNames, request.outputPath, "reference", (s) => floatReference(s, judge, probe, probeNames), worker));
+  const outcome = await quantizeUntilFaithful(request, model, calibrated, reference.outputs, judge, worker);
   try {
-    return await finish(request, { calibrated, outcome, worker, probe, probes, reference, heldOut, calibrationSet, maxLength, started, fidelityStarted });
+    return await finish(request, { calibrated, outcome, worker, probe, probes, reference, heldOut, calibrationSet, judge, maxLength, started, fidelityStarted });
   } catch (error) {
     removeModelFiles(request.outputPath); // the model is in place: without its report it must not stay
     throw error;
@@ -133,13 +151,14 @@ interface Finished {
   reference: FloatReference;
   heldOut: TextSource;
   calibrationSet: TextBatches;
+  judge: Judge;
   maxLength: number;
   started: number;
   fidelityStarted: number;
 }
 
 /** Per-layer errors of the accepted model, then the report beside it. */
-async function finish(request: QuantizeRequest, done: Finished): Promise<QuantizationResult> {
+async function finish(request: QuantizeRequest, done: Finished): Promise<QuantizationResult<AnyQuantizationReport>> {
   const { settings, logger } = request;
   const { calibrated, outcome, probe, probes, reference, heldOut, calibrationSet, maxLength } = done;
   const probeNames = probes.map((p) => p.output);
@@ -163,7 +182,16 @@ async function finish(request: QuantizeRequest, done: Finished): Promise<Quantiz
       heldOut,
       calibrationSet,
       ...(calibrated ? { calibrated: { seconds: calibrated.seconds, calibratedTensors: calibrated.ranges.size, excluded: calibrated.excluded, smoothed: calibrated.smoothed } } : {}),
-      outcome: { metrics: outcome.metrics, keptInFloat: [...outcome.keptInFloat], attempts: outcome.attempts, quantized: outcome.quantized.quantized.length, float: outcome.quantized.skipped },
+      outcome: {
+        metrics: outcome.metrics,
+        scoreName: done.judge.scoreName,
+        score: outcome.score,
+        summary: done.judge.summary(outcome.metrics),
+        keptInFloat: [...outcome.keptInFloat],
+        attempts: outcome.attempts,
+        quantized: outcome.quantized.quantized.length,
+        float: outcome.quantized.skipped,
+      },
       worstLayers,
       fidelitySeconds,
       totalSeconds: (performance.now() - done.started) / 1000,
@@ -171,6 +199,25 @@ async function finish(request: QuantizeRequest, done: Finished): Promise<Quantiz
     logger,
   );
   return { path: request.outputPath, reportPath, report };
+}
+
+function fidelitySetup(request: QuantizeRequest, maxLength: number): FidelitySetup {
+  const { batchSize } = request.settings;
+  if (request.rerank) {
+    const { tokenizer } = request.rerank;
+    const held = builtinRerankHeldOut();
+    const heldOutSet = pairBatches(tokenizer, held, maxLength, batchSize, request.padTokenId);
+    return {
+      calibrationSet: pairBatches(tokenizer, calibrationPairs(request.calibration), maxLength, batchSize, request.padTokenId),
+      heldOutSet,
+      heldOut: { texts: held.pairs.map(([, document]) => document), origin: held.origin },
+      judge: rerankJudge(heldOutSet, held.queries) as Judge,
+    };
+  }
+  const heldOut = heldOutTexts(request.calibration.texts);
+  if (heldOut.texts.length < 2) throw new QuantizationError("fewer than 2 held-out texts remain once calibration texts are excluded");
+  const heldOutSet = textBatches(request, heldOut.texts, maxLength);
+  return { calibrationSet: textBatches(request, request.calibration.texts, maxLength), heldOutSet, heldOut, judge: embeddingJudge(heldOutSet) as Judge };
 }
 
 function textBatches(request: QuantizeRequest, texts: readonly string[], maxLength: number): TextBatches {
@@ -187,6 +234,7 @@ function probeBatch(set: TextBatches): TokenBatch {
     sequence: middle.sequence,
     inputIds: middle.inputIds.slice(0, rows * middle.sequence),
     attentionMask: middle.attentionMask.slice(0, rows * middle.sequence),
+    ...(middle.tokenTypeIds ? { tokenTypeIds: middle.tokenTypeIds.slice(0, rows * middle.sequence) } : {}),
   };
 }
 
@@ -215,7 +263,7 @@ function probeOutputs(model: Model): Array<{ node: string; output: string }> {
 async function calibrate(
   request: QuantizeRequest,
   set: TextBatches,
-  heldOut: TextBatches,
+  judge: Judge,
   probe: TokenBatch,
   worker: IsolatedSession,
 ): Promise<Calibrated> {
@@ -259,7 +307,7 @@ async function calibrate(
         }),
       );
       const calibrated = rangesFrom(request, model, activations, statistics, smoothed, set, started);
-      return { ...calibrated, reference: await floatReference(session, heldOut, probe, probes) };
+      return { ...calibrated, reference: await floatReference(session, judge, probe, probes) };
     },
     worker,
   );
@@ -319,9 +367,10 @@ function rangesFrom(
 
 interface Outcome {
   quantized: QuantizedModel;
-  metrics: FidelityMetrics;
+  metrics: object;
+  score: number;
   keptInFloat: Set<string>;
-  attempts: Array<{ keptInFloat: number; worstCosine: number }>;
+  attempts: FallbackAttempt[];
 }
 
 /** Quantizes, measures, and keeps more of the most sensitive MatMuls in float until fidelity holds. */
@@ -329,8 +378,8 @@ async function quantizeUntilFaithful(
   request: QuantizeRequest,
   model: Model,
   calibrated: Calibrated | undefined,
-  reference: Embeddings,
-  heldOut: TextBatches,
+  reference: unknown,
+  judge: Judge,
   worker: IsolatedSession,
 ): Promise<Outcome> {
   const { settings, logger } = request;
@@ -344,27 +393,26 @@ async function quantizeUntilFaithful(
     try {
       await writeModel(quantized.model, temp);
       await worker.load(temp);
-      const metrics = compareEmbeddings(reference, await embedTexts(worker, heldOut.batches, heldOut.texts));
-      const worst = worstCosine(metrics);
-      attempts.push({ keptInFloat: keptInFloat.size, worstCosine: round(worst, 6) });
+      const { metrics, score: worst } = judge.compare(reference, await judge.measure(worker));
+      attempts.push({ keptInFloat: keptInFloat.size, [judge.scoreName]: round(worst, 6) } as FallbackAttempt);
       if (worst >= settings.fidelityThreshold) {
         // A model with external data names its data file: write it again under the final name.
         if (existsSync(externalDataPathOf(temp))) await writeModel(quantized.model, request.outputPath);
         else renameSync(temp, request.outputPath);
         if (keptInFloat.size > 0) logger.warn(`kept ${keptInFloat.size} MatMuls in float to hold the fidelity threshold: ${[...keptInFloat].join(", ")}`);
-        return { quantized, metrics, keptInFloat, attempts };
+        return { quantized, metrics, score: worst, keptInFloat, attempts };
       }
       ranking ??= sensitivityRanking(model, quantized.quantized, calibrated, settings);
       const next = keptInFloat.size === 0 ? 1 : keptInFloat.size * 2;
       if (keptInFloat.size >= ranking.length) {
         throw new QuantizationError(
-          `INT8 cannot reach a held-out cosine of ${settings.fidelityThreshold}: even with every MatMul in float (embedding tables int8) ` +
-            `the worst cosine is ${worst.toFixed(4)}; lower fidelityThreshold or export FP32 (--fp32)`,
+          `INT8 cannot reach a ${judge.scoreLabel} of ${settings.fidelityThreshold}: even with every MatMul in float (embedding tables int8) ` +
+            `it reaches ${worst.toFixed(4)}; lower fidelityThreshold or export FP32 (--fp32)`,
         );
       }
       keptInFloat = new Set(ranking.slice(0, Math.min(next, ranking.length)));
       logger.warn(
-        `INT8 worst held-out cosine ${worst.toFixed(4)} is below ${settings.fidelityThreshold}; ` +
+        `INT8 ${judge.scoreLabel} ${worst.toFixed(4)} is below ${settings.fidelityThreshold}; ` +
           `retrying with the ${keptInFloat.size} most sensitive MatMuls in float`,
       );
     } finally {
@@ -411,9 +459,9 @@ function sensitivityRanking(model: Model, quantized: readonly string[], calibrat
   return scored.sort((a, b) => b.noise - a.noise).map((s) => s.node);
 }
 
-async function floatReference(session: IsolatedSession, heldOut: TextBatches, probe: TokenBatch, probes: string[]): Promise<FloatReference> {
+async function floatReference(session: IsolatedSession, judge: Judge, probe: TokenBatch, probes: string[]): Promise<FloatReference> {
   return {
-    embeddings: await embedTexts(session, heldOut.batches, heldOut.texts),
+    outputs: await judge.measure(session),
     probe: await session.run(batchFeeds(probe, session.inputNames), probes),
   };
 }

@@ -5,14 +5,34 @@ import { writeFileAtomic } from "../common/atomic.js";
 import type { Logger } from "../common/log.js";
 import { modelFileBytes } from "../graph/onnx-writer.js";
 import type { TextSource } from "./corpus.js";
-import { type FidelityMetrics, type LayerError, worstCosine } from "./fidelity.js";
+import type { FidelityMetrics, LayerError } from "./fidelity.js";
+import type { RankFidelityMetrics } from "./rank-fidelity.js";
 import type { QuantizationSettings } from "./options.js";
 import type { SmoothedActivation } from "./smoothing.js";
 import type { TextBatches } from "./tokenize.js";
 
 export const REPORT_FILE = "quantization_report.json";
 
-export interface QuantizationReport {
+/** The embedding report's fidelity: cosine metrics and the worst cosine the threshold applies to. */
+export type EmbeddingFidelityReport = FidelityMetrics & {
+  threshold: number;
+  worstCosine: number;
+  passed: boolean;
+  worstLayers: LayerError[];
+};
+
+/** A reranker's: rank correlation of its scores, Spearman over all pairs against the threshold. */
+export type RankFidelityReport = RankFidelityMetrics & {
+  threshold: number;
+  passed: boolean;
+  worstLayers: LayerError[];
+};
+
+/** One try of the mixed-precision fallback: how many MatMuls stayed float, and the judge's score. */
+export type FallbackAttempt = { keptInFloat: number } & Record<string, number>;
+
+/** quantization_report.json; `F`: how fidelity was judged (embedding models by default). */
+export interface QuantizationReport<F = EmbeddingFidelityReport, A = { keptInFloat: number; worstCosine: number }> {
   model: string;
   source: string;
   mode: QuantizationSettings["mode"];
@@ -28,17 +48,16 @@ export interface QuantizationReport {
     excluded: Array<{ tensor: string; reason: string }>;
   };
   smoothing?: { alpha: number; outlierRatio: number; smoothed: SmoothedActivation[] };
-  fidelity: FidelityMetrics & {
-    threshold: number;
-    worstCosine: number;
-    passed: boolean;
-    worstLayers: LayerError[];
-  };
-  fallback: { keptInFloat: string[]; attempts: Array<{ keptInFloat: number; worstCosine: number }> };
+  fidelity: F;
+  fallback: { keptInFloat: string[]; attempts: A[] };
   matMuls: { quantized: number; float: Array<{ node: string; reason: string }> };
   sizes: { fp32Bytes: number; int8Bytes: number; ratio: number };
   seconds: { calibration: number; fidelity: number; total: number };
 }
+
+export type RerankQuantizationReport = QuantizationReport<RankFidelityReport, { keptInFloat: number; spearman: number }>;
+/** Either report. */
+export type AnyQuantizationReport = QuantizationReport | RerankQuantizationReport;
 
 /** Everything the report states, as the pipeline measured it. */
 export interface ReportInputs {
@@ -51,9 +70,13 @@ export interface ReportInputs {
   calibrationSet: TextBatches;
   calibrated?: { seconds: number; calibratedTensors: number; excluded: Array<{ tensor: string; reason: string }>; smoothed: SmoothedActivation[] };
   outcome: {
-    metrics: FidelityMetrics;
+    /** The judge's metrics, its score's name and value, and its log line. */
+    metrics: object;
+    scoreName: string;
+    score: number;
+    summary: string;
     keptInFloat: string[];
-    attempts: Array<{ keptInFloat: number; worstCosine: number }>;
+    attempts: FallbackAttempt[];
     quantized: number;
     float: Array<{ node: string; reason: string }>;
   };
@@ -63,9 +86,9 @@ export interface ReportInputs {
 }
 
 /** Builds the report, writes it beside the model and logs its one-line summary. */
-export function writeQuantizationReport(inputs: ReportInputs, logger: Logger): { report: QuantizationReport; reportPath: string } {
+export function writeQuantizationReport(inputs: ReportInputs, logger: Logger): { report: AnyQuantizationReport; reportPath: string } {
   const { settings, calibrated, outcome, heldOut, calibrationSet } = inputs;
-  const report: QuantizationReport = {
+  const report = {
     model: basename(inputs.outputPath),
     source: basename(inputs.fp32Path),
     mode: settings.mode,
@@ -88,20 +111,19 @@ export function writeQuantizationReport(inputs: ReportInputs, logger: Logger): {
     fidelity: {
       ...outcome.metrics,
       threshold: settings.fidelityThreshold,
-      worstCosine: worstCosine(outcome.metrics),
-      passed: worstCosine(outcome.metrics) >= settings.fidelityThreshold,
+      [outcome.scoreName]: outcome.score,
+      passed: outcome.score >= settings.fidelityThreshold,
       worstLayers: inputs.worstLayers,
     },
     fallback: { keptInFloat: outcome.keptInFloat, attempts: outcome.attempts },
     matMuls: { quantized: outcome.quantized, float: outcome.float },
     sizes: sizes(inputs.fp32Path, inputs.outputPath),
     seconds: { calibration: round(calibrated?.seconds ?? 0), fidelity: round(inputs.fidelitySeconds), total: round(inputs.totalSeconds) },
-  };
+  } as unknown as AnyQuantizationReport; // the fidelity part has the judge's shape (see the two report types)
   const reportPath = join(dirname(inputs.outputPath), REPORT_FILE);
   writeFileAtomic(reportPath, `${JSON.stringify(report, null, 2)}\n`);
   logger.info(
-    `INT8 (${settings.mode}) held-out cosine vs FP32: pooled mean ${report.fidelity.pooled.mean.toFixed(4)} / min ${report.fidelity.pooled.min.toFixed(4)}, ` +
-      `mean-pooled mean ${report.fidelity.meanPooled.mean.toFixed(4)} / min ${report.fidelity.meanPooled.min.toFixed(4)}; ` +
+    `INT8 (${settings.mode}) ${outcome.summary}; ` +
       `${report.sizes.int8Bytes} bytes (${(report.sizes.ratio * 100).toFixed(1)}% of FP32); report: ${basename(reportPath)} beside the model`,
   );
   return { report, reportPath };
@@ -146,7 +168,7 @@ function paddingFraction(set: TextBatches): number {
   return cells > 0 ? padding / cells : 0;
 }
 
-function sizes(fp32Path: string, int8Path: string): QuantizationReport["sizes"] {
+function sizes(fp32Path: string, int8Path: string): AnyQuantizationReport["sizes"] {
   const fp32Bytes = modelFileBytes(fp32Path).bytes;
   const int8Bytes = modelFileBytes(int8Path).bytes;
   return { fp32Bytes, int8Bytes, ratio: round(int8Bytes / fp32Bytes, 4) };

@@ -1,0 +1,69 @@
+// Query/document pairs for quantizing a reranker: the calibration texts paired up (each text the
+// query of the next: both segments and their token types see realistic activations), and the
+// built-in held-out set (data/calibration/rerank-held-out.jsonl: queries, each with documents of
+// mixed relevance) the fidelity judgement ranks. Pairs are encoded with the model's own pair
+// template, the document truncated to the length limit.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { PairEncoder, PairEncodingError, type PairTokenizer } from "../artifact/pairs.js";
+import type { TextSource } from "./corpus.js";
+import { type TextBatches, batchByLength } from "./tokenize.js";
+
+export const BUILTIN_RERANK_HELD_OUT_FILE = fileURLToPath(new URL("../../data/calibration/rerank-held-out.jsonl", import.meta.url));
+
+export interface QueryDocuments {
+  query: string;
+  documents: string[];
+}
+
+export interface PairSet {
+  pairs: Array<[query: string, document: string]>;
+  /** Pair indices of each query (the held-out set; calibration pairs have none). */
+  queries: number[][];
+  origin: string;
+}
+
+/** The built-in held-out queries with their documents. */
+export function builtinRerankHeldOut(): PairSet {
+  const lines = readFileSync(BUILTIN_RERANK_HELD_OUT_FILE, "utf8").split("\n").filter((l) => l.trim() !== "");
+  const pairs: PairSet["pairs"] = [];
+  const queries = lines.map((line) => {
+    const { query, documents } = JSON.parse(line) as QueryDocuments;
+    return documents.map((document) => pairs.push([query, document]) - 1);
+  });
+  return { pairs, queries, origin: "built-in rerank pairs" };
+}
+
+/** Calibration texts as pairs, consecutive texts together, the shorter one as the query. */
+export function calibrationPairs(source: TextSource): PairSet {
+  const pairs: PairSet["pairs"] = [];
+  for (let i = 0; i + 1 < source.texts.length; i += 2) {
+    const [a, b] = [source.texts[i]!, source.texts[i + 1]!];
+    pairs.push(a.length <= b.length ? [a, b] : [b, a]);
+  }
+  return { pairs, queries: [], origin: source.origin };
+}
+
+/**
+ * Pairs encoded and batched by length, with their token type ids. A calibration pair whose query
+ * alone fills the length limit is left out (`queries` empty); a held-out one is an error.
+ */
+export function pairBatches(tokenizer: PairTokenizer, set: PairSet, maxLength: number, batchSize: number, padTokenId: number): TextBatches {
+  const encoder = new PairEncoder(tokenizer, maxLength);
+  const encoded = set.pairs.flatMap(([query, document]) => {
+    try {
+      return [encoder.encode(query, document)];
+    } catch (error) {
+      if (error instanceof PairEncodingError && set.queries.length === 0) return [];
+      throw error;
+    }
+  });
+  const batches = batchByLength(
+    encoded.map((e) => e.ids),
+    batchSize,
+    padTokenId,
+    Infinity,
+    encoded.map((e) => e.typeIds),
+  );
+  return { texts: encoded.length, truncated: encoded.filter((e) => e.truncated > 0).length, batches };
+}
