@@ -2,7 +2,8 @@
 // (allowRemoteModels false, localModelPath = the export's parent), tokenized by transformers.js
 // from our tokenizer_config.json, run by its own session. Its vectors must equal the Embedder's
 // (cosine ≥ 0.99999) for BERT, XLM-R and a rotary model (ModernBERT, with sliding-window layers),
-// FP32 and the INT8 file as onnx/model_quantized.onnx; a reranker's logits equal the Reranker's.
+// FP32, the INT8 file as onnx/model_quantized.onnx and FP16 as onnx/model_fp16.onnx; a reranker's
+// logits equal the Reranker's.
 import { basename, dirname, join } from "node:path";
 import { AutoModelForSequenceClassification, AutoTokenizer, type FeatureExtractionPipeline, env, pipeline } from "@huggingface/transformers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -115,12 +116,15 @@ describe("transformers.js loads the transformers.js layout offline", () => {
     await expectSameVectors(await transformersJs("tjs-bert-int8", "q8"), ours);
     // No dtype given: transformers.js takes config.json's transformers.js_config.dtype, the file the export holds.
     await expectSameVectors(await transformersJs("tjs-bert-int8"), ours);
-    // INT8 stays near the FP32 export of the same weights.
-    const fp32Dir = join(tempDir(), "fp32");
-    await new EmbeddingService(modelFolder(model, {}, "tjs-bert-int8"), { logger: silentLogger }).exportOnnxModel(fp32Dir, { quantized: false });
-    const fp32 = await embedder(fp32Dir);
-    const [a, b] = [await fp32.embed(TEXTS, { pooling: "mean" }), await ours.embed(TEXTS, { pooling: "mean" })];
-    a.forEach((v, i) => expect(cosine(v, b[i]!)).toBeGreaterThan(0.99));
+  });
+
+  it("the FP16 export is onnx/model_fp16.onnx: config.json's default dtype, the Embedder's vectors", async () => {
+    const source = modelFolder(syntheticBert({ seed: 76, vocab: BUNDLED_VOCAB_SIZE, maxPositions: 64 }), {}, "tjs-bert-fp16");
+    const out = join(root, "tjs-bert-fp16");
+    const path = await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out, { quantized: false, dtype: "fp16", layout: "transformers.js" });
+    expect(path).toBe(join(out, "onnx", "model_fp16.onnx"));
+    const ours = await embedder(out);
+    await expectSameVectors(await transformersJs("tjs-bert-fp16"), ours);
   });
 
   it("a reranker export: transformers.js' sequence-classification logits on tokenized pairs equal the Reranker's raw scores", async () => {
