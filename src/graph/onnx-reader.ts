@@ -147,25 +147,13 @@ function tensorFromProto(t: TensorProto, baseDir: string | undefined): Initializ
   return { name, dataType, dims, data: tensorDataFromProto(t, name, dataType, dims, baseDir) };
 }
 
-function tensorDataFromProto(
-  t: TensorProto,
-  name: string,
-  dataType: DataType,
-  dims: number[],
-  baseDir: string | undefined,
-): TensorBytes {
+function tensorDataFromProto(t: TensorProto, name: string, dataType: DataType, dims: number[], baseDir: string | undefined): TensorBytes {
   if (t.data_location === DataLocation.EXTERNAL) return externalTensorData(t, name, dataType, dims, baseDir);
   if (has(t, "raw_data") && t.raw_data) return { kind: "bytes", bytes: plainView(t.raw_data) };
   return { kind: "bytes", bytes: typedFieldBytes(t, name, dataType, elementCount(dims)) };
 }
 
-function externalTensorData(
-  t: TensorProto,
-  name: string,
-  dataType: DataType,
-  dims: number[],
-  baseDir: string | undefined,
-): TensorBytes {
+function externalTensorData(t: TensorProto, name: string, dataType: DataType, dims: number[], baseDir: string | undefined): TensorBytes {
   const entries = new Map((t.external_data ?? []).map((e) => [e.key ?? "", e.value ?? ""]));
   const location = entries.get("location");
   if (!location) throw new Error(`tensor "${name}" is marked external but has no location`);
