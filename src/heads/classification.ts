@@ -13,6 +13,7 @@ import type { Value } from "../graph/builder.js";
 import { type Activation, readActivation } from "../arch/activation.js";
 import type { ConfigReader } from "../arch/config.js";
 import type { ModernBertConfig } from "../arch/modernbert.js";
+import { ReferenceBlocks } from "../arch/reference/blocks.js";
 import * as ref from "../arch/reference/math.js";
 import { type LinearRef, type NormRef, linearBias, linearRef, linearWeight, normRef } from "../arch/weight-refs.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
@@ -125,23 +126,19 @@ export function classificationHead(plan: ClassifierPlan, architecture: string): 
       return { values: { [OUTPUT.logits]: logits }, metadata: { [METADATA.head]: `${architecture}:${plan.kind}`, [METADATA.numLabels]: String(labels) } };
     },
     reference({ weights, batch }, encoder) {
-      const rows = batch.batch;
-      const first = () => ref.firstToken(encoder.hidden, rows, batch.sequence);
-      const activate = (x: Float32Array, kind: HeadActivation) => (kind === "tanh" ? ref.tanh(x) : ref.activation(x, kind));
+      const nn = new ReferenceBlocks(weights, batch);
+      const activate = (x: Float32Array, kind: HeadActivation) => (kind === "tanh" ? ref.tanh(x) : nn.activation(x, kind));
       switch (plan.kind) {
         case "pooler": {
-          const pooled = encoder.pooled ?? ref.tanh(ref.linear(first(), rows, weights.linear(plan.pooler)));
-          return { [OUTPUT.logits]: ref.linear(pooled, rows, weights.linear(plan.classifier)) };
+          const pooled = encoder.pooled ?? nn.pooler(encoder.hidden, plan.pooler);
+          return { [OUTPUT.logits]: nn.linear(pooled, plan.classifier) };
         }
-        case "mlp": {
-          const x = activate(ref.linear(first(), rows, weights.linear(plan.dense)), plan.activation);
-          return { [OUTPUT.logits]: ref.linear(x, rows, weights.linear(plan.out)) };
-        }
+        case "mlp":
+          return { [OUTPUT.logits]: nn.linear(activate(nn.linear(nn.firstToken(encoder.hidden), plan.dense), plan.activation), plan.out) };
         case "modernbert": {
-          const shape = { batch: rows, sequence: batch.sequence, hidden: plan.dense.inFeatures };
+          const shape = { batch: batch.batch, sequence: batch.sequence, hidden: plan.dense.inFeatures };
           const pooled = poolTokens(encoder.hidden, batch.attentionMask, shape, { pooling: plan.pooling, normalize: false });
-          const x = ref.layerNorm(ref.activation(ref.linear(pooled, rows, weights.linear(plan.dense)), plan.activation), weights.norm(plan.norm));
-          return { [OUTPUT.logits]: ref.linear(x, rows, weights.linear(plan.classifier)) };
+          return { [OUTPUT.logits]: nn.linear(nn.layerNorm(nn.activation(nn.linear(pooled, plan.dense), plan.activation), plan.norm), plan.classifier) };
         }
       }
     },
