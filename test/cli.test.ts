@@ -117,7 +117,7 @@ describe("exports from the Hub (real processes)", () => {
       downloaded: [], // second export: everything came from the cache
       artifact: join(out, "org-tiny-bert_fp32.onnx"),
       precision: "fp32",
-      files: ["config.json", "org-tiny-bert_fp32.onnx", "tokenizer.json", "tokenizer_config.json"],
+      files: ["config.json", "export_manifest.json", "org-tiny-bert_fp32.onnx", "tokenizer.json", "tokenizer_config.json"],
     });
     expect(again.stdout.trim().split("\n")).toHaveLength(1);
 

@@ -16,7 +16,7 @@ import { modelFolder, recordingLogger, tempDir } from "./helpers/index.js";
 /** One layer, 32 wide, the bundled tokenizer's vocabulary: an INT8 export takes a second or two. */
 const TINY = { vocab: BUNDLED_VOCAB_SIZE, layers: 1, hidden: 32, heads: 2, intermediate: 64, maxPositions: 64 };
 /** What every export writes beside its model file. */
-const SHARED = ["config.json", "tokenizer.json", "tokenizer_config.json"];
+const SHARED = ["config.json", "export_manifest.json", "tokenizer.json", "tokenizer_config.json"];
 const listing = (dir: string) => readdirSync(dir).sort();
 
 describe("a failed export keeps what was there", () => {

@@ -31,7 +31,7 @@ describe("EmbeddingService FP32 export", () => {
     const logger = recordingLogger();
     const path = await new EmbeddingService(source, { logger }).exportOnnxModel(out, { quantized: false });
     expect(path).toBe(join(out, "my-bert_fp32.onnx"));
-    expect(readdirSync(out).sort()).toEqual(["config.json", "my-bert_fp32.onnx", "tokenizer.json", "tokenizer_config.json"]);
+    expect(readdirSync(out).sort()).toEqual(["config.json", "export_manifest.json", "my-bert_fp32.onnx", "tokenizer.json", "tokenizer_config.json"]);
     expect(logger.lines.some((l) => /verified primary graph: max relative error/.test(l))).toBe(true);
     const model = readModel(path);
     expect(model.metadata).toMatchObject({ source_model: source, architecture: "bert", graph_variant: "primary" });

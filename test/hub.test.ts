@@ -61,7 +61,7 @@ describe("export by Hub id", () => {
     expect(path).toBe(join(out, "org-tiny-bert_fp32.onnx"));
     // The sentence-transformers files travel with the model (the repo's pipeline: CLS, Normalize).
     expect(readdirSync(out, { recursive: true }).sort()).toEqual([
-      "1_Pooling", "1_Pooling/config.json", "config.json", "modules.json", "org-tiny-bert_fp32.onnx", "tokenizer.json", "tokenizer_config.json",
+      "1_Pooling", "1_Pooling/config.json", "config.json", "export_manifest.json", "modules.json", "org-tiny-bert_fp32.onnx", "tokenizer.json", "tokenizer_config.json",
     ]);
 
     const snapshot = resolver.snapshotOf(ID)!;

@@ -57,7 +57,7 @@ describe("FP32 export in each layout", () => {
       const out = join(tempDir(), layout);
       const path = await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out, { quantized: false, layout });
       expect(path).toBe(join(out, modelFileName(layout, "lay-bert", "fp32")));
-      expect(filesIn(out)).toEqual([...expected[layout], ...SENTENCE_FILES, "config.json", ...TOKENIZER].sort());
+      expect(filesIn(out)).toEqual([...expected[layout], ...SENTENCE_FILES, "config.json", "export_manifest.json", ...TOKENIZER].sort());
       if (layout === "transformers.js") {
         // The source's keys, model_type intact, and the dtype transformers.js picks onnx/model.onnx by.
         expect(json(join(out, "config.json"))).toEqual({ ...JSON.parse(sourceConfig), "transformers.js_config": { dtype: "fp32" } });

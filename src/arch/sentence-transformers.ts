@@ -52,23 +52,26 @@ export function moduleClass(entry: ModuleEntry): string {
   return entry.type.slice(entry.type.lastIndexOf(".") + 1);
 }
 
-/** Reads the pipeline of a sentence-transformers folder; undefined when it has no modules.json. */
-export function readSentencePipeline(dir: string): SentencePipeline | undefined {
+/**
+ * Reads the pipeline of a sentence-transformers folder; undefined when it has no modules.json.
+ * `has` says which files count as present (a runtime passes its export manifest's list).
+ */
+export function readSentencePipeline(dir: string, has: (file: string) => boolean = (file) => existsSync(join(dir, file))): SentencePipeline | undefined {
   const modulesPath = join(dir, "modules.json");
-  if (!existsSync(modulesPath)) return undefined;
+  if (!has("modules.json")) return undefined;
   const modules = parseModules(readFileSync(modulesPath, "utf8"), modulesPath);
   const poolingModule = findPoolingModule(modules);
   if (!poolingModule) throw new ConfigError(`${modulesPath} lists no Pooling module; it is not a sentence-transformers embedding model`);
   const poolingConfig = join(poolingModule.path, "config.json");
   const pooling = readPoolingMode(ConfigReader.fromFile(join(dir, poolingConfig)));
   const after = modules.slice(modules.indexOf(poolingModule) + 1).map((m) => m.type.replace(MODULE_PREFIX, ""));
-  const maxSeqLength = readMaxSeqLength(join(dir, "sentence_bert_config.json"));
+  const maxSeqLength = has("sentence_bert_config.json") ? readMaxSeqLength(join(dir, "sentence_bert_config.json")) : undefined;
   return {
     pooling,
     normalize: after.includes("Normalize"),
     ...(maxSeqLength ? { maxSeqLength } : {}),
     unsupportedModules: after.filter((t) => t !== "Normalize"),
-    files: ["modules.json", poolingConfig, ...SENTENCE_TRANSFORMERS_FILES.filter((f) => f !== "modules.json" && existsSync(join(dir, f)))],
+    files: ["modules.json", poolingConfig, ...SENTENCE_TRANSFORMERS_FILES.filter((f) => f !== "modules.json" && has(f))],
   };
 }
 

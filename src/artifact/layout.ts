@@ -6,7 +6,8 @@
 //   optimum          model.onnx, model_quantized.onnx, …  (+ ort_config.json)
 // config.json, the tokenizer files and the sentence-transformers modules sit at the top in every layout.
 import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative, resolve, sep } from "node:path";
+import { type ExportManifest, MANIFEST_FILE, ManifestError, lists, manifestModels, readManifest } from "./manifest.js";
 import { type Int8Mode, fp32FileName, int8FileName } from "./names.js";
 
 export const EXPORT_LAYOUTS = ["flat", "transformers.js", "optimum"] as const;
@@ -69,13 +70,53 @@ export function isInt8ModelFile(file: string): boolean {
   return FLAT_INT8_ENDINGS.some((ending) => file.endsWith(ending)) || NAMED_INT8_FILES.has(file.split("/").at(-1)!);
 }
 
+/** An export folder as a runtime reads it: the model to load and which of its files belong to the export. */
+export interface ExportFolder {
+  dir: string;
+  modelPath: string;
+  /** The folder's manifest; undefined for a folder exported before manifests (read by the legacy rules). */
+  manifest: ExportManifest | undefined;
+  /** Whether the file at `path` (relative to `dir`) is part of the export: listed in the manifest, or present in a legacy folder. */
+  has(path: string): boolean;
+}
+
 /**
- * The model file a runtime loads from an export folder: `file` when given (a path, or a name
- * relative to `dir`), else the folder's only model file, else its only INT8 one. Problems are
- * thrown as `fail(message)`, so that each runtime raises its own error class; `fileOption` is how
- * the caller's user passes `file` (the CLI: `--file <name>`).
+ * The model file a runtime loads from an export folder, and the folder's files. With a manifest:
+ * the model it names, or `file` when that is one of its models. Without one (legacy): `file` when
+ * given (a path, or a name relative to `dir`), else the folder's only model file, else its only
+ * INT8 one. Problems are thrown as `fail(message)`, so that each runtime raises its own error
+ * class; `fileOption` is how the caller's user passes `file` (the CLI: `--file <name>`).
  */
+export function openExportFolder(dir: string, file: string | undefined, fail: (message: string) => Error, fileOption = "{ file }"): ExportFolder {
+  let manifest: ExportManifest | undefined;
+  try {
+    manifest = readManifest(dir);
+  } catch (error) {
+    throw error instanceof ManifestError ? fail(error.message) : error;
+  }
+  if (manifest) {
+    const listed = manifest;
+    return { dir, modelPath: join(dir, listedModel(dir, listed, file, fail, fileOption)), manifest, has: (path) => lists(listed, path) };
+  }
+  return { dir, modelPath: legacyModelFile(dir, file, fail, fileOption), manifest, has: (path) => existsSync(join(dir, path)) };
+}
+
+/** The model file a runtime loads from an export folder (see openExportFolder). */
 export function resolveModelFile(dir: string, file: string | undefined, fail: (message: string) => Error, fileOption = "{ file }"): string {
+  return openExportFolder(dir, file, fail, fileOption).modelPath;
+}
+
+function listedModel(dir: string, manifest: ExportManifest, file: string | undefined, fail: (message: string) => Error, fileOption: string): string {
+  if (file === undefined) return manifest.model;
+  const models = manifestModels(manifest);
+  const chosen = [relative(dir, resolve(file)), file].find((candidate) => models.includes(candidate.split(sep).join("/")));
+  if (chosen === undefined) {
+    throw fail(`${file} is not a model of the export in ${dir} (${MANIFEST_FILE} lists ${models.join(", ")}); choose one of those with ${fileOption}`);
+  }
+  return chosen;
+}
+
+function legacyModelFile(dir: string, file: string | undefined, fail: (message: string) => Error, fileOption: string): string {
   if (file) {
     const path = existsSync(file) ? file : join(dir, file);
     if (!existsSync(path)) throw fail(`model file ${file} not found (also looked in ${dir})`);

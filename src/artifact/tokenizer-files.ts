@@ -27,9 +27,12 @@ export interface LoadedTokenizer {
   config: Record<string, unknown>;
 }
 
-/** Loads tokenizer.json (+ tokenizer_config.json) from a model folder. */
-export function loadTokenizer(dir: string): LoadedTokenizer {
-  const { json, config, jsonPath } = readTokenizerFiles(dir);
+/**
+ * Loads tokenizer.json (+ tokenizer_config.json) from a model folder; `has` says which files
+ * count as present (a runtime passes its export manifest's list).
+ */
+export function loadTokenizer(dir: string, has?: (file: string) => boolean): LoadedTokenizer {
+  const { json, config, jsonPath } = readTokenizerFiles(dir, has);
   try {
     return { tokenizer: new Tokenizer(json, config), config };
   } catch (error) {
@@ -42,12 +45,15 @@ export function checkTokenizerFiles(dir: string): void {
   readTokenizerFiles(dir);
 }
 
-function readTokenizerFiles(dir: string): { json: Record<string, unknown>; config: Record<string, unknown>; jsonPath: string } {
+function readTokenizerFiles(
+  dir: string,
+  has: (file: string) => boolean = (file) => existsSync(join(dir, file)),
+): { json: Record<string, unknown>; config: Record<string, unknown>; jsonPath: string } {
   const jsonPath = join(dir, TOKENIZER_JSON);
   if (!existsSync(jsonPath)) {
     throw new ExportError(`${dir} has no tokenizer.json: export needs the fast-tokenizer file of the model's repository`);
   }
-  const config = readJson(join(dir, "tokenizer_config.json"), true) ?? {};
+  const config = (has("tokenizer_config.json") ? readJson(join(dir, "tokenizer_config.json"), true) : undefined) ?? {};
   return { json: readJson(jsonPath, false)!, config, jsonPath };
 }
 

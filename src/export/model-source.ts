@@ -16,6 +16,8 @@ export interface ResolveOptions {
 export interface ModelResolver {
   /** A local folder holding the files needed for `purpose` (downloading them if it must). */
   resolve(modelId: string, purpose: FilePurpose, options?: ResolveOptions): Promise<string>;
+  /** The revision and commit a Hub id resolved to (recorded in the export manifest). */
+  snapshotOf?(modelId: string): { revision: string; commit: string } | undefined;
 }
 
 export function isLocalFolder(modelId: string): boolean {

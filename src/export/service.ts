@@ -30,6 +30,7 @@ import { type VectorTexts, calibrateVectorRanges, reportVectorAgreement } from "
 import { type LoadedTokenizer, checkTokenizerFiles, copyTokenizerFiles, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { PACKAGE_VERSION } from "./version.js";
 import { ExportWorkspace } from "./workspace.js";
+import { manifestSource, writeExportManifest } from "./export-manifest.js";
 
 export const DEFAULT_MODEL_ID = "BAAI/bge-small-en-v1.5";
 
@@ -245,6 +246,17 @@ export class EmbeddingService {
         precision,
         opset,
         ...(quantization && int8 ? { quantization: { settings: quantization.settings, report: int8.report } } : {}),
+      });
+      await writeExportManifest(workspace, artifact, manifestSource(this.modelId, this.resolver), {
+        task: task.task,
+        precision,
+        layout,
+        opset,
+        variant: emitted.variant,
+        tokenTypeIds,
+        ...(sentenceEmbedding ? { sentenceEmbedding } : {}),
+        ...(quantization ? { quantization: { mode: quantization.settings.mode, method: quantization.settings.method } } : {}),
+        ...(vector ? { vector } : {}),
       });
       return await workspace.publish(artifact, throwIfAborted);
     } catch (error) {

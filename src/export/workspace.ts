@@ -6,7 +6,8 @@
 // interrupted export removes only what it created. Publishing takes the folder's export lock
 // (the Hub cache's lock), so the files of two exports finishing at once do not interleave.
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { basename, dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
+import { MANIFEST_FILE } from "../artifact/manifest.js";
 import { onAbort } from "../common/abort.js";
 import { ensureDir, removeCreatedDirs, stagingPathIn, sweepStaleTemps } from "../common/atomic.js";
 import { fileSystemError } from "../common/errors.js";
@@ -48,6 +49,13 @@ export class ExportWorkspace {
       throw fileSystemError("write into", outputDir, error);
     }
     return new ExportWorkspace(outputDir, dir, createdDirs);
+  }
+
+  /** The export's files so far, relative to the staging folder ('/'-separated), sorted. */
+  files(): string[] {
+    return stagedFiles(this.dir)
+      .map((file) => file.split(sep).join("/"))
+      .sort();
   }
 
   /** Where the file `name` of the export is written until it is published. */
@@ -115,6 +123,7 @@ function isFile(path: string): boolean {
 
 /** Publishing order: everything else, then external data, then the models that point at it. */
 function publishRank(file: string): number {
+  if (file === MANIFEST_FILE) return 3; // last: it names files that are all in place by then
   if (file.endsWith(".onnx")) return 2;
   if (file.endsWith(".onnx.data")) return 1;
   return 0;

@@ -11,7 +11,8 @@ import type { TokenBatch } from "../arch/architecture.js";
 import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens, truncateAndNormalize } from "../heads/pooling.js";
 import { VECTOR_OUTPUT, type VectorKind } from "../heads/vectors.js";
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
-import { resolveModelFile } from "../artifact/layout.js";
+import { type ExportFolder, openExportFolder } from "../artifact/layout.js";
+import { type ExportManifest, ManifestError, checkManifestFiles } from "../artifact/manifest.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
 import { TOKENIZER_JSON, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { describe, kindOf } from "../common/messages.js";
@@ -109,20 +110,40 @@ export class Embedder {
   static async load(dir: string, options: EmbedderOptions = {}): Promise<Embedder> {
     if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
     const optionName = (option: "file" | "pooling") => options.optionNames?.[option] ?? `{ ${option} }`;
-    const modelPath = resolveModelFile(dir, options.file, (message) => new EmbedderError(message), optionName("file"));
-    const pipeline = readSentencePipeline(dir);
+    const folder = openExportFolder(dir, options.file, (message) => new EmbedderError(message), optionName("file"));
+    // The files a manifest lists are checked (size, sha256) while the rest loads; a stale or
+    // missing one is the error to report, even when loading failed on it first.
+    const stale = folder.manifest ? staleFileError(dir, folder.manifest) : Promise.resolve(undefined);
+    let embedder: Embedder;
+    try {
+      embedder = await Embedder.open(folder, options, optionName);
+    } catch (error) {
+      throw (await stale) ?? error;
+    }
+    const problem = await stale;
+    if (problem) {
+      await embedder.close();
+      throw problem;
+    }
+    return embedder;
+  }
+
+  /** The Embedder over the export's files (the manifest check aside). */
+  private static async open(folder: ExportFolder, options: EmbedderOptions, optionName: (option: "file" | "pooling") => string): Promise<Embedder> {
+    const { dir, modelPath, has } = folder;
+    const pipeline = readSentencePipeline(dir, has);
     if (pipeline && pipeline.unsupportedModules.length > 0 && !options.pooling) {
       throw new EmbedderError(
         `${join(dir, "modules.json")} has ${pipeline.unsupportedModules.join(", ")} after pooling, which the ONNX model does not include; ` +
           `its vectors would differ from sentence-transformers'. Pass ${optionName("pooling")} explicitly to embed with the encoder alone`,
       );
     }
-    if (!existsSync(join(dir, TOKENIZER_JSON))) {
+    if (!has(TOKENIZER_JSON)) {
       throw new EmbedderError(
         `${dir} has no ${TOKENIZER_JSON}, which the Embedder tokenizes with; put the model's tokenizer files beside the ONNX file (jazzmine-embed tokenizer <model> -o ${dir})`,
       );
     }
-    const { tokenizer, config } = loadTokenizer(dir);
+    const { tokenizer, config } = loadTokenizer(dir, has);
     const metadata = readMetadata(modelPath);
     const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [
       pipeline?.maxSeqLength,
@@ -328,6 +349,16 @@ export interface ChunkedEmbedding {
   chunks: Float32Array[];
   /** The mean of the windows' vectors, L2-normalized when they are. */
   mean: Float32Array;
+}
+
+/** The manifest check's error (a stale or missing file), or undefined when every listed file matches. */
+async function staleFileError(dir: string, manifest: ExportManifest): Promise<Error | undefined> {
+  try {
+    await checkManifestFiles(dir, manifest);
+    return undefined;
+  } catch (error) {
+    return error instanceof ManifestError ? new EmbedderError(error.message, { cause: error }) : (error as Error);
+  }
 }
 
 /** JavaScript callers can pass anything: only a string or an array of strings is embedded. */
