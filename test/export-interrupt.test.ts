@@ -20,7 +20,7 @@ const WORDS = "the of and to in a is that for on with as by at from it be this a
 const CALIBRATION = join(tempDir(), "texts.txt");
 writeFileSync(CALIBRATION, Array.from({ length: 1500 }, (_, i) => Array.from({ length: 40 }, (_, j) => WORDS[(i * 7 + j * 13) % WORDS.length]).join(" ")).join("\n"));
 
-const SHARED = ["config.json", "tokenizer.json", "tokenizer_config.json"];
+const SHARED = ["config.json", "export_manifest.json", "tokenizer.json", "tokenizer_config.json"];
 const listing = (dir: string) => readdirSync(dir).sort();
 
 /** Runs an INT8 export of `source` into `out` and sends `signal` once it is quantizing. */

@@ -64,7 +64,7 @@ describe("static INT8 export of a small BERT (defaults)", () => {
 
   it("writes <slug>_int8_qdq.onnx and its report, deletes the FP32 intermediate, leaves no temporary file", () => {
     expect(path).toBe(join(out, "small-bert_int8_qdq.onnx"));
-    expect(readdirSync(out).sort()).toEqual(["config.json", "quantization_report.json", "small-bert_int8_qdq.onnx", "tokenizer.json", "tokenizer_config.json"]);
+    expect(readdirSync(out).sort()).toEqual(["config.json", "export_manifest.json", "quantization_report.json", "small-bert_int8_qdq.onnx", "tokenizer.json", "tokenizer_config.json"]);
   });
 
   it("keeps pooled and mean-pooled cosine ≥ 0.99 mean, ≥ 0.98 min on held-out texts, at ≤ 30% of the FP32 size", () => {
@@ -145,7 +145,7 @@ describe("quantization fallback (SPEC)", () => {
     expect(variants).toEqual(["primary", "portable"]);
     expect(logger.warnings.some((w) => /quantizing the primary graph failed \(onnxruntime crashed \(SIGSEGV\)/.test(w))).toBe(true);
     expect(readModel(path).metadata.graph_variant).toBe("portable");
-    expect(readdirSync(out).sort()).toEqual(["config.json", "fallback-bert_int8_qdq.onnx", "quantization_report.json", "tokenizer.json", "tokenizer_config.json"]);
+    expect(readdirSync(out).sort()).toEqual(["config.json", "export_manifest.json", "fallback-bert_int8_qdq.onnx", "quantization_report.json", "tokenizer.json", "tokenizer_config.json"]);
     expectFaithful(readReport(out));
   });
 
