@@ -11,6 +11,7 @@ import { type BenchOutput, runBench } from "../src/bench/suite.js";
 import { RESULT_KIND, RESULT_VERSION, type BenchResult } from "../src/bench/result.js";
 import { EXIT_OK, EXIT_USAGE } from "../src/cli/cli.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
+import { syntheticReranker } from "../src/fixtures/rerankers.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import { modelFolder, runCli, tempDir } from "./helpers/index.js";
 
@@ -139,3 +140,19 @@ describe("jazzmine-embed bench", () => {
     expect(stdout).toMatch(/^ {2}bench +measure a model/m);
   });
 });
+
+describe("runBench on a reranker", () => {
+  it("times pairs at 1×128 and 32×256 by default, with the INT8 Spearman on held-out pairs", async () => {
+    const dir = modelFolder(syntheticReranker("bert", { seed: 42, vocab: BUNDLED_VOCAB_SIZE, shape: { layers: 1, hidden: 32, heads: 2, intermediate: 64, maxPositions: 512 } }), {}, "tiny-reranker");
+    const { result, files } = await runBench({ model: dir, variants: ["fp32", "int8-dynamic"], runs: 2, exportRuns: 1, outputDir: join(tempDir(), "results"), workDir: tempDir(), command: "test" });
+    expect(result.model.task).toBe("rerank");
+    expect(result.latency.map((s) => `${s.shape.batch}x${s.shape.sequence}`)).toEqual(["1x128", "32x256"]);
+    const int8 = result.exports.find((e) => e.variant === "int8-dynamic")!;
+    expect(int8.quantization!.spearman).toBeGreaterThanOrEqual(0.98);
+    expect(int8.quantization!.worstCosine).toBeUndefined();
+    const markdown = readFileSync(files.markdown, "utf8");
+    expect(markdown).toContain("| pairs/s (ratio) | 1×128 | 32×256 |");
+    expect(markdown).toContain("INT8 Spearman (held-out pairs)");
+  }, 120_000);
+});
+

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs
 import { modelFileBytes } from "../graph/onnx-writer.js";
 import { join } from "node:path";
 import type { ExportOptions } from "../export/service.js";
-import { REPORT_FILE, type QuantizationReport } from "../quant/report.js";
+import { type AnyQuantizationReport, REPORT_FILE } from "../quant/report.js";
 import { readOnnxMetadata } from "../ort/onnx-metadata.js";
 import { childModuleEntry } from "../ort/isolated-session.js";
 import type { ProbeReply, ProbeRequest } from "./export-probe.js";
@@ -73,7 +73,7 @@ export interface ExportMeasurement {
   /** The export's own log lines of its last run: verification results, fallback warnings. */
   log?: string[];
   /** From quantization_report.json: fidelity and the quantizer's own time split. */
-  quantization?: { worstCosine: number; calibrationSeconds: number; totalSeconds: number };
+  quantization?: { worstCosine?: number; spearman?: number; calibrationSeconds: number; totalSeconds: number };
 }
 
 export interface ExportPlan {
@@ -133,8 +133,10 @@ function artifactOf(path: string): NonNullable<ExportMeasurement["artifact"]> {
 function quantizationOf(artifact: string): Pick<ExportMeasurement, "quantization"> {
   const reportPath = join(artifact, "..", REPORT_FILE);
   if (!existsSync(reportPath)) return {};
-  const report = JSON.parse(readFileSync(reportPath, "utf8")) as QuantizationReport;
-  return { quantization: { worstCosine: report.fidelity.worstCosine, calibrationSeconds: report.seconds.calibration, totalSeconds: report.seconds.total } };
+  const report = JSON.parse(readFileSync(reportPath, "utf8")) as AnyQuantizationReport;
+  // Embedding models are judged by their worst cosine, rerankers by the Spearman of their scores.
+  const fidelity = "worstCosine" in report.fidelity ? { worstCosine: report.fidelity.worstCosine } : { spearman: report.fidelity.spearman };
+  return { quantization: { ...fidelity, calibrationSeconds: report.seconds.calibration, totalSeconds: report.seconds.total } };
 }
 
 /** Runs one export in a fresh process; its helpers' peak memory is sampled meanwhile. */

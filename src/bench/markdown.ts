@@ -22,7 +22,10 @@ export function renderMarkdown(result: BenchResult, chartFile?: string): string 
   lines.push("");
   lines.push("**Export** — each run a fresh process (`EmbeddingService.exportOnnxModel`, verification included), runs interleaved, medians.");
   lines.push("");
-  lines.push("| variant | graph | runs | export wall | whole process | peak RSS, exporting process | ÷ weights | peak RSS, onnxruntime worker · reference worker (sampled) | file | INT8 worst cosine |");
+  const reranker = model.task === "rerank";
+  lines.push(
+    `| variant | graph | runs | export wall | whole process | peak RSS, exporting process | ÷ weights | peak RSS, onnxruntime worker · reference worker (sampled) | file | ${reranker ? "INT8 Spearman (held-out pairs)" : "INT8 worst cosine"} |`,
+  );
   lines.push("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|");
   for (const e of result.exports) {
     if (e.error) {
@@ -33,7 +36,7 @@ export function renderMarkdown(result: BenchResult, chartFile?: string): string 
     lines.push(
       `| ${e.label} | ${e.graphVariant ?? ""} | ${e.runs.length} | ${seconds(e.wallMs)} | ${seconds(e.processMs)} | ${mib(e.maxRssBytes)} | ` +
         `${e.maxRssBytes !== undefined ? `${(e.maxRssBytes / model.weightsBytes).toFixed(2)}×` : ""} | ${helpers(e.helperPeakRssBytes)} | ${size} | ` +
-        `${e.quantization ? e.quantization.worstCosine.toFixed(4) : ""} |`,
+        `${(e.quantization?.worstCosine ?? e.quantization?.spearman)?.toFixed(4) ?? ""} |`,
     );
   }
   // Each FP32 export's verification verdict, and any warning (a fallback to the portable graph).
@@ -64,12 +67,12 @@ export function renderMarkdown(result: BenchResult, chartFile?: string): string 
       lines.push(`| ${label(load.variant)} | ${ms(load.loadMs)} | ${cells.join(" | ")} |`);
     }
     lines.push("");
-    lines.push(`| tokens/s (ratio) | ${shapes.join(" | ")} |`);
+    lines.push(`| ${reranker ? "pairs/s" : "tokens/s"} (ratio) | ${shapes.join(" | ")} |`);
     lines.push(`|---|${shapes.map(() => "--:").join("|")}|`);
     for (const load of result.sessions) {
       const cells = result.latency.map((s) => {
         const r = s.results.find((x) => x.variant === load.variant);
-        return r ? `${rate(r.tokensPerSecond)} (${r.ratioToBaseline.toFixed(2)}×)` : "";
+        return r ? `${rate(reranker ? r.tokensPerSecond / s.shape.sequence : r.tokensPerSecond)} (${r.ratioToBaseline.toFixed(2)}×)` : "";
       });
       lines.push(`| ${label(load.variant)} | ${cells.join(" | ")} |`);
     }

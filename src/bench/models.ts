@@ -4,7 +4,8 @@ import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type ModelResolver, isLocalFolder, modelSlug } from "../export/model-source.js";
 import { BGE_SMALL_SHAPE, syntheticBert } from "../fixtures/bert.js";
-import { type SyntheticModel, writeModelFolder } from "../fixtures/model-folder.js";
+import { BUNDLED_VOCAB_SIZE, type SyntheticModel, writeModelFolder } from "../fixtures/model-folder.js";
+import { syntheticReranker } from "../fixtures/rerankers.js";
 import { XLM_ROBERTA_LARGE_SHAPE, syntheticRoberta } from "../fixtures/roberta.js";
 import type { BenchModel } from "./result.js";
 
@@ -14,6 +15,11 @@ export const DEFAULT_BENCH_MODEL = `${SYNTHETIC_PREFIX}bge-small`;
 /** Generated models: random weights in a real architecture's layout and shape. */
 export const SYNTHETIC_MODELS: Readonly<Record<string, { about: string; create: () => SyntheticModel }>> = {
   "bge-small": { about: "BAAI/bge-small-en-v1.5's shape", create: () => syntheticBert({ ...BGE_SMALL_SHAPE, seed: 7 }) },
+  // A cross-encoder: BertForSequenceClassification, one relevance logit.
+  "ms-marco-minilm": {
+    about: "cross-encoder/ms-marco-MiniLM-L-6-v2's shape (reranker)",
+    create: () => syntheticReranker("bert", { seed: 7, vocab: BUNDLED_VOCAB_SIZE, shape: { ...BGE_SMALL_SHAPE, layers: 6 } }),
+  },
   // Streamed: 2.2 GB of weights are generated while they are written, never held in memory.
   "xlm-roberta-large": {
     about: "xlm-roberta-large / bge-m3 shape, over 2 GB",

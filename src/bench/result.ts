@@ -3,6 +3,7 @@
 import type { ExportMeasurement, VariantKey } from "./exports.js";
 import type { RoundPolicy, SessionLoad, ShapeResult } from "./latency.js";
 import type { MachineInfo } from "./machine.js";
+import type { Task } from "../heads/tasks.js";
 import type { Shape } from "./shapes.js";
 
 export const RESULT_KIND = "jazzmine-embed-bench";
@@ -15,6 +16,8 @@ export interface BenchModel {
   /** e.g. "bert, 12 layers, hidden 384, vocab 30522". */
   description: string;
   weightsBytes: number;
+  /** What its graph computes (rerankers are timed in pairs/s). */
+  task?: Task;
 }
 
 export interface Target {

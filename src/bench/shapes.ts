@@ -12,6 +12,12 @@ export const DEFAULT_SHAPES: readonly Shape[] = [
   { batch: 32, sequence: 128 },
 ];
 
+/** Rerankers: one query/document pair, and a first-stage candidate list of 32 longer pairs. */
+export const RERANK_SHAPES: readonly Shape[] = [
+  { batch: 1, sequence: 128 },
+  { batch: 32, sequence: 256 },
+];
+
 export const shapeLabel = (s: Shape): string => `${s.batch}×${s.sequence}`;
 
 /** "1x16,8x128" (x or ×) → shapes; throws a message naming the bad entry. */

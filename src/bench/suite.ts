@@ -15,7 +15,8 @@ import { describeMachine, finishMachine } from "./machine.js";
 import { renderMarkdown } from "./markdown.js";
 import { DEFAULT_BENCH_MODEL, describeModel, resolveBenchModel } from "./models.js";
 import { type BenchResult, RESULT_KIND, RESULT_VERSION, type Target } from "./result.js";
-import { DEFAULT_SHAPES, type Shape } from "./shapes.js";
+import { DEFAULT_SHAPES, RERANK_SHAPES, type Shape } from "./shapes.js";
+import { detectTask } from "../heads/tasks.js";
 
 export interface BenchOptions {
   /** A synthetic model (synthetic:bge-small, the default), a local folder or a Hub id. */
@@ -65,7 +66,6 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
   const variants = [...(options.variants ?? VARIANT_KEYS)];
   const threads = options.threads ?? availableParallelism();
   const spinning = options.spinning ?? false;
-  const shapes = [...(options.shapes ?? DEFAULT_SHAPES)];
   const exportRuns = Object.fromEntries(variants.map((v) => [v, options.exportRuns ?? (v.startsWith("fp32") ? (quick ? 3 : 5) : quick ? 1 : 2)])) as Record<VariantKey, number>;
   const latencyRounds: RoundPolicy = options.runs ? { fixed: options.runs, budgetMs: 0, min: options.runs, max: options.runs } : quick ? { budgetMs: 2500, min: 5, max: 100 } : { budgetMs: 8000, min: 10, max: 300 };
   const sessionLoads = quick ? 3 : 5;
@@ -84,7 +84,9 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
     const models: LatencyModel[] = exports.flatMap((e) => (e.artifact && !e.error ? [{ key: e.variant, path: e.artifact.path }] : []));
     const encoder = loadEncoder(model.dir);
     const config = encoder.config;
+    const task = detectTask(encoder);
     encoder.close();
+    const shapes = [...(options.shapes ?? (task === "rerank" ? RERANK_SHAPES : DEFAULT_SHAPES))];
     const latency =
       models.length > 0 && shapes.length > 0
         ? await measureLatency({ models, shapes, threads, spinning, config, rounds: latencyRounds, loadRounds: sessionLoads, baseline: "fp32", log })
@@ -95,7 +97,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
       startedAt: new Date(started).toISOString(),
       durationSeconds: (Date.now() - started) / 1000,
       command: options.command ?? "runBench()",
-      model: { id: model.id, slug: model.slug, source: model.source, description: describeModel(model.dir), weightsBytes },
+      model: { id: model.id, slug: model.slug, source: model.source, description: describeModel(model.dir), weightsBytes, task },
       machine: finishMachine(machine),
       settings: { threads, spinning, shapes, variants, exportRuns, latencyRounds, sessionLoads, quick },
       exports,

@@ -13,7 +13,7 @@ export const BENCH_USAGE = `[<model-id-or-folder>] [options]   (default: ${DEFAU
 
 export const BENCH_FLAGS: FlagSpec[] = [
   { name: "output", alias: "o", value: "dir", help: "folder for the results: <model>-<date>.json, .md and .svg (default ./bench-results)" },
-  { name: "shapes", value: "1x16,8x128", help: "batch×sequence shapes to time, or none (default 1x16,1x128,8x128,32x128)" },
+  { name: "shapes", value: "1x16,8x128", help: "batch×sequence shapes to time, or none (default 1x16,1x128,8x128,32x128; rerankers 1x128,32x256)" },
   { name: "threads", value: "N", help: "onnxruntime intra-op threads (default: every core)" },
   { name: "spin", help: "let onnxruntime's threads spin between runs, its default (off: interleaved sessions would steal each other's cores)" },
   { name: "runs", value: "N", help: "latency rounds per shape (default: as many as fit ~8 s per shape)" },
