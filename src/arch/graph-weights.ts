@@ -163,6 +163,7 @@ export class GraphWeights {
         if (n === 0) throw new Error(`${bytes.path} ends inside tensor "${ref.name}"; the checkpoint is truncated`);
         done += n;
       }
+      bytes.check?.(target, bytes.offset);
     } finally {
       closeSync(fd);
     }

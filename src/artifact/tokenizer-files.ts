@@ -57,6 +57,23 @@ function readTokenizerFiles(
   return { json: readJson(jsonPath, false)!, config, jsonPath };
 }
 
+/** The highest token id a model folder's tokenizer.json can produce: its vocabulary's and its added tokens'. */
+export function highestTokenId(dir: string): { id: number; token: string; file: string } | undefined {
+  const { json, jsonPath } = readTokenizerFiles(dir);
+  let best: { id: number; token: string } | undefined;
+  const consider = (token: string, id: unknown) => {
+    if (typeof id === "number" && Number.isInteger(id) && (!best || id > best.id)) best = { id, token };
+  };
+  const vocab = (json.model as { vocab?: unknown } | undefined)?.vocab;
+  // WordPiece, BPE and WordLevel map token → id; Unigram lists [piece, score] pairs, the index being the id.
+  if (Array.isArray(vocab)) vocab.forEach((entry, id) => consider(String((entry as unknown[])?.[0]), id));
+  else if (vocab && typeof vocab === "object") for (const [token, id] of Object.entries(vocab)) consider(token, id);
+  for (const added of Array.isArray(json.added_tokens) ? (json.added_tokens as Array<{ id?: unknown; content?: unknown }>) : []) {
+    consider(String(added?.content), added?.id);
+  }
+  return best && { ...best, file: jsonPath };
+}
+
 /** Copies the tokenizer files present in `fromDir` into `toDir`; returns their names. */
 export function copyTokenizerFiles(fromDir: string, toDir: string): string[] {
   const present = TOKENIZER_FILES.filter((file) => existsSync(join(fromDir, file)));

@@ -23,6 +23,7 @@ import { HOST_IS_LITTLE_ENDIAN, littleEndianBytes, swapBytesInPlace } from "../c
 import { bfloat16ArrayToFloat32, float16ArrayToFloat32 } from "../common/float16.js";
 import { clip, describe, errorMessage, formatShape, fsReason, isNonNegativeSafeInteger, isPlainObject, kindOf, oneLine, quote } from "../common/messages.js";
 import type { TensorBytes } from "../graph/ir.js";
+import { firstNonFinite, firstNonFiniteBytes, float32At, nonFiniteWeightError } from "./finite.js";
 import { WeightError, type WeightDtype, type WeightInfo, type WeightStore } from "./weights.js";
 
 /** Bytes per element of each safetensors dtype. */
@@ -417,16 +418,29 @@ export class FileCheckpoint<F extends CheckpointFile> implements WeightStore {
     return { name, dtype, shape: [...shape] };
   }
 
+  /** The values, checked to be finite (a WeightError names the first that is not). */
   float32(name: string): Float32Array {
     const { file, tensor } = this.#tensor(name);
-    return rawToFloat32(file.readRaw(name), tensor.dtype);
+    const values = rawToFloat32(file.readRaw(name), tensor.dtype);
+    const bad = firstNonFinite(values);
+    if (bad >= 0) throw nonFiniteWeightError(file.path, name, tensor.shape, bad, values[bad]!);
+    return values;
   }
 
-  /** F32 tensors lying as they are in the file are handed out as file ranges (already little-endian). */
+  /**
+   * F32 tensors lying as they are in the file are handed out as file ranges (already
+   * little-endian), checked to be finite by whoever reads them.
+   */
   float32Bytes(name: string): TensorBytes {
     const { file, tensor } = this.#tensor(name);
     const range = tensor.dtype === "F32" ? file.fileRange(name) : undefined;
-    if (range) return { kind: "file", path: file.path, ...range };
+    if (range) {
+      const check = (bytes: Uint8Array, fileOffset: number) => {
+        const bad = firstNonFiniteBytes(bytes);
+        if (bad >= 0) throw nonFiniteWeightError(file.path, name, tensor.shape, (fileOffset - range.offset) / 4 + bad, float32At(bytes, bad));
+      };
+      return { kind: "file", path: file.path, ...range, check };
+    }
     const elements = tensor.shape.reduce((a, b) => a * b, 1);
     return { kind: "lazy", length: elements * 4, read: () => littleEndianBytes(this.float32(name)) };
   }

@@ -29,6 +29,7 @@ import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js"
 import { type VectorTexts, calibrateVectorRanges, reportVectorAgreement } from "./vector-export.js";
 import { type LoadedTokenizer, checkTokenizerFiles, copyTokenizerFiles, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { PACKAGE_VERSION } from "./version.js";
+import { checkVocabulary } from "./vocabulary.js";
 import { ExportWorkspace } from "./workspace.js";
 import { manifestSource, writeExportManifest } from "./export-manifest.js";
 
@@ -186,6 +187,7 @@ export class EmbeddingService {
     let tokenizerDir: string;
     try {
       tokenizerDir = await abortable(quantization || vector ? this.loadTokenizer(onProgress).then((t) => t.dir) : this.checkedTokenizerDir(onProgress));
+      checkVocabulary(encoder.dir, config, tokenizerDir);
       // Created only once every input is known to be usable: a rejected export leaves no folder.
       workspace = ExportWorkspace.open(outputDir, this.logger);
     } catch (error) {

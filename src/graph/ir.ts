@@ -55,7 +55,17 @@ export interface ValueInfo {
  */
 export type TensorBytes =
   | { kind: "bytes"; bytes: Uint8Array }
-  | { kind: "file"; path: string; offset: number; length: number }
+  | {
+      kind: "file";
+      path: string;
+      offset: number;
+      length: number;
+      /**
+       * Called by every reader with each piece of the range it reads (a whole number of 4-byte
+       * elements) and the piece's offset in the file; throws to refuse the bytes (NaN weights).
+       */
+      check?: (bytes: Uint8Array, fileOffset: number) => void;
+    }
   | { kind: "lazy"; length: number; read: () => Uint8Array; fill?: (target: Uint8Array) => void };
 
 export interface Initializer {

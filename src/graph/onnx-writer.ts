@@ -431,7 +431,7 @@ async function writePiece(writer: ChunkedFileWriter, piece: Piece): Promise<void
   if (piece.kind === "zeros") return writer.writeZeros(piece.length);
   const init = piece.initializer;
   const data = init.data;
-  if (data.kind === "file") return writer.copyFrom(data.path, data.offset, data.length, init.name);
+  if (data.kind === "file") return writer.copyFrom(data.path, data.offset, data.length, init.name, data.check);
   if (data.kind === "lazy" && data.fill) return writer.fillWith(data.length, data.fill);
   // bytes, or lazy: read() runs exactly once, here, and the result is dropped when we return.
   return writer.write(readCheckedTensorBytes(init));
@@ -517,19 +517,26 @@ class ChunkedFileWriter {
     this.written += length;
   }
 
-  /** Copies a byte range of another file, reading straight into the write buffers. */
-  async copyFrom(path: string, offset: number, length: number, tensorName: string): Promise<void> {
+  /**
+   * Copies a byte range of another file, reading straight into the write buffers, in pieces of
+   * whole 4-byte elements that `check` sees before they are written.
+   */
+  async copyFrom(path: string, offset: number, length: number, tensorName: string, check?: (bytes: Uint8Array, fileOffset: number) => void): Promise<void> {
     const source = await open(path, "r");
     try {
       for (let done = 0; done < length; ) {
-        if (this.used === CHUNK_BYTES) await this.flush();
-        const want = Math.min(length - done, CHUNK_BYTES - this.used);
-        const { bytesRead } = await source.read(this.buffers[this.active]!, this.used, want, offset + done);
-        if (bytesRead === 0) {
-          throw new Error(`initializer "${tensorName}": ${path} ends before byte ${offset + length}`);
+        if (CHUNK_BYTES - this.used < 4) await this.flush();
+        let want = Math.min(length - done, CHUNK_BYTES - this.used);
+        if (want < length - done) want -= want % 4;
+        const buffer = this.buffers[this.active]!;
+        for (let got = 0; got < want; ) {
+          const { bytesRead } = await source.read(buffer, this.used + got, want - got, offset + done + got);
+          if (bytesRead === 0) throw new Error(`initializer "${tensorName}": ${path} ends before byte ${offset + length}`);
+          got += bytesRead;
         }
-        this.used += bytesRead;
-        done += bytesRead;
+        check?.(buffer.subarray(this.used, this.used + want), offset + done);
+        this.used += want;
+        done += want;
       }
     } finally {
       await source.close();

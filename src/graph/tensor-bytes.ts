@@ -9,8 +9,11 @@ export function readTensorBytes(data: TensorBytes): Uint8Array {
   switch (data.kind) {
     case "bytes":
       return data.bytes;
-    case "file":
-      return readFileRange(data.path, data.offset, data.length);
+    case "file": {
+      const bytes = readFileRange(data.path, data.offset, data.length);
+      data.check?.(bytes, data.offset);
+      return bytes;
+    }
     case "lazy":
       return data.read();
   }
