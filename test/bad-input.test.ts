@@ -1,13 +1,15 @@
-// Inputs no graph variant can fix are one error line before anything is written, with no
-// primary → portable retry: non-finite weights (named by file, tensor and first bad index, an
+// Inputs no graph variant can fix are one error line, with no primary → portable retry and
+// nothing left behind: non-finite weights (named by file, tensor and first bad index, an
 // embedding row no text reaches included), a tokenizer whose ids do not fit the embedding table,
-// a pad_token_id outside the vocabulary.
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+// a pad_token_id outside the vocabulary, and file-system errors (a full or read-only disk, no
+// permission, /proc and /sys).
+import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { syntheticBert } from "../src/fixtures/bert.js";
-import { BUNDLED_TOKENIZER, type SyntheticModel } from "../src/fixtures/model-folder.js";
+import { BUNDLED_TOKENIZER, BUNDLED_VOCAB_SIZE, type SyntheticModel } from "../src/fixtures/model-folder.js";
 import type { WeightDtype } from "../src/checkpoint/weights.js";
+import { cliProcess } from "./helpers/cli-process.js";
 import { modelFolder, runCli, tempDir } from "./helpers/index.js";
 
 const DAMAGED = "the checkpoint is damaged — re-download it, or fix the weights";
@@ -76,4 +78,48 @@ describe("tokenizer and model vocabulary", () => {
       `jazzmine-embed: error: ${configFile}: pad_token_id 5000 is outside the vocabulary (vocab_size 1000: ids 0 to 999); set it to the tokenizer's padding token id\n`,
     );
   });
+});
+
+describe("file-system errors: one line naming the path and what to do, nothing left, no retry (real processes)", () => {
+  const source = modelFolder(syntheticBert({ seed: 84, vocab: BUNDLED_VOCAB_SIZE, layers: 1, hidden: 32, heads: 2, intermediate: 64, maxPositions: 64 }), {}, "disk");
+  /** The CLI with file-system calls under `under` failing with `code` (test/helpers/fs-faults.ts). */
+  const faulty = (args: string[], fault: { code: string; under: string; afterBytes?: number }) =>
+    cliProcess(args, { nodeArgs: ["--import", "./test/helpers/fs-faults.ts"], env: { ...process.env, JAZZMINE_TEST_FS_FAULT: JSON.stringify(fault) } });
+
+  it("ENOSPC while writing the FP32 graph, and while writing a calibration model: the folder as it was, the graph built once", async () => {
+    const out = tempDir();
+    writeFileSync(join(out, "notes.txt"), "the user's own file");
+    // The FP32 graph is about 4 MB (the 30522-row table): full at 1 MB, or at 6 MB, in the INT8 step.
+    for (const [flags, afterBytes] of [[["--fp32"], 1_000_000], [[], 6_000_000]] as const) {
+      const run = await faulty(["export", source, "-o", out, "-q", ...flags], { code: "ENOSPC", under: out, afterBytes });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(`jazzmine-embed: error: cannot write the export into ${out}: no space left on the device; free some space or choose a folder on another disk\n`);
+      expect(readdirSync(out)).toEqual(["notes.txt"]);
+    }
+  });
+
+  it("EACCES creating the output folder, EROFS writing into an existing one", async () => {
+    const parent = tempDir();
+    const denied = await faulty(["export", source, "-o", join(parent, "new", "out"), "--fp32"], { code: "EACCES", under: parent });
+    expect(denied).toMatchObject({ code: 1, stdout: "" });
+    expect(denied.stderr.trimEnd().split("\n").at(-1)).toBe(
+      `jazzmine-embed: error: cannot create the output folder ${join(parent, "new", "out")}: permission denied; choose a folder you can write to (or fix its permissions)`,
+    );
+    expect(denied.stderr).not.toContain("warning:");
+    const readOnly = await faulty(["export", source, "-o", parent, "--fp32", "-q"], { code: "EROFS", under: parent });
+    expect(readOnly.stderr).toBe(`jazzmine-embed: error: cannot write into ${parent}: the file system is read-only; choose a folder on a writable disk\n`);
+    expect(readdirSync(parent)).toEqual([]);
+  });
+
+  for (const [path, kind] of [["/proc/jazz", "proc"], ["/sys/kernel/jazz/out", "sysfs"]] as const) {
+    it(`${path}: refused at once (a recursive mkdir there never returns), before the model is read`, async () => {
+      const run = await runCli(["export", "/no/such/model", "-o", path, "--fp32"], { env: {} });
+      const base = path.split("/").slice(0, path.startsWith("/proc") ? 2 : 3).join("/");
+      expect(run).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: `jazzmine-embed: error: cannot create the output folder ${path}: ${base} is on the kernel's ${kind} file system, which stores no files; choose a folder on a disk\n`,
+      });
+    });
+  }
 });

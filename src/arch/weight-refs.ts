@@ -69,7 +69,7 @@ export class WeightReader {
     const fallback = this.fallbackFor(ref);
     if (fallback) return fallback();
     this.check(ref);
-    return this.store.float32(ref.name);
+    return this.store.finiteFloat32(ref.name);
   }
 
   /** Little-endian float32 bytes of a tensor after checking its shape (lazy / file range). */

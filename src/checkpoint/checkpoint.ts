@@ -57,6 +57,10 @@ export class PrefixedStore implements WeightStore {
     return this.inner.float32(this.prefix + name);
   }
 
+  finiteFloat32(name: string): Float32Array {
+    return this.inner.finiteFloat32(this.prefix + name);
+  }
+
   float32Bytes(name: string): TensorBytes {
     return this.inner.float32Bytes(this.prefix + name);
   }

@@ -418,12 +418,15 @@ export class FileCheckpoint<F extends CheckpointFile> implements WeightStore {
     return { name, dtype, shape: [...shape] };
   }
 
-  /** The values, checked to be finite (a WeightError names the first that is not). */
   float32(name: string): Float32Array {
     const { file, tensor } = this.#tensor(name);
-    const values = rawToFloat32(file.readRaw(name), tensor.dtype);
+    return rawToFloat32(file.readRaw(name), tensor.dtype);
+  }
+
+  finiteFloat32(name: string): Float32Array {
+    const values = this.float32(name);
     const bad = firstNonFinite(values);
-    if (bad >= 0) throw nonFiniteWeightError(file.path, name, tensor.shape, bad, values[bad]!);
+    if (bad >= 0) throw nonFiniteWeightError(this.#tensor(name).file.path, name, this.info(name).shape, bad, values[bad]!);
     return values;
   }
 
@@ -442,7 +445,7 @@ export class FileCheckpoint<F extends CheckpointFile> implements WeightStore {
       return { kind: "file", path: file.path, ...range, check };
     }
     const elements = tensor.shape.reduce((a, b) => a * b, 1);
-    return { kind: "lazy", length: elements * 4, read: () => littleEndianBytes(this.float32(name)) };
+    return { kind: "lazy", length: elements * 4, read: () => littleEndianBytes(this.finiteFloat32(name)) };
   }
 
   close(): void {

@@ -35,8 +35,14 @@ export interface WeightStore {
   /** The tensor converted to float32 (F16/BF16/F64 widened or narrowed). */
   float32(name: string): Float32Array;
   /**
+   * float32() for weights a model computes with: a NaN or ±Inf anywhere in the tensor is a
+   * WeightError naming the file, the tensor and the first bad index.
+   */
+  finiteFloat32(name: string): Float32Array;
+  /**
    * The tensor as little-endian float32 bytes for an ONNX initializer: a file range when the
-   * checkpoint already stores F32, otherwise converted when the writer asks.
+   * checkpoint already stores F32, otherwise converted when the writer asks; checked to be
+   * finite as it is read either way (as finiteFloat32).
    */
   float32Bytes(name: string): TensorBytes;
   close(): void;

@@ -264,8 +264,9 @@ export class EmbeddingService {
     } catch (error) {
       const removed = workspace.discard();
       if (options.signal?.aborted) throw new InterruptedError(removed, options.signal.reason);
-      const disk = error instanceof ExportError ? undefined : persistentFileSystemError(error);
-      throw disk ? fileSystemError("write the export into", outputDir, disk) : error;
+      // A write into the private workspace failed (full, read-only…): the user's path is the output folder.
+      const disk = persistentFileSystemError(error);
+      throw disk && workspace.holds(disk.path) ? fileSystemError("write the export into", outputDir, disk) : error;
     }
   }
 

@@ -58,6 +58,11 @@ export class ExportWorkspace {
       .sort();
   }
 
+  /** Whether `path` lies in the staging folder (no path: a write on an open file, which is ours). */
+  holds(path: string | undefined): boolean {
+    return path === undefined || !relative(this.dir, path).startsWith("..");
+  }
+
   /** Where the file `name` of the export is written until it is published. */
   path(name: string): string {
     return join(this.dir, name);

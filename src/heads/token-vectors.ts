@@ -53,9 +53,9 @@ export function readProjection(path: string, stem: string, inFeatures: number): 
           `this projection does not belong to an encoder of hidden size ${inFeatures}`,
       );
     }
-    const bias = store.has(name("bias")) ? store.float32(name("bias")) : undefined;
+    const bias = store.has(name("bias")) ? store.finiteFloat32(name("bias")) : undefined;
     if (bias && bias.length !== outFeatures) throw new WeightError(`${store.source}: tensor "${name("bias")}" has ${bias.length} values, not ${outFeatures}`);
-    return { weight: store.float32(name("weight")), ...(bias ? { bias } : {}), inFeatures, outFeatures, source: store.source };
+    return { weight: store.finiteFloat32(name("weight")), ...(bias ? { bias } : {}), inFeatures, outFeatures, source: store.source };
   } finally {
     store.close();
   }
