@@ -199,4 +199,14 @@ describe("bge-m3 export: three outputs, both runtimes", () => {
       await multi.close();
     }
   });
+
+  it("CLI: export --outputs dense,sparse keeps those two outputs; an unknown output is a usage error", async () => {
+    const out = join(tempDir(), "cli");
+    const ok = await runCli(["export", source, "-o", out, "--fp32", "--outputs", "dense,sparse"], { env: OFFLINE });
+    expect(ok.code, ok.stderr).toBe(0);
+    const model = await readModel(ok.stdout.trim().split("\n").at(-1)!);
+    expect(model.graph.outputs.map((o) => o.name)).toEqual([OUTPUT.sentenceEmbedding, OUTPUT.sparseEmbedding]);
+    const bad = await runCli(["export", source, "-o", join(tempDir(), "bad"), "--fp32", "--outputs", "dense,lexical"], { env: OFFLINE });
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/--outputs takes a comma-separated list of dense, sparse, colbert, not lexical/)]);
+  });
 });

@@ -17,6 +17,7 @@ import { runBench } from "../bench/suite.js";
 import { DEFAULT_BATCH_SIZE, Embedder } from "../runtime/embedder.js";
 import { Reranker } from "../runtime/reranker.js";
 import { TASKS, type Task } from "../heads/tasks.js";
+import { BGE_M3_OUTPUTS, type BgeM3Output } from "../heads/bge-m3.js";
 import { MultiVectorEmbedder } from "../runtime/multi-vector-embedder.js";
 import { SparseEmbedder } from "../runtime/sparse-embedder.js";
 import { type FlagSpec, type Flags, UsageError, formatFlags, parseArgs } from "./args.js";
@@ -100,7 +101,8 @@ const COMMANDS: Record<string, Command> = {
       OUTPUT,
       { name: "fp32", help: "write the FP32 model instead of the INT8 one (default: INT8 QDQ)" },
       { name: "opset", value: "N", help: `ONNX opset, ${MIN_OPSET}-${MAX_OPSET} (default ${DEFAULT_OPSET})` },
-      { name: "task", value: TASKS.join("|"), help: "what the graph computes (default: from config.json's architectures; *ForSequenceClassification → rerank)" },
+      { name: "task", value: TASKS.join("|"), help: "what the graph computes (default: detected from config.json's architectures and the retrieval files beside the weights)" },
+      { name: "outputs", value: BGE_M3_OUTPUTS.join(","), help: "bge-m3: which of its outputs the graph has (default all three)" },
       { name: "token-type-ids", help: "add a token_type_ids input (models with token types; rerankers with token types get it by default)" },
       { name: "variant", value: "primary|portable", help: "emit only this graph variant, no fallback" },
       { name: "sentence-embedding", help: "add a sentence_embedding output, pooled as the model's modules.json says" },
@@ -133,6 +135,7 @@ const COMMANDS: Record<string, Command> = {
         ...(flags.opset !== undefined ? { opset: parseInteger("opset", flags.opset) } : {}),
         ...(flags["token-type-ids"] === true ? { tokenTypeIds: true } : {}),
         ...(flags.task !== undefined ? { task: parseTask(flags.task) } : {}),
+        ...(flags.outputs !== undefined ? { outputs: parseOutputs(flags.outputs) } : {}),
         ...(variant ? { variant } : {}),
         sentenceEmbedding: sentenceEmbeddingOption(flags),
         ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
@@ -295,6 +298,13 @@ function parseLayout(value: string | true | undefined): ExportLayout {
   if (value === undefined) return DEFAULT_LAYOUT;
   if (!EXPORT_LAYOUTS.includes(value as ExportLayout)) throw new UsageError(`--layout must be one of ${EXPORT_LAYOUTS.join(", ")}, not ${String(value)}`);
   return value as ExportLayout;
+}
+
+function parseOutputs(value: string | true): BgeM3Output[] {
+  const outputs = String(value).split(",").map((o) => o.trim());
+  const unknown = outputs.filter((o) => !BGE_M3_OUTPUTS.includes(o as BgeM3Output));
+  if (value === true || unknown.length > 0) throw new UsageError(`--outputs takes a comma-separated list of ${BGE_M3_OUTPUTS.join(", ")}${unknown.length > 0 ? `, not ${unknown.join(", ")}` : ""}`);
+  return outputs as BgeM3Output[];
 }
 
 function parseTask(value: string | true): Task {

@@ -8,6 +8,8 @@ import { SENTENCE_TRANSFORMERS_FILES, findPoolingModule } from "../../arch/sente
 import type { FilePurpose } from "../model-source.js";
 import { checkRepoFile } from "./names.js";
 import { TOKENIZER_FILES } from "../../artifact/tokenizer-files.js";
+import { BGE_M3_COLBERT_FILE, BGE_M3_SPARSE_FILE } from "../../heads/bge-m3.js";
+import { COLBERT_ARTIFACT_METADATA } from "../../heads/colbert-settings.js";
 
 export const CONFIG_FILE = "config.json";
 
@@ -46,7 +48,33 @@ export function planFiles(purpose: FilePurpose, listing: ReadonlySet<string>, sn
   }
   SENTENCE_TRANSFORMERS_FILES.forEach(optional);
   poolingConfigOf(join(snapshotDir, "modules.json")).forEach(optional);
+  RETRIEVAL_HEAD_FILES.forEach(optional);
+  retrievalModuleFilesOf(join(snapshotDir, "modules.json"), listing).forEach(optional);
   return plan;
+}
+
+/** Retrieval heads kept beside the weights: bge-m3's .pt heads, colbert-ai's settings. */
+const RETRIEVAL_HEAD_FILES = [BGE_M3_SPARSE_FILE, BGE_M3_COLBERT_FILE, COLBERT_ARTIFACT_METADATA];
+
+/**
+ * Files of the retrieval modules a downloaded modules.json lists ([] until it is there): a
+ * SparseEncoder's SpladePooling config, a PyLate Dense module's config and weights.
+ */
+function retrievalModuleFilesOf(modulesPath: string, listing: ReadonlySet<string>): string[] {
+  const modules = readJsonIfPresent(modulesPath);
+  if (!Array.isArray(modules)) return [];
+  const files: string[] = [];
+  for (const m of modules as Array<{ type?: unknown; path?: unknown }>) {
+    if (typeof m?.type !== "string" || typeof m.path !== "string" || m.path.replace(/\/+$/, "") === "") continue;
+    const folder = m.path.replace(/\/+$/, "");
+    const kind = m.type.slice(m.type.lastIndexOf(".") + 1);
+    if (kind === "SpladePooling" || (kind === "Dense" && m.type.startsWith("pylate."))) files.push(checkRepoFile(`${folder}/config.json`, `modules.json's ${kind} module`));
+    if (kind === "Dense" && m.type.startsWith("pylate.")) {
+      const weights = WEIGHT_FILES.map((file) => `${folder}/${file}`).find((file) => listing.has(file));
+      if (weights) files.push(checkRepoFile(weights, "modules.json's Dense module"));
+    }
+  }
+  return files;
 }
 
 /** Shard file names of a downloaded index ([] until it is there). */
