@@ -10,6 +10,11 @@ export type { ProgressCallback, ProgressEvent, ProgressStage } from "./common/pr
 export { Embedder, EmbedderError, type ChunkedEmbedding, type EmbedderOptions, type EmbedOptions, type PoolingMode } from "./runtime/embedder.js";
 export type { LongTextMode } from "./runtime/long-text.js";
 export { Reranker, RerankerError, type RerankerOptions, type RerankOptions, type RerankResult } from "./runtime/reranker.js";
+export { SparseEmbedder, type SparseVector, type SparseEmbedOptions, sparseDot, sparsify } from "./runtime/sparse-embedder.js";
+export { MultiVectorEmbedder, type MultiVectorOptions, maxSim } from "./runtime/multi-vector-embedder.js";
+export type { TokenModelOptions } from "./runtime/token-model.js";
+export type { ColbertSettings } from "./heads/colbert-settings.js";
+export { BGE_M3_OUTPUTS, type BgeM3Output } from "./heads/bge-m3.js";
 export { PairEncoder, PairEncodingError, type EncodedPair } from "./artifact/pairs.js";
 export { loadEncoder, type LoadedEncoder } from "./arch/encoder.js";
 export { buildEncoderGraph, buildGraph, referenceForward, referenceOutputs } from "./heads/graph.js";

@@ -16,6 +16,7 @@ import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { silentLogger } from "../src/common/log.js";
 import { relativeMaxError } from "../src/export/verify.js";
+import { Embedder } from "../src/runtime/embedder.js";
 import { MultiVectorEmbedder, maxSim } from "../src/runtime/multi-vector-embedder.js";
 import { SparseEmbedder, sparseDot, sparsify } from "../src/runtime/sparse-embedder.js";
 import { padBatch } from "../src/quant/tokenize.js";
@@ -95,6 +96,10 @@ describe("SPLADE export + SparseEmbedder", () => {
     const out = join(tempDir(), "int8");
     await expect(new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out)).rejects.toThrow(/INT8 quantization of a sparse model is not supported yet.*--fp32/);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it("Embedder points a sparse folder to SparseEmbedder", async () => {
+    await expect(Embedder.load(exported)).rejects.toThrow(/is a retrieval model \(outputs sparse_embedding\); load sparse_embedding with SparseEmbedder\.load/);
   });
 
   it("CLI: embed --sparse --top-k 3 --tokens prints JSON; Embedder-only flags are refused", async () => {

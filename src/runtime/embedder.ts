@@ -158,10 +158,14 @@ export class Embedder {
     if (!session.outputNames.includes(OUTPUT.lastHiddenState)) {
       await session.release();
       const reranker = session.outputNames.includes(OUTPUT.logits);
+      const retrieval = [OUTPUT.sparseEmbedding, OUTPUT.tokenVectors].some((o) => session.outputNames.includes(o));
       throw new EmbedderError(
         reranker
           ? `${modelPath} is a reranker (its output is logits, not last_hidden_state); load it with Reranker.load (CLI: jazzmine-embed rerank)`
-          : `${modelPath} has no last_hidden_state output (it has ${session.outputNames.join(", ")}); use a model exported by this tool`,
+          : retrieval
+            ? `${modelPath} is a retrieval model (outputs ${session.outputNames.join(", ")}); load sparse_embedding with SparseEmbedder.load, ` +
+              `token_vectors with MultiVectorEmbedder.load (CLI: jazzmine-embed embed --sparse / --colbert)`
+            : `${modelPath} has no last_hidden_state output (it has ${session.outputNames.join(", ")}); use a model exported by this tool`,
       );
     }
     const graphPooling = session.outputNames.includes(SENTENCE_EMBEDDING_OUTPUT) ? sentencePoolingOf(metadata) : undefined;
