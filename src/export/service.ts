@@ -97,6 +97,9 @@ export interface TokenizerExportOptions {
   onProgress?: ProgressCallback;
 }
 
+/** Tasks whose INT8 fidelity is not judged yet: FP32 only. */
+const RETRIEVAL_TASKS: readonly Task[] = ["sparse", "colbert", "bge-m3"];
+
 export interface EmbeddingServiceOptions {
   logger?: Logger;
   /** Where model ids' files come from (default: local folders as is, Hub ids via HubClient). */
@@ -178,6 +181,9 @@ export class EmbeddingService {
       ...(options.outputs ? { outputs: options.outputs } : {}),
     };
     headsFor(encoder, task); // a missing or unsupported head is reported before anything runs
+    if (quantization && RETRIEVAL_TASKS.includes(task.task)) {
+      throw new ExportError(`INT8 quantization of a ${task.task} model is not supported yet (no fidelity judge for its outputs); export it with { quantized: false } (CLI: --fp32)`);
+    }
     const tokenTypeIds = options.tokenTypeIds ?? (task.task === "rerank" && config.typeVocabSize > 1);
     if (task.task !== "feature-extraction") this.logger.info(`task ${task.task}${tokenTypeIds ? " (token_type_ids input: pairs use type 1)" : ""}`);
     // The reference forward and the onnxruntime worker boot while the tokenizer loads. FP32
