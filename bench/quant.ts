@@ -108,7 +108,7 @@ console.log(`  FP32            ${mib(fp32Bytes)}`);
 for (const [label, q] of [["INT8 static", staticInt8], ["INT8 dynamic", dynamicInt8]] as const) {
   const s = q.report.seconds;
   console.log(
-    `  ${pad(label, 14)}  ${mib(q.report.sizes.int8Bytes)} (${(q.report.sizes.ratio * 100).toFixed(1)}% of FP32); ` +
+    `  ${pad(label, 14)}  ${mib(q.report.sizes.quantizedBytes)} (${(q.report.sizes.ratio * 100).toFixed(1)}% of FP32); ` +
       `quantization ${q.wallSeconds.toFixed(1)} s (calibration ${s.calibration.toFixed(1)} s, fidelity check ${s.fidelity.toFixed(1)} s); ` +
       `worst held-out cosine ${f4(q.report.fidelity.worstCosine)}`,
   );

@@ -74,7 +74,7 @@ describe("static INT8 export of a small BERT (defaults)", () => {
     expect(report.fidelity.texts).toBeGreaterThanOrEqual(60);
     expect(report.fidelity.neighbourAgreement.k).toBe(10);
     expect(report.fidelity.worstLayers.length).toBeGreaterThan(0);
-    expect(report.sizes.int8Bytes).toBe(statSync(path).size);
+    expect(report.sizes.quantizedBytes).toBe(statSync(path).size);
     expect(report.sizes.ratio).toBeLessThanOrEqual(0.3);
     expect(report.settings).toMatchObject({ mode: "static", calibrationMethod: "minmax", maxLength: 128, calibrationTexts: { origin: "built-in" } });
     expect(report.calibration!.texts).toBeGreaterThanOrEqual(250);

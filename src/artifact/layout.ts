@@ -21,6 +21,11 @@ export function int8Precision(mode: Int8Mode): ModelPrecision {
   return mode === "static" ? "int8-static" : "int8-dynamic";
 }
 
+/** The precision of each quantization mode's file (`<slug>_int4.onnx` for int4). */
+export function quantizedPrecision(mode: Int8Mode | "int4"): ModelPrecision {
+  return mode === "int4" ? "int4" : int8Precision(mode);
+}
+
 /** transformers.js' folder for model files and its `dtype` for each precision (file suffix: utils/dtypes.js). */
 const TRANSFORMERS_JS_FOLDER = "onnx";
 const TRANSFORMERS_JS_DTYPES: Record<ModelPrecision, { dtype: string; suffix: string }> = {

@@ -5,7 +5,7 @@ import type { LoadedEncoder } from "../arch/encoder.js";
 import { buildTaskGraph } from "../heads/graph.js";
 import { removeModelFiles } from "../graph/onnx-writer.js";
 import type { TextSource } from "../quant/corpus.js";
-import type { QuantizationSettings } from "../quant/options.js";
+import { type QuantizationSettings, precisionLabel } from "../quant/options.js";
 import { type QuantizationResult, type QuantizeRequest, quantizeModel } from "../quant/quantize.js";
 import type { AnyQuantizationReport } from "../quant/report.js";
 import { type EmitOptions, type EmittedGraph, emitVerifiedGraph, reuseReference } from "./emit.js";
@@ -40,7 +40,7 @@ export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): P
     if (fatal !== undefined) throw fatal;
     const message = errorMessage(error);
     if (emitted.variant !== "primary" || !job.emit.variants.includes("portable")) {
-      throw new ExportError(`INT8 quantization of the ${emitted.variant} graph failed: ${message}`, { cause: error });
+      throw new ExportError(`${precisionLabel(job.settings.mode)} quantization of the ${emitted.variant} graph failed: ${message}`, { cause: error });
     }
     logger.warn(`quantizing the primary graph failed (${message}); emitting the portable graph and quantizing it instead`);
   }
@@ -51,7 +51,7 @@ export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): P
     removeModelFiles(portable.path);
     const fatal = failureNoVariantFixes(error);
     if (fatal !== undefined) throw fatal;
-    throw new ExportError(`INT8 quantization failed for the primary and the portable graph: ${errorMessage(error)}`, {
+    throw new ExportError(`${precisionLabel(job.settings.mode)} quantization failed for the primary and the portable graph: ${errorMessage(error)}`, {
       cause: error,
     });
   }

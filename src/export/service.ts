@@ -19,10 +19,10 @@ import { type ModelResolver, modelSlug } from "./model-source.js";
 import { type ProgressCallback, startTask, withStep } from "../common/progress.js";
 import { progressFor } from "./progress.js";
 import { type Quantizer, defaultQuantizer, quantizeEmitted } from "./quantized-export.js";
-import { DEFAULT_LAYOUT, type ExportLayout, type ModelPrecision, int8Precision, modelFileName } from "../artifact/layout.js";
+import { DEFAULT_LAYOUT, type ExportLayout, type ModelPrecision, modelFileName, quantizedPrecision } from "../artifact/layout.js";
 import { METADATA } from "../artifact/names.js";
 import type { TextSource } from "../quant/corpus.js";
-import { type QuantizationOptions, calibrationTextsFor, resolveQuantizationOptions } from "../quant/options.js";
+import { type QuantizationOptions, calibrationTextsFor, precisionLabel, resolveQuantizationOptions } from "../quant/options.js";
 import { checkLayout, writeLayoutFiles } from "./layout-files.js";
 import { DTYPES, type Dtype, exportFloat16 } from "./float16-export.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
@@ -226,9 +226,9 @@ export class EmbeddingService {
       const emitted = await withStep(onProgress, "export", "building, writing and verifying the FP32 graph", () =>
         emitVerifiedGraph(encoder, this.modelPath(workspace.dir, layout, "fp32"), emitOptions, verification),
       );
-      const precision: ModelPrecision = quantization ? int8Precision(quantization.settings.mode) : dtype;
+      const precision: ModelPrecision = quantization ? quantizedPrecision(quantization.settings.mode) : dtype;
       const int8 = quantization
-        ? await withStep(onProgress, "quantize", `quantizing to INT8 (${quantization.settings.mode})`, async () =>
+        ? await withStep(onProgress, "quantize", `quantizing to ${precisionLabel(quantization.settings.mode)} (${quantization.settings.mode})`, async () =>
             quantizeEmitted(emitted, {
               encoder,
               tokenizer: await this.loadTokenizer(onProgress),

@@ -7,14 +7,25 @@ import type { ActivationType } from "./int8.js";
 import { DEFAULT_BINS } from "../observers/observers.js";
 import { CALIBRATION_METHODS, type CalibrationMethod, DEFAULT_PERCENTILE } from "./range-selection.js";
 import { DEFAULT_SMOOTHING, type SmoothingOptions } from "./smoothing.js";
-import { DEFAULT_MAX_LENGTH } from "./tokenize.js";
+import { DEFAULT_MAX_LENGTH } from "./tokenize.js";import { ACCURACY_LEVELS, type AccuracyLevel, DEFAULT_ACCURACY_LEVEL } from "./matmul-nbits.js";
 
-export const QUANTIZATION_MODES = ["static", "dynamic"] as const;
+
+export const QUANTIZATION_MODES = ["static", "dynamic", "int4"] as const;
 export type QuantizationMode = (typeof QUANTIZATION_MODES)[number];
 
+/** How logs and messages name a mode's precision. */
+export function precisionLabel(mode: QuantizationMode): string {
+  return mode === "int4" ? "INT4" : "INT8";
+}
+
 export interface QuantizationOptions {
-  /** "static" (default): calibrated QDQ; "dynamic": int8 weights, activations quantized at run time. */
+  /**
+   * "static" (default): calibrated QDQ; "dynamic": int8 weights, activations quantized at run
+   * time; "int4": 4-bit block weights (MatMulNBits, GatherBlockQuantized), float activations.
+   */
   mode?: QuantizationMode;
+  /** int4: MatMulNBits' accuracy_level, 1 (float32 compute) or 4 (int8 compute; default, chosen by measurement). */
+  accuracyLevel?: AccuracyLevel;
   /** Range selection for activations (default "minmax": best on every fixture in bench/quant.ts). */
   calibrationMethod?: CalibrationMethod;
   /** A .txt (one text per line) or .jsonl file of calibration texts (default: the built-in corpus). */
@@ -44,6 +55,7 @@ export interface QuantizationOptions {
 
 export interface QuantizationSettings {
   mode: QuantizationMode;
+  accuracyLevel: AccuracyLevel;
   method: CalibrationMethod;
   maxLength: number;
   fidelityThreshold: number;
@@ -57,6 +69,7 @@ export interface QuantizationSettings {
 
 export const DEFAULT_QUANTIZATION: QuantizationSettings = {
   mode: "static",
+  accuracyLevel: DEFAULT_ACCURACY_LEVEL,
   method: "minmax",
   maxLength: DEFAULT_MAX_LENGTH,
   fidelityThreshold: 0.98,
@@ -92,6 +105,7 @@ export function resolveQuantizationOptions(options: QuantizationOptions): Quanti
   }
   return {
     mode: oneOf("mode", options.mode, QUANTIZATION_MODES, d.mode),
+    accuracyLevel: checkedAccuracyLevel(options.accuracyLevel ?? d.accuracyLevel),
     method: oneOf("calibrationMethod", options.calibrationMethod, CALIBRATION_METHODS, d.method),
     maxLength: integer("maxLength", options.maxLength, 2, 1 << 20, d.maxLength),
     fidelityThreshold: threshold,
@@ -102,6 +116,11 @@ export function resolveQuantizationOptions(options: QuantizationOptions): Quanti
     bins: integer("histogramBins", options.histogramBins, 128, 1 << 16, d.bins),
     batchSize: integer("calibrationBatchSize", options.calibrationBatchSize, 1, 4096, d.batchSize),
   };
+}
+
+function checkedAccuracyLevel(level: unknown): AccuracyLevel {
+  if (!ACCURACY_LEVELS.includes(level as AccuracyLevel)) throw new QuantizationInputError(`accuracyLevel must be one of ${ACCURACY_LEVELS.join(", ")}, not ${String(level)}`);
+  return level as AccuracyLevel;
 }
 
 function resolveSmoothing(smoothing: QuantizationOptions["smoothing"]): SmoothingOptions | false {

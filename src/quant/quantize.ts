@@ -21,9 +21,11 @@ import { type FidelityJudge, embeddingJudge } from "./judge.js";
 import { rerankJudge } from "./rank-fidelity.js";
 import { builtinRerankHeldOut, calibrationPairs, pairBatches } from "./rerank-pairs.js";
 import type { PairTokenizer } from "../artifact/pairs.js";
+import { int4RelativeNoise } from "./int4.js";
+import { quantizeInt4 } from "./matmul-nbits.js";
 import { GraphIndex } from "./graph-index.js";
 import { type Range, perChannelRelativeNoise } from "./int8.js";
-import type { QuantizationSettings } from "./options.js";
+import { type QuantizationSettings, precisionLabel } from "./options.js";
 import { relativeNoise, selectRange } from "./range-selection.js";
 import { type SmoothedActivation, applySmoothing, smoothingGroups } from "./smoothing.js";
 import { type QuantizedModel, activationsToCalibrate, quantizeStatic } from "./static-qdq.js";
@@ -399,26 +401,31 @@ async function quantizeUntilFaithful(
         // A model with external data names its data file: write it again under the final name.
         if (existsSync(externalDataPathOf(temp))) await writeModel(quantized.model, request.outputPath);
         else renameSync(temp, request.outputPath);
-        if (keptInFloat.size > 0) logger.warn(`kept ${keptInFloat.size} MatMuls in float to hold the fidelity threshold: ${[...keptInFloat].join(", ")}`);
+        if (keptInFloat.size > 0) logger.warn(`kept ${keptInFloat.size} MatMuls ${fallbackPrecision(settings.mode)} to hold the fidelity threshold: ${[...keptInFloat].join(", ")}`);
         return { quantized, metrics, score: worst, keptInFloat, attempts };
       }
       ranking ??= sensitivityRanking(model, quantized.quantized, calibrated, settings);
       const next = keptInFloat.size === 0 ? 1 : keptInFloat.size * 2;
       if (keptInFloat.size >= ranking.length) {
         throw new QuantizationError(
-          `INT8 cannot reach a ${judge.scoreLabel} of ${settings.fidelityThreshold}: even with every MatMul in float (embedding tables int8) ` +
+          `${precisionLabel(settings.mode)} cannot reach a ${judge.scoreLabel} of ${settings.fidelityThreshold}: even with every MatMul ${fallbackPrecision(settings.mode)} (embedding tables quantized) ` +
             `it reaches ${worst.toFixed(4)}; lower fidelityThreshold or export FP32 (--fp32)`,
         );
       }
       keptInFloat = new Set(ranking.slice(0, Math.min(next, ranking.length)));
       logger.warn(
-        `INT8 ${judge.scoreLabel} ${worst.toFixed(4)} is below ${settings.fidelityThreshold}; ` +
-          `retrying with the ${keptInFloat.size} most sensitive MatMuls in float`,
+        `${precisionLabel(settings.mode)} ${judge.scoreLabel} ${worst.toFixed(4)} is below ${settings.fidelityThreshold}; ` +
+          `retrying with the ${keptInFloat.size} most sensitive MatMuls ${fallbackPrecision(settings.mode)}`,
       );
     } finally {
       removeModelFiles(temp);
     }
   }
+}
+
+/** Where the fidelity fallback keeps a MatMul. */
+function fallbackPrecision(mode: QuantizationSettings["mode"]): string {
+  return mode === "int4" ? "at 8 bits" : "in float";
 }
 
 function rewrite(model: Model, settings: QuantizationSettings, calibrated: Calibrated | undefined, keepFloat: ReadonlySet<string>): QuantizedModel {
@@ -427,6 +434,8 @@ function rewrite(model: Model, settings: QuantizationSettings, calibrated: Calib
     quantization_report: REPORT_FILE,
     ...(calibrated ? { calibration_method: settings.method, smoothed_activations: String(calibrated.smoothed.length) } : {}),
   };
+  // INT4's fallback keeps the most sensitive MatMuls at 8 bits, INT8's in float.
+  if (settings.mode === "int4") return quantizeInt4(model, { accuracyLevel: settings.accuracyLevel, eightBit: keepFloat, metadata });
   if (!calibrated) return quantizeDynamic(model, { keepFloat, metadata });
   return quantizeStatic(model, {
     activationType: settings.activationType,
@@ -453,7 +462,11 @@ function sensitivityRanking(model: Model, quantized: readonly string[], calibrat
         const range = calibrated?.ranges.get(value);
         if (stats && range) noise += relativeNoise(stats, range, settings.activationType);
       }
-      if (t.weight) noise += perChannelRelativeNoise(initializerToFloat32(t.weight.initializer), t.weight.initializer.dims, t.weight.channelAxis);
+      if (t.weight) {
+        const { initializer, channelAxis } = t.weight;
+        const values = initializerToFloat32(initializer);
+        noise += settings.mode === "int4" ? int4RelativeNoise(values, initializer.dims[0]!, initializer.dims[1]!) : perChannelRelativeNoise(values, initializer.dims, channelAxis);
+      }
       return { node: t.node.name, noise };
     });
   return scored.sort((a, b) => b.noise - a.noise).map((s) => s.node);

@@ -7,7 +7,8 @@ import { modelFileBytes } from "../graph/onnx-writer.js";
 import type { TextSource } from "./corpus.js";
 import type { FidelityMetrics, LayerError } from "./fidelity.js";
 import type { RankFidelityMetrics } from "./rank-fidelity.js";
-import type { QuantizationSettings } from "./options.js";
+import { BLOCK_SIZE } from "./int4.js";
+import { type QuantizationSettings, precisionLabel } from "./options.js";
 import type { SmoothedActivation } from "./smoothing.js";
 import type { TextBatches } from "./tokenize.js";
 
@@ -51,7 +52,8 @@ export interface QuantizationReport<F = EmbeddingFidelityReport, A = { keptInFlo
   fidelity: F;
   fallback: { keptInFloat: string[]; attempts: A[] };
   matMuls: { quantized: number; float: Array<{ node: string; reason: string }> };
-  sizes: { fp32Bytes: number; int8Bytes: number; ratio: number };
+  /** The FP32 file and the quantized one (INT8 or INT4). */
+  sizes: { fp32Bytes: number; quantizedBytes: number; ratio: number };
   seconds: { calibration: number; fidelity: number; total: number };
 }
 
@@ -123,8 +125,8 @@ export function writeQuantizationReport(inputs: ReportInputs, logger: Logger): {
   const reportPath = join(dirname(inputs.outputPath), REPORT_FILE);
   writeFileAtomic(reportPath, `${JSON.stringify(report, null, 2)}\n`);
   logger.info(
-    `INT8 (${settings.mode}) ${outcome.summary}; ` +
-      `${report.sizes.int8Bytes} bytes (${(report.sizes.ratio * 100).toFixed(1)}% of FP32); report: ${basename(reportPath)} beside the model`,
+    `${precisionLabel(settings.mode)} (${settings.mode}) ${outcome.summary}; ` +
+      `${report.sizes.quantizedBytes} bytes (${(report.sizes.ratio * 100).toFixed(1)}% of FP32); report: ${basename(reportPath)} beside the model`,
   );
   return { report, reportPath };
 }
@@ -138,9 +140,16 @@ function describeSettings(
 ): Record<string, unknown> {
   return {
     mode: settings.mode,
-    weights: "int8, symmetric, one scale per output channel",
-    embeddingTables: "int8, symmetric, one scale per hidden channel, dequantized after the lookup",
-    ...(settings.mode === "static"
+    ...(settings.mode === "int4"
+      ? {
+          weights: `4-bit, symmetric, blocks of ${BLOCK_SIZE} along the input features, one float scale each (MatMulNBits, accuracy_level ${settings.accuracyLevel})`,
+          embeddingTables: `4-bit in blocks of ${BLOCK_SIZE} along the hidden axis when read by Gather (GatherBlockQuantized), else int8 per hidden channel`,
+          fallback: "the MatMuls listed in fallback.keptInFloat are stored at 8 bits (MatMulNBits bits 8), not in float",
+        }
+      : { weights: "int8, symmetric, one scale per output channel", embeddingTables: "int8, symmetric, one scale per hidden channel, dequantized after the lookup" }),
+    ...(settings.mode === "int4"
+      ? { activations: settings.accuracyLevel === 4 ? "float, quantized to int8 per block inside MatMulNBits" : "float" }
+      : settings.mode === "static"
       ? {
           activations: `${settings.activationType}, one scale per tensor`,
           calibrationMethod: settings.method,
@@ -168,10 +177,10 @@ function paddingFraction(set: TextBatches): number {
   return cells > 0 ? padding / cells : 0;
 }
 
-function sizes(fp32Path: string, int8Path: string): AnyQuantizationReport["sizes"] {
+function sizes(fp32Path: string, quantizedPath: string): AnyQuantizationReport["sizes"] {
   const fp32Bytes = modelFileBytes(fp32Path).bytes;
-  const int8Bytes = modelFileBytes(int8Path).bytes;
-  return { fp32Bytes, int8Bytes, ratio: round(int8Bytes / fp32Bytes, 4) };
+  const quantizedBytes = modelFileBytes(quantizedPath).bytes;
+  return { fp32Bytes, quantizedBytes, ratio: round(quantizedBytes / fp32Bytes, 4) };
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);

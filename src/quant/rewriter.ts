@@ -77,10 +77,11 @@ export class Int8Rewriter {
 
   /**
    * Stores every embedding table as int8 (one scale per hidden channel) and dequantizes after
-   * each row lookup, so only the looked-up rows are ever converted back to float.
+   * each row lookup, so only the looked-up rows are ever converted back to float (those
+   * `include` accepts: another rewrite may have stored the rest in its own form).
    */
-  quantizeEmbeddingTables(): EmbeddingTarget[] {
-    const targets = embeddingTargets(this.index);
+  quantizeEmbeddingTables(include: (target: EmbeddingTarget) => boolean = () => true): EmbeddingTarget[] {
+    const targets = embeddingTargets(this.index).filter(include);
     for (const target of targets) {
       const q = this.int8Of(target.initializer, 1);
       for (const reader of target.readers) {
