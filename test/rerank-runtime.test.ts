@@ -151,7 +151,7 @@ describe("Reranker", () => {
     await expect(Embedder.load(exported)).rejects.toThrow(/is a reranker .*load it with Reranker\.load/);
     const embedding = tempDir();
     await new EmbeddingService(modelFolder(syntheticBert({ seed: 23 })), { logger: silentLogger }).exportOnnxModel(embedding, { quantized: false });
-    await expect(Reranker.load(embedding)).rejects.toThrow(/has no logits output \(it has last_hidden_state, pooler_output\): it is not a reranker/);
+    await expect(Reranker.load(embedding)).rejects.toThrow(/has no logits output \(it has last_hidden_state, pooler_output\), so it is not a reranker/);
   });
 
   it("jazzmine-embed rerank prints the documents best first as JSON; --top-k", async () => {

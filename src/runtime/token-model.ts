@@ -58,6 +58,11 @@ export class TokenModel {
     return new TokenModel(session, tokenizer, specialTokens(tokenizer, config), modelPath, maxLength, metadata);
   }
 
+  /** The graph's inputs (token_type_ids only for models that take token types). */
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
   /** The text's token ids with special tokens, its body truncated to fit `maxLength` and `reserved` more tokens (specials stay). */
   encode(text: string, maxLength = this.maxLength, reserved = 0): number[] {
     const ids = this.tokenizer.encode(text).ids;
