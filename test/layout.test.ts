@@ -73,6 +73,13 @@ describe("FP32 export in each layout", () => {
     expect(vectors[2]).toEqual(vectors[0]);
   });
 
+  it("the CLI's --layout: the artifact path printed last is the layout's file", async () => {
+    const out = join(tempDir(), "cli-optimum");
+    const run = await runCli(["export", source, "-o", out, "--fp32", "--layout", "optimum", "--quiet"], { env: {} });
+    expect(run).toMatchObject({ code: 0, stdout: `${join(out, "model.onnx")}\n` });
+    expect(readdirSync(out)).toEqual(expect.arrayContaining(["config.json", "model.onnx", "ort_config.json"]));
+  });
+
   it("an unknown layout is refused before anything is written (library and CLI)", async () => {
     const out = join(tempDir(), "bad");
     await expect(
