@@ -476,7 +476,7 @@ const FOOTER = [
   "  HF_TOKEN         access token for gated/private repos (default: $HF_HOME/token)",
   "  HF_HUB_OFFLINE   1: use only the cache, never the network",
   "  JAZZMINE_DEBUG   1: print stack traces with errors",
-  "exit codes: 0 success, 1 failure (model, network, files), 2 usage error",
+  "exit codes: 0 success, 1 failure (model, network, files), 2 usage error, 130 / 143 interrupted (SIGINT / SIGTERM)",
 ].join("\n");
 
 function commandHelp(command: Command): string {
@@ -485,7 +485,7 @@ function commandHelp(command: Command): string {
 
 const DEFAULT_IO: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env, signals: process };
 
-/** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 usage error). */
+/** Runs the CLI; returns the exit code (0 ok, 1 failure, 2 usage error, 128 + the signal when interrupted). */
 export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {
