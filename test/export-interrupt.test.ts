@@ -18,7 +18,7 @@ import { modelFolder, recordingLogger, tempDir } from "./helpers/index.js";
 const source = modelFolder(syntheticBert({ seed: 71, vocab: BUNDLED_VOCAB_SIZE, layers: 4, hidden: 128, heads: 4, intermediate: 256, maxPositions: 128 }), {}, "mid");
 const WORDS = "the of and to in a is that for on with as by at from it be this are was or an".split(" ");
 const CALIBRATION = join(tempDir(), "texts.txt");
-writeFileSync(CALIBRATION, Array.from({ length: 1500 }, (_, i) => Array.from({ length: 40 }, (_, j) => WORDS[(i * 7 + j * 13) % WORDS.length]).join(" ")).join("\n"));
+writeFileSync(CALIBRATION, Array.from({ length: 5000 }, (_, i) => Array.from({ length: 40 }, (_, j) => WORDS[(i * 7 + j * 13) % WORDS.length]).join(" ")).join("\n"));
 
 const SHARED = ["config.json", "export_manifest.json", "tokenizer.json", "tokenizer_config.json"];
 const listing = (dir: string) => readdirSync(dir).sort();
