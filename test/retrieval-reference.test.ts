@@ -11,6 +11,7 @@ import { writeBgeM3Folder } from "../src/fixtures/retrieval.js";
 import { bgeM3SparseReference, readColbertLinear, readSparseLinear } from "../src/heads/bge-m3.js";
 import { type MlmHeadArrays, type SpladePooling, spladeReference } from "../src/heads/splade.js";
 import { tokenVectorsReference } from "../src/heads/token-vectors.js";
+import { compareSparse, topOverlap } from "../src/quant/sparse-fidelity.js";
 import { tempDir } from "./helpers/index.js";
 
 describe("SPLADE reference (sentence-transformers' SpladePooling over BERT's MLM head)", () => {
@@ -105,5 +106,18 @@ describe("bge-m3's .pt heads through the restricted unpickler", () => {
     expect(() => readSparseLinear(dir, 32)).toThrow(WeightError);
     expect(() => readSparseLinear(dir, 32)).toThrow(/sparse_linear\.pt.*"os\.system"/);
     expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe("sparse INT8 fidelity metrics", () => {
+  it("cosine per text and the share of FP32's top-k terms INT8 keeps", () => {
+    const reference = [Float32Array.of(3, 0, 2, 1), Float32Array.of(0, 0, 0, 0)];
+    const candidate = [Float32Array.of(3, 1, 0, 2), Float32Array.of(0, 0, 0, 0)];
+    // Text 0: top-2 of FP32 is {0, 2}, of INT8 {0, 3}: half kept; cosine (9 + 2) / (√14 · √14).
+    expect(topOverlap(reference[0]!, candidate[0]!, 2)).toBe(0.5);
+    const m = compareSparse(reference, candidate, 2);
+    expect(m.cosine.min).toBeCloseTo(11 / 14, 6);
+    expect(m.cosine.mean).toBeCloseTo((11 / 14 + 1) / 2, 6); // two empty vectors agree
+    expect(m.topTerms).toEqual({ k: 2, mean: 0.75, min: 0.5 });
   });
 });

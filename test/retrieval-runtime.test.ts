@@ -2,7 +2,7 @@
 // files, then used through SparseEmbedder and MultiVectorEmbedder (and the CLI), whose results
 // are checked against the reference forward of the same token batches; ColBERT's markers, [MASK]
 // augmentation and punctuation masking; MaxSim by hand.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TokenBatch } from "../src/arch/architecture.js";
@@ -92,10 +92,25 @@ describe("SPLADE export + SparseEmbedder", () => {
     await expect(sparse.embed("x", { topK: 0 })).rejects.toThrow(/topK must be a positive integer, not 0/);
   });
 
-  it("INT8 export of a sparse model is refused up front, leaving no folder", async () => {
+  it("INT8 (static): judged by held-out sparse-vector cosine and top-64 term overlap; SparseEmbedder runs it", async () => {
     const out = join(tempDir(), "int8");
-    await expect(new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out)).rejects.toThrow(/INT8 quantization of a sparse model is not supported yet.*--fp32/);
-    expect(existsSync(out)).toBe(false);
+    const path = await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out, { variant: "primary" });
+    const report = JSON.parse(readFileSync(join(out, "quantization_report.json"), "utf8")) as {
+      fidelity: { worstSparseCosine: number; threshold: number; passed: boolean; cosine: { min: number }; topTerms: { k: number; mean: number } };
+    };
+    expect(report.fidelity).toMatchObject({ threshold: 0.98, passed: true, topTerms: { k: 64 } });
+    expect(report.fidelity.worstSparseCosine).toBe(report.fidelity.cosine.min);
+    expect(report.fidelity.worstSparseCosine).toBeGreaterThanOrEqual(0.98);
+    expect(report.fidelity.topTerms.mean).toBeGreaterThan(0.5);
+    const int8 = await SparseEmbedder.load(out, { file: path });
+    try {
+      const [a] = await int8.embed(["learned sparse vectors for retrieval"]);
+      const [b] = await sparse.embed(["learned sparse vectors for retrieval"]);
+      const cos = sparseDot(a!, b!) / Math.sqrt(sparseDot(a!, a!) * sparseDot(b!, b!));
+      expect(cos).toBeGreaterThan(0.98);
+    } finally {
+      await int8.close();
+    }
   });
 
   it("Embedder points a sparse folder to SparseEmbedder", async () => {
@@ -149,6 +164,12 @@ describe("ColBERT export + MultiVectorEmbedder", () => {
     const expected = rowsAt(all, dim, kept);
     expect(vectors).toHaveLength(5);
     vectors!.forEach((v, i) => expect(relativeMaxError(v, expected[i]!)).toBeLessThanOrEqual(1e-4));
+  });
+
+  it("INT8 export of a ColBERT model is refused up front, leaving no folder", async () => {
+    const out = join(tempDir(), "int8");
+    await expect(new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out)).rejects.toThrow(/INT8 quantization of a colbert model is not supported yet.*--fp32/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it("score is MaxSim summed over the query tokens; the CLI prints token vectors as JSON", async () => {

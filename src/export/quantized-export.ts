@@ -71,6 +71,8 @@ async function quantizeOnce(emitted: EmittedGraph, job: Int8Export): Promise<Qua
     logger: job.emit.logger,
     // A reranker is calibrated and judged on query/document pairs.
     ...(job.emit.task.task === "rerank" ? { rerank: { tokenizer: job.tokenizer.tokenizer } } : {}),
+    // SPLADE is judged by its sparse vectors.
+    ...(job.emit.task.task === "sparse" ? { sparse: true } : {}),
   });
   removeModelFiles(emitted.path); // SPEC: the FP32 intermediate is deleted after success
   return result;

@@ -98,7 +98,7 @@ export interface TokenizerExportOptions {
 }
 
 /** Tasks whose INT8 fidelity is not judged yet: FP32 only. */
-const RETRIEVAL_TASKS: readonly Task[] = ["sparse", "colbert", "bge-m3"];
+const FP32_ONLY_TASKS: readonly Task[] = ["colbert", "bge-m3"];
 
 export interface EmbeddingServiceOptions {
   logger?: Logger;
@@ -181,7 +181,7 @@ export class EmbeddingService {
       ...(options.outputs ? { outputs: options.outputs } : {}),
     };
     headsFor(encoder, task); // a missing or unsupported head is reported before anything runs
-    if (quantization && RETRIEVAL_TASKS.includes(task.task)) {
+    if (quantization && FP32_ONLY_TASKS.includes(task.task)) {
       throw new ExportError(`INT8 quantization of a ${task.task} model is not supported yet (no fidelity judge for its outputs); export it with { quantized: false } (CLI: --fp32)`);
     }
     const tokenTypeIds = options.tokenTypeIds ?? (task.task === "rerank" && config.typeVocabSize > 1);

@@ -18,6 +18,7 @@ import { expandAttention } from "./attention-expansion.js";
 import { quantizeDynamic } from "./dynamic.js";
 import { layerErrors } from "./fidelity.js";
 import { type FidelityJudge, embeddingJudge } from "./judge.js";
+import { sparseJudge } from "./sparse-fidelity.js";
 import { rerankJudge } from "./rank-fidelity.js";
 import { builtinRerankHeldOut, calibrationPairs, pairBatches } from "./rerank-pairs.js";
 import type { PairTokenizer } from "../artifact/pairs.js";
@@ -68,6 +69,8 @@ export interface QuantizeRequest {
    * query/document pairs (Spearman of the scores), pairs encoded with this tokenizer's template.
    */
   rerank?: { tokenizer: PairTokenizer };
+  /** A SPLADE model: judged by its held-out sparse vectors (cosine, top-64 term overlap). */
+  sparse?: boolean;
 }
 
 
@@ -219,7 +222,8 @@ function fidelitySetup(request: QuantizeRequest, maxLength: number): FidelitySet
   const heldOut = heldOutTexts(request.calibration.texts);
   if (heldOut.texts.length < 2) throw new QuantizationError("fewer than 2 held-out texts remain once calibration texts are excluded");
   const heldOutSet = textBatches(request, heldOut.texts, maxLength);
-  return { calibrationSet: textBatches(request, request.calibration.texts, maxLength), heldOutSet, heldOut, judge: embeddingJudge(heldOutSet) as Judge };
+  const judge = (request.sparse ? sparseJudge(heldOutSet) : embeddingJudge(heldOutSet)) as Judge;
+  return { calibrationSet: textBatches(request, request.calibration.texts, maxLength), heldOutSet, heldOut, judge };
 }
 
 function textBatches(request: QuantizeRequest, texts: readonly string[], maxLength: number): TextBatches {
