@@ -58,7 +58,10 @@ describe("runBench", () => {
     expect(byKey.fp32!.graphVariant).toBe("primary");
     expect(byKey["fp32-portable"]!.graphVariant).toBe("portable");
     expect(basename(byKey["int8-static"]!.artifact!.path)).toBe("tiny-bench_int8_qdq.onnx");
-    for (const key of ["int8-static", "int8-dynamic"] as const) {
+    expect(basename(byKey.fp16!.artifact!.path)).toBe("tiny-bench_fp16.onnx");
+    expect(basename(byKey.int4!.artifact!.path)).toBe("tiny-bench_int4.onnx");
+    expect(byKey.fp16!.artifact!.bytes).toBeLessThan(byKey.fp32!.artifact!.bytes * 0.6);
+    for (const key of ["int8-static", "int8-dynamic", "int4"] as const) {
       expect(byKey[key]!.quantization!.worstCosine).toBeGreaterThan(0.9);
       expect(byKey[key]!.artifact!.bytes).toBeLessThan(byKey.fp32!.artifact!.bytes);
     }
@@ -126,7 +129,7 @@ describe("jazzmine-embed bench", () => {
   it("rejects bad shapes, variants and counts as usage errors", async () => {
     for (const [flag, value, message] of [
       ["--shapes", "8by128", /shape "8by128" is not BATCHxSEQUENCE/],
-      ["--variants", "fp16", /unknown variant "fp16"/],
+      ["--variants", "fp8", /unknown variant "fp8"/],
       ["--runs", "0", /--runs must be a positive integer, not 0/],
     ] as const) {
       const { code, stderr } = await runCli(["bench", "--output", tempDir(), flag, value], { env: {} });

@@ -18,6 +18,8 @@ const COLORS: Record<string, string> = {
   "fp32-portable": "#9a9a9a",
   "int8-static": "#dd8452",
   "int8-dynamic": "#55a868",
+  fp16: "#8172b3",
+  int4: "#c44e52",
 };
 
 export function renderChart(result: BenchResult): string {

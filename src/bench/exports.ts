@@ -14,7 +14,7 @@ import type { ProbeReply, ProbeRequest } from "./export-probe.js";
 import { DescendantPeakRss } from "./process-memory.js";
 import { median, roundOrder } from "./stats.js";
 
-export const VARIANT_KEYS = ["fp32", "fp32-portable", "int8-static", "int8-dynamic"] as const;
+export const VARIANT_KEYS = ["fp32", "fp32-portable", "int8-static", "int8-dynamic", "fp16", "int4"] as const;
 export type VariantKey = (typeof VARIANT_KEYS)[number];
 
 export interface VariantSpec {
@@ -33,6 +33,10 @@ export const VARIANTS: Readonly<Record<VariantKey, VariantSpec>> = {
   "fp32-portable": { key: "fp32-portable", label: "FP32 portable", options: { quantized: false, variant: "portable" } },
   "int8-static": { key: "int8-static", label: "INT8 static", options: { quantized: true, mode: "static" } },
   "int8-dynamic": { key: "int8-dynamic", label: "INT8 dynamic", options: { quantized: true, mode: "dynamic" } },
+  fp16: { key: "fp16", label: "FP16", options: { dtype: "fp16" } },
+  // The 4-bit graph itself: at the default threshold (0.98) the fallback would move most MatMuls
+  // of the synthetic (random-weight) models to 8 bits, and the row would time a mixed model.
+  int4: { key: "int4", label: "INT4 (threshold 0.9)", options: { quantized: true, mode: "int4", fidelityThreshold: 0.9 } },
 };
 
 export interface ExportRun {

@@ -24,7 +24,7 @@ export function renderMarkdown(result: BenchResult, chartFile?: string): string 
   lines.push("");
   const reranker = model.task === "rerank";
   lines.push(
-    `| variant | graph | runs | export wall | whole process | peak RSS, exporting process | ÷ weights | peak RSS, onnxruntime worker · reference worker (sampled) | file | ${reranker ? "INT8 Spearman (held-out pairs)" : "INT8 worst cosine"} |`,
+    `| variant | graph | runs | export wall | whole process | peak RSS, exporting process | ÷ weights | peak RSS, onnxruntime worker · reference worker (sampled) | file | ${reranker ? "INT8 Spearman (held-out pairs)" : "INT8 / INT4 worst cosine"} |`,
   );
   lines.push("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|");
   for (const e of result.exports) {
