@@ -154,6 +154,15 @@ describe("Reranker", () => {
     await expect(Reranker.load(embedding)).rejects.toThrow(/has no logits output \(it has last_hidden_state, pooler_output\), so it is not a reranker/);
   });
 
+  it("isolated: onnxruntime in a child process gives the same scores", async () => {
+    const [local, isolated] = await Promise.all([Reranker.load(exported), Reranker.load(exported, { isolated: true })]);
+    try {
+      expect(await isolated.score(query, documents, { raw: true })).toEqual(await local.score(query, documents, { raw: true }));
+    } finally {
+      await Promise.all([local.close(), isolated.close()]);
+    }
+  });
+
   it("jazzmine-embed rerank prints the documents best first as JSON; --top-k", async () => {
     const run = await runCli(["rerank", exported, "--query", query, ...documents.slice(0, 3), "--top-k", "2", "--quiet"], { env: {} });
     expect(run.code).toBe(0);

@@ -249,6 +249,8 @@ COMMANDS.rerank = {
     if (documents.length === 0) throw new UsageError("missing <document…> to score (or '-' to read lines from stdin)");
     const inputs = documents.length === 1 && documents[0] === "-" ? readLines(context.io) : documents;
     const reranker = await Reranker.load(dir, {
+      // As embed: onnxruntime in a child, so that a native crash is one error line.
+      isolated: true,
       ...(typeof flags.file === "string" ? { file: flags.file } : {}),
       ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
     });

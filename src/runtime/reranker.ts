@@ -20,7 +20,7 @@ export class RerankerError extends EmbedderError {
   }
 }
 
-/** As every runtime's: the model file, the longest pair (documents are cut to it), onnxruntime's threads. */
+/** As every runtime's: the model file, the longest pair (documents are cut to it), onnxruntime's threads, a child process for it. */
 export type RerankerOptions = TokenModelOptions;
 
 export interface RerankOptions {

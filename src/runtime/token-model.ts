@@ -5,11 +5,11 @@
 import { existsSync } from "node:fs";
 import { basename } from "node:path";
 import type { Tokenizer } from "@huggingface/tokenizers";
-import * as ort from "onnxruntime-node";
 import type { TokenBatch } from "../arch/architecture.js";
 import { resolveModelFile } from "../artifact/layout.js";
 import { loadTokenizer } from "../artifact/tokenizer-files.js";
-import { ortFeeds } from "../ort/ort-feeds.js";
+import { batchFeeds } from "../ort/feeds.js";
+import { type ModelSession, openModelSession } from "../ort/model-session.js";
 import {
   EmbedderError,
   type SpecialTokens,
@@ -26,11 +26,13 @@ export interface TokenModelOptions {
   maxLength?: number;
   /** Threads onnxruntime may use within one operator (default: its own choice). */
   threads?: number;
+  /** Run onnxruntime in a child process (default false), as the Embedder's option: a native crash is then an error. */
+  isolated?: boolean;
 }
 
 export class TokenModel {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: ModelSession,
     readonly tokenizer: Tokenizer,
     readonly specials: SpecialTokens,
     readonly modelPath: string,
@@ -45,9 +47,9 @@ export class TokenModel {
     const { tokenizer, config } = loadTokenizer(dir);
     const metadata = readMetadata(modelPath);
     const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [tokenizerMaxLength(config)]);
-    let session: ort.InferenceSession;
+    let session: ModelSession;
     try {
-      session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: "all", ...(options.threads ? { intraOpNumThreads: options.threads } : {}) });
+      session = await openModelSession(modelPath, { ...(options.threads ? { threads: options.threads } : {}), isolated: options.isolated ?? false });
     } catch (error) {
       throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${(error as Error).message}; export the model again`, { cause: error });
     }
@@ -75,7 +77,7 @@ export class TokenModel {
   /** One float output of the graph for one padded batch. */
   async run(batch: TokenBatch, output: string): Promise<Float32Array> {
     try {
-      const tensor = (await this.session.run(ortFeeds(batch, this.session.inputNames), [output]))[output]!;
+      const tensor = (await this.session.run(batchFeeds(batch, this.session.inputNames), [output]))[output]!;
       if (tensor.type !== "float32") throw new Error(`${output} is ${tensor.type}, not float32`);
       return tensor.data as Float32Array;
     } catch (error) {
