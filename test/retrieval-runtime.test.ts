@@ -166,10 +166,22 @@ describe("ColBERT export + MultiVectorEmbedder", () => {
     vectors!.forEach((v, i) => expect(relativeMaxError(v, expected[i]!)).toBeLessThanOrEqual(1e-4));
   });
 
-  it("INT8 export of a ColBERT model is refused up front, leaving no folder", async () => {
+  it("INT8 (static): judged by MaxSim Spearman on the held-out query/document pairs; MultiVectorEmbedder runs it", async () => {
     const out = join(tempDir(), "int8");
-    await expect(new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out)).rejects.toThrow(/INT8 quantization of a colbert model is not supported yet.*--fp32/);
-    expect(existsSync(out)).toBe(false);
+    const path = await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out, { variant: "primary" });
+    const report = JSON.parse(readFileSync(join(out, "quantization_report.json"), "utf8")) as {
+      fidelity: { maxSimSpearman: number; threshold: number; passed: boolean; pairs: number; spearman: number };
+    };
+    expect(report.fidelity).toMatchObject({ threshold: 0.98, passed: true, pairs: 96 });
+    expect(report.fidelity.maxSimSpearman).toBe(report.fidelity.spearman);
+    expect(report.fidelity.maxSimSpearman).toBeGreaterThanOrEqual(0.98);
+    const int8 = await MultiVectorEmbedder.load(out, { file: path });
+    try {
+      const [vectors] = await int8.embedQueries(["late interaction"]);
+      expect(vectors).toHaveLength(32);
+    } finally {
+      await int8.close();
+    }
   });
 
   it("score is MaxSim summed over the query tokens; the CLI prints token vectors as JSON", async () => {
@@ -224,6 +236,12 @@ describe("bge-m3 export: three outputs, both runtimes", () => {
       await sparse.close();
       await multi.close();
     }
+  });
+
+  it("INT8 export of bge-m3 is refused up front, leaving no folder", async () => {
+    const out = join(tempDir(), "int8");
+    await expect(new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out)).rejects.toThrow(/INT8 quantization of a bge-m3 model is not supported yet.*--fp32/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it("CLI: export --outputs dense,sparse keeps those two outputs; an unknown output is a usage error", async () => {

@@ -73,6 +73,8 @@ async function quantizeOnce(emitted: EmittedGraph, job: Int8Export): Promise<Qua
     ...(job.emit.task.task === "rerank" ? { rerank: { tokenizer: job.tokenizer.tokenizer } } : {}),
     // SPLADE is judged by its sparse vectors.
     ...(job.emit.task.task === "sparse" ? { sparse: true } : {}),
+    // ColBERT by MaxSim over held-out query/document pairs.
+    ...(job.emit.task.task === "colbert" ? { multiVector: true } : {}),
   });
   removeModelFiles(emitted.path); // SPEC: the FP32 intermediate is deleted after success
   return result;

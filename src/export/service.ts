@@ -98,7 +98,7 @@ export interface TokenizerExportOptions {
 }
 
 /** Tasks whose INT8 fidelity is not judged yet: FP32 only. */
-const FP32_ONLY_TASKS: readonly Task[] = ["colbert", "bge-m3"];
+const FP32_ONLY_TASKS: readonly Task[] = ["bge-m3"];
 
 export interface EmbeddingServiceOptions {
   logger?: Logger;

@@ -19,6 +19,7 @@ import { quantizeDynamic } from "./dynamic.js";
 import { layerErrors } from "./fidelity.js";
 import { type FidelityJudge, embeddingJudge } from "./judge.js";
 import { sparseJudge } from "./sparse-fidelity.js";
+import { multiVectorJudge } from "./multi-vector-fidelity.js";
 import { rerankJudge } from "./rank-fidelity.js";
 import { builtinRerankHeldOut, calibrationPairs, pairBatches } from "./rerank-pairs.js";
 import type { PairTokenizer } from "../artifact/pairs.js";
@@ -71,6 +72,8 @@ export interface QuantizeRequest {
   rerank?: { tokenizer: PairTokenizer };
   /** A SPLADE model: judged by its held-out sparse vectors (cosine, top-64 term overlap). */
   sparse?: boolean;
+  /** A ColBERT model: judged by MaxSim scores of the built-in held-out query/document pairs. */
+  multiVector?: boolean;
 }
 
 
@@ -217,6 +220,19 @@ function fidelitySetup(request: QuantizeRequest, maxLength: number): FidelitySet
       heldOutSet,
       heldOut: { texts: held.pairs.map(([, document]) => document), origin: held.origin },
       judge: rerankJudge(heldOutSet, held.queries) as Judge,
+    };
+  }
+  if (request.multiVector) {
+    const held = builtinRerankHeldOut();
+    const queryTexts = [...new Set(held.pairs.map(([query]) => query))];
+    const queries = textBatches(request, queryTexts, maxLength);
+    const documents = textBatches(request, held.pairs.map(([, document]) => document), maxLength);
+    const pairQuery = held.pairs.map(([query]) => queryTexts.indexOf(query));
+    return {
+      calibrationSet: textBatches(request, request.calibration.texts, maxLength),
+      heldOutSet: documents,
+      heldOut: { texts: held.pairs.map(([, document]) => document), origin: held.origin },
+      judge: multiVectorJudge(queries, documents, pairQuery, held.queries) as Judge,
     };
   }
   const heldOut = heldOutTexts(request.calibration.texts);

@@ -10,7 +10,10 @@
 import type { TokenBatch } from "../arch/architecture.js";
 import { OUTPUT } from "../artifact/names.js";
 import { type ColbertSettings, colbertSettingsOf } from "../heads/colbert-settings.js";
+import { maxSim } from "../quant/multi-vector-fidelity.js";
 import { batchByLength } from "../quant/tokenize.js";
+
+export { maxSim };
 import { EmbedderError, checkedTexts } from "./embedder.js";
 import { TokenModel, type TokenModelOptions, checkedBatchSize } from "./token-model.js";
 
@@ -121,26 +124,6 @@ export class MultiVectorEmbedder {
       return vectors;
     });
   }
-}
-
-/**
- * Late interaction's score: for each query vector the best dot product with any document vector,
- * summed (ColBERT) or averaged over the query vectors (bge-m3). 0 for an empty query or document.
- */
-export function maxSim(query: readonly Float32Array[], document: readonly Float32Array[], reduction: "sum" | "mean" = "sum"): number {
-  if (query.length === 0 || document.length === 0) return 0;
-  let total = 0;
-  for (const q of query) {
-    let best = -Infinity;
-    for (const d of document) {
-      if (d.length !== q.length) throw new EmbedderError(`maxSim: a query vector has ${q.length} values, a document vector ${d.length}`);
-      let dot = 0;
-      for (let i = 0; i < q.length; i++) dot += q[i]! * d[i]!;
-      if (dot > best) best = dot;
-    }
-    total += best;
-  }
-  return reduction === "mean" ? total / query.length : total;
 }
 
 function markerIds(model: TokenModel, settings: ColbertSettings): MarkerIds {
