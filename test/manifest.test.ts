@@ -1,7 +1,8 @@
 // The export manifest: every export lists its files (sizes, sha256), its source and settings in
 // export_manifest.json, written last; the Embedder loads what it names, ignores files it does not
 // list (another export's leftovers) and refuses a folder whose listed files differ, naming the
-// file. A folder without a manifest (exported before manifests) is read by the old rules.
+// file; so do the other runtimes. A folder without a manifest (exported before manifests) is
+// read by the old rules.
 import { createHash } from "node:crypto";
 import { cpSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,6 +14,11 @@ import { EmbeddingService } from "../src/export/service.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import { Embedder } from "../src/runtime/embedder.js";
+import { Reranker } from "../src/runtime/reranker.js";
+import { SparseEmbedder } from "../src/runtime/sparse-embedder.js";
+import { syntheticReranker } from "../src/fixtures/rerankers.js";
+import { writeSpladeFolder } from "../src/fixtures/retrieval.js";
+import { cliProcess } from "./helpers/cli-process.js";
 import { modelFolder, runCli, tempDir } from "./helpers/index.js";
 
 const TINY = { vocab: BUNDLED_VOCAB_SIZE, layers: 1, hidden: 32, heads: 2, intermediate: 64, maxPositions: 64 };
@@ -157,6 +163,36 @@ describe("export_manifest.json", () => {
     expect(manifest.model).toBe("onnx/model.onnx");
     expect(manifest.files.map((f) => f.path)).toEqual(["config.json", "onnx/model.onnx", "tokenizer.json", "tokenizer_config.json"]);
     expect((await embed(out)).summary).toMatchObject({ model: join(out, "onnx", "model.onnx") });
+  });
+});
+
+describe("every runtime", () => {
+  it("Reranker and SparseEmbedder check the manifest too; rerank and embed --sparse run onnxruntime in a child (a >30 KB argument works)", async () => {
+    const reranker = join(tempDir(), "reranker");
+    await new EmbeddingService(modelFolder(syntheticReranker("bert", { seed: 83, vocab: BUNDLED_VOCAB_SIZE }), {}, "rr"), { logger: silentLogger }).exportOnnxModel(reranker, {
+      quantized: false,
+    });
+    const splade = join(tempDir(), "splade-out");
+    await new EmbeddingService(writeSpladeFolder(join(tempDir(), "splade"), { vocab: BUNDLED_VOCAB_SIZE }), { logger: silentLogger }).exportOnnxModel(splade, {
+      quantized: false,
+    });
+    const long = Array.from({ length: 5000 }, (_, i) => `word${i}`).join(" ");
+    const ranked = await cliProcess(["rerank", reranker, "--query", "which word", long, "short", "-q"], { env });
+    expect(ranked.stderr).toBe("");
+    expect(ranked.code).toBe(EXIT_OK);
+    expect((JSON.parse(ranked.stdout) as unknown[]).length).toBe(2);
+    const sparse = await cliProcess(["embed", splade, long, "--sparse", "-q"], { env });
+    expect(sparse.stderr).toBe("");
+    expect(sparse.code).toBe(EXIT_OK);
+    expect((JSON.parse(sparse.stdout) as unknown[]).length).toBe(1);
+
+    for (const dir of [reranker, splade]) writeFileSync(join(dir, "tokenizer_config.json"), "{}\n");
+    const stale = (dir: string) => `${join(dir, "tokenizer_config.json")} is not the file this export wrote (3 bytes; `;
+    await expect(Reranker.load(reranker)).rejects.toThrow(stale(reranker));
+    await expect(SparseEmbedder.load(splade)).rejects.toThrow(stale(splade));
+    const refused = await runCli(["rerank", reranker, "--query", "q", "d"], { env });
+    expect(refused.code).toBe(EXIT_FAILURE);
+    expect(refused.stderr.startsWith(`jazzmine-embed: error: ${stale(reranker)}`)).toBe(true);
   });
 });
 

@@ -405,6 +405,7 @@ async function embedRetrieval(dir: string, texts: string[], flags: Flags, contex
   if (sparseOnly.length > 0) throw new UsageError(`--${sparseOnly[0]} goes with --sparse`);
   if (flags.query && !flags.colbert) throw new UsageError("--query goes with --colbert");
   const options = {
+    isolated: true, // as for embed: onnxruntime's native crashes become one error line
     ...(typeof flags.file === "string" ? { file: flags.file } : {}),
     ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
   };

@@ -11,8 +11,7 @@ import type { TokenBatch } from "../arch/architecture.js";
 import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens, truncateAndNormalize } from "../heads/pooling.js";
 import { VECTOR_OUTPUT, type VectorKind } from "../heads/vectors.js";
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
-import { type ExportFolder, openExportFolder } from "../artifact/layout.js";
-import { type ExportManifest, ManifestError, checkManifestFiles } from "../artifact/manifest.js";
+import type { ExportFolder } from "../artifact/layout.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
 import { TOKENIZER_JSON, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { describe, kindOf } from "../common/messages.js";
@@ -21,6 +20,7 @@ import { batchByLength, padBatch } from "../quant/tokenize.js";
 import { DEFAULT_MAX_BATCH_TOKENS, LONG_TEXT_MODES, type LongTextMode, chunkIds, meanVector, textWindow } from "./long-text.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { type ModelSession, openModelSession } from "../ort/model-session.js";
+import { loadExportFolder } from "./export-folder.js";
 import { readOnnxMetadata } from "../ort/onnx-metadata.js";
 
 export type { PoolingMode } from "../arch/sentence-transformers.js";
@@ -110,22 +110,8 @@ export class Embedder {
   static async load(dir: string, options: EmbedderOptions = {}): Promise<Embedder> {
     if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
     const optionName = (option: "file" | "pooling") => options.optionNames?.[option] ?? `{ ${option} }`;
-    const folder = openExportFolder(dir, options.file, (message) => new EmbedderError(message), optionName("file"));
-    // The files a manifest lists are checked (size, sha256) while the rest loads; a stale or
-    // missing one is the error to report, even when loading failed on it first.
-    const stale = folder.manifest ? staleFileError(dir, folder.manifest) : Promise.resolve(undefined);
-    let embedder: Embedder;
-    try {
-      embedder = await Embedder.open(folder, options, optionName);
-    } catch (error) {
-      throw (await stale) ?? error;
-    }
-    const problem = await stale;
-    if (problem) {
-      await embedder.close();
-      throw problem;
-    }
-    return embedder;
+    const fail = (message: string) => new EmbedderError(message);
+    return loadExportFolder({ dir, file: options.file, fail, fileOption: optionName("file") }, (folder) => Embedder.open(folder, options, optionName));
   }
 
   /** The Embedder over the export's files (the manifest check aside). */
@@ -353,16 +339,6 @@ export interface ChunkedEmbedding {
   chunks: Float32Array[];
   /** The mean of the windows' vectors, L2-normalized when they are. */
   mean: Float32Array;
-}
-
-/** The manifest check's error (a stale or missing file), or undefined when every listed file matches. */
-async function staleFileError(dir: string, manifest: ExportManifest): Promise<Error | undefined> {
-  try {
-    await checkManifestFiles(dir, manifest);
-    return undefined;
-  } catch (error) {
-    return error instanceof ManifestError ? new EmbedderError(error.message, { cause: error }) : (error as Error);
-  }
 }
 
 /** JavaScript callers can pass anything: only a string or an array of strings is embedded. */

@@ -6,10 +6,10 @@ import { existsSync } from "node:fs";
 import { basename } from "node:path";
 import type { Tokenizer } from "@huggingface/tokenizers";
 import type { TokenBatch } from "../arch/architecture.js";
-import { resolveModelFile } from "../artifact/layout.js";
 import { loadTokenizer } from "../artifact/tokenizer-files.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { type ModelSession, openModelSession } from "../ort/model-session.js";
+import { loadExportFolder } from "./export-folder.js";
 import {
   EmbedderError,
   type SpecialTokens,
@@ -43,8 +43,12 @@ export class TokenModel {
   /** Opens `dir`; its graph must have `output` (what `kind` of runtime needs, for the error). */
   static async open(dir: string, options: TokenModelOptions, output: string, kind: string): Promise<TokenModel> {
     if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
-    const modelPath = resolveModelFile(dir, options.file, (message) => new EmbedderError(message));
-    const { tokenizer, config } = loadTokenizer(dir);
+    const fail = (message: string) => new EmbedderError(message);
+    return loadExportFolder({ dir, file: options.file, fail }, ({ modelPath, has }) => TokenModel.openFile(dir, modelPath, has, options, output, kind));
+  }
+
+  private static async openFile(dir: string, modelPath: string, has: (file: string) => boolean, options: TokenModelOptions, output: string, kind: string): Promise<TokenModel> {
+    const { tokenizer, config } = loadTokenizer(dir, has);
     const metadata = readMetadata(modelPath);
     const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [tokenizerMaxLength(config)]);
     let session: ModelSession;
