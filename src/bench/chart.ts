@@ -30,7 +30,7 @@ export function renderChart(result: BenchResult): string {
   for (const shape of result.latency) {
     const rows = shape.results;
     const scale = Math.max(...rows.map((r) => r.p95Ms), 1e-9) * 1.05;
-    parts.push(`<text x="10" y="${y + 16}" class="panel">${escape(shapeLabel(shape.shape))} (batch × sequence) — p50 latency, whisker to p95, ${shape.rounds} rounds</text>`);
+    parts.push(`<text x="10" y="${y + 16}" class="panel">${escapeXml(shapeLabel(shape.shape))} (batch × sequence) — p50 latency, whisker to p95, ${shape.rounds} rounds</text>`);
     y += PANEL_TITLE;
     for (const r of rows) {
       const width = Math.max(1, (r.p50Ms / scale) * barArea);
@@ -38,11 +38,11 @@ export function renderChart(result: BenchResult): string {
       const color = COLORS[r.variant] ?? "#777";
       const mid = y + BAR_HEIGHT / 2;
       parts.push(
-        `<text x="${LABEL_WIDTH - 8}" y="${mid + 4}" class="label" text-anchor="end">${escape(labels.get(r.variant) ?? r.variant)}</text>`,
-        `<rect x="${LABEL_WIDTH}" y="${y}" width="${width.toFixed(1)}" height="${BAR_HEIGHT}" fill="${color}"><title>${escape(`${labels.get(r.variant) ?? r.variant}: p50 ${r.p50Ms.toFixed(3)} ms, p95 ${r.p95Ms.toFixed(3)} ms`)}</title></rect>`,
+        `<text x="${LABEL_WIDTH - 8}" y="${mid + 4}" class="label" text-anchor="end">${escapeXml(labels.get(r.variant) ?? r.variant)}</text>`,
+        `<rect x="${LABEL_WIDTH}" y="${y}" width="${width.toFixed(1)}" height="${BAR_HEIGHT}" fill="${color}"><title>${escapeXml(`${labels.get(r.variant) ?? r.variant}: p50 ${r.p50Ms.toFixed(3)} ms, p95 ${r.p95Ms.toFixed(3)} ms`)}</title></rect>`,
         `<line x1="${(LABEL_WIDTH + width).toFixed(1)}" y1="${mid}" x2="${whisker.toFixed(1)}" y2="${mid}" class="whisker"/>`,
         `<line x1="${whisker.toFixed(1)}" y1="${y + 4}" x2="${whisker.toFixed(1)}" y2="${y + BAR_HEIGHT - 4}" class="whisker"/>`,
-        `<text x="${LABEL_WIDTH + barArea + 10}" y="${mid + 4}" class="value">${escape(`${ms(r.p50Ms)} (${r.ratioToBaseline.toFixed(2)}×)`)}</text>`,
+        `<text x="${LABEL_WIDTH + barArea + 10}" y="${mid + 4}" class="value">${escapeXml(`${ms(r.p50Ms)} (${r.ratioToBaseline.toFixed(2)}×)`)}</text>`,
       );
       y += BAR_HEIGHT + BAR_GAP;
     }
@@ -56,14 +56,15 @@ export function renderChart(result: BenchResult): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="Helvetica, Arial, sans-serif">`,
     "<style>.title{font-size:14px;font-weight:bold}.subtitle{font-size:11px;fill:#555}.panel{font-size:12px;font-weight:bold;fill:#333}.label,.value{font-size:12px;fill:#222}.whisker{stroke:#333;stroke-width:1.2}</style>",
     `<rect width="${WIDTH}" height="${height}" fill="#fff"/>`,
-    `<text x="10" y="22" class="title">${escape(title)}</text>`,
-    `<text x="10" y="42" class="subtitle">${escape(subtitle)}</text>`,
+    `<text x="10" y="22" class="title">${escapeXml(title)}</text>`,
+    `<text x="10" y="42" class="subtitle">${escapeXml(subtitle)}</text>`,
     ...parts,
     "</svg>",
     "",
   ].join("\n");
 }
 
-function escape(text: string): string {
+/** Text safe inside SVG elements and attribute values. */
+export function escapeXml(text: string): string {
   return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 }
