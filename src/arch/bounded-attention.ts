@@ -9,8 +9,8 @@
 //   −PADDED_KEY_SCORE for a padded one, so q·k carries the mask; the kernel's scale stays
 //   1/√(real head size).
 // - sliding windows: queries in blocks of halfWindow positions, each block against its own and
-//   both neighbouring blocks' keys (3·halfWindow of them), with the window and the padding as a
-//   [B·blocks, 1, block, 3·block] attention_bias: time and memory O(S·window).
+//   both neighbouring blocks' keys (3·halfWindow of them, one Gather), with the window and the
+//   padding as a [B·blocks, 1, block, 3·block] attention_bias: time and memory O(S·window).
 import type { Value } from "../graph/builder.js";
 import type { Contrib } from "../graph/contrib.js";
 import { DataType } from "../graph/ir.js";
@@ -43,8 +43,11 @@ interface HeadPadding {
 interface WindowPlan {
   /** [0, 0, 0, 0, P − S, 0]: pads queries [B, S, W] to whole blocks (P = blocks · halfWindow). */
   queryPads: Value;
-  /** [0, c, 0, 0, P − S + c, 0]: one block of nothing before the keys (values), the rest after. */
-  keyPads: Value;
+  /**
+   * [blocks · 3c] int64: the positions of each query block's keys, its previous, own and next
+   * block (block·c − c + t for t < 3c), clamped into the sequence; the bias hides the clamped ones.
+   */
+  keyPositions: Value;
   /** [B·blocks, 1, c, 3c]: 0 for a key the query sees, maskValue for one beyond the window or padded. */
   bias: Value;
   /** B, int64 [1]. */
@@ -89,7 +92,7 @@ export class BoundedAttention {
     const c = halfWindow;
     const plan = this.window(mask, c);
     const queries = ops.reshape(ops.pad(q, plan.queryPads), [-1, c, width]);
-    const neighbours = (x: Value) => ops.reshape(this.withNeighbours(ops.reshape(ops.pad(x, plan.keyPads), [0, -1, c, width]), 2), [-1, 3 * c, width]);
+    const neighbours = (x: Value) => ops.reshape(ops.gather(x, plan.keyPositions, 1), [-1, 3 * c, width]);
     const blocked = this.contrib.multiHeadAttention(
       { query: queries, key: neighbours(k), value: neighbours(v), attentionBias: plan.bias },
       { heads, maskFilterValue: this.maskValue },
@@ -115,15 +118,6 @@ export class BoundedAttention {
     return padding;
   }
 
-  /** x [B, n + 2, …] in blocks → [B, n, …]: each block's previous, own and next block, concatenated along `axis`. */
-  private withNeighbours(x: Value, axis: number): Value {
-    const { ops } = this;
-    const g = ops.g;
-    const blockAxis = g.constInt64([1], [1], "block_axis");
-    const blocks = (start: number, end: number) => ops.slice(x, g.constInt64([start], [1], "from_block"), g.constInt64([end], [1], "to_block"), blockAxis);
-    return ops.concat([blocks(0, -2), blocks(1, -1), blocks(2, Number.MAX_SAFE_INTEGER)], axis);
-  }
-
   private window(mask: Value, c: number): WindowPlan {
     const cacheKey = `${mask}|${c}`;
     let plan = this.windows.get(cacheKey);
@@ -140,23 +134,28 @@ export class BoundedAttention {
     const int64 = (values: number[], hint: string) => g.constInt64(values, [values.length], hint);
     const batch = ops.dim(mask, 0);
     const sequence = ops.dim(mask, 1);
-    // P − S: positions that complete the last block.
-    const blocks = ops.div(ops.add(sequence, int64([c - 1], "block_round_up")), int64([c], "block"));
-    const fill = ops.sub(ops.mul(blocks, int64([c], "block")), sequence);
-    const tail = ops.add(fill, int64([c], "block"));
-    const queryPads = ops.concat([int64([0, 0, 0, 0], "no_pads"), fill, int64([0], "no_pad")], 0);
-    const keyPads = ops.concat([int64([0, c, 0, 0], "lead_pads"), tail, int64([0], "no_pad")], 0);
-    // Keys' additive padding mask in blocks with their neighbours: [B·blocks, 1, 1, 3c].
-    const hidden = ops.mul(ops.sub(ops.scalar(1), ops.cast(mask, DataType.FLOAT)), ops.scalar(this.maskValue, "mask_value"));
-    const padded = ops.pad(hidden, ops.concat([int64([0, c, 0], "lead_key_pads"), tail], 0), ops.scalar(this.maskValue, "mask_value"));
-    const keyBlocks = ops.reshape(this.withNeighbours(ops.reshape(padded, [0, -1, c]), 2), [-1, 1, 1, 3 * c]);
-    // Query i of a block sees key j of its three blocks when |i − (j − c)| ≤ c.
+    const block = int64([c], "block");
+    const blocks = ops.div(ops.add(sequence, int64([c - 1], "block_round_up")), block);
+    const queryPads = ops.concat([int64([0, 0, 0, 0], "no_pads"), ops.sub(ops.mul(blocks, block), sequence), int64([0], "no_pad")], 0);
+    // Key positions of each block: block·c − c + t, t < 3c ([blocks, 3c]); inside the sequence or not.
+    const scalar = (value: number, hint: string) => g.constInt64([value], [], hint);
+    const starts = ops.mul(ops.range(scalar(0, "zero"), ops.squeeze(blocks, [0]), scalar(1, "one")), scalar(c, "block_size"));
+    const offsets = g.constInt64(Array.from({ length: 3 * c }, (_, t) => t - c), [1, 3 * c], "key_offsets");
+    const positions = ops.add(ops.unsqueeze(starts, [1]), offsets);
+    const last = ops.sub(sequence, int64([1], "one"));
+    const inside = g.op("And", [ops.greater(positions, scalar(-1, "minus_one")), g.op("Less", [positions, sequence])]);
+    const keyPositions = ops.reshape(ops.min(ops.max(positions, scalar(0, "zero")), last), [-1]);
+    // The keys' additive padding mask, outside positions hidden too: [B·blocks, 1, 1, 3c].
+    const keep = ops.mul(ops.gather(ops.cast(mask, DataType.FLOAT), keyPositions, 1), ops.reshape(ops.cast(inside, DataType.FLOAT), [1, -1]));
+    const hidden = ops.mul(ops.sub(ops.scalar(1), keep), ops.scalar(this.maskValue, "mask_value"));
+    const keyBlocks = ops.reshape(hidden, [-1, 1, 1, 3 * c]);
+    // Query i of a block sees key t of its three blocks when |i − (t − c)| ≤ c.
     const band = new Float32Array(c * 3 * c);
     for (let i = 0; i < c; i++) for (let j = 0; j < 3 * c; j++) band[i * 3 * c + j] = Math.abs(i - (j - c)) > c ? this.maskValue : 0;
     const bias = ops.min(keyBlocks, g.constFloat(band, [1, 1, c, 3 * c], "window_band"));
     const seesBlocked = ops.greater(ops.reduceMax(bias, [3]), ops.scalar(this.maskValue / 2, "half_mask_value"));
     const perPosition = g.op("Reshape", [seesBlocked, ops.concat([batch, int64([-1, 1], "per_position")], 0)]);
     const sees = ops.slice(perPosition, int64([0], "first_position"), sequence, int64([1], "sequence_axis"));
-    return { queryPads, keyPads, bias, batch, sees };
+    return { queryPads, keyPositions, bias, batch, sees };
   }
 }
