@@ -139,6 +139,7 @@ function niceStep(raw: number): number {
 }
 
 function formatTick(v: number): string {
+  if (v === 0) return "0";
   return v >= 100 ? v.toFixed(0) : v >= 1 ? String(Number(v.toPrecision(3))) : v.toPrecision(2);
 }
 
