@@ -142,9 +142,9 @@ export class BoundedAttention {
     const starts = ops.mul(ops.range(scalar(0, "zero"), ops.squeeze(blocks, [0]), scalar(1, "one")), scalar(c, "block_size"));
     const offsets = g.constInt64(Array.from({ length: 3 * c }, (_, t) => t - c), [1, 3 * c], "key_offsets");
     const positions = ops.add(ops.unsqueeze(starts, [1]), offsets);
-    const last = ops.sub(sequence, int64([1], "one"));
+    const last = ops.squeeze(ops.sub(sequence, int64([1], "one")), [0]);
     const inside = g.op("And", [ops.greater(positions, scalar(-1, "minus_one")), g.op("Less", [positions, sequence])]);
-    const keyPositions = ops.reshape(ops.min(ops.max(positions, scalar(0, "zero")), last), [-1]);
+    const keyPositions = ops.reshape(ops.clip(positions, scalar(0, "zero"), last), [-1]);
     // The keys' additive padding mask, outside positions hidden too: [B·blocks, 1, 1, 3c].
     const keep = ops.mul(ops.gather(ops.cast(mask, DataType.FLOAT), keyPositions, 1), ops.reshape(ops.cast(inside, DataType.FLOAT), [1, -1]));
     const hidden = ops.mul(ops.sub(ops.scalar(1), keep), ops.scalar(this.maskValue, "mask_value"));
