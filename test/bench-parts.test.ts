@@ -96,7 +96,7 @@ describe("parsing", () => {
 
   it("reads variant lists", () => {
     expect(parseVariants("int8-dynamic,fp32,fp32")).toEqual(["int8-dynamic", "fp32"]);
-    expect(() => parseVariants("fp32,bf16")).toThrow(/unknown variant "bf16" \(variants: fp32, fp32-portable, int8-static, int8-dynamic\)/);
+    expect(() => parseVariants("fp32,bf16")).toThrow(/unknown variant "bf16" \(variants: fp32, fp32-portable, int8-static, int8-dynamic, fp16, int4\)/);
   });
 });
 
