@@ -85,7 +85,7 @@ const HELP: FlagSpec = { name: "help", alias: "h", help: "show this help" };
 
 /** INT8 settings of `export` (SPEC: INT8 QDQ is the default; --fp32 opts out). */
 const QUANTIZATION_FLAGS: FlagSpec[] = [
-  { name: "mode", value: QUANTIZATION_MODES.join("|"), help: "INT8 mode: static (calibrated QDQ, default) or dynamic (no calibration)" },
+  { name: "mode", value: QUANTIZATION_MODES.join("|"), help: "static (INT8 calibrated QDQ, default), dynamic (INT8, no calibration) or int4 (4-bit block weights, <slug>_int4.onnx)" },
   { name: "calibration", value: "texts.txt|.jsonl", help: "calibration texts: one per line, or JSON lines (default: the built-in corpus)" },
   { name: "calibration-method", value: CALIBRATION_METHODS.join("|"), help: `activation range selection (default ${DEFAULT_QUANTIZATION.method})` },
   { name: "calibration-max-length", value: "N", help: `tokens per calibration text (default ${DEFAULT_QUANTIZATION.maxLength})` },
