@@ -42,7 +42,9 @@ interface Run {
 
 async function exportOnce(root: string, output: string): Promise<Run> {
   rmSync(output, { recursive: true, force: true });
-  const child = spawn(process.execPath, ["--input-type=module", "-e", PROBE, root, model, output], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--input-type=module", "-e", PROBE, root, model, output], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const helpers = new DescendantPeakRss(child.pid ?? 0);
   let stdout = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -58,10 +60,13 @@ const builds = [
 ];
 const machine = describeMachine();
 for (let round = 0; round < runs; round++) {
-  for (const i of roundOrder(builds.length, round)) builds[i]!.runs.push(await exportOnce(builds[i]!.root, join(CACHE, "export-ab", String(i))));
+  for (const i of roundOrder(builds.length, round))
+    builds[i]!.runs.push(await exportOnce(builds[i]!.root, join(CACHE, "export-ab", String(i))));
 }
 const end = finishMachine(machine);
-console.log(`${machineLine(end)}; load average ${end.loadAverage.start} → ${end.loadAverage.end}; fresh memory ${end.pageFaultMsPerMiB.start} → ${end.pageFaultMsPerMiB.end} ms/MiB`);
+console.log(
+  `${machineLine(end)}; load average ${end.loadAverage.start} → ${end.loadAverage.end}; fresh memory ${end.pageFaultMsPerMiB.start} → ${end.pageFaultMsPerMiB.end} ms/MiB`,
+);
 console.log(`FP32 export of ${model}, ${runs} interleaved rounds, fresh process each:`);
 const base = builds[1]!.runs.map((r) => r.wallMs);
 for (const build of builds) {

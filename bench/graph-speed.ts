@@ -20,7 +20,16 @@ import { type LoadedEncoder, loadEncoder } from "../src/arch/encoder.js";
 import { buildEncoderGraph } from "../src/heads/graph.js";
 import { silentLogger } from "../src/common/log.js";
 import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
-import { BGE_SMALL_SHAPE, type SyntheticModel, randomBatch, syntheticGte, syntheticJinaBert, syntheticModernBert, syntheticNomicBert, writeModelFolder } from "../src/fixtures/index.js";
+import {
+  BGE_SMALL_SHAPE,
+  type SyntheticModel,
+  randomBatch,
+  syntheticGte,
+  syntheticJinaBert,
+  syntheticModernBert,
+  syntheticNomicBert,
+  writeModelFolder,
+} from "../src/fixtures/index.js";
 import type { Model } from "../src/graph/ir.js";
 import { encodeModel, writeModel } from "../src/graph/onnx-writer.js";
 import { readModel } from "../src/graph/onnx-reader.js";
@@ -38,7 +47,9 @@ const RUN_INT8 = !flag("--fp32");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const PAUSE_MS = Number(process.env.BENCH_PAUSE_MS ?? 20);
 const THREADS = 2;
-const SHAPES = option("--shapes")?.split(",").map((s) => s.split("x").map(Number) as [number, number]);
+const SHAPES = option("--shapes")
+  ?.split(",")
+  .map((s) => s.split("x").map(Number) as [number, number]);
 const SHAPE = { ...BGE_SMALL_SHAPE, seed: 7 };
 const GLU = { ...SHAPE, intermediate: 1024 }; // about BERT's 1536-wide MLP in parameters
 const MODELS: Record<string, { folder: () => string; rotary: boolean }> = {
@@ -60,7 +71,9 @@ const sessionOptions = (extra: ort.InferenceSession.SessionOptions = {}): ort.In
 });
 
 function openSession(model: Model | string): Promise<ort.InferenceSession> {
-  return typeof model === "string" ? ort.InferenceSession.create(model, sessionOptions()) : ort.InferenceSession.create(encodeModel(model), sessionOptions());
+  return typeof model === "string"
+    ? ort.InferenceSession.create(model, sessionOptions())
+    : ort.InferenceSession.create(encodeModel(model), sessionOptions());
 }
 
 /** A synthetic model folder of this script's (generated once, with the bundled tokenizer for calibration). */
@@ -118,7 +131,12 @@ function feedsFor(encoder: LoadedEncoder, inputNames: readonly string[], batch: 
   return ortFeeds(tokens, inputNames);
 }
 
-async function table(title: string, encoder: LoadedEncoder, rows: Array<[string, Model | string]>, shapes: Array<[number, number]>): Promise<void> {
+async function table(
+  title: string,
+  encoder: LoadedEncoder,
+  rows: Array<[string, Model | string]>,
+  shapes: Array<[number, number]>,
+): Promise<void> {
   const columns: Column[] = [];
   for (const [b, s] of shapes) {
     // Fresh sessions per shape: after smaller shapes, onnxruntime's arena ran 8×128 up to 1.5× slower.
@@ -130,7 +148,8 @@ async function table(title: string, encoder: LoadedEncoder, rows: Array<[string,
   const width = Math.max(...rows.map(([label]) => label.length)) + 2;
   console.log(`\n${title}`);
   console.log(`${"".padEnd(width)}${shapes.map(([b, s]) => `${b}×${s}`.padStart(22)).join("")}`);
-  const cell = (c: Column, i: number) => (c.length && Number.isFinite(c[i]!.ms) ? `${c[i]!.ms.toFixed(2).padStart(9)} ms (${c[i]!.ratio.toFixed(2)}×)` : "n/a");
+  const cell = (c: Column, i: number) =>
+    c.length && Number.isFinite(c[i]!.ms) ? `${c[i]!.ms.toFixed(2).padStart(9)} ms (${c[i]!.ratio.toFixed(2)}×)` : "n/a";
   rows.forEach(([label], i) => console.log(`${label.padEnd(width)}${columns.map((c) => cell(c, i).padStart(22)).join("")}`));
   console.log(`${"(rounds remeasured: foreign load)".padEnd(width)}${columns.map((c) => String(c.remeasured).padStart(22)).join("")}`);
 }
@@ -141,7 +160,12 @@ async function optimizedOps(model: Model, label: string): Promise<void> {
   await (await ort.InferenceSession.create(encodeModel(model), sessionOptions({ optimizedModelFilePath: path }))).release();
   const counts = new Map<string, number>();
   for (const node of readModel(path).graph.nodes) counts.set(node.opType, (counts.get(node.opType) ?? 0) + 1);
-  console.log(`  ${label}: ${[...counts].sort((a, b) => b[1] - a[1]).map(([op, n]) => `${op} ${n}`).join(", ")}`);
+  console.log(
+    `  ${label}: ${[...counts]
+      .sort((a, b) => b[1] - a[1])
+      .map(([op, n]) => `${op} ${n}`)
+      .join(", ")}`,
+  );
   rmSync(path, { force: true });
 }
 
@@ -150,7 +174,9 @@ keepOutput(`graph-speed-${MODEL}`, RUN_FP32 && RUN_INT8 && !process.env.BENCH_RO
 mkdirSync(WORK, { recursive: true });
 const dir = MODELS[MODEL]!.folder();
 const encoder = loadEncoder(dir);
-console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}, onnxruntime-node ${ort.env.versions.common}, load ${loadavg()[0]!.toFixed(2)}`);
+console.log(
+  `machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}, onnxruntime-node ${ort.env.versions.common}, load ${loadavg()[0]!.toFixed(2)}`,
+);
 console.log(`model: synthetic ${MODEL} (12 layers, hidden 384, 12 heads); ${THREADS} threads; ${ROUNDS} rounds at 8×128`);
 
 const NO_CONTRIB_OPS: FusedOps = { attention: false, activation: false, rotary: false, flash: false };
@@ -171,7 +197,16 @@ if (RUN_FP32) {
     ...ablated.map((op): [string, Model] => [`primary without ${op}`, build("primary", { [op]: false })]),
     ["primary", build("primary")],
   ];
-  await table("FP32 (ratio to portable)", encoder, rows, SHAPES ?? [[1, 16], [1, 128], [8, 128]]);
+  await table(
+    "FP32 (ratio to portable)",
+    encoder,
+    rows,
+    SHAPES ?? [
+      [1, 16],
+      [1, 128],
+      [8, 128],
+    ],
+  );
 }
 
 if (RUN_INT8) {
@@ -195,10 +230,20 @@ if (RUN_INT8) {
         calibration: builtinCalibrationTexts(),
         logger: silentLogger,
       });
-      console.log(`INT8 ${mode} of ${label}: ${report.matMuls.quantized} MatMuls int8, worst held-out cosine ${report.fidelity.worstCosine.toFixed(4)}`);
+      console.log(
+        `INT8 ${mode} of ${label}: ${report.matMuls.quantized} MatMuls int8, worst held-out cosine ${report.fidelity.worstCosine.toFixed(4)}`,
+      );
       rows.push([`INT8 ${mode} (${label})`, outputPath]);
     }
   }
-  await table(`INT8 (ratio to ${rows[0]![0]})`, encoder, rows, SHAPES ?? [[1, 16], [8, 128]]);
+  await table(
+    `INT8 (ratio to ${rows[0]![0]})`,
+    encoder,
+    rows,
+    SHAPES ?? [
+      [1, 16],
+      [8, 128],
+    ],
+  );
 }
 encoder.close();

@@ -35,12 +35,20 @@ async function profile(path: string, batch: number, sequence: number): Promise<M
   const dir = join(work, "traces");
   mkdirSync(dir, { recursive: true });
   const prefix = `trace-${batch}x${sequence}-${Date.now()}`;
-  const session = await ort.InferenceSession.create(path, { graphOptimizationLevel: "all", intraOpNumThreads: 2, enableProfiling: true, profileFilePrefix: join(dir, prefix) });
+  const session = await ort.InferenceSession.create(path, {
+    graphOptimizationLevel: "all",
+    intraOpNumThreads: 2,
+    enableProfiling: true,
+    profileFilePrefix: join(dir, prefix),
+  });
   const feeds = ortFeeds(randomBatch(config, { batch, sequence, seed: 5 }), session.inputNames);
   for (let i = 0; i < WARMUP + RUNS; i++) await session.run(feeds);
   session.endProfiling(); // writes <prefix>_<timestamp>.json
   await session.release();
-  const trace = join(dir, readdirSync(dir).find((f) => f.startsWith(prefix))!);
+  const trace = join(
+    dir,
+    readdirSync(dir).find((f) => f.startsWith(prefix))!,
+  );
   type Event = { cat: string; name: string; dur: number; args: { op_name?: string } };
   const events = (JSON.parse(readFileSync(trace, "utf8")) as Event[]).filter((e) => e.cat === "Node" && e.name.endsWith("_kernel_time"));
   const byOp = new Map<string, number>();

@@ -22,7 +22,8 @@ function binModel(name: string, options: TorchSaveOptions): string {
   const dir = join(CACHE, `bge-small-bin-${name}`);
   if (!existsSync(join(dir, "pytorch_model.bin"))) {
     mkdirSync(dir, { recursive: true });
-    for (const file of ["config.json", "tokenizer.json", "tokenizer_config.json"]) copyFileSync(join(safetensorsDir, file), join(dir, file));
+    for (const file of ["config.json", "tokenizer.json", "tokenizer_config.json"])
+      copyFileSync(join(safetensorsDir, file), join(dir, file));
     writePytorchBin(join(dir, "pytorch_model.bin"), syntheticBert({ ...BGE_SMALL_SHAPE, seed: 7 }).tensors, options);
   }
   return dir;
@@ -51,13 +52,17 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 
 console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}`);
-console.log(`model: bge-small shape (12 layers, hidden 384, vocab 30522), ${fileMiB(join(safetensorsDir, "model.safetensors")).toFixed(1)} MiB of F32 weights`);
+console.log(
+  `model: bge-small shape (12 layers, hidden 384, vocab 30522), ${fileMiB(join(safetensorsDir, "model.safetensors")).toFixed(1)} MiB of F32 weights`,
+);
 console.log(`\nopen + read every tensor as float32 (median of ${ROUNDS} interleaved rounds):`);
 const base = median(open[0]!) + median(readAll[0]!);
 variants.forEach(([name], i) => {
   const o = median(open[i]!);
   const r = median(readAll[i]!);
-  console.log(`  ${name.padEnd(38)} open ${o.toFixed(1).padStart(6)} ms  read ${r.toFixed(1).padStart(6)} ms  total ×${((o + r) / base).toFixed(2)}`);
+  console.log(
+    `  ${name.padEnd(38)} open ${o.toFixed(1).padStart(6)} ms  read ${r.toFixed(1).padStart(6)} ms  total ×${((o + r) / base).toFixed(2)}`,
+  );
 });
 
 const exports: Array<[string, string]> = [variants[0]!, variants[1]!].map(([name, dir]) => [name, dir]);

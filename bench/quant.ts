@@ -35,7 +35,16 @@ const SMALL = { vocab: BUNDLED_VOCAB_SIZE, layers: 4, hidden: 128, heads: 4, int
 const ORIGINAL_RECIPE: QuantizationOptions = {
   calibrationMethod: "minmax",
   smoothing: false,
-  calibrationTexts: Array.from({ length: 8 }, (_, i) => ["Hello, world!", "This is a sample sentence for calibration.", "Embedding models turn text into vectors.", "The quick brown fox jumps over the lazy dog."][i % 4]!),
+  calibrationTexts: Array.from(
+    { length: 8 },
+    (_, i) =>
+      [
+        "Hello, world!",
+        "This is a sample sentence for calibration.",
+        "Embedding models turn text into vectors.",
+        "The quick brown fox jumps over the lazy dog.",
+      ][i % 4]!,
+  ),
 };
 
 interface Exported {
@@ -47,20 +56,29 @@ interface Exported {
 async function exportFp32(name: string, source: string): Promise<Exported> {
   const dir = join(WORK, name);
   rmSync(dir, { recursive: true, force: true });
-  const fp32 = await new EmbeddingService(source, { logger: silentLogger, resolver: { resolve: async (id: string) => id } }).exportOnnxModel(dir, {
+  const fp32 = await new EmbeddingService(source, {
+    logger: silentLogger,
+    resolver: { resolve: async (id: string) => id },
+  }).exportOnnxModel(dir, {
     quantized: false,
   });
   return { name, source, fp32 };
 }
 
 /** The quantizer on an FP32 export, as the export service runs it (minus the FP32 re-export). */
-async function quantize(model: Exported, options: QuantizationOptions, file: string): Promise<{ path: string; report: QuantizationReport; wallSeconds: number }> {
+async function quantize(
+  model: Exported,
+  options: QuantizationOptions,
+  file: string,
+): Promise<{ path: string; report: QuantizationReport; wallSeconds: number }> {
   const encoder = loadEncoder(model.source);
   const outDir = join(WORK, model.name, "int8");
   mkdirSync(outDir, { recursive: true });
   const started = performance.now();
   try {
-    const calibration: TextSource = options.calibrationTexts ? { texts: options.calibrationTexts, origin: "texts" } : builtinCalibrationTexts();
+    const calibration: TextSource = options.calibrationTexts
+      ? { texts: options.calibrationTexts, origin: "texts" }
+      : builtinCalibrationTexts();
     const result = await quantizeModel({
       model: buildEncoderGraph(encoder, { opset: 17, variant: "primary" }),
       fp32Path: model.fp32,
@@ -96,7 +114,9 @@ function fidelityRow(label: string, report: QuantizationReport): string {
 const FIDELITY_HEADER = `${pad("settings", 34)}  pooled mean/min    mean-pooled mean/min  top-10 agree p/m  smoothed  worst MatMul rel. err`;
 
 mkdirSync(WORK, { recursive: true });
-console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}, onnxruntime-node ${ort.env.versions.common}, load average ${loadavg()[0]!.toFixed(2)}`);
+console.log(
+  `machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}, onnxruntime-node ${ort.env.versions.common}, load average ${loadavg()[0]!.toFixed(2)}`,
+);
 
 // ---- bge-small shape: sizes, calibration time, latency ----
 const bge = await exportFp32("bge-small", bgeSmallModel());
@@ -105,7 +125,10 @@ const dynamicInt8 = await quantize(bge, { mode: "dynamic" }, "bge_int8_dynamic.o
 const fp32Bytes = statSync(bge.fp32).size;
 console.log("\nbge-small shape (12 layers, hidden 384, vocab 30522), default settings");
 console.log(`  FP32            ${mib(fp32Bytes)}`);
-for (const [label, q] of [["INT8 static", staticInt8], ["INT8 dynamic", dynamicInt8]] as const) {
+for (const [label, q] of [
+  ["INT8 static", staticInt8],
+  ["INT8 dynamic", dynamicInt8],
+] as const) {
   const s = q.report.seconds;
   console.log(
     `  ${pad(label, 14)}  ${mib(q.report.sizes.quantizedBytes)} (${(q.report.sizes.ratio * 100).toFixed(1)}% of FP32); ` +
@@ -123,7 +146,10 @@ const { shapes } = await measureLatency({
     { key: "int8-static", path: staticInt8.path },
     { key: "int8-dynamic", path: dynamicInt8.path },
   ],
-  shapes: [{ batch: 1, sequence: 16 }, { batch: 8, sequence: 128 }],
+  shapes: [
+    { batch: 1, sequence: 16 },
+    { batch: 8, sequence: 128 },
+  ],
   threads: availableParallelism(),
   spinning: false,
   config: bgeConfig,
@@ -133,7 +159,9 @@ const { shapes } = await measureLatency({
 });
 console.log("\nlatency, interleaved rounds, median ms (median of per-round ratios to FP32):");
 for (const { shape, rounds, results } of shapes) {
-  console.log(`  ${shape.batch}×${shape.sequence} (${rounds} rounds):  ${results.map((r) => `${VARIANTS[r.variant as VariantKey].label} ${r.p50Ms.toFixed(2)} ms (${r.ratioToBaseline.toFixed(2)}×)`).join("   ")}`);
+  console.log(
+    `  ${shape.batch}×${shape.sequence} (${rounds} rounds):  ${results.map((r) => `${VARIANTS[r.variant as VariantKey].label} ${r.p50Ms.toFixed(2)} ms (${r.ratioToBaseline.toFixed(2)}×)`).join("   ")}`,
+  );
 }
 const calibrationSeconds = staticInt8.report.seconds.calibration;
 const met = (ok: boolean) => (ok ? "met" : "NOT met");
@@ -150,7 +178,10 @@ console.log(
 // ---- fidelity per calibration method, per fixture ----
 const fixtures: Array<{ name: string; source: () => string }> = [
   { name: "small-bert", source: () => writeModelFolder(join(WORK, "src-small"), syntheticBert({ ...SMALL, seed: 21 })) },
-  { name: "outlier-bert", source: () => writeModelFolder(join(WORK, "src-outlier"), withOutlierChannels(syntheticBert({ ...SMALL, seed: 22 }), [7, 50, 99], 25)) },
+  {
+    name: "outlier-bert",
+    source: () => writeModelFolder(join(WORK, "src-outlier"), withOutlierChannels(syntheticBert({ ...SMALL, seed: 22 }), [7, 50, 99], 25)),
+  },
 ];
 const settings: Array<[string, QuantizationOptions]> = [
   ["original recipe (minmax, 8 sentences)", ORIGINAL_RECIPE],

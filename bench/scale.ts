@@ -52,7 +52,9 @@ const WORK = join(CACHE, "scale");
 keepOutput("scale", !QUICK);
 const machine = describeMachine();
 const startedAt = new Date().toISOString();
-console.log(`${THREADS} threads; each point in a fresh process: one warm-up, then 2–15 runs within ${BUDGET_MS / 1000} s; p50 latency, peak RSS (VmHWM) of that process`);
+console.log(
+  `${THREADS} threads; each point in a fresh process: one warm-up, then 2–15 runs within ${BUDGET_MS / 1000} s; p50 latency, peak RSS (VmHWM) of that process`,
+);
 console.log(`shared machine under load (other work running): compare ratios within this run only\n`);
 
 async function main(): Promise<void> {
@@ -69,8 +71,15 @@ async function main(): Promise<void> {
       await writeModel(buildEncoderGraph(encoder, { opset: 17, variant, ...(fused ? { fused } : {}) }), paths[label]!);
     }
     console.log(`${model}: ${describeModel(model)}`);
-    const shapes = [...SEQUENCE_SWEEP.map((sequence) => ({ batch: 1, sequence })), ...BATCH_SWEEP.filter((b) => b > 1).map((batch) => ({ batch, sequence: BATCH_SEQUENCE }))];
-    console.log(`${"batch×sequence".padEnd(16)}${Object.keys(VARIANTS).map((v) => v.padStart(30)).join("")}`);
+    const shapes = [
+      ...SEQUENCE_SWEEP.map((sequence) => ({ batch: 1, sequence })),
+      ...BATCH_SWEEP.filter((b) => b > 1).map((batch) => ({ batch, sequence: BATCH_SEQUENCE })),
+    ];
+    console.log(
+      `${"batch×sequence".padEnd(16)}${Object.keys(VARIANTS)
+        .map((v) => v.padStart(30))
+        .join("")}`,
+    );
     for (const { batch, sequence } of shapes) {
       const cells: string[] = [];
       for (const [label, path] of Object.entries(paths)) {
@@ -90,9 +99,19 @@ async function main(): Promise<void> {
   const subtitle = `${startedAt.slice(0, 10)} · ${machineLine(m)} · ${THREADS} threads · load average ${m.loadAverage.start} → ${m.loadAverage.end} (shared machine)`;
   if (!QUICK || process.env.SCALE_CHART) {
     mkdirSync(RESULTS, { recursive: true });
-    const chart = { title, subtitle, models: Object.keys(MODELS), variants: Object.keys(VARIANTS), batchSweepSequence: BATCH_SEQUENCE, points };
+    const chart = {
+      title,
+      subtitle,
+      models: Object.keys(MODELS),
+      variants: Object.keys(VARIANTS),
+      batchSweepSequence: BATCH_SEQUENCE,
+      points,
+    };
     writeFileSync(join(RESULTS, "scale.svg"), renderScaleChart(chart));
-    writeFileSync(join(RESULTS, "scale.json"), `${JSON.stringify({ startedAt, machine: m, threads: THREADS, modelShapes: Object.fromEntries(Object.keys(MODELS).map((k) => [k, describeModel(k)])), ...chart, ratios }, null, 2)}\n`);
+    writeFileSync(
+      join(RESULTS, "scale.json"),
+      `${JSON.stringify({ startedAt, machine: m, threads: THREADS, modelShapes: Object.fromEntries(Object.keys(MODELS).map((k) => [k, describeModel(k)])), ...chart, ratios }, null, 2)}\n`,
+    );
   }
 }
 
@@ -104,12 +123,15 @@ function describeModel(model: string): string {
 
 /** The issue's targets at batch 1 from this run's points: time(8192) / time(2048) and the peak at 8192. */
 function checks(model: string, points: readonly ScalePoint[]): string[] {
-  const at = (variant: string, sequence: number) => points.find((p) => p.model === model && p.variant === variant && p.batch === 1 && p.sequence === sequence);
+  const at = (variant: string, sequence: number) =>
+    points.find((p) => p.model === model && p.variant === variant && p.batch === 1 && p.sequence === sequence);
   return Object.keys(VARIANTS).flatMap((variant) => {
     const [long, mid] = [at(variant, 8192), at(variant, 2048)];
     if (!long || !mid) return [];
     const ratio = long.p50Ms / mid.p50Ms;
-    return [`${model}, ${variant}: time(1×8192) / time(1×2048) = ${ratio.toFixed(1)} (target ≤ 16); peak RSS at 1×8192 ${(long.peakBytes / 2 ** 20).toFixed(0)} MiB (target ≤ 1024)`];
+    return [
+      `${model}, ${variant}: time(1×8192) / time(1×2048) = ${ratio.toFixed(1)} (target ≤ 16); peak RSS at 1×8192 ${(long.peakBytes / 2 ** 20).toFixed(0)} MiB (target ≤ 1024)`,
+    ];
   });
 }
 
@@ -117,8 +139,14 @@ function checks(model: string, points: readonly ScalePoint[]): string[] {
 async function shortInputs(model: string, encoder: LoadedEncoder, paths: Record<string, string>): Promise<string[]> {
   const dense = "primary, dense attention";
   const { shapes } = await measureLatency({
-    models: [{ key: dense, path: paths[dense]! }, { key: "primary", path: paths.primary! }],
-    shapes: [{ batch: 1, sequence: 128 }, { batch: 8, sequence: 128 }],
+    models: [
+      { key: dense, path: paths[dense]! },
+      { key: "primary", path: paths.primary! },
+    ],
+    shapes: [
+      { batch: 1, sequence: 128 },
+      { batch: 8, sequence: 128 },
+    ],
     threads: THREADS,
     spinning: false,
     config: encoder.config,
@@ -143,7 +171,9 @@ function measureInChild(job: ScaleJob): Promise<ScaleMeasurement> {
     let reply: ScaleMeasurement | undefined;
     child.once("message", (message) => (reply = message as ScaleMeasurement));
     child.once("error", reject);
-    child.once("exit", (code, signal) => (reply ? resolve(reply) : reject(new Error(`scale worker for ${job.path} at ${job.batch}×${job.sequence} exited (${signal ?? code})`))));
+    child.once("exit", (code, signal) =>
+      reply ? resolve(reply) : reject(new Error(`scale worker for ${job.path} at ${job.batch}×${job.sequence} exited (${signal ?? code})`)),
+    );
     child.send(job);
   });
 }

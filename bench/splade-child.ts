@@ -7,10 +7,27 @@ import { randomBatch } from "../dist/fixtures/batches.js";
 import { ortFeeds } from "../dist/ort/ort-feeds.js";
 
 const [path, batch, sequence, vocab, runs] = process.argv.slice(2);
-const status = (field: string) => Number(/(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith(field))!)![1]) / 1024;
+const status = (field: string) =>
+  Number(
+    /(\d+) kB/.exec(
+      readFileSync("/proc/self/status", "utf8")
+        .split("\n")
+        .find((l) => l.startsWith(field))!,
+    )![1],
+  ) / 1024;
 const session = await ort.InferenceSession.create(path!, { graphOptimizationLevel: "all", intraOpNumThreads: 2 });
-const config = { modelType: "bert", hiddenSize: 0, vocabSize: Number(vocab), typeVocabSize: 0, maxSequence: Number(sequence), padTokenId: 0 };
-const feeds = ortFeeds(randomBatch(config, { batch: Number(batch), sequence: Number(sequence), padded: false, seed: 5 }), session.inputNames);
+const config = {
+  modelType: "bert",
+  hiddenSize: 0,
+  vocabSize: Number(vocab),
+  typeVocabSize: 0,
+  maxSequence: Number(sequence),
+  padTokenId: 0,
+};
+const feeds = ortFeeds(
+  randomBatch(config, { batch: Number(batch), sequence: Number(sequence), padded: false, seed: 5 }),
+  session.inputNames,
+);
 const loadedMiB = status("VmRSS:");
 writeFileSync("/proc/self/clear_refs", "5"); // VmHWM := current RSS, so the peak below is inference's own
 const ms: number[] = [];

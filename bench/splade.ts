@@ -48,7 +48,11 @@ const naive: Head = {
   outputs: [{ name: "sparse_embedding", dims: ["batch", VOCAB], perToken: false }],
   emit({ nn, ops, g, inputs }, out) {
     const t = nn.layerNorm(nn.activation(nn.linear(out.hidden, plan.transform), plan.activation), plan.norm);
-    const product = g.op("Gemm", [ops.reshape(t, [-1, encoder.config.hiddenSize]), nn.weights.tensor(plan.decoder), nn.weights.tensor(plan.bias)], { transB: attr.int(1) });
+    const product = g.op(
+      "Gemm",
+      [ops.reshape(t, [-1, encoder.config.hiddenSize]), nn.weights.tensor(plan.decoder), nn.weights.tensor(plan.bias)],
+      { transB: attr.int(1) },
+    );
     const logits = g.op("Reshape", [product, ops.concat([ops.dim(inputs.inputIds, 0), g.constInt64([-1, VOCAB], [2], "rows_vocab")], 0)]);
     const masked = ops.mul(logits, ops.unsqueeze(ops.cast(inputs.attentionMask, DataType.FLOAT), [2]));
     const activated = g.op("Log", [ops.add(ops.relu(masked), ops.scalar(1, "one"))]);
@@ -69,15 +73,23 @@ const results = new Map<string, Run[]>(Object.keys(models).map((label) => [label
 const tsx = join(import.meta.dirname, "..", "node_modules", ".bin", "tsx");
 for (let round = 0; round < ROUNDS; round++) {
   for (const [label, path] of Object.entries(models)) {
-    const child = spawnSync(tsx, [join(import.meta.dirname, "splade-child.ts"), path, String(BATCH), String(SEQUENCE), String(VOCAB), String(RUNS)], { encoding: "utf8" });
+    const child = spawnSync(
+      tsx,
+      [join(import.meta.dirname, "splade-child.ts"), path, String(BATCH), String(SEQUENCE), String(VOCAB), String(RUNS)],
+      { encoding: "utf8" },
+    );
     if (child.status !== 0) throw new Error(`${label}: ${child.stderr}`);
     results.get(label)!.push(JSON.parse(child.stdout.trim().split("\n").at(-1)!) as Run);
   }
 }
 
 const logitsMiB = (BATCH * SEQUENCE * VOCAB * 4) / 2 ** 20;
-console.log(`SPLADE (bge-small shape + BERT MLM head, vocab ${VOCAB}) at ${BATCH}×${SEQUENCE}, FP32, onnxruntime-node, 2 threads, optimization level all`);
-console.log(`${ROUNDS} fresh processes per variant, interleaved; ${RUNS} runs each, the first dropped; one [${BATCH}, ${SEQUENCE}, ${VOCAB}] float tensor is ${logitsMiB.toFixed(1)} MiB\n`);
+console.log(
+  `SPLADE (bge-small shape + BERT MLM head, vocab ${VOCAB}) at ${BATCH}×${SEQUENCE}, FP32, onnxruntime-node, 2 threads, optimization level all`,
+);
+console.log(
+  `${ROUNDS} fresh processes per variant, interleaved; ${RUNS} runs each, the first dropped; one [${BATCH}, ${SEQUENCE}, ${VOCAB}] float tensor is ${logitsMiB.toFixed(1)} MiB\n`,
+);
 console.log("variant                       RSS after load   inference peak above load   latency p50   ÷ dense");
 const dense = median(results.get("dense (feature-extraction)")!.flatMap((r) => r.ms.slice(1)));
 for (const [label, runs] of results) {

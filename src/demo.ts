@@ -45,7 +45,9 @@ async function main(): Promise<void> {
   const texts = ["How do I export an embedding model to ONNX?", "Exporting embedding models to ONNX", "The weather is nice today."];
   const vectors = await embedder.embed(texts);
   await embedder.close();
-  console.log(`\nembedded ${texts.length} texts → ${vectors[0]!.length}-dimensional unit vectors, e.g. [${[...vectors[0]!.subarray(0, 4)].map((v) => v.toFixed(3)).join(", ")}, …]`);
+  console.log(
+    `\nembedded ${texts.length} texts → ${vectors[0]!.length}-dimensional unit vectors, e.g. [${[...vectors[0]!.subarray(0, 4)].map((v) => v.toFixed(3)).join(", ")}, …]`,
+  );
   console.log("(the demo model's weights are random: similarities mean nothing until you export a real model)");
   console.log(`\nNext: npx jazzmine-embed export BAAI/bge-small-en-v1.5 -o models/bge-small`);
 }

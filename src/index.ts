@@ -1,13 +1,33 @@
 // Public API of @jazzmine/embedding.
-export { EmbeddingService, DEFAULT_MODEL_ID, type ExportOptions, type TokenizerExportOptions, type EmbeddingServiceOptions } from "./export/service.js";
+export {
+  EmbeddingService,
+  DEFAULT_MODEL_ID,
+  type ExportOptions,
+  type TokenizerExportOptions,
+  type EmbeddingServiceOptions,
+} from "./export/service.js";
 export { ExportError } from "./common/errors.js";
 export { InterruptedError } from "./common/abort.js";
 export { type Logger, stderrLogger, silentLogger } from "./common/log.js";
 export { type ModelResolver, type FilePurpose, modelSlug } from "./export/model-source.js";
-export { HubClient, type HubClientOptions, type ResolvedSnapshot, HubSettings, type HubSettingsInit, defaultCacheDir } from "./export/hub/index.js";
+export {
+  HubClient,
+  type HubClientOptions,
+  type ResolvedSnapshot,
+  HubSettings,
+  type HubSettingsInit,
+  defaultCacheDir,
+} from "./export/hub/index.js";
 export { Reporter } from "./export/progress.js";
 export type { ProgressCallback, ProgressEvent, ProgressStage } from "./common/progress.js";
-export { Embedder, EmbedderError, type ChunkedEmbedding, type EmbedderOptions, type EmbedOptions, type PoolingMode } from "./runtime/embedder.js";
+export {
+  Embedder,
+  EmbedderError,
+  type ChunkedEmbedding,
+  type EmbedderOptions,
+  type EmbedOptions,
+  type PoolingMode,
+} from "./runtime/embedder.js";
 export type { LongTextMode } from "./runtime/long-text.js";
 export { Reranker, RerankerError, type RerankerOptions, type RerankOptions, type RerankResult } from "./runtime/reranker.js";
 export { SparseEmbedder, type SparseVector, type SparseEmbedOptions, sparseDot, sparsify } from "./runtime/sparse-embedder.js";

@@ -14,12 +14,22 @@ describe("ALBERT graph vs reference forward", () => {
 
   it("reads embedding_size, num_hidden_groups, inner_group_num and gelu_new", () => {
     expect(encoder.architecture.name).toBe("albert");
-    expect(encoder.config).toMatchObject({ embeddingSize: 16, hiddenSize: 32, layers: 3, hiddenGroups: 1, innerGroupLayers: 1, activation: "gelu_tanh" });
+    expect(encoder.config).toMatchObject({
+      embeddingSize: 16,
+      hiddenSize: 32,
+      layers: 3,
+      hiddenGroups: 1,
+      innerGroupLayers: 1,
+      activation: "gelu_tanh",
+    });
   });
 
   it("the shared layer is stored once: its weights do not grow with num_hidden_layers", () => {
     const graph = (layers: number) => {
-      const { initializers, nodes } = buildEncoderGraph(syntheticEncoder(syntheticAlbert({ seed: 62, layers })), { opset: 17, variant: "primary" }).graph;
+      const { initializers, nodes } = buildEncoderGraph(syntheticEncoder(syntheticAlbert({ seed: 62, layers })), {
+        opset: 17,
+        variant: "primary",
+      }).graph;
       return {
         nodes: nodes.length,
         bytes: initializers.reduce((sum, i) => sum + byteLength(i.data), 0),

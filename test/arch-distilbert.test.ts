@@ -13,7 +13,14 @@ describe("DistilBERT graph vs reference forward", () => {
 
   it("reads dim / n_heads / n_layers / hidden_dim, eps 1e-12, no token types", () => {
     expect(encoder.architecture.name).toBe("distilbert");
-    expect(encoder.config).toMatchObject({ hiddenSize: 32, heads: 4, layers: 2, intermediateSize: 64, typeVocabSize: 0, layerNormEps: 1e-12 });
+    expect(encoder.config).toMatchObject({
+      hiddenSize: 32,
+      heads: 4,
+      layers: 2,
+      intermediateSize: 64,
+      typeVocabSize: 0,
+      layerNormEps: 1e-12,
+    });
   });
 
   it("has no pooler (CLS fallback) and no token_type_ids input even when asked", () => {
@@ -24,7 +31,8 @@ describe("DistilBERT graph vs reference forward", () => {
 
   it("relu activation", async () => {
     const relu = syntheticEncoder(syntheticDistilBert({ seed: 42, activation: "relu" }));
-    for (const variant of VARIANTS) await expectGraphMatchesReference(relu, [randomBatch(relu.config, { batch: 2, sequence: 9 })], { variant });
+    for (const variant of VARIANTS)
+      await expectGraphMatchesReference(relu, [randomBatch(relu.config, { batch: 2, sequence: 9 })], { variant });
   });
 
   it("sinusoidal_pos_embds: transformers' sin/cos table", () => {

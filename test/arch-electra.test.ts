@@ -24,6 +24,7 @@ describe("ELECTRA graph vs reference forward", () => {
   it("embedding_size equal to hidden_size: no projection in checkpoint or graph", async () => {
     const square = syntheticEncoder(syntheticElectra({ seed: 52, embedding: 32 }));
     expect(square.weights.has("embeddings_project.weight")).toBe(false);
-    for (const variant of VARIANTS) await expectGraphMatchesReference(square, [randomBatch(square.config, { batch: 2, sequence: 9 })], { variant });
+    for (const variant of VARIANTS)
+      await expectGraphMatchesReference(square, [randomBatch(square.config, { batch: 2, sequence: 9 })], { variant });
   });
 });

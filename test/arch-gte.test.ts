@@ -26,7 +26,12 @@ describe("GTE rotary frequencies", () => {
   });
 
   it("mixed NTK (mixed_b): θ^(-2i/d) / exp(a·j^b), a = ln f / (d/2)^b", () => {
-    close(ntkInverseFrequencies(500000, 8, 2, 1), [1 / 2 ** 0.25, 500000 ** -0.25 / 2 ** 0.5, 500000 ** -0.5 / 2 ** 0.75, 500000 ** -0.75 / 2]);
+    close(ntkInverseFrequencies(500000, 8, 2, 1), [
+      1 / 2 ** 0.25,
+      500000 ** -0.25 / 2 ** 0.5,
+      500000 ** -0.5 / 2 ** 0.75,
+      500000 ** -0.75 / 2,
+    ]);
   });
 
   it("no rope_scaling: plain θ^(-2i/d)", () => {
@@ -42,11 +47,17 @@ describe("new config", () => {
   });
 
   it("rejects what the export does not implement, naming the field", () => {
-    expect(() => parse({ logn_attention_scale: true })).toThrow(`${SOURCE}: "logn_attention_scale": true (log-length query scaling) is not supported yet`);
+    expect(() => parse({ logn_attention_scale: true })).toThrow(
+      `${SOURCE}: "logn_attention_scale": true (log-length query scaling) is not supported yet`,
+    );
     expect(() => parse({ layer_norm_type: "rms_norm" })).toThrow(/"layer_norm_type" is "rms_norm"; supported values are "layer_norm"/);
-    expect(() => parse({ rope_scaling: { type: "linear", factor: 2 } })).toThrow(`${SOURCE} › rope_scaling: "type" is "linear"; supported values are "ntk"`);
+    expect(() => parse({ rope_scaling: { type: "linear", factor: 2 } })).toThrow(
+      `${SOURCE} › rope_scaling: "type" is "linear"; supported values are "ntk"`,
+    );
     expect(() => parse({ rope_scaling: [2] })).toThrow(/"rope_scaling" is \[2\], expected a JSON object/);
-    expect(() => parse({ position_embedding_type: "absolute" })).toThrow(/"position_embedding_type" is "absolute"; supported values are "rope"/);
+    expect(() => parse({ position_embedding_type: "absolute" })).toThrow(
+      /"position_embedding_type" is "absolute"; supported values are "rope"/,
+    );
   });
 });
 
@@ -76,7 +87,9 @@ describe("GTE graph vs reference forward", () => {
   it("NTK scaling reaches the outputs: the same weights without rope_scaling differ", () => {
     const plain = syntheticEncoder(syntheticGte({ seed: 101, ropeScaling: null }));
     const batch = randomBatch(encoder.config, { batch: 1, sequence: 30 });
-    expect(relativeMaxError(referenceForward(plain, batch).lastHiddenState, referenceForward(encoder, batch).lastHiddenState)).toBeGreaterThan(1e-3);
+    expect(
+      relativeMaxError(referenceForward(plain, batch).lastHiddenState, referenceForward(encoder, batch).lastHiddenState),
+    ).toBeGreaterThan(1e-3);
   });
 
   it("separate q/k/v projections (pack_qkv false), mixed NTK, multilingual-style token type with token_type_ids", async () => {
@@ -86,7 +99,8 @@ describe("GTE graph vs reference forward", () => {
     ];
     for (const model of models) {
       const batches = [randomBatch(model.config, { batch: 3, sequence: 40, tokenTypes: true })];
-      for (const variant of VARIANTS) await expectGraphMatchesReference(model, batches, { variant, tokenTypeIds: model.config.typeVocabSize > 0 });
+      for (const variant of VARIANTS)
+        await expectGraphMatchesReference(model, batches, { variant, tokenTypeIds: model.config.typeVocabSize > 0 });
     }
   });
 });

@@ -39,7 +39,8 @@ describe("ALiBi", () => {
 });
 
 describe("JinaBERT routing and config", () => {
-  const config = (changes: Record<string, unknown>) => ConfigReader.fromText(JSON.stringify({ ...syntheticJinaBert().config, ...changes }), "jina/config.json");
+  const config = (changes: Record<string, unknown>) =>
+    ConfigReader.fromText(JSON.stringify({ ...syntheticJinaBert().config, ...changes }), "jina/config.json");
 
   it('model_type "bert" with position_embedding_type "alibi" is JinaBERT; "absolute" stays BERT', () => {
     expect(architectureFor(config({})).name).toBe("jina_bert");
@@ -56,10 +57,17 @@ describe("JinaBERT routing and config", () => {
 
   it("query/key LayerNorm checkpoints (jina-bert-v2-qk-post-norm) are refused by name", () => {
     const model = syntheticJinaBert();
-    const extra = { name: "encoder.layer.0.attention.self.layer_norm_q.weight", dtype: "F32" as const, shape: [32], data: new Float32Array(32) };
+    const extra = {
+      name: "encoder.layer.0.attention.self.layer_norm_q.weight",
+      dtype: "F32" as const,
+      shape: [32],
+      data: new Float32Array(32),
+    };
     const encoder = loadEncoder(modelFolder({ ...model, tensors: [...model.tensors, extra] }));
     try {
-      expect(() => buildEncoderGraph(encoder, { opset: 17, variant: "primary" })).toThrow(/layer_norm_q\): the jina-bert-v2-qk-post-norm variant .* is not supported yet/);
+      expect(() => buildEncoderGraph(encoder, { opset: 17, variant: "primary" })).toThrow(
+        /layer_norm_q\): the jina-bert-v2-qk-post-norm variant .* is not supported yet/,
+      );
     } finally {
       encoder.close();
     }
@@ -83,7 +91,11 @@ describe("JinaBERT graph vs reference forward", () => {
     const slopes = [1 / 4, 1 / 16, 1 / 64, 1 / 256];
     const [q, k, v] = ["query", "key", "value"].map((p) => t.linear(x, `encoder.layer.0.attention.self.${p}`));
     const context = t.attend(q!, k!, v!, { scoreBias: (_b, h, i, j) => slopes[h]! * -Math.abs(j - i) });
-    const a = t.norm(ref.add(t.linear(context, "encoder.layer.0.attention.output.dense"), x), "encoder.layer.0.attention.output.LayerNorm", eps);
+    const a = t.norm(
+      ref.add(t.linear(context, "encoder.layer.0.attention.output.dense"), x),
+      "encoder.layer.0.attention.output.LayerNorm",
+      eps,
+    );
     // JinaBertGLUMLP: gated = first half, non_gated = second; wo(gelu(gated) · non_gated); layernorm(+ residual).
     const [gated, nonGated] = ref.splitColumns(t.linear(a, "encoder.layer.0.mlp.gated_layers"), s, 2);
     const mlp = t.linear(ref.mul(ref.activation(gated!, "gelu"), nonGated!), "encoder.layer.0.mlp.wo");

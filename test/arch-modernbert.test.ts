@@ -66,7 +66,15 @@ describe("modernbert config", () => {
   it("reads ModernBERT-base's keys: global every 3 layers, half of local_attention, two rope thetas", () => {
     const c = parse({ num_hidden_layers: 6, local_attention: 128 });
     expect(c.layerKinds).toEqual(["global", "local", "local", "global", "local", "local"]);
-    expect(c).toMatchObject({ halfWindow: 64, normEps: 1e-5, normBias: false, attentionBias: false, mlpBias: false, typeVocabSize: 0, activation: "gelu" });
+    expect(c).toMatchObject({
+      halfWindow: 64,
+      normEps: 1e-5,
+      normBias: false,
+      attentionBias: false,
+      mlpBias: false,
+      typeVocabSize: 0,
+      activation: "gelu",
+    });
     expect(c.rotary.global.inverseFrequencies).toEqual(ropeInverseFrequencies(160000, 8));
     expect(c.rotary.local.inverseFrequencies).toEqual(ropeInverseFrequencies(10000, 8));
     expect(parse({ local_rope_theta: null }).rotary.local).toEqual(c.rotary.global);
@@ -103,7 +111,10 @@ describe("ModernBERT graph vs reference forward", () => {
     const t = transcription(syntheticModernBert({ seed: 118, layers: 2 }), s, 4);
     // ModernBertEmbeddings: norm(tok_embeddings(ids)), bias-free.
     let x = t.norm(t.rows("embeddings.tok_embeddings.weight", t.batch.inputIds), "embeddings.norm", eps);
-    for (const [i, theta, window] of [[0, 160000, undefined], [1, 10000, 4]] as const) {
+    for (const [i, theta, window] of [
+      [0, 160000, undefined],
+      [1, 10000, 4],
+    ] as const) {
       // ModernBertEncoderLayer: attn_norm (identity at layer 0) → Wqkv → (3, heads, d), rotary, sliding window |i − j| ≤ 8 // 2.
       const normed = i === 0 ? x : t.norm(x, `layers.${i}.attn_norm`, eps);
       const [q, k, v] = ref.splitColumns(t.linear(normed, `layers.${i}.attn.Wqkv`), s, 3);
@@ -123,7 +134,8 @@ describe("ModernBERT graph vs reference forward", () => {
   });
 
   it("one window mask and one rotary table per attention kind, whatever the depth", () => {
-    const nodes = buildEncoderGraph(syntheticEncoder(syntheticModernBert({ seed: 115, layers: 6 })), { opset: 17, variant: "primary" }).graph.nodes;
+    const nodes = buildEncoderGraph(syntheticEncoder(syntheticModernBert({ seed: 115, layers: 6 })), { opset: 17, variant: "primary" })
+      .graph.nodes;
     expect(nodes.filter((n) => n.opType === "Min")).toHaveLength(1);
     expect(nodes.filter((n) => n.opType === "Cos")).toHaveLength(2);
   });

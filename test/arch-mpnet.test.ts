@@ -13,8 +13,26 @@ describe("MPNet relative position buckets", () => {
   it("match MPNetEncoder.relative_position_bucket (32 buckets, max distance 128)", () => {
     // key − query offset → bucket: keys before the query in 0-15, after it in 16-31.
     const expected: Array<[number, number]> = [
-      [0, 0], [-1, 1], [-7, 7], [-8, 8], [-15, 9], [-16, 10], [-31, 11], [-32, 12], [-63, 13], [-64, 14], [-127, 15], [-128, 15], [-1000, 15],
-      [1, 17], [7, 23], [8, 24], [16, 26], [64, 30], [127, 31], [500, 31],
+      [0, 0],
+      [-1, 1],
+      [-7, 7],
+      [-8, 8],
+      [-15, 9],
+      [-16, 10],
+      [-31, 11],
+      [-32, 12],
+      [-63, 13],
+      [-64, 14],
+      [-127, 15],
+      [-128, 15],
+      [-1000, 15],
+      [1, 17],
+      [7, 23],
+      [8, 24],
+      [16, 26],
+      [64, 30],
+      [127, 31],
+      [500, 31],
     ];
     for (const [offset, bucket] of expected) expect(relativePositionBucket(offset), `offset ${offset}`).toBe(bucket);
   });
@@ -38,13 +56,16 @@ describe("MPNet graph vs reference forward", () => {
 
   it("offsets beyond max distance 128: a 300-token sequence", async () => {
     const long = syntheticEncoder(syntheticMpnet({ seed: 72, maxPositions: 302 }));
-    for (const variant of VARIANTS) await expectGraphMatchesReference(long, [randomBatch(long.config, { batch: 1, sequence: 300 })], { variant });
+    for (const variant of VARIANTS)
+      await expectGraphMatchesReference(long, [randomBatch(long.config, { batch: 1, sequence: 300 })], { variant });
   });
 
   it("the bias table is one initializer, gathered once for all layers", () => {
     const model = buildEncoderGraph(syntheticEncoder(syntheticMpnet({ seed: 73, layers: 4 })), { opset: 17, variant: "primary" });
     expect(model.graph.initializers.filter((i) => i.name.includes("relative_attention_bias"))).toHaveLength(1);
-    const biasGathers = model.graph.nodes.filter((n) => n.opType === "Gather" && n.inputs.some((i) => i.includes("relative_attention_bias")));
+    const biasGathers = model.graph.nodes.filter(
+      (n) => n.opType === "Gather" && n.inputs.some((i) => i.includes("relative_attention_bias")),
+    );
     expect(biasGathers).toHaveLength(1);
   });
 

@@ -72,7 +72,15 @@ describe("rotary position embedding, by hand", () => {
 describe("nomic_bert config", () => {
   it("reads nomic-embed-text's keys: GPT-2 names, padded vocabulary, rotary, no biases", () => {
     const c = parse();
-    expect(c).toMatchObject({ hiddenSize: 32, heads: 4, layers: 2, intermediateSize: 256, vocabSize: 1024, gated: true, activation: "silu" });
+    expect(c).toMatchObject({
+      hiddenSize: 32,
+      heads: 4,
+      layers: 2,
+      intermediateSize: 256,
+      vocabSize: 1024,
+      gated: true,
+      activation: "silu",
+    });
     expect(c).toMatchObject({ qkvBias: false, fc1Bias: false, fc2Bias: false, typeVocabSize: 2, maxSequence: 128, layerNormEps: 1e-12 });
     expect(c.rotary.inverseFrequencies).toEqual(ropeInverseFrequencies(1000, 8));
   });
@@ -80,7 +88,11 @@ describe("nomic_bert config", () => {
   it("sizes the MLP as NomicBertBlock does: gated widths round up to 256", () => {
     expect(parse({ n_inner: 200 }).intermediateSize).toBe(256);
     expect(parse({ n_inner: null }).intermediateSize).toBe(256); // int(8·32/3) = 85 → 256
-    expect(parse({ n_inner: null, activation_function: "gelu" })).toMatchObject({ intermediateSize: 128, gated: false, activation: "gelu" });
+    expect(parse({ n_inner: null, activation_function: "gelu" })).toMatchObject({
+      intermediateSize: 128,
+      gated: false,
+      activation: "gelu",
+    });
     expect(parse({ activation_function: "gelu_new" }).activation).toBe("gelu"); // F.gelu, exact, for every gelu name
     expect(parse({ n_positions: 0 }).maxSequence).toBe(2048);
   });
@@ -118,7 +130,9 @@ describe("NomicBERT graph vs reference forward", () => {
   });
 
   it("GeGLU with biases, interleaved rotary over half of each head; plain GELU MLP", async () => {
-    const geglu = syntheticEncoder(syntheticNomicBert({ seed: 82, activation: "geglu", biases: true, rotaryFraction: 0.5, rotaryInterleaved: true }));
+    const geglu = syntheticEncoder(
+      syntheticNomicBert({ seed: 82, activation: "geglu", biases: true, rotaryFraction: 0.5, rotaryInterleaved: true }),
+    );
     const plain = syntheticEncoder(syntheticNomicBert({ seed: 83, activation: "gelu" }));
     for (const model of [geglu, plain]) {
       const batches = [randomBatch(model.config, { batch: 3, sequence: 40 })];

@@ -83,10 +83,14 @@ describe("architecture registry", () => {
       const config = reader({ ...model.config, ...changes });
       return architectureFor(config).parseConfig(config);
     };
-    expect(() => parse(syntheticRoberta(), { max_position_embeddings: 2 })).toThrow(/max_position_embeddings 2 leaves no positions after pad_token_id 1/);
+    expect(() => parse(syntheticRoberta(), { max_position_embeddings: 2 })).toThrow(
+      /max_position_embeddings 2 leaves no positions after pad_token_id 1/,
+    );
     expect(() => parse(syntheticDistilBert(), { n_heads: 5 })).toThrow(`${SOURCE}: dim 32 is not divisible by n_heads 5`);
     expect(() => parse(syntheticDistilBert(), { activation: "mish" })).toThrow(/"activation" is "mish"; supported values are "gelu"/);
-    expect(() => parse(syntheticMpnet(), { relative_attention_num_buckets: 16 })).toThrow(/"relative_attention_num_buckets" is 16, expected an integer from 32/);
+    expect(() => parse(syntheticMpnet(), { relative_attention_num_buckets: 16 })).toThrow(
+      /"relative_attention_num_buckets" is 16, expected an integer from 32/,
+    );
     expect(() => parse(syntheticAlbert(), { num_hidden_groups: 0 })).toThrow(/"num_hidden_groups" is 0/);
   });
 
@@ -103,7 +107,13 @@ describe("architecture registry", () => {
       innerGroupLayers: 1,
     });
     expect(without(syntheticElectra(), "embedding_size")).toMatchObject({ embeddingSize: 128 });
-    expect(without(syntheticDistilBert(), "activation", "sinusoidal_pos_embds")).toMatchObject({ activation: "gelu", sinusoidalPositions: false });
-    expect(without(syntheticMpnet(), "relative_attention_num_buckets", "pad_token_id")).toMatchObject({ relativeBuckets: 32, padTokenId: 1 });
+    expect(without(syntheticDistilBert(), "activation", "sinusoidal_pos_embds")).toMatchObject({
+      activation: "gelu",
+      sinusoidalPositions: false,
+    });
+    expect(without(syntheticMpnet(), "relative_attention_num_buckets", "pad_token_id")).toMatchObject({
+      relativeBuckets: 32,
+      padTokenId: 1,
+    });
   });
 });

@@ -44,13 +44,19 @@ describe("non-finite weights", () => {
     const source = modelFolder(poisoned(name, 32 * 6 + 7, Number.POSITIVE_INFINITY, "F16"), {}, "inf-f16");
     const run = await exportOf(source);
     expect(run).toMatchObject({ code: 1, created: false });
-    expect(run.stderr).toBe(`jazzmine-embed: error: ${join(source, "model.safetensors")}: tensor "${name}" holds +Inf at element 199 (index [6, 7] of shape [64, 32]); ${DAMAGED}\n`);
+    expect(run.stderr).toBe(
+      `jazzmine-embed: error: ${join(source, "model.safetensors")}: tensor "${name}" holds +Inf at element 199 (index [6, 7] of shape [64, 32]); ${DAMAGED}\n`,
+    );
   });
 
   it("-Inf in an F32 attention weight (read straight from the file): named", async () => {
     const name = "encoder.layer.0.attention.self.query.weight";
     const run = await exportOf(modelFolder(poisoned(name, 32 * 31 + 31, Number.NEGATIVE_INFINITY), {}, "inf-f32"), "--fp32");
-    expect(run.stderr).toMatch(new RegExp(`^jazzmine-embed: error: .*model\\.safetensors: tensor "${name.replaceAll(".", "\\.")}" holds -Inf at element 1023 \\(index \\[31, 31\\] of shape \\[32, 32\\]\\); `));
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `^jazzmine-embed: error: .*model\\.safetensors: tensor "${name.replaceAll(".", "\\.")}" holds -Inf at element 1023 \\(index \\[31, 31\\] of shape \\[32, 32\\]\\); `,
+      ),
+    );
   });
 });
 
@@ -81,19 +87,31 @@ describe("tokenizer and model vocabulary", () => {
 });
 
 describe("file-system errors: one line naming the path and what to do, nothing left, no retry (real processes)", () => {
-  const source = modelFolder(syntheticBert({ seed: 84, vocab: BUNDLED_VOCAB_SIZE, layers: 1, hidden: 32, heads: 2, intermediate: 64, maxPositions: 64 }), {}, "disk");
+  const source = modelFolder(
+    syntheticBert({ seed: 84, vocab: BUNDLED_VOCAB_SIZE, layers: 1, hidden: 32, heads: 2, intermediate: 64, maxPositions: 64 }),
+    {},
+    "disk",
+  );
   /** The CLI with file-system calls under `under` failing with `code` (test/helpers/fs-faults.ts). */
   const faulty = (args: string[], fault: { code: string; under: string; afterBytes?: number }) =>
-    cliProcess(args, { nodeArgs: ["--import", "./test/helpers/fs-faults.ts"], env: { ...process.env, JAZZMINE_TEST_FS_FAULT: JSON.stringify(fault) } });
+    cliProcess(args, {
+      nodeArgs: ["--import", "./test/helpers/fs-faults.ts"],
+      env: { ...process.env, JAZZMINE_TEST_FS_FAULT: JSON.stringify(fault) },
+    });
 
   it("ENOSPC while writing the FP32 graph, and while writing a calibration model: the folder as it was, the graph built once", async () => {
     const out = tempDir();
     writeFileSync(join(out, "notes.txt"), "the user's own file");
     // The FP32 graph is about 4 MB (the 30522-row table): full at 1 MB, or at 6 MB, in the INT8 step.
-    for (const [flags, afterBytes] of [[["--fp32"], 1_000_000], [[], 6_000_000]] as const) {
+    for (const [flags, afterBytes] of [
+      [["--fp32"], 1_000_000],
+      [[], 6_000_000],
+    ] as const) {
       const run = await faulty(["export", source, "-o", out, "-q", ...flags], { code: "ENOSPC", under: out, afterBytes });
       expect(run.code).toBe(1);
-      expect(run.stderr).toBe(`jazzmine-embed: error: cannot write the export into ${out}: no space left on the device; free some space or choose a folder on another disk\n`);
+      expect(run.stderr).toBe(
+        `jazzmine-embed: error: cannot write the export into ${out}: no space left on the device; free some space or choose a folder on another disk\n`,
+      );
       expect(readdirSync(out)).toEqual(["notes.txt"]);
     }
   });
@@ -107,14 +125,22 @@ describe("file-system errors: one line naming the path and what to do, nothing l
     );
     expect(denied.stderr).not.toContain("warning:");
     const readOnly = await faulty(["export", source, "-o", parent, "--fp32", "-q"], { code: "EROFS", under: parent });
-    expect(readOnly.stderr).toBe(`jazzmine-embed: error: cannot write into ${parent}: the file system is read-only; choose a folder on a writable disk\n`);
+    expect(readOnly.stderr).toBe(
+      `jazzmine-embed: error: cannot write into ${parent}: the file system is read-only; choose a folder on a writable disk\n`,
+    );
     expect(readdirSync(parent)).toEqual([]);
   });
 
-  for (const [path, kind] of [["/proc/jazz", "proc"], ["/sys/kernel/jazz/out", "sysfs"]] as const) {
+  for (const [path, kind] of [
+    ["/proc/jazz", "proc"],
+    ["/sys/kernel/jazz/out", "sysfs"],
+  ] as const) {
     it(`${path}: refused at once (a recursive mkdir there never returns), before the model is read`, async () => {
       const run = await runCli(["export", "/no/such/model", "-o", path, "--fp32"], { env: {} });
-      const base = path.split("/").slice(0, path.startsWith("/proc") ? 2 : 3).join("/");
+      const base = path
+        .split("/")
+        .slice(0, path.startsWith("/proc") ? 2 : 3)
+        .join("/");
       expect(run).toEqual({
         code: 1,
         stdout: "",

@@ -96,7 +96,9 @@ describe("parsing", () => {
 
   it("reads variant lists", () => {
     expect(parseVariants("int8-dynamic,fp32,fp32")).toEqual(["int8-dynamic", "fp32"]);
-    expect(() => parseVariants("fp32,bf16")).toThrow(/unknown variant "bf16" \(variants: fp32, fp32-portable, int8-static, int8-dynamic, fp16, int4\)/);
+    expect(() => parseVariants("fp32,bf16")).toThrow(
+      /unknown variant "bf16" \(variants: fp32, fp32-portable, int8-static, int8-dynamic, fp16, int4\)/,
+    );
   });
 });
 
@@ -109,10 +111,39 @@ function sampleResult(): BenchResult {
     durationSeconds: 12,
     command: "test",
     model: { id: "org/<odd>&name", slug: "org-odd", source: "hub", description: "bert, 2 layers", weightsBytes: 2 ** 20 },
-    machine: { cpu: "CPU", cores: 2, memoryGiB: 8, os: "linux", node: "v20", onnxruntime: "1.30.0", tool: "0.1.0", loadAverage: { start: 0.5, end: 0.7 }, pageFaultMsPerMiB: { start: 0.3, end: 0.4 } },
-    settings: { threads: 2, spinning: false, shapes: [{ batch: 1, sequence: 16 }], variants: ["fp32", "int8-static"], exportRuns: { fp32: 1, "int8-static": 1 }, latencyRounds: { budgetMs: 1, min: 1, max: 1 }, sessionLoads: 1, quick: true },
+    machine: {
+      cpu: "CPU",
+      cores: 2,
+      memoryGiB: 8,
+      os: "linux",
+      node: "v20",
+      onnxruntime: "1.30.0",
+      tool: "0.1.0",
+      loadAverage: { start: 0.5, end: 0.7 },
+      pageFaultMsPerMiB: { start: 0.3, end: 0.4 },
+    },
+    settings: {
+      threads: 2,
+      spinning: false,
+      shapes: [{ batch: 1, sequence: 16 }],
+      variants: ["fp32", "int8-static"],
+      exportRuns: { fp32: 1, "int8-static": 1 },
+      latencyRounds: { budgetMs: 1, min: 1, max: 1 },
+      sessionLoads: 1,
+      quick: true,
+    },
     exports: [
-      { variant: "fp32", label: "FP32", runs: [], wallMs: 900, processMs: 1300, maxRssBytes: 1.25 * 2 ** 20, baselineRssBytes: 2 ** 19, graphVariant: "primary", artifact: { path: "/x/m.onnx", bytes: 2 ** 20, externalData: false } },
+      {
+        variant: "fp32",
+        label: "FP32",
+        runs: [],
+        wallMs: 900,
+        processMs: 1300,
+        maxRssBytes: 1.25 * 2 ** 20,
+        baselineRssBytes: 2 ** 19,
+        graphVariant: "primary",
+        artifact: { path: "/x/m.onnx", bytes: 2 ** 20, externalData: false },
+      },
       { variant: "int8-static", label: "INT8 static", runs: [], error: "calibration failed: a | b\nsecond line" },
     ],
     sessions: [{ variant: "fp32", loadMs: 12.5, samples: [12.5] }],
@@ -152,7 +183,10 @@ describe("streamed synthetic weights", () => {
     const streamed = writeModelFolder(join(tempDir(), "streamed"), syntheticRoberta({ ...shape, streamed: true }), { tokenizer: false });
     expect(syntheticRoberta({ ...shape, streamed: true }).tensors).toEqual([]);
     expect(readFileSync(join(streamed, "model.safetensors"))).toEqual(readFileSync(join(eager, "model.safetensors")));
-    const sharded = writeModelFolder(join(tempDir(), "sharded"), syntheticRoberta({ ...shape, streamed: true }), { tokenizer: false, shardBytes: 40_000 });
+    const sharded = writeModelFolder(join(tempDir(), "sharded"), syntheticRoberta({ ...shape, streamed: true }), {
+      tokenizer: false,
+      shardBytes: 40_000,
+    });
     expect(readdirSync(sharded).filter((f) => f.endsWith(".safetensors")).length).toBeGreaterThan(1);
     const [a, b] = [loadEncoder(eager), loadEncoder(sharded)];
     for (const name of b.weights.store.names()) expect(b.weights.store.float32(name)).toEqual(a.weights.store.float32(name));
@@ -170,7 +204,9 @@ describe("the onnxruntime worker's allocator settings", () => {
     expect(entries).toContain("glibc.malloc.arena_max=2");
     expect(entries).not.toContain("glibc.malloc.hugetlb=1");
     expect(entries).toContain("glibc.malloc.trim_threshold=4294967295");
-    expect(workerEnvironment({}).GLIBC_TUNABLES).toBe("glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295");
+    expect(workerEnvironment({}).GLIBC_TUNABLES).toBe(
+      "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295",
+    );
   });
 });
 
@@ -200,7 +236,9 @@ describe("the reference forward in a child process", () => {
     const dir = modelFolder(syntheticBert({ seed: 52 }));
     const encoder = loadEncoder(dir);
     truncateSync(join(dir, "model.safetensors"), 1000);
-    const error = await startReference(encoder, [verificationBatch(encoder.config)], FEATURE_EXTRACTION, true).outputs().catch((e: unknown) => e);
+    const error = await startReference(encoder, [verificationBatch(encoder.config)], FEATURE_EXTRACTION, true)
+      .outputs()
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WeightError);
     expect((error as Error).message).toMatch(/truncated|ends/);
     encoder.close();
@@ -231,19 +269,49 @@ describe("the streaming writer's overlapped writes", () => {
     // share the two write buffers; read() results and file ranges go in between.
     const sizes = [1_500_000, 3_000, 1_300_000, 200_000, 2_000_000, 700_000, 1_100_000, 10, 1_200_000];
     const initializers = sizes.map((n, i) => patterned(`t${i}`, i + 1, n, i !== 3));
-    const model = { irVersion: 8, opsetImports: [{ domain: "", version: 17 }], producerName: "t", producerVersion: "0", metadata: {}, graph: { name: "g", nodes: [], initializers, inputs: [], outputs: [], valueInfo: [] } };
+    const model = {
+      irVersion: 8,
+      opsetImports: [{ domain: "", version: 17 }],
+      producerName: "t",
+      producerVersion: "0",
+      metadata: {},
+      graph: { name: "g", nodes: [], initializers, inputs: [], outputs: [], valueInfo: [] },
+    };
     for (const externalData of ["never", "always"] as const) {
       const path = join(tempDir(), "m.onnx");
       await writeModel(model, path, { externalData });
       const written = readModel(path).graph.initializers;
-      const intact = written.map((init, i) => Buffer.from(readTensorBytes(init.data)).equals((initializers[i]!.data as { read: () => Uint8Array }).read()));
+      const intact = written.map((init, i) =>
+        Buffer.from(readTensorBytes(init.data)).equals((initializers[i]!.data as { read: () => Uint8Array }).read()),
+      );
       expect(intact).toEqual(sizes.map(() => true));
     }
   });
 
   it("fails cleanly when a fill throws after earlier writes were handed to the file system", async () => {
-    const initializers = [patterned("a", 1, 1_500_000), patterned("b", 2, 1_500_000), { ...patterned("c", 3, 1_500_000), data: { kind: "lazy" as const, length: 6_000_000, read: () => new Uint8Array(0), fill: () => { throw new Error("fill exploded"); } } }];
-    const model = { irVersion: 8, opsetImports: [{ domain: "", version: 17 }], producerName: "t", producerVersion: "0", metadata: {}, graph: { name: "g", nodes: [], initializers, inputs: [], outputs: [], valueInfo: [] } };
+    const initializers = [
+      patterned("a", 1, 1_500_000),
+      patterned("b", 2, 1_500_000),
+      {
+        ...patterned("c", 3, 1_500_000),
+        data: {
+          kind: "lazy" as const,
+          length: 6_000_000,
+          read: () => new Uint8Array(0),
+          fill: () => {
+            throw new Error("fill exploded");
+          },
+        },
+      },
+    ];
+    const model = {
+      irVersion: 8,
+      opsetImports: [{ domain: "", version: 17 }],
+      producerName: "t",
+      producerVersion: "0",
+      metadata: {},
+      graph: { name: "g", nodes: [], initializers, inputs: [], outputs: [], valueInfo: [] },
+    };
     const dir = tempDir();
     await expect(writeModel(model, join(dir, "m.onnx"))).rejects.toThrow(/fill exploded/);
     expect(readdirSync(dir)).toEqual([]);

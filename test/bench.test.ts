@@ -37,7 +37,15 @@ describe("runBench", () => {
   beforeAll(async () => {
     dir = modelFolder(syntheticBert(TINY), {}, "tiny-bench");
     out = join(tempDir(), "results");
-    output = await runBench({ model: dir, shapes: [{ batch: 2, sequence: 8 }], runs: 2, exportRuns: 1, outputDir: out, workDir: tempDir(), command: "test" });
+    output = await runBench({
+      model: dir,
+      shapes: [{ batch: 2, sequence: 8 }],
+      runs: 2,
+      exportRuns: 1,
+      outputDir: out,
+      workDir: tempDir(),
+      command: "test",
+    });
   }, 120_000);
 
   it("exports every variant in fresh processes and records time, memory, file and graph", () => {
@@ -90,7 +98,12 @@ describe("runBench", () => {
     expect(files).toEqual({ json: `${stem}.json`, markdown: `${stem}.md`, svg: `${stem}.svg` });
     const json = JSON.parse(readFileSync(files.json, "utf8")) as BenchResult;
     expect(json).toEqual(JSON.parse(JSON.stringify(result)));
-    expect(json).toMatchObject({ kind: RESULT_KIND, version: RESULT_VERSION, command: "test", model: { slug: "tiny-bench", source: "folder" } });
+    expect(json).toMatchObject({
+      kind: RESULT_KIND,
+      version: RESULT_VERSION,
+      command: "test",
+      model: { slug: "tiny-bench", source: "folder" },
+    });
     expect(json.model.weightsBytes).toBe(statSync(join(dir, "model.safetensors")).size);
     expect(json.machine.onnxruntime).toMatch(/^\d+\.\d+/);
     expect(json.machine.pageFaultMsPerMiB.end).toBeGreaterThan(0);
@@ -98,13 +111,14 @@ describe("runBench", () => {
     expect(json.settings.spinning).toBe(false);
 
     const markdown = readFileSync(files.markdown, "utf8");
-    for (const label of ["FP32", "FP32 portable", "INT8 static", "INT8 dynamic"]) expect(markdown).toMatch(new RegExp(`^\\| ${label} \\|`, "m"));
+    for (const label of ["FP32", "FP32 portable", "INT8 static", "INT8 dynamic"])
+      expect(markdown).toMatch(new RegExp(`^\\| ${label} \\|`, "m"));
     expect(markdown).toContain("| variant | session load | 2×8 |");
     expect(markdown).toContain("portable latency ÷ primary latency");
     expect(markdown).toContain(`![latency per variant and shape](${basename(files.svg)})`);
 
     const svg = readFileSync(files.svg, "utf8");
-    expect(svg.startsWith("<svg xmlns=\"http://www.w3.org/2000/svg\"")).toBe(true);
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expectWellFormedXml(svg);
     expect(svg.match(/<rect x=/g)).toHaveLength(VARIANT_KEYS.length); // one bar per variant and shape
     expect(svg).toContain("2×8 (batch × sequence)");
@@ -115,7 +129,26 @@ describe("jazzmine-embed bench", () => {
   it("runs the suite and prints the table, the JSON path last", async () => {
     const dir = modelFolder(syntheticBert(TINY), {}, "cli-bench");
     const out = join(tempDir(), "cli-results");
-    const { code, stdout, stderr } = await runCli(["bench", dir, "--variants", "fp32", "--shapes", "1x4", "--runs", "1", "--export-runs", "1", "--threads", "1", "--spin", "--output", out], { env: {} });
+    const { code, stdout, stderr } = await runCli(
+      [
+        "bench",
+        dir,
+        "--variants",
+        "fp32",
+        "--shapes",
+        "1x4",
+        "--runs",
+        "1",
+        "--export-runs",
+        "1",
+        "--threads",
+        "1",
+        "--spin",
+        "--output",
+        out,
+      ],
+      { env: {} },
+    );
     expect(stderr).toContain("export FP32, run 1/1");
     expect(code).toBe(EXIT_OK);
     const last = stdout.trim().split("\n").at(-1)!;
@@ -146,8 +179,24 @@ describe("jazzmine-embed bench", () => {
 
 describe("runBench on a reranker", () => {
   it("times pairs at 1×128 and 32×256 by default, with the INT8 Spearman on held-out pairs", async () => {
-    const dir = modelFolder(syntheticReranker("bert", { seed: 42, vocab: BUNDLED_VOCAB_SIZE, shape: { layers: 1, hidden: 32, heads: 2, intermediate: 64, maxPositions: 512 } }), {}, "tiny-reranker");
-    const { result, files } = await runBench({ model: dir, variants: ["fp32", "int8-dynamic"], runs: 2, exportRuns: 1, outputDir: join(tempDir(), "results"), workDir: tempDir(), command: "test" });
+    const dir = modelFolder(
+      syntheticReranker("bert", {
+        seed: 42,
+        vocab: BUNDLED_VOCAB_SIZE,
+        shape: { layers: 1, hidden: 32, heads: 2, intermediate: 64, maxPositions: 512 },
+      }),
+      {},
+      "tiny-reranker",
+    );
+    const { result, files } = await runBench({
+      model: dir,
+      variants: ["fp32", "int8-dynamic"],
+      runs: 2,
+      exportRuns: 1,
+      outputDir: join(tempDir(), "results"),
+      workDir: tempDir(),
+      command: "test",
+    });
     expect(result.model.task).toBe("rerank");
     expect(result.latency.map((s) => `${s.shape.batch}x${s.shape.sequence}`)).toEqual(["1x128", "32x256"]);
     const int8 = result.exports.find((e) => e.variant === "int8-dynamic")!;
@@ -158,4 +207,3 @@ describe("runBench on a reranker", () => {
     expect(markdown).toContain("INT8 Spearman (held-out pairs)");
   }, 120_000);
 });
-

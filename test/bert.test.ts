@@ -101,7 +101,9 @@ describe("graph contract (SPEC)", () => {
   const encoder = syntheticEncoder(syntheticBert({ seed: 13 }));
 
   it("declares int64 inputs and float outputs with dynamic batch/sequence, IR version of the opset, metadata", () => {
-    const model = decodeModel(encodeModel(buildEncoderGraph(encoder, { opset: 17, variant: "primary", metadata: { source_model: "x/y" } })));
+    const model = decodeModel(
+      encodeModel(buildEncoderGraph(encoder, { opset: 17, variant: "primary", metadata: { source_model: "x/y" } })),
+    );
     expect(model.irVersion).toBe(8);
     expect(model.opsetImports).toContainEqual({ domain: "", version: 17 });
     expect(model.graph.inputs).toEqual([
@@ -113,7 +115,13 @@ describe("graph contract (SPEC)", () => {
       { name: "pooler_output", elemType: DataType.FLOAT, shape: ["batch", 32] },
     ]);
     expect(model.producerName).toBe("@jazzmine/embedding");
-    expect(model.metadata).toMatchObject({ architecture: "bert", model_type: "bert", graph_variant: "primary", source_model: "x/y", pooler: "dense_tanh" });
+    expect(model.metadata).toMatchObject({
+      architecture: "bert",
+      model_type: "bert",
+      graph_variant: "primary",
+      source_model: "x/y",
+      pooler: "dense_tanh",
+    });
   });
 
   it("adds token_type_ids only when asked, and IR 10 at opset 21", () => {
@@ -130,7 +138,8 @@ describe("graph contract (SPEC)", () => {
   });
 
   it("primary attends in one Attention node per layer, its Q/K/V packed; portable spells attention out with three projections", () => {
-    const count = (variant: GraphVariant, op: string) => buildEncoderGraph(encoder, { opset: 17, variant }).graph.nodes.filter((n) => n.opType === op).length;
+    const count = (variant: GraphVariant, op: string) =>
+      buildEncoderGraph(encoder, { opset: 17, variant }).graph.nodes.filter((n) => n.opType === op).length;
     const model = buildEncoderGraph(encoder, { opset: 17, variant: "primary" });
     const attention = model.graph.nodes.filter((n) => n.opType === "Attention");
     expect(attention).toHaveLength(2);

@@ -25,7 +25,11 @@ const stepArb = (index: number): fc.Arbitrary<Step> => {
   return fc.oneof(
     fc.record({ op: fc.constantFrom("add" as const, "sub" as const, "mul" as const), a: earlier, b: earlier }),
     fc.record({ op: fc.constantFrom("tanh" as const, "relu" as const, "neg" as const, "sigmoid" as const), a: earlier }),
-    fc.record({ op: fc.constant("matmul" as const), a: earlier, weights: fc.array(small, { minLength: WIDTH * WIDTH, maxLength: WIDTH * WIDTH }) }),
+    fc.record({
+      op: fc.constant("matmul" as const),
+      a: earlier,
+      weights: fc.array(small, { minLength: WIDTH * WIDTH, maxLength: WIDTH * WIDTH }),
+    }),
     fc.record({ op: fc.constant("layernorm" as const), a: earlier, eps: fc.double({ min: 1e-6, max: 1e-2, noNaN: true }) }),
   );
 };
@@ -72,12 +76,19 @@ function evaluate(steps: Step[], x: number[][], y: number[][]): number[][] {
       relu: () => map(a, (v) => Math.max(0, v)),
       neg: () => map(a, (v) => -v),
       sigmoid: () => map(a, (v) => 1 / (1 + Math.exp(-v))),
-      matmul: () => a.map((row) => Array.from({ length: WIDTH }, (_, j) => row.reduce((s, v, k) => s + v * (step as { weights: number[] }).weights[k * WIDTH + j]!, 0))),
+      matmul: () =>
+        a.map((row) =>
+          Array.from({ length: WIDTH }, (_, j) =>
+            row.reduce((s, v, k) => s + v * (step as { weights: number[] }).weights[k * WIDTH + j]!, 0),
+          ),
+        ),
       layernorm: () =>
         a.map((row) => {
           const mean = row.reduce((s, v) => s + v, 0) / WIDTH;
           const variance = row.reduce((s, v) => s + (v - mean) ** 2, 0) / WIDTH;
-          return row.map((v, c) => ((v - mean) / Math.sqrt(variance + (step as { eps: number }).eps)) * [1, 2, 0.5][c]! + [0, 0.1, -0.1][c]!);
+          return row.map(
+            (v, c) => ((v - mean) / Math.sqrt(variance + (step as { eps: number }).eps)) * [1, 2, 0.5][c]! + [0, 0.1, -0.1][c]!,
+          );
         }),
     }[step.op]();
     values.push(result);
@@ -87,7 +98,10 @@ function evaluate(steps: Step[], x: number[][], y: number[][]): number[][] {
 
 describe("GraphBuilder property tests", () => {
   it("random programs: valid, round-trip through protobuf, and compute what TypeScript computes", async () => {
-    const inputs = fc.array(fc.array(fc.double({ min: -2, max: 2, noNaN: true }), { minLength: WIDTH, maxLength: WIDTH }), { minLength: 1, maxLength: 3 });
+    const inputs = fc.array(fc.array(fc.double({ min: -2, max: 2, noNaN: true }), { minLength: WIDTH, maxLength: WIDTH }), {
+      minLength: 1,
+      maxLength: 3,
+    });
     await fc.assert(
       fc.asyncProperty(programArb, inputs, inputs, fc.constantFrom(13, 17, 21), async (steps, xs, ys, opset) => {
         const rows = Math.min(xs.length, ys.length);
@@ -118,7 +132,11 @@ describe("GraphBuilder property tests", () => {
         g.output(x, "out", DataType.FLOAT, ["batch", 2]);
         const model = g.build({}, "0");
         validateModel(model);
-        const names = [...model.graph.nodes.map((n) => n.name), ...model.graph.nodes.flatMap((n) => n.outputs), ...model.graph.initializers.map((i) => i.name)];
+        const names = [
+          ...model.graph.nodes.map((n) => n.name),
+          ...model.graph.nodes.flatMap((n) => n.outputs),
+          ...model.graph.initializers.map((i) => i.name),
+        ];
         expect(new Set(names).size).toBe(names.length);
       }),
     );
@@ -138,13 +156,18 @@ describe("validateModel rejects what the ONNX checker would", () => {
   const broken: Array<[string, (m: Model) => void, RegExp]> = [
     ["a value read before it is defined", (m) => m.graph.nodes[0]!.inputs.push("nowhere"), /reads "nowhere" before it is defined/],
     ["a name defined twice", (m) => m.graph.nodes.push({ ...m.graph.nodes[0]!, name: "again" }), /defined twice/],
-    ["an output never computed", (m) => m.graph.outputs.push({ name: "ghost", elemType: DataType.FLOAT, shape: [1] }), /"ghost" is never computed/],
+    [
+      "an output never computed",
+      (m) => m.graph.outputs.push({ name: "ghost", elemType: DataType.FLOAT, shape: [1] }),
+      /"ghost" is never computed/,
+    ],
     ["an input without shape", (m) => delete m.graph.inputs[0]!.shape, /graph input "x" has no shape/],
     ["a domain without opset import", (m) => (m.graph.nodes[0]!.domain = "com.microsoft"), /without an opset import/],
     ["an IR version that does not match the opset", (m) => (m.irVersion = 7), /IR version 7 does not match opset 17/],
     [
       "an initializer whose bytes do not match its dims",
-      (m) => m.graph.initializers.push({ name: "w", dataType: DataType.FLOAT, dims: [3], data: { kind: "bytes", bytes: new Uint8Array(8) } }),
+      (m) =>
+        m.graph.initializers.push({ name: "w", dataType: DataType.FLOAT, dims: [3], data: { kind: "bytes", bytes: new Uint8Array(8) } }),
       /initializer "w" holds 8 bytes, dims need 12/,
     ],
   ];
@@ -159,7 +182,9 @@ describe("validateModel rejects what the ONNX checker would", () => {
 
   it("the builder refuses initializers whose bytes do not match their dims, and duplicate names", () => {
     const g = new GraphBuilder(17);
-    expect(() => g.initializer("w", DataType.FLOAT, [2, 2], { kind: "bytes", bytes: new Uint8Array(4) })).toThrow(/4 bytes for dims \[2,2\] \(expected 16\)/);
+    expect(() => g.initializer("w", DataType.FLOAT, [2, 2], { kind: "bytes", bytes: new Uint8Array(4) })).toThrow(
+      /4 bytes for dims \[2,2\] \(expected 16\)/,
+    );
     g.input("x", DataType.FLOAT, [1]);
     expect(() => g.input("x", DataType.FLOAT, [1])).toThrow(/"x" is used twice/);
   });

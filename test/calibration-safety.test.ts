@@ -24,7 +24,9 @@ describe("calibration", () => {
     try {
       const model = buildEncoderGraph(encoder, { opset: 17, variant: "primary", tokenTypeIds: false });
       // The weights stand in for a checkpoint whose table is NaN (a load check refuses such a file).
-      const table = model.graph.initializers.find((i) => i.dataType === DataType.FLOAT && i.dims[0] === BUNDLED_VOCAB_SIZE && i.dims[1] === hidden)!;
+      const table = model.graph.initializers.find(
+        (i) => i.dataType === DataType.FLOAT && i.dims[0] === BUNDLED_VOCAB_SIZE && i.dims[1] === hidden,
+      )!;
       expect(table, "the word-embedding table").toBeDefined();
       table.data = { kind: "bytes", bytes: new Uint8Array(new Float32Array(BUNDLED_VOCAB_SIZE * hidden).fill(Number.NaN).buffer) };
       const fp32Path = join(out, "nan_fp32.onnx");

@@ -19,7 +19,8 @@ const TOKEN = "hf_cliSECRET0123456789token";
 /** The environment a user would have, minus anything of this machine's Hugging Face setup. */
 function hubEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !key.startsWith("HF_") && !key.startsWith("HUGGING")) env[key] = value;
+  for (const [key, value] of Object.entries(process.env))
+    if (value !== undefined && !key.startsWith("HF_") && !key.startsWith("HUGGING")) env[key] = value;
   return { ...env, HF_HOME: tempDir(), HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cacheDir, ...extra };
 }
 
@@ -66,7 +67,13 @@ describe("help, usage errors and exit codes (real process)", () => {
     expect(help.code).toBe(EXIT_OK);
     expect(help.stdout).toContain("HF_HUB_OFFLINE");
 
-    for (const args of [["export", ID], ["export", ID, "-o"], ["embed", "dir"], ["export", ID, "-o", "x", "--opset", "x"], ["tokenizer", ID, "-o", "x", "--nope"]]) {
+    for (const args of [
+      ["export", ID],
+      ["export", ID, "-o"],
+      ["embed", "dir"],
+      ["export", ID, "-o", "x", "--opset", "x"],
+      ["tokenizer", ID, "-o", "x", "--nope"],
+    ]) {
       const run = await runCli(args, { env: hubEnv() });
       expect(run.code, args.join(" ")).toBe(EXIT_USAGE);
       expect(run.stdout).toBe("");
@@ -77,7 +84,12 @@ describe("help, usage errors and exit codes (real process)", () => {
     expect(threshold.code).toBe(EXIT_USAGE);
     expect(threshold.stderr.split("\n")[0]).toBe("jazzmine-embed: error: --fidelity-threshold must be a cosine in (0, 1], not 2");
     const json = await runCli(["export", "--json"], { env: hubEnv() });
-    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, command: "export", exitCode: EXIT_USAGE, error: expect.stringMatching(/^missing <model-id/) });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: false,
+      command: "export",
+      exitCode: EXIT_USAGE,
+      error: expect.stringMatching(/^missing <model-id/),
+    });
   });
 });
 
@@ -85,9 +97,16 @@ describe("local folders", () => {
   it("never read the Hub settings: a bad HF_ENDPOINT or HF_HUB_ETAG_TIMEOUT does not matter", async () => {
     const local = modelFolder(syntheticBert({ seed: 53, vocab: 3000 }), {}, "local");
     const out = join(tempDir(), "tok");
-    const run = await runCli(["tokenizer", local, "-o", out, "--json"], { env: hubEnv({ HF_ENDPOINT: "ftp://x", HF_HUB_ETAG_TIMEOUT: "soon" }) });
+    const run = await runCli(["tokenizer", local, "-o", out, "--json"], {
+      env: hubEnv({ HF_ENDPOINT: "ftp://x", HF_HUB_ETAG_TIMEOUT: "soon" }),
+    });
     expect(run.code, run.stderr).toBe(EXIT_OK);
-    expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, model: local, source: "folder", files: ["tokenizer.json", "tokenizer_config.json"] });
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      ok: true,
+      model: local,
+      source: "folder",
+      files: ["tokenizer.json", "tokenizer_config.json"],
+    });
     const hubId = await runCli(["tokenizer", ID, "-o", join(tempDir(), "hub-tok")], { env: hubEnv({ HF_ENDPOINT: "ftp://x" }) });
     expect(hubId.code).toBe(EXIT_FAILURE);
     expect(hubId.stderr).toMatch(/HF_ENDPOINT "ftp:\/\/x" must be an http\(s\) URL/);
@@ -147,7 +166,9 @@ describe("exports from the Hub (real processes)", () => {
     hub.addRepo({ id, dir: repo });
     const shared = tempDir();
     // The weights' body waits until both processes have asked for the weights, then streams slowly.
-    hub.cdnGate = () => hub.requests.filter((r) => r.method === "HEAD" && r.path.includes(`${id}/resolve/`) && r.path.endsWith("/model.safetensors")).length >= 2;
+    hub.cdnGate = () =>
+      hub.requests.filter((r) => r.method === "HEAD" && r.path.includes(`${id}/resolve/`) && r.path.endsWith("/model.safetensors"))
+        .length >= 2;
     hub.slowChunkBytes = 16_384;
     const before = hub.requests.length;
     const [outA, outB] = [join(tempDir(), "a"), join(tempDir(), "b")];
@@ -161,7 +182,11 @@ describe("exports from the Hub (real processes)", () => {
     }
     const gets = hub.requests.slice(before).filter((r) => r.method === "GET" && (r.server === "cdn" || r.path.includes("/resolve/")));
     const perFile = new Map<string, number>();
-    for (const r of gets) perFile.set(r.path.replace(/^.*\/resolve\/[0-9a-f]{40}\//, ""), (perFile.get(r.path.replace(/^.*\/resolve\/[0-9a-f]{40}\//, "")) ?? 0) + 1);
+    for (const r of gets)
+      perFile.set(
+        r.path.replace(/^.*\/resolve\/[0-9a-f]{40}\//, ""),
+        (perFile.get(r.path.replace(/^.*\/resolve\/[0-9a-f]{40}\//, "")) ?? 0) + 1,
+      );
     expect([...perFile.values()].every((n) => n === 1)).toBe(true);
     expect(gets.filter((r) => r.server === "cdn")).toHaveLength(1);
     expect(readFileSync(join(outA, "org-race-bert_fp32.onnx"))).toEqual(readFileSync(join(outB, "org-race-bert_fp32.onnx")));
@@ -185,9 +210,18 @@ describe("embed", () => {
       expect(Math.hypot(...v)).toBeCloseTo(1, 5);
     }
 
-    const fromStdin = await runCli(["embed", dir, "-", "--json", "--pooling", "mean", "--no-normalize"], { env: hubEnv(), stdin: "hello world\n\n日本語 🙂\n" });
+    const fromStdin = await runCli(["embed", dir, "-", "--json", "--pooling", "mean", "--no-normalize"], {
+      env: hubEnv(),
+      stdin: "hello world\n\n日本語 🙂\n",
+    });
     expect(fromStdin.code, fromStdin.stderr).toBe(EXIT_OK);
-    const summary = JSON.parse(fromStdin.stdout) as { vectors: number[][]; pooling: string; normalized: boolean; dimensions: number; maxLength: number };
+    const summary = JSON.parse(fromStdin.stdout) as {
+      vectors: number[][];
+      pooling: string;
+      normalized: boolean;
+      dimensions: number;
+      maxLength: number;
+    };
     expect(summary).toMatchObject({ ok: true, command: "embed", pooling: "mean", normalized: false, dimensions: 32, maxLength: 64 });
     expect(summary.vectors).toHaveLength(3);
     expect(Math.hypot(...summary.vectors[0]!)).not.toBeCloseTo(1, 2);

@@ -24,9 +24,12 @@ function onlyConfigErrors(f: () => unknown): void {
 
 describe("ConfigReader on hostile bytes", () => {
   it("garbage bytes: a ConfigError or a JSON object, nothing else", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => onlyConfigErrors(() => ConfigReader.fromBytes(bytes, SOURCE))), {
-      numRuns: 500,
-    });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => onlyConfigErrors(() => ConfigReader.fromBytes(bytes, SOURCE))),
+      {
+        numRuns: 500,
+      },
+    );
   });
 
   it("any JSON value as a whole config", () => {
@@ -68,7 +71,15 @@ describe("ConfigReader on hostile bytes", () => {
 describe("BERT config semantics", () => {
   it("reads a bge-small-like config", () => {
     const c = parse(valid());
-    expect(c).toMatchObject({ modelType: "bert", hiddenSize: 32, heads: 4, layers: 2, activation: "gelu", layerNormEps: 1e-12, padTokenId: 0 });
+    expect(c).toMatchObject({
+      modelType: "bert",
+      hiddenSize: 32,
+      heads: 4,
+      layers: 2,
+      activation: "gelu",
+      layerNormEps: 1e-12,
+      padTokenId: 0,
+    });
   });
 
   it("defaults what transformers defaults", () => {
@@ -107,7 +118,9 @@ describe("BERT config semantics", () => {
 
   it("unknown model_type lists the supported ones", () => {
     const reader = ConfigReader.fromText(JSON.stringify({ ...valid(), model_type: "gpt2" }), SOURCE);
-    expect(() => architectureFor(reader)).toThrow(`${SOURCE}: model_type "gpt2" is not supported; supported model types: ${supportedModelTypes().join(", ")}`);
+    expect(() => architectureFor(reader)).toThrow(
+      `${SOURCE}: model_type "gpt2" is not supported; supported model types: ${supportedModelTypes().join(", ")}`,
+    );
     expect(supportedModelTypes()).toContain("bert");
   });
 });

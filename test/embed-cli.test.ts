@@ -89,7 +89,13 @@ describe("bulk texts: --input texts.txt|texts.jsonl|-", () => {
     expectSameVectors(JSON.parse(fromTxt.stdout), expected);
 
     const jsonl = join(tempDir(), "texts.jsonl");
-    writeFileSync(jsonl, `${JSON.stringify(texts[0])}\n${JSON.stringify({ text: texts[1], id: 7 })}\n\n${texts.slice(2).map((t) => JSON.stringify({ text: t })).join("\n")}`);
+    writeFileSync(
+      jsonl,
+      `${JSON.stringify(texts[0])}\n${JSON.stringify({ text: texts[1], id: 7 })}\n\n${texts
+        .slice(2)
+        .map((t) => JSON.stringify({ text: t }))
+        .join("\n")}`,
+    );
     const fromJsonl = await runCli(["embed", dir, "--input", jsonl, "-q"], { env });
     expect(fromJsonl.code, fromJsonl.stderr).toBe(EXIT_OK);
     expectSameVectors(JSON.parse(fromJsonl.stdout), expected);
@@ -111,12 +117,25 @@ describe("bulk texts: --input texts.txt|texts.jsonl|-", () => {
     const cases: Array<[string[], number, string]> = [
       [["--input", empty], EXIT_FAILURE, `jazzmine-embed: error: input file ${empty} holds no texts\n`],
       [["--input", binary], EXIT_FAILURE, `jazzmine-embed: error: input file ${binary} is binary (it holds NUL bytes), not text\n`],
-      [["--input", badJson], EXIT_FAILURE, `jazzmine-embed: error: input file ${badJson} line 2: expected a JSON string or an object with a "text" string\n`],
+      [
+        ["--input", badJson],
+        EXIT_FAILURE,
+        `jazzmine-embed: error: input file ${badJson} line 2: expected a JSON string or an object with a "text" string\n`,
+      ],
       [["--input", join(dir, "nope.txt")], EXIT_FAILURE, `jazzmine-embed: error: input file ${join(dir, "nope.txt")} does not exist\n`],
-      [["--input", csv], EXIT_FAILURE, `jazzmine-embed: error: input file ${csv}: use .txt (one text per line) or .jsonl (one JSON string or {"text": ...} per line)\n`],
-      [["hello", "--input", empty], EXIT_USAGE, "jazzmine-embed: error: give the texts to embed as arguments or with --input, not both\nRun 'jazzmine-embed --help' for usage.\n"],
+      [
+        ["--input", csv],
+        EXIT_FAILURE,
+        `jazzmine-embed: error: input file ${csv}: use .txt (one text per line) or .jsonl (one JSON string or {"text": ...} per line)\n`,
+      ],
+      [
+        ["hello", "--input", empty],
+        EXIT_USAGE,
+        "jazzmine-embed: error: give the texts to embed as arguments or with --input, not both\nRun 'jazzmine-embed --help' for usage.\n",
+      ],
     ];
-    for (const [args, code, stderr] of cases) expect(await runCli(["embed", dir, ...args], { env }), args.join(" ")).toEqual({ code, stdout: "", stderr });
+    for (const [args, code, stderr] of cases)
+      expect(await runCli(["embed", dir, ...args], { env }), args.join(" ")).toEqual({ code, stdout: "", stderr });
   });
 });
 

@@ -14,7 +14,28 @@ import { chunkIds, meanVector } from "../src/runtime/long-text.js";
 import { modelFolder, tempDir } from "./helpers/index.js";
 
 // Each is one token of the bundled bert-base-uncased vocabulary (checked below).
-const WORDS = ["the", "of", "and", "in", "to", "was", "is", "for", "on", "as", "with", "by", "he", "it", "at", "from", "his", "an", "were", "are"];
+const WORDS = [
+  "the",
+  "of",
+  "and",
+  "in",
+  "to",
+  "was",
+  "is",
+  "for",
+  "on",
+  "as",
+  "with",
+  "by",
+  "he",
+  "it",
+  "at",
+  "from",
+  "his",
+  "an",
+  "were",
+  "are",
+];
 const TEXT = WORDS.join(" ");
 /** maxLength 8 = [CLS] + 6 text tokens + [SEP]. */
 const MAX_LENGTH = 8;
@@ -54,7 +75,10 @@ describe("chunking token ids", () => {
   });
 
   it("the mean of unit vectors, renormalized", () => {
-    expect(Array.from(meanVector([Float32Array.of(1, 0), Float32Array.of(0, 1)], true))).toEqual([Math.fround(Math.SQRT1_2), Math.fround(Math.SQRT1_2)]);
+    expect(Array.from(meanVector([Float32Array.of(1, 0), Float32Array.of(0, 1)], true))).toEqual([
+      Math.fround(Math.SQRT1_2),
+      Math.fround(Math.SQRT1_2),
+    ]);
     expect(Array.from(meanVector([Float32Array.of(1, 0), Float32Array.of(0, 1)], false))).toEqual([0.5, 0.5]);
   });
 });
@@ -62,9 +86,18 @@ describe("chunking token ids", () => {
 describe("batches within a token budget", () => {
   it("rows × longest row stays within maxTokens; a longer sequence runs alone", () => {
     const lengths = [10, 3, 30, 1, 10, 4];
-    const batches = batchByLength(lengths.map((n) => new Array<number>(n).fill(7)), 8, 0, 20);
+    const batches = batchByLength(
+      lengths.map((n) => new Array<number>(n).fill(7)),
+      8,
+      0,
+      20,
+    );
     expect(batches.map((b) => b.rows.map((i) => lengths[i]))).toEqual([[1, 3, 4], [10, 10], [30]]);
-    expect(batches.map((b) => [b.batch.batch, b.batch.sequence])).toEqual([[3, 4], [2, 10], [1, 30]]);
+    expect(batches.map((b) => [b.batch.batch, b.batch.sequence])).toEqual([
+      [3, 4],
+      [2, 10],
+      [1, 30],
+    ]);
   });
 
   it("the Embedder's vectors do not depend on the budget", async () => {
@@ -104,7 +137,9 @@ describe('longText: "chunk"', () => {
   it("bad options: one clear error naming the option and its valid values", async () => {
     const embedder = await load(MAX_LENGTH);
     await expect(embedder.embed(TEXT, { maxBatchTokens: 0 })).rejects.toThrow(/maxBatchTokens must be a positive integer/);
-    await expect(embedder.embed(TEXT, { longText: "chunk", stride: WINDOW })).rejects.toThrow(/stride must be an integer from 0 to 5 \(a window holds 6 text tokens\)/);
+    await expect(embedder.embed(TEXT, { longText: "chunk", stride: WINDOW })).rejects.toThrow(
+      /stride must be an integer from 0 to 5 \(a window holds 6 text tokens\)/,
+    );
     await expect(embedder.embed(TEXT, { stride: 2 })).rejects.toThrow(/stride applies to longText: "chunk" only/);
     await expect(embedder.embed(TEXT, { longText: "split" as never })).rejects.toThrow(/longText must be one of truncate, chunk/);
   });

@@ -34,7 +34,11 @@ let int8Dir: string;
 beforeAll(async () => {
   // The bundled bert-base-uncased tokenizer needs its full vocabulary; 64 positions make truncation matter.
   // tokenizer_config's 512 above the graph's 64 positions: the Embedder must take the smaller limit.
-  const source = modelFolder(syntheticBert({ seed: 41, vocab: BUNDLED_VOCAB_SIZE, hidden: HIDDEN, maxPositions: MAX_POSITIONS }), { modelMaxLength: 512 }, "emb");
+  const source = modelFolder(
+    syntheticBert({ seed: 41, vocab: BUNDLED_VOCAB_SIZE, hidden: HIDDEN, maxPositions: MAX_POSITIONS }),
+    { modelMaxLength: 512 },
+    "emb",
+  );
   fp32Dir = join(tempDir(), "fp32");
   fp32Path = await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(fp32Dir, { quantized: false });
   int8Dir = join(tempDir(), "int8");
@@ -94,7 +98,9 @@ describe("Embedder vectors = pooling by hand on the ONNX outputs", () => {
             const vectors = await embedder.embed(TEXTS, { pooling: mode, normalize, batchSize });
             expect(vectors).toHaveLength(TEXTS.length);
             // Batches of two pad differently from the reference batch: float noise only.
-            vectors.forEach((v, row) => expectClose(v, poolByHand(lastHiddenState, batch, row, mode, normalize), batchSize === 2 ? 1e-4 : 1e-5));
+            vectors.forEach((v, row) =>
+              expectClose(v, poolByHand(lastHiddenState, batch, row, mode, normalize), batchSize === 2 ? 1e-4 : 1e-5),
+            );
           }
         }
       }
@@ -113,7 +119,11 @@ describe("Embedder vectors = pooling by hand on the ONNX outputs", () => {
 
 describe("a graph with a sentence_embedding output", () => {
   it("is used when it pools as asked (its pooling is the default), last_hidden_state otherwise", async () => {
-    const source = modelFolder(syntheticBert({ seed: 42, vocab: BUNDLED_VOCAB_SIZE, hidden: HIDDEN, maxPositions: MAX_POSITIONS }), {}, "se");
+    const source = modelFolder(
+      syntheticBert({ seed: 42, vocab: BUNDLED_VOCAB_SIZE, hidden: HIDDEN, maxPositions: MAX_POSITIONS }),
+      {},
+      "se",
+    );
     const dir = join(tempDir(), "se");
     await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(dir, {
       quantized: false,
@@ -168,10 +178,13 @@ describe("defaults from the folder", () => {
     mkdirSync(join(dir, "1_Pooling"), { recursive: true });
     for (const file of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(join(fp32Dir, file), join(dir, file));
     copyFileSync(fp32Path, join(dir, "emb_fp32.onnx"));
-    writeFileSync(join(dir, "modules.json"), JSON.stringify([
-      { idx: 0, name: "0", path: "", type: "sentence_transformers.models.Transformer" },
-      { idx: 1, name: "1", path: "1_Pooling", type: "sentence_transformers.models.Pooling" },
-    ]));
+    writeFileSync(
+      join(dir, "modules.json"),
+      JSON.stringify([
+        { idx: 0, name: "0", path: "", type: "sentence_transformers.models.Transformer" },
+        { idx: 1, name: "1", path: "1_Pooling", type: "sentence_transformers.models.Pooling" },
+      ]),
+    );
     writeFileSync(join(dir, "1_Pooling", "config.json"), JSON.stringify({ pooling_mode_mean_tokens: true }));
     writeFileSync(join(dir, "sentence_bert_config.json"), JSON.stringify({ max_seq_length: 16 }));
     const st = await load(dir);
@@ -183,10 +196,13 @@ describe("defaults from the folder", () => {
     const [explicitMean] = await (await load(fp32Dir, { maxLength: 16 })).embed([TEXTS[0]!], { pooling: "mean" });
     expect(Array.from(fromSt!)).toEqual(Array.from(explicitMean!));
 
-    writeFileSync(join(dir, "modules.json"), JSON.stringify([
-      { idx: 1, name: "1", path: "1_Pooling", type: "sentence_transformers.models.Pooling" },
-      { idx: 2, name: "2", path: "2_Dense", type: "sentence_transformers.models.Dense" },
-    ]));
+    writeFileSync(
+      join(dir, "modules.json"),
+      JSON.stringify([
+        { idx: 1, name: "1", path: "1_Pooling", type: "sentence_transformers.models.Pooling" },
+        { idx: 2, name: "2", path: "2_Dense", type: "sentence_transformers.models.Dense" },
+      ]),
+    );
     await expect(Embedder.load(dir)).rejects.toThrow(/has Dense after pooling, which the ONNX model does not include/);
   });
 
@@ -199,7 +215,9 @@ describe("defaults from the folder", () => {
     expect((await load(both)).modelPath).toBe(join(both, "m_int8_qdq.onnx"));
     expect((await load(both, { file: "m_fp32.onnx" })).modelPath).toBe(join(both, "m_fp32.onnx"));
     copyFileSync(join(int8Dir, "emb_int8_qdq.onnx"), join(both, "other_int8_qdq.onnx"));
-    await expect(Embedder.load(both)).rejects.toThrow(/several ONNX files \(m_fp32\.onnx, m_int8_qdq\.onnx, other_int8_qdq\.onnx\); choose one with \{ file \}/);
+    await expect(Embedder.load(both)).rejects.toThrow(
+      /several ONNX files \(m_fp32\.onnx, m_int8_qdq\.onnx, other_int8_qdq\.onnx\); choose one with \{ file \}/,
+    );
 
     // A dynamic INT8 export is the INT8 file too (the choice goes by name; the QDQ bytes serve).
     const dynamic = join(tempDir(), "dynamic");
@@ -209,7 +227,9 @@ describe("defaults from the folder", () => {
     copyFileSync(join(int8Dir, "emb_int8_qdq.onnx"), join(dynamic, "m_int8_dynamic.onnx"));
     expect((await load(dynamic)).modelPath).toBe(join(dynamic, "m_int8_dynamic.onnx"));
     copyFileSync(join(int8Dir, "emb_int8_qdq.onnx"), join(dynamic, "m_int8_qdq.onnx"));
-    await expect(Embedder.load(dynamic)).rejects.toThrow(/several ONNX files \(m_fp32\.onnx, m_int8_dynamic\.onnx, m_int8_qdq\.onnx\); choose one with \{ file \}/);
+    await expect(Embedder.load(dynamic)).rejects.toThrow(
+      /several ONNX files \(m_fp32\.onnx, m_int8_dynamic\.onnx, m_int8_qdq\.onnx\); choose one with \{ file \}/,
+    );
 
     await expect(Embedder.load(tempDir())).rejects.toThrow(/holds no \.onnx file; export a model into it first/);
     await expect(Embedder.load(fp32Dir, { maxLength: 1000 })).rejects.toThrow(`maxLength 1000 exceeds the ${MAX_POSITIONS} tokens`);

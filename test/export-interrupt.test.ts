@@ -15,10 +15,17 @@ import { cliProcess } from "./helpers/cli-process.js";
 import { modelFolder, recordingLogger, tempDir } from "./helpers/index.js";
 
 /** Big enough that calibrating on CALIBRATION's texts takes seconds: a signal lands mid-export. */
-const source = modelFolder(syntheticBert({ seed: 71, vocab: BUNDLED_VOCAB_SIZE, layers: 4, hidden: 128, heads: 4, intermediate: 256, maxPositions: 128 }), {}, "mid");
+const source = modelFolder(
+  syntheticBert({ seed: 71, vocab: BUNDLED_VOCAB_SIZE, layers: 4, hidden: 128, heads: 4, intermediate: 256, maxPositions: 128 }),
+  {},
+  "mid",
+);
 const WORDS = "the of and to in a is that for on with as by at from it be this are was or an".split(" ");
 const CALIBRATION = join(tempDir(), "texts.txt");
-writeFileSync(CALIBRATION, Array.from({ length: 5000 }, (_, i) => Array.from({ length: 40 }, (_, j) => WORDS[(i * 7 + j * 13) % WORDS.length]).join(" ")).join("\n"));
+writeFileSync(
+  CALIBRATION,
+  Array.from({ length: 5000 }, (_, i) => Array.from({ length: 40 }, (_, j) => WORDS[(i * 7 + j * 13) % WORDS.length]).join(" ")).join("\n"),
+);
 
 const SHARED = ["config.json", "export_manifest.json", "tokenizer.json", "tokenizer_config.json"];
 const listing = (dir: string) => readdirSync(dir).sort();
@@ -74,7 +81,9 @@ describe("signals during an export (real processes)", () => {
     expect(listing(out).filter((f) => f.startsWith(staging))).toHaveLength(1);
     const rerun = await cliProcess(["export", source, "-o", out, "--fp32"]);
     expect(rerun.code, rerun.stderr).toBe(0);
-    expect(rerun.stderr).toMatch(new RegExp(`^removed 1 temporary file\\(s\\) of exports that were killed: \\.jazzmine-export-${killed.pid}-[0-9a-z]+$`, "m"));
+    expect(rerun.stderr).toMatch(
+      new RegExp(`^removed 1 temporary file\\(s\\) of exports that were killed: \\.jazzmine-export-${killed.pid}-[0-9a-z]+$`, "m"),
+    );
     expect(listing(out)).toEqual(["mid_fp32.onnx", ...SHARED].sort());
   });
 });
@@ -98,7 +107,9 @@ describe("AbortSignal in the library", () => {
   it("an aborted signal stops exportOnnxModel before it reads anything, and Embedder.embed before it runs", async () => {
     const out = join(tempDir(), "out");
     const stop = AbortSignal.abort("stop");
-    await expect(new EmbeddingService("/does/not/exist").exportOnnxModel(out, { signal: stop })).rejects.toThrow("interrupted; removed nothing");
+    await expect(new EmbeddingService("/does/not/exist").exportOnnxModel(out, { signal: stop })).rejects.toThrow(
+      "interrupted; removed nothing",
+    );
     expect(existsSync(out)).toBe(false);
     await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out, { quantized: false });
     const embedder = await Embedder.load(out);

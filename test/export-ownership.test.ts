@@ -106,7 +106,10 @@ describe("concurrent exports into one folder (real processes)", () => {
 
   it("two FP32 exports of different models", async () => {
     const out = join(tempDir(), "new", "folder");
-    const runs = await exportAll(out, [[models.b, "--fp32"], [models.c, "--fp32"]]);
+    const runs = await exportAll(out, [
+      [models.b, "--fp32"],
+      [models.c, "--fp32"],
+    ]);
     expect(runs.map((r) => r.code)).toEqual([0, 0]);
     expect(listing(out)).toEqual(["b_fp32.onnx", "c_fp32.onnx", ...SHARED].sort());
   });

@@ -31,7 +31,13 @@ describe("EmbeddingService FP32 export", () => {
     const logger = recordingLogger();
     const path = await new EmbeddingService(source, { logger }).exportOnnxModel(out, { quantized: false });
     expect(path).toBe(join(out, "my-bert_fp32.onnx"));
-    expect(readdirSync(out).sort()).toEqual(["config.json", "export_manifest.json", "my-bert_fp32.onnx", "tokenizer.json", "tokenizer_config.json"]);
+    expect(readdirSync(out).sort()).toEqual([
+      "config.json",
+      "export_manifest.json",
+      "my-bert_fp32.onnx",
+      "tokenizer.json",
+      "tokenizer_config.json",
+    ]);
     expect(logger.lines.some((l) => /verified primary graph: max relative error/.test(l))).toBe(true);
     const model = readModel(path);
     expect(model.metadata).toMatchObject({ source_model: source, architecture: "bert", graph_variant: "primary" });
@@ -78,7 +84,11 @@ describe("verification inputs", () => {
     const batch = verificationBatch(encoder.config);
     const rows = verificationRows(batch);
     expect([batch.batch, batch.sequence]).toEqual([3, 9]);
-    expect(rows.map((r) => [r.batch, r.sequence])).toEqual([[1, 9], [1, 5], [1, 1]]);
+    expect(rows.map((r) => [r.batch, r.sequence])).toEqual([
+      [1, 9],
+      [1, 5],
+      [1, 1],
+    ]);
     rows.forEach((row, r) => {
       expect([...row.inputIds]).toEqual([...batch.inputIds.subarray(r * 9, r * 9 + row.sequence)]);
       expect([...row.attentionMask].every((m) => m === 1)).toBe(true);
@@ -89,10 +99,18 @@ describe("verification inputs", () => {
   it("compares every output of both shapes, and fails on a graph that computes something else", async () => {
     const source = modelFolder(syntheticBert({ seed: 25 }));
     const encoder = loadEncoder(source);
-    const exported = await new EmbeddingService(source, { logger: recordingLogger() }).exportOnnxModel(tempDir(), { quantized: false, variant: "portable" });
+    const exported = await new EmbeddingService(source, { logger: recordingLogger() }).exportOnnxModel(tempDir(), {
+      quantized: false,
+      variant: "portable",
+    });
     const good = await verifyGraph(exported, encoder);
     expect(good.ok).toBe(true);
-    expect(good.comparisons.map((c) => `${c.output} ${c.shape}`)).toEqual(["last_hidden_state 3x9", "pooler_output 3x9", "last_hidden_state 1x1", "pooler_output 1x1"]);
+    expect(good.comparisons.map((c) => `${c.output} ${c.shape}`)).toEqual([
+      "last_hidden_state 3x9",
+      "pooler_output 3x9",
+      "last_hidden_state 1x1",
+      "pooler_output 1x1",
+    ]);
     // The same graph against the reference of another LayerNorm epsilon.
     const shifted = { ...encoder, config: { ...encoder.config, layerNormEps: 0.5 } };
     const bad = await verifyGraph(exported, shifted as typeof encoder);
@@ -141,9 +159,9 @@ describe("primary → portable fallback", () => {
   it("when every variant fails: a clear error and no file", async () => {
     const encoder = encoderWith({ ...bert, emit: (ctx, c, i) => bert.emit(ctx, { ...c, layers: c.layers - 1 }, i) });
     const dir = tempDir();
-    await expect(emitVerifiedGraph(encoder, join(dir, "m_fp32.onnx"), { ...options(recordingLogger()), variants: ["primary", "portable"] })).rejects.toThrow(
-      /the portable graph did not verify \(max relative error/,
-    );
+    await expect(
+      emitVerifiedGraph(encoder, join(dir, "m_fp32.onnx"), { ...options(recordingLogger()), variants: ["primary", "portable"] }),
+    ).rejects.toThrow(/the portable graph did not verify \(max relative error/);
     expect(leftovers(dir)).toEqual([]);
     encoder.close();
   });
@@ -181,7 +199,9 @@ describe("primary → portable fallback", () => {
       process.env.JAZZMINE_SIMULATE_ORT_CRASH = "crash-model_fp32";
       const path = await service.exportOnnxModel(out, { quantized: false });
       expect(primaryChecked).toBe(true);
-      expect(logger.lines.find((l) => l.startsWith("warning:"))).toMatch(/onnxruntime crashed \(SIGSEGV\).*emitting the portable graph instead/);
+      expect(logger.lines.find((l) => l.startsWith("warning:"))).toMatch(
+        /onnxruntime crashed \(SIGSEGV\).*emitting the portable graph instead/,
+      );
       expect(readModel(path).metadata.graph_variant).toBe("portable");
     });
   });
@@ -244,12 +264,18 @@ describe("bad input: one clear error, nothing half-written", () => {
     const model = syntheticBert({ seed: 32 });
     const index = model.tensors.findIndex((t) => t.name === "encoder.layer.0.attention.self.query.weight");
     model.tensors[index] = { ...model.tensors[index]!, shape: [32, 16], data: new Float32Array(32 * 16) };
-    await expectExportError(model, /"encoder\.layer\.0\.attention\.self\.query\.weight" has shape \[32, 16\] but config\.json implies \[32, 32\]/);
+    await expectExportError(
+      model,
+      /"encoder\.layer\.0\.attention\.self\.query\.weight" has shape \[32, 16\] but config\.json implies \[32, 32\]/,
+    );
   });
 
   it("an unsupported model_type", async () => {
     const model = syntheticBert({ seed: 33 });
-    await expectExportError({ ...model, config: { ...model.config, model_type: "t5" } }, /model_type "t5" is not supported; supported model types: .*bert/);
+    await expectExportError(
+      { ...model, config: { ...model.config, model_type: "t5" } },
+      /model_type "t5" is not supported; supported model types: .*bert/,
+    );
   });
 
   it("no config.json / no tokenizer.json", async () => {

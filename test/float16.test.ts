@@ -33,7 +33,10 @@ function floatTypes(model: Model): Map<string, DataType> {
 
 describe("the FP16 graph against the FP32 reference forward", () => {
   const encoder = syntheticEncoder(syntheticBert({ seed: 61, layers: 4, hidden: 64, heads: 4, intermediate: 256 }));
-  const batches = [randomBatch(encoder.config, { batch: 4, sequence: 11, seed: 6 }), randomBatch(encoder.config, { batch: 1, sequence: 1 })];
+  const batches = [
+    randomBatch(encoder.config, { batch: 4, sequence: 11, seed: 6 }),
+    randomBatch(encoder.config, { batch: 1, sequence: 1 }),
+  ];
   const sentence: SentencePooling = { pooling: "mean", normalize: true };
 
   for (const opset of [17, 14]) {
@@ -49,7 +52,8 @@ describe("the FP16 graph against the FP32 reference forward", () => {
         const types = floatTypes(model);
         for (const node of model.graph.nodes) {
           // LayerNorm's parameters and the reductions' inputs stay float32; MatMul weights are float16.
-          if (node.opType === "LayerNormalization") expect(node.inputs.slice(1).map((i) => types.get(i))).toEqual([DataType.FLOAT, DataType.FLOAT]);
+          if (node.opType === "LayerNormalization")
+            expect(node.inputs.slice(1).map((i) => types.get(i))).toEqual([DataType.FLOAT, DataType.FLOAT]);
           if (node.opType === "MatMul" && types.get(node.inputs[1]!) !== undefined && node.outputs[0]!.includes("layer")) {
             expect(types.get(node.inputs[1]!), node.name).toBe(DataType.FLOAT16);
           }
@@ -75,7 +79,10 @@ describe("the FP16 graph against the FP32 reference forward", () => {
     // A Softmax reads float32 (its input is not a Cast to float16, nor a float16 node's output).
     for (const softmax of model.graph.nodes.filter((n) => n.opType === "Softmax")) {
       const producer = produced.get(softmax.inputs[0]!)!;
-      expect(producer.opType === "Cast" ? producer.attributes.to : { kind: "int", value: DataType.FLOAT }).toEqual({ kind: "int", value: DataType.FLOAT });
+      expect(producer.opType === "Cast" ? producer.attributes.to : { kind: "int", value: DataType.FLOAT }).toEqual({
+        kind: "int",
+        value: DataType.FLOAT,
+      });
     }
     // No float16 constant holds float32's lowest (it would be −Infinity).
     for (const init of model.graph.initializers.filter((i) => i.dataType === DataType.FLOAT16 && i.dims.length === 0)) {
@@ -86,7 +93,11 @@ describe("the FP16 graph against the FP32 reference forward", () => {
 
 describe("FP16 export", () => {
   it("exports <slug>_fp16.onnx verified, without the FP32 intermediate; the Embedder's vectors stay close to FP32's", async () => {
-    const dir = modelFolder(syntheticBert({ seed: 62, vocab: BUNDLED_VOCAB_SIZE }), { sentence: { pooling: "cls", normalize: true } }, "half");
+    const dir = modelFolder(
+      syntheticBert({ seed: 62, vocab: BUNDLED_VOCAB_SIZE }),
+      { sentence: { pooling: "cls", normalize: true } },
+      "half",
+    );
     const out = tempDir();
     const service = new EmbeddingService(dir, { logger: silentLogger });
     const path = await service.exportOnnxModel(out, { dtype: "fp16", sentenceEmbedding: true });

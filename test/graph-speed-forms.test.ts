@@ -8,7 +8,15 @@ import { FUSED_OPS } from "../src/arch/blocks.js";
 import { type LoadedEncoder } from "../src/arch/encoder.js";
 import { buildEncoderGraph } from "../src/heads/graph.js";
 import { relativeMaxError } from "../src/export/verify.js";
-import { randomBatch, syntheticAlbert, syntheticBert, syntheticJinaBert, syntheticModernBert, syntheticMpnet, syntheticNomicBert } from "../src/fixtures/index.js";
+import {
+  randomBatch,
+  syntheticAlbert,
+  syntheticBert,
+  syntheticJinaBert,
+  syntheticModernBert,
+  syntheticMpnet,
+  syntheticNomicBert,
+} from "../src/fixtures/index.js";
 import type { Model } from "../src/graph/ir.js";
 import { expandAttention } from "../src/quant/attention-expansion.js";
 import { activationsToCalibrate } from "../src/quant/static-qdq.js";
@@ -32,7 +40,11 @@ const TEMPLATES: Record<string, Template> = {
     rotary: true,
     layers: 2,
   },
-  "modernbert (sliding window)": { encoder: syntheticEncoder(syntheticModernBert({ seed: 206, layers: 3, localAttention: 4 })), rotary: true, layers: 3 },
+  "modernbert (sliding window)": {
+    encoder: syntheticEncoder(syntheticModernBert({ seed: 206, layers: 3, localAttention: 4 })),
+    rotary: true,
+    layers: 3,
+  },
 };
 
 const primary = (encoder: LoadedEncoder): Model => buildEncoderGraph(encoder, { opset: 17, variant: "primary" });

@@ -39,7 +39,9 @@ describe("Hub names are checked before any path is built", () => {
     hub.addRepo({ id: ID, dir: repo, revisions: { main: commit, [evil]: commit } });
     const out = join(tempDir(), "out");
 
-    const run = await runCli(["export", ID, "--revision", evil, "-o", out, "--fp32"], { env: env({ HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cacheDir }) });
+    const run = await runCli(["export", ID, "--revision", evil, "-o", out, "--fp32"], {
+      env: env({ HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cacheDir }),
+    });
     expect(run.code).toBe(EXIT_USAGE);
     expect(run.stdout).toBe("");
     expect(run.stderr).toBe(
@@ -52,8 +54,14 @@ describe("Hub names are checked before any path is built", () => {
     expect(existsSync(out)).toBe(false);
 
     // The library refuses it too, before a request or a cache folder.
-    const client = new HubClient({ settings: new HubSettings({ endpoint: hub.endpoint, cacheDir }), revision: evil, logger: recordingLogger() });
-    await expect(client.resolve(ID, "tokenizer")).rejects.toThrow(/^revision ".+EVILREF" is not a branch, tag or commit sha the Hub allows/);
+    const client = new HubClient({
+      settings: new HubSettings({ endpoint: hub.endpoint, cacheDir }),
+      revision: evil,
+      logger: recordingLogger(),
+    });
+    await expect(client.resolve(ID, "tokenizer")).rejects.toThrow(
+      /^revision ".+EVILREF" is not a branch, tag or commit sha the Hub allows/,
+    );
     expect(hub.requests).toEqual([]);
     expect(listing(target)).toEqual([]);
     expect(existsSync(cacheDir)).toBe(false);
@@ -62,12 +70,17 @@ describe("Hub names are checked before any path is built", () => {
   it("a shard name that climbs out of the snapshot is refused, naming the index; nothing is fetched for it", async () => {
     const repo = modelFolder(syntheticBert({ seed: 4 }), {}, "repo");
     rmSync(join(repo, "model.safetensors")); // the index is read only when there is no single file
-    writeFileSync(join(repo, "model.safetensors.index.json"), JSON.stringify({ weight_map: { "embeddings.word_embeddings.weight": "../../../../evil.safetensors" } }));
+    writeFileSync(
+      join(repo, "model.safetensors.index.json"),
+      JSON.stringify({ weight_map: { "embeddings.word_embeddings.weight": "../../../../evil.safetensors" } }),
+    );
     const hub = await startHub([{ id: ID, dir: repo }]);
     const cacheDir = tempDir();
     const resolver = new HubClient({ settings: new HubSettings({ endpoint: hub.endpoint, cacheDir }), logger: recordingLogger() });
     const out = join(tempDir(), "out");
-    await expect(new EmbeddingService(ID, { resolver, logger: recordingLogger() }).exportOnnxModel(out, { quantized: false })).rejects.toThrow(
+    await expect(
+      new EmbeddingService(ID, { resolver, logger: recordingLogger() }).exportOnnxModel(out, { quantized: false }),
+    ).rejects.toThrow(
       `model.safetensors.index.json's weight_map names the file "../../../../evil.safetensors", which must be a relative path without empty, '.' or '..' parts; ` +
         "refusing to use it (is HF_ENDPOINT a Hugging Face Hub?)",
     );
@@ -82,34 +95,47 @@ describe("Hub names are checked before any path is built", () => {
     const cache = new RepoCache(cacheDir, ID);
     expect(() => cache.writeRef("../x", "a".repeat(40))).toThrow(/^revision "\.\.\/x" is not a branch, tag or commit sha/);
     expect(() => cache.cachedCommit("refs/../../x")).toThrow(/^revision "refs\/\.\.\/\.\.\/x" is not a branch/);
-    expect(() => cache.pointerPath("a".repeat(40), "../config.json")).toThrow(`the Hub names the file "../config.json", which must be a relative path`);
-    expect(() => cache.markMissing("a".repeat(40), "/etc/passwd")).toThrow(`the Hub names the file "/etc/passwd", which must be a relative path`);
+    expect(() => cache.pointerPath("a".repeat(40), "../config.json")).toThrow(
+      `the Hub names the file "../config.json", which must be a relative path`,
+    );
+    expect(() => cache.markMissing("a".repeat(40), "/etc/passwd")).toThrow(
+      `the Hub names the file "/etc/passwd", which must be a relative path`,
+    );
     expect(() => cache.blobPath("..")).toThrow(`the Hub sent the ETag "..", which cannot name a cache file`);
     expect(() => cache.snapshotDir("../../x")).toThrow(`"../../x" is not a commit sha (40 hex digits)`);
     expect(listing(cacheDir)).toEqual([]);
   });
 
   it("follows the Hub's rules: huggingface_hub's repo ids, git's ref names, relative repo paths", () => {
-    for (const id of ["BAAI/bge-small-en-v1.5", "sentence-transformers/all-MiniLM-L6-v2", "org_1/a.b-c"]) expect(repoIdProblem(id), id).toBeUndefined();
+    for (const id of ["BAAI/bge-small-en-v1.5", "sentence-transformers/all-MiniLM-L6-v2", "org_1/a.b-c"])
+      expect(repoIdProblem(id), id).toBeUndefined();
     expect(repoIdProblem("org/a--b")).toBe("may not contain '--' or '..'");
     expect(repoIdProblem("org/a..b")).toBe("may not contain '--' or '..'");
     expect(repoIdProblem("org/name.git")).toBe("may not end with .git");
     expect(repoIdProblem(`org/${"a".repeat(93)}`)).toBe("is longer than 96 characters");
-    for (const id of ["org/.hidden", "-org/name", "org/name-", "org/na me", "org/na%2Fme"]) expect(repoIdProblem(id), id).toMatch(/^may hold only letters/);
-    for (const id of ["name", "a/b/c", "/org/name", "org/"]) expect(repoIdProblem(id), id).toMatch(/^is not of the form org\/name$|^may hold only/);
+    for (const id of ["org/.hidden", "-org/name", "org/name-", "org/na me", "org/na%2Fme"])
+      expect(repoIdProblem(id), id).toMatch(/^may hold only letters/);
+    for (const id of ["name", "a/b/c", "/org/name", "org/"])
+      expect(repoIdProblem(id), id).toMatch(/^is not of the form org\/name$|^may hold only/);
 
     for (const revision of ["main", "v1.0", "refs/pr/1", "feature/long-name_2", "0123456789abcdef0123456789abcdef01234567"]) {
       expect(revisionProblem(revision), revision).toBeUndefined();
     }
     expect(revisionProblem("")).toBe("is empty");
-    for (const revision of ["../x", "a/../b", "a..b", "@{-1}", "@"]) expect(revisionProblem(revision), revision).toBe("may not contain '..' or '@{'");
-    for (const revision of [".hidden", "a/.b", "x.lock", "refs/x.lock"]) expect(revisionProblem(revision), revision).toMatch(/part that starts with '\.' or ends with '\.lock'/);
-    for (const revision of ["/a", "a/", "a//b"]) expect(revisionProblem(revision), revision).toBe("may not start or end with '/' or contain '//'");
-    for (const revision of ["a b", "a~1", "a^", "a:b", "a?", "a*", "a[b", "a\\b", "a\u0000b", "a\nb"]) expect(revisionProblem(revision), JSON.stringify(revision)).toMatch(/^may not contain spaces/);
+    for (const revision of ["../x", "a/../b", "a..b", "@{-1}", "@"])
+      expect(revisionProblem(revision), revision).toBe("may not contain '..' or '@{'");
+    for (const revision of [".hidden", "a/.b", "x.lock", "refs/x.lock"])
+      expect(revisionProblem(revision), revision).toMatch(/part that starts with '\.' or ends with '\.lock'/);
+    for (const revision of ["/a", "a/", "a//b"])
+      expect(revisionProblem(revision), revision).toBe("may not start or end with '/' or contain '//'");
+    for (const revision of ["a b", "a~1", "a^", "a:b", "a?", "a*", "a[b", "a\\b", "a\u0000b", "a\nb"])
+      expect(revisionProblem(revision), JSON.stringify(revision)).toMatch(/^may not contain spaces/);
     expect(revisionProblem("v1.")).toBe("may not end with '.'");
 
-    for (const path of ["config.json", "1_Pooling/config.json", "onnx/model.onnx", "a.b/c..d"]) expect(repoFileProblem(path), path).toBeUndefined();
-    for (const path of ["../x", "a/../../x", "/abs", "a//b", "./x", "a/"]) expect(repoFileProblem(path), path).toBe("must be a relative path without empty, '.' or '..' parts");
+    for (const path of ["config.json", "1_Pooling/config.json", "onnx/model.onnx", "a.b/c..d"])
+      expect(repoFileProblem(path), path).toBeUndefined();
+    for (const path of ["../x", "a/../../x", "/abs", "a//b", "./x", "a/"])
+      expect(repoFileProblem(path), path).toBe("must be a relative path without empty, '.' or '..' parts");
     expect(repoFileProblem("a\\..\\x")).toBe("may not contain control characters or backslashes");
     expect(repoFileProblem("")).toBe("is empty");
   });
@@ -138,14 +164,22 @@ describe("credentials never reach a message", () => {
     });
 
     const port = await closedPort();
-    const unreachable = await runCli(["tokenizer", ID, "-o", join(tempDir(), "y")], { env: env({ HF_ENDPOINT: `http://user:${SECRET}@127.0.0.1:${port}` }) });
+    const unreachable = await runCli(["tokenizer", ID, "-o", join(tempDir(), "y")], {
+      env: env({ HF_ENDPOINT: `http://user:${SECRET}@127.0.0.1:${port}` }),
+    });
     expect(unreachable.code).toBe(EXIT_FAILURE);
-    expect(unreachable.stderr).toMatch(new RegExp(`^jazzmine-embed: error: cannot reach http://127\\.0\\.0\\.1:${port} \\(connection refused\\) and ${ID}@main is not in the Hub cache`));
+    expect(unreachable.stderr).toMatch(
+      new RegExp(
+        `^jazzmine-embed: error: cannot reach http://127\\.0\\.0\\.1:${port} \\(connection refused\\) and ${ID}@main is not in the Hub cache`,
+      ),
+    );
     expect(unreachable.stderr).not.toContain(SECRET);
   });
 
   it("an HF_ENDPOINT with a token in its query string is refused without echoing the token", async () => {
-    const run = await runCli(["tokenizer", ID, "-o", join(tempDir(), "z")], { env: env({ HF_ENDPOINT: `https://mirror.example/?token=${SECRET}` }) });
+    const run = await runCli(["tokenizer", ID, "-o", join(tempDir(), "z")], {
+      env: env({ HF_ENDPOINT: `https://mirror.example/?token=${SECRET}` }),
+    });
     expect(run).toEqual({
       code: EXIT_FAILURE,
       stdout: "",
@@ -155,12 +189,16 @@ describe("credentials never reach a message", () => {
   });
 
   it("redactCredentials masks userinfo, secret query parameters and Hugging Face tokens, and leaves the rest", () => {
-    expect(redactCredentials(`cannot reach https://me:${SECRET}@mirror.example/api (refused)`)).toBe("cannot reach https://***@mirror.example/api (refused)");
+    expect(redactCredentials(`cannot reach https://me:${SECRET}@mirror.example/api (refused)`)).toBe(
+      "cannot reach https://***@mirror.example/api (refused)",
+    );
     expect(redactCredentials(`GET https://cdn.example/blob?X-Amz-Credential=AKIA&X-Amz-Signature=${SECRET}&X-Amz-Expires=60 failed`)).toBe(
       "GET https://cdn.example/blob?X-Amz-Credential=***&X-Amz-Signature=***&X-Amz-Expires=60 failed",
     );
     expect(redactCredentials(`https://h/x?access_token=${SECRET}&rev=main#top`)).toBe("https://h/x?access_token=***&rev=main#top");
-    expect(redactCredentials(`http://h/b?signature=${SECRET}&Key-Pair-Id=K1&Policy=P`)).toBe("http://h/b?signature=***&Key-Pair-Id=***&Policy=***");
+    expect(redactCredentials(`http://h/b?signature=${SECRET}&Key-Pair-Id=K1&Policy=P`)).toBe(
+      "http://h/b?signature=***&Key-Pair-Id=***&Policy=***",
+    );
     expect(redactCredentials("token hf_abcdefghijklmnopqrstuvwxyz0123 leaked")).toBe("token hf_*** leaked");
     const plain = "org/tiny-bert@main has no file tokenizer.json (HTTP 404); see https://huggingface.co/org/tiny-bert?x=1";
     expect(redactCredentials(plain)).toBe(plain);

@@ -23,11 +23,14 @@ function tinyRepo(options: { shardBytes?: number } = {}): string {
   const dir = modelFolder(syntheticBert({ seed: 31 }), options.shardBytes ? { shardBytes: options.shardBytes } : {}, "repo");
   writeFileSync(join(dir, "README.md"), "# tiny\n");
   writeFileSync(join(dir, "pytorch_model.bin"), Buffer.alloc(50_000, 7));
-  writeFileSync(join(dir, "modules.json"), JSON.stringify([
-    { idx: 0, name: "0", path: "", type: "sentence_transformers.models.Transformer" },
-    { idx: 1, name: "1", path: "1_Pooling", type: "sentence_transformers.models.Pooling" },
-    { idx: 2, name: "2", path: "2_Normalize", type: "sentence_transformers.models.Normalize" },
-  ]));
+  writeFileSync(
+    join(dir, "modules.json"),
+    JSON.stringify([
+      { idx: 0, name: "0", path: "", type: "sentence_transformers.models.Transformer" },
+      { idx: 1, name: "1", path: "1_Pooling", type: "sentence_transformers.models.Pooling" },
+      { idx: 2, name: "2", path: "2_Normalize", type: "sentence_transformers.models.Normalize" },
+    ]),
+  );
   mkdirSync(join(dir, "1_Pooling"));
   writeFileSync(join(dir, "1_Pooling", "config.json"), JSON.stringify({ word_embedding_dimension: 32, pooling_mode_cls_token: true }));
   return dir;
@@ -43,7 +46,8 @@ function client(hub: FakeHub, cacheDir: string, options: Partial<HubClientOption
 }
 
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
-const gets = (hub: FakeHub, suffix: string) => hub.fileRequests((r) => r.method === "GET" && (r.path.endsWith(suffix) || r.server === "cdn" && suffix === "<cdn>"));
+const gets = (hub: FakeHub, suffix: string) =>
+  hub.fileRequests((r) => r.method === "GET" && (r.path.endsWith(suffix) || (r.server === "cdn" && suffix === "<cdn>")));
 
 /** Every file under `dir` (following nothing), for secret scans. */
 function allFiles(dir: string): string[] {
@@ -61,15 +65,33 @@ describe("export by Hub id", () => {
     expect(path).toBe(join(out, "org-tiny-bert_fp32.onnx"));
     // The sentence-transformers files travel with the model (the repo's pipeline: CLS, Normalize).
     expect(readdirSync(out, { recursive: true }).sort()).toEqual([
-      "1_Pooling", "1_Pooling/config.json", "config.json", "export_manifest.json", "modules.json", "org-tiny-bert_fp32.onnx", "tokenizer.json", "tokenizer_config.json",
+      "1_Pooling",
+      "1_Pooling/config.json",
+      "config.json",
+      "export_manifest.json",
+      "modules.json",
+      "org-tiny-bert_fp32.onnx",
+      "tokenizer.json",
+      "tokenizer_config.json",
     ]);
 
     const snapshot = resolver.snapshotOf(ID)!;
     const repo = join(cacheDir, "models--org--tiny-bert");
     expect(readFileSync(join(repo, "refs", "main"), "utf8")).toBe(snapshot.commit);
     expect(snapshot.dir).toBe(join(repo, "snapshots", snapshot.commit));
-    const fetched = ["1_Pooling/config.json", "config.json", "model.safetensors", "modules.json", "tokenizer.json", "tokenizer_config.json"];
-    expect(readdirSync(snapshot.dir, { recursive: true }).filter((p) => p !== "1_Pooling").sort()).toEqual(fetched);
+    const fetched = [
+      "1_Pooling/config.json",
+      "config.json",
+      "model.safetensors",
+      "modules.json",
+      "tokenizer.json",
+      "tokenizer_config.json",
+    ];
+    expect(
+      readdirSync(snapshot.dir, { recursive: true })
+        .filter((p) => p !== "1_Pooling")
+        .sort(),
+    ).toEqual(fetched);
     // Blobs are named by etag: sha256 for LFS files, git blob sha1 for the others; snapshot entries are relative links.
     const weights = sha256(join(repoDir, "model.safetensors"));
     expect(readlinkSync(join(snapshot.dir, "model.safetensors"))).toBe(`../../blobs/${weights}`);
@@ -80,9 +102,12 @@ describe("export by Hub id", () => {
     // Optional files the repo lacks are recorded as huggingface_hub does.
     expect(existsSync(join(repo, ".no_exist", snapshot.commit, "sentence_bert_config.json"))).toBe(true);
     // Nothing else was fetched: no README, no legacy .bin beside safetensors; the LFS file came from the CDN.
-    expect(hub.fileRequests((r) => r.method === "GET" && r.server === "hub").map((r) => r.path.split("/resolve/")[1]!.slice(41)).sort()).toEqual(
-      fetched.filter((f) => f !== "model.safetensors"),
-    );
+    expect(
+      hub
+        .fileRequests((r) => r.method === "GET" && r.server === "hub")
+        .map((r) => r.path.split("/resolve/")[1]!.slice(41))
+        .sort(),
+    ).toEqual(fetched.filter((f) => f !== "model.safetensors"));
     expect(gets(hub, "<cdn>").map((r) => r.path)).toEqual([`/blobs/${weights}?signature=abc`]);
     expect(readdirSync(join(repo, "blobs")).filter((f) => f.endsWith(".incomplete"))).toEqual([]);
   });
@@ -165,8 +190,12 @@ describe("cache reuse", () => {
     hub.apiStatus = 503;
     const { hub: resolver, logger } = client(hub, cacheDir);
     expect(await resolver.resolve(ID, "tokenizer")).toBe(resolver.snapshotOf(ID)!.dir);
-    expect(logger.lines).toEqual([`${hub.endpoint} answered HTTP 503: using the cached snapshot ${resolver.snapshotOf(ID)!.commit} of ${ID}@main`]);
-    await expect(client(hub, tempDir()).hub.resolve(ID, "tokenizer")).rejects.toThrow(`${hub.endpoint} answered HTTP 503 for ${ID}; try again later`);
+    expect(logger.lines).toEqual([
+      `${hub.endpoint} answered HTTP 503: using the cached snapshot ${resolver.snapshotOf(ID)!.commit} of ${ID}@main`,
+    ]);
+    await expect(client(hub, tempDir()).hub.resolve(ID, "tokenizer")).rejects.toThrow(
+      `${hub.endpoint} answered HTTP 503 for ${ID}; try again later`,
+    );
   });
 
   it("HF_HUB_OFFLINE=1: no request at all; a clear error when the model is not cached", async () => {
@@ -183,7 +212,9 @@ describe("cache reuse", () => {
     expect(logger.lines[0]).toMatch(/^HF_HUB_OFFLINE is set: using the cached snapshot [0-9a-f]{40} of org\/tiny-bert@main$/);
 
     const empty = new HubClient({ settings: HubSettings.fromEnv({ HF_HUB_OFFLINE: "1", HF_HUB_CACHE: tempDir() }), logger });
-    await expect(empty.resolve(ID, "model")).rejects.toThrow(/^HF_HUB_OFFLINE is set and org\/tiny-bert@main is not in the Hub cache \(.+\); run once online/);
+    await expect(empty.resolve(ID, "model")).rejects.toThrow(
+      /^HF_HUB_OFFLINE is set and org\/tiny-bert@main is not in the Hub cache \(.+\); run once online/,
+    );
     // Cached tokenizer files do not make a model export possible offline.
     const tokenizerOnly = tempDir();
     await client(hub, tokenizerOnly).hub.resolve(ID, "tokenizer");
@@ -233,7 +264,9 @@ describe("gated repositories and the token", () => {
     );
 
     const wrong = client(hub, cacheDir, { token: "hf_wrong" });
-    await expect(wrong.hub.resolve(ID, "tokenizer")).rejects.toThrow(/your token \(HF_TOKEN or the token file\) has no access \(HTTP 401\)/);
+    await expect(wrong.hub.resolve(ID, "tokenizer")).rejects.toThrow(
+      /your token \(HF_TOKEN or the token file\) has no access \(HTTP 401\)/,
+    );
 
     const logger = recordingLogger();
     const settings = HubSettings.fromEnv({ HF_TOKEN: TOKEN, HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: cacheDir });
@@ -247,7 +280,13 @@ describe("gated repositories and the token", () => {
     expect(hub.requests.filter((r) => r.server === "cdn" && r.authorization !== undefined)).toEqual([]);
     expect(hub.requests.some((r) => r.server === "cdn")).toBe(true);
     // Never printed, logged, serialized or written.
-    const said = [...logger.lines, ...anonymous.logger.lines, error.message, JSON.stringify(settings), JSON.stringify(resolver.snapshotOf(ID))];
+    const said = [
+      ...logger.lines,
+      ...anonymous.logger.lines,
+      error.message,
+      JSON.stringify(settings),
+      JSON.stringify(resolver.snapshotOf(ID)),
+    ];
     const { inspect } = await import("node:util");
     said.push(inspect(settings, { showHidden: true, depth: 5 }), inspect(resolver, { depth: 5 }));
     expect(said.filter((s) => s.includes(TOKEN))).toEqual([]);
@@ -357,7 +396,10 @@ describe("failures: one line saying what to do", () => {
       `revision "v9" of ${ID} was not found: pass a branch, tag or commit sha of ${hub.endpoint}/${ID} (--revision)`,
     );
     const closed = await closedPort();
-    const unreachable = new HubClient({ settings: new HubSettings({ endpoint: `http://127.0.0.1:${closed}`, cacheDir }), logger: recordingLogger() });
+    const unreachable = new HubClient({
+      settings: new HubSettings({ endpoint: `http://127.0.0.1:${closed}`, cacheDir }),
+      logger: recordingLogger(),
+    });
     await expect(unreachable.resolve(ID, "model")).rejects.toThrow(
       /^cannot reach http:\/\/127\.0\.0\.1:\d+ \(connection refused\) and org\/tiny-bert@main is not in the Hub cache \(.+\); check your connection/,
     );

@@ -56,9 +56,15 @@ describe("block quantization (MatMulNBits / GatherBlockQuantized layout)", () =>
     const n = 3;
     const w = Float32Array.from({ length: k * n }, (_, i) => Math.sin(i));
     const q = quantizeMatMulWeight(w, k, n);
-    for (const [row, column] of [[0, 0], [33, 2], [63, 1]] as const) {
+    for (const [row, column] of [
+      [0, 0],
+      [33, 2],
+      [63, 1],
+    ] as const) {
       const scale = q.scales[column * (k / BLOCK_SIZE) + Math.floor(row / BLOCK_SIZE)]!;
-      expect(Math.abs(dequantizeCode(codeAt(q, k, column, row), scale) - w[row * n + column]!)).toBeLessThanOrEqual(Math.abs(scale) / 2 + 1e-7);
+      expect(Math.abs(dequantizeCode(codeAt(q, k, column, row), scale) - w[row * n + column]!)).toBeLessThanOrEqual(
+        Math.abs(scale) / 2 + 1e-7,
+      );
     }
     const t = quantizeTable(w, n, k);
     expect(t.scales.length).toBe(n * (k / BLOCK_SIZE));
@@ -79,17 +85,34 @@ function dequantizedGraph(fp32: Model, eightBit: ReadonlySet<string> = new Set()
     const bits = eightBit.has(node.name) ? 8 : 4;
     const q = quantizeMatMulWeight(initializerToFloat32(weight.initializer), k, n, bits);
     const blocks = Math.ceil(k / BLOCK_SIZE);
-    replaced.set(weight.initializer.name, Float32Array.from({ length: k * n }, (_, i) => dequantizeCode(codeAt(q, k, i % n, Math.floor(i / n), bits), q.scales[(i % n) * blocks + Math.floor(Math.floor(i / n) / BLOCK_SIZE)]!, bits)));
+    replaced.set(
+      weight.initializer.name,
+      Float32Array.from({ length: k * n }, (_, i) =>
+        dequantizeCode(
+          codeAt(q, k, i % n, Math.floor(i / n), bits),
+          q.scales[(i % n) * blocks + Math.floor(Math.floor(i / n) / BLOCK_SIZE)]!,
+          bits,
+        ),
+      ),
+    );
   }
   for (const { initializer, readers } of embeddingTargets(index)) {
     const [rows, width] = initializer.dims as [number, number];
     const values = initializerToFloat32(initializer);
     if (width % BLOCK_SIZE === 0 && readers.every((r) => r.opType === "Gather")) {
       const q = quantizeTable(values, rows, width);
-      replaced.set(initializer.name, Float32Array.from(values, (_, i) => dequantizeCode(codeAt(q, width, Math.floor(i / width), i % width), q.scales[Math.floor(i / BLOCK_SIZE)]!)));
+      replaced.set(
+        initializer.name,
+        Float32Array.from(values, (_, i) =>
+          dequantizeCode(codeAt(q, width, Math.floor(i / width), i % width), q.scales[Math.floor(i / BLOCK_SIZE)]!),
+        ),
+      );
     } else {
       const q = quantizePerChannel(values, initializer.dims, 1);
-      replaced.set(initializer.name, Float32Array.from(q.values, (v, i) => v * q.scales[i % width]!));
+      replaced.set(
+        initializer.name,
+        Float32Array.from(q.values, (v, i) => v * q.scales[i % width]!),
+      );
     }
   }
   const initializers = model.graph.initializers.map((init): Initializer => {
@@ -101,13 +124,19 @@ function dequantizedGraph(fp32: Model, eightBit: ReadonlySet<string> = new Set()
 
 describe("the INT4 graph", () => {
   const encoder = syntheticEncoder(syntheticBert({ seed: 71, layers: 2, hidden: 64, heads: 4, intermediate: 128, vocab: 2000 }));
-  const batches = [randomBatch(encoder.config, { batch: 3, sequence: 10, seed: 8 }), randomBatch(encoder.config, { batch: 1, sequence: 1 })];
+  const batches = [
+    randomBatch(encoder.config, { batch: 3, sequence: 10, seed: 8 }),
+    randomBatch(encoder.config, { batch: 1, sequence: 1 }),
+  ];
 
   it("equals the float graph with the TypeScript-dequantized weights (accuracy_level 1: 1e-4; level 4 quantizes activations: 3e-2), both variants, padded batches", async () => {
     for (const variant of VARIANTS) {
       const fp32 = buildEncoderGraph(encoder, { opset: 17, variant });
       const expected = dequantizedGraph(fp32);
-      for (const [level, tolerance] of [[1, 1e-4], [4, 3e-2]] as const) {
+      for (const [level, tolerance] of [
+        [1, 1e-4],
+        [4, 3e-2],
+      ] as const) {
         const { model, quantized } = quantizeInt4(fp32, { accuracyLevel: level });
         validateModel(model);
         expect(model.graph.nodes.filter((n) => n.opType === "MatMulNBits").length).toBe(quantized.length);
@@ -115,7 +144,10 @@ describe("the INT4 graph", () => {
         for (const batch of batches) {
           const [got, want] = await Promise.all([runInProcess(model, batch), runInProcess(expected, batch)]);
           for (const output of ["lastHiddenState", "poolerOutput"] as const) {
-            expect(relativeMaxError(got[output], want[output]), `${variant} level ${level} ${output} ${batch.batch}x${batch.sequence}`).toBeLessThanOrEqual(tolerance);
+            expect(
+              relativeMaxError(got[output], want[output]),
+              `${variant} level ${level} ${output} ${batch.batch}x${batch.sequence}`,
+            ).toBeLessThanOrEqual(tolerance);
           }
         }
       }
@@ -127,13 +159,19 @@ describe("the INT4 graph", () => {
     const four = quantizeInt4(fp32, { accuracyLevel: 4 });
     const names = four.quantized;
     const mixed = quantizeInt4(fp32, { accuracyLevel: 4, eightBit: new Set(names) });
-    expect(mixed.model.graph.nodes.filter((n) => n.opType === "MatMulNBits").map((n) => n.attributes.bits)).toEqual(names.map(() => ({ kind: "int", value: 8 })));
+    expect(mixed.model.graph.nodes.filter((n) => n.opType === "MatMulNBits").map((n) => n.attributes.bits)).toEqual(
+      names.map(() => ({ kind: "int", value: 8 })),
+    );
     const batch = batches[0]!;
     const reference = referenceForward(encoder, batch).poolerOutput;
     const hidden = encoder.config.hiddenSize;
     const worst = async (model: Model) => {
       const pooled = (await runInProcess(model, batch)).poolerOutput;
-      return Math.min(...Array.from({ length: batch.batch }, (_, r) => cosine(pooled.slice(r * hidden, (r + 1) * hidden), reference.slice(r * hidden, (r + 1) * hidden))));
+      return Math.min(
+        ...Array.from({ length: batch.batch }, (_, r) =>
+          cosine(pooled.slice(r * hidden, (r + 1) * hidden), reference.slice(r * hidden, (r + 1) * hidden)),
+        ),
+      );
     };
     const [int4, eight] = [await worst(four.model), await worst(mixed.model)];
     expect(int4).toBeGreaterThanOrEqual(0.98);
@@ -148,7 +186,10 @@ describe("export --mode int4", () => {
     const out = tempDir();
     const calibration = join(tempDir(), "texts.txt");
     writeFileSync(calibration, Array.from({ length: 20 }, (_, i) => `held back text ${i}`).join("\n"));
-    const run = await runCli(["export", dir, "--output", out, "--mode", "int4", "--calibration", calibration, "--fidelity-threshold", "0.995", "--quiet"], { env: OFFLINE });
+    const run = await runCli(
+      ["export", dir, "--output", out, "--mode", "int4", "--calibration", calibration, "--fidelity-threshold", "0.995", "--quiet"],
+      { env: OFFLINE },
+    );
     expect(run.code, run.stderr).toBe(0);
     const path = run.stdout.trim().split("\n").at(-1)!;
     expect(path).toBe(join(out, "four_int4.onnx"));
@@ -167,8 +208,8 @@ describe("export --mode int4", () => {
       await embedder.close();
     }
     const service = new EmbeddingService(dir, { logger: silentLogger });
-    await expect(service.exportOnnxModel(tempDir(), { mode: "int4", accuracyLevel: 2 as 1 })).rejects.toThrow(/accuracyLevel must be one of 1, 4/);
+    await expect(service.exportOnnxModel(tempDir(), { mode: "int4", accuracyLevel: 2 as 1 })).rejects.toThrow(
+      /accuracyLevel must be one of 1, 4/,
+    );
   });
 });
-
-

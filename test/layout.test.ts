@@ -21,7 +21,11 @@ let source: string;
 let sourceConfig: string;
 
 beforeAll(() => {
-  source = modelFolder(syntheticBert({ seed: 61, vocab: BUNDLED_VOCAB_SIZE, maxPositions: 64 }), { sentence: { pooling: "mean", normalize: true } }, "lay-bert");
+  source = modelFolder(
+    syntheticBert({ seed: 61, vocab: BUNDLED_VOCAB_SIZE, maxPositions: 64 }),
+    { sentence: { pooling: "mean", normalize: true } },
+    "lay-bert",
+  );
   sourceConfig = readFileSync(join(source, "config.json"), "utf8");
 });
 
@@ -65,7 +69,13 @@ describe("FP32 export in each layout", () => {
         expect(readFileSync(join(out, "config.json"), "utf8")).toBe(sourceConfig);
       }
       if (layout === "optimum") {
-        expect(json(join(out, "ort_config.json"))).toEqual({ one_external_file: true, opset: 17, optimization: {}, quantization: {}, use_external_data_format: false });
+        expect(json(join(out, "ort_config.json"))).toEqual({
+          one_external_file: true,
+          opset: 17,
+          optimization: {},
+          quantization: {},
+          use_external_data_format: false,
+        });
       }
       vectors.push(await vectorsOf(out));
     }
@@ -96,7 +106,11 @@ describe("INT8 export, optimum layout", () => {
   for (const mode of ["static", "dynamic"] as const) {
     it(`${mode}: model_quantized.onnx alone, ort_config.json describes the quantization as the report states it`, async () => {
       const out = join(tempDir(), `opt-${mode}`);
-      const path = await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out, { quantized: true, mode, layout: "optimum" });
+      const path = await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out, {
+        quantized: true,
+        mode,
+        layout: "optimum",
+      });
       expect(path).toBe(join(out, "model_quantized.onnx"));
       expect(filesIn(out).filter((f) => f.endsWith(".onnx"))).toEqual(["model_quantized.onnx"]);
       const report = json(join(out, "quantization_report.json")) as unknown as QuantizationReport;
@@ -119,7 +133,9 @@ describe("INT8 export, optimum layout", () => {
 describe("ort_config.json", () => {
   it("lists the MatMuls the report left in float as nodes_to_exclude; external data as stated", () => {
     const dir = tempDir();
-    const report = { matMuls: { quantized: 10, float: [{ node: "/layer.0/attention/query/MatMul", reason: "kept in float for fidelity" }] } } as QuantizationReport;
+    const report = {
+      matMuls: { quantized: 10, float: [{ node: "/layer.0/attention/query/MatMul", reason: "kept in float for fidelity" }] },
+    } as QuantizationReport;
     const config = ortConfig({
       layout: "optimum",
       sourceDir: source,
@@ -132,7 +148,16 @@ describe("ort_config.json", () => {
     expect(config).toMatchObject({ opset: 14, use_external_data_format: false });
     expect(config.quantization).toMatchObject({ activations_dtype: "QUInt8", nodes_to_exclude: ["/layer.0/attention/query/MatMul"] });
     writeFileSync(join(dir, "model_quantized.onnx.data"), "");
-    expect(ortConfig({ layout: "optimum", sourceDir: source, outputDir: dir, modelPath: join(dir, "model_quantized.onnx"), precision: "fp32", opset: 17 })).toMatchObject({
+    expect(
+      ortConfig({
+        layout: "optimum",
+        sourceDir: source,
+        outputDir: dir,
+        modelPath: join(dir, "model_quantized.onnx"),
+        precision: "fp32",
+        opset: 17,
+      }),
+    ).toMatchObject({
       quantization: {},
       use_external_data_format: true,
     });
@@ -155,7 +180,9 @@ describe("finding the model file", () => {
     expect(() => resolveModelFile(dir, undefined, fail)).toThrow(
       `${dir} holds several ONNX files (model_quantized.onnx, onnx/model.onnx, onnx/model_quantized.onnx); choose one with { file }`,
     );
-    expect(["x_int8_qdq.onnx", "x_int8_dynamic.onnx", "model_quantized.onnx", "onnx/model_quantized.onnx"].every(isInt8ModelFile)).toBe(true);
+    expect(["x_int8_qdq.onnx", "x_int8_dynamic.onnx", "model_quantized.onnx", "onnx/model_quantized.onnx"].every(isInt8ModelFile)).toBe(
+      true,
+    );
     expect(["x_fp32.onnx", "model.onnx", "onnx/model_fp16.onnx", "my_model_quantized.onnx.bak"].some(isInt8ModelFile)).toBe(false);
   });
 });

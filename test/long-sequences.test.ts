@@ -86,17 +86,22 @@ describe("the primary graph's attention for long inputs", () => {
     expect(model.metadata[METADATA.attentionMemory]).toBe("quadratic");
     for (const encoder of [rotary, modernBert]) {
       expect(buildEncoderGraph(encoder, { opset: 17, variant: "portable" }).metadata[METADATA.attentionMemory]).toBe("quadratic");
-      expect(buildEncoderGraph(encoder, { opset: 17, variant: "primary", fused: { flash: false } }).metadata[METADATA.attentionMemory]).toBe("quadratic");
+      expect(
+        buildEncoderGraph(encoder, { opset: 17, variant: "primary", fused: { flash: false } }).metadata[METADATA.attentionMemory],
+      ).toBe("quadratic");
     }
   });
 
   // The reference's global attention is S² work in plain loops: 2×8192 once, on the model that
   // has both forms (a global and a local layer); 1×4096 on each.
   it("matches the reference at 1×4096 and 2×8192 with padding (ModernBERT: rotary global layer, sliding-window layer)", async () => {
-    await expectGraphMatchesReference(modernBert, [padded(modernBert, [4000], 4096), padded(modernBert, [LONG, 3000], LONG)], { variant: "primary" });
+    await expectGraphMatchesReference(modernBert, [padded(modernBert, [4000], 4096), padded(modernBert, [LONG, 3000], LONG)], {
+      variant: "primary",
+    });
   });
 
   it("matches the reference at 1×4096 with padding (rotary NomicBERT; BERT with a long position limit)", async () => {
-    for (const encoder of [rotary, longBert]) await expectGraphMatchesReference(encoder, [padded(encoder, [3000], 4096)], { variant: "primary" });
+    for (const encoder of [rotary, longBert])
+      await expectGraphMatchesReference(encoder, [padded(encoder, [3000], 4096)], { variant: "primary" });
   });
 });

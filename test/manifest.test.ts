@@ -32,7 +32,10 @@ const sha256 = (path: string) => createHash("sha256").update(readFileSync(path))
 /** `embed <dir> TEXT --json` in this process: exit code, stderr, and the summary when it worked. */
 async function embed(dir: string, ...flags: string[]) {
   const run = await runCli(["embed", dir, TEXT, "--json", "-q", ...flags], { env });
-  return { ...run, summary: run.code === EXIT_OK ? (JSON.parse(run.stdout) as { model: string; pooling: string; vectors: number[][] }) : undefined };
+  return {
+    ...run,
+    summary: run.code === EXIT_OK ? (JSON.parse(run.stdout) as { model: string; pooling: string; vectors: number[][] }) : undefined,
+  };
 }
 
 let sourceA: string;
@@ -74,12 +77,16 @@ describe("export_manifest.json", () => {
 
   it("B exported FP32 over A's INT8 folder: embed uses B's model and not A's modules.json (both were used before)", async () => {
     expect(listing(shared)).toEqual([
-      "1_Pooling", "1_Pooling/config.json", // A's
-      "config.json", MANIFEST_FILE,
+      "1_Pooling",
+      "1_Pooling/config.json", // A's
+      "config.json",
+      MANIFEST_FILE,
       "model-a_int8_qdq.onnx", // A's
       "model-b_fp32.onnx",
-      "modules.json", "quantization_report.json", // A's
-      "tokenizer.json", "tokenizer_config.json",
+      "modules.json",
+      "quantization_report.json", // A's
+      "tokenizer.json",
+      "tokenizer_config.json",
     ]);
     const run = await embed(shared);
     expect(run.stderr).toBe("");
@@ -113,7 +120,9 @@ describe("export_manifest.json", () => {
     writeFileSync(join(edited, "tokenizer_config.json"), "{}\n");
     const run = await embed(edited);
     expect(run.code).toBe(EXIT_FAILURE);
-    expect(run.stderr).toMatch(new RegExp(`^jazzmine-embed: error: ${escape(join(edited, "tokenizer_config.json"))} is not the file this export wrote \\(3 bytes; `));
+    expect(run.stderr).toMatch(
+      new RegExp(`^jazzmine-embed: error: ${escape(join(edited, "tokenizer_config.json"))} is not the file this export wrote \\(3 bytes; `),
+    );
 
     const deleted = cloneOf(shared, "deleted");
     rmSync(join(deleted, "tokenizer.json"));
@@ -145,7 +154,11 @@ describe("export_manifest.json", () => {
     writeFileSync(join(broken, MANIFEST_FILE), "{ not json");
     const run = await embed(broken);
     expect(run.code).toBe(EXIT_FAILURE);
-    expect(run.stderr).toMatch(new RegExp(`^jazzmine-embed: error: ${escape(join(broken, MANIFEST_FILE))} is not an export manifest this version reads \\(not JSON: `));
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `^jazzmine-embed: error: ${escape(join(broken, MANIFEST_FILE))} is not an export manifest this version reads \\(not JSON: `,
+      ),
+    );
 
     const climbing = cloneOf(shared, "climbing");
     const manifest = readManifestJson(climbing);
@@ -169,11 +182,15 @@ describe("export_manifest.json", () => {
 describe("every runtime", () => {
   it("Reranker and SparseEmbedder check the manifest too; rerank and embed --sparse run onnxruntime in a child (a >30 KB argument works)", async () => {
     const reranker = join(tempDir(), "reranker");
-    await new EmbeddingService(modelFolder(syntheticReranker("bert", { seed: 83, vocab: BUNDLED_VOCAB_SIZE }), {}, "rr"), { logger: silentLogger }).exportOnnxModel(reranker, {
+    await new EmbeddingService(modelFolder(syntheticReranker("bert", { seed: 83, vocab: BUNDLED_VOCAB_SIZE }), {}, "rr"), {
+      logger: silentLogger,
+    }).exportOnnxModel(reranker, {
       quantized: false,
     });
     const splade = join(tempDir(), "splade-out");
-    await new EmbeddingService(writeSpladeFolder(join(tempDir(), "splade"), { vocab: BUNDLED_VOCAB_SIZE }), { logger: silentLogger }).exportOnnxModel(splade, {
+    await new EmbeddingService(writeSpladeFolder(join(tempDir(), "splade"), { vocab: BUNDLED_VOCAB_SIZE }), {
+      logger: silentLogger,
+    }).exportOnnxModel(splade, {
       quantized: false,
     });
     const long = Array.from({ length: 5000 }, (_, i) => `word${i}`).join(" ");

@@ -18,7 +18,15 @@ import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import { readModel } from "../src/graph/onnx-reader.js";
 import { Embedder } from "../src/runtime/embedder.js";
 import { VARIANTS } from "./helpers/architectures.js";
-import { expectGraphMatchesReference, modelFolder, recordingLogger, runCli, runInProcess, syntheticEncoder, tempDir } from "./helpers/index.js";
+import {
+  expectGraphMatchesReference,
+  modelFolder,
+  recordingLogger,
+  runCli,
+  runInProcess,
+  syntheticEncoder,
+  tempDir,
+} from "./helpers/index.js";
 
 const OFFLINE = { HF_HUB_OFFLINE: "1" };
 
@@ -61,7 +69,9 @@ describe("sentence_embedding cut in the graph equals the truncated, renormalized
           const full = referenceForward(encoder, batch, { pooling: sentence.pooling, normalize: false }).sentenceEmbedding!;
           const expected = truncateAndNormalize(full, encoder.config.hiddenSize, sentence.dimensions);
           expect(out.sentenceEmbedding!.length).toBe(batch.batch * sentence.dimensions);
-          expect(relativeMaxError(out.sentenceEmbedding!, expected), `${variant} ${batch.batch}x${batch.sequence}`).toBeLessThanOrEqual(1e-4);
+          expect(relativeMaxError(out.sentenceEmbedding!, expected), `${variant} ${batch.batch}x${batch.sequence}`).toBeLessThanOrEqual(
+            1e-4,
+          );
         }
       }
     });
@@ -72,7 +82,10 @@ describe("advertised dimensions", () => {
   it("are read from config.json, config_sentence_transformers.json or the model card, in that order", () => {
     const dir = tempDir();
     expect(readAdvertisedDimensions(dir)).toBeUndefined();
-    writeFileSync(join(dir, "README.md"), 'loss:\n```json\n{"loss": "MultipleNegativesRankingLoss", "matryoshka_dims": [768, 512, 256, 128, 64]}\n```\n');
+    writeFileSync(
+      join(dir, "README.md"),
+      'loss:\n```json\n{"loss": "MultipleNegativesRankingLoss", "matryoshka_dims": [768, 512, 256, 128, 64]}\n```\n',
+    );
     expect(readAdvertisedDimensions(dir)).toEqual({ dimensions: [64, 128, 256, 512, 768], source: "README.md" });
     writeFileSync(join(dir, "config_sentence_transformers.json"), JSON.stringify({ truncate_dim: 256 }));
     expect(readAdvertisedDimensions(dir)).toEqual({ dimensions: [256], source: "config_sentence_transformers.json" });
@@ -105,10 +118,12 @@ describe("export --dimensions and Embedder { dimensions }", () => {
       // Pooled here from last_hidden_state, then cut: the same vectors.
       const full = await embedder.embed(texts, { pooling: "mean", normalize: false, dimensions: 32 });
       expect(full[0]!.length).toBe(32);
-      for (const [i, vector] of cut.entries()) expect(relativeMaxError(vector, truncateAndNormalize(full[i]!, 32, 12))).toBeLessThanOrEqual(1e-5);
+      for (const [i, vector] of cut.entries())
+        expect(relativeMaxError(vector, truncateAndNormalize(full[i]!, 32, 12))).toBeLessThanOrEqual(1e-5);
       // Fewer dimensions than the graph's: cut further at run time.
       const four = await embedder.embed(texts, { dimensions: 4 });
-      for (const [i, vector] of four.entries()) expect(relativeMaxError(vector, truncateAndNormalize(cut[i]!, 12, 4))).toBeLessThanOrEqual(1e-6);
+      for (const [i, vector] of four.entries())
+        expect(relativeMaxError(vector, truncateAndNormalize(cut[i]!, 12, 4))).toBeLessThanOrEqual(1e-6);
       await expect(embedder.embed(texts, { dimensions: 0 })).rejects.toThrow(/positive integer/);
       await expect(embedder.embed(texts, { pooling: "cls", dimensions: 64 })).rejects.toThrow(/exceeds the 32 dimensions/);
     } finally {
@@ -119,7 +134,9 @@ describe("export --dimensions and Embedder { dimensions }", () => {
   it("refuses dimensions outside 1..hidden before writing anything; the CLI says which flag", async () => {
     const dir = modelFolder(bert, { sentence: { pooling: "cls", normalize: true } });
     const out = tempDir();
-    await expect(new EmbeddingService(dir, { logger: silentLogger }).exportOnnxModel(out, { quantized: false, dimensions: 33 })).rejects.toThrow(ExportError);
+    await expect(
+      new EmbeddingService(dir, { logger: silentLogger }).exportOnnxModel(out, { quantized: false, dimensions: 33 }),
+    ).rejects.toThrow(ExportError);
     expect(readdirSync(out)).toEqual([]);
     const run = await runCli(["export", dir, "--output", tempDir(), "--fp32", "--dimensions", "x"], { env: OFFLINE });
     expect(run.code).toBe(2);

@@ -24,7 +24,8 @@ const HIDDEN = Float32Array.of(1, 2, 3, -4, 5, 6, -1, 0, 2, 2, 9, 9, 7, 7, 8, 8,
 const MASK = Int32Array.of(1, 1, 0, 1, 0, 0, 0, 0, 0);
 
 describe("poolTokens (sentence-transformers' Pooling + Normalize)", () => {
-  const pool = (pooling: SentencePooling["pooling"], normalize = false) => Array.from(poolTokens(HIDDEN, MASK, SHAPE, { pooling, normalize }));
+  const pool = (pooling: SentencePooling["pooling"], normalize = false) =>
+    Array.from(poolTokens(HIDDEN, MASK, SHAPE, { pooling, normalize }));
 
   it("cls takes the first token, padded or not", () => {
     expect(pool("cls")).toEqual([1, 2, -1, 0, 7, 7]);
@@ -73,8 +74,15 @@ describe("sentence_embedding in the graph equals pooling computed in TypeScript"
           const model = buildEncoderGraph(encoder, { opset: 17, variant, sentenceEmbedding: sentence });
           for (const batch of batches) {
             const out = await runInProcess(model, batch);
-            const expected = poolTokens(out.lastHiddenState, batch.attentionMask, { ...batch, hidden: encoder.config.hiddenSize }, sentence);
-            expect(relativeMaxError(out.sentenceEmbedding!, expected), `${variant} ${batch.batch}x${batch.sequence}`).toBeLessThanOrEqual(1e-5);
+            const expected = poolTokens(
+              out.lastHiddenState,
+              batch.attentionMask,
+              { ...batch, hidden: encoder.config.hiddenSize },
+              sentence,
+            );
+            expect(relativeMaxError(out.sentenceEmbedding!, expected), `${variant} ${batch.batch}x${batch.sequence}`).toBeLessThanOrEqual(
+              1e-5,
+            );
           }
         }
       });
@@ -84,7 +92,11 @@ describe("sentence_embedding in the graph equals pooling computed in TypeScript"
   it("at opsets 13 and 18 (reduction axes as attribute / as input)", async () => {
     for (const opset of [13, 18]) {
       for (const pooling of POOLING_MODES) {
-        await expectGraphMatchesReference(encoder, batches.slice(0, 1), { variant: "portable", opset, sentenceEmbedding: { pooling, normalize: true } });
+        await expectGraphMatchesReference(encoder, batches.slice(0, 1), {
+          variant: "portable",
+          opset,
+          sentenceEmbedding: { pooling, normalize: true },
+        });
       }
     }
   });
@@ -102,7 +114,10 @@ describe("export with a sentence_embedding output", () => {
     const dir = modelFolder(bert, { sentence: { pooling: "mean", normalize: true } });
     writeFileSync(join(dir, "sentence_bert_config.json"), JSON.stringify({ max_seq_length: 64, do_lower_case: true }));
     const out = tempDir();
-    const path = await new EmbeddingService(dir, { logger: silentLogger }).exportOnnxModel(out, { quantized: false, sentenceEmbedding: true });
+    const path = await new EmbeddingService(dir, { logger: silentLogger }).exportOnnxModel(out, {
+      quantized: false,
+      sentenceEmbedding: true,
+    });
     const model = await readModel(path);
     expect(model.graph.outputs).toEqual([
       { name: "last_hidden_state", elemType: DataType.FLOAT, shape: ["batch", "sequence", 32] },
@@ -151,8 +166,9 @@ describe("export with a sentence_embedding output", () => {
     const service = new EmbeddingService(dir, { logger: silentLogger });
     const out = tempDir();
     await expect(service.exportOnnxModel(out, { quantized: false, sentenceEmbedding: true })).rejects.toThrow(/Dense after pooling/);
-    await expect(service.exportOnnxModel(out, { quantized: false, sentenceEmbedding: { pooling: "weighted" as "mean", normalize: true } })).rejects.toThrow(ExportError);
+    await expect(
+      service.exportOnnxModel(out, { quantized: false, sentenceEmbedding: { pooling: "weighted" as "mean", normalize: true } }),
+    ).rejects.toThrow(ExportError);
     expect(existsSync(join(out, "model_fp32.onnx"))).toBe(false);
   });
 });
-

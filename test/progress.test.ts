@@ -52,11 +52,18 @@ describe("onProgress", () => {
   it("exportOnnxModel: the graph step, then quantization; nothing on the logger", async () => {
     const { events, onProgress } = recorder();
     const logger = recordingLogger();
-    await new EmbeddingService(source, { logger }).exportOnnxModel(join(tempDir(), "out"), { quantized: true, mode: "dynamic", onProgress });
+    await new EmbeddingService(source, { logger }).exportOnnxModel(join(tempDir(), "out"), {
+      quantized: true,
+      mode: "dynamic",
+      onProgress,
+    });
     const tasks = expectWellFormed(events);
     expect([...tasks.keys()]).toEqual(["export building, writing and verifying the FP32 graph", "quantize quantizing to INT8 (dynamic)"]);
     for (const seen of tasks.values()) {
-      expect(seen.map((e) => [e.status, e.done, e.total, e.unit])).toEqual([["start", 0, 1, "steps"], ["done", 1, 1, "steps"]]);
+      expect(seen.map((e) => [e.status, e.done, e.total, e.unit])).toEqual([
+        ["start", 0, 1, "steps"],
+        ["done", 1, 1, "steps"],
+      ]);
     }
     expect(logger.lines.some((line) => line.startsWith("building, writing and verifying"))).toBe(false);
   });
@@ -66,12 +73,21 @@ describe("onProgress", () => {
     const settings = new HubSettings({ endpoint: hub.endpoint, cacheDir: tempDir() });
     const resolver = new HubClient({ settings, logger: silentLogger, retryDelayMs: 0 });
     const tokenizerOnly = recorder();
-    await new EmbeddingService(ID, { resolver, logger: silentLogger }).exportTokenizerOnly(join(tempDir(), "tok"), { onProgress: tokenizerOnly.onProgress });
+    await new EmbeddingService(ID, { resolver, logger: silentLogger }).exportTokenizerOnly(join(tempDir(), "tok"), {
+      onProgress: tokenizerOnly.onProgress,
+    });
     const tokenizerTasks = expectWellFormed(tokenizerOnly.events);
-    expect([...tokenizerTasks.keys()]).toEqual(["download tokenizer.json", "download tokenizer_config.json", "tokenizer writing the tokenizer files"]);
+    expect([...tokenizerTasks.keys()]).toEqual([
+      "download tokenizer.json",
+      "download tokenizer_config.json",
+      "tokenizer writing the tokenizer files",
+    ]);
 
     const model = recorder();
-    await new EmbeddingService(ID, { resolver, logger: silentLogger }).exportOnnxModel(join(tempDir(), "out"), { quantized: false, onProgress: model.onProgress });
+    await new EmbeddingService(ID, { resolver, logger: silentLogger }).exportOnnxModel(join(tempDir(), "out"), {
+      quantized: false,
+      onProgress: model.onProgress,
+    });
     const tasks = expectWellFormed(model.events);
     // The tokenizer files are cached by now: only the model's files download.
     const downloads = [...tasks.entries()].filter(([key]) => key.startsWith("download "));
@@ -97,7 +113,10 @@ describe("onProgress", () => {
       const progress = seen!.filter((e) => e.status === "progress");
       expect(progress.length).toBeGreaterThanOrEqual(3);
       progress.forEach((e, i) => expect(e.done - (i === 0 ? 0 : progress[i - 1]!.done)).toBeGreaterThan(0));
-      expect([seen![0], seen!.at(-1)]).toMatchObject([{ status: "start", done: 0 }, { status: "done", done: 70 }]);
+      expect([seen![0], seen!.at(-1)]).toMatchObject([
+        { status: "start", done: 0 },
+        { status: "done", done: 70 },
+      ]);
       expect(seen!.every((e) => e.stage === "embed" && e.unit === "texts" && e.total === 70)).toBe(true);
 
       const failing = recorder();
@@ -114,7 +133,15 @@ describe("the CLI's progress lines come from the events", () => {
   it("lines on a log file: downloads, steps and counts; a terminal draws texts done of all", async () => {
     const lines: string[] = [];
     const plain = new Reporter({ write: (t: string) => lines.push(t) });
-    const event = (e: Partial<ProgressEvent>): ProgressEvent => ({ stage: "download", label: "model.safetensors", done: 0, total: 2_000_000, unit: "bytes", status: "start", ...e });
+    const event = (e: Partial<ProgressEvent>): ProgressEvent => ({
+      stage: "download",
+      label: "model.safetensors",
+      done: 0,
+      total: 2_000_000,
+      unit: "bytes",
+      status: "start",
+      ...e,
+    });
     plain.onProgress(event({ done: 500_000 }));
     plain.onProgress(event({ status: "progress", done: 2_000_000 }));
     plain.onProgress(event({ status: "done", done: 2_000_000 }));

@@ -33,7 +33,10 @@ const LAYOUTS: Array<[string, TorchSaveOptions]> = [
   ["no CRCs (torch's compute_crc32=False)", { crc: false }],
 ];
 
-function expectSameTensors(store: { names(): string[]; info(n: string): { dtype: string; shape: number[] }; float32(n: string): Float32Array }, tensors: readonly SafetensorsTensorData[]): void {
+function expectSameTensors(
+  store: { names(): string[]; info(n: string): { dtype: string; shape: number[] }; float32(n: string): Float32Array },
+  tensors: readonly SafetensorsTensorData[],
+): void {
   expect(store.names().sort()).toEqual(tensors.map((t) => t.name).sort());
   for (const t of tensors) {
     expect(store.info(t.name)).toMatchObject({ dtype: t.dtype, shape: t.shape });
@@ -68,7 +71,7 @@ describe("pytorch_model.bin: real-layout checkpoints", () => {
   it("gathers strided views of every element width and rank exactly as safetensors stores them row-major", () => {
     const values = (n: number, f: (i: number) => number) => Float32Array.from({ length: n }, (_, i) => f(i));
     const tensors: SafetensorsTensorData[] = [
-      { name: "u8", dtype: "U8", shape: [3, 5], data: values(15, (i) => i * 7 % 256) },
+      { name: "u8", dtype: "U8", shape: [3, 5], data: values(15, (i) => (i * 7) % 256) },
       { name: "f16", dtype: "F16", shape: [4, 3], data: values(12, (i) => i / 8 - 0.7) },
       { name: "bf16", dtype: "BF16", shape: [2, 3, 4], data: values(24, (i) => (i - 11) * 1.5) },
       { name: "f32", dtype: "F32", shape: [2, 3, 4, 5], data: values(120, (i) => Math.sin(i)) },
@@ -213,9 +216,21 @@ describe("restricted unpickler: malicious pickles are refused, never executed", 
   const cases: Array<[string, number[], string]> = [
     ["os.system via GLOBAL + REDUCE", [...PROTO2, ...global("os", "system"), ...unicode(command), 0x85, 0x52, STOP], '"os.system"'],
     ["posix.system", [...PROTO2, ...global("posix", "system"), ...unicode(command), 0x85, 0x52, STOP], '"posix.system"'],
-    ["builtins.eval", [...PROTO2, ...global("builtins", "eval"), ...unicode(`__import__('os').system('${command}')`), 0x85, 0x52, STOP], '"builtins.eval"'],
-    ["__builtin__.exec (Python 2 name)", [...PROTO2, ...global("__builtin__", "exec"), ...unicode("import os"), 0x85, 0x52, STOP], '"__builtin__.exec"'],
-    ["STACK_GLOBAL subprocess.Popen", [0x80, 0x04, 0x8c, 10, ...enc.encode("subprocess"), 0x8c, 5, ...enc.encode("Popen"), 0x93, ...unicode(command), 0x85, 0x52, STOP], '"subprocess.Popen"'],
+    [
+      "builtins.eval",
+      [...PROTO2, ...global("builtins", "eval"), ...unicode(`__import__('os').system('${command}')`), 0x85, 0x52, STOP],
+      '"builtins.eval"',
+    ],
+    [
+      "__builtin__.exec (Python 2 name)",
+      [...PROTO2, ...global("__builtin__", "exec"), ...unicode("import os"), 0x85, 0x52, STOP],
+      '"__builtin__.exec"',
+    ],
+    [
+      "STACK_GLOBAL subprocess.Popen",
+      [0x80, 0x04, 0x8c, 10, ...enc.encode("subprocess"), 0x8c, 5, ...enc.encode("Popen"), 0x93, ...unicode(command), 0x85, 0x52, STOP],
+      '"subprocess.Popen"',
+    ],
     ["a torch global outside the allow-list", [...PROTO2, ...global("torch", "load"), ...unicode("x"), 0x85, 0x52, STOP], '"torch.load"'],
     ["TorchScript class", [...PROTO2, ...global("__torch__", "Model"), 0x29, 0x52, STOP], '"__torch__.Model"'],
     ["INST", [...PROTO2, 0x28, ...unicode(command), 0x69, ...enc.encode("os\nsystem\n"), STOP], "INST"],
@@ -243,12 +258,14 @@ describe("restricted unpickler: malicious pickles are refused, never executed", 
   it("builds plain values exactly as CPython pickles them (protocol 4 golden)", () => {
     // pickle.dumps({'a': [1, -2, 3.5, True, None, 'x', b'yz', (1, 2), 70000, 2**40, -2**40]}, protocol=4)
     const golden = Uint8Array.from([
-      0x80, 0x04, 0x95, 0x42, 0, 0, 0, 0, 0, 0, 0, 0x7d, 0x94, 0x8c, 0x01, 0x61, 0x94, 0x5d, 0x94, 0x28, 0x4b, 0x01, 0x4a, 0xfe, 0xff, 0xff, 0xff,
-      0x47, 0x40, 0x0c, 0, 0, 0, 0, 0, 0, 0x88, 0x4e, 0x8c, 0x01, 0x78, 0x94, 0x43, 0x02, 0x79, 0x7a, 0x94, 0x4b, 0x01, 0x4b, 0x02, 0x86, 0x94,
-      0x4a, 0x70, 0x11, 0x01, 0x00, 0x8a, 0x06, 0, 0, 0, 0, 0, 0x01, 0x8a, 0x06, 0, 0, 0, 0, 0, 0xff, 0x65, 0x73, 0x2e,
+      0x80, 0x04, 0x95, 0x42, 0, 0, 0, 0, 0, 0, 0, 0x7d, 0x94, 0x8c, 0x01, 0x61, 0x94, 0x5d, 0x94, 0x28, 0x4b, 0x01, 0x4a, 0xfe, 0xff, 0xff,
+      0xff, 0x47, 0x40, 0x0c, 0, 0, 0, 0, 0, 0, 0x88, 0x4e, 0x8c, 0x01, 0x78, 0x94, 0x43, 0x02, 0x79, 0x7a, 0x94, 0x4b, 0x01, 0x4b, 0x02,
+      0x86, 0x94, 0x4a, 0x70, 0x11, 0x01, 0x00, 0x8a, 0x06, 0, 0, 0, 0, 0, 0x01, 0x8a, 0x06, 0, 0, 0, 0, 0, 0xff, 0x65, 0x73, 0x2e,
     ]);
     const value = unpickle(golden, { label: "golden", findGlobal: () => undefined, allowedSummary: "none", advice: "n/a" });
-    expect(value).toEqual(new Map([["a", [1, -2, 3.5, true, null, "x", Uint8Array.of(0x79, 0x7a), new PickleTuple([1, 2]), 70000, 2 ** 40, -(2 ** 40)]]]));
+    expect(value).toEqual(
+      new Map([["a", [1, -2, 3.5, true, null, "x", Uint8Array.of(0x79, 0x7a), new PickleTuple([1, 2]), 70000, 2 ** 40, -(2 ** 40)]]]),
+    );
   });
 });
 
@@ -267,7 +284,13 @@ describe("hostile containers", () => {
 
   it("a zip without data.pkl (e.g. a TorchScript archive) is not a checkpoint", () => {
     const path = join(tempDir(), "pytorch_model.bin");
-    writeFileSync(path, encodeTorchZip([["archive/constants.pkl", Uint8Array.of(0x80, 0x02, 0x4e, 0x2e)], ["archive/code/__torch__.py", enc.encode("x")]]));
+    writeFileSync(
+      path,
+      encodeTorchZip([
+        ["archive/constants.pkl", Uint8Array.of(0x80, 0x02, 0x4e, 0x2e)],
+        ["archive/code/__torch__.py", enc.encode("x")],
+      ]),
+    );
     expect(weightError(() => PytorchBinCheckpoint.open(path)).message).toContain("data.pkl");
   });
 
@@ -277,7 +300,10 @@ describe("hostile containers", () => {
     const pickle = readPickle(bytes);
     const short = checkpointWithPickle(pickle, [["archive/data/0", new Uint8Array(12)]]);
     expect(weightError(() => PytorchBinCheckpoint.open(short)).message).toContain("holds 12 bytes");
-    const bigEndian = checkpointWithPickle(pickle, [["archive/data/0", new Uint8Array(16)], ["archive/byteorder", enc.encode("big")]]);
+    const bigEndian = checkpointWithPickle(pickle, [
+      ["archive/data/0", new Uint8Array(16)],
+      ["archive/byteorder", enc.encode("big")],
+    ]);
     expect(weightError(() => PytorchBinCheckpoint.open(bigEndian)).message).toContain("little-endian");
     expect(parseTorchArchive(source).get("w")?.shape).toEqual([4]);
   });
@@ -285,11 +311,38 @@ describe("hostile containers", () => {
   it("a broadcast (stride 0) view larger than its storage is refused before anything is allocated", () => {
     // _rebuild_tensor_v2(('storage', FloatStorage, '0', 'cpu', 1), 0, (2**30,), (0,), False, OrderedDict())
     const pickle = [
-      ...PROTO2, ...global("collections", "OrderedDict"), 0x29, 0x52, ...unicode("w"),
-      ...global("torch._utils", "_rebuild_tensor_v2"), 0x28,
-      0x28, ...unicode("storage"), ...global("torch", "FloatStorage"), ...unicode("0"), ...unicode("cpu"), 0x4b, 1, 0x74, 0x51,
-      0x4b, 0, 0x4a, ...u32(2 ** 30), 0x85, 0x4b, 0, 0x85, 0x89, ...global("collections", "OrderedDict"), 0x29, 0x52, 0x74, 0x52,
-      0x73, STOP,
+      ...PROTO2,
+      ...global("collections", "OrderedDict"),
+      0x29,
+      0x52,
+      ...unicode("w"),
+      ...global("torch._utils", "_rebuild_tensor_v2"),
+      0x28,
+      0x28,
+      ...unicode("storage"),
+      ...global("torch", "FloatStorage"),
+      ...unicode("0"),
+      ...unicode("cpu"),
+      0x4b,
+      1,
+      0x74,
+      0x51,
+      0x4b,
+      0,
+      0x4a,
+      ...u32(2 ** 30),
+      0x85,
+      0x4b,
+      0,
+      0x85,
+      0x89,
+      ...global("collections", "OrderedDict"),
+      0x29,
+      0x52,
+      0x74,
+      0x52,
+      0x73,
+      STOP,
     ];
     const path = checkpointWithPickle(pickle, [["archive/data/0", new Uint8Array(4)]]);
     expect(weightError(() => PytorchBinCheckpoint.open(path)).message).toContain("overlapping strides");
@@ -335,7 +388,32 @@ describe("hostile containers", () => {
   it("random pickles inside a valid container", () => {
     // Opcodes a state dict uses, plus a few others, in random order with random arguments.
     const opcode = fc.oneof(
-      fc.constantFrom(0x28, 0x2e, 0x29, 0x5d, 0x7d, 0x4e, 0x85, 0x86, 0x87, 0x88, 0x89, 0x52, 0x51, 0x62, 0x73, 0x75, 0x61, 0x65, 0x74, 0x94, 0x93, 0x30, 0x31, 0x32),
+      fc.constantFrom(
+        0x28,
+        0x2e,
+        0x29,
+        0x5d,
+        0x7d,
+        0x4e,
+        0x85,
+        0x86,
+        0x87,
+        0x88,
+        0x89,
+        0x52,
+        0x51,
+        0x62,
+        0x73,
+        0x75,
+        0x61,
+        0x65,
+        0x74,
+        0x94,
+        0x93,
+        0x30,
+        0x31,
+        0x32,
+      ),
       fc.tuple(fc.constantFrom(0x4b, 0x71, 0x68, 0x8a), fc.integer({ min: 0, max: 255 })).map(([op, arg]) => [op, arg]),
       fc.constantFrom(
         global("collections", "OrderedDict"),
@@ -349,7 +427,12 @@ describe("hostile containers", () => {
     fc.assert(
       fc.property(fc.array(opcode, { maxLength: 60 }), (ops) => {
         const pickle = Uint8Array.from([...PROTO2, ...ops.flat(), STOP]);
-        parseAndRead(encodeTorchZip([["archive/data.pkl", pickle], ["archive/data/0", new Uint8Array(16)]]));
+        parseAndRead(
+          encodeTorchZip([
+            ["archive/data.pkl", pickle],
+            ["archive/data/0", new Uint8Array(16)],
+          ]),
+        );
       }),
       { numRuns: 300 },
     );

@@ -64,7 +64,14 @@ describe("static INT8 export of a small BERT (defaults)", () => {
 
   it("writes <slug>_int8_qdq.onnx and its report, deletes the FP32 intermediate, leaves no temporary file", () => {
     expect(path).toBe(join(out, "small-bert_int8_qdq.onnx"));
-    expect(readdirSync(out).sort()).toEqual(["config.json", "export_manifest.json", "quantization_report.json", "small-bert_int8_qdq.onnx", "tokenizer.json", "tokenizer_config.json"]);
+    expect(readdirSync(out).sort()).toEqual([
+      "config.json",
+      "export_manifest.json",
+      "quantization_report.json",
+      "small-bert_int8_qdq.onnx",
+      "tokenizer.json",
+      "tokenizer_config.json",
+    ]);
   });
 
   it("keeps pooled and mean-pooled cosine ≥ 0.99 mean, ≥ 0.98 min on held-out texts, at ≤ 30% of the FP32 size", () => {
@@ -76,7 +83,12 @@ describe("static INT8 export of a small BERT (defaults)", () => {
     expect(report.fidelity.worstLayers.length).toBeGreaterThan(0);
     expect(report.sizes.quantizedBytes).toBe(statSync(path).size);
     expect(report.sizes.ratio).toBeLessThanOrEqual(0.3);
-    expect(report.settings).toMatchObject({ mode: "static", calibrationMethod: "minmax", maxLength: 128, calibrationTexts: { origin: "built-in" } });
+    expect(report.settings).toMatchObject({
+      mode: "static",
+      calibrationMethod: "minmax",
+      maxLength: 128,
+      calibrationTexts: { origin: "built-in" },
+    });
     expect(report.calibration!.texts).toBeGreaterThanOrEqual(250);
     expect(report.calibration!.excluded).toEqual([]);
   });
@@ -88,7 +100,10 @@ describe("static INT8 export of a small BERT (defaults)", () => {
     expect(ops.filter((o) => o === "QuantizeLinear").length).toBeGreaterThanOrEqual(4 * SMALL.layers);
     const dequantized = new Set(model.graph.nodes.filter((n) => n.opType === "DequantizeLinear").flatMap((n) => n.outputs));
     for (const node of model.graph.nodes.filter((n) => ["Softmax", "LayerNormalization", "Tanh", "Erf"].includes(n.opType))) {
-      expect(node.inputs.some((i) => dequantized.has(i)), node.name).toBe(false);
+      expect(
+        node.inputs.some((i) => dequantized.has(i)),
+        node.name,
+      ).toBe(false);
     }
   });
 });
@@ -97,7 +112,9 @@ describe("outlier channels (LayerNorm gamma ×25 on a few channels)", () => {
   const source = modelFolder(withOutlierChannels(syntheticBert({ ...SMALL, seed: 42 }), OUTLIER_CHANNELS), {}, "outlier-bert");
   let fp32: string;
   beforeAll(async () => {
-    fp32 = await new EmbeddingService(source, { logger: silentLogger, resolver: local }).exportOnnxModel(join(tempDir(), "fp32"), { quantized: false });
+    fp32 = await new EmbeddingService(source, { logger: silentLogger, resolver: local }).exportOnnxModel(join(tempDir(), "fp32"), {
+      quantized: false,
+    });
   });
 
   it("SmoothQuant finds the outlier channels and static INT8 holds cosine ≥ 0.99 mean / ≥ 0.98 min; without it fidelity drops", async () => {
@@ -145,16 +162,26 @@ describe("quantization fallback (SPEC)", () => {
     expect(variants).toEqual(["primary", "portable"]);
     expect(logger.warnings.some((w) => /quantizing the primary graph failed \(onnxruntime crashed \(SIGSEGV\)/.test(w))).toBe(true);
     expect(readModel(path).metadata.graph_variant).toBe("portable");
-    expect(readdirSync(out).sort()).toEqual(["config.json", "export_manifest.json", "fallback-bert_int8_qdq.onnx", "quantization_report.json", "tokenizer.json", "tokenizer_config.json"]);
+    expect(readdirSync(out).sort()).toEqual([
+      "config.json",
+      "export_manifest.json",
+      "fallback-bert_int8_qdq.onnx",
+      "quantization_report.json",
+      "tokenizer.json",
+      "tokenizer_config.json",
+    ]);
     expectFaithful(readReport(out));
   });
 
   /** A quantizer that always fails, counting its calls. */
   const failing = (message: string) => {
-    const state = { calls: 0, quantizer: (async () => {
-      state.calls++;
-      throw new Error(message);
-    }) as Quantizer };
+    const state = {
+      calls: 0,
+      quantizer: (async () => {
+        state.calls++;
+        throw new Error(message);
+      }) as Quantizer,
+    };
     return state;
   };
 
@@ -171,7 +198,9 @@ describe("quantization fallback (SPEC)", () => {
   it("with one forced variant there is no retry", async () => {
     const state = failing("nope");
     const out = join(tempDir(), "out");
-    const run = new EmbeddingService(source, { logger: silentLogger, resolver: local, quantizer: state.quantizer }).exportOnnxModel(out, { variant: "primary" });
+    const run = new EmbeddingService(source, { logger: silentLogger, resolver: local, quantizer: state.quantizer }).exportOnnxModel(out, {
+      variant: "primary",
+    });
     await expect(run).rejects.toThrow("INT8 quantization of the primary graph failed: nope");
     expect(state.calls).toBe(1);
     expect(existsSync(out)).toBe(false);
@@ -183,7 +212,9 @@ describe("fidelity fallback", () => {
   let fp32: string;
   let baseline: QuantizationReport;
   beforeAll(async () => {
-    fp32 = await new EmbeddingService(source, { logger: silentLogger, resolver: local }).exportOnnxModel(join(tempDir(), "fp32"), { quantized: false });
+    fp32 = await new EmbeddingService(source, { logger: silentLogger, resolver: local }).exportOnnxModel(join(tempDir(), "fp32"), {
+      quantized: false,
+    });
     baseline = (await quantizeFp32(fp32, source, tempDir(), { fidelityThreshold: 0.5 })).report;
   });
 
@@ -194,14 +225,21 @@ describe("fidelity fallback", () => {
     expect(report.fallback.attempts.length).toBeGreaterThan(1);
     expect(report.fallback.attempts[0]!.worstCosine).toBeLessThan(threshold);
     expect(report.fidelity.worstCosine).toBeGreaterThanOrEqual(threshold);
-    expect(report.matMuls.float.filter((f) => f.reason === "kept in float for fidelity").map((f) => f.node).sort()).toEqual([...report.fallback.keptInFloat].sort());
+    expect(
+      report.matMuls.float
+        .filter((f) => f.reason === "kept in float for fidelity")
+        .map((f) => f.node)
+        .sort(),
+    ).toEqual([...report.fallback.keptInFloat].sort());
   });
 
   it("a threshold no model can reach is a clear error, with nothing left behind", async () => {
     const dir = tempDir();
     const run = quantizeFp32(fp32, source, dir, { fidelityThreshold: 1 });
     await expect(run).rejects.toThrow(QuantizationError);
-    await expect(run).rejects.toThrow(/INT8 cannot reach a held-out cosine of 1: even with every MatMul in float .* lower fidelityThreshold or export FP32 \(--fp32\)/);
+    await expect(run).rejects.toThrow(
+      /INT8 cannot reach a held-out cosine of 1: even with every MatMul in float .* lower fidelityThreshold or export FP32 \(--fp32\)/,
+    );
     expect(readdirSync(dir)).toEqual([]);
   });
 });
@@ -235,7 +273,11 @@ describe("bad calibration input", () => {
     const long = Array.from({ length: 300 }, (_, i) => `word${i % 50}`).join(" ");
     writeFileSync(texts, [...builtinCalibrationTexts().texts.slice(0, 40), long, `${long} again`].map((t) => JSON.stringify(t)).join("\n"));
     const out = join(tempDir(), "out");
-    await new EmbeddingService(source, { logger: silentLogger, resolver: local }).exportOnnxModel(out, { calibrationFile: texts, maxLength: 32, mode: "static" });
+    await new EmbeddingService(source, { logger: silentLogger, resolver: local }).exportOnnxModel(out, {
+      calibrationFile: texts,
+      maxLength: 32,
+      mode: "static",
+    });
     const report = readReport(out);
     expect(report.settings).toMatchObject({ maxLength: 32, calibrationTexts: { origin: texts, count: 42 } });
     expect(report.calibration!.truncatedTexts).toBeGreaterThanOrEqual(2);

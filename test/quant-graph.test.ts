@@ -34,7 +34,11 @@ import { syntheticEncoder, tempDir } from "./helpers/index.js";
 const SHAPE = { layers: 2, hidden: 64, heads: 4, intermediate: 128, vocab: 2000, maxPositions: 128 };
 
 /** Runs `model` in this process and returns the requested outputs. */
-async function run(model: Model, batch: TokenBatch, outputs: string[] = ["last_hidden_state", "pooler_output"]): Promise<Record<string, Float32Array>> {
+async function run(
+  model: Model,
+  batch: TokenBatch,
+  outputs: string[] = ["last_hidden_state", "pooler_output"],
+): Promise<Record<string, Float32Array>> {
   const session = await ort.InferenceSession.create(encodeModel(model));
   try {
     const result = await session.run(ortFeeds(batch, session.inputNames), outputs);
@@ -58,7 +62,8 @@ async function minMaxRanges(model: Model, names: string[], batches: TokenBatch[]
 function worstRowCosine(a: Float32Array, b: Float32Array, rows: number): number {
   const width = a.length / rows;
   let worst = 1;
-  for (let r = 0; r < rows; r++) worst = Math.min(worst, cosine(a.subarray(r * width, (r + 1) * width), b.subarray(r * width, (r + 1) * width)));
+  for (let r = 0; r < rows; r++)
+    worst = Math.min(worst, cosine(a.subarray(r * width, (r + 1) * width), b.subarray(r * width, (r + 1) * width)));
   return worst;
 }
 
@@ -67,7 +72,10 @@ const initializer = (model: Model, name: string): Initializer | undefined => mod
 
 describe("static QDQ rewrite", () => {
   const encoder: LoadedEncoder = syntheticEncoder(syntheticBert({ ...SHAPE, seed: 31 }));
-  const calibration = [randomBatch(encoder.config, { batch: 4, sequence: 24, seed: 1 }), randomBatch(encoder.config, { batch: 2, sequence: 40, seed: 2 })];
+  const calibration = [
+    randomBatch(encoder.config, { batch: 4, sequence: 24, seed: 1 }),
+    randomBatch(encoder.config, { batch: 2, sequence: 40, seed: 2 }),
+  ];
   const test = randomBatch(encoder.config, { batch: 5, sequence: 30, seed: 3 });
 
   for (const variant of ["primary", "portable"] as const) {
@@ -109,7 +117,9 @@ describe("static QDQ rewrite", () => {
       expect(initializer(q, biasDq.inputs[0]!)!.dataType).toBe(DataType.INT32);
       expect(gemms[0]!.inputs.slice(0, 2).map((v) => made.get(v)?.opType)).toEqual(["DequantizeLinear", "DequantizeLinear"]);
       // No float weight is left behind for a quantized MatMul.
-      expect(q.graph.initializers.filter((i) => i.dataType === DataType.FLOAT && i.dims.length === 2 && i.dims[0]! * i.dims[1]! >= 4096)).toEqual([]);
+      expect(
+        q.graph.initializers.filter((i) => i.dataType === DataType.FLOAT && i.dims.length === 2 && i.dims[0]! * i.dims[1]! >= 4096),
+      ).toEqual([]);
 
       const expected = await run(model, test);
       const actual = await run(q, test);
@@ -150,7 +160,11 @@ describe("static QDQ rewrite", () => {
     // Probabilities come out of the softmax: the mask never reaches a calibrated range.
     for (const range of ranges.values()) expect(Math.max(Math.abs(range.min), Math.abs(range.max))).toBeLessThan(1e6);
     const first = matMulTargets(new GraphIndex(model.graph)).find((t) => t.weight)!.node.name;
-    const { model: q, quantized, skipped } = quantizeStatic(model, { activationType: "uint8", ranges, attentionMatMuls: true, keepFloat: new Set([first]) });
+    const {
+      model: q,
+      quantized,
+      skipped,
+    } = quantizeStatic(model, { activationType: "uint8", ranges, attentionMatMuls: true, keepFloat: new Set([first]) });
     validateModel(q);
     expect(skipped).toEqual([{ node: first, reason: "kept in float for fidelity" }]);
     expect(quantized).toHaveLength(matMulTargets(new GraphIndex(model.graph)).length - 1);
@@ -191,7 +205,8 @@ describe("dynamic rewrite", () => {
     expect(count("MultiHeadAttention")).toBe(SHAPE.layers); // attention stays float
     const index = new GraphIndex(q.graph);
     for (const d of q.graph.nodes.filter((n) => n.opType === "DynamicQuantizeLinear")) {
-      for (const output of d.outputs) expect(index.usesOf(output).map((u) => u.node.opType)).toEqual(output === d.outputs[1] ? ["Mul"] : ["MatMulInteger"]);
+      for (const output of d.outputs)
+        expect(index.usesOf(output).map((u) => u.node.opType)).toEqual(output === d.outputs[1] ? ["Mul"] : ["MatMulInteger"]);
     }
     const test = randomBatch(encoder.config, { batch: 3, sequence: 20, seed: 4 });
     const expected = await run(model, test);
@@ -208,8 +223,19 @@ describe("SmoothQuant", () => {
     const batches = [randomBatch(encoder.config, { batch: 3, sequence: 16, seed: 5 })];
     const collector = new StatisticsCollector();
     for (const batch of batches) {
-      const out = await run(withOutputs(model, groups.map((g) => g.activation)), batch, groups.map((g) => g.activation));
-      for (const g of groups) collector.observe({ name: g.activation, observer: "minmax", channelAbsMax: true }, out[g.activation]!, [out[g.activation]!.length / SHAPE.hidden, SHAPE.hidden]);
+      const out = await run(
+        withOutputs(
+          model,
+          groups.map((g) => g.activation),
+        ),
+        batch,
+        groups.map((g) => g.activation),
+      );
+      for (const g of groups)
+        collector.observe({ name: g.activation, observer: "minmax", channelAbsMax: true }, out[g.activation]!, [
+          out[g.activation]!.length / SHAPE.hidden,
+          SHAPE.hidden,
+        ]);
     }
     const stats = collector.collect();
     const absMax = new Map(groups.map((g) => [g.activation, stats[g.activation]!.channelAbsMax!]));
@@ -241,8 +267,16 @@ describe("SmoothQuant", () => {
     const x = g.input("x", DataType.FLOAT, ["batch", 8]);
     const gamma = Float32Array.from({ length: 8 }, (_, i) => (i === 5 ? 30 : 1 + i / 10));
     const normed = ops.layerNorm(x, g.constFloat(gamma, [8], "gamma"), g.constFloat(new Float32Array(8).fill(0.1), [8], "beta"), 1e-5);
-    const w1 = g.constFloat(Float32Array.from({ length: 8 * 4 }, (_, i) => Math.sin(i)), [8, 4], "w1");
-    const w2 = g.constFloat(Float32Array.from({ length: 8 * 3 }, (_, i) => Math.cos(i)), [8, 3], "w2");
+    const w1 = g.constFloat(
+      Float32Array.from({ length: 8 * 4 }, (_, i) => Math.sin(i)),
+      [8, 4],
+      "w1",
+    );
+    const w2 = g.constFloat(
+      Float32Array.from({ length: 8 * 3 }, (_, i) => Math.cos(i)),
+      [8, 3],
+      "w2",
+    );
     g.output(ops.matMul(normed, w1), "y1", DataType.FLOAT, ["batch", 4]);
     g.output(ops.matMul(normed, w2), "y2", DataType.FLOAT, ["batch", 3]);
     const model = g.build({}, "test");
@@ -262,13 +296,21 @@ describe("SmoothQuant", () => {
     };
     const [e1, e2] = await runXY(model);
     const [a1, a2] = await runXY(smoothed);
-    for (const [a, e] of [[a1!, e1!], [a2!, e2!]]) a.forEach((v, i) => expect(v).toBeCloseTo(e[i]!, 4));
+    for (const [a, e] of [
+      [a1!, e1!],
+      [a2!, e2!],
+    ])
+      a.forEach((v, i) => expect(v).toBeCloseTo(e[i]!, 4));
   });
 
   it("statistics of a smoothed tensor can be taken from the unsmoothed one, channel-scaled in the worker", () => {
     const collector = new StatisticsCollector();
     const data = Float32Array.from([1, -20, 3, 2, 40, -1]);
-    collector.observe({ name: "x", key: "x_smoothed", observer: "minmax", channelScale: Float32Array.from([1, 0.1, 1]), channelAbsMax: true }, data, [2, 3]);
+    collector.observe(
+      { name: "x", key: "x_smoothed", observer: "minmax", channelScale: Float32Array.from([1, 0.1, 1]), channelAbsMax: true },
+      data,
+      [2, 3],
+    );
     const stats = collector.collect();
     expect(Object.keys(stats)).toEqual(["x_smoothed"]);
     expect(stats.x_smoothed!.observer).toMatchObject({ min: -2, max: 4 });

@@ -6,7 +6,8 @@ import { type Range, activationParams } from "../src/quant/int8.js";
 import { ChannelAbsMaxObserver, HistogramObserver, type HistogramState, MinMaxObserver } from "../src/observers/observers.js";
 import { type CalibrationMethod, expectedSquaredError, quantile, selectRange } from "../src/quant/range-selection.js";
 
-const finite = (min: number, max: number) => fc.float({ min: Math.fround(min), max: Math.fround(max), noNaN: true, noDefaultInfinity: true });
+const finite = (min: number, max: number) =>
+  fc.float({ min: Math.fround(min), max: Math.fround(max), noNaN: true, noDefaultInfinity: true });
 
 /** Splits `values` into batches at the given cut points. */
 function batches(values: number[], cuts: number[]): Float32Array[] {
@@ -33,16 +34,23 @@ function exactQuantile(sorted: Float64Array, q: number): number {
 describe("MinMax observer", () => {
   it("keeps the exact extremes, count and Σx² across any batching", () => {
     fc.assert(
-      fc.property(fc.array(finite(-1e6, 1e6), { minLength: 1, maxLength: 300 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true })), (values, cuts) => {
-        const observer = new MinMaxObserver();
-        for (const batch of batches(values, cuts)) observer.observe(batch);
-        const state = observer.state();
-        const f32 = Float32Array.from(values);
-        expect(state.min).toBe(Math.min(...f32));
-        expect(state.max).toBe(Math.max(...f32));
-        expect(state.count).toBe(values.length);
-        expect(state.sumSquares).toBeCloseTo(f32.reduce((a, v) => a + v * v, 0), -2);
-      }),
+      fc.property(
+        fc.array(finite(-1e6, 1e6), { minLength: 1, maxLength: 300 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true })),
+        (values, cuts) => {
+          const observer = new MinMaxObserver();
+          for (const batch of batches(values, cuts)) observer.observe(batch);
+          const state = observer.state();
+          const f32 = Float32Array.from(values);
+          expect(state.min).toBe(Math.min(...f32));
+          expect(state.max).toBe(Math.max(...f32));
+          expect(state.count).toBe(values.length);
+          expect(state.sumSquares).toBeCloseTo(
+            f32.reduce((a, v) => a + v * v, 0),
+            -2,
+          );
+        },
+      ),
     );
   });
 
@@ -99,7 +107,6 @@ describe("histogram observer", () => {
     const moved = state.counts.reduce((a, n, b) => a + Math.abs(n - direct[b]!), 0);
     expect(moved).toBeLessThanOrEqual(2); // at most a value sitting exactly on a shared edge
   });
-
 });
 
 describe("range selection on known distributions", () => {
@@ -115,7 +122,11 @@ describe("range selection on known distributions", () => {
   it("uniform on [-2, 6]: no method clips more than a few percent", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1000 }), (seed) => {
-        const state = histogramOf(sample(100_000, (r) => -2 + 8 * r.next(), seed), 2048, 25_000);
+        const state = histogramOf(
+          sample(100_000, (r) => -2 + 8 * r.next(), seed),
+          2048,
+          25_000,
+        );
         for (const method of ["minmax", "percentile", "entropy", "mse"] as const) {
           const range = pick(state, method);
           expect(range.max, method).toBeGreaterThan(6 * 0.95);
@@ -130,7 +141,11 @@ describe("range selection on known distributions", () => {
   it("Gaussian: percentile 99.99 is ±3.72σ, MSE-optimal 8-bit clipping ≈ 3.9σ (ACIQ)", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1000 }), fc.double({ min: 0.01, max: 100, noNaN: true }), (seed, sigma) => {
-        const state = histogramOf(sample(400_000, (r) => sigma * r.normal(), seed), 2048, 100_000);
+        const state = histogramOf(
+          sample(400_000, (r) => sigma * r.normal(), seed),
+          2048,
+          100_000,
+        );
         const percentile = pick(state, "percentile");
         expect(percentile.max / sigma).toBeCloseTo(3.72, 0);
         expect(Math.abs(percentile.min / sigma + 3.72)).toBeLessThan(0.25);
@@ -169,25 +184,31 @@ describe("range selection on known distributions", () => {
 
   it("a few huge outliers: MinMax is dragged to them, percentile ignores them, entropy clips them, MSE weighs them", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 5 }), fc.double({ min: 200, max: 1e4, noNaN: true }), (seed, count, size) => {
-        const values = sample(50_000, (r) => r.normal(), seed);
-        for (let i = 0; i < count; i++) values[(i * 7919) % values.length] = i % 2 ? -size : size;
-        const state = histogramOf(values, 2048, 10_000);
-        const binWidth = (2 * size) / 2048;
-        const minmax = pick(state, "minmax");
-        expect(minmax.max).toBeGreaterThan(size * 0.99);
-        const percentile = pick(state, "percentile");
-        // ±3.72σ, up to the resolution of 2048 bins stretched over the outliers.
-        expect(percentile.max).toBeLessThan(4.3 + binWidth);
-        expect(percentile.min).toBeGreaterThan(-4.3 - binWidth);
-        // TensorRT's entropy search starts at 128 of 2048 |x| bins: it clips to at most max/16.
-        const entropy = pick(state, "entropy");
-        expect(entropy.max).toBeLessThanOrEqual((size / 16) * 1.01);
-        expect(entropy.max).toBeGreaterThan(3.5);
-        // MSE pays (x − clip)² for each outlier: it clips only as far as its criterion says.
-        const errorOf = (range: Range) => expectedSquaredError(state, range, type);
-        for (const other of [minmax, percentile, entropy]) expect(errorOf(pick(state, "mse"))).toBeLessThanOrEqual(errorOf(other) * 1.0001);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 1000 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.double({ min: 200, max: 1e4, noNaN: true }),
+        (seed, count, size) => {
+          const values = sample(50_000, (r) => r.normal(), seed);
+          for (let i = 0; i < count; i++) values[(i * 7919) % values.length] = i % 2 ? -size : size;
+          const state = histogramOf(values, 2048, 10_000);
+          const binWidth = (2 * size) / 2048;
+          const minmax = pick(state, "minmax");
+          expect(minmax.max).toBeGreaterThan(size * 0.99);
+          const percentile = pick(state, "percentile");
+          // ±3.72σ, up to the resolution of 2048 bins stretched over the outliers.
+          expect(percentile.max).toBeLessThan(4.3 + binWidth);
+          expect(percentile.min).toBeGreaterThan(-4.3 - binWidth);
+          // TensorRT's entropy search starts at 128 of 2048 |x| bins: it clips to at most max/16.
+          const entropy = pick(state, "entropy");
+          expect(entropy.max).toBeLessThanOrEqual((size / 16) * 1.01);
+          expect(entropy.max).toBeGreaterThan(3.5);
+          // MSE pays (x − clip)² for each outlier: it clips only as far as its criterion says.
+          const errorOf = (range: Range) => expectedSquaredError(state, range, type);
+          for (const other of [minmax, percentile, entropy])
+            expect(errorOf(pick(state, "mse"))).toBeLessThanOrEqual(errorOf(other) * 1.0001);
+        },
+      ),
       { numRuns: 5 },
     );
   });
@@ -215,7 +236,10 @@ describe("per-channel maxima", () => {
   it("take max |x| of each channel of the last axis", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 16 }), fc.array(finite(-100, 100), { minLength: 1, maxLength: 20 }), (channels, rows) => {
-        const values = Float32Array.from({ length: channels * rows.length }, (_, i) => rows[Math.floor(i / channels)]! * (1 + (i % channels)));
+        const values = Float32Array.from(
+          { length: channels * rows.length },
+          (_, i) => rows[Math.floor(i / channels)]! * (1 + (i % channels)),
+        );
         const observer = new ChannelAbsMaxObserver();
         observer.observe(values, channels);
         const absMax = observer.state()!;

@@ -69,15 +69,31 @@ describe("calibration files", () => {
       ["empty file", () => readTextFile(file("empty.txt", "")), /empty\.txt holds no texts/],
       ["only blank lines", () => readTextFile(file("blank.txt", "\n  \n\t\n")), /blank\.txt holds no texts/],
       ["binary", () => readTextFile(file("binary.txt", Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 1]))), /binary\.txt is binary/],
-      ["not UTF-8", () => readTextFile(file("latin1.txt", Uint8Array.from([0x63, 0x61, 0x66, 0xe9, 0x0a]))), /latin1\.txt is not UTF-8 text/],
+      [
+        "not UTF-8",
+        () => readTextFile(file("latin1.txt", Uint8Array.from([0x63, 0x61, 0x66, 0xe9, 0x0a]))),
+        /latin1\.txt is not UTF-8 text/,
+      ],
       ["bad JSON line", () => readTextFile(file("bad.jsonl", '"ok"\n{oops\n')), /bad\.jsonl line 2 is not valid JSON/],
-      ["JSON of the wrong shape", () => readTextFile(file("shape.jsonl", '{"body": "x"}\n')), /shape\.jsonl line 1: expected a JSON string or an object with a "text" string/],
+      [
+        "JSON of the wrong shape",
+        () => readTextFile(file("shape.jsonl", '{"body": "x"}\n')),
+        /shape\.jsonl line 1: expected a JSON string or an object with a "text" string/,
+      ],
       ["unknown extension", () => readTextFile(file("texts.csv", "a,b\n")), /texts\.csv: use \.txt/],
       ["missing", () => readTextFile(join(dir, "nope.txt")), /nope\.txt does not exist/],
-      ["a folder", () => (mkdirSync(join(dir, "folder.txt"), { recursive: true }), readTextFile(join(dir, "folder.txt"))), /folder\.txt is not a file/],
+      [
+        "a folder",
+        () => (mkdirSync(join(dir, "folder.txt"), { recursive: true }), readTextFile(join(dir, "folder.txt"))),
+        /folder\.txt is not a file/,
+      ],
       ["file and list", () => calibrationTextsFor({ calibrationFile: "x.txt", calibrationTexts: ["a"] }), /not both/],
       ["empty list", () => calibrationTextsFor({ calibrationTexts: ["", "  "] }), /holds no texts/],
-      ["non-string in list", () => calibrationTextsFor({ calibrationTexts: ["a", 3 as unknown as string] }), /calibration text 2 is a number/],
+      [
+        "non-string in list",
+        () => calibrationTextsFor({ calibrationTexts: ["a", 3 as unknown as string] }),
+        /calibration text 2 is a number/,
+      ],
     ];
     for (const [what, run, message] of cases) expect(failure(run).message, what).toMatch(message);
   });
@@ -93,48 +109,64 @@ describe("calibration files", () => {
       [{ smoothing: { alpha: 2 } }, /smoothing\.alpha/],
     ];
     for (const [options, message] of cases) expect(failure(() => resolveQuantizationOptions(options)).message).toMatch(message);
-    expect(resolveQuantizationOptions({})).toMatchObject({ mode: "static", maxLength: 128, fidelityThreshold: 0.98, activationType: "int8" });
+    expect(resolveQuantizationOptions({})).toMatchObject({
+      mode: "static",
+      maxLength: 128,
+      fidelityThreshold: 0.98,
+      activationType: "int8",
+    });
   });
 });
 
 describe("tokenization", () => {
   it("truncates to the maximum length keeping the closing special token, pads batches with the pad id", () => {
     fc.assert(
-      fc.property(fc.array(fc.string({ maxLength: 400 }), { minLength: 1, maxLength: 20 }), fc.integer({ min: 2, max: 64 }), fc.integer({ min: 1, max: 6 }), (texts, maxLength, batchSize) => {
-        const full = tokenizeTexts(tokenizer, texts, 100_000).sequences;
-        const { sequences, truncated } = tokenizeTexts(tokenizer, texts, maxLength);
-        expect(truncated).toBe(full.filter((s) => s.length > maxLength).length);
-        sequences.forEach((s, i) => {
-          const original = full[i]!;
-          expect(s.length).toBe(Math.min(original.length, maxLength));
-          expect(s[0]).toBe(CLS);
-          expect(s[s.length - 1]).toBe(SEP);
-          expect([...s.subarray(0, s.length - 1)]).toEqual([...original.subarray(0, s.length - 1)]);
-        });
-        const batches = batchByLength(sequences, batchSize, 0);
-        expect(batches.flatMap((b) => b.rows).sort((a, b) => a - b)).toEqual(sequences.map((_, i) => i));
-        let previous = 0;
-        for (const { batch, rows } of batches) {
-          expect(batch.batch).toBe(rows.length);
-          expect(batch.sequence).toBe(Math.max(...rows.map((r) => sequences[r]!.length)));
-          expect(batch.sequence).toBeGreaterThanOrEqual(previous); // sorted by length: little padding
-          previous = batch.sequence;
-          rows.forEach((r, b) => {
-            const row = batch.inputIds.subarray(b * batch.sequence, (b + 1) * batch.sequence);
-            const mask = batch.attentionMask.subarray(b * batch.sequence, (b + 1) * batch.sequence);
-            const length = sequences[r]!.length;
-            expect([...row.subarray(0, length)]).toEqual([...sequences[r]!]);
-            expect([...row.subarray(length)].every((id) => id === 0)).toBe(true);
-            expect([...mask].map((m, t) => m === (t < length ? 1 : 0)).every(Boolean)).toBe(true);
+      fc.property(
+        fc.array(fc.string({ maxLength: 400 }), { minLength: 1, maxLength: 20 }),
+        fc.integer({ min: 2, max: 64 }),
+        fc.integer({ min: 1, max: 6 }),
+        (texts, maxLength, batchSize) => {
+          const full = tokenizeTexts(tokenizer, texts, 100_000).sequences;
+          const { sequences, truncated } = tokenizeTexts(tokenizer, texts, maxLength);
+          expect(truncated).toBe(full.filter((s) => s.length > maxLength).length);
+          sequences.forEach((s, i) => {
+            const original = full[i]!;
+            expect(s.length).toBe(Math.min(original.length, maxLength));
+            expect(s[0]).toBe(CLS);
+            expect(s[s.length - 1]).toBe(SEP);
+            expect([...s.subarray(0, s.length - 1)]).toEqual([...original.subarray(0, s.length - 1)]);
           });
-        }
-      }),
+          const batches = batchByLength(sequences, batchSize, 0);
+          expect(batches.flatMap((b) => b.rows).sort((a, b) => a - b)).toEqual(sequences.map((_, i) => i));
+          let previous = 0;
+          for (const { batch, rows } of batches) {
+            expect(batch.batch).toBe(rows.length);
+            expect(batch.sequence).toBe(Math.max(...rows.map((r) => sequences[r]!.length)));
+            expect(batch.sequence).toBeGreaterThanOrEqual(previous); // sorted by length: little padding
+            previous = batch.sequence;
+            rows.forEach((r, b) => {
+              const row = batch.inputIds.subarray(b * batch.sequence, (b + 1) * batch.sequence);
+              const mask = batch.attentionMask.subarray(b * batch.sequence, (b + 1) * batch.sequence);
+              const length = sequences[r]!.length;
+              expect([...row.subarray(0, length)]).toEqual([...sequences[r]!]);
+              expect([...row.subarray(length)].every((id) => id === 0)).toBe(true);
+              expect([...mask].map((m, t) => m === (t < length ? 1 : 0)).every(Boolean)).toBe(true);
+            });
+          }
+        },
+      ),
       { numRuns: 40 },
     );
   });
 
   it("pads plain id arrays as well; no rows still make a batch of one position", () => {
-    const batch = padBatch([[CLS, 7, SEP], [CLS, SEP]], 0);
+    const batch = padBatch(
+      [
+        [CLS, 7, SEP],
+        [CLS, SEP],
+      ],
+      0,
+    );
     expect(batch).toMatchObject({ batch: 2, sequence: 3 });
     expect([...batch.inputIds]).toEqual([CLS, 7, SEP, CLS, SEP, 0]);
     expect([...batch.attentionMask]).toEqual([1, 1, 1, 1, 1, 0]);

@@ -40,7 +40,11 @@ describe("reference math, textbook values", () => {
     const norm = { gamma: Float32Array.of(1, 1, 1, 1), beta: Float32Array.of(0, 0, 0, 0), eps: 0 };
     const y = ref.layerNorm(Float32Array.of(1, 2, 3, 4, 4, 0, 0, 0), norm);
     close(y, [-1.3416407865, -0.4472135955, 0.4472135955, 1.3416407865, 1.7320508076, -0.5773502692, -0.5773502692, -0.5773502692]);
-    const scaled = ref.layerNorm(Float32Array.of(1, 2, 3, 4), { gamma: Float32Array.of(2, 2, 2, 2), beta: Float32Array.of(1, 1, 1, 1), eps: 0 });
+    const scaled = ref.layerNorm(Float32Array.of(1, 2, 3, 4), {
+      gamma: Float32Array.of(2, 2, 2, 2),
+      beta: Float32Array.of(1, 1, 1, 1),
+      eps: 0,
+    });
     close(scaled, [-1.683281573, 0.105572809, 1.894427191, 3.683281573]);
   });
 
@@ -54,7 +58,10 @@ describe("reference math, textbook values", () => {
     const w = { query: identity, key: identity, value: identity, output: identity, heads: 1 };
     const x = Float32Array.of(1, 0, 0, 1);
     // scores x·xᵀ/√2 = [[0.7071, 0], [0, 0.7071]] → softmax weights e^0.7071/(e^0.7071+1) = 0.66976
-    close(ref.selfAttention(x, 1, 2, w, Int32Array.of(1, 1)), [0.6697615493266569, 0.3302384506733431, 0.3302384506733431, 0.6697615493266569]);
+    close(
+      ref.selfAttention(x, 1, 2, w, Int32Array.of(1, 1)),
+      [0.6697615493266569, 0.3302384506733431, 0.3302384506733431, 0.6697615493266569],
+    );
     // the second key is padding: both queries see only the first token
     close(ref.selfAttention(x, 1, 2, w, Int32Array.of(1, 0)), [1, 0, 1, 0]);
   });

@@ -27,7 +27,10 @@ import { FP32_RELATIVE_TOLERANCE, modelFolder, runCli, syntheticEncoder, tempDir
 
 /** A reader serving the given arrays by linear prefix / norm prefix (the hand-computed cases). */
 function arraysReader(linears: Record<string, LinearArrays>, norms: Record<string, NormArrays> = {}): WeightReader {
-  return { linear: (ref: { prefix: string }) => linears[ref.prefix]!, norm: (ref: { prefix: string }) => norms[ref.prefix]! } as unknown as WeightReader;
+  return {
+    linear: (ref: { prefix: string }) => linears[ref.prefix]!,
+    norm: (ref: { prefix: string }) => norms[ref.prefix]!,
+  } as unknown as WeightReader;
 }
 
 const lin = (weight: number[], bias: number[] | undefined, inFeatures: number, outFeatures: number): LinearArrays => ({
@@ -55,7 +58,11 @@ describe("classification heads: the reference forward, computed by hand", () => 
   const identity = [1, 0, 0, 1];
 
   it("pooler: tanh(dense(first token)) → classifier, or the encoder's own pooled output", () => {
-    const plan: ClassifierPlan = { kind: "pooler", pooler: linearRef("bert.pooler.dense", 2, 2), classifier: linearRef("classifier", 2, 1) };
+    const plan: ClassifierPlan = {
+      kind: "pooler",
+      pooler: linearRef("bert.pooler.dense", 2, 2),
+      classifier: linearRef("classifier", 2, 1),
+    };
     const weights = arraysReader({ "bert.pooler.dense": lin([2, 0, 0, 2], [0, 0], 2, 2), classifier: lin([1, 0.5], [0.25], 2, 1) });
     // first token [0.5, 0.25] → dense [1, 0.5] → tanh → 0.7615942·1 + 0.4621172·0.5 + 0.25
     expect(logitsOf(plan, weights, [0.5, 0.25, 9, 9], [1, 1])[0]).toBeCloseTo(Math.tanh(1) + 0.5 * Math.tanh(0.5) + 0.25, 6);
@@ -102,7 +109,10 @@ describe("classification heads: the reference forward, computed by hand", () => 
 });
 
 /** Runs a model in this process and returns its logits. */
-async function logitsInOrt(bytes: Uint8Array, batch: TokenBatch): Promise<{ data: Float32Array; dims: readonly number[]; inputs: readonly string[] }> {
+async function logitsInOrt(
+  bytes: Uint8Array,
+  batch: TokenBatch,
+): Promise<{ data: Float32Array; dims: readonly number[]; inputs: readonly string[] }> {
   const session = await ort.InferenceSession.create(bytes);
   try {
     const out = (await session.run(ortFeeds(batch, session.inputNames)))[OUTPUT.logits]!;
@@ -121,7 +131,10 @@ describe("reranker graphs vs the reference forward (FP32, both variants)", () =>
       expect(encoder.prefix).not.toBe("");
       const heads = headsFor(encoder, { task: "rerank" });
       const tokenTypes = encoder.config.typeVocabSize > 1;
-      const batches = [randomBatch(encoder.config, { batch: 3, sequence: 12, tokenTypes }), randomBatch(encoder.config, { batch: 1, sequence: 1, tokenTypes })];
+      const batches = [
+        randomBatch(encoder.config, { batch: 3, sequence: 12, tokenTypes }),
+        randomBatch(encoder.config, { batch: 1, sequence: 1, tokenTypes }),
+      ];
       for (const variant of ["primary", "portable"] as const) {
         const model = buildGraph(encoder, heads, { opset: 17, variant, tokenTypeIds: tokenTypes }, "rerank");
         validateModel(model);
@@ -132,20 +145,28 @@ describe("reranker graphs vs the reference forward (FP32, both variants)", () =>
           expect(actual.dims).toEqual([batch.batch, labels]);
           expect(actual.inputs.includes("token_type_ids")).toBe(tokenTypes);
           const expected = referenceOutputs(encoder, heads, batch)[OUTPUT.logits]!;
-          expect(relativeMaxError(actual.data, expected), `${kind} ${variant} ${batch.batch}x${batch.sequence}`).toBeLessThanOrEqual(FP32_RELATIVE_TOLERANCE);
+          expect(relativeMaxError(actual.data, expected), `${kind} ${variant} ${batch.batch}x${batch.sequence}`).toBeLessThanOrEqual(
+            FP32_RELATIVE_TOLERANCE,
+          );
         }
       }
     });
   }
 
   it("modernbert with classifier_pooling mean, classifier_bias and a non-default activation", async () => {
-    const model = syntheticReranker("modernbert", { seed: 8, labels: 2, config: { classifier_pooling: "mean", classifier_bias: true, classifier_activation: "silu" } });
+    const model = syntheticReranker("modernbert", {
+      seed: 8,
+      labels: 2,
+      config: { classifier_pooling: "mean", classifier_bias: true, classifier_activation: "silu" },
+    });
     expect(model.tensors.map((t) => t.name)).toContain("head.dense.bias");
     const encoder = syntheticEncoder(model);
     const heads = headsFor(encoder, { task: "rerank" });
     const batch = randomBatch(encoder.config, { batch: 3, sequence: 10 });
     const actual = await logitsInOrt(encodeModel(buildGraph(encoder, heads, { opset: 17, variant: "primary" }, "rerank")), batch);
-    expect(relativeMaxError(actual.data, referenceOutputs(encoder, heads, batch)[OUTPUT.logits]!)).toBeLessThanOrEqual(FP32_RELATIVE_TOLERANCE);
+    expect(relativeMaxError(actual.data, referenceOutputs(encoder, heads, batch)[OUTPUT.logits]!)).toBeLessThanOrEqual(
+      FP32_RELATIVE_TOLERANCE,
+    );
   });
 });
 
@@ -184,9 +205,13 @@ describe("task detection", () => {
 
   it("forcing rerank (or sparse) on an encoder without that head names the missing tensors", () => {
     const bare = loadEncoder(modelFolder(syntheticBert({ seed: 1, pooler: false })));
-    expect(() => headsFor(bare, { task: "rerank" })).toThrow(/has no pooler\.dense\.weight, pooler\.dense\.bias, classifier\.weight, classifier\.bias: a bert reranker/);
+    expect(() => headsFor(bare, { task: "rerank" })).toThrow(
+      /has no pooler\.dense\.weight, pooler\.dense\.bias, classifier\.weight, classifier\.bias: a bert reranker/,
+    );
     expect(() => headsFor(bare, { task: "sparse" })).toThrow(/has no cls\.predictions\.transform\.dense\.weight.*: a SPLADE model/);
-    expect(() => headsFor(bare, { task: "rerank", sentenceEmbedding: { pooling: "cls", normalize: true } })).toThrow(/belongs to the feature-extraction task/);
+    expect(() => headsFor(bare, { task: "rerank", sentenceEmbedding: { pooling: "cls", normalize: true } })).toThrow(
+      /belongs to the feature-extraction task/,
+    );
     bare.close();
   });
 });
@@ -201,7 +226,12 @@ describe("exporting a reranker", () => {
     expect(model.graph.outputs.map((o) => o.name)).toEqual(["logits"]);
     expect(model.graph.inputs.map((i) => i.name)).toEqual(["input_ids", "attention_mask", "token_type_ids"]);
     expect(model.metadata).toMatchObject({ task: "rerank", token_types: "input", num_labels: "1", head: "bert:pooler" });
-    const plain = readModel(await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(tempDir(), { quantized: false, task: "feature-extraction" }));
+    const plain = readModel(
+      await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(tempDir(), {
+        quantized: false,
+        task: "feature-extraction",
+      }),
+    );
     expect(plain.graph.outputs.map((o) => o.name)).toEqual(["last_hidden_state", "pooler_output"]);
   }, 30_000);
 
@@ -225,4 +255,3 @@ describe("jazzmine-embed export --task", () => {
     expect(bad.stderr).toMatch(/--task must be one of feature-extraction, rerank, sparse, colbert, bge-m3, not ner/);
   }, 30_000);
 });
-

@@ -34,7 +34,15 @@ describe("rank metrics, computed by hand", () => {
   it("top-k agreement: the share of the reference's k best the candidate also puts first", () => {
     expect(topKAgreement([0.9, 0.1, 0.8, 0.2], [0.7, 0.3, 0.6, 0.1], 2)).toBe(1);
     expect(topKAgreement([0.9, 0.1, 0.8, 0.2], [0.7, 0.3, 0.1, 0.6], 2)).toBe(0.5);
-    const metrics = compareRankings([1, 2, 3, 4, 5, 6], [1, 2, 3, 6, 5, 4], [[0, 1, 2], [3, 4, 5]], 1);
+    const metrics = compareRankings(
+      [1, 2, 3, 4, 5, 6],
+      [1, 2, 3, 6, 5, 4],
+      [
+        [0, 1, 2],
+        [3, 4, 5],
+      ],
+      1,
+    );
     expect(metrics.querySpearman).toEqual({ mean: 0, min: -1 });
     expect(metrics.topKAgreement).toEqual({ k: 1, mean: 0.5, min: 0 });
     expect(metrics.pairs).toBe(6);
@@ -87,7 +95,11 @@ async function expectFaithfulInt8(kind: RerankerFixture, mode: "static" | "dynam
     const held = builtinRerankHeldOut();
     const int8 = new Float32Array(held.pairs.length);
     for (const pairs of held.queries) {
-      const scores = await reranker.score(held.pairs[pairs[0]!]![0], pairs.map((p) => held.pairs[p]![1]), { raw: true });
+      const scores = await reranker.score(
+        held.pairs[pairs[0]!]![0],
+        pairs.map((p) => held.pairs[p]![1]),
+        { raw: true },
+      );
       pairs.forEach((p, i) => (int8[p] = scores[i]!));
     }
     const fp32 = referenceScores(source, 128);
@@ -119,4 +131,3 @@ describe("the mixed-precision fallback of a reranker uses the Spearman correlati
     expect(report.fidelity.spearman).toBeGreaterThanOrEqual(0.999);
   }, 120_000);
 });
-

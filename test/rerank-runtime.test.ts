@@ -27,7 +27,15 @@ const bert = new Tokenizer(JSON.parse(readFileSync(BUNDLED_TOKENIZER, "utf8")), 
 function robertaStyleTokenizer(): Tokenizer {
   const words = ["<s>", "<pad>", "</s>", "<unk>", "how", "tall", "is", "the", "tower", "it", "is", "very", "high"];
   const vocab = Object.fromEntries([...new Set(words)].map((w, i) => [w, i]));
-  const special = (content: string) => ({ id: vocab[content], content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  const special = (content: string) => ({
+    id: vocab[content],
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  });
   return new Tokenizer(
     {
       version: "1.0",
@@ -70,7 +78,9 @@ describe("pair tokenization", () => {
     expect(pair.truncated).toBe(d.length - 5);
     // A document of exactly the room left is kept whole; the query alone too long fails.
     expect(new PairEncoder(bert, q.length + 3 + d.length).encode(query, doc).truncated).toBe(0);
-    expect(() => new PairEncoder(bert, q.length + 3).encode(query, doc)).toThrow(/the query is \d+ tokens.*leaves no room for the document within \d+ tokens; shorten the query/);
+    expect(() => new PairEncoder(bert, q.length + 3).encode(query, doc)).toThrow(
+      /the query is \d+ tokens.*leaves no room for the document within \d+ tokens; shorten the query/,
+    );
   });
 
   it("RoBERTa (RobertaProcessing): <s> q </s></s> d </s>, type ids all 0, truncating the document", () => {
@@ -113,7 +123,13 @@ describe("relevance scores", () => {
 
 describe("Reranker", () => {
   const query = "how tall is the eiffel tower";
-  const documents = ["The tower is 330 metres tall.", "Bananas are rich in potassium.", "It was built for the 1889 World's Fair.", "", "Paris 🗼 at night"];
+  const documents = [
+    "The tower is 330 metres tall.",
+    "Bananas are rich in potassium.",
+    "It was built for the 1889 World's Fair.",
+    "",
+    "Paris 🗼 at night",
+  ];
   let source: string;
   let exported: string;
 
@@ -130,7 +146,11 @@ describe("Reranker", () => {
       expect(reranker.tokenTypes).toBe(true);
       const pairs = new PairEncoder(bert, reranker.maxLength);
       const encoded = documents.map((d) => pairs.encode(query, d));
-      const batch = padBatch(encoded.map((e) => e.ids), 0, encoded.map((e) => e.typeIds));
+      const batch = padBatch(
+        encoded.map((e) => e.ids),
+        0,
+        encoded.map((e) => e.typeIds),
+      );
       const logits = referenceOutputs(encoder, headsFor(encoder, { task: "rerank" }), batch)[OUTPUT.logits]!;
       const raw = await reranker.score(query, documents, { raw: true, batchSize: 2 });
       expect(relativeMaxError(raw, logits)).toBeLessThanOrEqual(1e-4);
@@ -150,8 +170,12 @@ describe("Reranker", () => {
   it("an embedding folder is refused with what to use instead, and the Embedder refuses a reranker", async () => {
     await expect(Embedder.load(exported)).rejects.toThrow(/is a reranker .*load it with Reranker\.load/);
     const embedding = tempDir();
-    await new EmbeddingService(modelFolder(syntheticBert({ seed: 23 })), { logger: silentLogger }).exportOnnxModel(embedding, { quantized: false });
-    await expect(Reranker.load(embedding)).rejects.toThrow(/has no logits output \(it has last_hidden_state, pooler_output\), so it is not a reranker/);
+    await new EmbeddingService(modelFolder(syntheticBert({ seed: 23 })), { logger: silentLogger }).exportOnnxModel(embedding, {
+      quantized: false,
+    });
+    await expect(Reranker.load(embedding)).rejects.toThrow(
+      /has no logits output \(it has last_hidden_state, pooler_output\), so it is not a reranker/,
+    );
   });
 
   it("isolated: onnxruntime in a child process gives the same scores", async () => {
@@ -187,7 +211,14 @@ describe("Reranker with three labels (softmax) and no token types", () => {
       expect(reranker.tokenTypes).toBe(false);
       const docs = ["first document", "a second, longer document about something else entirely"];
       const encoded = docs.map((d) => new PairEncoder(bert, reranker.maxLength).encode("a query", d));
-      const logits = referenceOutputs(encoder, headsFor(encoder, { task: "rerank" }), padBatch(encoded.map((e) => e.ids), 0))[OUTPUT.logits]!;
+      const logits = referenceOutputs(
+        encoder,
+        headsFor(encoder, { task: "rerank" }),
+        padBatch(
+          encoded.map((e) => e.ids),
+          0,
+        ),
+      )[OUTPUT.logits]!;
       const scores = await reranker.score("a query", docs);
       docs.forEach((_, i) => expect(scores[i]).toBeCloseTo(relevance(logits.subarray(i * 3, i * 3 + 3), false), 5));
     } finally {

@@ -53,7 +53,9 @@ async function expectTaskMatches(encoder: LoadedEncoder, spec: TaskSpec, variant
         const got = actual[output.name]!.data as Float32Array;
         const error = relativeMaxError(got, expected[output.name]!);
         worst = Math.max(worst, error);
-        expect(error, `${output.name} at ${batch.batch}x${batch.sequence} (${variant}, opset ${opset})`).toBeLessThanOrEqual(FP32_RELATIVE_TOLERANCE);
+        expect(error, `${output.name} at ${batch.batch}x${batch.sequence} (${variant}, opset ${opset})`).toBeLessThanOrEqual(
+          FP32_RELATIVE_TOLERANCE,
+        );
       }
     }
   } finally {
@@ -77,7 +79,9 @@ describe("SPLADE: sparse_embedding of the masked-LM head", () => {
   });
 
   it("BERT, sum over log1p_relu, untied decoder, at opsets 13 and 21", async () => {
-    const encoder = open((dir) => writeSpladeFolder(dir, { pooling: { strategy: "sum", activation: "log1p_relu" }, untiedDecoder: true, seed: 9 }));
+    const encoder = open((dir) =>
+      writeSpladeFolder(dir, { pooling: { strategy: "sum", activation: "log1p_relu" }, untiedDecoder: true, seed: 9 }),
+    );
     expect(headsFor(encoder, { task: "sparse" })[0]!.name).toBe("splade:sum");
     for (const opset of [13, 21]) await expectTaskMatches(encoder, { task: "sparse" }, "portable", opset);
   });
@@ -112,7 +116,9 @@ describe("SPLADE: sparse_embedding of the masked-LM head", () => {
     );
     const encoder = loadEncoder(dir);
     try {
-      expect(() => detectTask(encoder)).toThrow(/modules\.json: a SparseEncoder of MLMTransformer → SpladePooling → SparseStaticEmbedding.*not sentence_transformers\.sparse_encoder\.models\.SparseStaticEmbedding/);
+      expect(() => detectTask(encoder)).toThrow(
+        /modules\.json: a SparseEncoder of MLMTransformer → SpladePooling → SparseStaticEmbedding.*not sentence_transformers\.sparse_encoder\.models\.SparseStaticEmbedding/,
+      );
     } finally {
       encoder.close();
     }
@@ -124,7 +130,9 @@ describe("SPLADE: sparse_embedding of the masked-LM head", () => {
     expect(() => headsFor(roberta, { task: "sparse" })).toThrow(/sparse \(SPLADE\) head on roberta is not supported/);
     const model = spladeModel();
     const headless = open((dir) => writeModelFolder(dir, { ...model, tensors: model.tensors.filter((t) => !t.name.startsWith("cls.")) }));
-    expect(() => headsFor(headless, { task: "sparse" })).toThrow(/has no cls\.predictions\.transform\.dense\.weight, .*cls\.predictions\.bias: a SPLADE model/);
+    expect(() => headsFor(headless, { task: "sparse" })).toThrow(
+      /has no cls\.predictions\.transform\.dense\.weight, .*cls\.predictions\.bias: a SPLADE model/,
+    );
   });
 });
 
@@ -134,7 +142,12 @@ describe("ColBERT: token_vectors", () => {
     expect(detectTask(encoder)).toBe("colbert");
     const model = buildTaskGraph(encoder, { task: "colbert" }, { opset: 17, variant: "primary" });
     expect(model.graph.outputs).toEqual([{ name: OUTPUT.tokenVectors, elemType: 1, shape: ["batch", "sequence", 24] }]);
-    expect(JSON.parse(model.metadata.colbert_settings!)).toMatchObject({ queryMarker: "[unused0]", documentMarker: "[unused1]", queryLength: 32, queryExpansion: true });
+    expect(JSON.parse(model.metadata.colbert_settings!)).toMatchObject({
+      queryMarker: "[unused0]",
+      documentMarker: "[unused1]",
+      queryLength: 32,
+      queryExpansion: true,
+    });
     for (const variant of VARIANTS) await expectTaskMatches(encoder, { task: "colbert" }, variant);
   });
 
@@ -142,20 +155,32 @@ describe("ColBERT: token_vectors", () => {
     const encoder = open((dir) => writeColbertFolder(dir, { metadata: false }));
     expect(detectTask(encoder)).toBe("colbert");
     const model = buildTaskGraph(encoder, { task: "colbert" }, { opset: 17, variant: "portable" });
-    expect(JSON.parse(model.metadata.colbert_settings!)).toMatchObject({ queryLength: 32, documentLength: 180, skiplist: expect.arrayContaining([".", ","]) });
+    expect(JSON.parse(model.metadata.colbert_settings!)).toMatchObject({
+      queryLength: 32,
+      documentLength: 180,
+      skiplist: expect.arrayContaining([".", ","]),
+    });
   });
 
   it("PyLate (Dense module folder with a bias): detected, settings from config_sentence_transformers.json, both variants match", async () => {
-    const encoder = open((dir) => writePylateFolder(dir, { dim: 12, bias: true, settings: { query_length: 16, attend_to_expansion_tokens: true } }));
+    const encoder = open((dir) =>
+      writePylateFolder(dir, { dim: 12, bias: true, settings: { query_length: 16, attend_to_expansion_tokens: true } }),
+    );
     expect(detectTask(encoder)).toBe("colbert");
     const model = buildTaskGraph(encoder, { task: "colbert" }, { opset: 17, variant: "primary" });
-    expect(JSON.parse(model.metadata.colbert_settings!)).toMatchObject({ queryLength: 16, attendToExpansion: true, skiplist: ["!", ",", ".", "?"] });
+    expect(JSON.parse(model.metadata.colbert_settings!)).toMatchObject({
+      queryLength: 16,
+      attendToExpansion: true,
+      skiplist: ["!", ",", ".", "?"],
+    });
     for (const variant of VARIANTS) await expectTaskMatches(encoder, { task: "colbert" }, variant);
   });
 
   it("--task colbert on a plain encoder is refused, saying where a projection would be", () => {
     const encoder = open((dir) => writeModelFolder(dir, syntheticRoberta()));
-    expect(() => headsFor(encoder, { task: "colbert" })).toThrow(/no ColBERT projection found — colbert-ai's linear\.weight.*PyLate Dense.*colbert_linear\.pt/);
+    expect(() => headsFor(encoder, { task: "colbert" })).toThrow(
+      /no ColBERT projection found — colbert-ai's linear\.weight.*PyLate Dense.*colbert_linear\.pt/,
+    );
   });
 });
 
@@ -183,6 +208,8 @@ describe("bge-m3: sentence_embedding, sparse_embedding and token_vectors in one 
     expect(model.graph.outputs.map((o) => o.name)).toEqual([OUTPUT.sparseEmbedding, OUTPUT.tokenVectors]);
     expect(headsFor(encoder, { task: "sparse" }).map((h) => h.name)).toEqual(["bge-m3:sparse"]);
     await expectTaskMatches(encoder, { task: "colbert" }, "primary", 13);
-    expect(() => headsFor(encoder, { task: "bge-m3", outputs: ["dense", "lexical" as never] })).toThrow(/bge-m3 outputs must be some of dense, sparse, colbert, not lexical/);
+    expect(() => headsFor(encoder, { task: "bge-m3", outputs: ["dense", "lexical" as never] })).toThrow(
+      /bge-m3 outputs must be some of dense, sparse, colbert, not lexical/,
+    );
   });
 });

@@ -17,8 +17,18 @@ const startHub = hubsStoppedAfterEach();
 
 const REPOS: Array<[id: string, write: (dir: string) => string, heads: string[], output: string]> = [
   ["BAAI/tiny-m3", (dir) => writeBgeM3Folder(dir), ["colbert_linear.pt", "sparse_linear.pt"], "token_vectors"],
-  ["lightonai/tiny-pylate", (dir) => writePylateFolder(dir), ["1_Dense/config.json", "1_Dense/model.safetensors", "config_sentence_transformers.json", "modules.json"], "token_vectors"],
-  ["naver/tiny-splade", (dir) => writeSpladeFolder(dir), ["1_SpladePooling/config.json", "config_sentence_transformers.json", "modules.json"], "sparse_embedding"],
+  [
+    "lightonai/tiny-pylate",
+    (dir) => writePylateFolder(dir),
+    ["1_Dense/config.json", "1_Dense/model.safetensors", "config_sentence_transformers.json", "modules.json"],
+    "token_vectors",
+  ],
+  [
+    "naver/tiny-splade",
+    (dir) => writeSpladeFolder(dir),
+    ["1_SpladePooling/config.json", "config_sentence_transformers.json", "modules.json"],
+    "sparse_embedding",
+  ],
   ["colbert-ir/tiny-colbert", (dir) => writeColbertFolder(dir), ["artifact.metadata"], "token_vectors"],
 ];
 
@@ -26,8 +36,14 @@ describe("retrieval models from the Hub", () => {
   for (const [id, write, heads, output] of REPOS) {
     it(`${id}: fetches ${heads.join(", ")} and exports ${output}`, async () => {
       const hub = await startHub([{ id, dir: write(join(tempDir(), "repo")) }]);
-      const resolver = new HubClient({ settings: new HubSettings({ endpoint: hub.endpoint, cacheDir: tempDir() }), logger: silentLogger, retryDelayMs: 0 });
-      const path = await new EmbeddingService(id, { resolver, logger: silentLogger }).exportOnnxModel(join(tempDir(), "out"), { quantized: false });
+      const resolver = new HubClient({
+        settings: new HubSettings({ endpoint: hub.endpoint, cacheDir: tempDir() }),
+        logger: silentLogger,
+        retryDelayMs: 0,
+      });
+      const path = await new EmbeddingService(id, { resolver, logger: silentLogger }).exportOnnxModel(join(tempDir(), "out"), {
+        quantized: false,
+      });
       const snapshot = resolver.snapshotOf(id)!.dir;
       const fetched = readdirSync(snapshot, { recursive: true }) as string[];
       expect(fetched).toEqual(expect.arrayContaining(heads));

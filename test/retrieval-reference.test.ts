@@ -101,8 +101,25 @@ describe("bge-m3's .pt heads through the restricted unpickler", () => {
     const marker = join(dir, "pwned");
     const enc = new TextEncoder();
     const command = `touch ${marker}`;
-    const pickle = [0x80, 0x02, 0x63, ...enc.encode("os\nsystem\n"), 0x58, ...new Uint8Array(new Uint32Array([command.length]).buffer), ...enc.encode(command), 0x85, 0x52, 0x2e];
-    writeFileSync(join(dir, "sparse_linear.pt"), encodeTorchZip([["sparse_linear/data.pkl", Uint8Array.from(pickle)], ["sparse_linear/version", enc.encode("3\n")]]));
+    const pickle = [
+      0x80,
+      0x02,
+      0x63,
+      ...enc.encode("os\nsystem\n"),
+      0x58,
+      ...new Uint8Array(new Uint32Array([command.length]).buffer),
+      ...enc.encode(command),
+      0x85,
+      0x52,
+      0x2e,
+    ];
+    writeFileSync(
+      join(dir, "sparse_linear.pt"),
+      encodeTorchZip([
+        ["sparse_linear/data.pkl", Uint8Array.from(pickle)],
+        ["sparse_linear/version", enc.encode("3\n")],
+      ]),
+    );
     expect(() => readSparseLinear(dir, 32)).toThrow(WeightError);
     expect(() => readSparseLinear(dir, 32)).toThrow(/sparse_linear\.pt.*"os\.system"/);
     expect(existsSync(marker)).toBe(false);

@@ -88,7 +88,10 @@ describe("SPLADE export + SparseEmbedder", () => {
     const cut = await sparse.embed("learned sparse vectors", { threshold: fifth });
     expect(cut.values.every((v) => v > fifth)).toBe(true);
     expect(cut.indices.length).toBe(4);
-    expect(sparseDot(all, all)).toBeCloseTo(all.values.reduce((s, v) => s + v * v, 0), 4);
+    expect(sparseDot(all, all)).toBeCloseTo(
+      all.values.reduce((s, v) => s + v * v, 0),
+      4,
+    );
     await expect(sparse.embed("x", { topK: 0 })).rejects.toThrow(/topK must be a positive integer, not 0/);
   });
 
@@ -96,7 +99,13 @@ describe("SPLADE export + SparseEmbedder", () => {
     const out = join(tempDir(), "int8");
     const path = await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out, { variant: "primary" });
     const report = JSON.parse(readFileSync(join(out, "quantization_report.json"), "utf8")) as {
-      fidelity: { worstSparseCosine: number; threshold: number; passed: boolean; cosine: { min: number }; topTerms: { k: number; mean: number } };
+      fidelity: {
+        worstSparseCosine: number;
+        threshold: number;
+        passed: boolean;
+        cosine: { min: number };
+        topTerms: { k: number; mean: number };
+      };
     };
     expect(report.fidelity).toMatchObject({ threshold: 0.98, passed: true, topTerms: { k: 64 } });
     expect(report.fidelity.worstSparseCosine).toBe(report.fidelity.cosine.min);
@@ -114,7 +123,9 @@ describe("SPLADE export + SparseEmbedder", () => {
   });
 
   it("Embedder points a sparse folder to SparseEmbedder", async () => {
-    await expect(Embedder.load(exported)).rejects.toThrow(/is a retrieval model \(outputs sparse_embedding\); load sparse_embedding with SparseEmbedder\.load/);
+    await expect(Embedder.load(exported)).rejects.toThrow(
+      /is a retrieval model \(outputs sparse_embedding\); load sparse_embedding with SparseEmbedder\.load/,
+    );
   });
 
   it("CLI: embed --sparse --top-k 3 --tokens prints JSON; Embedder-only flags are refused", async () => {
@@ -147,7 +158,9 @@ describe("ColBERT export + MultiVectorEmbedder", () => {
     const ids = [text[0]!, tokenizer.token_to_id("[unused0]")!, ...text.slice(1)];
     const inputIds = Int32Array.from({ length: 32 }, (_, t) => (t < ids.length ? ids[t]! : tokenizer.token_to_id("[MASK]")!));
     const attentionMask = Int32Array.from({ length: 32 }, (_, t) => (t < ids.length ? 1 : 0));
-    const expected = rowsAt(reference(source, { batch: 1, sequence: 32, inputIds, attentionMask }, OUTPUT.tokenVectors), dim, [...Array(32).keys()]);
+    const expected = rowsAt(reference(source, { batch: 1, sequence: 32, inputIds, attentionMask }, OUTPUT.tokenVectors), dim, [
+      ...Array(32).keys(),
+    ]);
     vectors!.forEach((v, t) => expect(relativeMaxError(v, expected[t]!), `token ${t}`).toBeLessThanOrEqual(1e-4));
     vectors!.forEach((v) => expect(Math.hypot(...v)).toBeCloseTo(1, 5));
   });
@@ -159,7 +172,10 @@ describe("ColBERT export + MultiVectorEmbedder", () => {
     const ids = [text[0]!, tokenizer.token_to_id("[unused1]")!, ...text.slice(1)];
     const batch = padBatch([ids], 0);
     const all = reference(source, batch, OUTPUT.tokenVectors);
-    const kept = ids.map((id, t) => [id, t] as const).filter(([id]) => id !== tokenizer.token_to_id(",") && id !== tokenizer.token_to_id(".")).map(([, t]) => t);
+    const kept = ids
+      .map((id, t) => [id, t] as const)
+      .filter(([id]) => id !== tokenizer.token_to_id(",") && id !== tokenizer.token_to_id("."))
+      .map(([, t]) => t);
     expect(kept).toEqual([0, 1, 2, 4, 6]);
     const expected = rowsAt(all, dim, kept);
     expect(vectors).toHaveLength(5);
@@ -240,7 +256,9 @@ describe("bge-m3 export: three outputs, both runtimes", () => {
 
   it("INT8 export of bge-m3 is refused up front, leaving no folder", async () => {
     const out = join(tempDir(), "int8");
-    await expect(new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out)).rejects.toThrow(/INT8 quantization of a bge-m3 model is not supported yet.*--fp32/);
+    await expect(new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out)).rejects.toThrow(
+      /INT8 quantization of a bge-m3 model is not supported yet.*--fp32/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 
@@ -251,6 +269,9 @@ describe("bge-m3 export: three outputs, both runtimes", () => {
     const model = await readModel(ok.stdout.trim().split("\n").at(-1)!);
     expect(model.graph.outputs.map((o) => o.name)).toEqual([OUTPUT.sentenceEmbedding, OUTPUT.sparseEmbedding]);
     const bad = await runCli(["export", source, "-o", join(tempDir(), "bad"), "--fp32", "--outputs", "dense,lexical"], { env: OFFLINE });
-    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/--outputs takes a comma-separated list of dense, sparse, colbert, not lexical/)]);
+    expect([bad.code, bad.stderr]).toEqual([
+      2,
+      expect.stringMatching(/--outputs takes a comma-separated list of dense, sparse, colbert, not lexical/),
+    ]);
   });
 });

@@ -1,11 +1,34 @@
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bfloat16ToFloat32, float16ToFloat32, float32ArrayToFloat16, float32ToBfloat16, float32ToFloat16 } from "../src/common/float16.js";
-import { encodeSafetensors, writeSafetensors, writeShardedSafetensors, type SafetensorsTensorData } from "../src/fixtures/safetensors-writer.js";
-import { parseSafetensorsHeader, SAFETENSORS_DTYPE_BYTES, SafetensorsCheckpoint, SafetensorsFile, type SafetensorsHeader } from "../src/checkpoint/safetensors.js";
+import {
+  encodeSafetensors,
+  writeSafetensors,
+  writeShardedSafetensors,
+  type SafetensorsTensorData,
+} from "../src/fixtures/safetensors-writer.js";
+import {
+  parseSafetensorsHeader,
+  SAFETENSORS_DTYPE_BYTES,
+  SafetensorsCheckpoint,
+  SafetensorsFile,
+  type SafetensorsHeader,
+} from "../src/checkpoint/safetensors.js";
 import { WeightError, type WeightDtype } from "../src/checkpoint/weights.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -151,9 +174,7 @@ const tensorListArb: fc.Arbitrary<SafetensorsTensorData[]> = fc
     }),
     { selector: (t) => t.name, maxLength: 5 },
   )
-  .chain((specs) =>
-    fc.tuple(...specs.map((spec) => dataArb(spec.dtype, product(spec.shape)).map((data) => ({ ...spec, data })))),
-  );
+  .chain((specs) => fc.tuple(...specs.map((spec) => dataArb(spec.dtype, product(spec.shape)).map((data) => ({ ...spec, data })))));
 
 const metadataArb = fc.option(fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }), {
   nil: undefined,
@@ -370,7 +391,11 @@ describe("round trip", () => {
 
   it("rejects writes that do not match their shape or repeat a name", () => {
     const file = join(freshDir(), "bad.safetensors");
-    expectWeightError(() => writeSafetensors(file, [{ name: "x", dtype: "F32", shape: [3], data: new Float32Array(2) }]), '"x"', "2 values");
+    expectWeightError(
+      () => writeSafetensors(file, [{ name: "x", dtype: "F32", shape: [3], data: new Float32Array(2) }]),
+      '"x"',
+      "2 values",
+    );
     expectWeightError(() => writeSafetensors(file, [{ name: "x", dtype: "F32", shape: [2], data: new Uint8Array(7) }]), "7 raw bytes");
     expectWeightError(
       () =>
@@ -380,7 +405,10 @@ describe("round trip", () => {
         ]),
       "repeated",
     );
-    expectWeightError(() => writeSafetensors(file, [{ name: "x", dtype: "I32", shape: [1], data: Float32Array.from([0.5]) }]), "not an integer");
+    expectWeightError(
+      () => writeSafetensors(file, [{ name: "x", dtype: "I32", shape: [1], data: Float32Array.from([0.5]) }]),
+      "not an integer",
+    );
   });
 });
 
@@ -479,7 +507,12 @@ describe("checkpoint errors", () => {
     const { shardPaths } = writeShardedSafetensors(dir, tensors, 32);
     expect(shardPaths.length).toBe(2);
     unlinkSync(shardPaths[1]!);
-    expectWeightError(() => SafetensorsCheckpoint.open(dir), "model-00002-of-00002.safetensors", "does not exist", "model.safetensors.index.json");
+    expectWeightError(
+      () => SafetensorsCheckpoint.open(dir),
+      "model-00002-of-00002.safetensors",
+      "does not exist",
+      "model.safetensors.index.json",
+    );
   });
 
   it("reports an index that puts a tensor in the wrong shard", () => {
@@ -676,16 +709,20 @@ describe("hostile input", () => {
 
   it("survives random JSON headers and entries", () => {
     const fieldArb = fc.oneof(fc.anything(), fc.constantFrom("F32", "U8", "BF16", [2], [0, 8], [8, 0], [], [0]));
-    const entryArb = fc.oneof(
-      fc.anything(),
-      fc.record({ dtype: fieldArb, shape: fieldArb, data_offsets: fieldArb }, { requiredKeys: [] }),
-    );
+    const entryArb = fc.oneof(fc.anything(), fc.record({ dtype: fieldArb, shape: fieldArb, data_offsets: fieldArb }, { requiredKeys: [] }));
     fc.assert(
-      fc.property(fc.oneof(fc.json(), fc.dictionary(fc.string({ maxLength: 6 }), entryArb).map((o) => JSON.stringify(o))), fc.nat(16), (json, extra) => {
-        const bytes = rawFile(json, new Uint8Array(extra));
-        const header = parseOrReject(bytes, bytes.length, LABEL);
-        if (header) expectConsistent(header, bytes.length);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.json(),
+          fc.dictionary(fc.string({ maxLength: 6 }), entryArb).map((o) => JSON.stringify(o)),
+        ),
+        fc.nat(16),
+        (json, extra) => {
+          const bytes = rawFile(json, new Uint8Array(extra));
+          const header = parseOrReject(bytes, bytes.length, LABEL);
+          if (header) expectConsistent(header, bytes.length);
+        },
+      ),
       { numRuns: 500 },
     );
   });

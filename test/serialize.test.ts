@@ -20,7 +20,15 @@ import {
 } from "../src/graph/ir.js";
 import { DataLocation, onnx } from "../src/graph/onnx-proto.js";
 import { decodeModel, initializerToFloat32, initializerToInt64, readModel } from "../src/graph/onnx-reader.js";
-import { encodeModel, externalDataNeeded, externalDataPathOf, modelFileBytes, removeModelFiles, AUTO_EXTERNAL_DATA_BYTES, writeModel } from "../src/graph/onnx-writer.js";
+import {
+  encodeModel,
+  externalDataNeeded,
+  externalDataPathOf,
+  modelFileBytes,
+  removeModelFiles,
+  AUTO_EXTERNAL_DATA_BYTES,
+  writeModel,
+} from "../src/graph/onnx-writer.js";
 import { readTensorBytes } from "../src/graph/tensor-bytes.js";
 
 const root = mkdtempSync(join(tmpdir(), "serialize-test-"));
@@ -103,9 +111,9 @@ const initializerArb: fc.Arbitrary<Initializer> = fc
   .record({ name: nameArb, dataType: storedTypeArb, dims: fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }) })
   .chain(({ name, dataType, dims }) => {
     const length = elementCount(dims) * BYTES_PER_ELEMENT[dataType]!;
-    return fc.uint8Array({ minLength: length, maxLength: length }).map(
-      (bytes): Initializer => ({ name, dataType, dims, data: { kind: "bytes", bytes } }),
-    );
+    return fc
+      .uint8Array({ minLength: length, maxLength: length })
+      .map((bytes): Initializer => ({ name, dataType, dims, data: { kind: "bytes", bytes } }));
   });
 
 const attributeArb: fc.Arbitrary<Attribute> = fc.oneof(
@@ -137,9 +145,7 @@ const modelArb: fc.Arbitrary<Model> = fc.record({
   irVersion: fc.integer({ min: 3, max: 10 }),
   opsetImports: fc
     .uniqueArray(fc.constantFrom("", "com.microsoft", "ai.onnx.ml", "custom.domain"), { minLength: 1 })
-    .chain((domains) =>
-      fc.tuple(...domains.map((domain) => fc.integer({ min: 1, max: 23 }).map((version) => ({ domain, version })))),
-    ),
+    .chain((domains) => fc.tuple(...domains.map((domain) => fc.integer({ min: 1, max: 23 }).map((version) => ({ domain, version }))))),
   producerName: textArb,
   producerVersion: textArb,
   metadata: fc.dictionary(textArb, textArb, { maxKeys: 3 }),
@@ -188,7 +194,10 @@ describe("round trips", () => {
         expect(tempFilesIn(dir)).toEqual([]);
         if (external.externalDataPath) {
           expect(external.externalDataPath).toBe(externalDataPathOf(externalPath));
-          expect(modelFileBytes(externalPath)).toEqual({ bytes: statSync(externalPath).size + statSync(external.externalDataPath).size, externalData: true });
+          expect(modelFileBytes(externalPath)).toEqual({
+            bytes: statSync(externalPath).size + statSync(external.externalDataPath).size,
+            externalData: true,
+          });
         }
         removeModelFiles(externalPath);
         expect(existsSync(externalPath) || existsSync(externalDataPathOf(externalPath))).toBe(false);
@@ -293,7 +302,11 @@ describe("onnxruntime-node runs written models", () => {
       const session = await ort.InferenceSession.create(path);
       const x = [1, 0, -1, 0.5, 2, 3]; // [2, 3]
       const out = await session.run({ X: new ort.Tensor("float32", Float32Array.from(x), [2, 3]) });
-      const w = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]];
+      const w = [
+        [1, 2, 3, 4],
+        [5, 6, 7, 8],
+        [9, 10, 11, 12],
+      ];
       const b = [0.5, -1, 2, 0];
       const xw = [0, 1].map((r) => [0, 1, 2, 3].map((c) => [0, 1, 2].reduce((s, k) => s + x[r * 3 + k]! * w[k]![c]!, 0)));
       const y = xw.map((row) => row.map((v, c) => v + b[c]!));
@@ -301,7 +314,10 @@ describe("onnxruntime-node runs written models", () => {
       expect(out.Y!.dims).toEqual([2, 4]);
       expectClose(out.Y!.data as Float32Array, y.flat());
       expect(out.Yt!.dims).toEqual([4, 2]);
-      expectClose(out.Yt!.data as Float32Array, [0, 1, 2, 3].flatMap((c) => [y[0]![c]!, y[1]![c]!]));
+      expectClose(
+        out.Yt!.data as Float32Array,
+        [0, 1, 2, 3].flatMap((c) => [y[0]![c]!, y[1]![c]!]),
+      );
       expectClose(out.Z!.data as Float32Array, z.flat());
       await session.release();
     });
@@ -341,7 +357,12 @@ describe("tensor sources", () => {
 
     const model = modelOf({
       initializers: [
-        { name: "fromFile", dataType: DataType.FLOAT, dims: [300], data: { kind: "file", path: source, offset: 37, length: payload.byteLength } },
+        {
+          name: "fromFile",
+          dataType: DataType.FLOAT,
+          dims: [300],
+          data: { kind: "file", path: source, offset: 37, length: payload.byteLength },
+        },
         { name: "lazy", dataType: DataType.INT64, dims: [3], data: { kind: "lazy", length: 24, read } },
       ],
     });
@@ -358,7 +379,12 @@ describe("tensor sources", () => {
 
   it("writes 4096-aligned offsets for tensors of 1 MiB and more", async () => {
     const dir = freshDir();
-    const big = (name: string, n: number) => f32(name, [n], Array.from({ length: n }, (_, i) => i % 7));
+    const big = (name: string, n: number) =>
+      f32(
+        name,
+        [n],
+        Array.from({ length: n }, (_, i) => i % 7),
+      );
     const model = modelOf({ initializers: [f32("small", [300], new Array(300).fill(1)), big("big1", 262_144), big("big2", 262_145)] });
     const path = join(dir, "aligned.onnx");
     await writeModel(model, path, { externalData: "always" });
@@ -434,7 +460,13 @@ describe("failures", () => {
         name: "boom",
         dataType: DataType.FLOAT,
         dims: [2],
-        data: { kind: "lazy", length: 8, read: () => { throw new Error("source exploded"); } },
+        data: {
+          kind: "lazy",
+          length: 8,
+          read: () => {
+            throw new Error("source exploded");
+          },
+        },
       });
       const error = await writeModel(failing, path, { externalData, externalDataThreshold: 0 }).catch((e: Error) => e);
       expect(error).toBeInstanceOf(Error);
@@ -447,7 +479,9 @@ describe("failures", () => {
   it("rejects a lazy source that returns the wrong number of bytes", async () => {
     const path = join(freshDir(), "model.onnx");
     const model = modelOf({
-      initializers: [{ name: "short", dataType: DataType.FLOAT, dims: [4], data: { kind: "lazy", length: 16, read: () => new Uint8Array(12) } }],
+      initializers: [
+        { name: "short", dataType: DataType.FLOAT, dims: [4], data: { kind: "lazy", length: 16, read: () => new Uint8Array(12) } },
+      ],
     });
     await expect(writeModel(model, path)).rejects.toThrow(/"short".*12 bytes, expected 16/);
     expect(existsSync(path)).toBe(false);
@@ -479,7 +513,12 @@ describe("failures", () => {
 
 function snapshot(dir: string): Record<string, string> {
   return Object.fromEntries(
-    readdirSync(dir).map((f) => [f, createHash("sha256").update(readFileSync(join(dir, f))).digest("hex")]),
+    readdirSync(dir).map((f) => [
+      f,
+      createHash("sha256")
+        .update(readFileSync(join(dir, f)))
+        .digest("hex"),
+    ]),
   );
 }
 
@@ -496,7 +535,14 @@ describe("streaming", () => {
     await handle.close();
 
     const model = modelOf({
-      initializers: [{ name: "big", dataType: DataType.FLOAT, dims: [16, 1024 * 1024], data: { kind: "file", path: source, offset: 0, length: 64 * mib } }],
+      initializers: [
+        {
+          name: "big",
+          dataType: DataType.FLOAT,
+          dims: [16, 1024 * 1024],
+          data: { kind: "file", path: source, offset: 0, length: 64 * mib },
+        },
+      ],
     });
     const path = join(dir, "big.onnx");
     const before = process.memoryUsage();

@@ -5,7 +5,13 @@
 // FP32, the INT8 file as onnx/model_quantized.onnx and FP16 as onnx/model_fp16.onnx; a reranker's
 // logits equal the Reranker's.
 import { basename, dirname, join } from "node:path";
-import { AutoModelForSequenceClassification, AutoTokenizer, type FeatureExtractionPipeline, env, pipeline } from "@huggingface/transformers";
+import {
+  AutoModelForSequenceClassification,
+  AutoTokenizer,
+  type FeatureExtractionPipeline,
+  env,
+  pipeline,
+} from "@huggingface/transformers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
@@ -121,7 +127,11 @@ describe("transformers.js loads the transformers.js layout offline", () => {
   it("the FP16 export is onnx/model_fp16.onnx: config.json's default dtype, the Embedder's vectors", async () => {
     const source = modelFolder(syntheticBert({ seed: 76, vocab: BUNDLED_VOCAB_SIZE, maxPositions: 64 }), {}, "tjs-bert-fp16");
     const out = join(root, "tjs-bert-fp16");
-    const path = await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out, { quantized: false, dtype: "fp16", layout: "transformers.js" });
+    const path = await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out, {
+      quantized: false,
+      dtype: "fp16",
+      layout: "transformers.js",
+    });
     expect(path).toBe(join(out, "onnx", "model_fp16.onnx"));
     const ours = await embedder(out);
     await expectSameVectors(await transformersJs("tjs-bert-fp16"), ours);
@@ -138,7 +148,10 @@ describe("transformers.js loads the transformers.js layout offline", () => {
     const tokenizer = await AutoTokenizer.from_pretrained("tjs-reranker");
     const model = await AutoModelForSequenceClassification.from_pretrained("tjs-reranker", { dtype: "fp32" });
     open.push(model);
-    const inputs = tokenizer(documents.map(() => query), { text_pair: documents, padding: true, truncation: true });
+    const inputs = tokenizer(
+      documents.map(() => query),
+      { text_pair: documents, padding: true, truncation: true },
+    );
     const logits = Array.from((await model(inputs)).logits.data as Float32Array);
     const reranker = await Reranker.load(out);
     open.push(reranker);

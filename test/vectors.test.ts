@@ -27,11 +27,17 @@ const OFFLINE = { HF_HUB_OFFLINE: "1" };
 describe("vector definitions (sentence-transformers quantize_embeddings)", () => {
   it("int8: (x − min) / ((max − min) / 255) − 128, truncated toward zero, clamped outside the range", () => {
     // Dimension 0 over [−1, 1.55] (step 0.01), dimension 1 over [0, 2.55] (step 0.01); dimension 2 never varied (step 1).
-    const ranges: Int8Ranges = [[-1, 0, 5], [1.55, 2.55, 5]];
+    const ranges: Int8Ranges = [
+      [-1, 0, 5],
+      [1.55, 2.55, 5],
+    ];
     const x = Float32Array.of(-1, 0, 5, 1.55, 2.55, 5, 0.005, 1.2849, 6, -3, 9, 4);
     // 0.005 → (1.005 / 0.01) − 128 = −27.5 → −27; 1.2849 → 128.49 − 128 = 0.49 → 0; 6 → 1 − 128; out of range → clamped.
     expect(Array.from(quantizeInt8Vectors(x, 3, ranges))).toEqual([-128, -128, -128, 127, 127, -128, -27, 0, -127, -128, 127, -128]);
-    expect(int8Ranges([Float32Array.of(1, -2), Float32Array.of(-3, 4)], 2)).toEqual([[-3, -2], [1, 4]]);
+    expect(int8Ranges([Float32Array.of(1, -2), Float32Array.of(-3, 4)], 2)).toEqual([
+      [-3, -2],
+      [1, 4],
+    ]);
   });
 
   it("binary: bit x > 0, the first dimension in the most significant bit, rows padded to whole bytes", () => {
@@ -52,11 +58,17 @@ describe("vector outputs in the graph equal their definitions of the graph's sen
   const batches = [randomBatch(encoder.config, { batch: 4, sequence: 9, seed: 5 }), randomBatch(encoder.config, { batch: 1, sequence: 1 })];
   const hidden = encoder.config.hiddenSize;
 
-  for (const sentence of [{ pooling: "mean", normalize: true }, { pooling: "cls", normalize: true, dimensions: 12 }] satisfies SentencePooling[]) {
+  for (const sentence of [
+    { pooling: "mean", normalize: true },
+    { pooling: "cls", normalize: true, dimensions: 12 },
+  ] satisfies SentencePooling[]) {
     it(`${sentence.pooling}${sentence.dimensions ? `, ${sentence.dimensions} dimensions` : ""}: int8 and binary, both variants, padded batches`, async () => {
       const width = sentence.dimensions ?? hidden;
       // Ranges from the float graph's own embeddings of another batch, narrowed so that some values fall outside.
-      const float = await runInProcess(buildEncoderGraph(encoder, { opset: 17, variant: "primary", sentenceEmbedding: sentence }), randomBatch(encoder.config, { batch: 6, sequence: 7, seed: 9 }));
+      const float = await runInProcess(
+        buildEncoderGraph(encoder, { opset: 17, variant: "primary", sentenceEmbedding: sentence }),
+        randomBatch(encoder.config, { batch: 6, sequence: 7, seed: 9 }),
+      );
       const rows = Array.from({ length: 6 }, (_, r) => float.sentenceEmbedding!.slice(r * width, (r + 1) * width));
       const [min, max] = int8Ranges(rows, width);
       const ranges: Int8Ranges = [min.map((v) => v * 0.8), max.map((v) => v * 0.8)];
@@ -71,7 +83,9 @@ describe("vector outputs in the graph equal their definitions of the graph's sen
             expect(tensor.dims).toEqual([batch.batch, vector.kind === "int8" ? width : Math.ceil(width / 8)]);
             const embedding = out.sentenceEmbedding!;
             const expected = vector.kind === "int8" ? quantizeInt8Vectors(embedding, width, ranges) : packBinaryVectors(embedding, width);
-            expect(Array.from(tensor.data as Int8Array | Uint8Array), `${vector.kind} ${variant} ${batch.batch}x${batch.sequence}`).toEqual(Array.from(expected));
+            expect(Array.from(tensor.data as Int8Array | Uint8Array), `${vector.kind} ${variant} ${batch.batch}x${batch.sequence}`).toEqual(
+              Array.from(expected),
+            );
             const output = sentenceEmbeddingHead(sentence, hidden, vector).outputs[1]!;
             expect(definitionComparison(output, out.raw as never, batch.batch).relativeError).toBe(0);
           }
@@ -81,22 +95,40 @@ describe("vector outputs in the graph equal their definitions of the graph's sen
   }
 
   it("the verification's check fails on a vector that is not its definition", () => {
-    const actual = { sentence_embedding: { data: Float32Array.of(1, -1) }, sentence_embedding_binary: { data: Uint8Array.of(0b0100_0000) } };
+    const actual = {
+      sentence_embedding: { data: Float32Array.of(1, -1) },
+      sentence_embedding_binary: { data: Uint8Array.of(0b0100_0000) },
+    };
     const output = sentenceEmbeddingHead({ pooling: "cls", normalize: true }, 2, { kind: "binary" }).outputs[1]!;
-    expect(definitionComparison(output, actual, 1)).toEqual({ output: "sentence_embedding_binary (1 values differ from their definition)", relativeError: Infinity });
+    expect(definitionComparison(output, actual, 1)).toEqual({
+      output: "sentence_embedding_binary (1 values differ from their definition)",
+      relativeError: Infinity,
+    });
   });
 });
 
 describe("export --vector", () => {
   const bert = syntheticBert({ seed: 52, vocab: BUNDLED_VOCAB_SIZE });
-  const calibrationTexts = Array.from({ length: 24 }, (_, i) => `calibration sentence number ${i} about ${["cats", "rivers", "engines", "songs"][i % 4]}`);
+  const calibrationTexts = Array.from(
+    { length: 24 },
+    (_, i) => `calibration sentence number ${i} about ${["cats", "rivers", "engines", "songs"][i % 4]}`,
+  );
 
   it("int8: ranges calibrated on the calibration texts in the metadata, the agreement report, Embedder.embedInt8", async () => {
     const dir = modelFolder(bert, { sentence: { pooling: "mean", normalize: true } });
     const out = tempDir();
-    const path = await new EmbeddingService(dir, { logger: silentLogger }).exportOnnxModel(out, { quantized: false, vector: "int8", calibrationTexts });
+    const path = await new EmbeddingService(dir, { logger: silentLogger }).exportOnnxModel(out, {
+      quantized: false,
+      vector: "int8",
+      calibrationTexts,
+    });
     const model = await readModel(path);
-    expect(model.graph.outputs.map((o) => o.name)).toEqual(["last_hidden_state", "pooler_output", "sentence_embedding", "sentence_embedding_int8"]);
+    expect(model.graph.outputs.map((o) => o.name)).toEqual([
+      "last_hidden_state",
+      "pooler_output",
+      "sentence_embedding",
+      "sentence_embedding_int8",
+    ]);
     const ranges = JSON.parse(model.metadata.sentence_embedding_int8_ranges!) as Int8Ranges;
     expect(model.metadata.vector).toBe("int8");
 

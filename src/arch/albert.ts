@@ -45,7 +45,9 @@ function albertPlan(c: AlbertConfig, weights: { has(name: string): boolean }): E
   const h = c.hiddenSize;
   // Each group's refs made once, the same objects at every pass (the reference reads them once).
   const groups = Array.from({ length: c.hiddenGroups }, (_, group) =>
-    Array.from({ length: c.innerGroupLayers }, (_, inner) => layerRefs(c, `encoder.albert_layer_groups.${group}.albert_layers.${inner}`, ALBERT_LAYER)),
+    Array.from({ length: c.innerGroupLayers }, (_, inner) =>
+      layerRefs(c, `encoder.albert_layer_groups.${group}.albert_layers.${inner}`, ALBERT_LAYER),
+    ),
   );
   const layers = Array.from({ length: c.layers }, (_, i) => groups[albertGroupOf(c, i)]!).flat();
   return {

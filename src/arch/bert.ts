@@ -6,7 +6,13 @@
 import { type Activation, readActivation } from "./activation.js";
 import type { EncoderConfig } from "./architecture.js";
 import { type ConfigReader, readWidthAndHeads } from "./config.js";
-import { type BertLayerRefs, type EmbeddingRefs, type EncoderPlan, SEQUENTIAL_POSITIONS, postNormArchitecture } from "./post-norm-encoder.js";
+import {
+  type BertLayerRefs,
+  type EmbeddingRefs,
+  type EncoderPlan,
+  SEQUENTIAL_POSITIONS,
+  postNormArchitecture,
+} from "./post-norm-encoder.js";
 import { type LinearRef, type TensorRef, linearRef, normRef, tensorRef } from "./weight-refs.js";
 
 export interface BertConfig extends EncoderConfig {

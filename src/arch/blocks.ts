@@ -320,17 +320,25 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
     const kernel = { heads: refs.heads, maskFilterValue: MASK_VALUE };
     const { rotary, scoreBias } = options;
     // A score bias must be materialized ([heads, S, S]); without one, the flash form where it pays.
-    const bounded = this.fused.flash && !scoreBias && (rotary !== undefined || mask.halfWindow !== undefined || this.maxSequence > ATTENTION_NODE_MAX_SEQUENCE);
+    const bounded =
+      this.fused.flash &&
+      !scoreBias &&
+      (rotary !== undefined || mask.halfWindow !== undefined || this.maxSequence > ATTENTION_NODE_MAX_SEQUENCE);
     if (!rotary && !bounded) {
       this.quadratic = true;
-      return this.contrib.attention({ input: x, ...packed, ...this.kernelMasking(mask, scoreBias) }, { ...kernel, qkvWidths: qkvWidths(refs) });
+      return this.contrib.attention(
+        { input: x, ...packed, ...this.kernelMasking(mask, scoreBias) },
+        { ...kernel, qkvWidths: qkvWidths(refs) },
+      );
     }
     const widths = qkvWidths(refs);
     const [q, k, v] = this.ops.split(this.biased(this.product(x, packed)), widths, 2) as [Value, Value, Value];
     const rotate = (t: Value) => (rotary ? this.rotate(t, rotary, refs) : t);
     if (bounded) {
       const heads: ProjectedHeads = { q: rotate(q), k: rotate(k), v, heads: refs.heads, size: widths[0] / refs.heads };
-      return mask.halfWindow === undefined ? this.bounded.global(heads, mask.input) : this.bounded.local(heads, mask.input, mask.halfWindow);
+      return mask.halfWindow === undefined
+        ? this.bounded.global(heads, mask.input)
+        : this.bounded.local(heads, mask.input, mask.halfWindow);
     }
     this.quadratic = true;
     return this.contrib.multiHeadAttention({ query: rotate(q), key: rotate(k), value: v, ...this.kernelMasking(mask, scoreBias) }, kernel);
@@ -395,7 +403,9 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
   private projectQkv(x: Value, refs: QkvRefs, queryScale: number): Value[] {
     const widths = qkvWidths(refs);
     if (this.variant === "portable") {
-      return "qkv" in refs ? this.ops.split(this.linear(x, refs.qkv), widths, 2) : [refs.query, refs.key, refs.value].map((r) => this.linear(x, r));
+      return "qkv" in refs
+        ? this.ops.split(this.linear(x, refs.qkv), widths, 2)
+        : [refs.query, refs.key, refs.value].map((r) => this.linear(x, r));
     }
     return this.ops.split(this.biased(this.product(x, this.weights.packed(this.qkvParts(refs, queryScale)))), widths, 2);
   }
@@ -460,7 +470,11 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
   /** ALiBi bias [1, heads, S, S]: −slope_h·|i − j|, symmetric as bidirectional encoders use it. */
   alibiBias(ids: Value, slopes: Float32Array): Value {
     const { ops } = this;
-    const negated = ops.g.constFloat(slopes.map((s) => -s), [slopes.length, 1, 1], "alibi_slopes");
+    const negated = ops.g.constFloat(
+      slopes.map((s) => -s),
+      [slopes.length, 1, 1],
+      "alibi_slopes",
+    );
     return ops.unsqueeze(ops.mul(negated, ops.cast(this.distances(ids), DataType.FLOAT)), [0]);
   }
 

@@ -74,7 +74,8 @@ export class BoundedAttention {
   global({ q, k, v, heads, size }: ProjectedHeads, mask: Value): Value {
     const { ops } = this;
     const padding = this.headPadding(mask, heads);
-    const widen = (x: Value, extra: Value) => ops.reshape(ops.concat([ops.reshape(x, [0, 0, heads, size]), extra], 3), [0, 0, heads * (size + 1)]);
+    const widen = (x: Value, extra: Value) =>
+      ops.reshape(ops.concat([ops.reshape(x, [0, 0, heads, size]), extra], 3), [0, 0, heads * (size + 1)]);
     return this.contrib.multiHeadAttention(
       { query: widen(q, padding.query), key: widen(k, padding.key), value: v },
       { heads, maskFilterValue: this.maskValue, scale: 1 / Math.sqrt(size) },
@@ -98,7 +99,12 @@ export class BoundedAttention {
       { heads, maskFilterValue: this.maskValue },
     );
     const unblocked = g.op("Reshape", [blocked, ops.concat([plan.batch, g.constInt64([-1, width], [2], "unblocked_width")], 0)]);
-    const context = ops.slice(unblocked, g.constInt64([0], [1], "first_position"), ops.dim(mask, 1), g.constInt64([1], [1], "sequence_axis"));
+    const context = ops.slice(
+      unblocked,
+      g.constInt64([0], [1], "first_position"),
+      ops.dim(mask, 1),
+      g.constInt64([1], [1], "sequence_axis"),
+    );
     return ops.where(plan.sees, context, ops.reduceMean(v, [1]));
   }
 
@@ -140,13 +146,20 @@ export class BoundedAttention {
     // Key positions of each block: block·c − c + t, t < 3c ([blocks, 3c]); inside the sequence or not.
     const scalar = (value: number, hint: string) => g.constInt64([value], [], hint);
     const starts = ops.mul(ops.range(scalar(0, "zero"), ops.squeeze(blocks, [0]), scalar(1, "one")), scalar(c, "block_size"));
-    const offsets = g.constInt64(Array.from({ length: 3 * c }, (_, t) => t - c), [1, 3 * c], "key_offsets");
+    const offsets = g.constInt64(
+      Array.from({ length: 3 * c }, (_, t) => t - c),
+      [1, 3 * c],
+      "key_offsets",
+    );
     const positions = ops.add(ops.unsqueeze(starts, [1]), offsets);
     const last = ops.squeeze(ops.sub(sequence, int64([1], "one")), [0]);
     const inside = g.op("And", [ops.greater(positions, scalar(-1, "minus_one")), g.op("Less", [positions, sequence])]);
     const keyPositions = ops.reshape(ops.clip(positions, scalar(0, "zero"), last), [-1]);
     // The keys' additive padding mask, outside positions hidden too: [B·blocks, 1, 1, 3c].
-    const keep = ops.mul(ops.gather(ops.cast(mask, DataType.FLOAT), keyPositions, 1), ops.reshape(ops.cast(inside, DataType.FLOAT), [1, -1]));
+    const keep = ops.mul(
+      ops.gather(ops.cast(mask, DataType.FLOAT), keyPositions, 1),
+      ops.reshape(ops.cast(inside, DataType.FLOAT), [1, -1]),
+    );
     const hidden = ops.mul(ops.sub(ops.scalar(1), keep), ops.scalar(this.maskValue, "mask_value"));
     const keyBlocks = ops.reshape(hidden, [-1, 1, 1, 3 * c]);
     // Query i of a block sees key t of its three blocks when |i − (t − c)| ≤ c.

@@ -87,7 +87,13 @@ export function emitEncoderFrame(encoder: LoadedEncoder, options: GraphOptions):
   const g = new GraphBuilder(options.opset, `${architecture.name}_encoder`);
   const ops = new Ops(g);
   const weights = new GraphWeights(g, encoder.weights);
-  const ctx = { g, ops, weights, nn: new Blocks(ops, weights, options.variant, options.fused, config.maxSequence), variant: options.variant };
+  const ctx = {
+    g,
+    ops,
+    weights,
+    nn: new Blocks(ops, weights, options.variant, options.fused, config.maxSequence),
+    variant: options.variant,
+  };
   const ids: [string, string] = [BATCH, SEQUENCE];
   const inputs: GraphInputs = {
     inputIds: g.input("input_ids", DataType.INT64, ids),

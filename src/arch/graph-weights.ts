@@ -66,7 +66,12 @@ export class GraphWeights {
     for (const p of parts) this.reader.check(linearWeight(p.ref));
     const hint = parts.length === 1 ? parts[0].ref.prefix : `${parts[0].ref.prefix}+packed`;
     const weight = this.cached(`linear:${key}`, () =>
-      this.g.initializer(`${hint}.weight`, DataType.FLOAT, [inFeatures, outFeatures], this.lazy(inFeatures * outFeatures, (out) => this.transposedPack(parts, out))),
+      this.g.initializer(
+        `${hint}.weight`,
+        DataType.FLOAT,
+        [inFeatures, outFeatures],
+        this.lazy(inFeatures * outFeatures, (out) => this.transposedPack(parts, out)),
+      ),
     );
     if (!parts.every((p) => p.ref.bias)) {
       if (parts.some((p) => p.ref.bias)) throw new Error(`packed linear ${key}: mixes biased and bias-free parts`);
@@ -74,7 +79,12 @@ export class GraphWeights {
     }
     for (const p of parts) this.reader.check(linearBias(p.ref));
     const bias = this.cached(`bias:${key}`, () =>
-      this.g.initializer(`${hint}.bias`, DataType.FLOAT, [outFeatures], this.lazy(outFeatures, (out) => this.biasPack(parts, out))),
+      this.g.initializer(
+        `${hint}.bias`,
+        DataType.FLOAT,
+        [outFeatures],
+        this.lazy(outFeatures, (out) => this.biasPack(parts, out)),
+      ),
     );
     return { weight, bias };
   }
@@ -94,11 +104,16 @@ export class GraphWeights {
     this.reader.check(table);
     this.reader.check(row.table);
     return this.cached(`tableWithRow:${table.name}+${row.table.name}[${row.index}]`, () =>
-      this.g.initializer(hint, DataType.FLOAT, [rows, cols], this.lazy(rows * cols, (out) => {
-        out.set(this.source(table));
-        const added = this.reader.tensor(row.table).subarray(row.index * cols, (row.index + 1) * cols);
-        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] += added[c];
-      })),
+      this.g.initializer(
+        hint,
+        DataType.FLOAT,
+        [rows, cols],
+        this.lazy(rows * cols, (out) => {
+          out.set(this.source(table));
+          const added = this.reader.tensor(row.table).subarray(row.index * cols, (row.index + 1) * cols);
+          for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] += added[c];
+        }),
+      ),
     );
   }
 
@@ -158,7 +173,7 @@ export class GraphWeights {
     const fd = openSync(bytes.path, "r");
     try {
       const target = new Uint8Array(values.buffer, 0, bytes.length);
-      for (let done = 0; done < bytes.length; ) {
+      for (let done = 0; done < bytes.length;) {
         const n = readSync(fd, target, done, bytes.length - done, bytes.offset + done);
         if (n === 0) throw new Error(`${bytes.path} ends inside tensor "${ref.name}"; the checkpoint is truncated`);
         done += n;

@@ -22,7 +22,8 @@ export function parseGteConfig(c: ConfigReader): GteConfig {
   // NewConfig's defaults: rope positions, one token type, 2048 positions.
   const config = parseBertConfig(c, { positionEmbeddingType: "rope", typeVocabSize: 1, maxPositions: 2048 });
   c.oneOf("layer_norm_type", ["layer_norm"], "layer_norm");
-  if (c.boolean("logn_attention_scale", false)) throw c.fail(`"logn_attention_scale": true (log-length query scaling) is not supported yet`);
+  if (c.boolean("logn_attention_scale", false))
+    throw c.fail(`"logn_attention_scale": true (log-length query scaling) is not supported yet`);
   return { ...config, rotary: gteRotary(c, config.hiddenSize / config.heads), packedQkv: c.boolean("pack_qkv", true) };
 }
 

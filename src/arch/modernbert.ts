@@ -122,7 +122,11 @@ function modernBertRefs(c: ModernBertConfig): ModernBertRefs {
     return {
       kind: c.layerKinds[i]!,
       ...(i > 0 ? { attentionNorm: norm(at("attn_norm")) } : {}),
-      attention: { qkv: linearRef(at("attn.Wqkv"), h, 3 * h, c.attentionBias), output: linearRef(at("attn.Wo"), h, h, c.attentionBias), heads: c.heads },
+      attention: {
+        qkv: linearRef(at("attn.Wqkv"), h, 3 * h, c.attentionBias),
+        output: linearRef(at("attn.Wo"), h, h, c.attentionBias),
+        heads: c.heads,
+      },
       mlpNorm: norm(at("mlp_norm")),
       up: linearRef(at("mlp.Wi"), h, 2 * inter, c.mlpBias),
       gate: { half: "first" },
@@ -145,7 +149,9 @@ function emitModernBert(ctx: TemplateContext, c: ModernBertConfig, inputs: Graph
   const ids = inputs.inputIds;
   const globalMask = nn.attentionMask(inputs.attentionMask);
   // Masks and rotary tables per kind, built once and only for kinds the model has.
-  const masks = perKind((kind) => (kind === "global" ? globalMask : g.scope("local_mask", () => nn.windowedMask(globalMask, ids, c.halfWindow))));
+  const masks = perKind((kind) =>
+    kind === "global" ? globalMask : g.scope("local_mask", () => nn.windowedMask(globalMask, ids, c.halfWindow)),
+  );
   const tables = perKind<RotaryTables>((kind) => g.scope(`rotary_${kind}`, () => nn.rotaryTables(ids, c.rotary[kind])));
   let x = nn.layerNorm(nn.embed(w.words, ids), w.embeddingNorm);
   w.layers.forEach((layer, i) => {

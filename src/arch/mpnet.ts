@@ -4,7 +4,15 @@
 // scores of every layer. Task heads keep the encoder under "mpnet.".
 import type { Value } from "../graph/builder.js";
 import type { TemplateContext, TokenBatch } from "./architecture.js";
-import { type BertConfig, type LayerNames, bertPoolerRef, embeddingRefs, layerStack, maxSequenceAfterPadding, parseBertConfig } from "./bert.js";
+import {
+  type BertConfig,
+  type LayerNames,
+  bertPoolerRef,
+  embeddingRefs,
+  layerStack,
+  maxSequenceAfterPadding,
+  parseBertConfig,
+} from "./bert.js";
 import type { ConfigReader } from "./config.js";
 import { type EncoderPlan, postNormArchitecture } from "./post-norm-encoder.js";
 import type { ReferenceBlocks } from "./reference/blocks.js";

@@ -39,12 +39,15 @@ export function parseNomicBertConfig(c: ConfigReader): NomicBertConfig {
   const mlp = MLPS[c.oneOf("activation_function", Object.keys(MLPS), "gelu_new")]!;
   const headSize = hiddenSize / heads;
   if (c.boolean("prenorm", false)) throw c.fail(`"prenorm": true is not supported (nomic-embed-text models are post-norm)`);
-  if (c.int("num_experts", { fallback: 0 }) > 0) throw c.fail(`mixture-of-experts layers ("num_experts", nomic-embed-text-v2-moe) are not supported yet`);
+  if (c.int("num_experts", { fallback: 0 }) > 0)
+    throw c.fail(`mixture-of-experts layers ("num_experts", nomic-embed-text-v2-moe) are not supported yet`);
   for (const field of ["rotary_emb_scale_base", "rotary_scaling_factor"]) {
     if (c.has(field)) throw c.fail(`"${field}" is ${JSON.stringify(c.raw(field))}; only null (no rotary scaling) is supported`);
   }
   if (!c.has("rotary_emb_fraction") || c.raw("rotary_emb_fraction") === 0) {
-    throw c.fail(`"rotary_emb_fraction" is ${JSON.stringify(c.raw("rotary_emb_fraction") ?? 0)}: learned position embeddings are not supported, only rotary ones`);
+    throw c.fail(
+      `"rotary_emb_fraction" is ${JSON.stringify(c.raw("rotary_emb_fraction") ?? 0)}: learned position embeddings are not supported, only rotary ones`,
+    );
   }
   const fraction = c.positive("rotary_emb_fraction", { max: 1 });
   const rotaryDim = headSize * fraction;
@@ -90,7 +93,11 @@ function nomicLayer(c: NomicBertConfig, i: number): BertLayerRefs {
   // fc11 is the value, fc12 the gate: y = fc11(x) · act(fc12(x)).
   const gate: GateRefs | undefined = c.gated ? { linear: linearRef(at("mlp.fc12"), h, inter, c.fc1Bias) } : undefined;
   return {
-    attention: { qkv: linearRef(at("attn.Wqkv"), h, 3 * h, c.qkvBias), output: linearRef(at("attn.out_proj"), h, h, c.qkvBias), heads: c.heads },
+    attention: {
+      qkv: linearRef(at("attn.Wqkv"), h, 3 * h, c.qkvBias),
+      output: linearRef(at("attn.out_proj"), h, h, c.qkvBias),
+      heads: c.heads,
+    },
     attentionNorm: normRef(at("norm1"), h, c.layerNormEps),
     up: linearRef(at(c.gated ? "mlp.fc11" : "mlp.fc1"), h, inter, c.fc1Bias),
     ...(gate ? { gate } : {}),

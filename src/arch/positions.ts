@@ -47,7 +47,12 @@ export function alibiSlopes(heads: number): Float32Array {
   const slopes = (n: number): number[] => {
     if (Number.isInteger(Math.log2(n))) return powerOfTwo(n);
     const closest = 2 ** Math.floor(Math.log2(n));
-    return [...powerOfTwo(closest), ...slopes(2 * closest).filter((_, i) => i % 2 === 0).slice(0, n - closest)];
+    return [
+      ...powerOfTwo(closest),
+      ...slopes(2 * closest)
+        .filter((_, i) => i % 2 === 0)
+        .slice(0, n - closest),
+    ];
   };
   return Float32Array.from(slopes(heads));
 }

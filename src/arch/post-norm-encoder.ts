@@ -117,10 +117,13 @@ function embeddings(ctx: TemplateContext, plan: EncoderPlan, inputs: GraphInputs
   // Without token_type_ids every token has type 0: that row is folded into the position table,
   // or into the word table when the model has no position table.
   const typeZero = w.tokenTypes && !inputs.tokenTypeIds ? { table: w.tokenTypes, index: 0 } : undefined;
-  const wordTable = typeZero && !w.positions ? weights.tableWithRow(w.words, typeZero, "embeddings.words+token_type0") : weights.tensor(w.words);
+  const wordTable =
+    typeZero && !w.positions ? weights.tableWithRow(w.words, typeZero, "embeddings.words+token_type0") : weights.tensor(w.words);
   let sum = ops.gather(wordTable, inputs.inputIds);
   if (w.positions) {
-    const positionTable = typeZero ? weights.tableWithRow(w.positions, typeZero, "embeddings.positions+token_type0") : weights.tensor(w.positions);
+    const positionTable = typeZero
+      ? weights.tableWithRow(w.positions, typeZero, "embeddings.positions+token_type0")
+      : weights.tensor(w.positions);
     const positions =
       plan.positionIds.kind === "sequential"
         ? firstRows(ctx, positionTable, inputs.inputIds)
@@ -172,7 +175,14 @@ function referenceEmbeddings(nn: ReferenceBlocks, plan: EncoderPlan): Float32Arr
 // ---- both ----
 
 /** Post-norm encoder layer: norm(x + attention(x)), then norm(h + ffn(h)). */
-function encoderLayer<T, Mask, Options>(nn: LayerBlocks<T, Mask, Options>, w: BertLayerRefs, act: Activation, x: T, mask: Mask, attention: Options): T {
+function encoderLayer<T, Mask, Options>(
+  nn: LayerBlocks<T, Mask, Options>,
+  w: BertLayerRefs,
+  act: Activation,
+  x: T,
+  mask: Mask,
+  attention: Options,
+): T {
   const attended = nn.addNorm(nn.selfAttention(x, w.attention, mask, attention), x, w.attentionNorm);
   return nn.addNorm(nn.feedForward(attended, w.up, w.down, act, w.gate), attended, w.outputNorm);
 }

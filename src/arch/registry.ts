@@ -12,7 +12,18 @@ import { mpnet } from "./mpnet.js";
 import { nomicBert } from "./nomic-bert.js";
 import { roberta } from "./roberta.js";
 
-export const ARCHITECTURES: ReadonlyArray<Architecture<any>> = [bert, roberta, distilbert, electra, albert, mpnet, jinaBert, nomicBert, gte, modernBert];
+export const ARCHITECTURES: ReadonlyArray<Architecture<any>> = [
+  bert,
+  roberta,
+  distilbert,
+  electra,
+  albert,
+  mpnet,
+  jinaBert,
+  nomicBert,
+  gte,
+  modernBert,
+];
 
 export function supportedModelTypes(): string[] {
   return [...new Set(ARCHITECTURES.flatMap((a) => a.modelTypes))].sort();

@@ -56,7 +56,10 @@ export function moduleClass(entry: ModuleEntry): string {
  * Reads the pipeline of a sentence-transformers folder; undefined when it has no modules.json.
  * `has` says which files count as present (a runtime passes its export manifest's list).
  */
-export function readSentencePipeline(dir: string, has: (file: string) => boolean = (file) => existsSync(join(dir, file))): SentencePipeline | undefined {
+export function readSentencePipeline(
+  dir: string,
+  has: (file: string) => boolean = (file) => existsSync(join(dir, file)),
+): SentencePipeline | undefined {
   const modulesPath = join(dir, "modules.json");
   if (!has("modules.json")) return undefined;
   const modules = parseModules(readFileSync(modulesPath, "utf8"), modulesPath);

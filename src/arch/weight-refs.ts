@@ -149,7 +149,8 @@ export class WeightReader {
     return () => {
       const values = fallback();
       const expected = ref.shape.reduce((a, b) => a * b, 1);
-      if (values.length !== expected) throw new Error(`computed "${ref.name}": ${values.length} values for shape [${ref.shape.join(", ")}]`);
+      if (values.length !== expected)
+        throw new Error(`computed "${ref.name}": ${values.length} values for shape [${ref.shape.join(", ")}]`);
       return values;
     };
   }

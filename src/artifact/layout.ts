@@ -92,7 +92,12 @@ export interface ExportFolder {
  * INT8 one. Problems are thrown as `fail(message)`, so that each runtime raises its own error
  * class; `fileOption` is how the caller's user passes `file` (the CLI: `--file <name>`).
  */
-export function openExportFolder(dir: string, file: string | undefined, fail: (message: string) => Error, fileOption = "{ file }"): ExportFolder {
+export function openExportFolder(
+  dir: string,
+  file: string | undefined,
+  fail: (message: string) => Error,
+  fileOption = "{ file }",
+): ExportFolder {
   let manifest: ExportManifest | undefined;
   try {
     manifest = readManifest(dir);
@@ -111,12 +116,20 @@ export function resolveModelFile(dir: string, file: string | undefined, fail: (m
   return openExportFolder(dir, file, fail, fileOption).modelPath;
 }
 
-function listedModel(dir: string, manifest: ExportManifest, file: string | undefined, fail: (message: string) => Error, fileOption: string): string {
+function listedModel(
+  dir: string,
+  manifest: ExportManifest,
+  file: string | undefined,
+  fail: (message: string) => Error,
+  fileOption: string,
+): string {
   if (file === undefined) return manifest.model;
   const models = manifestModels(manifest);
   const chosen = [relative(dir, resolve(file)), file].find((candidate) => models.includes(candidate.split(sep).join("/")));
   if (chosen === undefined) {
-    throw fail(`${file} is not a model of the export in ${dir} (${MANIFEST_FILE} lists ${models.join(", ")}); choose one of those with ${fileOption}`);
+    throw fail(
+      `${file} is not a model of the export in ${dir} (${MANIFEST_FILE} lists ${models.join(", ")}); choose one of those with ${fileOption}`,
+    );
   }
   return chosen;
 }

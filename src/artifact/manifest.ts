@@ -91,7 +91,8 @@ export async function writeManifest(dir: string, init: ManifestInit): Promise<Ex
 export function readManifest(dir: string): ExportManifest | undefined {
   const path = join(dir, MANIFEST_FILE);
   if (!existsSync(path)) return undefined;
-  const fail = (why: string) => new ManifestError(`${path} is not an export manifest this version reads (${why}); export the model into ${dir} again`, MANIFEST_FILE);
+  const fail = (why: string) =>
+    new ManifestError(`${path} is not an export manifest this version reads (${why}); export the model into ${dir} again`, MANIFEST_FILE);
   let value: unknown;
   try {
     value = JSON.parse(readFileSync(path, "utf8"));
@@ -104,7 +105,13 @@ export function readManifest(dir: string): ExportManifest | undefined {
   const files = value.files.map((entry: unknown, i: number) => {
     const { path, bytes, sha256 } = (isPlainObject(entry) ? entry : {}) as Record<string, unknown>;
     // A listed path is read: it must stay inside the folder.
-    if (typeof path !== "string" || !isFolderPath(path) || typeof bytes !== "number" || typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256)) {
+    if (
+      typeof path !== "string" ||
+      !isFolderPath(path) ||
+      typeof bytes !== "number" ||
+      typeof sha256 !== "string" ||
+      !/^[0-9a-f]{64}$/.test(sha256)
+    ) {
       throw fail(`files[${i}] is not { path inside the folder, bytes, sha256 }`);
     }
     return { path, bytes, sha256 };
@@ -140,7 +147,10 @@ export async function checkManifestFiles(dir: string, manifest: ExportManifest):
     }
     const recorded = `${MANIFEST_FILE} records ${file.bytes} bytes, sha256 ${file.sha256.slice(0, 12)}…`;
     const stale = (found: string) =>
-      new ManifestError(`${path} is not the file this export wrote (${found}; ${recorded}): another export or an edit replaced it; ${again}`, file.path);
+      new ManifestError(
+        `${path} is not the file this export wrote (${found}; ${recorded}): another export or an edit replaced it; ${again}`,
+        file.path,
+      );
     if (bytes !== file.bytes) throw stale(`${bytes} bytes`);
     const sha256 = await sha256Of(path);
     if (sha256 !== file.sha256) throw stale(`sha256 ${sha256.slice(0, 12)}…`);

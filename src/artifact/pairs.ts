@@ -40,7 +40,11 @@ function tokenId(value: unknown, what: string): number {
 
 /** The pair template of a tokenizer.json post_processor config (null: the texts back to back). */
 export function pairTemplate(config: unknown): TemplatePiece[] {
-  if (config === null || config === undefined) return [{ sequence: "A", typeId: 0 }, { sequence: "B", typeId: 1 }];
+  if (config === null || config === undefined)
+    return [
+      { sequence: "A", typeId: 0 },
+      { sequence: "B", typeId: 1 },
+    ];
   if (!isObject(config)) throw new PairEncodingError("tokenizer.json post_processor is not an object");
   switch (config.type) {
     case "TemplateProcessing":
@@ -69,7 +73,8 @@ export function pairTemplate(config: unknown): TemplatePiece[] {
       // e.g. [ByteLevel, TemplateProcessing]: ByteLevel only trims offsets; the template decides.
       const processors = Array.isArray(config.processors) ? config.processors : [];
       const placing = processors.filter((p) => isObject(p) && p.type !== "ByteLevel");
-      if (placing.length > 1) throw new PairEncodingError("tokenizer.json post_processor: a Sequence with more than one template is not supported");
+      if (placing.length > 1)
+        throw new PairEncodingError("tokenizer.json post_processor: a Sequence with more than one template is not supported");
       return pairTemplate(placing[0] ?? null);
     }
     case "ByteLevel":
@@ -81,12 +86,14 @@ export function pairTemplate(config: unknown): TemplatePiece[] {
 
 function templateProcessing(config: Json): TemplatePiece[] {
   const { pair, special_tokens: specials } = config;
-  if (!Array.isArray(pair) || !isObject(specials)) throw new PairEncodingError("tokenizer.json TemplateProcessing needs a pair template and special_tokens");
+  if (!Array.isArray(pair) || !isObject(specials))
+    throw new PairEncodingError("tokenizer.json TemplateProcessing needs a pair template and special_tokens");
   return pair.map((item): TemplatePiece => {
     if (isObject(item) && isObject(item.SpecialToken)) {
       const { id, type_id } = item.SpecialToken;
       const entry = specials[String(id)];
-      if (!isObject(entry) || !Array.isArray(entry.ids)) throw new PairEncodingError(`tokenizer.json TemplateProcessing: special token ${String(id)} has no ids`);
+      if (!isObject(entry) || !Array.isArray(entry.ids))
+        throw new PairEncodingError(`tokenizer.json TemplateProcessing: special token ${String(id)} has no ids`);
       return { special: entry.ids.map(Number), typeId: Number(type_id ?? 0) };
     }
     if (isObject(item) && isObject(item.Sequence) && (item.Sequence.id === "A" || item.Sequence.id === "B")) {

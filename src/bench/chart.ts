@@ -30,7 +30,9 @@ export function renderChart(result: BenchResult): string {
   for (const shape of result.latency) {
     const rows = shape.results;
     const scale = Math.max(...rows.map((r) => r.p95Ms), 1e-9) * 1.05;
-    parts.push(`<text x="10" y="${y + 16}" class="panel">${escapeXml(shapeLabel(shape.shape))} (batch × sequence) — p50 latency, whisker to p95, ${shape.rounds} rounds</text>`);
+    parts.push(
+      `<text x="10" y="${y + 16}" class="panel">${escapeXml(shapeLabel(shape.shape))} (batch × sequence) — p50 latency, whisker to p95, ${shape.rounds} rounds</text>`,
+    );
     y += PANEL_TITLE;
     for (const r of rows) {
       const width = Math.max(1, (r.p50Ms / scale) * barArea);

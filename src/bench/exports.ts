@@ -144,7 +144,9 @@ function quantizationOf(artifact: string): Pick<ExportMeasurement, "quantization
 }
 
 /** Runs one export in a fresh process; its helpers' peak memory is sampled meanwhile. */
-export async function runExportProbe(request: ProbeRequest): Promise<{ run: ExportRun; artifact: string; log: string[] } | { error: string }> {
+export async function runExportProbe(
+  request: ProbeRequest,
+): Promise<{ run: ExportRun; artifact: string; log: string[] } | { error: string }> {
   const entry = childModuleEntry(import.meta.url, "export-probe");
   const started = performance.now();
   const child = fork(entry.path, [], { execArgv: entry.execArgv, serialization: "advanced", stdio: ["ignore", "ignore", "pipe", "ipc"] });
@@ -163,7 +165,8 @@ export async function runExportProbe(request: ProbeRequest): Promise<{ run: Expo
   const code = await exited;
   const processMs = performance.now() - started;
   const helperPeakRssBytes = helpers.stop();
-  if (!answer) return { error: `the export process exited (code ${code}) without a result${stderr ? `: ${stderr.trim().split("\n").at(-1)}` : ""}` };
+  if (!answer)
+    return { error: `the export process exited (code ${code}) without a result${stderr ? `: ${stderr.trim().split("\n").at(-1)}` : ""}` };
   if (!answer.ok) return { error: answer.error };
   const { wallMs, maxRssBytes, baselineRssBytes } = answer;
   return {
@@ -183,8 +186,12 @@ export function weightBytes(dir: string): number {
 
 /** "fp32,int8-dynamic" → variant keys; throws a message naming the unknown one. */
 export function parseVariants(text: string): VariantKey[] {
-  const keys = text.split(",").map((v) => v.trim()).filter((v) => v !== "");
-  for (const key of keys) if (!VARIANT_KEYS.includes(key as VariantKey)) throw new Error(`unknown variant "${key}" (variants: ${VARIANT_KEYS.join(", ")})`);
+  const keys = text
+    .split(",")
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
+  for (const key of keys)
+    if (!VARIANT_KEYS.includes(key as VariantKey)) throw new Error(`unknown variant "${key}" (variants: ${VARIANT_KEYS.join(", ")})`);
   if (keys.length === 0) throw new Error(`no variants in "${text}" (variants: ${VARIANT_KEYS.join(", ")})`);
   return [...new Set(keys)] as VariantKey[];
 }

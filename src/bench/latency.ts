@@ -107,7 +107,10 @@ async function loadSessions(plan: LatencyPlan, options: ort.InferenceSession.Ses
     sessions = created;
   }
   plan.log?.(`loaded ${plan.models.length} sessions (${plan.loadRounds} creations each)`);
-  return { sessions, loads: plan.models.map((m, i): SessionLoad => ({ variant: m.key, loadMs: median(samples[i]!), samples: samples[i]! })) };
+  return {
+    sessions,
+    loads: plan.models.map((m, i): SessionLoad => ({ variant: m.key, loadMs: median(samples[i]!), samples: samples[i]! })),
+  };
 }
 
 async function measureShape(plan: LatencyPlan, sessions: ort.InferenceSession[], shape: Shape): Promise<ShapeResult> {
@@ -132,7 +135,10 @@ async function measureShape(plan: LatencyPlan, sessions: ort.InferenceSession[],
   for (let round = 0; round < rounds; round++) {
     for (const i of roundOrder(sessions.length, round)) times[i]!.push(await timeRun(i));
   }
-  const baselineIndex = Math.max(0, plan.models.findIndex((m) => m.key === plan.baseline));
+  const baselineIndex = Math.max(
+    0,
+    plan.models.findIndex((m) => m.key === plan.baseline),
+  );
   const tokens = shape.batch * shape.sequence;
   return {
     shape,

@@ -20,7 +20,9 @@ export function renderMarkdown(result: BenchResult, chartFile?: string): string 
       `\`${result.command}\`, ${Math.round(result.durationSeconds)} s.`,
   );
   lines.push("");
-  lines.push("**Export** — each run a fresh process (`EmbeddingService.exportOnnxModel`, verification included), runs interleaved, medians.");
+  lines.push(
+    "**Export** — each run a fresh process (`EmbeddingService.exportOnnxModel`, verification included), runs interleaved, medians.",
+  );
   lines.push("");
   const reranker = model.task === "rerank";
   lines.push(
@@ -32,7 +34,9 @@ export function renderMarkdown(result: BenchResult, chartFile?: string): string 
       lines.push(`| ${e.label} | failed: ${escape(e.error)} | ${e.runs.length} | | | | | | | |`);
       continue;
     }
-    const size = e.artifact ? `${mib(e.artifact.bytes)}${e.artifact.externalData ? " (+ .data)" : ""}${fp32?.artifact && e !== fp32 ? ` · ${pct(e.artifact.bytes / fp32.artifact.bytes)}` : ""}` : "";
+    const size = e.artifact
+      ? `${mib(e.artifact.bytes)}${e.artifact.externalData ? " (+ .data)" : ""}${fp32?.artifact && e !== fp32 ? ` · ${pct(e.artifact.bytes / fp32.artifact.bytes)}` : ""}`
+      : "";
     lines.push(
       `| ${e.label} | ${e.graphVariant ?? ""} | ${e.runs.length} | ${seconds(e.wallMs)} | ${seconds(e.processMs)} | ${mib(e.maxRssBytes)} | ` +
         `${e.maxRssBytes !== undefined ? `${(e.maxRssBytes / model.weightsBytes).toFixed(2)}×` : ""} | ${helpers(e.helperPeakRssBytes)} | ${size} | ` +
@@ -41,7 +45,9 @@ export function renderMarkdown(result: BenchResult, chartFile?: string): string 
   }
   // Each FP32 export's verification verdict, and any warning (a fallback to the portable graph).
   const notes = result.exports.flatMap((e) =>
-    (e.log ?? []).filter((line) => line.startsWith("warning") || (e.variant.startsWith("fp32") && line.startsWith("verified"))).map((line) => `${e.label}: ${line}`),
+    (e.log ?? [])
+      .filter((line) => line.startsWith("warning") || (e.variant.startsWith("fp32") && line.startsWith("verified")))
+      .map((line) => `${e.label}: ${line}`),
   );
   if (notes.length > 0) {
     lines.push("");
@@ -105,7 +111,10 @@ function helpers(peaks: Record<string, number> | undefined): string {
   if (!peaks) return "n/a";
   const known = ["session-worker", "reference-worker"];
   const others = Object.keys(peaks).filter((name) => !known.includes(name));
-  return [...known.map((name) => (peaks[name] === undefined ? "–" : mib(peaks[name]))), ...others.map((name) => `${name} ${mib(peaks[name])}`)].join(" · ");
+  return [
+    ...known.map((name) => (peaks[name] === undefined ? "–" : mib(peaks[name]))),
+    ...others.map((name) => `${name} ${mib(peaks[name])}`),
+  ].join(" · ");
 }
 
 const escape = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");

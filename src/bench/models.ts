@@ -34,7 +34,12 @@ export interface ResolvedBenchModel extends Omit<BenchModel, "weightsBytes" | "d
 /** The folder of synthetic model `name` under `cacheDir`, generated on first use. */
 export function syntheticModelDir(name: string, cacheDir: string, log?: (message: string) => void): string {
   const synthetic = SYNTHETIC_MODELS[name];
-  if (!synthetic) throw new Error(`unknown synthetic model "${SYNTHETIC_PREFIX}${name}" (known: ${Object.keys(SYNTHETIC_MODELS).map((n) => SYNTHETIC_PREFIX + n).join(", ")})`);
+  if (!synthetic)
+    throw new Error(
+      `unknown synthetic model "${SYNTHETIC_PREFIX}${name}" (known: ${Object.keys(SYNTHETIC_MODELS)
+        .map((n) => SYNTHETIC_PREFIX + n)
+        .join(", ")})`,
+    );
   const dir = join(cacheDir, `synthetic-${name}`);
   if (!existsSync(join(dir, "config.json"))) {
     log?.(`generating ${SYNTHETIC_PREFIX}${name} (${synthetic.about}) in ${dir}`);
@@ -69,5 +74,7 @@ export function describeModel(dir: string): string {
   const layers = field("num_hidden_layers", "n_layers");
   const hidden = field("hidden_size", "dim", "d_model");
   const vocab = field("vocab_size");
-  return [String(config.model_type ?? "model"), layers && `${layers} layers`, hidden && `hidden ${hidden}`, vocab && `vocab ${vocab}`].filter(Boolean).join(", ");
+  return [String(config.model_type ?? "model"), layers && `${layers} layers`, hidden && `hidden ${hidden}`, vocab && `vocab ${vocab}`]
+    .filter(Boolean)
+    .join(", ");
 }

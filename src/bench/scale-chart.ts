@@ -48,7 +48,12 @@ export function renderScaleChart(input: ScaleChartInput): string {
         label: variant,
         color: color(variant),
         points: input.points
-          .filter((p) => p.model === model && p.variant === variant && (along === "sequence" ? p.batch === 1 : p.sequence === input.batchSweepSequence))
+          .filter(
+            (p) =>
+              p.model === model &&
+              p.variant === variant &&
+              (along === "sequence" ? p.batch === 1 : p.sequence === input.batchSweepSequence),
+          )
           .map((p): [number, number] => [along === "sequence" ? p.sequence : p.batch, value(p)])
           .sort((a, b) => a[0] - b[0]),
       }));
@@ -61,13 +66,22 @@ export function renderScaleChart(input: ScaleChartInput): string {
     y += PANEL_HEIGHT;
     parts.push(
       panel(10, y, `${model}: latency vs batch (sequence ${input.batchSweepSequence})`, "batch", "p50 ms", sweep("batch", latency), true),
-      panel(10 + PANEL_WIDTH, y, `${model}: peak RSS vs batch (sequence ${input.batchSweepSequence})`, "batch", "MiB", sweep("batch", peak), false),
+      panel(
+        10 + PANEL_WIDTH,
+        y,
+        `${model}: peak RSS vs batch (sequence ${input.batchSweepSequence})`,
+        "batch",
+        "MiB",
+        sweep("batch", peak),
+        false,
+      ),
     );
     y += PANEL_HEIGHT + 10;
   }
   const width = 2 * PANEL_WIDTH + 20;
   const legend = input.variants.map(
-    (v, i) => `<rect x="${10 + i * 200}" y="52" width="14" height="4" fill="${color(v)}"/><text x="${28 + i * 200}" y="58" class="label">${escapeXml(v)}</text>`,
+    (v, i) =>
+      `<rect x="${10 + i * 200}" y="52" width="14" height="4" fill="${color(v)}"/><text x="${28 + i * 200}" y="58" class="label">${escapeXml(v)}</text>`,
   );
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}" font-family="Helvetica, Arial, sans-serif">`,
@@ -96,11 +110,15 @@ function panel(left: number, top: number, title: string, xLabel: string, yLabel:
   const py = (v: number) => top + MARGIN.top + plotH - (logY ? Math.log(v / y0) / Math.log(y1 / y0) : (v - y0) / (y1 - y0)) * plotH;
   const out: string[] = [`<text x="${left + 4}" y="${top + 16}" class="panel">${escapeXml(title)}</text>`];
   for (const x of [...new Set(xs)].sort((a, b) => a - b)) {
-    out.push(`<line x1="${px(x).toFixed(1)}" y1="${top + MARGIN.top}" x2="${px(x).toFixed(1)}" y2="${top + MARGIN.top + plotH}" class="grid"/>`);
+    out.push(
+      `<line x1="${px(x).toFixed(1)}" y1="${top + MARGIN.top}" x2="${px(x).toFixed(1)}" y2="${top + MARGIN.top + plotH}" class="grid"/>`,
+    );
     out.push(`<text x="${px(x).toFixed(1)}" y="${top + MARGIN.top + plotH + 14}" class="tick" text-anchor="middle">${x}</text>`);
   }
   for (const v of yTicks(y0, y1, logY)) {
-    out.push(`<line x1="${left + MARGIN.left}" y1="${py(v).toFixed(1)}" x2="${left + MARGIN.left + plotW}" y2="${py(v).toFixed(1)}" class="grid"/>`);
+    out.push(
+      `<line x1="${left + MARGIN.left}" y1="${py(v).toFixed(1)}" x2="${left + MARGIN.left + plotW}" y2="${py(v).toFixed(1)}" class="grid"/>`,
+    );
     out.push(`<text x="${left + MARGIN.left - 4}" y="${(py(v) + 3).toFixed(1)}" class="tick" text-anchor="end">${formatTick(v)}</text>`);
   }
   out.push(
@@ -114,7 +132,9 @@ function panel(left: number, top: number, title: string, xLabel: string, yLabel:
     const path = s.points.map(([x, v], i) => `${i === 0 ? "M" : "L"}${px(x).toFixed(1)},${py(v).toFixed(1)}`).join(" ");
     out.push(`<path d="${path}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
     for (const [x, v] of s.points) {
-      out.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(v).toFixed(1)}" r="3" fill="${s.color}"><title>${escapeXml(`${s.label}: ${x} → ${formatTick(v)}`)}</title></circle>`);
+      out.push(
+        `<circle cx="${px(x).toFixed(1)}" cy="${py(v).toFixed(1)}" r="3" fill="${s.color}"><title>${escapeXml(`${s.label}: ${x} → ${formatTick(v)}`)}</title></circle>`,
+      );
     }
   }
   return out.join("\n");
@@ -142,4 +162,3 @@ function formatTick(v: number): string {
   if (v === 0) return "0";
   return v >= 100 ? v.toFixed(0) : v >= 1 ? String(Number(v.toPrecision(3))) : v.toPrecision(2);
 }
-

@@ -30,7 +30,8 @@ export function parseShapes(text: string): Shape[] {
       const match = /^(\d+)\s*[x×]\s*(\d+)$/i.exec(part);
       const batch = Number(match?.[1]);
       const sequence = Number(match?.[2]);
-      if (!match || !(batch >= 1) || !(sequence >= 1)) throw new Error(`shape "${part}" is not BATCHxSEQUENCE with positive integers (e.g. 8x128)`);
+      if (!match || !(batch >= 1) || !(sequence >= 1))
+        throw new Error(`shape "${part}" is not BATCHxSEQUENCE with positive integers (e.g. 8x128)`);
       return { batch, sequence };
     });
   if (shapes.length === 0) throw new Error(`no shapes in "${text}" (e.g. 1x16,8x128)`);

@@ -66,8 +66,14 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
   const variants = [...(options.variants ?? VARIANT_KEYS)];
   const threads = options.threads ?? availableParallelism();
   const spinning = options.spinning ?? false;
-  const exportRuns = Object.fromEntries(variants.map((v) => [v, options.exportRuns ?? (v.startsWith("fp32") ? (quick ? 3 : 5) : quick ? 1 : 2)])) as Record<VariantKey, number>;
-  const latencyRounds: RoundPolicy = options.runs ? { fixed: options.runs, budgetMs: 0, min: options.runs, max: options.runs } : quick ? { budgetMs: 2500, min: 5, max: 100 } : { budgetMs: 8000, min: 10, max: 300 };
+  const exportRuns = Object.fromEntries(
+    variants.map((v) => [v, options.exportRuns ?? (v.startsWith("fp32") ? (quick ? 3 : 5) : quick ? 1 : 2)]),
+  ) as Record<VariantKey, number>;
+  const latencyRounds: RoundPolicy = options.runs
+    ? { fixed: options.runs, budgetMs: 0, min: options.runs, max: options.runs }
+    : quick
+      ? { budgetMs: 2500, min: 5, max: 100 }
+      : { budgetMs: 8000, min: 10, max: 300 };
   const sessionLoads = quick ? 3 : 5;
   const machine = describeMachine();
 
@@ -89,7 +95,17 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
     const shapes = [...(options.shapes ?? (task === "rerank" ? RERANK_SHAPES : DEFAULT_SHAPES))];
     const latency =
       models.length > 0 && shapes.length > 0
-        ? await measureLatency({ models, shapes, threads, spinning, config, rounds: latencyRounds, loadRounds: sessionLoads, baseline: "fp32", log })
+        ? await measureLatency({
+            models,
+            shapes,
+            threads,
+            spinning,
+            config,
+            rounds: latencyRounds,
+            loadRounds: sessionLoads,
+            baseline: "fp32",
+            log,
+          })
         : { sessions: [], shapes: [] };
     const result: BenchResult = {
       kind: RESULT_KIND,
@@ -103,7 +119,14 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
       exports,
       sessions: latency.sessions,
       latency: latency.shapes,
-      targets: [...targetsFor(model.id, weightsBytes, exports.find((e) => e.variant === "fp32")), ...(model.id === DEFAULT_BENCH_MODEL ? latencyTargets(latency.shapes) : [])],
+      targets: [
+        ...targetsFor(
+          model.id,
+          weightsBytes,
+          exports.find((e) => e.variant === "fp32"),
+        ),
+        ...(model.id === DEFAULT_BENCH_MODEL ? latencyTargets(latency.shapes) : []),
+      ],
     };
     return { result, files: writeResult(result, options.outputDir) };
   } finally {

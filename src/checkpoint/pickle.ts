@@ -41,17 +41,52 @@ export interface UnpickleOptions {
 
 // Opcodes (pickletools), by protocol.
 const OP = {
-  MARK: 0x28, STOP: 0x2e, POP: 0x30, POP_MARK: 0x31, DUP: 0x32,
-  BININT: 0x4a, BININT1: 0x4b, BININT2: 0x4d, NONE: 0x4e, BINPERSID: 0x51, REDUCE: 0x52,
-  BINUNICODE: 0x58, APPEND: 0x61, BUILD: 0x62, GLOBAL: 0x63, APPENDS: 0x65, BINGET: 0x68,
-  LONG_BINGET: 0x6a, EMPTY_LIST: 0x5d, BINPUT: 0x71, LONG_BINPUT: 0x72, SETITEM: 0x73,
-  TUPLE: 0x74, EMPTY_TUPLE: 0x29, SETITEMS: 0x75, BINFLOAT: 0x47, EMPTY_DICT: 0x7d,
+  MARK: 0x28,
+  STOP: 0x2e,
+  POP: 0x30,
+  POP_MARK: 0x31,
+  DUP: 0x32,
+  BININT: 0x4a,
+  BININT1: 0x4b,
+  BININT2: 0x4d,
+  NONE: 0x4e,
+  BINPERSID: 0x51,
+  REDUCE: 0x52,
+  BINUNICODE: 0x58,
+  APPEND: 0x61,
+  BUILD: 0x62,
+  GLOBAL: 0x63,
+  APPENDS: 0x65,
+  BINGET: 0x68,
+  LONG_BINGET: 0x6a,
+  EMPTY_LIST: 0x5d,
+  BINPUT: 0x71,
+  LONG_BINPUT: 0x72,
+  SETITEM: 0x73,
+  TUPLE: 0x74,
+  EMPTY_TUPLE: 0x29,
+  SETITEMS: 0x75,
+  BINFLOAT: 0x47,
+  EMPTY_DICT: 0x7d,
   // protocol 2
-  PROTO: 0x80, TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87, NEWTRUE: 0x88, NEWFALSE: 0x89, LONG1: 0x8a, LONG4: 0x8b,
+  PROTO: 0x80,
+  TUPLE1: 0x85,
+  TUPLE2: 0x86,
+  TUPLE3: 0x87,
+  NEWTRUE: 0x88,
+  NEWFALSE: 0x89,
+  LONG1: 0x8a,
+  LONG4: 0x8b,
   // protocol 3
-  BINBYTES: 0x42, SHORT_BINBYTES: 0x43,
+  BINBYTES: 0x42,
+  SHORT_BINBYTES: 0x43,
   // protocol 4
-  SHORT_BINUNICODE: 0x8c, BINUNICODE8: 0x8d, BINBYTES8: 0x8e, STACK_GLOBAL: 0x93, MEMOIZE: 0x94, FRAME: 0x95,
+  SHORT_BINUNICODE: 0x8c,
+  BINUNICODE8: 0x8d,
+  BINBYTES8: 0x8e,
+  STACK_GLOBAL: 0x93,
+  MEMOIZE: 0x94,
+  FRAME: 0x95,
 } as const;
 
 /** Opcodes that build objects from arbitrary classes: never allowed, whatever the allow-list. */
@@ -67,9 +102,24 @@ const OBJECT_BUILDERS: Readonly<Record<number, string>> = {
 
 /** Opcodes of pickles that are not weight checkpoints; named in the error. */
 const UNSUPPORTED: Readonly<Record<number, string>> = {
-  0x46: "FLOAT", 0x49: "INT", 0x4c: "LONG", 0x50: "PERSID", 0x53: "STRING", 0x54: "BINSTRING",
-  0x55: "SHORT_BINSTRING", 0x56: "UNICODE", 0x64: "DICT", 0x67: "GET", 0x6c: "LIST", 0x70: "PUT",
-  0x8f: "EMPTY_SET", 0x90: "ADDITEMS", 0x91: "FROZENSET", 0x96: "BYTEARRAY8", 0x97: "NEXT_BUFFER", 0x98: "READONLY_BUFFER",
+  0x46: "FLOAT",
+  0x49: "INT",
+  0x4c: "LONG",
+  0x50: "PERSID",
+  0x53: "STRING",
+  0x54: "BINSTRING",
+  0x55: "SHORT_BINSTRING",
+  0x56: "UNICODE",
+  0x64: "DICT",
+  0x67: "GET",
+  0x6c: "LIST",
+  0x70: "PUT",
+  0x8f: "EMPTY_SET",
+  0x90: "ADDITEMS",
+  0x91: "FROZENSET",
+  0x96: "BYTEARRAY8",
+  0x97: "NEXT_BUFFER",
+  0x98: "READONLY_BUFFER",
 };
 
 const HIGHEST_PROTOCOL = 5;
@@ -106,7 +156,8 @@ class PickleMachine {
       switch (op) {
         case OP.PROTO: {
           const protocol = this.u8();
-          if (protocol > HIGHEST_PROTOCOL) throw this.corrupt(`pickle protocol ${protocol} is newer than any Python writes (≤ ${HIGHEST_PROTOCOL})`);
+          if (protocol > HIGHEST_PROTOCOL)
+            throw this.corrupt(`pickle protocol ${protocol} is newer than any Python writes (≤ ${HIGHEST_PROTOCOL})`);
           break;
         }
         case OP.FRAME: {
@@ -258,7 +309,8 @@ class PickleMachine {
         }
         case OP.BINPERSID: {
           const pid = this.pop();
-          if (!this.options.persistentLoad) throw this.refuse("it refers to persistent objects (BINPERSID), which this reader does not resolve");
+          if (!this.options.persistentLoad)
+            throw this.refuse("it refers to persistent objects (BINPERSID), which this reader does not resolve");
           this.push(this.options.persistentLoad(pid));
           break;
         }
@@ -318,14 +370,18 @@ class PickleMachine {
   private global(module: string, name: string): AllowedGlobal {
     const allowed = this.options.findGlobal(module, name);
     if (!allowed) {
-      throw this.refuse(`it asks for the Python global ${quote(`${module}.${name}`)}, which is not on the allow-list (${this.options.allowedSummary})`);
+      throw this.refuse(
+        `it asks for the Python global ${quote(`${module}.${name}`)}, which is not on the allow-list (${this.options.allowedSummary})`,
+      );
     }
     return allowed;
   }
 
   private reduce(callable: unknown, args: unknown): unknown {
     if (!isAllowedGlobal(callable) || !callable.call) {
-      throw this.refuse(`REDUCE would call ${isAllowedGlobal(callable) ? quote(`${callable.module}.${callable.name}`) : kind(callable)}, which is not callable here`);
+      throw this.refuse(
+        `REDUCE would call ${isAllowedGlobal(callable) ? quote(`${callable.module}.${callable.name}`) : kind(callable)}, which is not callable here`,
+      );
     }
     if (!(args instanceof PickleTuple)) throw this.corrupt(`REDUCE's arguments are ${kind(args)}, not a tuple`);
     return callable.call(args.items);
@@ -402,7 +458,9 @@ class PickleMachine {
   // --- errors -----------------------------------------------------------------------------
 
   private corrupt(what: string): WeightError {
-    return new WeightError(`${this.options.label}: damaged pickle at byte ${this.opAt}: ${what}; the checkpoint is corrupt — re-download it or ${this.options.advice}`);
+    return new WeightError(
+      `${this.options.label}: damaged pickle at byte ${this.opAt}: ${what}; the checkpoint is corrupt — re-download it or ${this.options.advice}`,
+    );
   }
 
   private refuse(why: string): WeightError {

@@ -89,20 +89,30 @@ function torchGlobals(label: string): (module: string, name: string) => AllowedG
     if (!isCount(offset)) throw corrupt(`${where} has storage offset ${String(offset)}, not a non-negative integer`);
     const shape = counts(size);
     const strides = counts(stride);
-    if (!shape || !strides || shape.length !== strides.length) throw corrupt(`${where} has size ${kind(size)} and stride ${kind(stride)}, not two equal-length tuples of non-negative integers`);
+    if (!shape || !strides || shape.length !== strides.length)
+      throw corrupt(`${where} has size ${kind(size)} and stride ${kind(stride)}, not two equal-length tuples of non-negative integers`);
     return new RebuiltTensor(storage, offset, shape, strides);
   };
   const allowed = new Map<string, AllowedGlobal>([
-    ["collections.OrderedDict", global("collections", "OrderedDict", (args) => {
-      if (args.length !== 0) throw corrupt(`OrderedDict is built with ${args.length} arguments; torch.save writes none`);
-      return new Map();
-    })],
+    [
+      "collections.OrderedDict",
+      global("collections", "OrderedDict", (args) => {
+        if (args.length !== 0) throw corrupt(`OrderedDict is built with ${args.length} arguments; torch.save writes none`);
+        return new Map();
+      }),
+    ],
     // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
-    ["torch._utils._rebuild_tensor_v2", global("torch._utils", "_rebuild_tensor_v2", (args) => rebuildTensor(args, 6, 7, "_rebuild_tensor_v2"))],
+    [
+      "torch._utils._rebuild_tensor_v2",
+      global("torch._utils", "_rebuild_tensor_v2", (args) => rebuildTensor(args, 6, 7, "_rebuild_tensor_v2")),
+    ],
     ["torch._utils._rebuild_tensor", global("torch._utils", "_rebuild_tensor", (args) => rebuildTensor(args, 4, 4, "_rebuild_tensor"))],
     // (data, requires_grad, backward_hooks[, state]): a Parameter is its data here.
     ["torch._utils._rebuild_parameter", global("torch._utils", "_rebuild_parameter", (args) => tensor(args[0], "_rebuild_parameter"))],
-    ["torch._utils._rebuild_parameter_with_state", global("torch._utils", "_rebuild_parameter_with_state", (args) => tensor(args[0], "_rebuild_parameter_with_state"))],
+    [
+      "torch._utils._rebuild_parameter_with_state",
+      global("torch._utils", "_rebuild_parameter_with_state", (args) => tensor(args[0], "_rebuild_parameter_with_state")),
+    ],
   ]);
   return (module, name) => {
     if (module === "torch" && /^[A-Za-z0-9]+Storage$/.test(name)) return new StorageType(name, TORCH_STORAGE_DTYPES[name]);
@@ -120,16 +130,29 @@ function storageLoader(label: string): (pid: unknown) => StorageRef {
   return (pid) => {
     const items = pid instanceof PickleTuple ? pid.items : [];
     const [tag, type, key, location, numel] = items;
-    if (items.length !== 5 || tag !== "storage" || !(type instanceof StorageType) || typeof key !== "string" || typeof location !== "string" || !isCount(numel)) {
-      throw new WeightError(`${label}: a persistent id is ${kind(pid)}, not ('storage', type, key, location, numel); this is not a torch.save state dict — ${ADVICE}`);
+    if (
+      items.length !== 5 ||
+      tag !== "storage" ||
+      !(type instanceof StorageType) ||
+      typeof key !== "string" ||
+      typeof location !== "string" ||
+      !isCount(numel)
+    ) {
+      throw new WeightError(
+        `${label}: a persistent id is ${kind(pid)}, not ('storage', type, key, location, numel); this is not a torch.save state dict — ${ADVICE}`,
+      );
     }
     if (!type.dtype) {
-      throw new WeightError(`${label}: storage ${quote(key)} is a torch.${type.name}, an element type this reader does not support (supported: ${Object.keys(TORCH_STORAGE_DTYPES).join(", ")}); ${ADVICE}`);
+      throw new WeightError(
+        `${label}: storage ${quote(key)} is a torch.${type.name}, an element type this reader does not support (supported: ${Object.keys(TORCH_STORAGE_DTYPES).join(", ")}); ${ADVICE}`,
+      );
     }
     const ref = new StorageRef(key, type.dtype, numel);
     const previous = seen.get(key);
     if (previous && (previous.dtype !== ref.dtype || previous.numel !== ref.numel)) {
-      throw new WeightError(`${label}: storage ${quote(key)} is declared twice with different types or sizes; the checkpoint is corrupt — re-download it`);
+      throw new WeightError(
+        `${label}: storage ${quote(key)} is declared twice with different types or sizes; the checkpoint is corrupt — re-download it`,
+      );
     }
     seen.set(key, ref);
     return previous ?? ref;
@@ -154,12 +177,15 @@ export function parseTorchArchive(source: ByteSource): Map<string, TorchTensorIn
   const pickles = [...entries.values()].filter((e) => /^[^/]+\/data\.pkl$/.test(e.name));
   if (pickles.length !== 1) {
     const why = pickles.length === 0 ? "has no <archive>/data.pkl" : "has several <archive>/data.pkl entries";
-    throw new WeightError(`${source.label}: this zip ${why}, so it is not a torch.save checkpoint (TorchScript archives are not weight checkpoints either); ${ADVICE}`);
+    throw new WeightError(
+      `${source.label}: this zip ${why}, so it is not a torch.save checkpoint (TorchScript archives are not weight checkpoints either); ${ADVICE}`,
+    );
   }
   const pickleEntry = pickles[0]!;
   const archive = pickleEntry.name.slice(0, -"data.pkl".length);
   checkByteOrder(source, entries.get(`${archive}byteorder`));
-  if (pickleEntry.size > MAX_PICKLE_BYTES) throw new WeightError(`${source.label}: data.pkl is ${pickleEntry.size} bytes, more than a state dict's; ${ADVICE}`);
+  if (pickleEntry.size > MAX_PICKLE_BYTES)
+    throw new WeightError(`${source.label}: data.pkl is ${pickleEntry.size} bytes, more than a state dict's; ${ADVICE}`);
   const pickle = readZipEntry(source, pickleEntry);
   if (pickleEntry.crc32 !== 0 && crc32(pickle) !== pickleEntry.crc32) {
     // torch may skip computing CRCs (then 0); when it wrote one it must match.
@@ -173,11 +199,13 @@ export function parseTorchArchive(source: ByteSource): Map<string, TorchTensorIn
     allowedSummary: ALLOWED_SUMMARY,
     advice: ADVICE,
   });
-  if (!(root instanceof Map)) throw new WeightError(`${label}: holds ${kind(root)}, not a state dict (a dict of tensor names to tensors); ${ADVICE}`);
+  if (!(root instanceof Map))
+    throw new WeightError(`${label}: holds ${kind(root)}, not a state dict (a dict of tensor names to tensors); ${ADVICE}`);
   const tensors = new Map<string, TorchTensorInfo>();
   for (const [name, value] of root) {
     if (!(value instanceof RebuiltTensor)) continue; // non-tensor entries (e.g. _extra_state) are not weights
-    if (typeof name !== "string") throw new WeightError(`${label}: a tensor is keyed by ${kind(name)}, not a name; this is not a state dict — ${ADVICE}`);
+    if (typeof name !== "string")
+      throw new WeightError(`${label}: a tensor is keyed by ${kind(name)}, not a name; this is not a state dict — ${ADVICE}`);
     tensors.set(name, locateTensor(source, entries, archive, name, value));
   }
   if (tensors.size === 0) throw new WeightError(`${label}: the state dict holds no tensors; ${ADVICE}`);
@@ -187,17 +215,26 @@ export function parseTorchArchive(source: ByteSource): Map<string, TorchTensorIn
 function checkByteOrder(source: ByteSource, entry: ZipEntry | undefined): void {
   if (!entry) return; // torch < 2.1 wrote none: little-endian
   const order = entry.size <= 16 ? new TextDecoder().decode(readZipEntry(source, entry)).trim() : "?";
-  if (order !== "little") throw new WeightError(`${source.label}: byteorder is ${quote(order)}; only little-endian checkpoints are supported — ${ADVICE}`);
+  if (order !== "little")
+    throw new WeightError(`${source.label}: byteorder is ${quote(order)}; only little-endian checkpoints are supported — ${ADVICE}`);
 }
 
 /** Checks a tensor's view against its storage entry and says where its bytes are. */
-function locateTensor(source: ByteSource, entries: Map<string, ZipEntry>, archive: string, name: string, tensor: RebuiltTensor): TorchTensorInfo {
+function locateTensor(
+  source: ByteSource,
+  entries: Map<string, ZipEntry>,
+  archive: string,
+  name: string,
+  tensor: RebuiltTensor,
+): TorchTensorInfo {
   const { storage, offset, shape, stride } = tensor;
-  const corrupt = (what: string) => new WeightError(`${source.label}: tensor ${quote(name)} ${what}; the checkpoint is corrupt — re-download it`);
+  const corrupt = (what: string) =>
+    new WeightError(`${source.label}: tensor ${quote(name)} ${what}; the checkpoint is corrupt — re-download it`);
   const entry = entries.get(`${archive}data/${storage.key}`);
   if (!entry) throw corrupt(`refers to storage ${quote(storage.key)}, but there is no ${quote(`${archive}data/${storage.key}`)} entry`);
   const width = SAFETENSORS_DTYPE_BYTES[storage.dtype];
-  if (storage.numel * width !== entry.size) throw corrupt(`has a storage of ${storage.numel} × ${storage.dtype} but the entry holds ${entry.size} bytes`);
+  if (storage.numel * width !== entry.size)
+    throw corrupt(`has a storage of ${storage.numel} × ${storage.dtype} but the entry holds ${entry.size} bytes`);
   // More elements than the storage holds means overlapping (broadcast) strides: never a weight,
   // and reading one could allocate without bound.
   if (!shape.includes(0) && !shape.every((_, i) => elementCount(shape.slice(0, i + 1)) <= storage.numel)) {
@@ -208,7 +245,9 @@ function locateTensor(source: ByteSource, entries: Map<string, ZipEntry>, archiv
   }
   const last = lastElement(offset, shape, stride);
   if (last === undefined || last >= storage.numel) {
-    throw corrupt(`(offset ${offset}, size [${shape.join(", ")}], stride [${stride.join(", ")}]) reaches past its storage of ${storage.numel} elements`);
+    throw corrupt(
+      `(offset ${offset}, size [${shape.join(", ")}], stride [${stride.join(", ")}]) reaches past its storage of ${storage.numel} elements`,
+    );
   }
   return { name, dtype: storage.dtype, shape, storage: entry, storageOffset: offset, stride, contiguous: isContiguous(shape, stride) };
 }

@@ -9,19 +9,22 @@
 // every failure is a one-line WeightError naming the file, and no length taken from the file is
 // used for an allocation before it has been checked against the real file size. Opening reads the
 // header only; tensor bytes are read from disk each time a tensor is asked for.
-import {
-  closeSync,
-  fstatSync,
-  openSync,
-  readFileSync,
-  readSync,
-  statSync,
-  type Stats,
-} from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync, type Stats } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { HOST_IS_LITTLE_ENDIAN, littleEndianBytes, swapBytesInPlace } from "../common/byte-order.js";
 import { bfloat16ArrayToFloat32, float16ArrayToFloat32 } from "../common/float16.js";
-import { clip, describe, errorMessage, formatShape, fsReason, isNonNegativeSafeInteger, isPlainObject, kindOf, oneLine, quote } from "../common/messages.js";
+import {
+  clip,
+  describe,
+  errorMessage,
+  formatShape,
+  fsReason,
+  isNonNegativeSafeInteger,
+  isPlainObject,
+  kindOf,
+  oneLine,
+  quote,
+} from "../common/messages.js";
 import type { TensorBytes } from "../graph/ir.js";
 import { firstNonFinite, firstNonFiniteBytes, float32At, nonFiniteWeightError } from "./finite.js";
 import { WeightError, type WeightDtype, type WeightInfo, type WeightStore } from "./weights.js";
@@ -51,7 +54,6 @@ export const LENGTH_PREFIX_BYTES = 8;
 export const METADATA_KEY = "__metadata__";
 const SUPPORTED_DTYPES = Object.keys(SAFETENSORS_DTYPE_BYTES).join(", ");
 
-
 // ---------------------------------------------------------------------------------------------
 // Header parsing (pure)
 
@@ -79,11 +81,7 @@ export interface SafetensorsHeader {
  * @param fileLabel how errors name the file.
  * @throws WeightError, one line naming the file, on any inconsistency.
  */
-export function parseSafetensorsHeader(
-  headerBytes: Uint8Array,
-  fileSize: number,
-  fileLabel: string,
-): SafetensorsHeader {
+export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number, fileLabel: string): SafetensorsHeader {
   if (!Number.isSafeInteger(fileSize) || fileSize < 0) {
     throw new WeightError(`${fileLabel}: invalid file size ${String(fileSize)}`);
   }
@@ -127,9 +125,7 @@ function readHeaderLength(prefix: Uint8Array, fileSize: number, fileLabel: strin
   }
   const headerLength = Number(declared);
   if (LENGTH_PREFIX_BYTES + headerLength > fileSize) {
-    throw new WeightError(
-      `${fileLabel} is truncated: header says ${headerLength} bytes but the file has ${fileSize}; re-download it`,
-    );
+    throw new WeightError(`${fileLabel} is truncated: header says ${headerLength} bytes but the file has ${fileSize}; re-download it`);
   }
   return headerLength;
 }
@@ -161,8 +157,7 @@ function decodeHeaderJson(bytes: Uint8Array, fileLabel: string): Record<string, 
 }
 
 function parseMetadata(entry: unknown, fileLabel: string): Record<string, string> {
-  const invalid = (what: string) =>
-    new WeightError(`${fileLabel}: ${METADATA_KEY} ${what}; the file is corrupt — re-download it`);
+  const invalid = (what: string) => new WeightError(`${fileLabel}: ${METADATA_KEY} ${what}; the file is corrupt — re-download it`);
   if (!isPlainObject(entry)) throw invalid(`is ${kindOf(entry)}, not an object of strings`);
   for (const [key, value] of Object.entries(entry)) {
     if (typeof value !== "string") throw invalid(`entry ${quote(key)} is ${describe(value)}, not a string`);
@@ -170,15 +165,8 @@ function parseMetadata(entry: unknown, fileLabel: string): Record<string, string
   return { ...(entry as Record<string, string>) };
 }
 
-function parseTensorEntry(
-  name: string,
-  entry: unknown,
-  dataStart: number,
-  dataSize: number,
-  fileLabel: string,
-): SafetensorsTensor {
-  const corrupt = (what: string) =>
-    new WeightError(`${fileLabel}: tensor ${quote(name)} ${what}; the file is corrupt — re-download it`);
+function parseTensorEntry(name: string, entry: unknown, dataStart: number, dataSize: number, fileLabel: string): SafetensorsTensor {
+  const corrupt = (what: string) => new WeightError(`${fileLabel}: tensor ${quote(name)} ${what}; the file is corrupt — re-download it`);
   if (!isPlainObject(entry)) throw corrupt(`is ${describe(entry)}, not an object with dtype, shape and data_offsets`);
 
   const dtype = parseDtype(entry.dtype, name, fileLabel);
@@ -395,7 +383,10 @@ export class FileCheckpoint<F extends CheckpointFile> implements WeightStore {
    * Opens what `path` names — a folder (its single file, else its index), an index and its
    * shards, or one file — and says which file holds each tensor.
    */
-  protected static openFiles<F extends CheckpointFile>(path: string, layout: CheckpointLayout<F>): { files: F[]; locations: Map<string, F> } {
+  protected static openFiles<F extends CheckpointFile>(
+    path: string,
+    layout: CheckpointLayout<F>,
+  ): { files: F[]; locations: Map<string, F> } {
     const target = checkpointEntryFile(path, layout);
     if (target.endsWith(".index.json")) {
       const { shards, locations } = openIndexedShards(target, layout.open);
@@ -440,7 +431,8 @@ export class FileCheckpoint<F extends CheckpointFile> implements WeightStore {
     if (range) {
       const check = (bytes: Uint8Array, fileOffset: number) => {
         const bad = firstNonFiniteBytes(bytes);
-        if (bad >= 0) throw nonFiniteWeightError(file.path, name, tensor.shape, (fileOffset - range.offset) / 4 + bad, float32At(bytes, bad));
+        if (bad >= 0)
+          throw nonFiniteWeightError(file.path, name, tensor.shape, (fileOffset - range.offset) / 4 + bad, float32At(bytes, bad));
       };
       return { kind: "file", path: file.path, ...range, check };
     }
@@ -523,8 +515,7 @@ const MAX_INDEX_BYTES = 100_000_000;
 
 /** Reads an index (model.safetensors.index.json, pytorch_model.bin.index.json): tensor name → shard file name. */
 function readWeightMap(indexPath: string): Map<string, string> {
-  const invalid = (what: string) =>
-    new WeightError(`${indexPath}: ${what}; the index is corrupt — re-download the checkpoint`);
+  const invalid = (what: string) => new WeightError(`${indexPath}: ${what}; the index is corrupt — re-download the checkpoint`);
   const stats = statOrUndefined(indexPath);
   if (!stats?.isFile()) throw new WeightError(`${indexPath}: no such file; point at a model folder or a weights file`);
   if (stats.size > MAX_INDEX_BYTES) throw invalid(`is ${stats.size} bytes, too large for an index`);
@@ -577,7 +568,9 @@ export function openIndexedShards<F extends CheckpointFile>(
 function shardPath(folder: string, shardName: string, indexPath: string): string {
   const shardPath = join(folder, shardName);
   if (isAbsolute(shardName) || relative(folder, shardPath).startsWith("..")) {
-    throw new WeightError(`${indexPath}: shard ${quote(shardName)} is outside the checkpoint folder; the index is corrupt — re-download the checkpoint`);
+    throw new WeightError(
+      `${indexPath}: shard ${quote(shardName)} is outside the checkpoint folder; the index is corrupt — re-download the checkpoint`,
+    );
   }
   if (!statOrUndefined(shardPath)?.isFile()) {
     throw new WeightError(
@@ -587,7 +580,12 @@ function shardPath(folder: string, shardName: string, indexPath: string): string
   return shardPath;
 }
 
-function misplacedTensorError(tensor: string, shardName: string, shards: ReadonlyMap<string, CheckpointFile>, indexPath: string): WeightError {
+function misplacedTensorError(
+  tensor: string,
+  shardName: string,
+  shards: ReadonlyMap<string, CheckpointFile>,
+  indexPath: string,
+): WeightError {
   const actual = [...shards.entries()].find(([, file]) => file.tensors.has(tensor))?.[0];
   const whereItIs = actual === undefined ? "no shard contains it" : `it is in ${quote(actual)}`;
   return new WeightError(

@@ -3,17 +3,7 @@
 import type { TensorBytes } from "../graph/ir.js";
 
 /** Element types a checkpoint may hold, named as in the safetensors header. */
-export type WeightDtype =
-  | "F64"
-  | "F32"
-  | "F16"
-  | "BF16"
-  | "I64"
-  | "I32"
-  | "I16"
-  | "I8"
-  | "U8"
-  | "BOOL";
+export type WeightDtype = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 
 export interface WeightInfo {
   name: string;

@@ -126,15 +126,19 @@ export function readZipDirectory(source: ByteSource): Map<string, ZipEntry> {
     }
     if (flags & 1) throw new WeightError(`${source.label}: entry ${quote(name)} is encrypted; re-save the checkpoint without encryption`);
     if (method !== ZIP_STORED && method !== ZIP_DEFLATED) {
-      throw new WeightError(`${source.label}: entry ${quote(name)} uses zip compression method ${method}; only stored and deflated entries are supported — re-save the checkpoint`);
+      throw new WeightError(
+        `${source.label}: entry ${quote(name)} uses zip compression method ${method}; only stored and deflated entries are supported — re-save the checkpoint`,
+      );
     }
-    if (method === ZIP_STORED && size !== compressedSize) throw corrupt(`stored entry ${quote(name)} has different compressed (${compressedSize}) and real (${size}) sizes`);
+    if (method === ZIP_STORED && size !== compressedSize)
+      throw corrupt(`stored entry ${quote(name)} has different compressed (${compressedSize}) and real (${size}) sizes`);
     if (method === ZIP_DEFLATED && size > compressedSize * MAX_DEFLATE_RATIO + 64) {
       throw corrupt(`deflated entry ${quote(name)} claims ${size} bytes from ${compressedSize}, more than deflate can produce`);
     }
     if (entries.has(name)) throw corrupt(`entry ${quote(name)} appears twice`);
     const dataOffset = localDataOffset(source, name, localOffset, corrupt);
-    if (dataOffset + compressedSize > directoryOffset) throw corrupt(`entry ${quote(name)} (${compressedSize} bytes at ${dataOffset}) runs into the central directory`);
+    if (dataOffset + compressedSize > directoryOffset)
+      throw corrupt(`entry ${quote(name)} (${compressedSize} bytes at ${dataOffset}) runs into the central directory`);
     entries.set(name, { name, method, compressedSize, size, crc32, dataOffset });
     at = end;
   }
@@ -149,10 +153,14 @@ export function readZipEntry(source: ByteSource, entry: ZipEntry): Uint8Array {
   try {
     out = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
   } catch (error) {
-    throw new WeightError(`${source.label}: entry ${quote(entry.name)} does not inflate (${(error as Error).message}); the checkpoint is corrupt — re-download it`);
+    throw new WeightError(
+      `${source.label}: entry ${quote(entry.name)} does not inflate (${(error as Error).message}); the checkpoint is corrupt — re-download it`,
+    );
   }
   if (out.length !== entry.size) {
-    throw new WeightError(`${source.label}: entry ${quote(entry.name)} inflates to ${out.length} bytes, not the ${entry.size} its header says; the checkpoint is corrupt — re-download it`);
+    throw new WeightError(
+      `${source.label}: entry ${quote(entry.name)} inflates to ${out.length} bytes, not the ${entry.size} its header says; the checkpoint is corrupt — re-download it`,
+    );
   }
   return out;
 }
@@ -187,21 +195,25 @@ function findDirectory(source: ByteSource, corrupt: (what: string) => WeightErro
   const locator = eocd - ZIP64_LOCATOR_BYTES;
   if (locator >= 0 && view.getUint32(locator, true) === ZIP64_LOCATOR_SIGNATURE) {
     const recordOffset = safeU64(view, locator + 8);
-    if (recordOffset === undefined || recordOffset + ZIP64_EOCD_BYTES > tailStart + locator) throw corrupt("the zip64 end-of-central-directory locator points outside the file");
+    if (recordOffset === undefined || recordOffset + ZIP64_EOCD_BYTES > tailStart + locator)
+      throw corrupt("the zip64 end-of-central-directory locator points outside the file");
     const record = source.read(recordOffset, ZIP64_EOCD_BYTES);
     const r = new DataView(record.buffer, record.byteOffset, record.byteLength);
     if (r.getUint32(0, true) !== ZIP64_EOCD_SIGNATURE) throw corrupt("the zip64 end-of-central-directory record is missing");
     const count = safeU64(r, 32);
     const size = safeU64(r, 40);
     const offset = safeU64(r, 48);
-    if (count === undefined || size === undefined || offset === undefined) throw corrupt("the zip64 end-of-central-directory record holds impossible sizes");
+    if (count === undefined || size === undefined || offset === undefined)
+      throw corrupt("the zip64 end-of-central-directory record holds impossible sizes");
     [entryCount, directorySize, directoryOffset, directoryEnd] = [count, size, offset, recordOffset];
   } else if (entryCount === U16_MAX || directorySize === U32_MAX || directoryOffset === U32_MAX) {
     throw corrupt("the end-of-central-directory record needs zip64 values but there is no zip64 record");
   }
   if (directorySize > MAX_CENTRAL_DIRECTORY_BYTES) throw corrupt(`central directory of ${directorySize} bytes is too large`);
-  if (directoryOffset + directorySize > directoryEnd) throw corrupt(`central directory (${directorySize} bytes at ${directoryOffset}) runs past its end record`);
-  if (entryCount * CENTRAL_BYTES > directorySize) throw corrupt(`${entryCount} entries cannot fit in a ${directorySize}-byte central directory`);
+  if (directoryOffset + directorySize > directoryEnd)
+    throw corrupt(`central directory (${directorySize} bytes at ${directoryOffset}) runs past its end record`);
+  if (entryCount * CENTRAL_BYTES > directorySize)
+    throw corrupt(`${entryCount} entries cannot fit in a ${directorySize}-byte central directory`);
   return { entryCount, directoryOffset, directorySize };
 }
 
@@ -223,7 +235,7 @@ function localDataOffset(source: ByteSource, name: string, localOffset: number, 
 /** Values of a zip64 extended-information field, for the fields flagged `present`. */
 function readZip64Extra(extra: Uint8Array, present: boolean[]): Array<number | undefined> | undefined {
   const view = new DataView(extra.buffer, extra.byteOffset, extra.byteLength);
-  for (let at = 0; at + 4 <= extra.length; ) {
+  for (let at = 0; at + 4 <= extra.length;) {
     const id = view.getUint16(at, true);
     const length = view.getUint16(at + 2, true);
     if (at + 4 + length > extra.length) return undefined;

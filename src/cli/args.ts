@@ -42,7 +42,8 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): 
       positionals.push(arg);
       continue;
     }
-    const [key, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const [key, inline] =
+      arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
     const spec = byName.get(key);
     if (!spec) throw new UsageError(`unknown option ${key}`);
     if (!spec.value) {

@@ -13,9 +13,16 @@ export const BENCH_USAGE = `[<model-id-or-folder>] [options]   (default: ${DEFAU
 
 export const BENCH_FLAGS: FlagSpec[] = [
   { name: "output", alias: "o", value: "dir", help: "folder for the results: <model>-<date>.json, .md and .svg (default ./bench-results)" },
-  { name: "shapes", value: "1x16,8x128", help: "batch×sequence shapes to time, or none (default 1x16,1x128,8x128,32x128; rerankers 1x128,32x256)" },
+  {
+    name: "shapes",
+    value: "1x16,8x128",
+    help: "batch×sequence shapes to time, or none (default 1x16,1x128,8x128,32x128; rerankers 1x128,32x256)",
+  },
   { name: "threads", value: "N", help: "onnxruntime intra-op threads (default: every core)" },
-  { name: "spin", help: "let onnxruntime's threads spin between runs, its default (off: interleaved sessions would steal each other's cores)" },
+  {
+    name: "spin",
+    help: "let onnxruntime's threads spin between runs, its default (off: interleaved sessions would steal each other's cores)",
+  },
   { name: "runs", value: "N", help: "latency rounds per shape (default: as many as fit ~8 s per shape)" },
   { name: "export-runs", value: "N", help: "fresh-process exports per variant (default 5 for FP32, 2 for INT8)" },
   { name: "variants", value: VARIANT_KEYS.join(","), help: "what to export and time (default: all)" },
@@ -45,7 +52,9 @@ export function benchOptions(model: string | undefined, flags: Flags): BenchOpti
 
 /** How a run was started, for the result: the command and its flags. */
 export function commandLine(command: string, model: string | undefined, flags: Flags): string {
-  return [command, model ?? "", ...Object.entries(flags).map(([k, v]) => (v === true ? `--${k}` : `--${k} ${v}`))].filter(Boolean).join(" ");
+  return [command, model ?? "", ...Object.entries(flags).map(([k, v]) => (v === true ? `--${k}` : `--${k} ${v}`))]
+    .filter(Boolean)
+    .join(" ");
 }
 
 function positive(flag: string, value: string | true): number {

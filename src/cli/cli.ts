@@ -7,7 +7,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from "../graph/opset.js";
 import { QuantizationInputError } from "../quant/corpus.js";
-import { DEFAULT_QUANTIZATION, QUANTIZATION_MODES, type QuantizationMode, type QuantizationOptions, resolveQuantizationOptions } from "../quant/options.js";
+import {
+  DEFAULT_QUANTIZATION,
+  QUANTIZATION_MODES,
+  type QuantizationMode,
+  type QuantizationOptions,
+  resolveQuantizationOptions,
+} from "../quant/options.js";
 import { CALIBRATION_METHODS, type CalibrationMethod } from "../quant/range-selection.js";
 import { POOLING_MODES, type PoolingMode } from "../arch/sentence-transformers.js";
 import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
@@ -85,11 +91,23 @@ const HELP: FlagSpec = { name: "help", alias: "h", help: "show this help" };
 
 /** INT8 settings of `export` (SPEC: INT8 QDQ is the default; --fp32 opts out). */
 const QUANTIZATION_FLAGS: FlagSpec[] = [
-  { name: "mode", value: QUANTIZATION_MODES.join("|"), help: "static (INT8 calibrated QDQ, default), dynamic (INT8, no calibration) or int4 (4-bit block weights, <slug>_int4.onnx)" },
+  {
+    name: "mode",
+    value: QUANTIZATION_MODES.join("|"),
+    help: "static (INT8 calibrated QDQ, default), dynamic (INT8, no calibration) or int4 (4-bit block weights, <slug>_int4.onnx)",
+  },
   { name: "calibration", value: "texts.txt|.jsonl", help: "calibration texts: one per line, or JSON lines (default: the built-in corpus)" },
-  { name: "calibration-method", value: CALIBRATION_METHODS.join("|"), help: `activation range selection (default ${DEFAULT_QUANTIZATION.method})` },
+  {
+    name: "calibration-method",
+    value: CALIBRATION_METHODS.join("|"),
+    help: `activation range selection (default ${DEFAULT_QUANTIZATION.method})`,
+  },
   { name: "calibration-max-length", value: "N", help: `tokens per calibration text (default ${DEFAULT_QUANTIZATION.maxLength})` },
-  { name: "fidelity-threshold", value: "cosine", help: `worst held-out cosine INT8 must keep vs FP32 (rerankers: Spearman of the scores) (default ${DEFAULT_QUANTIZATION.fidelityThreshold})` },
+  {
+    name: "fidelity-threshold",
+    value: "cosine",
+    help: `worst held-out cosine INT8 must keep vs FP32 (rerankers: Spearman of the scores) (default ${DEFAULT_QUANTIZATION.fidelityThreshold})`,
+  },
 ];
 
 const COMMANDS: Record<string, Command> = {
@@ -101,17 +119,40 @@ const COMMANDS: Record<string, Command> = {
       OUTPUT,
       { name: "fp32", help: "write the FP32 model instead of the INT8 one (default: INT8 QDQ)" },
       { name: "opset", value: "N", help: `ONNX opset, ${MIN_OPSET}-${MAX_OPSET} (default ${DEFAULT_OPSET})` },
-      { name: "task", value: TASKS.join("|"), help: "what the graph computes (default: detected from config.json's architectures and the retrieval files beside the weights)" },
+      {
+        name: "task",
+        value: TASKS.join("|"),
+        help: "what the graph computes (default: detected from config.json's architectures and the retrieval files beside the weights)",
+      },
       { name: "outputs", value: BGE_M3_OUTPUTS.join(","), help: "bge-m3: which of its outputs the graph has (default all three)" },
-      { name: "token-type-ids", help: "add a token_type_ids input (models with token types; rerankers with token types get it by default)" },
+      {
+        name: "token-type-ids",
+        help: "add a token_type_ids input (models with token types; rerankers with token types get it by default)",
+      },
       { name: "variant", value: "primary|portable", help: "emit only this graph variant, no fallback" },
       { name: "sentence-embedding", help: "add a sentence_embedding output, pooled as the model's modules.json says" },
       { name: "pooling", value: POOLING_MODES.join("|"), help: "add a sentence_embedding output with this pooling, L2-normalized" },
       { name: "no-normalize", help: "with --pooling: do not L2-normalize sentence_embedding" },
-      { name: "dimensions", value: "N", help: "Matryoshka: cut sentence_embedding to its first N dimensions and renormalize (implies --sentence-embedding)" },
-      { name: "dtype", value: DTYPES.join("|"), help: "fp16: float16 weights and activations (LayerNorm, Softmax, outputs float32), <slug>_fp16.onnx; not with INT8" },
-      { name: "vector", value: VECTOR_KINDS.join("|"), help: "add sentence_embedding_int8 (calibrated ranges) or sentence_embedding_binary (packed sign bits); implies --sentence-embedding" },
-      { name: "layout", value: EXPORT_LAYOUTS.join("|"), help: `file names for other runtimes: onnx/model*.onnx (transformers.js), model*.onnx + ort_config.json (optimum) (default ${DEFAULT_LAYOUT})` },
+      {
+        name: "dimensions",
+        value: "N",
+        help: "Matryoshka: cut sentence_embedding to its first N dimensions and renormalize (implies --sentence-embedding)",
+      },
+      {
+        name: "dtype",
+        value: DTYPES.join("|"),
+        help: "fp16: float16 weights and activations (LayerNorm, Softmax, outputs float32), <slug>_fp16.onnx; not with INT8",
+      },
+      {
+        name: "vector",
+        value: VECTOR_KINDS.join("|"),
+        help: "add sentence_embedding_int8 (calibrated ranges) or sentence_embedding_binary (packed sign bits); implies --sentence-embedding",
+      },
+      {
+        name: "layout",
+        value: EXPORT_LAYOUTS.join("|"),
+        help: `file names for other runtimes: onnx/model*.onnx (transformers.js), model*.onnx + ort_config.json (optimum) (default ${DEFAULT_LAYOUT})`,
+      },
       ...QUANTIZATION_FLAGS,
       REVISION,
       QUIET,
@@ -146,7 +187,13 @@ const COMMANDS: Record<string, Command> = {
       return {
         stdout: artifact,
         artifacts: [artifact],
-        summary: { ...sourceSummary(modelId, hub), output, artifact, precision: dtype === "fp16" ? "fp16" : flags.fp32 ? "fp32" : "int8", files: readdirSync(output).sort() },
+        summary: {
+          ...sourceSummary(modelId, hub),
+          output,
+          artifact,
+          precision: dtype === "fp16" ? "fp16" : flags.fp32 ? "fp32" : "int8",
+          files: readdirSync(output).sort(),
+        },
       };
     },
   },
@@ -157,7 +204,9 @@ const COMMANDS: Record<string, Command> = {
     async run([model, ...rest], flags, context) {
       const modelId = requireModel(model, rest);
       const hub = hubClient(modelId, flags, context);
-      const output = await new EmbeddingService(modelId, { logger: context.reporter, resolver: hub }).exportTokenizerOnly(requireOutput(flags));
+      const output = await new EmbeddingService(modelId, { logger: context.reporter, resolver: hub }).exportTokenizerOnly(
+        requireOutput(flags),
+      );
       const files = TOKENIZER_FILES.filter((file) => existsSync(join(output, file)));
       return { stdout: output, summary: { ...sourceSummary(modelId, hub), output, files } };
     },
@@ -179,7 +228,11 @@ const COMMANDS: Record<string, Command> = {
       { name: "batch-size", value: "N", help: `texts per onnxruntime run (default ${DEFAULT_BATCH_SIZE})` },
       { name: "max-length", value: "N", help: "truncate texts to N tokens (default: the model's limit)" },
       { name: "file", value: "name.onnx", help: "the ONNX file to use when the folder has several" },
-      { name: "input", value: "texts.txt|.jsonl|-", help: "texts to embed: one per line, or JSON lines ('-': lines from stdin); one vector per text, in order" },
+      {
+        name: "input",
+        value: "texts.txt|.jsonl|-",
+        help: "texts to embed: one per line, or JSON lines ('-': lines from stdin); one vector per text, in order",
+      },
       QUIET,
       JSON_FLAG,
       HELP,
@@ -210,7 +263,9 @@ const COMMANDS: Record<string, Command> = {
         });
         // Nine significant digits round-trip a float32 exactly and keep the JSON short.
         const rows = vectors.map((v) => Array.from(v, (x) => Number(x.toPrecision(9))));
-        context.reporter.info(`embedded ${rows.length} text(s) with ${embedder.modelPath} (${embedder.pooling} pooling${normalize ? ", normalized" : ""})`);
+        context.reporter.info(
+          `embedded ${rows.length} text(s) with ${embedder.modelPath} (${embedder.pooling} pooling${normalize ? ", normalized" : ""})`,
+        );
         return {
           stdout: JSON.stringify(rows),
           summary: {
@@ -262,7 +317,10 @@ COMMANDS.rerank = {
       });
       const rows = ranked.map(({ index, score }) => ({ index, score: Number(score.toPrecision(9)), document: inputs[index]! }));
       context.reporter.info(`scored ${inputs.length} document(s) with ${reranker.modelPath}`);
-      return { stdout: JSON.stringify(rows), summary: { model: reranker.modelPath, maxLength: reranker.maxLength, raw: flags.raw === true, results: rows } };
+      return {
+        stdout: JSON.stringify(rows),
+        summary: { model: reranker.modelPath, maxLength: reranker.maxLength, raw: flags.raw === true, results: rows },
+      };
     } finally {
       await reranker.close();
     }
@@ -298,14 +356,20 @@ function sentenceEmbeddingOption(flags: Flags): boolean | { pooling: PoolingMode
 
 function parseLayout(value: string | true | undefined): ExportLayout {
   if (value === undefined) return DEFAULT_LAYOUT;
-  if (!EXPORT_LAYOUTS.includes(value as ExportLayout)) throw new UsageError(`--layout must be one of ${EXPORT_LAYOUTS.join(", ")}, not ${String(value)}`);
+  if (!EXPORT_LAYOUTS.includes(value as ExportLayout))
+    throw new UsageError(`--layout must be one of ${EXPORT_LAYOUTS.join(", ")}, not ${String(value)}`);
   return value as ExportLayout;
 }
 
 function parseOutputs(value: string | true): BgeM3Output[] {
-  const outputs = String(value).split(",").map((o) => o.trim());
+  const outputs = String(value)
+    .split(",")
+    .map((o) => o.trim());
   const unknown = outputs.filter((o) => !BGE_M3_OUTPUTS.includes(o as BgeM3Output));
-  if (value === true || unknown.length > 0) throw new UsageError(`--outputs takes a comma-separated list of ${BGE_M3_OUTPUTS.join(", ")}${unknown.length > 0 ? `, not ${unknown.join(", ")}` : ""}`);
+  if (value === true || unknown.length > 0)
+    throw new UsageError(
+      `--outputs takes a comma-separated list of ${BGE_M3_OUTPUTS.join(", ")}${unknown.length > 0 ? `, not ${unknown.join(", ")}` : ""}`,
+    );
   return outputs as BgeM3Output[];
 }
 
@@ -322,13 +386,15 @@ function parseDtype(value: string | true | undefined, fp32: boolean): Dtype {
 }
 
 function parseVector(value: string | true): VectorKind {
-  if (!VECTOR_KINDS.includes(value as VectorKind)) throw new UsageError(`--vector must be one of ${VECTOR_KINDS.join(", ")}, not ${String(value)}`);
+  if (!VECTOR_KINDS.includes(value as VectorKind))
+    throw new UsageError(`--vector must be one of ${VECTOR_KINDS.join(", ")}, not ${String(value)}`);
   return value as VectorKind;
 }
 
 function parsePooling(value: string | true | undefined): PoolingMode | undefined {
   if (value === undefined) return undefined;
-  if (!POOLING_MODES.includes(value as PoolingMode)) throw new UsageError(`--pooling must be one of ${POOLING_MODES.join(", ")}, not ${String(value)}`);
+  if (!POOLING_MODES.includes(value as PoolingMode))
+    throw new UsageError(`--pooling must be one of ${POOLING_MODES.join(", ")}, not ${String(value)}`);
   return value as PoolingMode;
 }
 
@@ -358,8 +424,12 @@ function quantizationOptions(flags: Flags): QuantizationOptions {
     ...(flags.mode !== undefined ? { mode: flags.mode as QuantizationMode } : {}),
     ...(flags["calibration-method"] !== undefined ? { calibrationMethod: flags["calibration-method"] as CalibrationMethod } : {}),
     ...(typeof flags.calibration === "string" ? { calibrationFile: flags.calibration } : {}),
-    ...(flags["calibration-max-length"] !== undefined ? { maxLength: parseInteger("calibration-max-length", flags["calibration-max-length"]) } : {}),
-    ...(flags["fidelity-threshold"] !== undefined ? { fidelityThreshold: parseNumber("fidelity-threshold", flags["fidelity-threshold"]) } : {}),
+    ...(flags["calibration-max-length"] !== undefined
+      ? { maxLength: parseInteger("calibration-max-length", flags["calibration-max-length"]) }
+      : {}),
+    ...(flags["fidelity-threshold"] !== undefined
+      ? { fidelityThreshold: parseNumber("fidelity-threshold", flags["fidelity-threshold"]) }
+      : {}),
   };
   try {
     resolveQuantizationOptions(options);
@@ -420,7 +490,11 @@ async function embedRetrieval(dir: string, texts: string[], flags: Flags, contex
         ...(flags.threshold !== undefined ? { threshold: parseNumber("threshold", flags.threshold) } : {}),
         tokens: flags.tokens === true,
       });
-      const rows = vectors.map((v) => ({ indices: Array.from(v.indices), values: Array.from(v.values, round), ...(v.tokens ? { tokens: v.tokens } : {}) }));
+      const rows = vectors.map((v) => ({
+        indices: Array.from(v.indices),
+        values: Array.from(v.values, round),
+        ...(v.tokens ? { tokens: v.tokens } : {}),
+      }));
       context.reporter.info(`embedded ${rows.length} text(s) as sparse vectors with ${embedder.modelPath}`);
       return { stdout: JSON.stringify(rows), summary: { model: embedder.modelPath, maxLength: embedder.maxLength, vectors: rows } };
     } finally {
@@ -432,7 +506,10 @@ async function embedRetrieval(dir: string, texts: string[], flags: Flags, contex
     const vectors = flags.query ? await embedder.embedQueries(texts, batchSize) : await embedder.embedDocuments(texts, batchSize);
     const rows = vectors.map((tokens) => tokens.map((v) => Array.from(v, round)));
     context.reporter.info(`embedded ${rows.length} ${flags.query ? "queries" : "documents"} as token vectors with ${embedder.modelPath}`);
-    return { stdout: JSON.stringify(rows), summary: { model: embedder.modelPath, kind: flags.query ? "queries" : "documents", settings: embedder.settings, vectors: rows } };
+    return {
+      stdout: JSON.stringify(rows),
+      summary: { model: embedder.modelPath, kind: flags.query ? "queries" : "documents", settings: embedder.settings, vectors: rows },
+    };
   } finally {
     await embedder.close();
   }
@@ -524,7 +601,9 @@ export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Pro
     const interrupted = interruption?.exitCode();
     if (interrupted !== undefined) {
       // One line: what the export removed (InterruptedError says), or just that it stopped.
-      io.stderr.write(`jazzmine-embed: ${error instanceof InterruptedError ? error.message : `interrupted (${String(interruption!.signal.reason)})`}\n`);
+      io.stderr.write(
+        `jazzmine-embed: ${error instanceof InterruptedError ? error.message : `interrupted (${String(interruption!.signal.reason)})`}\n`,
+      );
       return interrupted;
     }
     const usage = error instanceof UsageError;

@@ -113,7 +113,10 @@ export function planDir(dir: string, purpose = "output folder"): string[] {
   }
   const virtual = virtualFileSystemOf(at);
   if (virtual) {
-    throw fileSystemError(action, dir, { code: "EVIRTUAL", message: `${at} is on the kernel's ${virtual} file system, which stores no files` });
+    throw fileSystemError(action, dir, {
+      code: "EVIRTUAL",
+      message: `${at} is on the kernel's ${virtual} file system, which stores no files`,
+    });
   }
   return missing;
 }

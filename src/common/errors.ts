@@ -26,15 +26,26 @@ const FILE_SYSTEM_HINTS: Record<string, string> = {
 };
 
 /** Errno codes no retry of the same write can fix (the portable graph would fail the same way). */
-const PERSISTENT_FILE_SYSTEM_CODES = new Set(["ENOTDIR", "EISDIR", "EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT", "EFBIG", "ENAMETOOLONG", "EMFILE", "EIO", "EVIRTUAL"]);
+const PERSISTENT_FILE_SYSTEM_CODES = new Set([
+  "ENOTDIR",
+  "EISDIR",
+  "EACCES",
+  "EPERM",
+  "EROFS",
+  "ENOSPC",
+  "EDQUOT",
+  "EFBIG",
+  "ENAMETOOLONG",
+  "EMFILE",
+  "EIO",
+  "EVIRTUAL",
+]);
 
 /** A file-system failure rephrased with the path and a hint. */
 export function fileSystemError(action: string, path: string, error: unknown): ExportError {
   const code = (error as NodeJS.ErrnoException)?.code;
   const hint =
-    code === "EVIRTUAL"
-      ? `${errorMessage(error)}; choose a folder on a disk`
-      : ((code && FILE_SYSTEM_HINTS[code]) ?? errorMessage(error));
+    code === "EVIRTUAL" ? `${errorMessage(error)}; choose a folder on a disk` : ((code && FILE_SYSTEM_HINTS[code]) ?? errorMessage(error));
   return new ExportError(`cannot ${action} ${path}: ${hint}`, { cause: error });
 }
 

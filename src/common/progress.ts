@@ -43,7 +43,8 @@ export function startTask(onProgress: ProgressCallback | undefined, init: TaskIn
   if (!onProgress) return { advance: () => {}, done: () => {}, fail: () => {} };
   let done = init.done ?? 0;
   let open = true;
-  const send = (status: ProgressEvent["status"]) => onProgress({ stage: init.stage, label: init.label, done, total: init.total, unit: init.unit, status });
+  const send = (status: ProgressEvent["status"]) =>
+    onProgress({ stage: init.stage, label: init.label, done, total: init.total, unit: init.unit, status });
   send("start");
   return {
     advance: (n) => {
@@ -66,7 +67,12 @@ export function startTask(onProgress: ProgressCallback | undefined, init: TaskIn
 }
 
 /** Runs one long step as a task of a single unit: start, then done or failed. */
-export async function withStep<T>(onProgress: ProgressCallback | undefined, stage: ProgressStage, label: string, work: () => Promise<T>): Promise<T> {
+export async function withStep<T>(
+  onProgress: ProgressCallback | undefined,
+  stage: ProgressStage,
+  label: string,
+  work: () => Promise<T>,
+): Promise<T> {
   const task = startTask(onProgress, { stage, label, unit: "steps", total: 1 });
   try {
     const result = await work();

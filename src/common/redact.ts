@@ -4,7 +4,8 @@
 const MASK = "***";
 
 /** Query parameters that carry a secret: tokens, API keys, and the signatures of pre-signed CDN URLs. */
-const SECRET_PARAMETER = /^(?:.*token|.*secret|.*password|passwd|auth|authorization|.*key|key-pair-id|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|policy|credential)$/i;
+const SECRET_PARAMETER =
+  /^(?:.*token|.*secret|.*password|passwd|auth|authorization|.*key|key-pair-id|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|policy|credential)$/i;
 
 /** scheme://user:password@host → scheme://***@host (any userinfo, with or without a password). */
 const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>]+@/gi;
@@ -17,6 +18,8 @@ const HF_TOKEN = /\bhf_[A-Za-z0-9]{16,}\b/g;
 export function redactCredentials(text: string): string {
   return text
     .replace(USERINFO, `$1${MASK}@`)
-    .replace(QUERY_PARAMETER, (whole, separator: string, name: string) => (SECRET_PARAMETER.test(name) ? `${separator}${name}=${MASK}` : whole))
+    .replace(QUERY_PARAMETER, (whole, separator: string, name: string) =>
+      SECRET_PARAMETER.test(name) ? `${separator}${name}=${MASK}` : whole,
+    )
     .replace(HF_TOKEN, `hf_${MASK}`);
 }

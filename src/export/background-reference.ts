@@ -49,7 +49,12 @@ export function startReference(encoder: LoadedEncoder, batches: TokenBatch[], ta
   }
   const entry = childModuleEntry(import.meta.url, "reference-worker");
   // The worker's allocator reuses the memory of the weights it has read (see workerEnvironment).
-  const child = fork(entry.path, [], { execArgv: entry.execArgv, serialization: "advanced", env: workerEnvironment(), stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const child = fork(entry.path, [], {
+    execArgv: entry.execArgv,
+    serialization: "advanced",
+    env: workerEnvironment(),
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+  });
   let settled = false;
   const signal = currentAbortSignal();
   const outputs = new Promise<HeadArrays[]>((resolve, reject) => {
@@ -64,7 +69,14 @@ export function startReference(encoder: LoadedEncoder, batches: TokenBatch[], ta
       settled = true;
       child.disconnect();
       if (reply.ok) resolve(reply.outputs);
-      else reject(reply.name === "WeightError" ? new WeightError(reply.message) : reply.name === "ConfigError" ? new ConfigError(reply.message) : new Error(reply.message));
+      else
+        reject(
+          reply.name === "WeightError"
+            ? new WeightError(reply.message)
+            : reply.name === "ConfigError"
+              ? new ConfigError(reply.message)
+              : new Error(reply.message),
+        );
     });
     // A worker that died before replying (out of memory, killed) is no verdict on the model:
     // the reference is computed here instead.

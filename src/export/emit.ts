@@ -86,9 +86,16 @@ export async function emitVerifiedGraph(
         const model = buildTaskGraph(encoder, options.task, { ...options, variant });
         validateModel(model);
         await writeModel(model, path);
-        const verification = await verifyGraph(path, encoder, { worker, reference, task: options.task, tokenTypeIds: options.tokenTypeIds });
+        const verification = await verifyGraph(path, encoder, {
+          worker,
+          reference,
+          task: options.task,
+          tokenTypeIds: options.tokenTypeIds,
+        });
         if (verification.ok) {
-          logger.info(`verified ${variant} graph: max relative error ${verification.worst.relativeError.toExponential(2)} vs the reference forward`);
+          logger.info(
+            `verified ${variant} graph: max relative error ${verification.worst.relativeError.toExponential(2)} vs the reference forward`,
+          );
           return { path, variant, verification, reference };
         }
         const { worst } = verification;

@@ -8,7 +8,12 @@ import { PACKAGE_VERSION } from "./version.js";
 import type { ExportWorkspace } from "./workspace.js";
 
 /** Writes the manifest of the export staged in `workspace`, whose model is `artifact` (a staged path). */
-export async function writeExportManifest(workspace: ExportWorkspace, artifact: string, source: ManifestSource, settings: Record<string, unknown>): Promise<void> {
+export async function writeExportManifest(
+  workspace: ExportWorkspace,
+  artifact: string,
+  source: ManifestSource,
+  settings: Record<string, unknown>,
+): Promise<void> {
   await writeManifest(workspace.dir, {
     files: workspace.files(),
     model: relative(workspace.dir, artifact),

@@ -27,7 +27,12 @@ export async function exportFloat16(emitted: EmittedGraph, encoder: LoadedEncode
   validateModel(half);
   try {
     await writeModel(half, path);
-    const verification = await verifyGraph(path, encoder, { task: emit.task, tokenTypeIds: emit.tokenTypeIds, reference: emitted.reference, tolerance: FP16_TOLERANCE });
+    const verification = await verifyGraph(path, encoder, {
+      task: emit.task,
+      tokenTypeIds: emit.tokenTypeIds,
+      reference: emitted.reference,
+      tolerance: FP16_TOLERANCE,
+    });
     const { worst } = verification;
     if (!verification.ok) {
       throw new ExportError(

@@ -51,7 +51,9 @@ export class Reporter implements Logger {
 
   bytes(label: string, total: number | undefined, already = 0): ProgressTask {
     if (this.mode === "lines") {
-      this.line(`downloading ${label}${total !== undefined ? ` (${formatBytes(total)})` : ""}${already > 0 ? `, resuming at ${formatBytes(already)}` : ""}`);
+      this.line(
+        `downloading ${label}${total !== undefined ? ` (${formatBytes(total)})` : ""}${already > 0 ? `, resuming at ${formatBytes(already)}` : ""}`,
+      );
     }
     return this.track({ label, kind: "bytes", done: already, started: Date.now(), ...(total !== undefined ? { total } : {}) }, (task) => {
       const seconds = (Date.now() - task.started) / 1000;
@@ -61,7 +63,10 @@ export class Reporter implements Logger {
 
   step(label: string): ProgressTask {
     if (this.mode === "lines") this.line(`${label}…`);
-    return this.track({ label, kind: "step", done: 0, started: Date.now() }, (task) => `${label} (${((Date.now() - task.started) / 1000).toFixed(1)} s)`);
+    return this.track(
+      { label, kind: "step", done: 0, started: Date.now() },
+      (task) => `${label} (${((Date.now() - task.started) / 1000).toFixed(1)} s)`,
+    );
   }
 
   /** A task counted in items (texts), `total` of them. */
@@ -77,7 +82,11 @@ export class Reporter implements Logger {
     const key = `${event.stage}\0${event.label}`;
     if (event.status === "start") {
       const task =
-        event.unit === "bytes" ? this.bytes(event.label, event.total, event.done) : event.unit === "texts" ? this.count(event.label, event.total, "texts") : this.step(event.label);
+        event.unit === "bytes"
+          ? this.bytes(event.label, event.total, event.done)
+          : event.unit === "texts"
+            ? this.count(event.label, event.total, "texts")
+            : this.step(event.label);
       if (event.unit === "texts" && event.done > 0) task.advance(event.done);
       this.fromEvents.set(key, { task, done: event.done });
       return;
@@ -154,7 +163,11 @@ export class Reporter implements Logger {
 function renderTask(task: LiveTask, spinner: string, width: number): string {
   const seconds = (Date.now() - task.started) / 1000;
   if (task.kind === "step") return truncate(`${spinner} ${task.label} · ${seconds.toFixed(0)} s`, width);
-  if (task.kind === "count") return truncate(`${spinner} ${task.label} ${task.done}${task.total !== undefined ? `/${task.total}` : ""} · ${seconds.toFixed(0)} s`, width);
+  if (task.kind === "count")
+    return truncate(
+      `${spinner} ${task.label} ${task.done}${task.total !== undefined ? `/${task.total}` : ""} · ${seconds.toFixed(0)} s`,
+      width,
+    );
   const rate = seconds > 0.5 ? ` ${formatBytes(task.done / seconds)}/s` : "";
   if (task.total === undefined || task.total === 0) return truncate(`${spinner} ${task.label} ${formatBytes(task.done)}${rate}`, width);
   const fraction = Math.min(1, task.done / task.total);

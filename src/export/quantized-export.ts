@@ -40,20 +40,30 @@ export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): P
     if (fatal !== undefined) throw fatal;
     const message = errorMessage(error);
     if (emitted.variant !== "primary" || !job.emit.variants.includes("portable")) {
-      throw new ExportError(`${precisionLabel(job.settings.mode)} quantization of the ${emitted.variant} graph failed: ${message}`, { cause: error });
+      throw new ExportError(`${precisionLabel(job.settings.mode)} quantization of the ${emitted.variant} graph failed: ${message}`, {
+        cause: error,
+      });
     }
     logger.warn(`quantizing the primary graph failed (${message}); emitting the portable graph and quantizing it instead`);
   }
-  const portable = await emitVerifiedGraph(job.encoder, emitted.path, { ...job.emit, variants: ["portable"] }, reuseReference(emitted.reference));
+  const portable = await emitVerifiedGraph(
+    job.encoder,
+    emitted.path,
+    { ...job.emit, variants: ["portable"] },
+    reuseReference(emitted.reference),
+  );
   try {
     return await quantizeOnce(portable, job);
   } catch (error) {
     removeModelFiles(portable.path);
     const fatal = failureNoVariantFixes(error);
     if (fatal !== undefined) throw fatal;
-    throw new ExportError(`${precisionLabel(job.settings.mode)} quantization failed for the primary and the portable graph: ${errorMessage(error)}`, {
-      cause: error,
-    });
+    throw new ExportError(
+      `${precisionLabel(job.settings.mode)} quantization failed for the primary and the portable graph: ${errorMessage(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 

@@ -25,7 +25,12 @@ export interface SentenceRequest {
  * The sentence_embedding pooling an export asks for, Matryoshka dimensions included (checked
  * against the hidden width; a count the model's files do not advertise is only a warning).
  */
-export function resolveSentencePooling(modelDir: string, request: SentenceRequest, hiddenSize: number, logger: Logger): SentencePooling | undefined {
+export function resolveSentencePooling(
+  modelDir: string,
+  request: SentenceRequest,
+  hiddenSize: number,
+  logger: Logger,
+): SentencePooling | undefined {
   const { dimensions } = request;
   const pooling = resolvePooling(modelDir, request.sentenceEmbedding || dimensions !== undefined || request.vector !== undefined);
   if (dimensions === undefined || !pooling) return pooling;
@@ -34,7 +39,9 @@ export function resolveSentencePooling(modelDir: string, request: SentenceReques
   }
   const advertised = readAdvertisedDimensions(modelDir);
   if (advertised && !advertised.dimensions.includes(dimensions)) {
-    logger.warn(`${dimensions} dimensions is not among those ${advertised.source} advertises (${advertised.dimensions.join(", ")}); the truncated vectors may be poor`);
+    logger.warn(
+      `${dimensions} dimensions is not among those ${advertised.source} advertises (${advertised.dimensions.join(", ")}); the truncated vectors may be poor`,
+    );
   }
   return { ...pooling, dimensions };
 }
@@ -43,7 +50,9 @@ function resolvePooling(modelDir: string, option: boolean | SentencePooling | un
   if (!option) return undefined;
   if (option !== true) {
     if (!POOLING_MODES.includes(option.pooling) || typeof option.normalize !== "boolean") {
-      throw new ExportError(`sentenceEmbedding must be true or { pooling: ${POOLING_MODES.map((m) => `"${m}"`).join(" | ")}, normalize: boolean }`);
+      throw new ExportError(
+        `sentenceEmbedding must be true or { pooling: ${POOLING_MODES.map((m) => `"${m}"`).join(" | ")}, normalize: boolean }`,
+      );
     }
     return { pooling: option.pooling, normalize: option.normalize };
   }
@@ -67,7 +76,13 @@ function resolvePooling(modelDir: string, option: boolean | SentencePooling | un
  * Writes the pipeline files into `outputDir`: the model folder's own when the graph pools as
  * they say (or has no sentence_embedding output), otherwise files describing `pooling`.
  */
-export function writeSentenceFiles(modelDir: string, outputDir: string, pooling: SentencePooling | undefined, hiddenSize: number, logger: Logger): void {
+export function writeSentenceFiles(
+  modelDir: string,
+  outputDir: string,
+  pooling: SentencePooling | undefined,
+  hiddenSize: number,
+  logger: Logger,
+): void {
   const pipeline = readPipelineQuietly(modelDir, logger);
   const describesGraph = (p: SentencePipeline) =>
     !pooling || (p.pooling === pooling.pooling && p.normalize === pooling.normalize && p.unsupportedModules.length === 0);

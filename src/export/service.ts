@@ -167,7 +167,9 @@ export class EmbeddingService {
     const onProgress = options.onProgress ?? progressFor(this.logger);
     const layout = checkLayout(options.layout ?? DEFAULT_LAYOUT);
     // Quantization settings and calibration texts are checked before anything is written.
-    const quantization = quantized ? { settings: resolveQuantizationOptions(options), calibration: calibrationTextsFor(options) } : undefined;
+    const quantization = quantized
+      ? { settings: resolveQuantizationOptions(options), calibration: calibrationTextsFor(options) }
+      : undefined;
     const vector = checkVectorKind(options.vector);
     const vectorCalibration = vector ? (quantization?.calibration ?? calibrationTextsFor(options)) : undefined;
     planDir(outputDir); // a bad output path fails before anything is read; nothing is created yet
@@ -182,17 +184,22 @@ export class EmbeddingService {
     };
     headsFor(encoder, task); // a missing or unsupported head is reported before anything runs
     if (quantization && FP32_ONLY_TASKS.includes(task.task)) {
-      throw new ExportError(`INT8 quantization of a ${task.task} model is not supported yet (no fidelity judge for its outputs); export it with { quantized: false } (CLI: --fp32)`);
+      throw new ExportError(
+        `INT8 quantization of a ${task.task} model is not supported yet (no fidelity judge for its outputs); export it with { quantized: false } (CLI: --fp32)`,
+      );
     }
     const tokenTypeIds = options.tokenTypeIds ?? (task.task === "rerank" && config.typeVocabSize > 1);
-    if (task.task !== "feature-extraction") this.logger.info(`task ${task.task}${tokenTypeIds ? " (token_type_ids input: pairs use type 1)" : ""}`);
+    if (task.task !== "feature-extraction")
+      this.logger.info(`task ${task.task}${tokenTypeIds ? " (token_type_ids input: pairs use type 1)" : ""}`);
     // The reference forward and the onnxruntime worker boot while the tokenizer loads. FP32
     // needs only its files (checked to parse); quantization also tokenizes with it.
     const verification = startVerification(encoder, task, tokenTypeIds);
     let workspace: ExportWorkspace;
     let tokenizerDir: string;
     try {
-      tokenizerDir = await abortable(quantization || vector ? this.loadTokenizer(onProgress).then((t) => t.dir) : this.checkedTokenizerDir(onProgress));
+      tokenizerDir = await abortable(
+        quantization || vector ? this.loadTokenizer(onProgress).then((t) => t.dir) : this.checkedTokenizerDir(onProgress),
+      );
       checkVocabulary(encoder.dir, config, tokenizerDir);
       // Created only once every input is known to be usable: a rejected export leaves no folder.
       workspace = ExportWorkspace.open(outputDir, this.logger);
@@ -221,27 +228,37 @@ export class EmbeddingService {
       if (vector && vectorTexts) {
         // The reference worker computes without it: a vector output is checked against its definition, not the reference.
         const near = this.modelPath(workspace.dir, layout, "fp32");
-        emitOptions.task = { ...task, vector: vector === "binary" ? { kind: vector } : await calibrateVectorRanges(encoder, emitOptions, vectorTexts, near) };
+        emitOptions.task = {
+          ...task,
+          vector: vector === "binary" ? { kind: vector } : await calibrateVectorRanges(encoder, emitOptions, vectorTexts, near),
+        };
       }
       const emitted = await withStep(onProgress, "export", "building, writing and verifying the FP32 graph", () =>
         emitVerifiedGraph(encoder, this.modelPath(workspace.dir, layout, "fp32"), emitOptions, verification),
       );
       const precision: ModelPrecision = quantization ? quantizedPrecision(quantization.settings.mode) : dtype;
       const int8 = quantization
-        ? await withStep(onProgress, "quantize", `quantizing to ${precisionLabel(quantization.settings.mode)} (${quantization.settings.mode})`, async () =>
-            quantizeEmitted(emitted, {
-              encoder,
-              tokenizer: await this.loadTokenizer(onProgress),
-              emit: emitOptions,
-              int8Path: this.modelPath(workspace.dir, layout, precision),
-              ...quantization,
-              quantizer: this.quantizer,
-            }),
+        ? await withStep(
+            onProgress,
+            "quantize",
+            `quantizing to ${precisionLabel(quantization.settings.mode)} (${quantization.settings.mode})`,
+            async () =>
+              quantizeEmitted(emitted, {
+                encoder,
+                tokenizer: await this.loadTokenizer(onProgress),
+                emit: emitOptions,
+                int8Path: this.modelPath(workspace.dir, layout, precision),
+                ...quantization,
+                quantizer: this.quantizer,
+              }),
           )
         : undefined;
-      const half = dtype === "fp16"
-        ? await withStep(onProgress, "export", "converting to FP16 and verifying it", () => exportFloat16(emitted, encoder, emitOptions, this.modelPath(workspace.dir, layout, "fp16")))
-        : undefined;
+      const half =
+        dtype === "fp16"
+          ? await withStep(onProgress, "export", "converting to FP16 and verifying it", () =>
+              exportFloat16(emitted, encoder, emitOptions, this.modelPath(workspace.dir, layout, "fp16")),
+            )
+          : undefined;
       const artifact = int8 ? int8.path : (half ?? emitted.path);
       if (vector && vectorTexts) await reportVectorAgreement(artifact, vector, vectorTexts, this.logger);
       copyTokenizerFiles(tokenizerDir, workspace.dir);
@@ -306,12 +323,18 @@ export class EmbeddingService {
 
   /** Resolved once: the first call's onProgress sees the downloads. */
   private tokenizerDir(onProgress: ProgressCallback | undefined): Promise<string> {
-    this.tokenizerFolder ??= forgetOnFailure(this.resolver.resolve(this.modelId, "tokenizer", { onProgress }), () => (this.tokenizerFolder = undefined));
+    this.tokenizerFolder ??= forgetOnFailure(
+      this.resolver.resolve(this.modelId, "tokenizer", { onProgress }),
+      () => (this.tokenizerFolder = undefined),
+    );
     return this.tokenizerFolder;
   }
 
   private loadEncoder(onProgress: ProgressCallback): Promise<LoadedEncoder> {
-    this.encoder ??= forgetOnFailure(this.resolver.resolve(this.modelId, "model", { onProgress }).then(loadEncoder), () => (this.encoder = undefined));
+    this.encoder ??= forgetOnFailure(
+      this.resolver.resolve(this.modelId, "model", { onProgress }).then(loadEncoder),
+      () => (this.encoder = undefined),
+    );
     return this.encoder;
   }
 }
@@ -319,7 +342,8 @@ export class EmbeddingService {
 function checkDtype(dtype: unknown, quantized: boolean | undefined): Dtype {
   if (dtype === undefined) return "fp32";
   if (!DTYPES.includes(dtype as Dtype)) throw new ExportError(`dtype must be one of ${DTYPES.join(", ")}, not ${String(dtype)}`);
-  if (dtype === "fp16" && quantized) throw new ExportError("dtype fp16 is a float export: it does not combine with INT8 quantization (drop quantized, or the dtype)");
+  if (dtype === "fp16" && quantized)
+    throw new ExportError("dtype fp16 is a float export: it does not combine with INT8 quantization (drop quantized, or the dtype)");
   return dtype as Dtype;
 }
 

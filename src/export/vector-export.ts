@@ -30,10 +30,17 @@ export interface VectorTexts {
 }
 
 /** The int8 ranges of the float graph `emit` describes (its task without a vector output), over the calibration texts. */
-export async function calibrateVectorRanges(encoder: LoadedEncoder, emit: EmitOptions, texts: VectorTexts, near: string): Promise<VectorOutput> {
+export async function calibrateVectorRanges(
+  encoder: LoadedEncoder,
+  emit: EmitOptions,
+  texts: VectorTexts,
+  near: string,
+): Promise<VectorOutput> {
   const { vector: _, ...float } = emit.task;
   const model = buildTaskGraph(encoder, float, { ...emit, variant: emit.variants[0]! });
-  const embeddings = await withTemporarySession(model, [], near, "vector-ranges", (session) => sentenceEmbeddings(session, texts, texts.calibration.texts));
+  const embeddings = await withTemporarySession(model, [], near, "vector-ranges", (session) =>
+    sentenceEmbeddings(session, texts, texts.calibration.texts),
+  );
   const ranges = int8Ranges(embeddings, embeddings[0]!.length);
   emit.logger.info(`int8 vector ranges calibrated on ${embeddings.length} texts (${texts.calibration.origin})`);
   return { kind: "int8", ranges };
@@ -50,7 +57,12 @@ export interface VectorReport {
 }
 
 /** Measures the exported model's vector output against its own float vectors on the held-out texts, and writes the report beside it. */
-export async function reportVectorAgreement(modelPath: string, kind: VectorKind, texts: VectorTexts, logger: Logger): Promise<VectorReport> {
+export async function reportVectorAgreement(
+  modelPath: string,
+  kind: VectorKind,
+  texts: VectorTexts,
+  logger: Logger,
+): Promise<VectorReport> {
   const heldOut = heldOutTexts(texts.calibration.texts).texts;
   const output = VECTOR_OUTPUT[kind];
   const worker = IsolatedSession.start();
@@ -64,7 +76,12 @@ export async function reportVectorAgreement(modelPath: string, kind: VectorKind,
   }
   const k = Math.max(0, Math.min(NEIGHBOURS, heldOut.length - 1));
   const similarity = kind === "int8" ? dotProduct : (a: ArrayLike<number>, b: ArrayLike<number>) => -hammingDistance(a, b);
-  const value = rankAgreement(floats.length, k, (i, j) => cosine(floats[i]!, floats[j]!), (i, j) => similarity(quantized[i]!, quantized[j]!));
+  const value = rankAgreement(
+    floats.length,
+    k,
+    (i, j) => cosine(floats[i]!, floats[j]!),
+    (i, j) => similarity(quantized[i]!, quantized[j]!),
+  );
   const report: VectorReport = {
     model: basename(modelPath),
     vector: kind,
@@ -74,20 +91,30 @@ export async function reportVectorAgreement(modelPath: string, kind: VectorKind,
     neighbourAgreement: { k, value: Number(value.toFixed(4)) },
   };
   writeFileAtomic(join(dirname(modelPath), VECTOR_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
-  logger.info(`${output}: top-${k} neighbour agreement with the float vectors ${value.toFixed(4)} on ${heldOut.length} held-out texts (${report.distance})`);
+  logger.info(
+    `${output}: top-${k} neighbour agreement with the float vectors ${value.toFixed(4)} on ${heldOut.length} held-out texts (${report.distance})`,
+  );
   return report;
 }
 
 /** sentence_embedding (and `extra`, when given) per text, in the texts' order. */
 async function sentenceEmbeddings(session: IsolatedSession, texts: VectorTexts, list: readonly string[]): Promise<Float32Array[]>;
-async function sentenceEmbeddings(session: IsolatedSession, texts: VectorTexts, list: readonly string[], extra: string): Promise<[Float32Array[], Array<ArrayLike<number>>]>;
+async function sentenceEmbeddings(
+  session: IsolatedSession,
+  texts: VectorTexts,
+  list: readonly string[],
+  extra: string,
+): Promise<[Float32Array[], Array<ArrayLike<number>>]>;
 async function sentenceEmbeddings(session: IsolatedSession, texts: VectorTexts, list: readonly string[], extra?: string) {
   const maxLength = Math.min(DEFAULT_MAX_LENGTH, texts.maxSequence);
   const { sequences } = tokenizeTexts(texts.tokenizer, list, maxLength);
   const floats = new Array<Float32Array>(list.length);
   const others = new Array<ArrayLike<number>>(list.length);
   for (const { batch, rows } of batchByLength(sequences, BATCH_SIZE, texts.padTokenId)) {
-    const out = await session.run(batchFeeds(batch, session.inputNames), extra ? [SENTENCE_EMBEDDING_OUTPUT, extra] : [SENTENCE_EMBEDDING_OUTPUT]);
+    const out = await session.run(
+      batchFeeds(batch, session.inputNames),
+      extra ? [SENTENCE_EMBEDDING_OUTPUT, extra] : [SENTENCE_EMBEDDING_OUTPUT],
+    );
     const embedding = out[SENTENCE_EMBEDDING_OUTPUT]!.data;
     const width = embedding.length / batch.batch;
     rows.forEach((text, b) => (floats[text] = embedding.slice(b * width, (b + 1) * width)));

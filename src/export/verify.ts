@@ -119,7 +119,11 @@ function stacked(rows: HeadArrays[]): HeadArrays {
  * An output defined by another output of the graph (a quantized vector) against that definition
  * applied to the graph's own values: 0 when every value is its definition, Infinity otherwise.
  */
-export function definitionComparison(output: HeadOutput, actual: Record<string, { data: ArrayLike<number> }>, rows: number): Omit<Comparison, "shape"> {
+export function definitionComparison(
+  output: HeadOutput,
+  actual: Record<string, { data: ArrayLike<number> }>,
+  rows: number,
+): Omit<Comparison, "shape"> {
   const source = output.definition && actual[output.definition.of]?.data;
   const got = actual[output.name]?.data;
   if (!output.definition || !source || !got) return { output: output.name, relativeError: Infinity };

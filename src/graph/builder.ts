@@ -129,10 +129,7 @@ export class GraphBuilder {
     };
     return {
       irVersion: irVersionForOpset(this.opset),
-      opsetImports: [
-        { domain: "", version: this.opset },
-        ...[...this.domains].map((domain) => ({ domain, version: 1 })),
-      ],
+      opsetImports: [{ domain: "", version: this.opset }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
       producerName: "@jazzmine/embedding",
       producerVersion,
       metadata: { ...metadata },

@@ -43,7 +43,11 @@ export class Contrib {
   multiHeadAttention(inputs: MultiHeadAttentionInputs, options: AttentionKernelOptions): Value {
     const { query, key, value, keyPaddingMask, attentionBias } = inputs;
     // Inputs: query, key, value, bias, key_padding_mask, attention_bias.
-    return this.op("MultiHeadAttention", trimOptional([query, key, value, undefined, keyPaddingMask, attentionBias]), kernelAttributes(options));
+    return this.op(
+      "MultiHeadAttention",
+      trimOptional([query, key, value, undefined, keyPaddingMask, attentionBias]),
+      kernelAttributes(options),
+    );
   }
 
   /** multiHeadAttention of the packed projection input·weight + bias, computed in one kernel. */
@@ -80,7 +84,13 @@ export class Contrib {
    * cos and sin are [S, dim/2] (one entry per rotated pair); positions start at `positionOffset`
    * (int64 [1]).
    */
-  rotaryEmbedding(x: Value, positionOffset: Value, cos: Value, sin: Value, options: { heads: number; dim: number; interleaved: boolean }): Value {
+  rotaryEmbedding(
+    x: Value,
+    positionOffset: Value,
+    cos: Value,
+    sin: Value,
+    options: { heads: number; dim: number; interleaved: boolean },
+  ): Value {
     return this.op("RotaryEmbedding", [x, positionOffset, cos, sin], {
       interleaved: attr.int(options.interleaved ? 1 : 0),
       num_heads: attr.int(options.heads),

@@ -56,12 +56,9 @@ export function readModel(path: string): Model {
 }
 // Typed copies of an initializer's elements (host byte order is little-endian on every platform
 // Node supports, matching ONNX raw_data). Each checks the data type and returns aligned memory.
-export const initializerToFloat32 = (init: Initializer): Float32Array =>
-  typedCopy(init, DataType.FLOAT, Float32Array);
-export const initializerToFloat64 = (init: Initializer): Float64Array =>
-  typedCopy(init, DataType.DOUBLE, Float64Array);
-export const initializerToInt64 = (init: Initializer): BigInt64Array =>
-  typedCopy(init, DataType.INT64, BigInt64Array);
+export const initializerToFloat32 = (init: Initializer): Float32Array => typedCopy(init, DataType.FLOAT, Float32Array);
+export const initializerToFloat64 = (init: Initializer): Float64Array => typedCopy(init, DataType.DOUBLE, Float64Array);
+export const initializerToInt64 = (init: Initializer): BigInt64Array => typedCopy(init, DataType.INT64, BigInt64Array);
 export const initializerToInt32 = (init: Initializer): Int32Array => typedCopy(init, DataType.INT32, Int32Array);
 export const initializerToInt8 = (init: Initializer): Int8Array => typedCopy(init, DataType.INT8, Int8Array);
 export const initializerToUint8 = (init: Initializer): Uint8Array => typedCopy(init, DataType.UINT8, Uint8Array);
@@ -162,9 +159,7 @@ function externalTensorData(t: TensorProto, name: string, dataType: DataType, di
   }
   const path = resolve(baseDir ?? "", location);
   const offset = Number(entries.get("offset") ?? "0");
-  const length = entries.has("length")
-    ? Number(entries.get("length"))
-    : externalLengthFallback(path, offset, dataType, dims);
+  const length = entries.has("length") ? Number(entries.get("length")) : externalLengthFallback(path, offset, dataType, dims);
   return { kind: "file", path, offset, length };
 }
 

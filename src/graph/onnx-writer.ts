@@ -106,11 +106,7 @@ export function modelFileBytes(path: string): { bytes: number; externalData: boo
  * inline or in `<basename>.data` beside it. On failure nothing new is left behind and an existing
  * file at `path` is untouched.
  */
-export async function writeModel(
-  model: Model,
-  path: string,
-  options: WriteModelOptions = {},
-): Promise<WriteModelResult> {
+export async function writeModel(model: Model, path: string, options: WriteModelOptions = {}): Promise<WriteModelResult> {
   const dataPath = externalDataPathOf(path);
   const dataFileName = basename(dataPath);
   try {
@@ -148,7 +144,6 @@ export function externalDataNeeded(totalInitializerBytes: number, mode: External
   if (mode === "never") return false;
   return totalInitializerBytes > AUTO_EXTERNAL_DATA_BYTES;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // IR -> protobuf objects (everything except initializer payloads)
@@ -262,10 +257,7 @@ function checkInitializer(init: Initializer): void {
 // ---------------------------------------------------------------------------------------------
 // Write plan: the exact byte sequence of each output file, with tensor payloads left as sources.
 
-type Piece =
-  | { kind: "bytes"; bytes: Uint8Array }
-  | { kind: "zeros"; length: number }
-  | { kind: "tensor"; initializer: Initializer };
+type Piece = { kind: "bytes"; bytes: Uint8Array } | { kind: "zeros"; length: number } | { kind: "tensor"; initializer: Initializer };
 
 interface FilePlan {
   pieces: Piece[];
@@ -342,12 +334,7 @@ function appendInlineInitializer(graph: FilePlan, init: Initializer): void {
   appendTensor(graph, init);
 }
 
-function appendExternalInitializer(
-  graph: FilePlan,
-  data: FilePlan,
-  init: Initializer,
-  external: ExternalDataTarget,
-): void {
+function appendExternalInitializer(graph: FilePlan, data: FilePlan, init: Initializer, external: ExternalDataTarget): void {
   const length = byteLength(init.data);
   const alignment = length >= PAGE_ALIGN_FROM_BYTES ? PAGE_ALIGNMENT : SMALL_ALIGNMENT;
   appendZeros(data, (alignment - (data.length % alignment)) % alignment);
@@ -365,8 +352,7 @@ function totalInitializerBytes(graph: Graph): number {
 function checkProtobufLimit(modelBytes: number): void {
   if (modelBytes > PROTOBUF_MAX_BYTES) {
     throw new Error(
-      `the model would be ${modelBytes} bytes, over protobuf's 2 GiB limit; ` +
-        `write it with externalData "auto" or "always"`,
+      `the model would be ${modelBytes} bytes, over protobuf's 2 GiB limit; ` + `write it with externalData "auto" or "always"`,
     );
   }
 }
@@ -507,7 +493,7 @@ class ChunkedFileWriter {
   }
 
   async writeZeros(length: number): Promise<void> {
-    for (let left = length; left > 0; ) {
+    for (let left = length; left > 0;) {
       if (this.used === CHUNK_BYTES) await this.flush();
       const n = Math.min(left, CHUNK_BYTES - this.used);
       this.buffers[this.active]!.fill(0, this.used, this.used + n);
@@ -521,15 +507,21 @@ class ChunkedFileWriter {
    * Copies a byte range of another file, reading straight into the write buffers, in pieces of
    * whole 4-byte elements that `check` sees before they are written.
    */
-  async copyFrom(path: string, offset: number, length: number, tensorName: string, check?: (bytes: Uint8Array, fileOffset: number) => void): Promise<void> {
+  async copyFrom(
+    path: string,
+    offset: number,
+    length: number,
+    tensorName: string,
+    check?: (bytes: Uint8Array, fileOffset: number) => void,
+  ): Promise<void> {
     const source = await open(path, "r");
     try {
-      for (let done = 0; done < length; ) {
+      for (let done = 0; done < length;) {
         if (CHUNK_BYTES - this.used < 4) await this.flush();
         let want = Math.min(length - done, CHUNK_BYTES - this.used);
         if (want < length - done) want -= want % 4;
         const buffer = this.buffers[this.active]!;
-        for (let got = 0; got < want; ) {
+        for (let got = 0; got < want;) {
           const { bytesRead } = await source.read(buffer, this.used + got, want - got, offset + done + got);
           if (bytesRead === 0) throw new Error(`initializer "${tensorName}": ${path} ends before byte ${offset + length}`);
           got += bytesRead;
@@ -576,7 +568,7 @@ class ChunkedFileWriter {
   }
 
   private async writeFullyAt(bytes: Uint8Array, position: number): Promise<void> {
-    for (let done = 0; done < bytes.byteLength; ) {
+    for (let done = 0; done < bytes.byteLength;) {
       const { bytesWritten } = await this.handle.write(bytes, done, bytes.byteLength - done, position + done);
       done += bytesWritten;
     }

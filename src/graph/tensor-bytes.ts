@@ -23,7 +23,7 @@ function readFileRange(path: string, offset: number, length: number): Uint8Array
   const out = new Uint8Array(length);
   const fd = openSync(path, "r");
   try {
-    for (let done = 0; done < length; ) {
+    for (let done = 0; done < length;) {
       const n = readSync(fd, out, done, length - done, offset + done);
       if (n === 0) throw new Error(`${path} ends before byte ${offset + length}`);
       done += n;

@@ -44,7 +44,17 @@ export function readNumLabels(c: ConfigReader): number {
 }
 
 /** Architectures (template names) whose sequence-classification head is exported. */
-export const CLASSIFICATION_ARCHITECTURES = ["bert", "jina_bert", "albert", "gte", "roberta", "mpnet", "electra", "distilbert", "modernbert"] as const;
+export const CLASSIFICATION_ARCHITECTURES = [
+  "bert",
+  "jina_bert",
+  "albert",
+  "gte",
+  "roberta",
+  "mpnet",
+  "electra",
+  "distilbert",
+  "modernbert",
+] as const;
 
 /** The plan of `site`'s sequence-classification head, from its template and config.json. */
 export function classifierPlan(architecture: string, c: ConfigReader, site: HeadSite): ClassifierPlan {
@@ -60,10 +70,20 @@ export function classifierPlan(architecture: string, c: ConfigReader, site: Head
       return { kind: "pooler", pooler: linearRef(at("pooler"), h, h), classifier: linearRef("classifier", h, labels) };
     case "roberta":
     case "mpnet":
-      return { kind: "mlp", dense: linearRef("classifier.dense", h, h), activation: "tanh", out: linearRef("classifier.out_proj", h, labels) };
+      return {
+        kind: "mlp",
+        dense: linearRef("classifier.dense", h, h),
+        activation: "tanh",
+        out: linearRef("classifier.out_proj", h, labels),
+      };
     case "electra":
       // ElectraClassificationHead applies GELU (exact), whatever hidden_act says.
-      return { kind: "mlp", dense: linearRef("classifier.dense", h, h), activation: "gelu", out: linearRef("classifier.out_proj", h, labels) };
+      return {
+        kind: "mlp",
+        dense: linearRef("classifier.dense", h, h),
+        activation: "gelu",
+        out: linearRef("classifier.out_proj", h, labels),
+      };
     case "distilbert":
       return { kind: "mlp", dense: linearRef("pre_classifier", h, h), activation: "relu", out: linearRef("classifier", h, labels) };
     case "modernbert": {
@@ -78,7 +98,9 @@ export function classifierPlan(architecture: string, c: ConfigReader, site: Head
       };
     }
     default:
-      throw c.fail(`sequence classification (rerank) is not supported for ${architecture} models; supported: ${CLASSIFICATION_ARCHITECTURES.join(", ")}`);
+      throw c.fail(
+        `sequence classification (rerank) is not supported for ${architecture} models; supported: ${CLASSIFICATION_ARCHITECTURES.join(", ")}`,
+      );
   }
 }
 
@@ -91,7 +113,12 @@ export function planTensors(plan: ClassifierPlan): string[] {
     case "mlp":
       return [...linear(plan.dense), ...linear(plan.out)];
     case "modernbert":
-      return [...linear(plan.dense), `${plan.norm.prefix}.weight`, ...(plan.norm.bias === false ? [] : [`${plan.norm.prefix}.bias`]), ...linear(plan.classifier)];
+      return [
+        ...linear(plan.dense),
+        `${plan.norm.prefix}.weight`,
+        ...(plan.norm.bias === false ? [] : [`${plan.norm.prefix}.bias`]),
+        ...linear(plan.classifier),
+      ];
   }
 }
 
@@ -123,7 +150,10 @@ export function classificationHead(plan: ClassifierPlan, architecture: string): 
           break;
         }
       }
-      return { values: { [OUTPUT.logits]: logits }, metadata: { [METADATA.head]: `${architecture}:${plan.kind}`, [METADATA.numLabels]: String(labels) } };
+      return {
+        values: { [OUTPUT.logits]: logits },
+        metadata: { [METADATA.head]: `${architecture}:${plan.kind}`, [METADATA.numLabels]: String(labels) },
+      };
     },
     reference({ weights, batch }, encoder) {
       const nn = new ReferenceBlocks(weights, batch);
@@ -138,7 +168,12 @@ export function classificationHead(plan: ClassifierPlan, architecture: string): 
         case "modernbert": {
           const shape = { batch: batch.batch, sequence: batch.sequence, hidden: plan.dense.inFeatures };
           const pooled = poolTokens(encoder.hidden, batch.attentionMask, shape, { pooling: plan.pooling, normalize: false });
-          return { [OUTPUT.logits]: nn.linear(nn.layerNorm(nn.activation(nn.linear(pooled, plan.dense), plan.activation), plan.norm), plan.classifier) };
+          return {
+            [OUTPUT.logits]: nn.linear(
+              nn.layerNorm(nn.activation(nn.linear(pooled, plan.dense), plan.activation), plan.norm),
+              plan.classifier,
+            ),
+          };
         }
       }
     },

@@ -59,7 +59,14 @@ export function readColbertAiSettings(dir: string): ColbertSettings | undefined 
 
 /** HF_ColBERT checkpoints without an artifact.metadata: colbert-ai's defaults. */
 export function defaultColbertAiSettings(): ColbertSettings {
-  return { ...COLBERT_AI_DEFAULTS, queryExpansion: true, attendToExpansion: false, skiplist: [...PYTHON_PUNCTUATION], scoreReduction: "sum", skipFirstToken: false };
+  return {
+    ...COLBERT_AI_DEFAULTS,
+    queryExpansion: true,
+    attendToExpansion: false,
+    skiplist: [...PYTHON_PUNCTUATION],
+    scoreReduction: "sum",
+    skipFirstToken: false,
+  };
 }
 
 /**
@@ -119,7 +126,8 @@ export function colbertSettingsOf(metadata: Record<string, string>, source: stri
   if (text === undefined) return undefined;
   const c = ConfigReader.fromText(text, `${source} metadata ${METADATA.colbert}`);
   const skiplist = c.raw("skiplist");
-  if (!Array.isArray(skiplist) || !skiplist.every((w) => typeof w === "string")) throw c.fail("skiplist must be a list of strings; export the model again");
+  if (!Array.isArray(skiplist) || !skiplist.every((w) => typeof w === "string"))
+    throw c.fail("skiplist must be a list of strings; export the model again");
   return {
     ...optional("queryMarker", c.has("queryMarker") ? c.string("queryMarker") : undefined),
     ...optional("documentMarker", c.has("documentMarker") ? c.string("documentMarker") : undefined),

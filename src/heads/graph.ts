@@ -12,7 +12,12 @@ import type { SentencePooling } from "./pooling.js";
 import type { VectorOutput } from "./vectors.js";
 
 /** `encoder` with `heads` on top, as one graph; metadata_props record the template, variant and each head's settings. */
-export function buildGraph(encoder: LoadedEncoder, heads: readonly Head[], options: GraphOptions, task: Task = "feature-extraction"): Model {
+export function buildGraph(
+  encoder: LoadedEncoder,
+  heads: readonly Head[],
+  options: GraphOptions,
+  task: Task = "feature-extraction",
+): Model {
   const frame = emitEncoderFrame(encoder, options);
   const { g, ops } = frame.ctx;
   // Head tensors are named as the checkpoint stores them, outside the encoder's prefix.
@@ -59,14 +64,25 @@ export function buildTaskGraph(encoder: LoadedEncoder, spec: TaskSpec, options: 
 }
 
 /** The embedding graph (feature-extraction): last_hidden_state, pooler_output[, sentence_embedding[, its quantized copy]]. */
-export function buildEncoderGraph(encoder: LoadedEncoder, options: GraphOptions & { sentenceEmbedding?: SentencePooling; vector?: VectorOutput }): Model {
+export function buildEncoderGraph(
+  encoder: LoadedEncoder,
+  options: GraphOptions & { sentenceEmbedding?: SentencePooling; vector?: VectorOutput },
+): Model {
   const { sentenceEmbedding, vector, ...rest } = options;
-  return buildTaskGraph(encoder, { task: "feature-extraction", ...(sentenceEmbedding ? { sentenceEmbedding } : {}), ...(vector ? { vector } : {}) }, rest);
+  return buildTaskGraph(
+    encoder,
+    { task: "feature-extraction", ...(sentenceEmbedding ? { sentenceEmbedding } : {}), ...(vector ? { vector } : {}) },
+    rest,
+  );
 }
 
 /** The embedding graph's outputs from the reference forward. */
 export function referenceForward(encoder: LoadedEncoder, batch: TokenBatch, sentence?: SentencePooling): EncoderOutputs {
-  const out = referenceOutputs(encoder, headsFor(encoder, { task: "feature-extraction", ...(sentence ? { sentenceEmbedding: sentence } : {}) }), batch);
+  const out = referenceOutputs(
+    encoder,
+    headsFor(encoder, { task: "feature-extraction", ...(sentence ? { sentenceEmbedding: sentence } : {}) }),
+    batch,
+  );
   return {
     lastHiddenState: out[OUTPUT.lastHiddenState]!,
     poolerOutput: out[OUTPUT.poolerOutput]!,

@@ -51,7 +51,12 @@ export function poolGraph(nn: Blocks, hidden: Value, attentionMask: Value, pooli
   }
   if (pooling.dimensions !== undefined) {
     const first = (values: number[], hint: string) => ops.g.constInt64(values, [1], hint);
-    pooled = ops.slice(pooled, first([0], "matryoshka_start"), first([pooling.dimensions], "matryoshka_end"), first([1], "matryoshka_axis"));
+    pooled = ops.slice(
+      pooled,
+      first([0], "matryoshka_start"),
+      first([pooling.dimensions], "matryoshka_end"),
+      first([1], "matryoshka_axis"),
+    );
   } else if (!pooling.normalize) return pooled;
   return normalizeGraph(ops, pooled);
 }
@@ -85,10 +90,11 @@ export function poolTokens(
 ): Float32Array {
   const { batch, sequence, hidden: width } = shape;
   if (hidden.length !== batch * sequence * width || attentionMask.length !== batch * sequence) {
-    throw new Error(`poolTokens: ${hidden.length} hidden values and ${attentionMask.length} mask values do not fit [${batch}, ${sequence}, ${width}]`);
+    throw new Error(
+      `poolTokens: ${hidden.length} hidden values and ${attentionMask.length} mask values do not fit [${batch}, ${sequence}, ${width}]`,
+    );
   }
-  const pooled =
-    pooling.pooling === "cls" ? ref.firstToken(hidden, batch, sequence) : new Float32Array(batch * width);
+  const pooled = pooling.pooling === "cls" ? ref.firstToken(hidden, batch, sequence) : new Float32Array(batch * width);
   const acc = new Float64Array(width);
   for (let b = 0; b < batch && pooling.pooling !== "cls"; b++) {
     acc.fill(pooling.pooling === "max" ? -Infinity : 0);
@@ -154,7 +160,10 @@ export function sentenceEmbeddingHead(pooling: SentencePooling, hidden: number, 
     emit: ({ nn, ops, inputs }, encoder) => {
       const embedding = poolGraph(nn, encoder.hidden, inputs.attentionMask, pooling);
       return {
-        values: { [OUTPUT.sentenceEmbedding]: embedding, ...(vector ? { [VECTOR_OUTPUT[vector.kind]]: vectorGraph(ops, embedding, width, vector) } : {}) },
+        values: {
+          [OUTPUT.sentenceEmbedding]: embedding,
+          ...(vector ? { [VECTOR_OUTPUT[vector.kind]]: vectorGraph(ops, embedding, width, vector) } : {}),
+        },
         metadata: {
           [METADATA.sentencePooling]: pooling.pooling,
           [METADATA.sentenceNormalize]: String(pooling.normalize),
@@ -166,7 +175,10 @@ export function sentenceEmbeddingHead(pooling: SentencePooling, hidden: number, 
     },
     reference: ({ batch }, encoder) => {
       const embedding = poolTokens(encoder.hidden, batch.attentionMask, { batch: batch.batch, sequence: batch.sequence, hidden }, pooling);
-      return { [OUTPUT.sentenceEmbedding]: embedding, ...(vector ? { [VECTOR_OUTPUT[vector.kind]]: Float32Array.from(quantizeVectors(embedding, width, vector)) } : {}) };
+      return {
+        [OUTPUT.sentenceEmbedding]: embedding,
+        ...(vector ? { [VECTOR_OUTPUT[vector.kind]]: Float32Array.from(quantizeVectors(embedding, width, vector)) } : {}),
+      };
     },
   };
 }

@@ -6,17 +6,16 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LoadedEncoder } from "../arch/encoder.js";
 import { linearRef } from "../arch/weight-refs.js";
-import {
-  BGE_M3_OUTPUTS,
-  type BgeM3Output,
-  bgeM3SparseHead,
-  hasBgeM3Heads,
-  readColbertLinear,
-  readSparseLinear,
-} from "./bge-m3.js";
+import { BGE_M3_OUTPUTS, type BgeM3Output, bgeM3SparseHead, hasBgeM3Heads, readColbertLinear, readSparseLinear } from "./bge-m3.js";
 import { WeightError } from "../checkpoint/weights.js";
 import { ExportError } from "../common/errors.js";
-import { COLBERT_ARTIFACT_METADATA, bgeM3ColbertSettings, defaultColbertAiSettings, readColbertAiSettings, readPylateSettings } from "./colbert-settings.js";
+import {
+  COLBERT_ARTIFACT_METADATA,
+  bgeM3ColbertSettings,
+  defaultColbertAiSettings,
+  readColbertAiSettings,
+  readPylateSettings,
+} from "./colbert-settings.js";
 import type { Head } from "./head.js";
 import { sentenceEmbeddingHead } from "./pooling.js";
 import { DEFAULT_SPLADE_POOLING, mlmHeadPlan, mlmHeadTensors, readSpladePipeline, spladeHead } from "./splade.js";
@@ -70,13 +69,24 @@ export function sparseHead(encoder: LoadedEncoder): Head {
 export function colbertHead(encoder: LoadedEncoder): Head {
   const { dir, config } = encoder;
   const hidden = config.hiddenSize;
-  if (hasBgeM3Heads(dir)) return tokenVectorsHead(readColbertLinear(dir, hidden), { kind: "afterFirst" }, bgeM3ColbertSettings(config.maxSequence), "bge-m3:colbert");
+  if (hasBgeM3Heads(dir))
+    return tokenVectorsHead(
+      readColbertLinear(dir, hidden),
+      { kind: "afterFirst" },
+      bgeM3ColbertSettings(config.maxSequence),
+      "bge-m3:colbert",
+    );
   const notPad = { kind: "notPad", padTokenId: config.padTokenId } as const;
   const weight = `${HF_COLBERT_LINEAR}.weight`;
   if (encoder.checkpoint.has(weight)) {
     const [dim] = encoder.checkpoint.store.info(weight).shape;
     const linear = encoder.checkpoint.linear(linearRef(HF_COLBERT_LINEAR, hidden, dim ?? 0, false));
-    return tokenVectorsHead({ ...linear, source: encoder.checkpoint.store.source }, notPad, readColbertAiSettings(dir) ?? defaultColbertAiSettings(), "colbert:hf_colbert");
+    return tokenVectorsHead(
+      { ...linear, source: encoder.checkpoint.store.source },
+      notPad,
+      readColbertAiSettings(dir) ?? defaultColbertAiSettings(),
+      "colbert:hf_colbert",
+    );
   }
   const dense = readPylateDense(dir, hidden);
   if (dense) return tokenVectorsHead(dense, notPad, readPylateSettings(dir) ?? defaultColbertAiSettings(), "colbert:pylate");
@@ -87,14 +97,21 @@ export function colbertHead(encoder: LoadedEncoder): Head {
 
 /** bge-m3's heads for `outputs` (default: all three), in the order dense, sparse, colbert. */
 export function bgeM3Heads(encoder: LoadedEncoder, outputs: readonly BgeM3Output[] = BGE_M3_OUTPUTS): Head[] {
-  if (!hasBgeM3Heads(encoder.dir)) throw new ExportError(`${encoder.dir} is not a bge-m3 folder: it lacks sparse_linear.pt or colbert_linear.pt`);
+  if (!hasBgeM3Heads(encoder.dir))
+    throw new ExportError(`${encoder.dir} is not a bge-m3 folder: it lacks sparse_linear.pt or colbert_linear.pt`);
   const unknown = outputs.filter((o) => !BGE_M3_OUTPUTS.includes(o));
   if (unknown.length > 0 || outputs.length === 0) {
-    throw new ExportError(`bge-m3 outputs must be some of ${BGE_M3_OUTPUTS.join(", ")}${unknown.length > 0 ? `, not ${unknown.join(", ")}` : ""}`);
+    throw new ExportError(
+      `bge-m3 outputs must be some of ${BGE_M3_OUTPUTS.join(", ")}${unknown.length > 0 ? `, not ${unknown.join(", ")}` : ""}`,
+    );
   }
   const hidden = encoder.config.hiddenSize;
   return BGE_M3_OUTPUTS.filter((o) => outputs.includes(o)).map((o) =>
-    o === "dense" ? sentenceEmbeddingHead({ pooling: "cls", normalize: true }, hidden) : o === "sparse" ? sparseHead(encoder) : colbertHead(encoder),
+    o === "dense"
+      ? sentenceEmbeddingHead({ pooling: "cls", normalize: true }, hidden)
+      : o === "sparse"
+        ? sparseHead(encoder)
+        : colbertHead(encoder),
   );
 }
 
@@ -114,10 +131,15 @@ export function specialTokenIds(encoder: LoadedEncoder): number[] {
   const tokenizerPath = join(encoder.dir, "tokenizer.json");
   if (existsSync(tokenizerPath)) {
     try {
-      const added = (JSON.parse(readFileSync(tokenizerPath, "utf8")) as { added_tokens?: Array<{ id?: unknown; content?: unknown }> }).added_tokens ?? [];
-      for (const t of added) if (typeof t.id === "number" && typeof t.content === "string" && DROPPED_SPECIAL_TOKENS.has(t.content)) ids.add(t.id);
+      const added =
+        (JSON.parse(readFileSync(tokenizerPath, "utf8")) as { added_tokens?: Array<{ id?: unknown; content?: unknown }> }).added_tokens ??
+        [];
+      for (const t of added)
+        if (typeof t.id === "number" && typeof t.content === "string" && DROPPED_SPECIAL_TOKENS.has(t.content)) ids.add(t.id);
     } catch (error) {
-      throw new ExportError(`${tokenizerPath} is not valid JSON (${(error as Error).message.split("\n")[0]}); re-download the tokenizer files`);
+      throw new ExportError(
+        `${tokenizerPath} is not valid JSON (${(error as Error).message.split("\n")[0]}); re-download the tokenizer files`,
+      );
     }
   }
   return [...ids].filter((id) => id >= 0 && id < encoder.config.vocabSize).sort((a, b) => a - b);

@@ -74,7 +74,12 @@ export function mlmHeadPlan(architecture: string, site: HeadSite): MlmHeadPlan |
         norm: normRef("cls.predictions.transform.LayerNorm", h, c.layerNormEps),
         decoder: decoder("cls.predictions.decoder.weight"),
         // transformers ties decoder.bias to this; a checkpoint may keep either name.
-        bias: tensorRef(site.checkpoint.has("cls.predictions.decoder.bias") && !site.checkpoint.has("cls.predictions.bias") ? "cls.predictions.decoder.bias" : "cls.predictions.bias", [c.vocabSize]),
+        bias: tensorRef(
+          site.checkpoint.has("cls.predictions.decoder.bias") && !site.checkpoint.has("cls.predictions.bias")
+            ? "cls.predictions.decoder.bias"
+            : "cls.predictions.bias",
+          [c.vocabSize],
+        ),
       };
     case "distilbert":
       return {
@@ -91,7 +96,13 @@ export function mlmHeadPlan(architecture: string, site: HeadSite): MlmHeadPlan |
 
 /** The tensors a plan reads, to check the checkpoint has them before anything is built. */
 export function mlmHeadTensors(plan: MlmHeadPlan): string[] {
-  return [`${plan.transform.prefix}.weight`, `${plan.transform.prefix}.bias`, `${plan.norm.prefix}.weight`, plan.decoder.name, plan.bias.name];
+  return [
+    `${plan.transform.prefix}.weight`,
+    `${plan.transform.prefix}.bias`,
+    `${plan.norm.prefix}.weight`,
+    plan.decoder.name,
+    plan.bias.name,
+  ];
 }
 
 // ---- sentence-transformers SparseEncoder files ----

@@ -100,7 +100,8 @@ export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
   if (!IMPLEMENTED.includes(spec.task)) {
     throw new ExportError(`task "${spec.task}" is reserved but not supported yet; supported tasks: ${IMPLEMENTED.join(", ")}`);
   }
-  if (spec.outputs && spec.task !== "bge-m3") throw new ExportError(`choosing outputs (${spec.outputs.join(", ")}) is for bge-m3 folders, not the ${spec.task} task`);
+  if (spec.outputs && spec.task !== "bge-m3")
+    throw new ExportError(`choosing outputs (${spec.outputs.join(", ")}) is for bge-m3 folders, not the ${spec.task} task`);
   if (spec.task === "sparse") return [sparseHead(encoder)];
   if (spec.task === "colbert") return [colbertHead(encoder)];
   if (spec.task === "bge-m3") return bgeM3Heads(encoder, spec.outputs);
@@ -109,13 +110,18 @@ export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
   }
   const { config } = encoder;
   if (spec.task === "feature-extraction") {
-    if (spec.vector && !spec.sentenceEmbedding) throw new ExportError("a quantized vector output is computed from sentence_embedding; add a pooling");
+    if (spec.vector && !spec.sentenceEmbedding)
+      throw new ExportError("a quantized vector output is computed from sentence_embedding; add a pooling");
     return [
       encoderOutputsHead(config.hiddenSize),
       ...(spec.sentenceEmbedding ? [sentenceEmbeddingHead(spec.sentenceEmbedding, config.hiddenSize, spec.vector)] : []),
     ];
   }
-  const plan = classifierPlan(encoder.architecture.name, encoder.configFile, { config, prefix: encoder.prefix, checkpoint: encoder.checkpoint });
+  const plan = classifierPlan(encoder.architecture.name, encoder.configFile, {
+    config,
+    prefix: encoder.prefix,
+    checkpoint: encoder.checkpoint,
+  });
   const missing = planTensors(plan).filter((name) => !encoder.checkpoint.has(name));
   if (missing.length > 0) {
     throw new WeightError(

@@ -54,7 +54,8 @@ export function readProjection(path: string, stem: string, inFeatures: number): 
       );
     }
     const bias = store.has(name("bias")) ? store.finiteFloat32(name("bias")) : undefined;
-    if (bias && bias.length !== outFeatures) throw new WeightError(`${store.source}: tensor "${name("bias")}" has ${bias.length} values, not ${outFeatures}`);
+    if (bias && bias.length !== outFeatures)
+      throw new WeightError(`${store.source}: tensor "${name("bias")}" has ${bias.length} values, not ${outFeatures}`);
     return { weight: store.finiteFloat32(name("weight")), ...(bias ? { bias } : {}), inFeatures, outFeatures, source: store.source };
   } finally {
     store.close();
@@ -67,13 +68,15 @@ export function readPylateDense(dir: string, hidden: number): Projection | undef
   const dense = modules?.[1];
   if (!modules || !dense || moduleClass(dense) !== "Dense" || !dense.type.startsWith("pylate.")) return undefined;
   const extra = modules.slice(2).map((m) => m.type);
-  if (extra.length > 0) throw new ConfigError(`${join(dir, "modules.json")}: modules after PyLate's Dense (${extra.join(", ")}) are not exported`);
+  if (extra.length > 0)
+    throw new ConfigError(`${join(dir, "modules.json")}: modules after PyLate's Dense (${extra.join(", ")}) are not exported`);
   const folder = join(dir, dense.path);
   const config = ConfigReader.fromFile(join(folder, "config.json"));
   const activation = config.string("activation_function", IDENTITY);
   if (activation !== IDENTITY) throw config.fail(`activation_function ${activation} is not supported (only ${IDENTITY})`);
   const projection = readProjection(folder, "linear", config.int("in_features", { min: 1 }));
-  if (projection.inFeatures !== hidden) throw config.fail(`in_features ${projection.inFeatures} differs from the encoder's hidden size ${hidden}`);
+  if (projection.inFeatures !== hidden)
+    throw config.fail(`in_features ${projection.inFeatures} differs from the encoder's hidden size ${hidden}`);
   return projection;
 }
 
@@ -82,7 +85,8 @@ const IDENTITY = "torch.nn.modules.linear.Identity";
 /** x [B, S, in] · Wᵀ + b from arrays held in memory. */
 export function projectGraph(g: GraphBuilder, ops: Ops, x: Value, p: Projection, hint: string): Value {
   const transposed = new Float32Array(p.weight.length);
-  for (let o = 0; o < p.outFeatures; o++) for (let i = 0; i < p.inFeatures; i++) transposed[i * p.outFeatures + o] = p.weight[o * p.inFeatures + i]!;
+  for (let o = 0; o < p.outFeatures; o++)
+    for (let i = 0; i < p.inFeatures; i++) transposed[i * p.outFeatures + o] = p.weight[o * p.inFeatures + i]!;
   const product = ops.matMul(x, g.constFloat(transposed, [p.inFeatures, p.outFeatures], `${hint}.weight`));
   return p.bias ? ops.add(product, g.constFloat(p.bias, [p.outFeatures], `${hint}.bias`)) : product;
 }
@@ -94,16 +98,25 @@ function vectorMask(ops: Ops, g: GraphBuilder, inputs: { inputIds: Value; attent
     return ops.unsqueeze(ops.cast(real, DataType.FLOAT), [2]);
   }
   // Positions 1, 2, … counted along the sequence: the first token has position 1.
-  const positions = ops.cumSum(ops.cast(ops.equal(inputs.inputIds, inputs.inputIds), DataType.INT64), g.constInt64([1], [], "sequence_axis"));
+  const positions = ops.cumSum(
+    ops.cast(ops.equal(inputs.inputIds, inputs.inputIds), DataType.INT64),
+    g.constInt64([1], [], "sequence_axis"),
+  );
   const afterFirst = ops.cast(ops.greater(positions, g.constInt64([1], [], "one")), DataType.FLOAT);
   return ops.unsqueeze(ops.mul(afterFirst, ops.cast(inputs.attentionMask, DataType.FLOAT)), [2]);
 }
 
 /** Reference: [B, S] 1 where a token yields a vector. */
-export function vectorMaskReference(batch: { batch: number; sequence: number; inputIds: ArrayLike<number>; attentionMask: ArrayLike<number> }, which: VectorTokens): Uint8Array {
+export function vectorMaskReference(
+  batch: { batch: number; sequence: number; inputIds: ArrayLike<number>; attentionMask: ArrayLike<number> },
+  which: VectorTokens,
+): Uint8Array {
   const keep = new Uint8Array(batch.batch * batch.sequence);
   for (let p = 0; p < keep.length; p++) {
-    keep[p] = which.kind === "notPad" ? Number(batch.inputIds[p] !== which.padTokenId) : Number(p % batch.sequence >= 1 && Number(batch.attentionMask[p]) !== 0);
+    keep[p] =
+      which.kind === "notPad"
+        ? Number(batch.inputIds[p] !== which.padTokenId)
+        : Number(p % batch.sequence >= 1 && Number(batch.attentionMask[p]) !== 0);
   }
   return keep;
 }

@@ -84,7 +84,10 @@ export function vectorGraph(ops: Ops, embedding: Value, width: number, vector: V
   const { g } = ops;
   if (vector.kind === "int8") {
     const { starts, steps } = int8StartsAndSteps(vector.ranges);
-    const scaled = ops.sub(ops.div(ops.sub(embedding, g.constFloat(starts, [width], "int8_starts")), g.constFloat(steps, [width], "int8_steps")), ops.scalar(128, "int8_offset"));
+    const scaled = ops.sub(
+      ops.div(ops.sub(embedding, g.constFloat(starts, [width], "int8_starts")), g.constFloat(steps, [width], "int8_steps")),
+      ops.scalar(128, "int8_offset"),
+    );
     // Cast truncates toward zero, as numpy's astype does.
     return ops.cast(ops.clip(scaled, ops.scalar(-128, "int8_min"), ops.scalar(127, "int8_max")), DataType.INT8);
   }

@@ -1,9 +1,7 @@
 // Messages between the parent and the onnxruntime session worker (structured-clone IPC).
 import type { ObserveSpec, TensorStatistics } from "../observers/tensor-stats.js";
 
-export type FeedTensor =
-  | { type: "int64"; data: BigInt64Array; dims: number[] }
-  | { type: "float32"; data: Float32Array; dims: number[] };
+export type FeedTensor = { type: "int64"; data: BigInt64Array; dims: number[] } | { type: "float32"; data: Float32Array; dims: number[] };
 
 export interface OutputTensor {
   data: Float32Array;

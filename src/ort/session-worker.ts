@@ -28,7 +28,10 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
   for (const [name, t] of Object.entries(request.feeds)) feeds[name] = ortTensor(t);
   if (request.kind === "observe") {
     const tensors = request.spec.tensors;
-    const results = await session.run(feeds, tensors.map((t) => t.name));
+    const results = await session.run(
+      feeds,
+      tensors.map((t) => t.name),
+    );
     for (const tensor of tensors) {
       const result = results[tensor.name]!;
       if (result.type !== "float32") throw new Error(`${tensor.name} is ${result.type}, not float32: it cannot be calibrated`);

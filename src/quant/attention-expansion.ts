@@ -25,7 +25,12 @@ export function expandAttention(model: Model): Model {
     const widths = qkvWidths(node, index.initializers.get(weight!)!.dims[1]!);
     const fresh = (hint: string) => names.fresh(`${node.name}/${hint}`);
     const sizes = fresh("qkv_sizes");
-    initializers.push({ name: sizes, dataType: DataType.INT64, dims: [3], data: { kind: "bytes", bytes: new Uint8Array(BigInt64Array.from(widths.map(BigInt)).buffer) } });
+    initializers.push({
+      name: sizes,
+      dataType: DataType.INT64,
+      dims: [3],
+      data: { kind: "bytes", bytes: new Uint8Array(BigInt64Array.from(widths.map(BigInt)).buffer) },
+    });
     const projected = fresh("qkv");
     const [q, k, v] = [fresh("query"), fresh("key"), fresh("value")];
     const attributes = Object.fromEntries(Object.entries(node.attributes).filter(([key]) => SHARED_ATTRIBUTES.has(key)));

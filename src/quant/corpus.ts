@@ -43,7 +43,13 @@ export function textsFromList(texts: readonly unknown[]): TextSource {
     if (typeof t !== "string") throw new QuantizationInputError(`calibration text ${i + 1} is a ${typeof t}, not a string`);
     return t;
   });
-  return { texts: requireSome(checked.filter((t) => t.trim() !== ""), "the calibrationTexts list"), origin: "texts" };
+  return {
+    texts: requireSome(
+      checked.filter((t) => t.trim() !== ""),
+      "the calibrationTexts list",
+    ),
+    origin: "texts",
+  };
 }
 
 /** Reads a calibration file, with one clear error for each way it can be unusable. */
@@ -61,6 +67,7 @@ export function readTextFile(path: string): string[] {
 }
 
 function requireSome(texts: string[], what: string): string[] {
-  if (texts.length === 0) throw new QuantizationInputError(`${what} holds no texts: give at least one non-empty text (a few hundred calibrate best)`);
+  if (texts.length === 0)
+    throw new QuantizationInputError(`${what} holds no texts: give at least one non-empty text (a few hundred calibrate best)`);
   return texts;
 }

@@ -39,9 +39,9 @@ export function quantizeDynamic(original: Model, plan: DynamicQuantPlan = {}): Q
     const output = node.outputs[0]!;
     const q = rewriter.int8Of(weight.initializer, weight.channelAxis);
     const fresh = (suffix: string) => names.fresh(`${output}_${suffix}`);
-    const [xq, xScale, xZero, product, asFloat, scale] = ["x_quantized", "x_scale", "x_zero_point", "int32", "float", "scale"].map(fresh) as [
-      string, string, string, string, string, string,
-    ];
+    const [xq, xScale, xZero, product, asFloat, scale] = ["x_quantized", "x_scale", "x_zero_point", "int32", "float", "scale"].map(
+      fresh,
+    ) as [string, string, string, string, string, string];
     edits.insertBefore(
       node,
       makeNode("DynamicQuantizeLinear", names.fresh(`${node.name}/DynamicQuantizeLinear`), [x], [xq, xScale, xZero]),

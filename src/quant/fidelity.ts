@@ -119,7 +119,12 @@ export function neighbourAgreement(reference: Float32Array[], candidate: Float32
  * Mean fraction of each item's k nearest others (by `reference` similarity, higher is nearer)
  * that `candidate` similarity also ranks among its k nearest.
  */
-export function rankAgreement(count: number, k: number, reference: (i: number, j: number) => number, candidate: (i: number, j: number) => number): number {
+export function rankAgreement(
+  count: number,
+  k: number,
+  reference: (i: number, j: number) => number,
+  candidate: (i: number, j: number) => number,
+): number {
   if (k === 0) return 1;
   const nearest = (similarity: (i: number, j: number) => number, i: number) =>
     Array.from({ length: count }, (_, j) => ({ j, similarity: j === i ? -Infinity : similarity(i, j) }))
@@ -133,7 +138,6 @@ export function rankAgreement(count: number, k: number, reference: (i: number, j
   }
   return agreement / count;
 }
-
 
 /** Relative error of each probed output, worst first. */
 export function layerErrors(

@@ -20,8 +20,22 @@ import { maskCarriers } from "./targets.js";
 
 /** Ops kept in float32 wherever they are (overflow or precision; see the header). */
 const FLOAT32_OPS = new Set([
-  "LayerNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization", "SkipSimplifiedLayerNormalization",
-  "Softmax", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceL2", "Pow", "Sqrt", "Reciprocal", "Cos", "Sin", "Range", "CumSum",
+  "LayerNormalization",
+  "SkipLayerNormalization",
+  "SimplifiedLayerNormalization",
+  "SkipSimplifiedLayerNormalization",
+  "Softmax",
+  "ReduceMean",
+  "ReduceSum",
+  "ReduceMax",
+  "ReduceL2",
+  "Pow",
+  "Sqrt",
+  "Reciprocal",
+  "Cos",
+  "Sin",
+  "Range",
+  "CumSum",
 ]);
 
 /** Comparisons and logic: boolean outputs whatever the inputs. */
@@ -69,7 +83,11 @@ export function convertToFloat16(model: Model, metadata: Record<string, string> 
     let cast = casts.get(key);
     if (!cast) {
       cast = names.fresh(`${value}_${suffix}`);
-      nodes.push(makeNode("Cast", names.fresh(`${value}/Cast_${suffix}`), [value], [cast], { to: attr.int(half ? DataType.FLOAT16 : DataType.FLOAT) }));
+      nodes.push(
+        makeNode("Cast", names.fresh(`${value}/Cast_${suffix}`), [value], [cast], {
+          to: attr.int(half ? DataType.FLOAT16 : DataType.FLOAT),
+        }),
+      );
       casts.set(key, cast);
     }
     return cast;
@@ -119,7 +137,12 @@ export function convertToFloat16(model: Model, metadata: Record<string, string> 
     // Float annotations may be float16 now; onnxruntime infers them again.
     valueInfo: graph.valueInfo.filter((v) => v.elemType !== DataType.FLOAT),
   });
-  return { model: { ...model, metadata: { ...model.metadata, ...metadata }, graph: converted }, float16Nodes, float32Nodes, float16Initializers: added.length };
+  return {
+    model: { ...model, metadata: { ...model.metadata, ...metadata }, graph: converted },
+    float16Nodes,
+    float32Nodes,
+    float16Initializers: added.length,
+  };
 }
 
 /** The element type of a node's outputs, from its inputs' (undefined: not known). */

@@ -126,7 +126,14 @@ export class NodeEdits {
   }
 }
 
-export function makeNode(opType: string, name: string, inputs: string[], outputs: string[], attributes: Node["attributes"] = {}, domain = ""): Node {
+export function makeNode(
+  opType: string,
+  name: string,
+  inputs: string[],
+  outputs: string[],
+  attributes: Node["attributes"] = {},
+  domain = "",
+): Node {
   return { opType, domain, name, inputs, outputs, attributes };
 }
 

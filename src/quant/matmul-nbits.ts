@@ -34,10 +34,10 @@ export function quantizeInt4(original: Model, plan: Int4Plan): QuantizedModel {
   const skipped: QuantizedModel["skipped"] = [];
   for (const { node, weight } of matMulTargets(index)) {
     const reason = !weight
-        ? "activation × activation MatMul (attention) left in float"
-        : node.opType !== "MatMul"
-          ? `${node.opType} is not rewritten to MatMulNBits`
-          : undefined;
+      ? "activation × activation MatMul (attention) left in float"
+      : node.opType !== "MatMul"
+        ? `${node.opType} is not rewritten to MatMulNBits`
+        : undefined;
     if (reason || !weight) {
       skipped.push({ node: node.name, reason: reason ?? "" });
       continue;
@@ -52,13 +52,20 @@ export function quantizeInt4(original: Model, plan: Int4Plan): QuantizedModel {
     const scales = rewriter.addInitializer(`${name}_int${bits}_scale`, DataType.FLOAT, [n, blocks], q.scaleBytes(n * blocks));
     edits.insertBefore(
       node,
-      makeNode("MatMulNBits", names.fresh(`${node.name}/MatMulNBits`), [node.inputs[0]!, packed, scales], [node.outputs[0]!], {
-        K: attr.int(k),
-        N: attr.int(n),
-        bits: attr.int(bits),
-        block_size: attr.int(BLOCK_SIZE),
-        accuracy_level: attr.int(plan.accuracyLevel),
-      }, CONTRIB_DOMAIN),
+      makeNode(
+        "MatMulNBits",
+        names.fresh(`${node.name}/MatMulNBits`),
+        [node.inputs[0]!, packed, scales],
+        [node.outputs[0]!],
+        {
+          K: attr.int(k),
+          N: attr.int(n),
+          bits: attr.int(bits),
+          block_size: attr.int(BLOCK_SIZE),
+          accuracy_level: attr.int(plan.accuracyLevel),
+        },
+        CONTRIB_DOMAIN,
+      ),
     );
     edits.remove(node);
     quantized.push(node.name);
@@ -68,26 +75,50 @@ export function quantizeInt4(original: Model, plan: Int4Plan): QuantizedModel {
     const [rows, width] = initializer.dims as [number, number];
     if (width % BLOCK_SIZE !== 0 || !readers.every((r) => r.opType === "Gather")) continue;
     const q = new LazyBlocks(initializer, (values) => quantizeTable(values, rows, width));
-    const packed = rewriter.addInitializer(`${initializer.name}_int4`, DataType.UINT8, [rows, width / 2], q.packedBytes((rows * width) / 2));
-    const scales = rewriter.addInitializer(`${initializer.name}_int4_scale`, DataType.FLOAT, [rows, width / BLOCK_SIZE], q.scaleBytes((rows * width) / BLOCK_SIZE));
+    const packed = rewriter.addInitializer(
+      `${initializer.name}_int4`,
+      DataType.UINT8,
+      [rows, width / 2],
+      q.packedBytes((rows * width) / 2),
+    );
+    const scales = rewriter.addInitializer(
+      `${initializer.name}_int4_scale`,
+      DataType.FLOAT,
+      [rows, width / BLOCK_SIZE],
+      q.scaleBytes((rows * width) / BLOCK_SIZE),
+    );
     for (const reader of readers) {
       edits.insertBefore(
         reader,
-        makeNode("GatherBlockQuantized", names.fresh(`${reader.name}/GatherBlockQuantized`), [packed, reader.inputs[1]!, scales], [reader.outputs[0]!], {
-          bits: attr.int(4),
-          block_size: attr.int(BLOCK_SIZE),
-          gather_axis: attr.int(0),
-          quantize_axis: attr.int(1),
-        }, CONTRIB_DOMAIN),
+        makeNode(
+          "GatherBlockQuantized",
+          names.fresh(`${reader.name}/GatherBlockQuantized`),
+          [packed, reader.inputs[1]!, scales],
+          [reader.outputs[0]!],
+          {
+            bits: attr.int(4),
+            block_size: attr.int(BLOCK_SIZE),
+            gather_axis: attr.int(0),
+            quantize_axis: attr.int(1),
+          },
+          CONTRIB_DOMAIN,
+        ),
       );
       edits.remove(reader);
     }
     gathered.add(initializer.name);
   }
   rewriter.quantizeEmbeddingTables((target) => !gathered.has(target.initializer.name));
-  const model = rewriter.finish({ quantization: "int4_matmulnbits", int4_block_size: String(BLOCK_SIZE), int4_accuracy_level: String(plan.accuracyLevel), ...plan.metadata });
+  const model = rewriter.finish({
+    quantization: "int4_matmulnbits",
+    int4_block_size: String(BLOCK_SIZE),
+    int4_accuracy_level: String(plan.accuracyLevel),
+    ...plan.metadata,
+  });
   // The portable graph imports no contrib domain of its own.
-  const opsetImports = model.opsetImports.some((o) => o.domain === CONTRIB_DOMAIN) ? model.opsetImports : [...model.opsetImports, { domain: CONTRIB_DOMAIN, version: 1 }];
+  const opsetImports = model.opsetImports.some((o) => o.domain === CONTRIB_DOMAIN)
+    ? model.opsetImports
+    : [...model.opsetImports, { domain: CONTRIB_DOMAIN, version: 1 }];
   return { model: { ...model, opsetImports }, quantized, skipped };
 }
 

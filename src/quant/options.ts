@@ -7,8 +7,8 @@ import type { ActivationType } from "./int8.js";
 import { DEFAULT_BINS } from "../observers/observers.js";
 import { CALIBRATION_METHODS, type CalibrationMethod, DEFAULT_PERCENTILE } from "./range-selection.js";
 import { DEFAULT_SMOOTHING, type SmoothingOptions } from "./smoothing.js";
-import { DEFAULT_MAX_LENGTH } from "./tokenize.js";import { ACCURACY_LEVELS, type AccuracyLevel, DEFAULT_ACCURACY_LEVEL } from "./matmul-nbits.js";
-
+import { DEFAULT_MAX_LENGTH } from "./tokenize.js";
+import { ACCURACY_LEVELS, type AccuracyLevel, DEFAULT_ACCURACY_LEVEL } from "./matmul-nbits.js";
 
 export const QUANTIZATION_MODES = ["static", "dynamic", "int4"] as const;
 export type QuantizationMode = (typeof QUANTIZATION_MODES)[number];
@@ -119,14 +119,16 @@ export function resolveQuantizationOptions(options: QuantizationOptions): Quanti
 }
 
 function checkedAccuracyLevel(level: unknown): AccuracyLevel {
-  if (!ACCURACY_LEVELS.includes(level as AccuracyLevel)) throw new QuantizationInputError(`accuracyLevel must be one of ${ACCURACY_LEVELS.join(", ")}, not ${String(level)}`);
+  if (!ACCURACY_LEVELS.includes(level as AccuracyLevel))
+    throw new QuantizationInputError(`accuracyLevel must be one of ${ACCURACY_LEVELS.join(", ")}, not ${String(level)}`);
   return level as AccuracyLevel;
 }
 
 function resolveSmoothing(smoothing: QuantizationOptions["smoothing"]): SmoothingOptions | false {
   if (smoothing === false) return false;
   const resolved = { ...DEFAULT_SMOOTHING, ...smoothing };
-  if (!(resolved.alpha >= 0 && resolved.alpha <= 1)) throw new QuantizationInputError(`smoothing.alpha must be in [0, 1], not ${resolved.alpha}`);
+  if (!(resolved.alpha >= 0 && resolved.alpha <= 1))
+    throw new QuantizationInputError(`smoothing.alpha must be in [0, 1], not ${resolved.alpha}`);
   if (!(resolved.outlierRatio >= 1)) throw new QuantizationInputError(`smoothing.outlierRatio must be ≥ 1, not ${resolved.outlierRatio}`);
   return resolved;
 }

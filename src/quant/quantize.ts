@@ -34,7 +34,15 @@ import { type QuantizedModel, activationsToCalibrate, quantizeStatic } from "./s
 import { matMulTargets } from "./targets.js";
 import type { ObservedTensor, TensorStatistics } from "../observers/tensor-stats.js";
 import { type TextBatches, type TokenEncoder, batchByLength, tokenizeTexts } from "./tokenize.js";
-import { type AnyQuantizationReport, type FallbackAttempt, type QuantizationReport, REPORT_FILE, type RerankQuantizationReport, round, writeQuantizationReport } from "./report.js";
+import {
+  type AnyQuantizationReport,
+  type FallbackAttempt,
+  type QuantizationReport,
+  REPORT_FILE,
+  type RerankQuantizationReport,
+  round,
+  writeQuantizationReport,
+} from "./report.js";
 
 /** Calibration batches that find outlier channels (they are systematic: a few batches show them). */
 const SMOOTHING_BATCHES = 3;
@@ -76,7 +84,6 @@ export interface QuantizeRequest {
   multiVector?: boolean;
 }
 
-
 export interface QuantizationResult<R extends AnyQuantizationReport = QuantizationReport> {
   path: string;
   reportPath: string;
@@ -109,8 +116,9 @@ interface FidelitySetup {
   judge: Judge;
 }
 
-
-export function quantizeModel(request: QuantizeRequest & { rerank: NonNullable<QuantizeRequest["rerank"]> }): Promise<QuantizationResult<RerankQuantizationReport>>;
+export function quantizeModel(
+  request: QuantizeRequest & { rerank: NonNullable<QuantizeRequest["rerank"]> },
+): Promise<QuantizationResult<RerankQuantizationReport>>;
 export function quantizeModel(request: QuantizeRequest): Promise<QuantizationResult>;
 export async function quantizeModel(original: QuantizeRequest): Promise<QuantizationResult<AnyQuantizationReport>> {
   const request = { ...original, model: expandAttention(original.model) };
@@ -130,7 +138,8 @@ async function quantizeWith(request: QuantizeRequest, worker: IsolatedSession): 
   const maxLength = Math.min(settings.maxLength, request.maxSequence);
   if (maxLength < settings.maxLength) logger.info(`calibration texts are cut at ${maxLength} tokens, the model's limit`);
   const { calibrationSet, heldOutSet, heldOut, judge } = fidelitySetup(request, maxLength);
-  if (calibrationSet.truncated > 0) logger.info(`${calibrationSet.truncated} calibration texts were longer than ${maxLength} tokens and were truncated`);
+  if (calibrationSet.truncated > 0)
+    logger.info(`${calibrationSet.truncated} calibration texts were longer than ${maxLength} tokens and were truncated`);
   const probe = probeBatch(heldOutSet);
 
   const calibrated = settings.mode === "static" ? await calibrate(request, calibrationSet, judge, probe, worker) : undefined;
@@ -140,10 +149,30 @@ async function quantizeWith(request: QuantizeRequest, worker: IsolatedSession): 
   const probeNames = probes.map((p) => p.output);
   const reference =
     calibrated?.reference ??
-    (await withTemporarySession(model, probeNames, request.outputPath, "reference", (s) => floatReference(s, judge, probe, probeNames), worker));
+    (await withTemporarySession(
+      model,
+      probeNames,
+      request.outputPath,
+      "reference",
+      (s) => floatReference(s, judge, probe, probeNames),
+      worker,
+    ));
   const outcome = await quantizeUntilFaithful(request, model, calibrated, reference.outputs, judge, worker);
   try {
-    return await finish(request, { calibrated, outcome, worker, probe, probes, reference, heldOut, calibrationSet, judge, maxLength, started, fidelityStarted });
+    return await finish(request, {
+      calibrated,
+      outcome,
+      worker,
+      probe,
+      probes,
+      reference,
+      heldOut,
+      calibrationSet,
+      judge,
+      maxLength,
+      started,
+      fidelityStarted,
+    });
   } catch (error) {
     removeModelFiles(request.outputPath); // the model is in place: without its report it must not stay
     throw error;
@@ -189,7 +218,16 @@ async function finish(request: QuantizeRequest, done: Finished): Promise<Quantiz
       calibration: request.calibration,
       heldOut,
       calibrationSet,
-      ...(calibrated ? { calibrated: { seconds: calibrated.seconds, calibratedTensors: calibrated.ranges.size, excluded: calibrated.excluded, smoothed: calibrated.smoothed } } : {}),
+      ...(calibrated
+        ? {
+            calibrated: {
+              seconds: calibrated.seconds,
+              calibratedTensors: calibrated.ranges.size,
+              excluded: calibrated.excluded,
+              smoothed: calibrated.smoothed,
+            },
+          }
+        : {}),
       outcome: {
         metrics: outcome.metrics,
         scoreName: done.judge.scoreName,
@@ -226,7 +264,11 @@ function fidelitySetup(request: QuantizeRequest, maxLength: number): FidelitySet
     const held = builtinRerankHeldOut();
     const queryTexts = [...new Set(held.pairs.map(([query]) => query))];
     const queries = textBatches(request, queryTexts, maxLength);
-    const documents = textBatches(request, held.pairs.map(([, document]) => document), maxLength);
+    const documents = textBatches(
+      request,
+      held.pairs.map(([, document]) => document),
+      maxLength,
+    );
     const pairQuery = held.pairs.map(([query]) => queryTexts.indexOf(query));
     return {
       calibrationSet: textBatches(request, request.calibration.texts, maxLength),
@@ -297,7 +339,10 @@ async function calibrate(
   const observer = settings.method === "minmax" ? "minmax" : "histogram";
   const observe = (name: string): ObservedTensor => ({ name, observer, bins: settings.bins });
   const groups = settings.smoothing ? smoothingGroups(source) : [];
-  const { first, rest } = smoothingSplit(set.batches.map((b) => b.batch), groups.length > 0);
+  const { first, rest } = smoothingSplit(
+    set.batches.map((b) => b.batch),
+    groups.length > 0,
+  );
   return withTemporarySession(
     source,
     [...candidates, ...probes],
@@ -308,13 +353,22 @@ async function calibrate(
       let smoothed: SmoothedActivation[] = [];
       let factors = new Map<string, Float32Array>();
       const grouped = new Set(groups.map((g) => g.activation));
-      const early = await observeBatches(session, first, candidates.map((name) => ({ ...observe(name), channelAbsMax: grouped.has(name) })), true);
+      const early = await observeBatches(
+        session,
+        first,
+        candidates.map((name) => ({ ...observe(name), channelAbsMax: grouped.has(name) })),
+        true,
+      );
       if (settings.smoothing && groups.length > 0) {
-        const channelAbsMax = new Map(Object.entries(early).flatMap(([name, st]) => (st.channelAbsMax ? [[name, st.channelAbsMax] as const] : [])));
+        const channelAbsMax = new Map(
+          Object.entries(early).flatMap(([name, st]) => (st.channelAbsMax ? [[name, st.channelAbsMax] as const] : [])),
+        );
         ({ model, smoothed, factors } = applySmoothing(source, groups, channelAbsMax, settings.smoothing));
         if (smoothed.length > 0) {
           const worst = Math.max(...smoothed.map((s) => s.outlierRatio));
-          logger.info(`SmoothQuant: smoothed ${smoothed.length} activations with outlier channels (largest channel up to ${worst.toFixed(1)}× the median)`);
+          logger.info(
+            `SmoothQuant: smoothed ${smoothed.length} activations with outlier channels (largest channel up to ${worst.toFixed(1)}× the median)`,
+          );
         }
       }
       // Unsmoothed tensors go on accumulating under their own names; smoothed ones start afresh.
@@ -362,15 +416,17 @@ function rangesFrom(
   const excluded: Calibrated["excluded"] = [];
   for (const name of activations) {
     const stats = statistics[name]?.observer;
-    const reason = !stats || stats.count === 0
-      ? "no finite values observed"
-      : stats.nonFinite > 0
-        ? `${stats.nonFinite} non-finite values observed`
-        : Math.max(Math.abs(stats.min), Math.abs(stats.max)) >= IMPLAUSIBLE_MAGNITUDE
-          ? `reached ${Math.max(Math.abs(stats.min), Math.abs(stats.max)).toExponential(1)} (a mask constant?)`
-          : undefined;
+    const reason =
+      !stats || stats.count === 0
+        ? "no finite values observed"
+        : stats.nonFinite > 0
+          ? `${stats.nonFinite} non-finite values observed`
+          : Math.max(Math.abs(stats.min), Math.abs(stats.max)) >= IMPLAUSIBLE_MAGNITUDE
+            ? `reached ${Math.max(Math.abs(stats.min), Math.abs(stats.max)).toExponential(1)} (a mask constant?)`
+            : undefined;
     if (reason || !stats) excluded.push({ tensor: name, reason: reason ?? "" });
-    else ranges.set(name, selectRange(stats, settings.method, { activationType: settings.activationType, percentile: settings.percentile }));
+    else
+      ranges.set(name, selectRange(stats, settings.method, { activationType: settings.activationType, percentile: settings.percentile }));
   }
   if (ranges.size === 0 && excluded.length > 0) {
     // Nothing to quantize activations with: INT8 would be the float graph, and its fidelity a
@@ -421,7 +477,10 @@ async function quantizeUntilFaithful(
         // A model with external data names its data file: write it again under the final name.
         if (existsSync(externalDataPathOf(temp))) await writeModel(quantized.model, request.outputPath);
         else renameSync(temp, request.outputPath);
-        if (keptInFloat.size > 0) logger.warn(`kept ${keptInFloat.size} MatMuls ${fallbackPrecision(settings.mode)} to hold the fidelity threshold: ${[...keptInFloat].join(", ")}`);
+        if (keptInFloat.size > 0)
+          logger.warn(
+            `kept ${keptInFloat.size} MatMuls ${fallbackPrecision(settings.mode)} to hold the fidelity threshold: ${[...keptInFloat].join(", ")}`,
+          );
         return { quantized, metrics, score: worst, keptInFloat, attempts };
       }
       ranking ??= sensitivityRanking(model, quantized.quantized, calibrated, settings);
@@ -448,7 +507,12 @@ function fallbackPrecision(mode: QuantizationSettings["mode"]): string {
   return mode === "int4" ? "at 8 bits" : "in float";
 }
 
-function rewrite(model: Model, settings: QuantizationSettings, calibrated: Calibrated | undefined, keepFloat: ReadonlySet<string>): QuantizedModel {
+function rewrite(
+  model: Model,
+  settings: QuantizationSettings,
+  calibrated: Calibrated | undefined,
+  keepFloat: ReadonlySet<string>,
+): QuantizedModel {
   const metadata = {
     quantization_mode: settings.mode,
     quantization_report: REPORT_FILE,
@@ -471,7 +535,12 @@ function rewrite(model: Model, settings: QuantizationSettings, calibrated: Calib
  * of their activations (from the calibration histograms and chosen ranges) plus that of their
  * per-channel int8 weights.
  */
-function sensitivityRanking(model: Model, quantized: readonly string[], calibrated: Calibrated | undefined, settings: QuantizationSettings): string[] {
+function sensitivityRanking(
+  model: Model,
+  quantized: readonly string[],
+  calibrated: Calibrated | undefined,
+  settings: QuantizationSettings,
+): string[] {
   const chosen = new Set(quantized);
   const scored = matMulTargets(new GraphIndex(model.graph))
     .filter((t) => chosen.has(t.node.name))
@@ -485,7 +554,10 @@ function sensitivityRanking(model: Model, quantized: readonly string[], calibrat
       if (t.weight) {
         const { initializer, channelAxis } = t.weight;
         const values = initializerToFloat32(initializer);
-        noise += settings.mode === "int4" ? int4RelativeNoise(values, initializer.dims[0]!, initializer.dims[1]!) : perChannelRelativeNoise(values, initializer.dims, channelAxis);
+        noise +=
+          settings.mode === "int4"
+            ? int4RelativeNoise(values, initializer.dims[0]!, initializer.dims[1]!)
+            : perChannelRelativeNoise(values, initializer.dims, channelAxis);
       }
       return { node: t.node.name, noise };
     });
@@ -499,14 +571,9 @@ async function floatReference(session: IsolatedSession, judge: Judge, probe: Tok
   };
 }
 
-
-
-
 /** `count` items spread over `items` (batches are sorted by length: take short and long ones). */
 function evenlySpaced<T>(items: readonly T[], count: number): T[] {
   if (items.length <= count) return [...items];
   if (count === 1) return [items[items.length >> 1]!]; // (i · (n − 1)) / (count − 1) would be 0 / 0
   return Array.from({ length: count }, (_, i) => items[Math.round((i * (items.length - 1)) / (count - 1))]!);
 }
-
-

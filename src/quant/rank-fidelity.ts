@@ -48,7 +48,12 @@ export function rerankJudge(heldOut: TextBatches, queries: readonly number[][]):
   };
 }
 
-export function compareRankings(reference: ArrayLike<number>, candidate: ArrayLike<number>, queries: readonly number[][], k: number): RankFidelityMetrics {
+export function compareRankings(
+  reference: ArrayLike<number>,
+  candidate: ArrayLike<number>,
+  queries: readonly number[][],
+  k: number,
+): RankFidelityMetrics {
   const pick = (scores: ArrayLike<number>, pairs: readonly number[]) => pairs.map((p) => scores[p]!);
   const perQuery = queries.map((pairs) => spearman(pick(reference, pairs), pick(candidate, pairs)));
   const agreement = queries.map((pairs) => topKAgreement(pick(reference, pairs), pick(candidate, pairs), k));
@@ -66,7 +71,7 @@ export function compareRankings(reference: ArrayLike<number>, candidate: ArrayLi
 export function ranks(values: readonly number[]): number[] {
   const order = values.map((_, i) => i).sort((a, b) => values[a]! - values[b]!);
   const out = new Array<number>(values.length);
-  for (let start = 0; start < order.length; ) {
+  for (let start = 0; start < order.length;) {
     let end = start;
     while (end + 1 < order.length && values[order[end + 1]!] === values[order[start]!]) end++;
     const rank = (start + end) / 2 + 1;
@@ -97,7 +102,12 @@ export function spearman(a: readonly number[], b: readonly number[]): number {
 export function topKAgreement(reference: readonly number[], candidate: readonly number[], k: number): number {
   const n = Math.min(k, reference.length);
   if (n === 0) return 1;
-  const best = (scores: readonly number[]) => scores.map((s, i) => ({ s, i })).sort((x, y) => y.s - x.s || x.i - y.i).slice(0, n).map((x) => x.i);
+  const best = (scores: readonly number[]) =>
+    scores
+      .map((s, i) => ({ s, i }))
+      .sort((x, y) => y.s - x.s || x.i - y.i)
+      .slice(0, n)
+      .map((x) => x.i);
   const expected = new Set(best(reference));
   return best(candidate).filter((i) => expected.has(i)).length / n;
 }

@@ -4,9 +4,34 @@
 import type { Graph, Initializer } from "../graph/ir.js";
 
 const SAME_AS_FIRST = new Set([
-  "Cast", "Erf", "Tanh", "Relu", "Sigmoid", "Sqrt", "Neg", "Exp", "Log", "Abs", "Softmax", "LayerNormalization",
-  "Identity", "Gelu", "FastGelu", "BiasGelu", "QuantizeLinear", "DequantizeLinear", "Transpose", "Slice", "Concat", "Split",
-  "SkipLayerNormalization", "Dropout", "Attention", "MultiHeadAttention", "RotaryEmbedding", "QuickGelu",
+  "Cast",
+  "Erf",
+  "Tanh",
+  "Relu",
+  "Sigmoid",
+  "Sqrt",
+  "Neg",
+  "Exp",
+  "Log",
+  "Abs",
+  "Softmax",
+  "LayerNormalization",
+  "Identity",
+  "Gelu",
+  "FastGelu",
+  "BiasGelu",
+  "QuantizeLinear",
+  "DequantizeLinear",
+  "Transpose",
+  "Slice",
+  "Concat",
+  "Split",
+  "SkipLayerNormalization",
+  "Dropout",
+  "Attention",
+  "MultiHeadAttention",
+  "RotaryEmbedding",
+  "QuickGelu",
 ]);
 const BROADCAST = new Set(["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Where", "Equal", "Less", "Greater", "And", "Or"]);
 
@@ -34,8 +59,10 @@ export function inferRanks(graph: Graph): Map<string, number> {
     else if (op === "Shape") rank = 1;
     else if (op === "Reshape") rank = constLength(node.inputs[1]);
     else if (op === "Gather") rank = r0 !== undefined && r1 !== undefined ? r0 + r1 - 1 : undefined;
-    else if (op === "Unsqueeze") rank = r0 !== undefined && constLength(node.inputs[1]) !== undefined ? r0 + constLength(node.inputs[1])! : undefined;
-    else if (op === "Squeeze") rank = r0 !== undefined && constLength(node.inputs[1]) !== undefined ? r0 - constLength(node.inputs[1])! : undefined;
+    else if (op === "Unsqueeze")
+      rank = r0 !== undefined && constLength(node.inputs[1]) !== undefined ? r0 + constLength(node.inputs[1])! : undefined;
+    else if (op === "Squeeze")
+      rank = r0 !== undefined && constLength(node.inputs[1]) !== undefined ? r0 - constLength(node.inputs[1])! : undefined;
     else if (op.startsWith("Reduce")) {
       const keep = node.attributes.keepdims;
       const axes = node.attributes.axes?.kind === "ints" ? node.attributes.axes.value.length : constLength(node.inputs[1]);

@@ -70,7 +70,12 @@ export interface ReportInputs {
   calibration: TextSource;
   heldOut: TextSource;
   calibrationSet: TextBatches;
-  calibrated?: { seconds: number; calibratedTensors: number; excluded: Array<{ tensor: string; reason: string }>; smoothed: SmoothedActivation[] };
+  calibrated?: {
+    seconds: number;
+    calibratedTensors: number;
+    excluded: Array<{ tensor: string; reason: string }>;
+    smoothed: SmoothedActivation[];
+  };
   outcome: {
     /** The judge's metrics, its score's name and value, and its log line. */
     metrics: object;
@@ -109,7 +114,9 @@ export function writeQuantizationReport(inputs: ReportInputs, logger: Logger): {
           },
         }
       : {}),
-    ...(settings.mode === "static" && settings.smoothing ? { smoothing: { ...settings.smoothing, smoothed: calibrated?.smoothed ?? [] } } : {}),
+    ...(settings.mode === "static" && settings.smoothing
+      ? { smoothing: { ...settings.smoothing, smoothed: calibrated?.smoothed ?? [] } }
+      : {}),
     fidelity: {
       ...outcome.metrics,
       threshold: settings.fidelityThreshold,
@@ -146,19 +153,22 @@ function describeSettings(
           embeddingTables: `4-bit in blocks of ${BLOCK_SIZE} along the hidden axis when read by Gather (GatherBlockQuantized), else int8 per hidden channel`,
           fallback: "the MatMuls listed in fallback.keptInFloat are stored at 8 bits (MatMulNBits bits 8), not in float",
         }
-      : { weights: "int8, symmetric, one scale per output channel", embeddingTables: "int8, symmetric, one scale per hidden channel, dequantized after the lookup" }),
+      : {
+          weights: "int8, symmetric, one scale per output channel",
+          embeddingTables: "int8, symmetric, one scale per hidden channel, dequantized after the lookup",
+        }),
     ...(settings.mode === "int4"
       ? { activations: settings.accuracyLevel === 4 ? "float, quantized to int8 per block inside MatMulNBits" : "float" }
       : settings.mode === "static"
-      ? {
-          activations: `${settings.activationType}, one scale per tensor`,
-          calibrationMethod: settings.method,
-          ...(settings.method === "percentile" ? { percentile: settings.percentile } : {}),
-          ...(settings.method === "minmax" ? {} : { histogramBins: settings.bins }),
-          attentionMatMuls: settings.attentionMatMuls ? "int8" : "float",
-          smoothing: settings.smoothing || "off",
-        }
-      : { activations: "uint8, quantized at run time (DynamicQuantizeLinear)", attentionMatMuls: "float" }),
+        ? {
+            activations: `${settings.activationType}, one scale per tensor`,
+            calibrationMethod: settings.method,
+            ...(settings.method === "percentile" ? { percentile: settings.percentile } : {}),
+            ...(settings.method === "minmax" ? {} : { histogramBins: settings.bins }),
+            attentionMatMuls: settings.attentionMatMuls ? "int8" : "float",
+            smoothing: settings.smoothing || "off",
+          }
+        : { activations: "uint8, quantized at run time (DynamicQuantizeLinear)", attentionMatMuls: "float" }),
     maxLength,
     batchSize: settings.batchSize,
     calibrationTexts: { origin: calibration.origin, count: set.texts },

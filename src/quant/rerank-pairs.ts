@@ -25,7 +25,9 @@ export interface PairSet {
 
 /** The built-in held-out queries with their documents. */
 export function builtinRerankHeldOut(): PairSet {
-  const lines = readFileSync(BUILTIN_RERANK_HELD_OUT_FILE, "utf8").split("\n").filter((l) => l.trim() !== "");
+  const lines = readFileSync(BUILTIN_RERANK_HELD_OUT_FILE, "utf8")
+    .split("\n")
+    .filter((l) => l.trim() !== "");
   const pairs: PairSet["pairs"] = [];
   const queries = lines.map((line) => {
     const { query, documents } = JSON.parse(line) as QueryDocuments;

@@ -56,8 +56,18 @@ export class Int8Rewriter {
     const { channels } = axisLayout(init.dims, axis);
     const lazy = new LazyPerChannel(init, axis);
     const result: Int8Initializers = {
-      values: this.addInitializer(`${init.name}_quantized`, DataType.INT8, init.dims, lazyBytes(elementCount(init.dims), () => lazy.values())),
-      scales: this.addInitializer(`${init.name}_scale`, DataType.FLOAT, [channels], lazyBytes(channels * 4, () => lazy.scaleArray())),
+      values: this.addInitializer(
+        `${init.name}_quantized`,
+        DataType.INT8,
+        init.dims,
+        lazyBytes(elementCount(init.dims), () => lazy.values()),
+      ),
+      scales: this.addInitializer(
+        `${init.name}_scale`,
+        DataType.FLOAT,
+        [channels],
+        lazyBytes(channels * 4, () => lazy.scaleArray()),
+      ),
       zeroPoints: this.byteConstant(`${init.name}_zero_point`, DataType.INT8, new Int8Array(channels), [channels]),
       axis,
       scaleValues: () => lazy.scaleArray(),

@@ -117,10 +117,20 @@ export function applySmoothing(
       const [, gamma, beta] = norm.inputs as [string, string, string];
       const newGamma = names.fresh(`${gamma}_smoothed`);
       const newBeta = names.fresh(`${beta}_smoothed`);
-      added.push(scaledVector(index.initializers.get(gamma)!, newGamma, inverse), scaledVector(index.initializers.get(beta)!, newBeta, inverse));
+      added.push(
+        scaledVector(index.initializers.get(gamma)!, newGamma, inverse),
+        scaledVector(index.initializers.get(beta)!, newBeta, inverse),
+      );
       edits.setInput(norm, 1, newGamma);
       edits.setInput(norm, 2, newBeta);
-      smoothed.push({ activation: group.activation, smoothed: group.activation, channels: absMax.length, outlierRatio: ratio, outlierChannels, folded: "layernorm" });
+      smoothed.push({
+        activation: group.activation,
+        smoothed: group.activation,
+        channels: absMax.length,
+        outlierRatio: ratio,
+        outlierChannels,
+        folded: "layernorm",
+      });
       factors.set(group.activation, inverse);
       continue;
     }
@@ -130,7 +140,14 @@ export function applySmoothing(
     const first = group.consumers.map((c) => c.node).sort((a, b) => order.get(a)! - order.get(b)!)[0]!;
     edits.insertBefore(first, makeNode("Mul", names.fresh(`${group.activation}/Smoothing`), [group.activation, factor], [output]));
     for (const { node } of group.consumers) edits.setInput(node, 0, output);
-    smoothed.push({ activation: group.activation, smoothed: output, channels: absMax.length, outlierRatio: ratio, outlierChannels, folded: "mul" });
+    smoothed.push({
+      activation: group.activation,
+      smoothed: output,
+      channels: absMax.length,
+      outlierRatio: ratio,
+      outlierChannels,
+      folded: "mul",
+    });
     factors.set(output, inverse);
   }
   const graph = withoutUnusedInitializers({
@@ -190,7 +207,12 @@ function scaledVector(source: Initializer, name: string, factors: Float32Array):
 }
 
 function floatVector(name: string, values: Float32Array): Initializer {
-  return { name, dataType: DataType.FLOAT, dims: [values.length], data: { kind: "bytes", bytes: new Uint8Array(Float32Array.from(values).buffer) } };
+  return {
+    name,
+    dataType: DataType.FLOAT,
+    dims: [values.length],
+    data: { kind: "bytes", bytes: new Uint8Array(Float32Array.from(values).buffer) },
+  };
 }
 
 function lazyFloat(name: string, dims: number[], compute: () => Float32Array): Initializer {

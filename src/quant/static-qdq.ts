@@ -144,14 +144,24 @@ function quantizedBias(rewriter: Int8Rewriter, node: Node, bias: LinearBias, act
   const scales = () => weight.scaleValues().map((s) => s * activationScale);
   const name = bias.initializer.name;
   const q = {
-    scales: rewriter.addInitializer(`${name}_scale`, DataType.FLOAT, [n], lazyBytes(n * 4, () => scales())),
+    scales: rewriter.addInitializer(
+      `${name}_scale`,
+      DataType.FLOAT,
+      [n],
+      lazyBytes(n * 4, () => scales()),
+    ),
     zeroPoints: rewriter.addInitializer(`${name}_zero_point`, DataType.INT32, [n], { kind: "bytes", bytes: new Uint8Array(n * 4) }),
   };
-  const values = rewriter.addInitializer(`${name}_quantized`, DataType.INT32, [n], lazyBytes(n * 4, () => {
-    const s = scales();
-    const b = initializerToFloat32(bias.initializer);
-    return Int32Array.from(b, (v, i) => Math.max(-INT32_LIMIT, Math.min(INT32_LIMIT, Math.round(v / s[i]!))));
-  }));
+  const values = rewriter.addInitializer(
+    `${name}_quantized`,
+    DataType.INT32,
+    [n],
+    lazyBytes(n * 4, () => {
+      const s = scales();
+      const b = initializerToFloat32(bias.initializer);
+      return Int32Array.from(b, (v, i) => Math.max(-INT32_LIMIT, Math.min(INT32_LIMIT, Math.round(v / s[i]!))));
+    }),
+  );
   const dequantized = rewriter.names.fresh(`${name}_dequantized`);
   rewriter.edits.insertBefore(node, rewriter.dequantizeNode(q, values, dequantized, 0));
   if (!bias.add) {
@@ -160,7 +170,10 @@ function quantizedBias(rewriter: Int8Rewriter, node: Node, bias: LinearBias, act
   }
   // MatMul(x, W) + b  →  Gemm(x, W, b), writing the Add's output.
   const [a, w] = rewriter.edits.inputsOf(node) as [string, string];
-  rewriter.edits.insertBefore(node, makeNode("Gemm", rewriter.names.fresh(`${node.name}/Gemm`), [a, w, dequantized], [bias.add.outputs[0]!]));
+  rewriter.edits.insertBefore(
+    node,
+    makeNode("Gemm", rewriter.names.fresh(`${node.name}/Gemm`), [a, w, dequantized], [bias.add.outputs[0]!]),
+  );
   rewriter.edits.remove(node);
   rewriter.edits.remove(bias.add);
 }

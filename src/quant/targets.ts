@@ -47,7 +47,13 @@ function matMulTarget(index: GraphIndex, node: Node): MatMulTarget | undefined {
     return { node, activations: [{ slot: 0, value: a }], weight: { slot: 1, initializer: weight, channelAxis: 1 } };
   }
   if (index.initializers.has(b)) return undefined;
-  return { node, activations: [{ slot: 0, value: a }, { slot: 1, value: b }] };
+  return {
+    node,
+    activations: [
+      { slot: 0, value: a },
+      { slot: 1, value: b },
+    ],
+  };
 }
 
 function gemmTarget(index: GraphIndex, node: Node): MatMulTarget | undefined {
@@ -70,7 +76,8 @@ export function embeddingTargets(index: GraphIndex): EmbeddingTarget[] {
     if (!index.floatInitializer(init.name) || init.dims.length !== 2 || init.dims[0]! * init.dims[1]! < MIN_TABLE_ELEMENTS) continue;
     const uses = index.usesOf(init.name);
     if (uses.length === 0 || index.graphOutputs.has(init.name)) continue;
-    if (uses.every((use) => use.slot === 0 && isRowLookup(index, use.node))) targets.push({ initializer: init, readers: uses.map((u) => u.node) });
+    if (uses.every((use) => use.slot === 0 && isRowLookup(index, use.node)))
+      targets.push({ initializer: init, readers: uses.map((u) => u.node) });
   }
   return targets;
 }

@@ -47,7 +47,15 @@ export function batchByLength(
   const out: Array<{ batch: TokenBatch; rows: number[] }> = [];
   let rows: number[] = [];
   const flush = () => {
-    if (rows.length > 0) out.push({ batch: padBatch(rows.map((i) => sequences[i]!), padTokenId, typeIds && rows.map((i) => typeIds[i]!)), rows });
+    if (rows.length > 0)
+      out.push({
+        batch: padBatch(
+          rows.map((i) => sequences[i]!),
+          padTokenId,
+          typeIds && rows.map((i) => typeIds[i]!),
+        ),
+        rows,
+      });
     rows = [];
   };
   for (const index of order) {

@@ -111,11 +111,17 @@ export class Embedder {
     if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
     const optionName = (option: "file" | "pooling") => options.optionNames?.[option] ?? `{ ${option} }`;
     const fail = (message: string) => new EmbedderError(message);
-    return loadExportFolder({ dir, file: options.file, fail, fileOption: optionName("file") }, (folder) => Embedder.open(folder, options, optionName));
+    return loadExportFolder({ dir, file: options.file, fail, fileOption: optionName("file") }, (folder) =>
+      Embedder.open(folder, options, optionName),
+    );
   }
 
   /** The Embedder over the export's files (the manifest check aside). */
-  private static async open(folder: ExportFolder, options: EmbedderOptions, optionName: (option: "file" | "pooling") => string): Promise<Embedder> {
+  private static async open(
+    folder: ExportFolder,
+    options: EmbedderOptions,
+    optionName: (option: "file" | "pooling") => string,
+  ): Promise<Embedder> {
     const { dir, modelPath, has } = folder;
     const pipeline = readSentencePipeline(dir, has);
     if (pipeline && pipeline.unsupportedModules.length > 0 && !options.pooling) {
@@ -131,15 +137,17 @@ export class Embedder {
     }
     const { tokenizer, config } = loadTokenizer(dir, has);
     const metadata = readMetadata(modelPath);
-    const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [
-      pipeline?.maxSeqLength,
-      tokenizerMaxLength(config),
-    ]);
+    const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [pipeline?.maxSeqLength, tokenizerMaxLength(config)]);
     let session: ModelSession;
     try {
-      session = await openModelSession(modelPath, { ...(options.threads ? { threads: options.threads } : {}), isolated: options.isolated ?? false });
+      session = await openModelSession(modelPath, {
+        ...(options.threads ? { threads: options.threads } : {}),
+        isolated: options.isolated ?? false,
+      });
     } catch (error) {
-      throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${(error as Error).message}; export the model again`, { cause: error });
+      throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${(error as Error).message}; export the model again`, {
+        cause: error,
+      });
     }
     if (!session.outputNames.includes(OUTPUT.lastHiddenState)) {
       await session.release();
@@ -167,10 +175,14 @@ export class Embedder {
     if (typeof input === "string") return (await this.embed([input], options))[0]!;
     const texts = checkedTexts(input);
     const longText = options.longText ?? "truncate";
-    if (!LONG_TEXT_MODES.includes(longText)) throw new EmbedderError(`longText must be one of ${LONG_TEXT_MODES.join(", ")}, not ${describeInput(longText)}`);
+    if (!LONG_TEXT_MODES.includes(longText))
+      throw new EmbedderError(`longText must be one of ${LONG_TEXT_MODES.join(", ")}, not ${describeInput(longText)}`);
     if (longText === "chunk") return (await this.embedChunks(texts, options)).map((text) => text.mean);
     if (options.stride !== undefined) throw new EmbedderError(`stride applies to longText: "chunk" only; pass both, or neither`);
-    return this.vectorsOf(texts.map((text) => this.encode(text)), options);
+    return this.vectorsOf(
+      texts.map((text) => this.encode(text)),
+      options,
+    );
   }
 
   /**
@@ -180,10 +192,13 @@ export class Embedder {
    */
   async embedChunks(texts: readonly string[], options: Omit<EmbedOptions, "longText"> = {}): Promise<ChunkedEmbedding[]> {
     const window = textWindow(this.maxLength, this.specials);
-    if (window < 1) throw new EmbedderError(`maxLength ${this.maxLength} leaves no room for text between the special tokens; choose a larger maxLength`);
+    if (window < 1)
+      throw new EmbedderError(`maxLength ${this.maxLength} leaves no room for text between the special tokens; choose a larger maxLength`);
     const stride = options.stride ?? 0;
     if (!Number.isInteger(stride) || stride < 0 || stride >= window) {
-      throw new EmbedderError(`stride must be an integer from 0 to ${window - 1} (a window holds ${window} text tokens), not ${describeInput(stride)}`);
+      throw new EmbedderError(
+        `stride must be an integer from 0 to ${window - 1} (a window holds ${window} text tokens), not ${describeInput(stride)}`,
+      );
     }
     const windows = checkedTexts(texts).map((text) => chunkIds(this.tokenizer.encode(text).ids, this.maxLength, this.specials, stride));
     const vectors = await this.vectorsOf(windows.flat(), options);
@@ -203,14 +218,22 @@ export class Embedder {
       throw new EmbedderError(`maxBatchTokens must be a positive integer (padded tokens per run), not ${describeInput(maxBatchTokens)}`);
     }
     const pooling = options.pooling ?? this.pooling;
-    if (!POOLING_MODES.includes(pooling)) throw new EmbedderError(`pooling must be one of ${POOLING_MODES.join(", ")}, not ${String(pooling)}`);
+    if (!POOLING_MODES.includes(pooling))
+      throw new EmbedderError(`pooling must be one of ${POOLING_MODES.join(", ")}, not ${String(pooling)}`);
     const dimensions = options.dimensions ?? this.graphPooling?.dimensions;
     if (dimensions !== undefined && !(Number.isInteger(dimensions) && dimensions >= 1)) {
       throw new EmbedderError(`dimensions must be a positive integer, not ${String(dimensions)}`);
     }
     const wanted: SentencePooling = { pooling, normalize: options.normalize ?? true, ...(dimensions !== undefined ? { dimensions } : {}) };
     const fromGraph = this.graphComputes(wanted);
-    return this.perText(ids, batchSize, maxBatchTokens, (batch) => (fromGraph ? this.graphEmbedding(batch, wanted) : this.poolHidden(batch, wanted)), options.onProgress, options.signal);
+    return this.perText(
+      ids,
+      batchSize,
+      maxBatchTokens,
+      (batch) => (fromGraph ? this.graphEmbedding(batch, wanted) : this.poolHidden(batch, wanted)),
+      options.onProgress,
+      options.signal,
+    );
   }
 
   /**
@@ -218,7 +241,12 @@ export class Embedder {
    * compare two with dotProduct).
    */
   async embedInt8(texts: readonly string[], options: { batchSize?: number } = {}): Promise<Int8Array[]> {
-    return this.embedVectors(texts, "int8", options.batchSize, (batch) => this.run(batch, VECTOR_OUTPUT.int8, "int8") as Promise<Int8Array>);
+    return this.embedVectors(
+      texts,
+      "int8",
+      options.batchSize,
+      (batch) => this.run(batch, VECTOR_OUTPUT.int8, "int8") as Promise<Int8Array>,
+    );
   }
 
   /**
@@ -226,16 +254,31 @@ export class Embedder {
    * (exported with --vector binary; compare two with hammingDistance).
    */
   async embedBinary(texts: readonly string[], options: { batchSize?: number } = {}): Promise<Uint8Array[]> {
-    return this.embedVectors(texts, "binary", options.batchSize, (batch) => this.run(batch, VECTOR_OUTPUT.binary, "uint8") as Promise<Uint8Array>);
+    return this.embedVectors(
+      texts,
+      "binary",
+      options.batchSize,
+      (batch) => this.run(batch, VECTOR_OUTPUT.binary, "uint8") as Promise<Uint8Array>,
+    );
   }
 
-  private async embedVectors<T extends Int8Array | Uint8Array>(texts: readonly string[], kind: VectorKind, batchSize = 32, compute: (batch: TokenBatch) => Promise<T>): Promise<T[]> {
+  private async embedVectors<T extends Int8Array | Uint8Array>(
+    texts: readonly string[],
+    kind: VectorKind,
+    batchSize = 32,
+    compute: (batch: TokenBatch) => Promise<T>,
+  ): Promise<T[]> {
     const output = VECTOR_OUTPUT[kind];
     if (!this.session.outputNames.includes(output)) {
       throw new EmbedderError(`${basename(this.modelPath)} has no ${output} output; export it with --vector ${kind}`);
     }
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmbedderError(`batchSize must be a positive integer, not ${batchSize}`);
-    return this.perText(checkedTexts(texts).map((text) => this.encode(text)), batchSize, DEFAULT_MAX_BATCH_TOKENS, compute);
+    return this.perText(
+      checkedTexts(texts).map((text) => this.encode(text)),
+      batchSize,
+      DEFAULT_MAX_BATCH_TOKENS,
+      compute,
+    );
   }
 
   /** `compute` over batches of similar length (less padding), its rows returned in the texts' order. */
@@ -267,7 +310,10 @@ export class Embedder {
 
   /** The padded token batch embed() feeds for `texts` (in the given order). */
   tokenize(texts: readonly string[]): TokenBatch {
-    return padBatch(texts.map((text) => this.encode(text)), this.specials.padId);
+    return padBatch(
+      texts.map((text) => this.encode(text)),
+      this.specials.padId,
+    );
   }
 
   async close(): Promise<void> {
@@ -299,7 +345,9 @@ export class Embedder {
   private async graphEmbedding(batch: TokenBatch, wanted: SentencePooling): Promise<Float32Array> {
     const embedding = await this.run(batch, SENTENCE_EMBEDDING_OUTPUT);
     const width = embedding.length / batch.batch;
-    return wanted.dimensions === undefined || wanted.dimensions === this.graphPooling?.dimensions ? embedding : this.truncated(embedding, width, wanted.dimensions);
+    return wanted.dimensions === undefined || wanted.dimensions === this.graphPooling?.dimensions
+      ? embedding
+      : this.truncated(embedding, width, wanted.dimensions);
   }
 
   /** last_hidden_state of one padded batch, pooled here → [batch, hidden or dimensions]. */
@@ -312,23 +360,31 @@ export class Embedder {
   }
 
   private truncated(vectors: Float32Array, width: number, dimensions: number): Float32Array {
-    if (dimensions > width) throw new EmbedderError(`dimensions ${dimensions} exceeds the ${width} dimensions ${basename(this.modelPath)} computes`);
+    if (dimensions > width)
+      throw new EmbedderError(`dimensions ${dimensions} exceeds the ${width} dimensions ${basename(this.modelPath)} computes`);
     return truncateAndNormalize(vectors, width, dimensions);
   }
 
   /** One float output of the graph for one padded batch. */
   private async run(batch: TokenBatch, output: string): Promise<Float32Array>;
   private async run(batch: TokenBatch, output: string, type: "int8" | "uint8"): Promise<Int8Array | Uint8Array>;
-  private async run(batch: TokenBatch, output: string, type: "float32" | "int8" | "uint8" = "float32"): Promise<Float32Array | Int8Array | Uint8Array> {
+  private async run(
+    batch: TokenBatch,
+    output: string,
+    type: "float32" | "int8" | "uint8" = "float32",
+  ): Promise<Float32Array | Int8Array | Uint8Array> {
     const feeds = batchFeeds(batch, this.session.inputNames);
     try {
       const tensor = (await this.session.run(feeds, [output]))[output]!;
       if (tensor.type !== type) throw new Error(`${output} is ${tensor.type}, not ${type}`);
       return tensor.data as Float32Array | Int8Array | Uint8Array;
     } catch (error) {
-      throw new EmbedderError(`onnxruntime failed on a batch of ${batch.batch}×${batch.sequence} tokens with ${basename(this.modelPath)}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new EmbedderError(
+        `onnxruntime failed on a batch of ${batch.batch}×${batch.sequence} tokens with ${basename(this.modelPath)}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 }
@@ -376,21 +432,26 @@ export function specialTokens(tokenizer: Tokenizer, config: Record<string, unkno
   while (prefix + bare.length <= full.length && bare.some((id, i) => full[prefix + i] !== id)) prefix++;
   if (prefix + bare.length > full.length) prefix = 0;
   const suffix = Math.max(0, full.length - prefix - bare.length);
-  const padToken = typeof config.pad_token === "string" ? config.pad_token : (config.pad_token as { content?: string } | undefined)?.content;
+  const padToken =
+    typeof config.pad_token === "string" ? config.pad_token : (config.pad_token as { content?: string } | undefined)?.content;
   const padId = [padToken, "[PAD]", "<pad>"].map((t) => (t ? tokenizer.token_to_id(t) : undefined)).find((id) => id !== undefined) ?? 0;
   return { prefix, suffix, padId };
 }
 
 /** tokenizer_config.json's model_max_length, unless it is transformers' "no limit" value. */
 export function tokenizerMaxLength(config: Record<string, unknown>): number | undefined {
-  return typeof config.model_max_length === "number" && config.model_max_length < UNSET_MODEL_MAX_LENGTH ? config.model_max_length : undefined;
+  return typeof config.model_max_length === "number" && config.model_max_length < UNSET_MODEL_MAX_LENGTH
+    ? config.model_max_length
+    : undefined;
 }
 
 export function readMetadata(modelPath: string): Record<string, string> {
   try {
     return readOnnxMetadata(modelPath);
   } catch (error) {
-    throw new EmbedderError(`${modelPath} is not a readable ONNX model (${(error as Error).message}); export the model again`, { cause: error });
+    throw new EmbedderError(`${modelPath} is not a readable ONNX model (${(error as Error).message}); export the model again`, {
+      cause: error,
+    });
   }
 }
 
@@ -399,16 +460,28 @@ function sentencePoolingOf(metadata: Record<string, string>): SentencePooling | 
   const pooling = metadata[METADATA.sentencePooling] as PoolingMode;
   if (!POOLING_MODES.includes(pooling)) return undefined;
   const dimensions = Number(metadata[METADATA.sentenceDimensions]);
-  return { pooling, normalize: metadata[METADATA.sentenceNormalize] === "true", ...(Number.isInteger(dimensions) && dimensions > 0 ? { dimensions } : {}) };
+  return {
+    pooling,
+    normalize: metadata[METADATA.sentenceNormalize] === "true",
+    ...(Number.isInteger(dimensions) && dimensions > 0 ? { dimensions } : {}),
+  };
 }
 
 /** The model's limit is the smallest one stated (graph metadata, sentence-transformers, tokenizer). */
-export function chooseMaxLength(metadata: Record<string, string>, modelPath: string, requested: number | undefined, stated: Array<number | undefined>): number {
+export function chooseMaxLength(
+  metadata: Record<string, string>,
+  modelPath: string,
+  requested: number | undefined,
+  stated: Array<number | undefined>,
+): number {
   const fromGraph = Number(metadata[METADATA.maxSequenceLength]);
-  const limits = [Number.isInteger(fromGraph) && fromGraph > 0 ? fromGraph : undefined, ...stated].filter((n): n is number => n !== undefined && n > 0);
+  const limits = [Number.isInteger(fromGraph) && fromGraph > 0 ? fromGraph : undefined, ...stated].filter(
+    (n): n is number => n !== undefined && n > 0,
+  );
   const limit = limits.length > 0 ? Math.min(...limits) : FALLBACK_MAX_LENGTH;
   if (requested === undefined) return limit;
-  if (!Number.isInteger(requested) || requested < 2) throw new EmbedderError(`maxLength must be an integer of at least 2, not ${requested}`);
+  if (!Number.isInteger(requested) || requested < 2)
+    throw new EmbedderError(`maxLength must be an integer of at least 2, not ${requested}`);
   if (Number.isInteger(fromGraph) && requested > fromGraph) {
     throw new EmbedderError(`maxLength ${requested} exceeds the ${fromGraph} tokens ${basename(modelPath)} accepts`);
   }

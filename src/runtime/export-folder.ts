@@ -15,7 +15,10 @@ export interface FolderRequest {
   fileOption?: string;
 }
 
-export async function loadExportFolder<T extends { close(): Promise<void> }>(request: FolderRequest, load: (folder: ExportFolder) => Promise<T>): Promise<T> {
+export async function loadExportFolder<T extends { close(): Promise<void> }>(
+  request: FolderRequest,
+  load: (folder: ExportFolder) => Promise<T>,
+): Promise<T> {
   const { dir, fail } = request;
   const folder = openExportFolder(dir, request.file, fail, request.fileOption);
   const stale = folder.manifest ? staleFileError(folder, fail) : Promise.resolve(undefined);

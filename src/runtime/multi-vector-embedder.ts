@@ -42,7 +42,8 @@ export class MultiVectorEmbedder {
     const model = await TokenModel.open(dir, options, OUTPUT.tokenVectors, "multi-vector (ColBERT / bge-m3)");
     try {
       const settings = colbertSettingsOf(model.metadata, model.modelPath);
-      if (!settings) throw new EmbedderError(`${model.modelPath} carries no ColBERT settings in its metadata; export the model again with this tool`);
+      if (!settings)
+        throw new EmbedderError(`${model.modelPath} carries no ColBERT settings in its metadata; export the model again with this tool`);
       return new MultiVectorEmbedder(model, settings, markerIds(model, settings));
     } catch (error) {
       await model.close();
@@ -130,11 +131,17 @@ function markerIds(model: TokenModel, settings: ColbertSettings): MarkerIds {
   const { tokenizer } = model;
   const idOf = (token: string, what: string): number => {
     const id = tokenizer.token_to_id(token);
-    if (id === undefined || id === null) throw new EmbedderError(`the tokenizer of ${model.modelPath} has no ${what} token ${token}; export the model with its own tokenizer files`);
+    if (id === undefined || id === null)
+      throw new EmbedderError(
+        `the tokenizer of ${model.modelPath} has no ${what} token ${token}; export the model with its own tokenizer files`,
+      );
     return id;
   };
-  const mask = settings.queryExpansion ? ["[MASK]", "<mask>"].map((t) => tokenizer.token_to_id(t)).find((id) => id !== undefined && id !== null) : undefined;
-  if (settings.queryExpansion && mask === undefined) throw new EmbedderError(`the tokenizer of ${model.modelPath} has no [MASK] token, which query augmentation needs`);
+  const mask = settings.queryExpansion
+    ? ["[MASK]", "<mask>"].map((t) => tokenizer.token_to_id(t)).find((id) => id !== undefined && id !== null)
+    : undefined;
+  if (settings.queryExpansion && mask === undefined)
+    throw new EmbedderError(`the tokenizer of ${model.modelPath} has no [MASK] token, which query augmentation needs`);
   // colbert-ai skips each punctuation symbol's token and its first word piece.
   const skiplist = new Set<number>();
   for (const word of settings.skiplist) {

@@ -99,7 +99,9 @@ export class Reranker {
     for (const { batch, rows } of batchByLength(ids, batchSize, this.model.specials.padId, Infinity, typeIds)) {
       const logits = await this.model.run(batch, OUTPUT.logits);
       const labels = logits.length / batch.batch;
-      rows.forEach((document, row) => (scores[document] = relevance(logits.subarray(row * labels, (row + 1) * labels), options.raw ?? false)));
+      rows.forEach(
+        (document, row) => (scores[document] = relevance(logits.subarray(row * labels, (row + 1) * labels), options.raw ?? false)),
+      );
     }
     return scores;
   }

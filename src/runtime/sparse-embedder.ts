@@ -51,7 +51,8 @@ export class SparseEmbedder {
     const texts = checkedTexts(input);
     const batchSize = checkedBatchSize(options.batchSize);
     const { topK, threshold = 0 } = options;
-    if (topK !== undefined && !(Number.isInteger(topK) && topK >= 1)) throw new EmbedderError(`topK must be a positive integer, not ${topK}`);
+    if (topK !== undefined && !(Number.isInteger(topK) && topK >= 1))
+      throw new EmbedderError(`topK must be a positive integer, not ${topK}`);
     if (!Number.isFinite(threshold)) throw new EmbedderError(`threshold must be a finite number, not ${threshold}`);
     const vectors = new Array<SparseVector>(texts.length);
     const ids = texts.map((text) => this.model.encode(text));
@@ -60,7 +61,9 @@ export class SparseEmbedder {
       const vocab = weights.length / batch.batch;
       rows.forEach((textIndex, row) => {
         const vector = sparsify(weights.subarray(row * vocab, (row + 1) * vocab), threshold, topK);
-        vectors[textIndex] = options.tokens ? { ...vector, tokens: Array.from(vector.indices, (id) => this.model.tokenizer.id_to_token(id) ?? `[${id}]`) } : vector;
+        vectors[textIndex] = options.tokens
+          ? { ...vector, tokens: Array.from(vector.indices, (id) => this.model.tokenizer.id_to_token(id) ?? `[${id}]`) }
+          : vector;
       });
     }
     return vectors;
@@ -80,7 +83,10 @@ export function sparsify(weights: Float32Array, threshold: number, topK?: number
   let kept: number[] = [];
   for (let i = 0; i < weights.length; i++) if (weights[i]! > threshold) kept.push(i);
   if (topK !== undefined && kept.length > topK) {
-    kept = kept.sort((a, b) => weights[b]! - weights[a]! || a - b).slice(0, topK).sort((a, b) => a - b);
+    kept = kept
+      .sort((a, b) => weights[b]! - weights[a]! || a - b)
+      .slice(0, topK)
+      .sort((a, b) => a - b);
   }
   return { indices: Uint32Array.from(kept), values: Float32Array.from(kept, (i) => weights[i]!) };
 }
@@ -88,7 +94,7 @@ export function sparsify(weights: Float32Array, threshold: number, topK?: number
 /** Dot product of two sparse vectors (ids ascending, as embed() returns them). */
 export function sparseDot(a: SparseVector, b: SparseVector): number {
   let sum = 0;
-  for (let i = 0, j = 0; i < a.indices.length && j < b.indices.length; ) {
+  for (let i = 0, j = 0; i < a.indices.length && j < b.indices.length;) {
     if (a.indices[i] === b.indices[j]) sum += a.values[i++]! * b.values[j++]!;
     else if (a.indices[i]! < b.indices[j]!) i++;
     else j++;

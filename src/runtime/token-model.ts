@@ -10,14 +10,7 @@ import { loadTokenizer } from "../artifact/tokenizer-files.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { type ModelSession, openModelSession } from "../ort/model-session.js";
 import { loadExportFolder } from "./export-folder.js";
-import {
-  EmbedderError,
-  type SpecialTokens,
-  chooseMaxLength,
-  readMetadata,
-  specialTokens,
-  tokenizerMaxLength,
-} from "./embedder.js";
+import { EmbedderError, type SpecialTokens, chooseMaxLength, readMetadata, specialTokens, tokenizerMaxLength } from "./embedder.js";
 
 export interface TokenModelOptions {
   /** The .onnx file to use, a name in the folder or a path (default: the only one; INT8 when both). */
@@ -44,22 +37,38 @@ export class TokenModel {
   static async open(dir: string, options: TokenModelOptions, output: string, kind: string): Promise<TokenModel> {
     if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
     const fail = (message: string) => new EmbedderError(message);
-    return loadExportFolder({ dir, file: options.file, fail }, ({ modelPath, has }) => TokenModel.openFile(dir, modelPath, has, options, output, kind));
+    return loadExportFolder({ dir, file: options.file, fail }, ({ modelPath, has }) =>
+      TokenModel.openFile(dir, modelPath, has, options, output, kind),
+    );
   }
 
-  private static async openFile(dir: string, modelPath: string, has: (file: string) => boolean, options: TokenModelOptions, output: string, kind: string): Promise<TokenModel> {
+  private static async openFile(
+    dir: string,
+    modelPath: string,
+    has: (file: string) => boolean,
+    options: TokenModelOptions,
+    output: string,
+    kind: string,
+  ): Promise<TokenModel> {
     const { tokenizer, config } = loadTokenizer(dir, has);
     const metadata = readMetadata(modelPath);
     const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [tokenizerMaxLength(config)]);
     let session: ModelSession;
     try {
-      session = await openModelSession(modelPath, { ...(options.threads ? { threads: options.threads } : {}), isolated: options.isolated ?? false });
+      session = await openModelSession(modelPath, {
+        ...(options.threads ? { threads: options.threads } : {}),
+        isolated: options.isolated ?? false,
+      });
     } catch (error) {
-      throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${(error as Error).message}; export the model again`, { cause: error });
+      throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${(error as Error).message}; export the model again`, {
+        cause: error,
+      });
     }
     if (!session.outputNames.includes(output)) {
       await session.release();
-      throw new EmbedderError(`${modelPath} has no ${output} output (it has ${session.outputNames.join(", ")}), so it is not a ${kind} model; export one with this tool`);
+      throw new EmbedderError(
+        `${modelPath} has no ${output} output (it has ${session.outputNames.join(", ")}), so it is not a ${kind} model; export one with this tool`,
+      );
     }
     return new TokenModel(session, tokenizer, specialTokens(tokenizer, config), modelPath, maxLength, metadata);
   }
@@ -85,9 +94,12 @@ export class TokenModel {
       if (tensor.type !== "float32") throw new Error(`${output} is ${tensor.type}, not float32`);
       return tensor.data as Float32Array;
     } catch (error) {
-      throw new EmbedderError(`onnxruntime failed on a batch of ${batch.batch}×${batch.sequence} tokens with ${basename(this.modelPath)}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new EmbedderError(
+        `onnxruntime failed on a batch of ${batch.batch}×${batch.sequence} tokens with ${basename(this.modelPath)}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 

@@ -236,7 +236,12 @@ export function transcription(model: SyntheticModel, sequence: number, heads: nu
       return kit.norm(ref.add(words, kit.rows("embeddings.token_type_embeddings.weight", new Int32Array(s))), norm, eps);
     },
     /** Per-head attention of projected q, k, v, rotating q and k when `rotary` is given. */
-    attend(q: Float32Array, k: Float32Array, v: Float32Array, options: Omit<ref.AttentionOptions, "rotary"> & { rotary?: RotarySpec } = {}): Float32Array {
+    attend(
+      q: Float32Array,
+      k: Float32Array,
+      v: Float32Array,
+      options: Omit<ref.AttentionOptions, "rotary"> & { rotary?: RotarySpec } = {},
+    ): Float32Array {
       const tables = options.rotary && ref.rotaryTables(s, options.rotary);
       const rotate = (y: Float32Array) => (tables ? ref.applyRotary(y, 1, s, heads, tables) : y);
       return ref.attend(rotate(q), rotate(k), v, 1, s, heads, batch.attentionMask, options);

@@ -92,7 +92,10 @@ export class FakeHub {
         lfs: LFS.test(path),
       });
     }
-    const commit = createHash("sha1").update(init.id).update([...files.values()].map((f) => f.sha256).join()).digest("hex");
+    const commit = createHash("sha1")
+      .update(init.id)
+      .update([...files.values()].map((f) => f.sha256).join())
+      .digest("hex");
     this.repos.set(init.id, { revisions: init.revisions ?? { main: commit }, files, gatedToken: init.gatedToken });
     return { commit: init.revisions?.main ?? commit, files };
   }
@@ -122,7 +125,14 @@ export class FakeHub {
     const api = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/([^/]+)$/.exec(url.pathname);
     if (api) return this.answerApi(res, decodeURIComponent(api[1]!), decodeURIComponent(api[2]!));
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
-    if (resolve) return this.answerResolve(req, res, decodeURIComponent(resolve[1]!), decodeURIComponent(resolve[2]!), decodeURIComponent(resolve[3]!));
+    if (resolve)
+      return this.answerResolve(
+        req,
+        res,
+        decodeURIComponent(resolve[1]!),
+        decodeURIComponent(resolve[2]!),
+        decodeURIComponent(resolve[3]!),
+      );
     fail(res, 404, "RepoNotFound");
   }
 

@@ -30,10 +30,19 @@ async function install(fault: Fault): Promise<void> {
   /** Whether a write of `bytes` under the folder fails now. */
   const fails = (bytes: number) => (fault.code === "ENOSPC" ? (written += bytes) > (fault.afterBytes ?? 0) : true);
   const error = (syscall: string, path?: unknown) =>
-    Object.assign(new Error(`${fault.code}: ${MESSAGES[fault.code]}, ${syscall}${path === undefined ? "" : ` '${String(path)}'`}`), { code: fault.code, syscall });
+    Object.assign(new Error(`${fault.code}: ${MESSAGES[fault.code]}, ${syscall}${path === undefined ? "" : ` '${String(path)}'`}`), {
+      code: fault.code,
+      syscall,
+    });
   const writing = (flags: unknown) => typeof flags === "string" && /[wax+]/.test(flags);
 
-  const original = { mkdirSync: fs.mkdirSync, writeFileSync: fs.writeFileSync, copyFileSync: fs.copyFileSync, openSync: fs.openSync, open: fsp.open };
+  const original = {
+    mkdirSync: fs.mkdirSync,
+    writeFileSync: fs.writeFileSync,
+    copyFileSync: fs.copyFileSync,
+    openSync: fs.openSync,
+    open: fsp.open,
+  };
   const handlePaths = new WeakMap<object, string>();
   fs.mkdirSync = ((path: fs.PathLike, options?: fs.MakeDirectoryOptions) => {
     if (fault.code !== "ENOSPC" && inside(path)) throw error("mkdir", path);
@@ -63,7 +72,8 @@ async function install(fault: Fault): Promise<void> {
   const write = handleType.write;
   handleType.write = function (this: object, buffer: unknown, ...rest: unknown[]) {
     const path = handlePaths.get(this);
-    const length = typeof rest[1] === "number" ? rest[1] : typeof buffer === "string" ? Buffer.byteLength(buffer) : (buffer as Uint8Array).byteLength;
+    const length =
+      typeof rest[1] === "number" ? rest[1] : typeof buffer === "string" ? Buffer.byteLength(buffer) : (buffer as Uint8Array).byteLength;
     if (path !== undefined && inside(path) && fails(length)) return Promise.reject(error("write"));
     return write.call(this, buffer, ...rest);
   };

@@ -44,7 +44,10 @@ export function syntheticEncoder(model: SyntheticModel, options: WriteOptions = 
 }
 
 /** Runs a model in this process (tests only; the product isolates onnxruntime in a child). */
-export async function runInProcess(model: Model | Uint8Array, batch: TokenBatch): Promise<EncoderOutputs & { raw: ort.InferenceSession.ReturnType }> {
+export async function runInProcess(
+  model: Model | Uint8Array,
+  batch: TokenBatch,
+): Promise<EncoderOutputs & { raw: ort.InferenceSession.ReturnType }> {
   const session = await ort.InferenceSession.create(model instanceof Uint8Array ? model : encodeModel(model));
   try {
     const raw = await session.run(ortFeeds(batch, session.inputNames));
@@ -106,7 +109,13 @@ export const FP32_RELATIVE_TOLERANCE = 1e-4;
 export async function expectGraphMatchesReference(
   encoder: LoadedEncoder,
   batches: TokenBatch[],
-  options: { variant: GraphVariant; opset?: number; tokenTypeIds?: boolean; sentenceEmbedding?: SentencePooling; fused?: Partial<FusedOps> },
+  options: {
+    variant: GraphVariant;
+    opset?: number;
+    tokenTypeIds?: boolean;
+    sentenceEmbedding?: SentencePooling;
+    fused?: Partial<FusedOps>;
+  },
 ): Promise<number> {
   const model = buildEncoderGraph(encoder, {
     opset: options.opset ?? 17,
@@ -124,7 +133,9 @@ export async function expectGraphMatchesReference(
     const hidden = encoder.config.hiddenSize;
     expect(actual.lastHiddenState.length).toBe(batch.batch * batch.sequence * hidden);
     expect(actual.poolerOutput.length).toBe(batch.batch * hidden);
-    const outputs = options.sentenceEmbedding ? (["lastHiddenState", "poolerOutput", "sentenceEmbedding"] as const) : (["lastHiddenState", "poolerOutput"] as const);
+    const outputs = options.sentenceEmbedding
+      ? (["lastHiddenState", "poolerOutput", "sentenceEmbedding"] as const)
+      : (["lastHiddenState", "poolerOutput"] as const);
     for (const output of outputs) {
       const error = relativeMaxError(actual[output] ?? [], expected[output]!);
       worst = Math.max(worst, error);

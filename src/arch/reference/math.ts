@@ -23,21 +23,48 @@ export function linear(x: Float32Array, rows: number, w: LinearArrays): Float32A
     const b1 = bias ? bias[o + 1] : 0;
     let r = 0;
     for (; r + 3 < rows; r += 4) {
-      const x0 = r * n, x1 = x0 + n, x2 = x1 + n, x3 = x2 + n;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+      const x0 = r * n,
+        x1 = x0 + n,
+        x2 = x1 + n,
+        x3 = x2 + n;
+      let a0 = 0,
+        a1 = 0,
+        a2 = 0,
+        a3 = 0,
+        c0 = 0,
+        c1 = 0,
+        c2 = 0,
+        c3 = 0;
       for (let i = 0; i < n; i++) {
-        const u = weight[w0 + i], v = weight[w1 + i];
-        const p0 = x[x0 + i], p1 = x[x1 + i], p2 = x[x2 + i], p3 = x[x3 + i];
-        a0 += p0 * u; a1 += p1 * u; a2 += p2 * u; a3 += p3 * u;
-        c0 += p0 * v; c1 += p1 * v; c2 += p2 * v; c3 += p3 * v;
+        const u = weight[w0 + i],
+          v = weight[w1 + i];
+        const p0 = x[x0 + i],
+          p1 = x[x1 + i],
+          p2 = x[x2 + i],
+          p3 = x[x3 + i];
+        a0 += p0 * u;
+        a1 += p1 * u;
+        a2 += p2 * u;
+        a3 += p3 * u;
+        c0 += p0 * v;
+        c1 += p1 * v;
+        c2 += p2 * v;
+        c3 += p3 * v;
       }
       const y0 = r * m + o;
-      y[y0] = a0 + b0; y[y0 + m] = a1 + b0; y[y0 + 2 * m] = a2 + b0; y[y0 + 3 * m] = a3 + b0;
-      y[y0 + 1] = c0 + b1; y[y0 + m + 1] = c1 + b1; y[y0 + 2 * m + 1] = c2 + b1; y[y0 + 3 * m + 1] = c3 + b1;
+      y[y0] = a0 + b0;
+      y[y0 + m] = a1 + b0;
+      y[y0 + 2 * m] = a2 + b0;
+      y[y0 + 3 * m] = a3 + b0;
+      y[y0 + 1] = c0 + b1;
+      y[y0 + m + 1] = c1 + b1;
+      y[y0 + 2 * m + 1] = c2 + b1;
+      y[y0 + 3 * m + 1] = c3 + b1;
     }
     for (; r < rows; r++) {
       const xr = r * n;
-      let a = 0, c = 0;
+      let a = 0,
+        c = 0;
       for (let i = 0; i < n; i++) {
         const p = x[xr + i];
         a += p * weight[w0 + i];
@@ -127,7 +154,13 @@ export function erf(x: number): number {
     Math.exp(
       -z * z -
         1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? 1 - erfc : erfc - 1;
 }
@@ -166,11 +199,9 @@ export function selfAttention(
   options: AttentionOptions = {},
 ): Float32Array {
   const rows = batch * seq;
-  const [q, k, v] = ("qkv" in w ? splitColumns(linear(x, rows, w.qkv), rows, 3) : [w.query, w.key, w.value].map((p) => linear(x, rows, p))) as [
-    Float32Array,
-    Float32Array,
-    Float32Array,
-  ];
+  const [q, k, v] = (
+    "qkv" in w ? splitColumns(linear(x, rows, w.qkv), rows, 3) : [w.query, w.key, w.value].map((p) => linear(x, rows, p))
+  ) as [Float32Array, Float32Array, Float32Array];
   const { rotary } = options;
   const rotate = (t: Float32Array) => (rotary ? applyRotary(t, batch, seq, w.heads, rotary) : t);
   return linear(attend(rotate(q), rotate(k), v, batch, seq, w.heads, mask, options), rows, w.output);
@@ -249,7 +280,13 @@ export function attend(
  * beyond score MASKED_SCORE, and exp() of that beside a visible score is exactly 0); when it
  * sees none, all keys are: each then scores MASKED_SCORE alike and the query attends uniformly.
  */
-function scoredKeys(mask: Int32Array, rowStart: number, seq: number, i: number, window: number): { from: number; to: number; sees: boolean } {
+function scoredKeys(
+  mask: Int32Array,
+  rowStart: number,
+  seq: number,
+  i: number,
+  window: number,
+): { from: number; to: number; sees: boolean } {
   const from = Math.max(0, i - window);
   const to = Math.min(seq, i + window + 1);
   for (let j = from; j < to; j++) if (mask[rowStart + j] !== 0) return { from, to, sees: true };
@@ -313,7 +350,14 @@ export function alibiScoreBias(slopes: Float32Array): ScoreBias {
 export type GateArrays = { linear: LinearArrays } | { half: "first" | "second" };
 
 /** down(act(up(x))), or with a gate down(act(gate(x)) ⊙ up(x)), for x [rows, H]. */
-export function feedForward(x: Float32Array, rows: number, up: LinearArrays, down: LinearArrays, act: Activation, gate?: GateArrays): Float32Array {
+export function feedForward(
+  x: Float32Array,
+  rows: number,
+  up: LinearArrays,
+  down: LinearArrays,
+  act: Activation,
+  gate?: GateArrays,
+): Float32Array {
   if (!gate) return linear(activation(linear(x, rows, up), act), rows, down);
   let gated: Float32Array, value: Float32Array;
   if ("half" in gate) {

@@ -43,7 +43,8 @@ export class RepoCache {
   }
 
   snapshotDir(commit: string): string {
-    if (!COMMIT_SHA.test(commit)) throw new ExportError(`${quote(commit)} is not a commit sha (40 hex digits); is HF_ENDPOINT a Hugging Face Hub?`);
+    if (!COMMIT_SHA.test(commit))
+      throw new ExportError(`${quote(commit)} is not a commit sha (40 hex digits); is HF_ENDPOINT a Hugging Face Hub?`);
     return join(this.folder, "snapshots", commit);
   }
 

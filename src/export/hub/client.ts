@@ -74,7 +74,9 @@ export class HubClient implements ModelResolver {
     if (isLocalFolder(modelId)) return modelId;
     const problem = repoIdProblem(modelId);
     if (problem) {
-      throw new ExportError(`model ${quote(modelId)} is neither a folder nor a Hugging Face Hub id: as a Hub id it ${problem} (org/name, e.g. BAAI/bge-small-en-v1.5)`);
+      throw new ExportError(
+        `model ${quote(modelId)} is neither a folder nor a Hugging Face Hub id: as a Hub id it ${problem} (org/name, e.g. BAAI/bge-small-en-v1.5)`,
+      );
     }
     return (await this.snapshot(modelId, purpose, options)).dir;
   }
@@ -92,7 +94,8 @@ export class HubClient implements ModelResolver {
     try {
       info = await this.repoInfo(modelId);
     } catch (error) {
-      if (error instanceof HubNetworkError) return this.fromCache(cache, purpose, `cannot reach ${this.settings.endpoint} (${error.reason})`);
+      if (error instanceof HubNetworkError)
+        return this.fromCache(cache, purpose, `cannot reach ${this.settings.endpoint} (${error.reason})`);
       if (error instanceof HubHttpError && (error.status >= 500 || error.status === 429) && cache.cachedCommit(this.revision)) {
         return this.fromCache(cache, purpose, `${this.settings.endpoint} answered HTTP ${error.status}`);
       }
@@ -100,7 +103,14 @@ export class HubClient implements ModelResolver {
     }
     cache.writeRef(this.revision, info.commit);
     const downloaded = await this.fetchPlanned(cache, info, purpose, options.onProgress ?? this.onProgress);
-    return this.record({ modelId, revision: this.revision, commit: info.commit, dir: cache.snapshotDir(info.commit), source: "hub", downloaded });
+    return this.record({
+      modelId,
+      revision: this.revision,
+      commit: info.commit,
+      dir: cache.snapshotDir(info.commit),
+      source: "hub",
+      downloaded,
+    });
   }
 
   /** GET /api/models/{id}/revision/{rev}: the commit and the file list (once per client). */
@@ -116,7 +126,10 @@ export class HubClient implements ModelResolver {
 
   private async fetchRepoInfo(modelId: string): Promise<RepoInfo> {
     const url = `${this.settings.endpoint}/api/models/${modelId}/revision/${encodeURIComponent(this.revision)}`;
-    const { response } = await hubRequest(this.settings, url, { method: "GET", signal: AbortSignal.timeout(this.settings.metadataTimeoutMs) });
+    const { response } = await hubRequest(this.settings, url, {
+      method: "GET",
+      signal: AbortSignal.timeout(this.settings.metadataTimeoutMs),
+    });
     let body: { sha?: unknown; siblings?: Array<{ rfilename?: unknown }> };
     try {
       body = (await response.json()) as typeof body;
@@ -125,7 +138,9 @@ export class HubClient implements ModelResolver {
       body = {};
     }
     if (typeof body.sha !== "string" || !COMMIT_SHA.test(body.sha) || !Array.isArray(body.siblings)) {
-      throw new ExportError(`${url} did not answer with a model's commit and files; is HF_ENDPOINT (${this.settings.endpoint}) a Hugging Face Hub?`);
+      throw new ExportError(
+        `${url} did not answer with a model's commit and files; is HF_ENDPOINT (${this.settings.endpoint}) a Hugging Face Hub?`,
+      );
     }
     const files = body.siblings.map((s) => s?.rfilename).filter((f): f is string => typeof f === "string");
     return { commit: body.sha, files: new Set(files) };
@@ -191,13 +206,17 @@ export class HubClient implements ModelResolver {
     if (!commit) {
       throw new ExportError(
         `${why} and ${label} is not in the Hub cache (${this.settings.cacheDir}); ` +
-          (this.settings.offline ? "run once online (unset HF_HUB_OFFLINE), or set HF_HUB_CACHE to a cache that has it" : "check your connection, or set HF_ENDPOINT to a reachable mirror"),
+          (this.settings.offline
+            ? "run once online (unset HF_HUB_OFFLINE), or set HF_HUB_CACHE to a cache that has it"
+            : "check your connection, or set HF_ENDPOINT to a reachable mirror"),
       );
     }
     const dir = cache.snapshotDir(commit);
     const plan = planFiles(purpose, new Set(cache.snapshotFiles(commit)), dir);
     if (plan.missing.length > 0) {
-      throw new ExportError(`${why} and the cached snapshot of ${label} (${dir}) lacks ${plan.missing.join(" and ")}; run the export once online to download it`);
+      throw new ExportError(
+        `${why} and the cached snapshot of ${label} (${dir}) lacks ${plan.missing.join(" and ")}; run the export once online to download it`,
+      );
     }
     const notice = `${cache.repoId}@${commit}`;
     if (!this.cacheNotices.has(notice)) {
@@ -223,20 +242,25 @@ export class HubClient implements ModelResolver {
   private explain(error: unknown, modelId: string, file?: string): unknown {
     const repoUrl = `${this.settings.endpoint}/${modelId}`;
     if (error instanceof HubNetworkError) {
-      return new ExportError(`cannot reach ${this.settings.endpoint} (${error.reason})${file ? ` while fetching ${file} of ${modelId}` : ""}; check your connection and run again`, { cause: error });
+      return new ExportError(
+        `cannot reach ${this.settings.endpoint} (${error.reason})${file ? ` while fetching ${file} of ${modelId}` : ""}; check your connection and run again`,
+        { cause: error },
+      );
     }
     if (!(error instanceof HubHttpError)) return error;
     const { status, errorCode } = error;
     const tokenHint = this.settings.hasToken ? "" : "; for a private repo set HF_TOKEN (or run huggingface-cli login)";
     let message: string;
-    if ((status === 401 || status === 404) && errorCode === "RepoNotFound") message = `${modelId} was not found on ${this.settings.endpoint}: check the model id${tokenHint}`;
+    if ((status === 401 || status === 404) && errorCode === "RepoNotFound")
+      message = `${modelId} was not found on ${this.settings.endpoint}: check the model id${tokenHint}`;
     else if (status === 401 || status === 403) {
       message = this.settings.hasToken
         ? `${modelId} is gated or private and your token (HF_TOKEN or the token file) has no access (HTTP ${status}): accept its conditions at ${repoUrl} with the token's account, or use a token with read access`
         : `${modelId} is gated or private (HTTP ${status}): request access at ${repoUrl}, then set HF_TOKEN to an access token of that account (or run huggingface-cli login)`;
     } else if (status === 404 && errorCode === "RevisionNotFound") {
       message = `revision "${this.revision}" of ${modelId} was not found: pass a branch, tag or commit sha of ${repoUrl} (--revision)`;
-    } else if (status === 404 && file) message = `${this.label(modelId)} has no file ${file} (HTTP 404); the repository may have changed, run again`;
+    } else if (status === 404 && file)
+      message = `${this.label(modelId)} has no file ${file} (HTTP 404); the repository may have changed, run again`;
     else if (status === 404) message = `${modelId} was not found on ${this.settings.endpoint}: check the model id${tokenHint}`;
     else message = `${this.settings.endpoint} answered HTTP ${status} for ${file ? `${file} of ` : ""}${modelId}; try again later`;
     return new ExportError(message, { cause: error });

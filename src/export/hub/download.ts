@@ -148,7 +148,9 @@ async function fetchIntoIncomplete(settings: HubSettings, target: BlobDownload, 
   } catch (error) {
     task.fail();
     if (diskError) throw fileSystemError("write the download", target.incompletePath, diskError);
-    throw new RetryableDownloadError(controller.signal.aborted ? String((controller.signal.reason as Error)?.message) : networkReason(error));
+    throw new RetryableDownloadError(
+      controller.signal.aborted ? String((controller.signal.reason as Error)?.message) : networkReason(error),
+    );
   } finally {
     clearTimeout(stall);
     await file.close();

@@ -29,7 +29,8 @@ export function revisionProblem(revision: string): string | undefined {
   if (revision.includes("..") || revision.includes("@{") || revision === "@") return "may not contain '..' or '@{'";
   const parts = revision.split("/");
   if (parts.some((part) => part === "")) return "may not start or end with '/' or contain '//'";
-  if (parts.some((part) => part.startsWith(".") || part.endsWith(".lock"))) return "may not have a part that starts with '.' or ends with '.lock'";
+  if (parts.some((part) => part.startsWith(".") || part.endsWith(".lock")))
+    return "may not have a part that starts with '.' or ends with '.lock'";
   if (revision.endsWith(".")) return "may not end with '.'";
   return undefined;
 }
@@ -40,14 +41,18 @@ export function repoFileProblem(path: string): string | undefined {
   if (path.length > 1000) return "is longer than 1000 characters";
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f\\]/.test(path)) return "may not contain control characters or backslashes";
-  if (path.split("/").some((part) => part === "" || part === "." || part === "..")) return "must be a relative path without empty, '.' or '..' parts";
+  if (path.split("/").some((part) => part === "" || part === "." || part === ".."))
+    return "must be a relative path without empty, '.' or '..' parts";
   return undefined;
 }
 
 /** The one-line message for a revision the Hub cannot have, or undefined for a valid one (the CLI makes it a usage error). */
 export function invalidRevisionMessage(revision: string): string | undefined {
   const problem = revisionProblem(revision);
-  return problem && `revision ${quote(revision)} is not a branch, tag or commit sha the Hub allows: it ${problem}; pass one of the repository's (--revision)`;
+  return (
+    problem &&
+    `revision ${quote(revision)} is not a branch, tag or commit sha the Hub allows: it ${problem}; pass one of the repository's (--revision)`
+  );
 }
 
 export function checkRepoId(id: string): string {
@@ -65,7 +70,10 @@ export function checkRevision(revision: string): string {
 /** `path`, a repo file name that came from `where` (the Hub's file list, an index, modules.json…). */
 export function checkRepoFile(path: string, where: string): string {
   const problem = repoFileProblem(path);
-  if (problem) throw new ExportError(`${where} names the file ${quote(path)}, which ${problem}; refusing to use it (is HF_ENDPOINT a Hugging Face Hub?)`);
+  if (problem)
+    throw new ExportError(
+      `${where} names the file ${quote(path)}, which ${problem}; refusing to use it (is HF_ENDPOINT a Hugging Face Hub?)`,
+    );
   return path;
 }
 

@@ -68,7 +68,8 @@ function retrievalModuleFilesOf(modulesPath: string, listing: ReadonlySet<string
     if (typeof m?.type !== "string" || typeof m.path !== "string" || m.path.replace(/\/+$/, "") === "") continue;
     const folder = m.path.replace(/\/+$/, "");
     const kind = m.type.slice(m.type.lastIndexOf(".") + 1);
-    if (kind === "SpladePooling" || (kind === "Dense" && m.type.startsWith("pylate."))) files.push(checkRepoFile(`${folder}/config.json`, `modules.json's ${kind} module`));
+    if (kind === "SpladePooling" || (kind === "Dense" && m.type.startsWith("pylate.")))
+      files.push(checkRepoFile(`${folder}/config.json`, `modules.json's ${kind} module`));
     if (kind === "Dense" && m.type.startsWith("pylate.")) {
       const weights = WEIGHT_FILES.map((file) => `${folder}/${file}`).find((file) => listing.has(file));
       if (weights) files.push(checkRepoFile(weights, "modules.json's Dense module"));

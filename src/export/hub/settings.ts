@@ -93,10 +93,14 @@ function normalizeEndpoint(endpoint: string): { endpoint: string; basicAuth: str
     throw new ExportError(`HF_ENDPOINT "${redactCredentials(endpoint)}" must be an http(s) URL, like https://huggingface.co`);
   }
   if (url.search || url.hash) {
-    throw new ExportError(`HF_ENDPOINT "${redactCredentials(endpoint)}" has a query string or fragment; set it to the Hub's base URL, like https://huggingface.co`);
+    throw new ExportError(
+      `HF_ENDPOINT "${redactCredentials(endpoint)}" has a query string or fragment; set it to the Hub's base URL, like https://huggingface.co`,
+    );
   }
   const basicAuth =
-    url.username || url.password ? Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString("base64") : undefined;
+    url.username || url.password
+      ? Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString("base64")
+      : undefined;
   url.username = "";
   url.password = "";
   return { endpoint: url.href.replace(/\/+$/, ""), basicAuth };
