@@ -1,7 +1,6 @@
 // The reference forward of the verification inputs, started before the graph is built so that
 // it runs (in a child process, reference-worker.ts) while the exporting process builds and
 // writes the graph.
-import { fork } from "node:child_process";
 import { currentAbortSignal, onAbort } from "../common/abort.js";
 import { join } from "node:path";
 import type { TokenBatch } from "../arch/architecture.js";
@@ -12,7 +11,7 @@ import type { HeadArrays } from "../heads/head.js";
 import { type TaskSpec, headsFor } from "../heads/tasks.js";
 import { architectureFor } from "../arch/registry.js";
 import { WeightError } from "../checkpoint/weights.js";
-import { childModuleEntry, workerEnvironment } from "../ort/isolated-session.js";
+import { forkWorker } from "../ort/isolated-session.js";
 import type { ReferenceReply, ReferenceRequest } from "./reference-worker.js";
 
 /** The reference outputs of some batches, being computed (see startReference). */
@@ -47,14 +46,8 @@ export function startReference(encoder: LoadedEncoder, batches: TokenBatch[], ta
     let computed: Promise<HeadArrays[]> | undefined;
     return { batches, outputs: () => (computed ??= attempt(compute)), cancel: () => {} };
   }
-  const entry = childModuleEntry(import.meta.url, "reference-worker");
   // The worker's allocator reuses the memory of the weights it has read (see workerEnvironment).
-  const child = fork(entry.path, [], {
-    execArgv: entry.execArgv,
-    serialization: "advanced",
-    env: workerEnvironment(),
-    stdio: ["ignore", "ignore", "inherit", "ipc"],
-  });
+  const child = forkWorker(import.meta.url, "reference-worker", "inherit");
   let settled = false;
   const signal = currentAbortSignal();
   const outputs = new Promise<HeadArrays[]>((resolve, reject) => {

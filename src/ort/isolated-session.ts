@@ -52,6 +52,20 @@ export function childModuleEntry(moduleUrl: string, name: string): { path: strin
   return { path: fileURLToPath(url), execArgv: fromSource ? ["--import", "tsx"] : [] };
 }
 
+/**
+ * Forks the worker module `name` beside `moduleUrl` (from source under tsx, or built), with the
+ * worker allocator settings and an IPC channel; `stderr` piped (quoted on a crash) or inherited.
+ */
+export function forkWorker(moduleUrl: string, name: string, stderr: "pipe" | "inherit"): ChildProcess {
+  const entry = childModuleEntry(moduleUrl, name);
+  return fork(entry.path, [], {
+    execArgv: entry.execArgv,
+    serialization: "advanced",
+    env: workerEnvironment(),
+    stdio: ["ignore", "ignore", stderr, "ipc"],
+  });
+}
+
 export class IsolatedSession {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
@@ -93,13 +107,7 @@ export class IsolatedSession {
    * only pays for the model itself.
    */
   static start(timeoutMs = DEFAULT_TIMEOUT_MS): IsolatedSession {
-    const entry = childModuleEntry(import.meta.url, "session-worker");
-    const child = fork(entry.path, [], {
-      execArgv: entry.execArgv,
-      serialization: "advanced",
-      env: workerEnvironment(),
-      stdio: ["ignore", "ignore", "pipe", "ipc"],
-    });
+    const child = forkWorker(import.meta.url, "session-worker", "pipe");
     const session = new IsolatedSession(child, timeoutMs);
     // An interrupted export stops its workers: their pending requests fail, and the export unwinds.
     const unsubscribe = onAbort(() => session.close());

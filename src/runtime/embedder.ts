@@ -14,7 +14,7 @@ import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/s
 import type { ExportFolder } from "../artifact/layout.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
 import { TOKENIZER_JSON, loadTokenizer } from "../artifact/tokenizer-files.js";
-import { describe, kindOf } from "../common/messages.js";
+import { describe, errorMessage, kindOf } from "../common/messages.js";
 import { type ProgressCallback, startTask } from "../common/progress.js";
 import { batchByLength, padBatch } from "../quant/tokenize.js";
 import { DEFAULT_MAX_BATCH_TOKENS, LONG_TEXT_MODES, type LongTextMode, chunkIds, meanVector, textWindow } from "./long-text.js";
@@ -138,17 +138,7 @@ export class Embedder {
     const { tokenizer, config } = loadTokenizer(dir, has);
     const metadata = readMetadata(modelPath);
     const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [pipeline?.maxSeqLength, tokenizerMaxLength(config)]);
-    let session: ModelSession;
-    try {
-      session = await openModelSession(modelPath, {
-        ...(options.threads ? { threads: options.threads } : {}),
-        isolated: options.isolated ?? false,
-      });
-    } catch (error) {
-      throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${(error as Error).message}; export the model again`, {
-        cause: error,
-      });
-    }
+    const session = await loadModelSession(modelPath, options);
     if (!session.outputNames.includes(OUTPUT.lastHiddenState)) {
       await session.release();
       const reranker = session.outputNames.includes(OUTPUT.logits);
@@ -443,6 +433,18 @@ export function tokenizerMaxLength(config: Record<string, unknown>): number | un
   return typeof config.model_max_length === "number" && config.model_max_length < UNSET_MODEL_MAX_LENGTH
     ? config.model_max_length
     : undefined;
+}
+
+/** Opens an exported model in onnxruntime (in this process or a child); a load failure is an EmbedderError. */
+export async function loadModelSession(modelPath: string, options: { threads?: number; isolated?: boolean }): Promise<ModelSession> {
+  try {
+    return await openModelSession(modelPath, {
+      ...(options.threads ? { threads: options.threads } : {}),
+      isolated: options.isolated ?? false,
+    });
+  } catch (error) {
+    throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${errorMessage(error)}; export the model again`, { cause: error });
+  }
 }
 
 export function readMetadata(modelPath: string): Record<string, string> {

@@ -8,9 +8,17 @@ import type { Tokenizer } from "@huggingface/tokenizers";
 import type { TokenBatch } from "../arch/architecture.js";
 import { loadTokenizer } from "../artifact/tokenizer-files.js";
 import { batchFeeds } from "../ort/feeds.js";
-import { type ModelSession, openModelSession } from "../ort/model-session.js";
+import type { ModelSession } from "../ort/model-session.js";
 import { loadExportFolder } from "./export-folder.js";
-import { EmbedderError, type SpecialTokens, chooseMaxLength, readMetadata, specialTokens, tokenizerMaxLength } from "./embedder.js";
+import {
+  EmbedderError,
+  type SpecialTokens,
+  chooseMaxLength,
+  loadModelSession,
+  readMetadata,
+  specialTokens,
+  tokenizerMaxLength,
+} from "./embedder.js";
 
 export interface TokenModelOptions {
   /** The .onnx file to use, a name in the folder or a path (default: the only one; INT8 when both). */
@@ -53,17 +61,7 @@ export class TokenModel {
     const { tokenizer, config } = loadTokenizer(dir, has);
     const metadata = readMetadata(modelPath);
     const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [tokenizerMaxLength(config)]);
-    let session: ModelSession;
-    try {
-      session = await openModelSession(modelPath, {
-        ...(options.threads ? { threads: options.threads } : {}),
-        isolated: options.isolated ?? false,
-      });
-    } catch (error) {
-      throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${(error as Error).message}; export the model again`, {
-        cause: error,
-      });
-    }
+    const session = await loadModelSession(modelPath, options);
     if (!session.outputNames.includes(output)) {
       await session.release();
       throw new EmbedderError(
