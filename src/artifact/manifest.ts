@@ -7,7 +7,7 @@
 // manifests existed has none: runtimes then read it as they did (the legacy rules of layout.ts).
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
-import { join, sep } from "node:path";
+import { join, resolve, sep } from "node:path";
 import { writeFileAtomic } from "../common/atomic.js";
 import { isPlainObject, quote } from "../common/messages.js";
 
@@ -71,8 +71,9 @@ export async function writeManifest(dir: string, init: ManifestInit): Promise<Ex
   const paths = [...new Set(init.files.map(toManifestPath))].filter((path) => path !== MANIFEST_FILE).sort();
   const model = toManifestPath(init.model);
   if (!paths.includes(model)) throw new Error(`the manifest's model ${model} is not among the export's files`);
-  const files: ManifestFile[] = [];
-  for (const path of paths) files.push({ path, bytes: statSync(join(dir, path)).size, sha256: await sha256Of(join(dir, path)) });
+  const files: ManifestFile[] = await Promise.all(
+    paths.map(async (path) => ({ path, bytes: statSync(join(dir, path)).size, sha256: await fileSha256(join(dir, path)) })),
+  );
   const manifest: ExportManifest = {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
@@ -167,10 +168,39 @@ function isFolderPath(path: string): boolean {
   return !path.includes("\\") && !path.split("/").some((part) => part === "" || part === "." || part === "..");
 }
 
+/** Hashes started early, by absolute path, with the size and mtime of the file they read. */
+const startedHashes = new Map<string, { size: number; mtimeMs: number; sha256: Promise<string> }>();
+
+/**
+ * Starts hashing a file the export has just written, so that writing the manifest does not wait
+ * for it: an FP32 model is hashed while onnxruntime loads it for verification.
+ */
+export function hashInBackground(path: string): void {
+  const { size, mtimeMs } = statSync(path);
+  const sha256 = sha256Of(path);
+  sha256.catch(() => {}); // a file removed meanwhile (a failed variant) is hashed again if it is listed
+  startedHashes.set(resolve(path), { size, mtimeMs, sha256 });
+}
+
+/** The sha256 of a file: the hash started early when the file is still as it was then. */
+async function fileSha256(path: string): Promise<string> {
+  const started = startedHashes.get(resolve(path));
+  startedHashes.delete(resolve(path));
+  const { size, mtimeMs } = statSync(path);
+  if (started && started.size === size && started.mtimeMs === mtimeMs) {
+    const hash = await started.sha256.catch(() => undefined);
+    if (hash) return hash;
+  }
+  return sha256Of(path);
+}
+
+/** Large reads: a model file hashed in 64 KiB chunks (the stream default) takes twice as long. */
+const HASH_CHUNK_BYTES = 8 * 2 ** 20;
+
 function sha256Of(path: string): Promise<string> {
   return new Promise((done, fail) => {
     const hash = createHash("sha256");
-    createReadStream(path)
+    createReadStream(path, { highWaterMark: HASH_CHUNK_BYTES })
       .on("data", (chunk) => hash.update(chunk))
       .on("error", fail)
       .on("end", () => done(hash.digest("hex")));

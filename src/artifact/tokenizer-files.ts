@@ -25,6 +25,14 @@ export interface LoadedTokenizer {
   tokenizer: Tokenizer;
   /** tokenizer_config.json (or {}), e.g. for model_max_length. */
   config: Record<string, unknown>;
+  /** The highest id the tokenizer can produce (checked against the model's embedding table). */
+  highest: HighestToken | undefined;
+}
+
+export interface HighestToken {
+  id: number;
+  token: string;
+  file: string;
 }
 
 /**
@@ -34,15 +42,19 @@ export interface LoadedTokenizer {
 export function loadTokenizer(dir: string, has?: (file: string) => boolean): LoadedTokenizer {
   const { json, config, jsonPath } = readTokenizerFiles(dir, has);
   try {
-    return { tokenizer: new Tokenizer(json, config), config };
+    return { tokenizer: new Tokenizer(json, config), config, highest: highestTokenId(json, jsonPath) };
   } catch (error) {
     throw new ExportError(`${jsonPath} could not be loaded as a tokenizer (${(error as Error).message}); re-download it`);
   }
 }
 
-/** Checks that a model folder's tokenizer.json (+ tokenizer_config.json) exist and parse. */
-export function checkTokenizerFiles(dir: string): void {
-  readTokenizerFiles(dir);
+/**
+ * Checks that a model folder's tokenizer.json (+ tokenizer_config.json) exist and parse (cheaper
+ * than loading the tokenizer); returns the highest token id it can produce.
+ */
+export function checkTokenizerFiles(dir: string): HighestToken | undefined {
+  const { json, jsonPath } = readTokenizerFiles(dir);
+  return highestTokenId(json, jsonPath);
 }
 
 function readTokenizerFiles(
@@ -57,9 +69,8 @@ function readTokenizerFiles(
   return { json: readJson(jsonPath, false)!, config, jsonPath };
 }
 
-/** The highest token id a model folder's tokenizer.json can produce: its vocabulary's and its added tokens'. */
-export function highestTokenId(dir: string): { id: number; token: string; file: string } | undefined {
-  const { json, jsonPath } = readTokenizerFiles(dir);
+/** The highest token id a parsed tokenizer.json can produce: its vocabulary's and its added tokens'. */
+function highestTokenId(json: Record<string, unknown>, jsonPath: string): HighestToken | undefined {
   let best: { id: number; token: string } | undefined;
   const consider = (token: string, id: unknown) => {
     if (typeof id === "number" && Number.isInteger(id) && (!best || id > best.id)) best = { id, token };
@@ -67,7 +78,11 @@ export function highestTokenId(dir: string): { id: number; token: string; file: 
   const vocab = (json.model as { vocab?: unknown } | undefined)?.vocab;
   // WordPiece, BPE and WordLevel map token → id; Unigram lists [piece, score] pairs, the index being the id.
   if (Array.isArray(vocab)) vocab.forEach((entry, id) => consider(String((entry as unknown[])?.[0]), id));
-  else if (vocab && typeof vocab === "object") for (const [token, id] of Object.entries(vocab)) consider(token, id);
+  else if (vocab && typeof vocab === "object") {
+    // for…in, not Object.entries: no pair array per token (30k+ of them, on every export's path).
+    const ids = vocab as Record<string, unknown>;
+    for (const token in ids) consider(token, ids[token]);
+  }
   for (const added of Array.isArray(json.added_tokens) ? (json.added_tokens as Array<{ id?: unknown; content?: unknown }>) : []) {
     consider(String(added?.content), added?.id);
   }

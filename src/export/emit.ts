@@ -5,6 +5,7 @@ import { type LoadedEncoder } from "../arch/encoder.js";
 import { buildTaskGraph } from "../heads/graph.js";
 import type { TaskSpec } from "../heads/tasks.js";
 import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { hashInBackground } from "../artifact/manifest.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
 import { validateModel } from "../graph/validate.js";
 import { ExportError } from "../common/errors.js";
@@ -86,6 +87,7 @@ export async function emitVerifiedGraph(
         const model = buildTaskGraph(encoder, options.task, { ...options, variant });
         validateModel(model);
         await writeModel(model, path);
+        hashInBackground(path);
         const verification = await verifyGraph(path, encoder, {
           worker,
           reference,

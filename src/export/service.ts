@@ -27,7 +27,13 @@ import { checkLayout, writeLayoutFiles } from "./layout-files.js";
 import { DTYPES, type Dtype, exportFloat16 } from "./float16-export.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
 import { type VectorTexts, calibrateVectorRanges, reportVectorAgreement } from "./vector-export.js";
-import { type LoadedTokenizer, checkTokenizerFiles, copyTokenizerFiles, loadTokenizer } from "../artifact/tokenizer-files.js";
+import {
+  type HighestToken,
+  type LoadedTokenizer,
+  checkTokenizerFiles,
+  copyTokenizerFiles,
+  loadTokenizer,
+} from "../artifact/tokenizer-files.js";
 import { PACKAGE_VERSION } from "./version.js";
 import { checkVocabulary } from "./vocabulary.js";
 import { ExportWorkspace } from "./workspace.js";
@@ -197,10 +203,9 @@ export class EmbeddingService {
     let workspace: ExportWorkspace;
     let tokenizerDir: string;
     try {
-      tokenizerDir = await abortable(
-        quantization || vector ? this.loadTokenizer(onProgress).then((t) => t.dir) : this.checkedTokenizerDir(onProgress),
-      );
-      checkVocabulary(encoder.dir, config, tokenizerDir);
+      const checked = await abortable(quantization || vector ? this.loadTokenizer(onProgress) : this.checkedTokenizer(onProgress));
+      tokenizerDir = checked.dir;
+      checkVocabulary(encoder.dir, config, checked.highest);
       // Created only once every input is known to be usable: a rejected export leaves no folder.
       workspace = ExportWorkspace.open(outputDir, this.logger);
     } catch (error) {
@@ -315,10 +320,9 @@ export class EmbeddingService {
   }
 
   /** The tokenizer's folder once its tokenizer.json is known to parse (cheaper than loading it). */
-  private async checkedTokenizerDir(onProgress: ProgressCallback): Promise<string> {
+  private async checkedTokenizer(onProgress: ProgressCallback): Promise<{ dir: string; highest: HighestToken | undefined }> {
     const dir = await this.tokenizerDir(onProgress);
-    checkTokenizerFiles(dir);
-    return dir;
+    return { dir, highest: checkTokenizerFiles(dir) };
   }
 
   /** Resolved once: the first call's onProgress sees the downloads. */

@@ -3,11 +3,11 @@
 // later, in every user's embed call); a pad_token_id past it breaks every padded batch.
 import { join } from "node:path";
 import type { EncoderConfig } from "../arch/architecture.js";
-import { highestTokenId } from "../artifact/tokenizer-files.js";
+import type { HighestToken } from "../artifact/tokenizer-files.js";
 import { ExportError } from "../common/errors.js";
 import { quote } from "../common/messages.js";
 
-export function checkVocabulary(modelDir: string, config: EncoderConfig, tokenizerDir: string): void {
+export function checkVocabulary(modelDir: string, config: EncoderConfig, highest: HighestToken | undefined): void {
   const rows = config.vocabSize;
   const configFile = join(modelDir, "config.json");
   const pad = config.padTokenId;
@@ -16,7 +16,6 @@ export function checkVocabulary(modelDir: string, config: EncoderConfig, tokeniz
       `${configFile}: pad_token_id ${pad} is outside the vocabulary (vocab_size ${rows}: ids 0 to ${rows - 1}); set it to the tokenizer's padding token id`,
     );
   }
-  const highest = highestTokenId(tokenizerDir);
   if (highest && highest.id >= rows) {
     throw new ExportError(
       `${highest.file} has token ids up to ${highest.id} (${quote(highest.token)}) but the model's embedding table has ${rows} rows ` +
