@@ -1,11 +1,12 @@
 // One measurement of bench/scale.ts in a process of its own, so that its peak RSS (VmHWM) is
 // this model at this shape alone: load the ONNX file, run one warm-up, then timed runs within
 // a time budget; reply with the median latency and the process's memory.
-import { readFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import type { EncoderConfig } from "../src/arch/architecture.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { ortFeeds } from "../src/ort/ort-feeds.js";
+import { procStatusBytes } from "../src/bench/process-memory.js";
+import { median } from "../src/bench/stats.js";
 
 export interface ScaleJob {
   path: string;
@@ -28,10 +29,7 @@ export interface ScaleMeasurement {
 const MIN_RUNS = 2;
 const MAX_RUNS = 15;
 
-function statusBytes(field: "VmRSS" | "VmHWM"): number {
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync("/proc/self/status", "utf8"));
-  return match ? Number(match[1]) * 1024 : NaN;
-}
+const statusBytes = (field: "VmRSS" | "VmHWM") => procStatusBytes("self", field) ?? NaN;
 
 async function measure(job: ScaleJob): Promise<ScaleMeasurement> {
   const session = await ort.InferenceSession.create(job.path, {
@@ -51,8 +49,7 @@ async function measure(job: ScaleJob): Promise<ScaleMeasurement> {
   const runs = Math.max(MIN_RUNS, Math.min(MAX_RUNS, Math.floor(job.budgetMs / warmup)));
   const times: number[] = [];
   for (let i = 0; i < runs; i++) times.push(await time());
-  times.sort((a, b) => a - b);
-  return { p50Ms: times[Math.floor(times.length / 2)]!, runs, loadedBytes, peakBytes: statusBytes("VmHWM") };
+  return { p50Ms: median(times), runs, loadedBytes, peakBytes: statusBytes("VmHWM") };
 }
 
 process.once("message", (job: ScaleJob) => {

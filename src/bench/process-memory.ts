@@ -76,8 +76,13 @@ function parentOf(pid: number): number | undefined {
 }
 
 function highWaterMark(pid: number): number | undefined {
+  return procStatusBytes(pid, "VmHWM");
+}
+
+/** A memory field of /proc/<pid>/status in bytes (VmRSS: now, VmHWM: peak); undefined off Linux or once gone. */
+export function procStatusBytes(pid: number | "self", field: "VmRSS" | "VmHWM"): number | undefined {
   try {
-    const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return match ? Number(match[1]) * 1024 : undefined;
   } catch {
     return undefined;
