@@ -45,7 +45,8 @@ export { poolTokens, truncateAndNormalize, type SentencePooling } from "./heads/
 export { type VectorKind, type Int8Ranges, quantizeInt8Vectors, packBinaryVectors } from "./heads/vectors.js";
 export { dotProduct, hammingDistance } from "./runtime/vector-distance.js";
 export { WeightError } from "./checkpoint/weights.js";
-export type { EncoderOutputs, TokenBatch, GraphVariant } from "./arch/architecture.js";
+export type { EncoderOutputs, TokenBatch } from "./arch/architecture.js";
+export type { GraphVariant } from "./arch/graph-variant.js";
 export { DEFAULT_OPSET, MIN_OPSET, MAX_OPSET } from "./graph/opset.js";
 export { type QuantizationOptions, type QuantizationMode, DEFAULT_QUANTIZATION } from "./quant/options.js";
 export { type CalibrationMethod, CALIBRATION_METHODS } from "./quant/range-selection.js";

@@ -5,7 +5,8 @@
 // particular to one model stays in its own test/arch-<name>.test.ts.
 import { describe, expect, it } from "vitest";
 import { albert } from "../src/arch/albert.js";
-import type { Architecture, GraphVariant } from "../src/arch/architecture.js";
+import type { Architecture } from "../src/arch/architecture.js";
+import type { GraphVariant } from "../src/arch/graph-variant.js";
 import { distilbert } from "../src/arch/distilbert.js";
 import { electra } from "../src/arch/electra.js";
 import { buildEncoderGraph } from "../src/heads/graph.js";

@@ -1,7 +1,7 @@
 // The BERT template, proven numerically: every emitted graph run in onnxruntime against the
 // TypeScript reference forward of the same weights (relative max error ≤ 1e-4).
 import { describe, expect, it } from "vitest";
-import type { GraphVariant } from "../src/arch/architecture.js";
+import type { GraphVariant } from "../src/arch/graph-variant.js";
 import { buildEncoderGraph, referenceForward } from "../src/heads/graph.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { randomBatch } from "../src/fixtures/batches.js";

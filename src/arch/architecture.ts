@@ -9,8 +9,6 @@ import type { WeightReader } from "./weight-refs.js";
 
 import type { GraphVariant } from "./graph-variant.js";
 
-export type { GraphVariant };
-
 export interface EncoderConfig {
   modelType: string;
   hiddenSize: number;

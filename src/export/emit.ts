@@ -1,6 +1,6 @@
 // Emit → write → verify, variant by variant: the primary graph first, the portable graph when
 // the primary fails (SPEC fallback). Problems with the model itself propagate at once.
-import type { GraphVariant } from "../arch/architecture.js";
+import type { GraphVariant } from "../arch/graph-variant.js";
 import { type LoadedEncoder } from "../arch/encoder.js";
 import { buildTaskGraph } from "../heads/graph.js";
 import type { TaskSpec } from "../heads/tasks.js";

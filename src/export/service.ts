@@ -1,7 +1,7 @@
 // EmbeddingService: the public export API (SPEC). Construction stores the id; tokenizer and
 // weights are resolved and loaded lazily, once.
 import { dirname, join } from "node:path";
-import type { GraphVariant } from "../arch/architecture.js";
+import type { GraphVariant } from "../arch/graph-variant.js";
 import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import type { SentencePooling } from "../heads/pooling.js";

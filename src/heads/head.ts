@@ -5,7 +5,8 @@
 import type { GraphBuilder, Value } from "../graph/builder.js";
 import type { DataType } from "../graph/ir.js";
 import type { Ops } from "../graph/ops.js";
-import type { EncoderConfig, EncoderResult, GraphInputs, GraphVariant, TokenBatch } from "../arch/architecture.js";
+import type { EncoderConfig, EncoderResult, GraphInputs, TokenBatch } from "../arch/architecture.js";
+import type { GraphVariant } from "../arch/graph-variant.js";
 import type { Blocks } from "../arch/blocks.js";
 import type { WeightReader } from "../arch/weight-refs.js";
 
