@@ -53,3 +53,16 @@ export { type CalibrationMethod, CALIBRATION_METHODS } from "./quant/range-selec
 export { QuantizationInputError } from "./quant/corpus.js";
 export { QuantizationError } from "./quant/quantize.js";
 export { type QuantizationReport, REPORT_FILE } from "./quant/report.js";
+export {
+  optimizeExport,
+  chooseCandidate,
+  type OptimizeOptions,
+  type OptimizeResult,
+  type OptimizationReport,
+  type CandidateRow,
+  type CandidateName,
+  type OptimizeGoal,
+  CANDIDATES,
+  OPTIMIZE_GOALS,
+  OPTIMIZATION_REPORT_FILE,
+} from "./optimize/optimize.js";

@@ -32,7 +32,7 @@ import { invalidRevisionMessage } from "../export/hub/names.js";
 import { DEFAULT_REVISION } from "../export/hub/settings.js";
 import { isLocalFolder } from "../export/model-source.js";
 import { Reporter, type TextStream } from "../export/progress.js";
-import { DEFAULT_MODEL_ID, EmbeddingService } from "../export/service.js";
+import { DEFAULT_MODEL_ID, EmbeddingService, type ExportOptions } from "../export/service.js";
 import { DEFAULT_LAYOUT, EXPORT_LAYOUTS, type ExportLayout } from "../artifact/layout.js";
 import { TOKENIZER_FILES } from "../artifact/tokenizer-files.js";
 import { InterruptedError } from "../common/abort.js";
@@ -41,6 +41,16 @@ import { type Interruption, type SignalSource, watchInterrupts } from "./interru
 import { PACKAGE_VERSION } from "../export/version.js";
 import { redactCredentials } from "../common/redact.js";
 import { errorMessage } from "../common/messages.js";
+import { parseShapes } from "../bench/shapes.js";
+import {
+  CANDIDATES,
+  type CandidateName,
+  DEFAULT_MIN_COSINE,
+  OPTIMIZE_GOALS,
+  type OptimizeGoal,
+  type OptimizeOptions,
+  optimizeExport,
+} from "../optimize/optimize.js";
 import { TextFileError, readTextLines, splitLines } from "../common/text-file.js";
 
 export const EXIT_OK = 0;
@@ -110,6 +120,22 @@ const QUANTIZATION_FLAGS: FlagSpec[] = [
   },
 ];
 
+/** `export --optimize`: pick the precision by measurement. */
+const OPTIMIZE_FLAGS: FlagSpec[] = [
+  {
+    name: "optimize",
+    value: OPTIMIZE_GOALS.join("|"),
+    help: "export every candidate (fp32, fp16, int8 static/dynamic, int4), measure them here, write the smallest or fastest that keeps --min-cosine",
+  },
+  {
+    name: "min-cosine",
+    value: "score",
+    help: `with --optimize: worst held-out cosine vs FP32 a candidate must keep (rerankers, ColBERT: Spearman) (default ${DEFAULT_MIN_COSINE})`,
+  },
+  { name: "optimize-candidates", value: "list", help: `with --optimize: which candidates, of ${CANDIDATES.join(",")} (default all)` },
+  { name: "optimize-shapes", value: "BxS,…", help: "with --optimize: the shapes latency is measured at (default 1x16,8x128)" },
+];
+
 const COMMANDS: Record<string, Command> = {
   export: {
     summary: "export a model to ONNX (with its tokenizer files)",
@@ -154,6 +180,7 @@ const COMMANDS: Record<string, Command> = {
         help: `file names for other runtimes: onnx/model*.onnx (transformers.js), model*.onnx + ort_config.json (optimum) (default ${DEFAULT_LAYOUT})`,
       },
       ...QUANTIZATION_FLAGS,
+      ...OPTIMIZE_FLAGS,
       REVISION,
       QUIET,
       JSON_FLAG,
@@ -161,6 +188,7 @@ const COMMANDS: Record<string, Command> = {
     ],
     async run([model, ...rest], flags, context) {
       const modelId = requireModel(model, rest);
+      const optimize = optimizeOptions(flags);
       const variant = flags.variant;
       if (variant !== undefined && variant !== "primary" && variant !== "portable") {
         throw new UsageError(`--variant must be primary or portable, not ${String(variant)}`);
@@ -169,9 +197,7 @@ const COMMANDS: Record<string, Command> = {
       const dtype = parseDtype(flags.dtype as string | undefined, flags.fp32 === true);
       const hub = hubClient(modelId, flags, context);
       const service = new EmbeddingService(modelId, { logger: context.reporter, resolver: hub });
-      const artifact = await service.exportOnnxModel(output, {
-        quantized: !flags.fp32 && dtype === "fp32",
-        ...(dtype !== "fp32" ? { dtype } : {}),
+      const common: ExportOptions = {
         ...(context.signal ? { signal: context.signal } : {}),
         ...(flags.opset !== undefined ? { opset: parseInteger("opset", flags.opset) } : {}),
         ...(flags["token-type-ids"] === true ? { tokenTypeIds: true } : {}),
@@ -183,7 +209,15 @@ const COMMANDS: Record<string, Command> = {
         ...(flags.vector !== undefined ? { vector: parseVector(flags.vector) } : {}),
         layout: parseLayout(flags.layout),
         ...quantizationOptions(flags),
-      });
+      };
+      const optimized = optimize ? await optimizeExport(service, output, { ...common, ...optimize, logger: context.reporter }) : undefined;
+      const artifact =
+        optimized?.path ??
+        (await service.exportOnnxModel(output, {
+          ...common,
+          quantized: !flags.fp32 && dtype === "fp32",
+          ...(dtype !== "fp32" ? { dtype } : {}),
+        }));
       return {
         stdout: artifact,
         artifacts: [artifact],
@@ -191,7 +225,8 @@ const COMMANDS: Record<string, Command> = {
           ...sourceSummary(modelId, hub),
           output,
           artifact,
-          precision: dtype === "fp16" ? "fp16" : flags.fp32 ? "fp32" : "int8",
+          precision: optimized?.report.chosen ?? (dtype === "fp16" ? "fp16" : flags.fp32 ? "fp32" : "int8"),
+          ...(optimized ? { optimization: optimized.report } : {}),
           files: readdirSync(output).sort(),
         },
       };
@@ -408,6 +443,43 @@ function requireOutput(flags: Flags): string {
   const output = flags.output;
   if (typeof output !== "string") throw new UsageError("missing --output <dir>");
   return output;
+}
+
+/** --optimize and its flags, checked; undefined without --optimize. */
+function optimizeOptions(flags: Flags): OptimizeOptions | undefined {
+  const goal = flags.optimize;
+  if (goal === undefined) {
+    for (const flag of ["min-cosine", "optimize-candidates", "optimize-shapes"])
+      if (flags[flag] !== undefined) throw new UsageError(`--${flag} goes with --optimize size|latency`);
+    return undefined;
+  }
+  if (!OPTIMIZE_GOALS.includes(goal as OptimizeGoal))
+    throw new UsageError(`--optimize must be one of ${OPTIMIZE_GOALS.join(", ")}, not ${String(goal)}`);
+  for (const flag of ["fp32", "dtype", "mode", "fidelity-threshold"])
+    if (flags[flag] !== undefined)
+      throw new UsageError(`--optimize chooses the precision itself: drop --${flag} (the bound is --min-cosine)`);
+  const options: OptimizeOptions = { goal: goal as OptimizeGoal };
+  if (flags["min-cosine"] !== undefined) {
+    const bound = parseNumber("min-cosine", flags["min-cosine"]);
+    if (!(bound > 0 && bound <= 1)) throw new UsageError(`--min-cosine must be in (0, 1], not ${String(flags["min-cosine"])}`);
+    options.minCosine = bound;
+  }
+  if (flags["optimize-candidates"] !== undefined) {
+    const names = String(flags["optimize-candidates"])
+      .split(",")
+      .map((name) => name.trim());
+    const unknown = names.find((name) => !CANDIDATES.includes(name as CandidateName));
+    if (unknown !== undefined) throw new UsageError(`--optimize-candidates: ${unknown} is not one of ${CANDIDATES.join(", ")}`);
+    options.candidates = names as CandidateName[];
+  }
+  if (flags["optimize-shapes"] !== undefined) {
+    try {
+      options.shapes = parseShapes(String(flags["optimize-shapes"]));
+    } catch (error) {
+      throw new UsageError(`--optimize-shapes: ${errorMessage(error)}`);
+    }
+  }
+  return options;
 }
 
 /** The flag that sets each option, for resolveQuantizationOptions' messages. */

@@ -38,6 +38,8 @@ import { PACKAGE_VERSION } from "./version.js";
 import { checkVocabulary } from "./vocabulary.js";
 import { ExportWorkspace } from "./workspace.js";
 import { manifestSource, writeExportManifest } from "./export-manifest.js";
+import { judgeModelFiles } from "../quant/quantize.js";
+import type { EncoderConfig } from "../arch/architecture.js";
 
 export const DEFAULT_MODEL_ID = "BAAI/bge-small-en-v1.5";
 
@@ -96,6 +98,13 @@ export interface ExportOptions extends QuantizationOptions {
   onProgress?: ProgressCallback;
   /** bge-m3: which of its outputs the graph has (default all three). */
   outputs?: BgeM3Output[];
+}
+
+/** judgeExports' answer: each candidate's score (1 is perfect) and what the score is. */
+export interface ExportJudgement {
+  scoreName: string;
+  scoreLabel: string;
+  scores: number[];
 }
 
 export interface TokenizerExportOptions {
@@ -296,6 +305,36 @@ export class EmbeddingService {
       const disk = persistentFileSystemError(error);
       throw disk && workspace.holds(disk.path) ? fileSystemError("write the export into", outputDir, disk) : error;
     }
+  }
+
+  /**
+   * Scores exported model files of this model against its FP32 file the way INT8 is judged: the
+   * same held-out inputs and score (worst cosine; rerankers and ColBERT: Spearman of their scores).
+   */
+  async judgeExports(fp32Path: string, candidatePaths: readonly string[], options: ExportOptions = {}): Promise<ExportJudgement> {
+    const onProgress = options.onProgress ?? progressFor(this.logger);
+    const encoder = await this.loadEncoder(onProgress);
+    const { tokenizer } = await this.loadTokenizer(onProgress);
+    const task = chosenTask(options.task) ?? detectTask(encoder);
+    return judgeModelFiles(
+      {
+        tokenizer,
+        padTokenId: encoder.config.padTokenId,
+        maxSequence: encoder.config.maxSequence,
+        settings: resolveQuantizationOptions(options),
+        calibration: calibrationTextsFor(options),
+        ...(task === "rerank" ? { rerank: { tokenizer } } : {}),
+        ...(task === "sparse" ? { sparse: true } : {}),
+        ...(task === "colbert" ? { multiVector: true } : {}),
+      },
+      fp32Path,
+      candidatePaths,
+    );
+  }
+
+  /** The encoder's configuration (vocabulary, positions, token types), read from the model's files. */
+  async encoderConfig(): Promise<EncoderConfig> {
+    return (await this.loadEncoder(progressFor(this.logger))).config;
   }
 
   /** What the vector output's calibration and agreement report embed. */

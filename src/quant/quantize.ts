@@ -247,7 +247,13 @@ async function finish(request: QuantizeRequest, done: Finished): Promise<Quantiz
   return { path: request.outputPath, reportPath, report };
 }
 
-function fidelitySetup(request: QuantizeRequest, maxLength: number): FidelitySetup {
+/** What judging needs of a request: the tokenizer, the texts and the kind of model. */
+export type FidelityRequest = Pick<
+  QuantizeRequest,
+  "tokenizer" | "padTokenId" | "settings" | "calibration" | "rerank" | "sparse" | "multiVector"
+>;
+
+function fidelitySetup(request: FidelityRequest, maxLength: number): FidelitySetup {
   const { batchSize } = request.settings;
   if (request.rerank) {
     const { tokenizer } = request.rerank;
@@ -284,7 +290,7 @@ function fidelitySetup(request: QuantizeRequest, maxLength: number): FidelitySet
   return { calibrationSet: textBatches(request, request.calibration.texts, maxLength), heldOutSet, heldOut, judge };
 }
 
-function textBatches(request: QuantizeRequest, texts: readonly string[], maxLength: number): TextBatches {
+function textBatches(request: FidelityRequest, texts: readonly string[], maxLength: number): TextBatches {
   const { sequences, truncated } = tokenizeTexts(request.tokenizer, texts, maxLength);
   return { texts: texts.length, truncated, batches: batchByLength(sequences, request.settings.batchSize, request.padTokenId) };
 }
@@ -576,4 +582,30 @@ function evenlySpaced<T>(items: readonly T[], count: number): T[] {
   if (items.length <= count) return [...items];
   if (count === 1) return [items[items.length >> 1]!]; // (i · (n − 1)) / (count − 1) would be 0 / 0
   return Array.from({ length: count }, (_, i) => items[Math.round((i * (items.length - 1)) / (count - 1))]!);
+}
+
+/**
+ * Judges model files against a reference file as the quantizer judges its INT8 candidates (the
+ * same held-out inputs and score): each candidate's score, 1 being perfect. One worker loads
+ * each file in turn.
+ */
+export async function judgeModelFiles(
+  request: FidelityRequest & { maxSequence: number },
+  referencePath: string,
+  candidatePaths: readonly string[],
+): Promise<{ scoreName: string; scoreLabel: string; scores: number[] }> {
+  const { judge } = fidelitySetup(request, Math.min(request.settings.maxLength, request.maxSequence));
+  const worker = IsolatedSession.start();
+  try {
+    await worker.load(referencePath);
+    const reference = await judge.measure(worker);
+    const scores: number[] = [];
+    for (const path of candidatePaths) {
+      await worker.load(path);
+      scores.push(judge.compare(reference, await judge.measure(worker)).score);
+    }
+    return { scoreName: judge.scoreName, scoreLabel: judge.scoreLabel, scores };
+  } finally {
+    worker.close();
+  }
 }
