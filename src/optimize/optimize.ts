@@ -189,10 +189,13 @@ function checkOptions(options: OptimizeOptions): Settings {
 
 /** The caller's export options, less what this module sets per candidate or itself. */
 function exportOptionsOf(options: OptimizeOptions): ExportOptions {
-  const { goal, minCosine, candidates, shapes, threads, budgetMs, logger, signal, ...rest } = options;
-  void [goal, minCosine, candidates, shapes, threads, budgetMs, logger, signal];
-  return rest;
+  const rest: Record<string, unknown> = { ...options };
+  for (const key of OWN_OPTIONS) delete rest[key];
+  return rest as ExportOptions;
 }
+
+/** OptimizeOptions that are not export options (the signal is applied around the whole run). */
+const OWN_OPTIONS = ["goal", "minCosine", "candidates", "shapes", "threads", "budgetMs", "logger", "signal"] as const;
 
 async function exportCandidate(
   service: EmbeddingService,
