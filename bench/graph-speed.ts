@@ -179,7 +179,7 @@ console.log(
 );
 console.log(`model: synthetic ${MODEL} (12 layers, hidden 384, 12 heads); ${THREADS} threads; ${ROUNDS} rounds at 8×128`);
 
-const NO_CONTRIB_OPS: FusedOps = { attention: false, activation: false, rotary: false, flash: false };
+const NO_CONTRIB_OPS: FusedOps = { attention: false, activation: false, rotary: false, flash: false, norm: false };
 const build = (variant: "primary" | "portable", fused: Partial<FusedOps> = {}) => buildEncoderGraph(encoder, { opset: 17, variant, fused });
 
 if (flag("--ops")) {

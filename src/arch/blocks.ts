@@ -13,7 +13,7 @@ import type { Activation } from "./activation.js";
 import type { GraphVariant } from "./graph-variant.js";
 import type { FoldedLinear, GraphWeights, LinearValues } from "./graph-weights.js";
 import type { RotarySpec } from "./positions.js";
-import type { LinearRef, NormRef, TensorRef } from "./weight-refs.js";
+import { type LinearRef, type NormRef, type TensorRef, isRmsNorm } from "./weight-refs.js";
 
 /** Additive mask value for padded keys: float32's lowest, as transformers uses. */
 export const MASK_VALUE = -3.4028234663852886e38;
@@ -39,10 +39,12 @@ export interface FusedOps {
    * windows block by block. Off: the kernels' key padding mask and a [B, 1, S, S] window bias.
    */
   flash: boolean;
+  /** SimplifiedLayerNormalization for RMS norms. */
+  norm: boolean;
 }
 
-const ALL_FUSED: Readonly<FusedOps> = { attention: true, activation: true, rotary: true, flash: true };
-const NONE_FUSED: Readonly<FusedOps> = { attention: false, activation: false, rotary: false, flash: false };
+const ALL_FUSED: Readonly<FusedOps> = { attention: true, activation: true, rotary: true, flash: true, norm: true };
+const NONE_FUSED: Readonly<FusedOps> = { attention: false, activation: false, rotary: false, flash: false, norm: false };
 
 /**
  * Longest position limit for which models without rotary positions keep the one-node
@@ -58,7 +60,33 @@ export const FUSED_OPS = Object.keys(ALL_FUSED) as Array<keyof FusedOps>;
 /** Query, key and value maps: three of them (BERT), or one fused map whose output rows are [query; key; value] (Wqkv). */
 export type QkvRefs = { query: LinearRef; key: LinearRef; value: LinearRef } | { qkv: LinearRef };
 
-export type AttentionRefs = QkvRefs & { output: LinearRef; heads: number };
+/**
+ * A self-attention's maps and head layout. The key/value head count and the head size follow
+ * from the widths (head size = query width / heads; key/value heads = key width / head size), so
+ * grouped-query attention (Qwen3: 16 query heads on 8 key/value heads, 128 wide, hidden 1024) needs
+ * no field of its own.
+ */
+export type AttentionRefs = QkvRefs & {
+  output: LinearRef;
+  heads: number;
+  /** Per-head RMSNorm of queries and keys, before the rotation (Qwen3, Gemma 3). */
+  headNorms?: { query: NormRef; key: NormRef };
+  /** Factor of q·k (Gemma 3: query_pre_attn_scalar^-0.5); default 1/√(head size). */
+  scale?: number;
+};
+
+/** Query heads, key/value heads (fewer under grouped-query attention) and the head size. */
+export interface HeadLayout {
+  heads: number;
+  kvHeads: number;
+  size: number;
+}
+
+export function headLayout(refs: AttentionRefs): HeadLayout {
+  const [query, key] = qkvWidths(refs);
+  const size = query / refs.heads;
+  return { heads: refs.heads, kvHeads: key / size, size };
+}
 
 /** Widths of the query, key and value projections. */
 export function qkvWidths(refs: QkvRefs): [number, number, number] {
@@ -91,6 +119,15 @@ interface Projection {
 export interface AttentionMask {
   input: Value;
   additive?: Value;
+  halfWindow?: number;
+  /** Keys after the query are hidden (decoders); the additive form is then always built. */
+  causal?: boolean;
+}
+
+/** How a layer's attention narrows the padding mask: keys after the query hidden, keys beyond a window. */
+export interface MaskKind {
+  causal: boolean;
+  /** Keys with |i − j| (causal: i − j) above this are hidden. */
   halfWindow?: number;
 }
 
@@ -146,7 +183,7 @@ export interface AttentionOptions {
 export interface LayerBlocks<T, Mask, Options> {
   add(x: T, y: T): T;
   linear(x: T, ref: LinearRef): T;
-  layerNorm(x: T, ref: NormRef): T;
+  norm(x: T, ref: NormRef): T;
   addNorm(x: T, residual: T, ref: NormRef): T;
   feedForward(x: T, up: LinearRef, down: LinearRef, act: Activation, gate?: GateRefs): T;
   selfAttention(x: T, refs: AttentionRefs, mask: Mask, options?: Options): T;
@@ -207,9 +244,11 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
     return this.ops.gather(this.weights.tensor(table), ids);
   }
 
-  layerNorm(x: Value, ref: NormRef): Value {
+  /** LayerNorm or RMSNorm, as `ref` says; the primary graph runs RMS norms in one kernel. */
+  norm(x: Value, ref: NormRef): Value {
     const { gamma, beta, eps } = this.weights.norm(ref);
-    return this.ops.layerNorm(x, gamma, beta, eps);
+    if (!isRmsNorm(ref)) return this.ops.layerNorm(x, gamma, beta!, eps);
+    return this.fused.norm ? this.contrib.simplifiedLayerNorm(x, gamma, eps) : this.ops.rmsNorm(x, gamma, eps);
   }
 
   /**
@@ -217,7 +256,7 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
    * SkipLayerNormalization CPU kernel was slower than Add + LayerNormalization (docs/graph-forms.md).
    */
   addNorm(x: Value, residual: Value, ref: NormRef): Value {
-    return this.layerNorm(this.ops.add(x, residual), ref);
+    return this.norm(this.ops.add(x, residual), ref);
   }
 
   activation(x: Value, kind: Activation): Value {
@@ -293,6 +332,24 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
     return { input: mask.input, halfWindow, additive: this.slidingWindowMask(this.additiveForm(mask), ids, halfWindow) };
   }
 
+  /**
+   * `mask` narrowed as a layer kind says: keys after each query hidden when `causal`, keys beyond
+   * `halfWindow` when given. A bidirectional kind is windowedMask; a causal one always carries its
+   * additive form [B, 1, S, S] (the kernels take it as attention_bias).
+   */
+  narrowedMask(mask: AttentionMask, ids: Value, kind: MaskKind): AttentionMask {
+    if (!kind.causal) return kind.halfWindow === undefined ? mask : this.windowedMask(mask, ids, kind.halfWindow);
+    const { ops } = this;
+    const offsets = this.relativeOffsets(ids); // j − i
+    let hidden = ops.cast(ops.greater(offsets, ops.g.constInt64([0], [], "zero_offset")), DataType.FLOAT);
+    if (kind.halfWindow !== undefined) {
+      const behind = ops.greater(ops.neg(offsets), ops.g.constInt64([kind.halfWindow], [], "half_window"));
+      hidden = ops.max(hidden, ops.cast(behind, DataType.FLOAT));
+    }
+    const additive = ops.min(this.additiveForm(mask), ops.mul(hidden, ops.scalar(MASK_VALUE, "mask_value")));
+    return { input: mask.input, additive, causal: true, ...(kind.halfWindow === undefined ? {} : { halfWindow: kind.halfWindow }) };
+  }
+
   /** The additive form of `mask`, built from attention_mask when the mask holds none. */
   private additiveForm(mask: AttentionMask): Value {
     return mask.additive ?? this.additiveMask(mask.input);
@@ -317,14 +374,19 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
    */
   private fusedAttention(x: Value, refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions): Value {
     const packed = this.weights.packed(this.qkvParts(refs));
-    const kernel = { heads: refs.heads, maskFilterValue: MASK_VALUE };
+    const layout = headLayout(refs);
+    const kernel = { heads: refs.heads, maskFilterValue: MASK_VALUE, ...(refs.scale === undefined ? {} : { scale: refs.scale }) };
     const { rotary, scoreBias } = options;
-    // A score bias must be materialized ([heads, S, S]); without one, the flash form where it pays.
+    // The encoders' forms: one head per key, the kernels' scale, no query/key norms.
+    const plain = layout.kvHeads === layout.heads && !refs.headNorms && refs.scale === undefined;
+    // A score bias or a causal mask must be materialized ([heads, S, S]); without one, the flash form where it pays.
     const bounded =
       this.fused.flash &&
+      plain &&
       !scoreBias &&
+      !mask.causal &&
       (rotary !== undefined || mask.halfWindow !== undefined || this.maxSequence > ATTENTION_NODE_MAX_SEQUENCE);
-    if (!rotary && !bounded) {
+    if (!rotary && !bounded && plain) {
       this.quadratic = true;
       return this.contrib.attention(
         { input: x, ...packed, ...this.kernelMasking(mask, scoreBias) },
@@ -333,15 +395,44 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
     }
     const widths = qkvWidths(refs);
     const [q, k, v] = this.ops.split(this.biased(this.product(x, packed)), widths, 2) as [Value, Value, Value];
-    const rotate = (t: Value) => (rotary ? this.rotate(t, rotary, refs) : t);
+    // Per head: norm (Qwen3, Gemma 3), then rotate, as the models do.
+    const prepare = (t: Value, heads: number, norm: NormRef | undefined) => {
+      const normed = norm ? this.mergeHeads(this.norm(this.splitHeads(t, heads, layout.size), norm), heads * layout.size) : t;
+      return rotary ? this.rotate(normed, rotary, heads, layout.size) : normed;
+    };
+    const query = prepare(q, layout.heads, refs.headNorms?.query);
+    const key = prepare(k, layout.kvHeads, refs.headNorms?.key);
     if (bounded) {
-      const heads: ProjectedHeads = { q: rotate(q), k: rotate(k), v, heads: refs.heads, size: widths[0] / refs.heads };
+      const heads: ProjectedHeads = { q: query, k: key, v, heads: refs.heads, size: layout.size };
       return mask.halfWindow === undefined
         ? this.bounded.global(heads, mask.input)
         : this.bounded.local(heads, mask.input, mask.halfWindow);
     }
     this.quadratic = true;
-    return this.contrib.multiHeadAttention({ query: rotate(q), key: rotate(k), value: v, ...this.kernelMasking(mask, scoreBias) }, kernel);
+    const shared = (t: Value) => this.mergeHeads(this.repeatHeads(this.splitHeads(t, layout.kvHeads, layout.size), layout), widths[0]);
+    const [keys, values] = layout.kvHeads === layout.heads ? [key, v] : [shared(key), shared(v)];
+    return this.contrib.multiHeadAttention({ query, key: keys, value: values, ...this.kernelMasking(mask, scoreBias) }, kernel);
+  }
+
+  /** [B, S, heads·size] → [B, S, heads, size]. */
+  private splitHeads(t: Value, heads: number, size: number): Value {
+    return this.ops.reshape(t, [0, 0, heads, size]);
+  }
+
+  /** [B, S, heads, size] → [B, S, width]. */
+  private mergeHeads(t: Value, width: number): Value {
+    return this.ops.reshape(t, [0, 0, width]);
+  }
+
+  /**
+   * Grouped-query attention's shared keys or values [B, S, kvHeads, size] repeated for the query
+   * heads: query head h reads key/value head ⌊h / group⌋ (transformers' repeat_kv).
+   */
+  private repeatHeads(t: Value, layout: HeadLayout): Value {
+    const { ops } = this;
+    const group = layout.heads / layout.kvHeads;
+    const single = ops.unsqueeze(t, [3]); // [B, S, kvHeads, 1, size]
+    return ops.reshape(ops.concat(Array<Value>(group).fill(single), 3), [0, 0, layout.heads, layout.size]);
   }
 
   /**
@@ -374,18 +465,26 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
     this.quadratic = true;
     const { ops } = this;
     const widths = qkvWidths(refs);
-    const headSize = widths[0] / refs.heads;
-    const scale = 1 / Math.sqrt(headSize);
-    const folded = this.variant === "primary";
+    const layout = headLayout(refs);
+    const headSize = layout.size;
+    const scale = refs.scale ?? 1 / Math.sqrt(headSize);
+    // A query norm would undo a scale folded into the query weights.
+    const folded = this.variant === "primary" && !refs.headNorms;
     const [q, k, v] = this.projectQkv(x, refs, folded ? scale : 1);
     // [B, S, heads, size]; rotation commutes with the scale folded into the query weights.
-    const split = (t: Value) => ops.reshape(t, [0, 0, refs.heads, headSize]);
-    const rotate = (t: Value) => (options.rotary ? this.rotateHeads(t, options.rotary, headSize) : t);
-    let scores = ops.matMul(ops.transpose(rotate(split(q)), [0, 2, 1, 3]), ops.transpose(rotate(split(k)), [0, 2, 3, 1]));
+    const prepare = (t: Value, heads: number, norm: NormRef | undefined) => {
+      const split = this.splitHeads(t, heads, headSize);
+      const normed = norm ? this.norm(split, norm) : split;
+      return options.rotary ? this.rotateHeads(normed, options.rotary, headSize) : normed;
+    };
+    const shared = (t: Value) => (layout.kvHeads === layout.heads ? t : this.repeatHeads(t, layout));
+    const queries = ops.transpose(prepare(q, layout.heads, refs.headNorms?.query), [0, 2, 1, 3]);
+    const keys = ops.transpose(shared(prepare(k, layout.kvHeads, refs.headNorms?.key)), [0, 2, 3, 1]);
+    let scores = ops.matMul(queries, keys);
     if (!folded) scores = ops.mul(scores, ops.scalar(scale, "scale"));
     if (options.scoreBias) scores = ops.add(scores, options.scoreBias);
     const probs = ops.softmax(ops.add(scores, additive), -1);
-    const context = ops.matMul(probs, ops.transpose(split(v), [0, 2, 1, 3]));
+    const context = ops.matMul(probs, ops.transpose(shared(this.splitHeads(v, layout.kvHeads, headSize)), [0, 2, 1, 3]));
     return ops.reshape(ops.transpose(context, [0, 2, 1, 3]), [0, 0, widths[0]]);
   }
 
@@ -438,15 +537,13 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
   }
 
   /** Rotates the first `t.dim` features of each head of x [B, S, heads·size] (fused attention's queries and keys). */
-  private rotate(x: Value, t: RotaryTables, refs: AttentionRefs): Value {
+  private rotate(x: Value, t: RotaryTables, heads: number, headSize: number): Value {
     const { ops } = this;
     if (this.fused.rotary) {
       const { cos, sin, firstPosition } = t.pairs();
-      return this.contrib.rotaryEmbedding(x, firstPosition, cos, sin, { heads: refs.heads, dim: t.dim, interleaved: t.interleaved });
+      return this.contrib.rotaryEmbedding(x, firstPosition, cos, sin, { heads, dim: t.dim, interleaved: t.interleaved });
     }
-    const width = qkvWidths(refs)[0];
-    const headSize = width / refs.heads;
-    return ops.reshape(this.rotateHeads(ops.reshape(x, [0, 0, refs.heads, headSize]), t, headSize), [0, 0, width]);
+    return ops.reshape(this.rotateHeads(ops.reshape(x, [0, 0, heads, headSize]), t, headSize), [0, 0, heads * headSize]);
   }
 
   /** x·cos + rotate(x)·sin on the first `t.dim` features of each head of x [B, S, heads, size]. */

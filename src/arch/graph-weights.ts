@@ -4,7 +4,17 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import type { GraphBuilder, Value } from "../graph/builder.js";
 import { DataType, type TensorBytes } from "../graph/ir.js";
-import { type LinearRef, type NormRef, type TensorRef, type WeightReader, linearBias, linearWeight, tensorRef } from "./weight-refs.js";
+import {
+  type LinearRef,
+  type NormRef,
+  type TensorRef,
+  type WeightReader,
+  linearBias,
+  isRmsNorm,
+  linearWeight,
+  plusOne,
+  tensorRef,
+} from "./weight-refs.js";
 
 export interface LinearValues {
   /** [in, out]: MatMul's right operand. */
@@ -14,7 +24,8 @@ export interface LinearValues {
 
 export interface NormValues {
   gamma: Value;
-  beta: Value;
+  /** LayerNorm's shift (zeros for a bias-free one); RMS norms have none. */
+  beta?: Value;
   eps: number;
 }
 
@@ -91,11 +102,26 @@ export class GraphWeights {
 
   norm(ref: NormRef): NormValues {
     const names = this.reader.normNames(ref);
-    const gamma = this.tensor(tensorRef(names.gamma, [ref.size]));
+    const stored = tensorRef(names.gamma, [ref.size]);
+    const gamma = ref.kind === "rmsNormPlusOne" ? this.plusOne(stored) : this.tensor(stored);
+    if (isRmsNorm(ref)) return { gamma, eps: ref.eps };
     const beta = names.beta
       ? this.tensor(tensorRef(names.beta, [ref.size]))
       : this.cached(`zeros:${ref.size}`, () => this.g.constFloat(new Float32Array(ref.size), [ref.size], "zeros"));
     return { gamma, beta, eps: ref.eps };
+  }
+
+  /** 1 + w of a stored vector: Gemma's RMSNorm scale, computed once at write time. */
+  private plusOne(ref: TensorRef): Value {
+    this.reader.check(ref);
+    return this.cached(`plusOne:${ref.name}`, () =>
+      this.g.initializer(
+        `${ref.name}+1`,
+        DataType.FLOAT,
+        ref.shape,
+        this.lazy(ref.shape[0]!, (out) => out.set(plusOne(this.source(ref)))),
+      ),
+    );
   }
 
   /** Rows [0, rows) of `table` plus one broadcast row of `row.table` (constant folding). */

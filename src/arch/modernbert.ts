@@ -153,11 +153,11 @@ function emitModernBert(ctx: TemplateContext, c: ModernBertConfig, inputs: Graph
     kind === "global" ? globalMask : g.scope("local_mask", () => nn.windowedMask(globalMask, ids, c.halfWindow)),
   );
   const tables = perKind<RotaryTables>((kind) => g.scope(`rotary_${kind}`, () => nn.rotaryTables(ids, c.rotary[kind])));
-  let x = nn.layerNorm(nn.embed(w.words, ids), w.embeddingNorm);
+  let x = nn.norm(nn.embed(w.words, ids), w.embeddingNorm);
   w.layers.forEach((layer, i) => {
     x = g.scope(`layer.${i}`, () => modernBertLayer(nn, layer, c.activation, x, masks, tables));
   });
-  return { hidden: nn.layerNorm(x, w.finalNorm) };
+  return { hidden: nn.norm(x, w.finalNorm) };
 }
 
 /** A value per attention kind, made on first use. */
@@ -178,11 +178,11 @@ function referenceModernBert(weights: WeightReader, c: ModernBertConfig, batch: 
   const globalMask = nn.attentionMask(batch.attentionMask);
   const masks = perKind((kind) => (kind === "global" ? globalMask : nn.windowedMask(globalMask, ids, c.halfWindow)));
   const tables = perKind((kind) => nn.rotaryTables(ids, c.rotary[kind]));
-  let x = nn.layerNorm(nn.embed(w.words, ids), w.embeddingNorm);
+  let x = nn.norm(nn.embed(w.words, ids), w.embeddingNorm);
   for (const layer of w.layers) {
     x = nn.layer(layer, () => modernBertLayer(nn, layer, c.activation, x, masks, tables));
   }
-  return { hidden: nn.layerNorm(x, w.finalNorm) };
+  return { hidden: nn.norm(x, w.finalNorm) };
 }
 
 // ---- both ----
@@ -196,9 +196,9 @@ function modernBertLayer<T, Mask, Rotary>(
   masks: (kind: AttentionKind) => Mask,
   tables: (kind: AttentionKind) => Rotary,
 ): T {
-  const normed = w.attentionNorm ? nn.layerNorm(x, w.attentionNorm) : x;
+  const normed = w.attentionNorm ? nn.norm(x, w.attentionNorm) : x;
   const attended = nn.add(x, nn.selfAttention(normed, w.attention, masks(w.kind), { rotary: tables(w.kind) }));
-  return nn.add(attended, nn.feedForward(nn.layerNorm(attended, w.mlpNorm), w.up, w.down, act, w.gate));
+  return nn.add(attended, nn.feedForward(nn.norm(attended, w.mlpNorm), w.up, w.down, act, w.gate));
 }
 
 export const modernBert: Architecture<ModernBertConfig> = {

@@ -100,7 +100,7 @@ function emitEncoder(ctx: TemplateContext, plan: EncoderPlan, inputs: GraphInput
     ...(scoreBias ? { scoreBias } : {}),
     ...(spec ? { rotary: g.scope("rotary", () => nn.rotaryTables(inputs.inputIds, spec)) } : {}),
   };
-  let x = nn.layerNorm(embeddings(ctx, plan, inputs), plan.embeddings.norm);
+  let x = nn.norm(embeddings(ctx, plan, inputs), plan.embeddings.norm);
   const projection = plan.projection;
   if (projection) x = g.scope("embeddings_project", () => nn.linear(x, projection));
   plan.layers.forEach((layer, i) => {
@@ -149,7 +149,7 @@ function referenceEncoder(nn: ReferenceBlocks, plan: EncoderPlan, scoreBias?: Sc
     ...(scoreBias ? { scoreBias } : {}),
     ...(spec ? { rotary: nn.rotaryTables(batch.inputIds, spec) } : {}),
   };
-  let x = nn.layerNorm(referenceEmbeddings(nn, plan), plan.embeddings.norm);
+  let x = nn.norm(referenceEmbeddings(nn, plan), plan.embeddings.norm);
   const projection = plan.projection;
   if (projection) x = nn.linear(x, projection);
   for (const layer of plan.layers) x = nn.layer(layer, () => encoderLayer(nn, layer, plan.activation, x, mask, attention));

@@ -13,13 +13,22 @@ export interface LinearRef {
   bias: boolean;
 }
 
+/**
+ * How a norm scales: LayerNorm γ·(x − mean)/σ + β (the default); RMSNorm w·x/rms (Qwen, Llama);
+ * RMSNorm (1 + w)·x/rms (Gemma, whose weights are stored centred on 0). Both RMS kinds reach the
+ * graph and the reference as one form, gamma·x/rms, gamma = 1 + w for the second.
+ */
+export type NormKind = "layerNorm" | "rmsNorm" | "rmsNormPlusOne";
+
 /** `prefix.weight|gamma` and `prefix.bias|beta`, both [size]. */
 export interface NormRef {
   prefix: string;
   size: number;
   eps: number;
-  /** False for bias-free norms (e.g. ModernBERT); beta is then zeros. */
+  /** False for bias-free norms (e.g. ModernBERT); beta is then zeros. RMS norms have none. */
   bias?: boolean;
+  /** Default "layerNorm". */
+  kind?: NormKind;
 }
 
 export interface TensorRef {
@@ -36,6 +45,16 @@ export const linearRef = (prefix: string, inFeatures: number, outFeatures: numbe
   bias,
 });
 export const normRef = (prefix: string, size: number, eps: number, bias = true): NormRef => ({ prefix, size, eps, bias });
+/** An RMS norm's `prefix.weight` [size]: w·x/rms, or (1 + w)·x/rms with `plusOne`. */
+export const rmsNormRef = (prefix: string, size: number, eps: number, plusOne = false): NormRef => ({
+  prefix,
+  size,
+  eps,
+  bias: false,
+  kind: plusOne ? "rmsNormPlusOne" : "rmsNorm",
+});
+/** Whether `ref` divides by the root mean square (no centring, no beta). */
+export const isRmsNorm = (ref: NormRef): boolean => ref.kind === "rmsNorm" || ref.kind === "rmsNormPlusOne";
 export const tensorRef = (name: string, shape: number[], fallback?: () => Float32Array): TensorRef => ({
   name,
   shape,
@@ -118,7 +137,8 @@ export class WeightReader {
 
   norm(ref: NormRef): NormArrays {
     const names = this.normNames(ref);
-    const gamma = this.tensor(tensorRef(names.gamma, [ref.size]));
+    const stored = this.tensor(tensorRef(names.gamma, [ref.size]));
+    const gamma = ref.kind === "rmsNormPlusOne" ? plusOne(stored) : stored;
     const beta = names.beta ? this.tensor(tensorRef(names.beta, [ref.size])) : new Float32Array(ref.size);
     return { gamma, beta, eps: ref.eps };
   }
@@ -154,6 +174,11 @@ export class WeightReader {
       return values;
     };
   }
+}
+
+/** 1 + w in float32, as Gemma's RMSNorm computes its scale. */
+export function plusOne(w: Float32Array): Float32Array {
+  return w.map((v) => v + 1);
 }
 
 export const linearWeight = (ref: LinearRef): TensorRef => tensorRef(`${ref.prefix}.weight`, [ref.outFeatures, ref.inFeatures]);

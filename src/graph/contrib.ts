@@ -98,6 +98,14 @@ export class Contrib {
     });
   }
 
+  /**
+   * RMSNorm over the last axis, gamma · x / √(mean(x²) + ε), in one kernel. onnxruntime registers
+   * SimplifiedLayerNormalization in the default domain, not com.microsoft.
+   */
+  simplifiedLayerNorm(x: Value, gamma: Value, epsilon: number): Value {
+    return this.g.op("SimplifiedLayerNormalization", [x, gamma], { axis: attr.int(-1), epsilon: attr.float(epsilon) });
+  }
+
   private op(opType: string, inputs: Value[], attributes: Record<string, Attribute> = {}): Value {
     return this.g.op(opType, inputs, attributes, CONTRIB_DOMAIN);
   }

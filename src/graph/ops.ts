@@ -90,6 +90,12 @@ export class Ops {
     return this.add(this.mul(normalized, gamma), beta);
   };
 
+  /** RMSNorm over the last axis in standard ops: gamma · x / √(mean(x²) + ε) (gamma last: the per-channel Mul quantization folds into). */
+  rmsNorm = (x: Value, gamma: Value, epsilon: number): Value => {
+    const meanSquare = this.reduceMean(this.mul(x, x), [-1]);
+    return this.mul(this.div(x, this.sqrt(this.add(meanSquare, this.scalar(epsilon, "epsilon")))), gamma);
+  };
+
   private reduce(opType: string, x: Value, axes: number[], keepDims: boolean): Value {
     const keepdims = attr.int(keepDims ? 1 : 0);
     // ReduceSum takes axes as an input from opset 13, the other reductions from opset 18.

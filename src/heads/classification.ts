@@ -146,7 +146,7 @@ export function classificationHead(plan: ClassifierPlan, architecture: string): 
           break;
         case "modernbert": {
           const pooled = poolGraph(nn, encoder.hidden, inputs.attentionMask, { pooling: plan.pooling, normalize: false });
-          logits = nn.linear(nn.layerNorm(nn.activation(nn.linear(pooled, plan.dense), plan.activation), plan.norm), plan.classifier);
+          logits = nn.linear(nn.norm(nn.activation(nn.linear(pooled, plan.dense), plan.activation), plan.norm), plan.classifier);
           break;
         }
       }
@@ -170,7 +170,7 @@ export function classificationHead(plan: ClassifierPlan, architecture: string): 
           const pooled = poolTokens(encoder.hidden, batch.attentionMask, shape, { pooling: plan.pooling, normalize: false });
           return {
             [OUTPUT.logits]: nn.linear(
-              nn.layerNorm(nn.activation(nn.linear(pooled, plan.dense), plan.activation), plan.norm),
+              nn.norm(nn.activation(nn.linear(pooled, plan.dense), plan.activation), plan.norm),
               plan.classifier,
             ),
           };

@@ -142,7 +142,7 @@ export function spladeHead(plan: MlmHeadPlan, pooling: SpladePooling): Head {
     name: `splade:${pooling.strategy}`,
     outputs: [{ name: OUTPUT.sparseEmbedding, dims: ["batch", vocab], perToken: false }],
     emit({ nn, ops, g, inputs }, encoder) {
-      const t = nn.layerNorm(nn.activation(nn.linear(encoder.hidden, plan.transform), plan.activation), plan.norm); // [B, S, H]
+      const t = nn.norm(nn.activation(nn.linear(encoder.hidden, plan.transform), plan.activation), plan.norm); // [B, S, H]
       const keep = ops.unsqueeze(ops.cast(inputs.attentionMask, DataType.BOOL), [2]); // [B, S, 1]
       const max = pooling.strategy === "max";
       // Max: a padded position repeats its row's first token, which the max already sees.

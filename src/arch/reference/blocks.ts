@@ -4,9 +4,17 @@
 // the tensors behind the refs and supplies the batch's shape.
 import type { Activation } from "../activation.js";
 import type { TokenBatch } from "../architecture.js";
-import type { AttentionRefs, GateRefs, LayerBlocks } from "../blocks.js";
+import type { AttentionRefs, GateRefs, LayerBlocks, MaskKind } from "../blocks.js";
 import type { RotarySpec } from "../positions.js";
-import type { LinearArrays, LinearRef, NormArrays, NormRef, TensorRef, WeightReader } from "../weight-refs.js";
+import {
+  type LinearArrays,
+  type LinearRef,
+  type NormArrays,
+  type NormRef,
+  type TensorRef,
+  type WeightReader,
+  isRmsNorm,
+} from "../weight-refs.js";
 import * as ref from "./math.js";
 
 /**
@@ -16,6 +24,8 @@ import * as ref from "./math.js";
 export interface ReferenceMask {
   keys: Int32Array;
   window?: number;
+  /** Keys after the query are hidden. */
+  causal?: boolean;
 }
 
 /** Blocks' AttentionOptions on arrays: a score bias per (batch, head, query, key), rotary tables. */
@@ -49,8 +59,10 @@ export class ReferenceBlocks implements LayerBlocks<Float32Array, ReferenceMask,
     return ref.linear(x, x.length / w.inFeatures, this.linearArrays(w));
   }
 
-  layerNorm(x: Float32Array, w: NormRef): Float32Array {
-    return ref.layerNorm(x, this.normArrays(w));
+  /** LayerNorm or RMSNorm, as `w` says, over rows of w.size. */
+  norm(x: Float32Array, w: NormRef): Float32Array {
+    const arrays = this.normArrays(w);
+    return isRmsNorm(w) ? ref.rmsNorm(x, arrays.gamma, arrays.eps) : ref.layerNorm(x, arrays);
   }
 
   add(x: Float32Array, y: Float32Array): Float32Array {
@@ -59,7 +71,7 @@ export class ReferenceBlocks implements LayerBlocks<Float32Array, ReferenceMask,
 
   /** Post-norm residual: LayerNorm(x + residual). */
   addNorm(x: Float32Array, residual: Float32Array, w: NormRef): Float32Array {
-    return this.layerNorm(ref.add(x, residual), w);
+    return this.norm(ref.add(x, residual), w);
   }
 
   activation(x: Float32Array, kind: Activation): Float32Array {
@@ -82,16 +94,33 @@ export class ReferenceBlocks implements LayerBlocks<Float32Array, ReferenceMask,
     return { keys: mask.keys, window: halfWindow };
   }
 
+  /** `mask` narrowed as a layer kind says (Blocks.narrowedMask). */
+  narrowedMask(mask: ReferenceMask, _ids: Int32Array, kind: MaskKind): ReferenceMask {
+    return {
+      keys: mask.keys,
+      ...(kind.halfWindow === undefined ? {} : { window: kind.halfWindow }),
+      ...(kind.causal ? { causal: true } : {}),
+    };
+  }
+
   /** Multi-head self-attention over x [B, S, H], returning the output projection [B, S, H]. */
   selfAttention(x: Float32Array, refs: AttentionRefs, mask: ReferenceMask, options: ReferenceAttentionOptions = {}): Float32Array {
     const { batch, sequence } = this.batch;
-    const common = { output: this.linearArrays(refs.output), heads: refs.heads };
+    const norms = refs.headNorms;
+    const common = {
+      output: this.linearArrays(refs.output),
+      heads: refs.heads,
+      ...(norms
+        ? { headNorms: { query: (t: Float32Array) => this.norm(t, norms.query), key: (t: Float32Array) => this.norm(t, norms.key) } }
+        : {}),
+      ...(refs.scale === undefined ? {} : { scale: refs.scale }),
+    };
     const arrays: ref.AttentionArrays =
       "qkv" in refs
         ? { qkv: this.linearArrays(refs.qkv), ...common }
         : { query: this.linearArrays(refs.query), key: this.linearArrays(refs.key), value: this.linearArrays(refs.value), ...common };
     const window = mask.window === undefined ? {} : { window: mask.window };
-    return ref.selfAttention(x, batch, sequence, arrays, mask.keys, { ...options, ...window });
+    return ref.selfAttention(x, batch, sequence, arrays, mask.keys, { ...options, ...window, ...(mask.causal ? { causal: true } : {}) });
   }
 
   /** Rotary tables for the batch's sequence length (positions from 0). */

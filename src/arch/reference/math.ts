@@ -130,6 +130,19 @@ export function layerNorm(x: Float32Array, norm: NormArrays): Float32Array {
   return y;
 }
 
+/** RMSNorm of each row of x [rows, size]: gamma · x / √(mean(x²) + ε) (gamma already 1 + w for Gemma). */
+export function rmsNorm(x: Float32Array, gamma: Float32Array, eps: number): Float32Array {
+  const size = gamma.length;
+  const y = new Float32Array(x.length);
+  for (let o = 0; o < x.length; o += size) {
+    let squares = 0;
+    for (let i = 0; i < size; i++) squares += x[o + i] * x[o + i];
+    const inv = 1 / Math.sqrt(squares / size + eps);
+    for (let i = 0; i < size; i++) y[o + i] = x[o + i] * inv * gamma[i];
+  }
+  return y;
+}
+
 export function activation(x: Float32Array, kind: Activation): Float32Array {
   const f = ACTIVATIONS[kind];
   const y = new Float32Array(x.length);
@@ -173,6 +186,10 @@ export function tanh(x: Float32Array): Float32Array {
 export type AttentionArrays = ({ query: LinearArrays; key: LinearArrays; value: LinearArrays } | { qkv: LinearArrays }) & {
   output: LinearArrays;
   heads: number;
+  /** Per-head norm of queries and keys over the head size, before the rotation. */
+  headNorms?: { query: (x: Float32Array) => Float32Array; key: (x: Float32Array) => Float32Array };
+  /** Factor of q·k; default 1/√(head size). */
+  scale?: number;
 };
 
 /** Extra additive score for (batch, head, query position, key position), e.g. position biases. */
@@ -184,6 +201,8 @@ export interface AttentionOptions {
   rotary?: RotaryTableArrays;
   /** Local attention: keys farther than this from the query are masked like padding (once). */
   window?: number;
+  /** Keys after the query are masked like padding (once). */
+  causal?: boolean;
 }
 
 /**
@@ -203,13 +222,22 @@ export function selfAttention(
     "qkv" in w ? splitColumns(linear(x, rows, w.qkv), rows, 3) : [w.query, w.key, w.value].map((p) => linear(x, rows, p))
   ) as [Float32Array, Float32Array, Float32Array];
   const { rotary } = options;
-  const rotate = (t: Float32Array) => (rotary ? applyRotary(t, batch, seq, w.heads, rotary) : t);
-  return linear(attend(rotate(q), rotate(k), v, batch, seq, w.heads, mask, options), rows, w.output);
+  // Heads of t [rows, heads·d] (fewer for keys under grouped-query attention): normed, then rotated.
+  const prepare = (t: Float32Array, norm: ((x: Float32Array) => Float32Array) | undefined) => {
+    const normed = norm ? norm(t) : t;
+    return rotary ? applyRotary(normed, batch, seq, (w.heads * normed.length) / q.length, rotary) : normed;
+  };
+  const context = attend(prepare(q, w.headNorms?.query), prepare(k, w.headNorms?.key), v, batch, seq, w.heads, mask, {
+    ...options,
+    ...(w.scale === undefined ? {} : { scale: w.scale }),
+  });
+  return linear(context, rows, w.output);
 }
 
 /**
- * softmax(q·kᵀ/√d + bias + mask)·v per head, on already projected q, k, v [batch, seq, heads·d];
- * returns the merged context [batch, seq, heads·d].
+ * softmax(q·kᵀ·scale + bias + mask)·v per head, on already projected q [batch, seq, heads·d] and
+ * k, v [batch, seq, kvHeads·d] (kvHeads divides heads: query head h reads key/value head
+ * ⌊h / (heads / kvHeads)⌋); returns the merged context [batch, seq, heads·d].
  */
 export function attend(
   q: Float32Array,
@@ -219,12 +247,14 @@ export function attend(
   seq: number,
   heads: number,
   mask: Int32Array,
-  options: Pick<AttentionOptions, "scoreBias" | "window"> = {},
+  options: Pick<AttentionOptions, "scoreBias" | "window" | "causal"> & { scale?: number } = {},
 ): Float32Array {
-  const { scoreBias, window = Infinity } = options;
+  const { scoreBias, window = Infinity, causal = false } = options;
   const width = q.length / (batch * seq);
   const d = width / heads;
-  const scale = 1 / Math.sqrt(d);
+  const kvWidth = k.length / (batch * seq);
+  const group = heads / (kvWidth / d);
+  const scale = options.scale ?? 1 / Math.sqrt(d);
   const context = new Float32Array(q.length);
   const scores = new Float64Array(seq);
   const sum = new Float64Array(d);
@@ -235,25 +265,25 @@ export function attend(
       let uniform: Float32Array | undefined;
       for (let i = 0; i < seq; i++) {
         const qo = (row + i) * width + h * d;
-        const { from, to, sees } = scoredKeys(mask, row, seq, i, window);
+        const { from, to, sees } = scoredKeys(mask, row, seq, i, window, causal);
         if (!sees && uniform) {
           context.set(uniform, qo);
           continue;
         }
         let max = -Infinity;
         for (let j = from; j < to; j++) {
-          const hidden = mask[row + j] === 0;
+          const hidden = mask[row + j] === 0 || (causal && j > i);
           // Beside a visible key, a hidden one's exp() is exactly 0: it need not be scored.
           if (sees && hidden) {
             scores[j] = -Infinity;
             continue;
           }
-          const ko = (row + j) * width + h * d;
+          const ko = (row + j) * kvWidth + Math.floor(h / group) * d;
           let dot = 0;
           for (let e = 0; e < d; e++) dot += q[qo + e] * k[ko + e];
           let s = dot * scale;
           if (scoreBias) s += scoreBias(b, h, i, j);
-          if (hidden || i - j > window || j - i > window) s += MASKED_SCORE;
+          if (hidden || i - j > window || (!causal && j - i > window)) s += MASKED_SCORE;
           scores[j] = s;
           if (s > max) max = s;
         }
@@ -263,7 +293,7 @@ export function attend(
         for (let j = from; j < to; j++) {
           const weight = scores[j];
           if (weight === 0) continue;
-          const vo = (row + j) * width + h * d;
+          const vo = (row + j) * kvWidth + Math.floor(h / group) * d;
           for (let e = 0; e < d; e++) sum[e] += weight * v[vo + e];
         }
         for (let e = 0; e < d; e++) context[qo + e] = sum[e] / total;
@@ -276,9 +306,10 @@ export function attend(
 
 /**
  * The keys [from, to) worth scoring for query i of the row starting at `rowStart`, and whether
- * the query sees any real key. When it does, only the keys within its window are scored (those
- * beyond score MASKED_SCORE, and exp() of that beside a visible score is exactly 0); when it
- * sees none, all keys are: each then scores MASKED_SCORE alike and the query attends uniformly.
+ * the query sees any real key. When it does, only the keys within its window (up to itself when
+ * causal) are scored (those beyond score MASKED_SCORE, and exp() of that beside a visible score is
+ * exactly 0); when it sees none, all keys are: each then scores MASKED_SCORE alike and the query
+ * attends uniformly (a left-padded decoder's pad rows).
  */
 function scoredKeys(
   mask: Int32Array,
@@ -286,9 +317,10 @@ function scoredKeys(
   seq: number,
   i: number,
   window: number,
+  causal: boolean,
 ): { from: number; to: number; sees: boolean } {
   const from = Math.max(0, i - window);
-  const to = Math.min(seq, i + window + 1);
+  const to = causal ? i + 1 : Math.min(seq, i + window + 1);
   for (let j = from; j < to; j++) if (mask[rowStart + j] !== 0) return { from, to, sees: true };
   return { from: 0, to: seq, sees: false };
 }
