@@ -8,17 +8,12 @@
 // global_attn_every_n_layers-th layer (from layer 0) attends globally; the others only to keys
 // within local_attention / 2 positions. Biases follow attention_bias, mlp_bias, norm_bias (all
 // off in ModernBERT-base/large). No pooler: CLS fallback. Task heads keep the encoder under "model.".
-import type { Value } from "../graph/builder.js";
 import { type Activation, readActivation } from "./activation.js";
-import type { Architecture, EncoderConfig, EncoderResult, GraphInputs, TemplateContext, TokenBatch } from "./architecture.js";
-import type { AttentionRefs, GateRefs, LayerBlocks, RotaryTables } from "./blocks.js";
+import type { EncoderConfig } from "./architecture.js";
 import { type ConfigReader, readWidthAndHeads } from "./config.js";
 import { type RotarySpec, ropeInverseFrequencies } from "./positions.js";
-import { ReferenceBlocks } from "./reference/blocks.js";
-import { type LinearRef, type NormRef, type TensorRef, type WeightReader, linearRef, normRef, tensorRef } from "./weight-refs.js";
-
-/** Global layers attend to every key; local ones to keys within halfWindow positions. */
-export type AttentionKind = "global" | "local";
+import { type LayerKind as AttentionKind, type PreNormLayerRefs, type PreNormPlan, preNormArchitecture } from "./pre-norm.js";
+import { linearRef, normRef, tensorRef } from "./weight-refs.js";
 
 export interface ModernBertConfig extends EncoderConfig {
   heads: number;
@@ -96,28 +91,10 @@ function ropeSpecs(c: ConfigReader, headSize: number): Record<AttentionKind, Rot
 
 // ---- weight table: Hugging Face names of ModernBertModel ----
 
-interface ModernBertLayerRefs {
-  kind: AttentionKind;
-  /** Absent for layer 0 (nn.Identity). */
-  attentionNorm?: NormRef;
-  attention: AttentionRefs;
-  mlpNorm: NormRef;
-  up: LinearRef;
-  gate: GateRefs;
-  down: LinearRef;
-}
-
-interface ModernBertRefs {
-  words: TensorRef;
-  embeddingNorm: NormRef;
-  layers: ModernBertLayerRefs[];
-  finalNorm: NormRef;
-}
-
-function modernBertRefs(c: ModernBertConfig): ModernBertRefs {
+function modernBertPlan(c: ModernBertConfig): PreNormPlan {
   const [h, inter] = [c.hiddenSize, c.intermediateSize];
   const norm = (prefix: string) => normRef(prefix, h, c.normEps, c.normBias);
-  const layer = (i: number): ModernBertLayerRefs => {
+  const layer = (i: number): PreNormLayerRefs => {
     const at = (name: string) => `layers.${i}.${name}`;
     return {
       kind: c.layerKinds[i]!,
@@ -137,76 +114,18 @@ function modernBertRefs(c: ModernBertConfig): ModernBertRefs {
     words: tensorRef("embeddings.tok_embeddings.weight", [c.vocabSize, h]),
     embeddingNorm: norm("embeddings.norm"),
     layers: Array.from({ length: c.layers }, (_, i) => layer(i)),
+    activation: c.activation,
     finalNorm: norm("final_norm"),
+    masks: { global: { causal: false }, local: { causal: false, halfWindow: c.halfWindow } },
+    rotary: c.rotary,
   };
 }
 
-// ---- graph ----
-
-function emitModernBert(ctx: TemplateContext, c: ModernBertConfig, inputs: GraphInputs): EncoderResult<Value> {
-  const { g, nn } = ctx;
-  const w = modernBertRefs(c);
-  const ids = inputs.inputIds;
-  const globalMask = nn.attentionMask(inputs.attentionMask);
-  // Masks and rotary tables per kind, built once and only for kinds the model has.
-  const masks = perKind((kind) =>
-    kind === "global" ? globalMask : g.scope("local_mask", () => nn.windowedMask(globalMask, ids, c.halfWindow)),
-  );
-  const tables = perKind<RotaryTables>((kind) => g.scope(`rotary_${kind}`, () => nn.rotaryTables(ids, c.rotary[kind])));
-  let x = nn.norm(nn.embed(w.words, ids), w.embeddingNorm);
-  w.layers.forEach((layer, i) => {
-    x = g.scope(`layer.${i}`, () => modernBertLayer(nn, layer, c.activation, x, masks, tables));
-  });
-  return { hidden: nn.norm(x, w.finalNorm) };
-}
-
-/** A value per attention kind, made on first use. */
-function perKind<T>(make: (kind: AttentionKind) => T): (kind: AttentionKind) => T {
-  const made = new Map<AttentionKind, T>();
-  return (kind) => {
-    if (!made.has(kind)) made.set(kind, make(kind));
-    return made.get(kind)!;
-  };
-}
-
-// ---- reference forward ----
-
-function referenceModernBert(weights: WeightReader, c: ModernBertConfig, batch: TokenBatch): EncoderResult<Float32Array> {
-  const nn = new ReferenceBlocks(weights, batch);
-  const w = modernBertRefs(c);
-  const ids = batch.inputIds;
-  const globalMask = nn.attentionMask(batch.attentionMask);
-  const masks = perKind((kind) => (kind === "global" ? globalMask : nn.windowedMask(globalMask, ids, c.halfWindow)));
-  const tables = perKind((kind) => nn.rotaryTables(ids, c.rotary[kind]));
-  let x = nn.norm(nn.embed(w.words, ids), w.embeddingNorm);
-  for (const layer of w.layers) {
-    x = nn.layer(layer, () => modernBertLayer(nn, layer, c.activation, x, masks, tables));
-  }
-  return { hidden: nn.norm(x, w.finalNorm) };
-}
-
-// ---- both ----
-
-/** Pre-norm layer: x + attn(attn_norm(x)), then x + mlp(mlp_norm(x)); the mask and rotary tables of its kind. */
-function modernBertLayer<T, Mask, Rotary>(
-  nn: LayerBlocks<T, Mask, { rotary: Rotary }>,
-  w: ModernBertLayerRefs,
-  act: Activation,
-  x: T,
-  masks: (kind: AttentionKind) => Mask,
-  tables: (kind: AttentionKind) => Rotary,
-): T {
-  const normed = w.attentionNorm ? nn.norm(x, w.attentionNorm) : x;
-  const attended = nn.add(x, nn.selfAttention(normed, w.attention, masks(w.kind), { rotary: tables(w.kind) }));
-  return nn.add(attended, nn.feedForward(nn.norm(attended, w.mlpNorm), w.up, w.down, act, w.gate));
-}
-
-export const modernBert: Architecture<ModernBertConfig> = {
+export const modernBert = preNormArchitecture<ModernBertConfig>({
   name: "modernbert",
   modelTypes: ["modernbert"],
   checkpointPrefixes: ["model."],
   parseConfig: parseModernBertConfig,
   anchorTensor: () => "embeddings.tok_embeddings.weight",
-  emit: emitModernBert,
-  reference: referenceModernBert,
-};
+  plan: modernBertPlan,
+});
