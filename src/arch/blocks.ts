@@ -120,6 +120,8 @@ export interface AttentionMask {
   input: Value;
   additive?: Value;
   halfWindow?: number;
+  /** A window's input_ids, kept for an attention that needs the additive form the flash form spared. */
+  ids?: Value;
   /** Keys after the query are hidden (decoders); the additive form is then always built. */
   causal?: boolean;
 }
@@ -328,7 +330,7 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
    * ([B, 1, S, S]) only where the attention reads it (the flash form attends block by block).
    */
   windowedMask(mask: AttentionMask, ids: Value, halfWindow: number): AttentionMask {
-    if (this.fused.attention && this.fused.flash) return { input: mask.input, halfWindow };
+    if (this.fused.attention && this.fused.flash) return { input: mask.input, halfWindow, ids };
     return { input: mask.input, halfWindow, additive: this.slidingWindowMask(this.additiveForm(mask), ids, halfWindow) };
   }
 
@@ -409,9 +411,19 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
         : this.bounded.local(heads, mask.input, mask.halfWindow);
     }
     this.quadratic = true;
+    this.materializeWindow(mask);
     const shared = (t: Value) => this.mergeHeads(this.repeatHeads(this.splitHeads(t, layout.kvHeads, layout.size), layout), widths[0]);
     const [keys, values] = layout.kvHeads === layout.heads ? [key, v] : [shared(key), shared(v)];
     return this.contrib.multiHeadAttention({ query, key: keys, value: values, ...this.kernelMasking(mask, scoreBias) }, kernel);
+  }
+
+  /**
+   * Gives a window mask its additive form when an attention other than the flash form reads it
+   * (grouped-query layers of a model whose other masks stay bounded), once per mask.
+   */
+  private materializeWindow(mask: AttentionMask): void {
+    if (mask.additive || mask.halfWindow === undefined || !mask.ids) return;
+    mask.additive = this.slidingWindowMask(this.additiveForm(mask), mask.ids, mask.halfWindow);
   }
 
   /** [B, S, heads·size] → [B, S, heads, size]. */

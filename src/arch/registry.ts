@@ -5,11 +5,13 @@ import { bert } from "./bert.js";
 import { ConfigError, type ConfigReader } from "./config.js";
 import { distilbert } from "./distilbert.js";
 import { electra } from "./electra.js";
+import { gemma3 } from "./gemma3.js";
 import { gte } from "./gte.js";
 import { jinaBert } from "./jina-bert.js";
 import { modernBert } from "./modernbert.js";
 import { mpnet } from "./mpnet.js";
 import { nomicBert } from "./nomic-bert.js";
+import { qwen2, qwen3 } from "./qwen.js";
 import { roberta } from "./roberta.js";
 
 export const ARCHITECTURES: ReadonlyArray<Architecture<any>> = [
@@ -23,6 +25,9 @@ export const ARCHITECTURES: ReadonlyArray<Architecture<any>> = [
   nomicBert,
   gte,
   modernBert,
+  qwen3,
+  qwen2,
+  gemma3,
 ];
 
 export function supportedModelTypes(): string[] {

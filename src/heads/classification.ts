@@ -169,10 +169,7 @@ export function classificationHead(plan: ClassifierPlan, architecture: string): 
           const shape = { batch: batch.batch, sequence: batch.sequence, hidden: plan.dense.inFeatures };
           const pooled = poolTokens(encoder.hidden, batch.attentionMask, shape, { pooling: plan.pooling, normalize: false });
           return {
-            [OUTPUT.logits]: nn.linear(
-              nn.norm(nn.activation(nn.linear(pooled, plan.dense), plan.activation), plan.norm),
-              plan.classifier,
-            ),
+            [OUTPUT.logits]: nn.linear(nn.norm(nn.activation(nn.linear(pooled, plan.dense), plan.activation), plan.norm), plan.classifier),
           };
         }
       }
