@@ -71,6 +71,12 @@ export interface Architecture<C extends EncoderConfig = EncoderConfig> {
    * not throw, whatever the config holds.
    */
   matches?(config: ConfigReader): boolean;
+  /**
+   * A decoder-family model (Qwen, Gemma): its embedding is its sentence-transformers pipeline
+   * (last-token or mean pooling, Dense, Normalize), always in the graph, and pooler_output is that
+   * pipeline's pooling (SPEC); a causal-LM checkpoint must say, or be told, what it is for.
+   */
+  readonly decoder?: boolean;
   /** Prefixes under which task heads wrap the encoder, e.g. "bert." in BertForMaskedLM. */
   readonly checkpointPrefixes: readonly string[];
   parseConfig(config: ConfigReader): C;

@@ -140,6 +140,7 @@ function gemma3Plan(c: Gemma3Config): PreNormPlan {
 export const gemma3 = preNormArchitecture<Gemma3Config>({
   name: "gemma3_text",
   modelTypes: ["gemma3_text"],
+  decoder: true,
   checkpointPrefixes: ["model."],
   parseConfig: parseGemma3Config,
   anchorTensor: () => "embed_tokens.weight",

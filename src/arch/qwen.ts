@@ -103,6 +103,7 @@ function qwenTemplate(family: "qwen3" | "qwen2") {
   return preNormArchitecture<QwenConfig>({
     name: family,
     modelTypes: [family],
+    decoder: true,
     checkpointPrefixes: ["model."],
     parseConfig: (c) => parseQwenConfig(c, family),
     anchorTensor: () => "embed_tokens.weight",

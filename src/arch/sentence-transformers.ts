@@ -1,20 +1,39 @@
 // sentence-transformers layout: modules.json lists the pipeline (Transformer → Pooling →
-// [Normalize]); the Pooling module's config.json says how token vectors become one vector.
+// [Dense …] → [Normalize]); the Pooling module's config.json says how token vectors become one
+// vector, each Dense module's config.json (and its weights beside it) how that vector is projected.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage, oneLine } from "../common/messages.js";
 import { ConfigError, ConfigReader } from "./config.js";
 
-export type PoolingMode = "cls" | "mean" | "max";
-export const POOLING_MODES: readonly PoolingMode[] = ["cls", "mean", "max"];
+/** lasttoken: the last position whose attention_mask is 1 (decoder embedders). */
+export type PoolingMode = "cls" | "mean" | "max" | "lasttoken";
+export const POOLING_MODES: readonly PoolingMode[] = ["cls", "mean", "max", "lasttoken"];
+
+/** A Dense module after pooling: activation(x·Wᵀ [+ b]), its weights "linear.*" in `folder`. */
+export interface DenseLayer {
+  /** The module's folder (absolute: the graph and the reference read the weights there). */
+  folder: string;
+  inFeatures: number;
+  outFeatures: number;
+  activation: DenseActivation;
+}
+
+export type DenseActivation = "identity" | "tanh";
+const DENSE_ACTIVATIONS: Record<string, DenseActivation> = {
+  "torch.nn.modules.linear.Identity": "identity",
+  "torch.nn.modules.activation.Tanh": "tanh",
+};
 
 export interface SentencePipeline {
   pooling: PoolingMode;
   /** A Normalize module follows pooling (L2, unit-length vectors). */
   normalize: boolean;
+  /** Dense modules between pooling and Normalize, in order. */
+  dense: DenseLayer[];
   /** sentence_bert_config.json's max_seq_length, when present. */
   maxSeqLength?: number;
-  /** Module types after pooling that this project does not reproduce (e.g. Dense). */
+  /** Module types after pooling that this project does not reproduce. */
   unsupportedModules: string[];
   /** The files that describe this pipeline, relative to the folder (modules.json, the pooling config…). */
   files: string[];
@@ -33,7 +52,7 @@ const POOLING_KEYS: ReadonlyArray<[key: string, mode: PoolingMode | undefined]> 
   ["pooling_mode_max_tokens", "max"],
   ["pooling_mode_mean_sqrt_len_tokens", undefined],
   ["pooling_mode_weightedmean_tokens", undefined],
-  ["pooling_mode_lasttoken", undefined],
+  ["pooling_mode_lasttoken", "lasttoken"],
 ];
 
 export interface ModuleEntry {
@@ -67,14 +86,43 @@ export function readSentencePipeline(
   if (!poolingModule) throw new ConfigError(`${modulesPath} lists no Pooling module; it is not a sentence-transformers embedding model`);
   const poolingConfig = join(poolingModule.path, "config.json");
   const pooling = readPoolingMode(ConfigReader.fromFile(join(dir, poolingConfig)));
-  const after = modules.slice(modules.indexOf(poolingModule) + 1).map((m) => m.type.replace(MODULE_PREFIX, ""));
+  const afterModules = modules.slice(modules.indexOf(poolingModule) + 1);
+  const after = afterModules.map((m) => m.type.replace(MODULE_PREFIX, ""));
+  const denseModules = afterModules.filter((m) => m.type === `${MODULE_PREFIX}Dense`);
+  const dense = denseModules.map((m) => readDenseLayer(dir, m.path));
   const maxSeqLength = has("sentence_bert_config.json") ? readMaxSeqLength(join(dir, "sentence_bert_config.json")) : undefined;
   return {
     pooling,
     normalize: after.includes("Normalize"),
+    dense,
     ...(maxSeqLength ? { maxSeqLength } : {}),
-    unsupportedModules: after.filter((t) => t !== "Normalize"),
-    files: ["modules.json", poolingConfig, ...SENTENCE_TRANSFORMERS_FILES.filter((f) => f !== "modules.json" && has(f))],
+    unsupportedModules: after.filter((t) => t !== "Normalize" && t !== "Dense"),
+    files: [
+      "modules.json",
+      poolingConfig,
+      ...denseModules.flatMap((m) => [join(m.path, "config.json"), join(m.path, denseWeightsFile(join(dir, m.path)))]),
+      ...SENTENCE_TRANSFORMERS_FILES.filter((f) => f !== "modules.json" && has(f)),
+    ],
+  };
+}
+
+/** The weights file of a Dense module folder: model.safetensors, else pytorch_model.bin (older saves). */
+function denseWeightsFile(folder: string): string {
+  return existsSync(join(folder, "model.safetensors")) || !existsSync(join(folder, "pytorch_model.bin"))
+    ? "model.safetensors"
+    : "pytorch_model.bin";
+}
+
+/** A Dense module's config.json: in/out features and the activation (Identity or Tanh, sentence-transformers' default). */
+function readDenseLayer(dir: string, path: string): DenseLayer {
+  const folder = join(dir, path);
+  const config = ConfigReader.fromFile(join(folder, "config.json"));
+  const activation = config.oneOf("activation_function", Object.keys(DENSE_ACTIVATIONS), "torch.nn.modules.activation.Tanh");
+  return {
+    folder,
+    inFeatures: config.int("in_features", { min: 1 }),
+    outFeatures: config.int("out_features", { min: 1 }),
+    activation: DENSE_ACTIVATIONS[activation]!,
   };
 }
 
@@ -128,10 +176,10 @@ function readPoolingMode(config: ConfigReader): PoolingMode {
   const enabled = POOLING_KEYS.filter(([key]) => config.has(key) && config.boolean(key));
   if (enabled.length !== 1) {
     const names = enabled.map(([key]) => key).join(", ") || "none";
-    throw config.fail(`exactly one pooling mode must be true (found: ${names}); supported: cls, mean, max`);
+    throw config.fail(`exactly one pooling mode must be true (found: ${names}); supported: ${POOLING_MODES.join(", ")}`);
   }
   const [key, mode] = enabled[0]!;
-  if (!mode) throw config.fail(`${key} is not supported; supported pooling modes: cls, mean, max`);
+  if (!mode) throw config.fail(`${key} is not supported; supported pooling modes: ${POOLING_MODES.join(", ")}`);
   return mode;
 }
 

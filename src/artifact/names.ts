@@ -27,6 +27,8 @@ export const METADATA = {
   pooler: "pooler",
   sentencePooling: "sentence_pooling",
   sentenceNormalize: "sentence_normalize",
+  /** Dense modules after pooling, "in x out:activation" comma-separated (decoder embedders). */
+  sentenceDense: "sentence_dense",
   /** Matryoshka: sentence_embedding is cut to this many dimensions and renormalized. */
   sentenceDimensions: "sentence_dimensions",
   /** fp16 for a float16 graph (float32 I/O). */

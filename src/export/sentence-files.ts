@@ -30,9 +30,13 @@ export function resolveSentencePooling(
   request: SentenceRequest,
   hiddenSize: number,
   logger: Logger,
+  /** A decoder embedder: its pipeline is always in the graph (last-token pooling, normalized, when its folder names none). */
+  decoder = false,
 ): SentencePooling | undefined {
   const { dimensions } = request;
-  const pooling = resolvePooling(modelDir, request.sentenceEmbedding || dimensions !== undefined || request.vector !== undefined);
+  const pooling = decoder
+    ? resolveDecoderPooling(modelDir, request.sentenceEmbedding)
+    : resolvePooling(modelDir, request.sentenceEmbedding || dimensions !== undefined || request.vector !== undefined);
   if (dimensions === undefined || !pooling) return pooling;
   if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > hiddenSize) {
     throw new ExportError(`dimensions must be an integer from 1 to the model's hidden size ${hiddenSize}, not ${String(dimensions)}`);
@@ -44,6 +48,14 @@ export function resolveSentencePooling(
     );
   }
   return { ...pooling, dimensions };
+}
+
+/** What a decoder exported with --task feature-extraction and no sentence-transformers files pools by: its last token. */
+const DECODER_DEFAULT_POOLING: SentencePooling = { pooling: "lasttoken", normalize: true };
+
+function resolveDecoderPooling(modelDir: string, option: boolean | SentencePooling | undefined): SentencePooling {
+  if (typeof option === "object") return resolvePooling(modelDir, option)!;
+  return readSentencePipeline(modelDir) ? resolvePooling(modelDir, true)! : DECODER_DEFAULT_POOLING;
 }
 
 function resolvePooling(modelDir: string, option: boolean | SentencePooling | undefined): SentencePooling | undefined {
@@ -69,7 +81,7 @@ function resolvePooling(modelDir: string, option: boolean | SentencePooling | un
         `export without the sentence_embedding output, or choose the pooling explicitly (CLI: --pooling cls|mean|max)`,
     );
   }
-  return { pooling: pipeline.pooling, normalize: pipeline.normalize };
+  return { pooling: pipeline.pooling, normalize: pipeline.normalize, ...(pipeline.dense.length > 0 ? { dense: pipeline.dense } : {}) };
 }
 
 /**
@@ -85,7 +97,11 @@ export function writeSentenceFiles(
 ): void {
   const pipeline = readPipelineQuietly(modelDir, logger);
   const describesGraph = (p: SentencePipeline) =>
-    !pooling || (p.pooling === pooling.pooling && p.normalize === pooling.normalize && p.unsupportedModules.length === 0);
+    !pooling ||
+    (p.pooling === pooling.pooling &&
+      p.normalize === pooling.normalize &&
+      p.dense.length === (pooling.dense?.length ?? 0) &&
+      p.unsupportedModules.length === 0);
   if (pipeline && describesGraph(pipeline)) {
     for (const file of pipeline.files) copyFileAtomic(join(modelDir, file), withParent(join(outputDir, file)));
     return;

@@ -190,10 +190,12 @@ export class EmbeddingService {
     planDir(outputDir); // a bad output path fails before anything is read; nothing is created yet
     const encoder = await abortable(this.loadEncoder(onProgress));
     const { architecture, config } = encoder;
-    const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger);
+    const taskName = chosenTask(options.task) ?? detectTask(encoder);
+    const decoderEmbedder = architecture.decoder === true && taskName === "feature-extraction";
+    const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger, decoderEmbedder);
     const advertised = readAdvertisedDimensions(encoder.dir);
     const task: TaskSpec = {
-      task: chosenTask(options.task) ?? detectTask(encoder),
+      task: taskName,
       ...(sentenceEmbedding ? { sentenceEmbedding } : {}),
       ...(options.outputs ? { outputs: options.outputs } : {}),
     };

@@ -63,6 +63,27 @@ export function verificationBatch(config: EncoderConfig, tokenTypes = false): To
   return { batch: lengths.length, sequence, inputIds, attentionMask, ...(tokenTypeIds ? { tokenTypeIds } : {}) };
 }
 
+/** `batch` with each row's real tokens moved to the end: the padding decoders' tokenizers add on the left. */
+export function leftPadded(batch: TokenBatch): TokenBatch {
+  const { sequence } = batch;
+  const move = (values: Int32Array, pad: number) => {
+    const out = new Int32Array(values.length).fill(pad);
+    for (let row = 0; row < batch.batch; row++) {
+      const real: number[] = [];
+      for (let t = 0; t < sequence; t++) if (batch.attentionMask[row * sequence + t]) real.push(values[row * sequence + t]!);
+      out.set(real, (row + 1) * sequence - real.length);
+    }
+    return out;
+  };
+  const padId = batch.inputIds[batch.attentionMask.indexOf(0)] ?? 0;
+  return {
+    ...batch,
+    inputIds: move(batch.inputIds, padId),
+    attentionMask: move(batch.attentionMask, 0),
+    ...(batch.tokenTypeIds ? { tokenTypeIds: move(batch.tokenTypeIds, 0) } : {}),
+  };
+}
+
 /** Row `row`, first `length` tokens of a batch, as a batch of one. */
 export function rowOf(batch: TokenBatch, row: number, length: number): TokenBatch {
   const start = row * batch.sequence;
@@ -177,10 +198,11 @@ export async function verifyGraph(
   }
   const session = await opening;
   try {
-    // The padded batch, and its last row (a single token) alone.
+    // The padded batch, and its last row (a single token) alone; decoders also padded on the left.
     const cases: Array<[TokenBatch, HeadArrays]> = [
       [batch, stacked(expected)],
       [reference.batches.at(-1)!, expected.at(-1)!],
+      ...(encoder.architecture.decoder ? [[leftPadded(batch), stacked(expected)] as [TokenBatch, HeadArrays]] : []),
     ];
     const comparisons: Comparison[] = [];
     for (const [input, want] of cases) {

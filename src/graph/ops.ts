@@ -55,6 +55,10 @@ export class Ops {
 
   gather = (data: Value, indices: Value, axis = 0): Value => this.g.op("Gather", [data, indices], { axis: attr.int(axis) });
 
+  /** Slices of `data` at `indices` (last axis: coordinates), the first `batchDims` axes shared (GatherND). */
+  gatherND = (data: Value, indices: Value, batchDims = 0): Value =>
+    this.g.op("GatherND", [data, indices], batchDims ? { batch_dims: attr.int(batchDims) } : {});
+
   transpose = (x: Value, perm: number[]): Value => this.g.op("Transpose", [x], { perm: attr.ints(perm) });
 
   /** Reshape to `dims`, where 0 copies the input dimension and -1 is inferred. */

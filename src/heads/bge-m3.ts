@@ -16,7 +16,7 @@ import { DataType } from "../graph/ir.js";
 import type { Ops } from "../graph/ops.js";
 import * as ref from "../arch/reference/math.js";
 import type { Head } from "./head.js";
-import { type Projection, projectGraph, readProjection } from "./token-vectors.js";
+import { type Projection, projectGraph, readProjection } from "./projection.js";
 
 export const BGE_M3_SPARSE_FILE = "sparse_linear.pt";
 export const BGE_M3_COLBERT_FILE = "colbert_linear.pt";

@@ -1,9 +1,22 @@
 // The feature-extraction outputs every embedding export has (SPEC): last_hidden_state, and
 // pooler_output — the model's pooler (dense + tanh) when the template has one, else the first
-// token (CLS fallback).
+// token (CLS fallback). Decoders' pooler_output comes from their sentence pipeline instead.
 import { METADATA, OUTPUT } from "../artifact/names.js";
 import * as ref from "../arch/reference/math.js";
 import type { Head } from "./head.js";
+
+/** last_hidden_state alone: a decoder's token vectors (its pooler_output is its pooling's). */
+export function lastHiddenStateHead(hidden: number): Head {
+  return {
+    name: "decoder",
+    outputs: [{ name: OUTPUT.lastHiddenState, dims: ["batch", "sequence", hidden], perToken: true }],
+    emit: (_ctx, decoder) => ({
+      values: { [OUTPUT.lastHiddenState]: decoder.hidden },
+      metadata: { [METADATA.pooler]: "sentence_pooling" },
+    }),
+    reference: (_ctx, decoder) => ({ [OUTPUT.lastHiddenState]: decoder.hidden }),
+  };
+}
 
 export function encoderOutputsHead(hidden: number): Head {
   return {

@@ -8,7 +8,8 @@ import type { ConfigReader } from "../arch/config.js";
 import { WeightError } from "../checkpoint/weights.js";
 import { ExportError } from "../common/errors.js";
 import { classificationHead, classifierPlan, planTensors } from "./classification.js";
-import { encoderOutputsHead } from "./encoder-outputs.js";
+import { encoderOutputsHead, lastHiddenStateHead } from "./encoder-outputs.js";
+import { readSentencePipeline } from "../arch/sentence-transformers.js";
 import type { BgeM3Output } from "./bge-m3.js";
 import type { Head } from "./head.js";
 import { bgeM3Heads, colbertHead, detectRetrievalTask, sparseHead } from "./retrieval.js";
@@ -74,6 +75,7 @@ export function detectTask(encoder: LoadedEncoder): Task {
   const c = encoder.configFile;
   const architectures = architecturesOf(c);
   if (architectures.some((a) => a.endsWith("ForSequenceClassification"))) return "rerank";
+  if (encoder.architecture.decoder) return detectDecoderTask(encoder, architectures);
   const retrieval = detectRetrievalTask(encoder);
   if (retrieval) return retrieval;
   for (const a of architectures) {
@@ -95,6 +97,20 @@ export function detectTask(encoder: LoadedEncoder): Task {
   return "feature-extraction";
 }
 
+/**
+ * A decoder is an embedder when its folder has a sentence-transformers pipeline (Qwen3-Embedding's
+ * config still says Qwen3ForCausalLM) or its class is the bare model; a causal LM with neither
+ * says nothing of what it is for.
+ */
+function detectDecoderTask(encoder: LoadedEncoder, architectures: string[]): Task {
+  if (readSentencePipeline(encoder.dir)) return "feature-extraction";
+  if (architectures.length > 0 && architectures.every((a) => a.endsWith("Model"))) return "feature-extraction";
+  throw encoder.configFile.fail(
+    `${architectures.join(", ") || "this model"} is a causal language model and its folder has no sentence-transformers files saying what it is for; ` +
+      `pass --task feature-extraction to export it as an embedder (last-token pooling unless --pooling says otherwise) or --task rerank for a yes/no reranker (Qwen3-Reranker)`,
+  );
+}
+
 /** The heads of `spec` on `encoder`, their tensors checked to exist. */
 export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
   if (!IMPLEMENTED.includes(spec.task)) {
@@ -112,6 +128,14 @@ export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
   if (spec.task === "feature-extraction") {
     if (spec.vector && !spec.sentenceEmbedding)
       throw new ExportError("a quantized vector output is computed from sentence_embedding; add a pooling");
+    if (encoder.architecture.decoder) {
+      if (!spec.sentenceEmbedding)
+        throw new ExportError(`a ${encoder.architecture.name} embedder needs its sentence pooling (sentenceEmbedding)`);
+      return [
+        lastHiddenStateHead(config.hiddenSize),
+        sentenceEmbeddingHead(spec.sentenceEmbedding, config.hiddenSize, spec.vector, { poolerOutput: true }),
+      ];
+    }
     return [
       encoderOutputsHead(config.hiddenSize),
       ...(spec.sentenceEmbedding ? [sentenceEmbeddingHead(spec.sentenceEmbedding, config.hiddenSize, spec.vector)] : []),

@@ -13,15 +13,13 @@ import * as ref from "../arch/reference/math.js";
 import { moduleClass, readModules } from "../arch/sentence-transformers.js";
 import type { LinearArrays } from "../arch/weight-refs.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
-import { openCheckpoint } from "../checkpoint/checkpoint.js";
-import { PytorchBinCheckpoint } from "../checkpoint/pytorch-bin.js";
-import { WeightError } from "../checkpoint/weights.js";
 import type { GraphBuilder, Value } from "../graph/builder.js";
 import { DataType } from "../graph/ir.js";
 import type { Ops } from "../graph/ops.js";
 import { type ColbertSettings, colbertMetadata } from "./colbert-settings.js";
 import type { Head } from "./head.js";
 import { l2Normalize, normalizeGraph } from "./pooling.js";
+import { type Projection, projectGraph, readProjection } from "./projection.js";
 
 /** Which tokens yield a vector. */
 export type VectorTokens =
@@ -29,38 +27,6 @@ export type VectorTokens =
   | { kind: "notPad"; padTokenId: number }
   /** bge-m3: real tokens (attention_mask 1) after the first. */
   | { kind: "afterFirst" };
-
-/**
- * A small linear map read whole from a side file (a PyLate Dense folder, bge-m3's .pt heads) or
- * from the checkpoint: a few MB at most, so it is held as arrays.
- */
-export type Projection = LinearArrays & { source: string };
-
-/**
- * A side file's nn.Linear, [out, in] with out read from the file: a .pt/.bin state dict (read by
- * the restricted unpickler) or a folder with model.safetensors / pytorch_model.bin. `stem`: the
- * Linear's name in that state dict ("" for torch.save(linear.state_dict()), "linear" for PyLate's Dense).
- */
-export function readProjection(path: string, stem: string, inFeatures: number): Projection {
-  const store = /\.(pt|bin)$/.test(path) ? PytorchBinCheckpoint.open(path) : openCheckpoint(path);
-  try {
-    const name = (part: string) => (stem ? `${stem}.${part}` : part);
-    const info = store.info(name("weight"));
-    const [outFeatures, width] = info.shape;
-    if (info.shape.length !== 2 || width !== inFeatures || !outFeatures) {
-      throw new WeightError(
-        `${store.source}: tensor "${name("weight")}" has shape [${info.shape.join(", ")}], not [out, ${inFeatures}]; ` +
-          `this projection does not belong to an encoder of hidden size ${inFeatures}`,
-      );
-    }
-    const bias = store.has(name("bias")) ? store.finiteFloat32(name("bias")) : undefined;
-    if (bias && bias.length !== outFeatures)
-      throw new WeightError(`${store.source}: tensor "${name("bias")}" has ${bias.length} values, not ${outFeatures}`);
-    return { weight: store.finiteFloat32(name("weight")), ...(bias ? { bias } : {}), inFeatures, outFeatures, source: store.source };
-  } finally {
-    store.close();
-  }
-}
 
 /** PyLate's projection: the Dense module right after the transformer in modules.json, or undefined. */
 export function readPylateDense(dir: string, hidden: number): Projection | undefined {
@@ -81,15 +47,6 @@ export function readPylateDense(dir: string, hidden: number): Projection | undef
 }
 
 const IDENTITY = "torch.nn.modules.linear.Identity";
-
-/** x [B, S, in] · Wᵀ + b from arrays held in memory. */
-export function projectGraph(g: GraphBuilder, ops: Ops, x: Value, p: Projection, hint: string): Value {
-  const transposed = new Float32Array(p.weight.length);
-  for (let o = 0; o < p.outFeatures; o++)
-    for (let i = 0; i < p.inFeatures; i++) transposed[i * p.outFeatures + o] = p.weight[o * p.inFeatures + i]!;
-  const product = ops.matMul(x, g.constFloat(transposed, [p.inFeatures, p.outFeatures], `${hint}.weight`));
-  return p.bias ? ops.add(product, g.constFloat(p.bias, [p.outFeatures], `${hint}.bias`)) : product;
-}
 
 /** [B, S, 1] float: 1 where a token yields a vector. */
 function vectorMask(ops: Ops, g: GraphBuilder, inputs: { inputIds: Value; attentionMask: Value }, which: VectorTokens): Value {
