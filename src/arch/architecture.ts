@@ -77,6 +77,8 @@ export interface Architecture<C extends EncoderConfig = EncoderConfig> {
    * pipeline's pooling (SPEC); a causal-LM checkpoint must say, or be told, what it is for.
    */
   readonly decoder?: boolean;
+  /** Why a float16 file of this model cannot be trusted, when it cannot (the export refuses it up front). */
+  readonly float16Refusal?: string;
   /** Prefixes under which task heads wrap the encoder, e.g. "bert." in BertForMaskedLM. */
   readonly checkpointPrefixes: readonly string[];
   parseConfig(config: ConfigReader): C;

@@ -141,6 +141,9 @@ export const gemma3 = preNormArchitecture<Gemma3Config>({
   name: "gemma3_text",
   modelTypes: ["gemma3_text"],
   decoder: true,
+  // Measured by others, not here: EmbeddingGemma's residual stream exceeds float16's 65504
+  // (onnxruntime issue 26732; text-embeddings-inference refuses its FP16 too).
+  float16Refusal: "Gemma 3's activations exceed float16's range (65504) and turn into Inf/NaN; export FP32, INT8 or INT4 instead",
   checkpointPrefixes: ["model."],
   parseConfig: parseGemma3Config,
   anchorTensor: () => "embed_tokens.weight",

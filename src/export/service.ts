@@ -190,6 +190,8 @@ export class EmbeddingService {
     planDir(outputDir); // a bad output path fails before anything is read; nothing is created yet
     const encoder = await abortable(this.loadEncoder(onProgress));
     const { architecture, config } = encoder;
+    if (dtype === "fp16" && architecture.float16Refusal)
+      throw new ExportError(`dtype fp16 is refused for ${architecture.name}: ${architecture.float16Refusal}`);
     const taskName = chosenTask(options.task) ?? detectTask(encoder);
     const decoderEmbedder = architecture.decoder === true && taskName === "feature-extraction";
     const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger, decoderEmbedder);
