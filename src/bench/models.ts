@@ -6,6 +6,14 @@ import { type ModelResolver, isLocalFolder, modelSlug } from "../export/model-so
 import { BGE_SMALL_SHAPE, syntheticBert } from "../fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE, type SyntheticModel, writeModelFolder } from "../fixtures/model-folder.js";
 import { syntheticReranker } from "../fixtures/rerankers.js";
+import {
+  type DecoderPipelineOptions,
+  EMBEDDING_GEMMA_SHAPE,
+  QWEN3_0_6B_SHAPE,
+  syntheticGemma3,
+  syntheticQwen3,
+  writeDecoderPipeline,
+} from "../fixtures/decoders.js";
 import { XLM_ROBERTA_LARGE_SHAPE, syntheticRoberta } from "../fixtures/roberta.js";
 import type { BenchModel } from "./result.js";
 
@@ -13,7 +21,12 @@ export const SYNTHETIC_PREFIX = "synthetic:";
 export const DEFAULT_BENCH_MODEL = `${SYNTHETIC_PREFIX}bge-small`;
 
 /** Generated models: random weights in a real architecture's layout and shape. */
-export const SYNTHETIC_MODELS: Readonly<Record<string, { about: string; create: () => SyntheticModel }>> = {
+export const SYNTHETIC_MODELS: Readonly<
+  Record<
+    string,
+    { about: string; create: () => SyntheticModel; /** Decoders' sentence-transformers files. */ pipeline?: DecoderPipelineOptions }
+  >
+> = {
   "bge-small": { about: "BAAI/bge-small-en-v1.5's shape", create: () => syntheticBert({ ...BGE_SMALL_SHAPE, seed: 7 }) },
   // A cross-encoder: BertForSequenceClassification, one relevance logit.
   "ms-marco-minilm": {
@@ -24,6 +37,17 @@ export const SYNTHETIC_MODELS: Readonly<Record<string, { about: string; create: 
   "xlm-roberta-large": {
     about: "xlm-roberta-large / bge-m3 shape, over 2 GB",
     create: () => syntheticRoberta({ ...XLM_ROBERTA_LARGE_SHAPE, modelType: "xlm-roberta", seed: 7, streamed: true }),
+  },
+  // Decoders at their real widths and vocabularies, 2 layers (of 28 and 24): the tables dominate.
+  "qwen3-embedding-0.6b": {
+    about: "Qwen3-Embedding-0.6B's widths and vocabulary, 2 of its 28 layers",
+    create: () => syntheticQwen3({ ...QWEN3_0_6B_SHAPE, seed: 7, streamed: true }),
+    pipeline: { pooling: "lasttoken" },
+  },
+  "embeddinggemma-300m": {
+    about: "EmbeddingGemma-300m's widths and vocabulary, 2 of its 24 layers, both Dense modules",
+    create: () => syntheticGemma3({ ...EMBEDDING_GEMMA_SHAPE, seed: 7, streamed: true, slidingWindow: 512 }),
+    pipeline: { pooling: "mean", dense: [3072, 768] },
   },
 };
 
@@ -46,7 +70,9 @@ export function syntheticModelDir(name: string, cacheDir: string, log?: (message
     // Generated beside its final name and renamed: an interrupted run leaves no half model.
     const partial = `${dir}.partial-${process.pid}`;
     rmSync(partial, { recursive: true, force: true });
-    writeModelFolder(partial, synthetic.create());
+    const model = synthetic.create();
+    writeModelFolder(partial, model);
+    if (synthetic.pipeline) writeDecoderPipeline(partial, Number(model.config.hidden_size), synthetic.pipeline);
     renameSync(partial, dir);
   }
   return dir;
