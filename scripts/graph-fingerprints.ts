@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadEncoder } from "../src/arch/encoder.js";
 import type { GraphVariant } from "../src/arch/graph-variant.js";
+import { syntheticGemma3, syntheticQwen2, syntheticQwen3 } from "../src/fixtures/decoders.js";
 import * as fixtures from "../src/fixtures/index.js";
 import type { SyntheticModel } from "../src/fixtures/model-folder.js";
 import { encodeModel } from "../src/graph/onnx-writer.js";
@@ -27,6 +28,9 @@ const MODELS: Array<[string, () => SyntheticModel]> = [
   ["gte", () => fixtures.syntheticGte({ seed: 10 })],
   ["modernbert", () => fixtures.syntheticModernBert({ seed: 11 })],
   ["modernbert-biases-layer-types", () => fixtures.syntheticModernBert({ seed: 12, biases: true, layerTypes: true })],
+  ["qwen3", () => syntheticQwen3({ seed: 13 })],
+  ["qwen2", () => syntheticQwen2({ seed: 14 })],
+  ["gemma3", () => syntheticGemma3({ seed: 15 })],
   ...fixtures.RERANKER_FIXTURES.map((kind): [string, () => SyntheticModel] => [`reranker-${kind}`, () => fixtures.syntheticReranker(kind)]),
 ];
 
@@ -39,8 +43,9 @@ try {
     const encoder = loadEncoder(dir);
     try {
       const task = detectTask(encoder);
-      const specs =
-        task === "feature-extraction"
+      const specs = encoder.architecture.decoder
+        ? [{ label: "pipeline", spec: { task, sentenceEmbedding: { pooling: "lasttoken" as const, normalize: true } } }]
+        : task === "feature-extraction"
           ? [
               { label: "encoder", spec: { task } },
               { label: "mean", spec: { task, sentenceEmbedding: { pooling: "mean" as const, normalize: true } } },

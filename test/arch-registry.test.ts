@@ -1,5 +1,5 @@
-// model_type → template: every BERT-family type this project supports, a clear error listing
-// them for any other, and each template's config parsing failing only with ConfigErrors.
+// model_type → template: every BERT-family and decoder type this project supports, a clear error
+// listing them for any other, and each template's config parsing failing only with ConfigErrors.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ConfigError, ConfigReader } from "../src/arch/config.js";
@@ -7,6 +7,7 @@ import { loadEncoder } from "../src/arch/encoder.js";
 import { architectureFor, supportedModelTypes } from "../src/arch/registry.js";
 import { syntheticAlbert } from "../src/fixtures/albert.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
+import { syntheticGemma3, syntheticQwen2, syntheticQwen3 } from "../src/fixtures/decoders.js";
 import { syntheticDistilBert } from "../src/fixtures/distilbert.js";
 import { syntheticElectra } from "../src/fixtures/electra.js";
 import { syntheticGte } from "../src/fixtures/gte.js";
@@ -34,18 +35,28 @@ const FIXTURES: Array<[string, SyntheticModel]> = [
   ["modernbert", syntheticModernBert()],
 ];
 
+/** Decoders: head_dim may differ from hidden / heads; key/value heads divide the query heads. */
+const DECODER_FIXTURES: Array<[string, SyntheticModel]> = [
+  ["qwen3", syntheticQwen3()],
+  ["qwen2", syntheticQwen2()],
+  ["gemma3_text", syntheticGemma3()],
+];
+
 describe("architecture registry", () => {
-  it("supports the BERT family's model types", () => {
+  it("supports the BERT family's and the decoders' model types", () => {
     expect(supportedModelTypes()).toEqual([
       "albert",
       "bert",
       "camembert",
       "distilbert",
       "electra",
+      "gemma3_text",
       "modernbert",
       "mpnet",
       "new",
       "nomic_bert",
+      "qwen2",
+      "qwen3",
       "roberta",
       "xlm-roberta",
     ]);
@@ -54,9 +65,29 @@ describe("architecture registry", () => {
   it("an unknown model_type is one clear error listing every supported type", () => {
     const dir = modelFolder({ ...syntheticBert(), config: { ...syntheticBert().config, model_type: "gpt2" } });
     expect(() => loadEncoder(dir)).toThrow(
-      `${dir}/config.json: model_type "gpt2" is not supported; supported model types: albert, bert, camembert, distilbert, electra, modernbert, mpnet, new, nomic_bert, roberta, xlm-roberta`,
+      `${dir}/config.json: model_type "gpt2" is not supported; supported model types: albert, bert, camembert, distilbert, electra, gemma3_text, modernbert, mpnet, new, nomic_bert, qwen2, qwen3, roberta, xlm-roberta`,
     );
   });
+
+  for (const [name, model] of DECODER_FIXTURES) {
+    it(`${name}: any field replaced by any JSON value parses to a usable config or fails with a ConfigError`, () => {
+      fc.assert(
+        fc.property(fc.constantFrom(...Object.keys(model.config)), fc.jsonValue(), (key, value) => {
+          try {
+            const config = { ...model.config, [key]: value };
+            const parsed = architectureFor(reader(config)).parseConfig(reader(config)) as unknown as Record<string, number>;
+            expect(parsed.heads! % parsed.kvHeads!).toBe(0);
+            expect(parsed.headDim! % 2).toBe(0);
+            expect(parsed.maxSequence).toBeGreaterThanOrEqual(1);
+          } catch (error) {
+            expect(error).toBeInstanceOf(ConfigError);
+            expect((error as Error).message).toContain(SOURCE);
+          }
+        }),
+        { numRuns: 150 },
+      );
+    });
+  }
 
   for (const [name, model] of FIXTURES) {
     it(`${name}: any field replaced by any JSON value parses to a usable config or fails with a ConfigError`, () => {

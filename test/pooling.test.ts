@@ -158,14 +158,14 @@ describe("export with a sentence_embedding output", () => {
     expect(usage.stderr).toContain("--no-normalize goes with --pooling");
   });
 
-  it("refuses a pipeline with modules it cannot reproduce (Dense), and a bad explicit pooling", async () => {
+  it("refuses a pipeline with modules it cannot reproduce (LayerNorm after pooling), and a bad explicit pooling", async () => {
     const dir = modelFolder(bert, { sentence: { pooling: "mean", normalize: false } });
     const modules = JSON.parse(readFileSync(join(dir, "modules.json"), "utf8"));
-    modules.push({ idx: 2, name: "2", path: "2_Dense", type: "sentence_transformers.models.Dense" });
+    modules.push({ idx: 2, name: "2", path: "2_LayerNorm", type: "sentence_transformers.models.LayerNorm" });
     writeFileSync(join(dir, "modules.json"), JSON.stringify(modules));
     const service = new EmbeddingService(dir, { logger: silentLogger });
     const out = tempDir();
-    await expect(service.exportOnnxModel(out, { quantized: false, sentenceEmbedding: true })).rejects.toThrow(/Dense after pooling/);
+    await expect(service.exportOnnxModel(out, { quantized: false, sentenceEmbedding: true })).rejects.toThrow(/LayerNorm after pooling/);
     await expect(
       service.exportOnnxModel(out, { quantized: false, sentenceEmbedding: { pooling: "weighted" as "mean", normalize: true } }),
     ).rejects.toThrow(ExportError);
