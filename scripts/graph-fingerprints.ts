@@ -42,7 +42,7 @@ try {
     const dir = fixtures.writeModelFolder(join(root, name), make(), { tokenizer: false });
     const encoder = loadEncoder(dir);
     try {
-      const task = detectTask(encoder);
+      const task = encoder.architecture.decoder ? ("feature-extraction" as const) : detectTask(encoder);
       const specs = encoder.architecture.decoder
         ? [{ label: "pipeline", spec: { task, sentenceEmbedding: { pooling: "lasttoken" as const, normalize: true } } }]
         : task === "feature-extraction"
