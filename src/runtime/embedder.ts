@@ -16,7 +16,7 @@ import { METADATA, OUTPUT } from "../artifact/names.js";
 import { TOKENIZER_JSON, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { describe, errorMessage, kindOf } from "../common/messages.js";
 import { type ProgressCallback, startTask } from "../common/progress.js";
-import { batchByLength, padBatch } from "../quant/tokenize.js";
+import { type PaddingSide, batchByLength, padBatch } from "../quant/tokenize.js";
 import { DEFAULT_MAX_BATCH_TOKENS, LONG_TEXT_MODES, type LongTextMode, chunkIds, meanVector, textWindow } from "./long-text.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { type ModelSession, openModelSession } from "../ort/model-session.js";
@@ -283,7 +283,14 @@ export class Embedder {
     const vectors = new Array<T>(ids.length);
     const task = startTask(onProgress, { stage: "embed", label: "embedding", unit: "texts", total: ids.length });
     try {
-      for (const { batch, rows } of batchByLength(ids, batchSize, this.specials.padId, maxBatchTokens)) {
+      for (const { batch, rows } of batchByLength(
+        ids,
+        batchSize,
+        this.specials.padId,
+        maxBatchTokens,
+        undefined,
+        this.specials.paddingSide,
+      )) {
         signal?.throwIfAborted();
         const values = await compute(batch);
         const width = values.length / batch.batch;
@@ -303,6 +310,8 @@ export class Embedder {
     return padBatch(
       texts.map((text) => this.encode(text)),
       this.specials.padId,
+      undefined,
+      this.specials.paddingSide,
     );
   }
 
@@ -412,6 +421,8 @@ export interface SpecialTokens {
   prefix: number;
   suffix: number;
   padId: number;
+  /** tokenizer_config.json's padding_side (default right; Qwen3-Embedding pads left). */
+  paddingSide: PaddingSide;
 }
 
 /** Where the template puts the text, found by encoding a probe with and without special tokens. */
@@ -425,7 +436,14 @@ export function specialTokens(tokenizer: Tokenizer, config: Record<string, unkno
   const padToken =
     typeof config.pad_token === "string" ? config.pad_token : (config.pad_token as { content?: string } | undefined)?.content;
   const padId = [padToken, "[PAD]", "<pad>"].map((t) => (t ? tokenizer.token_to_id(t) : undefined)).find((id) => id !== undefined) ?? 0;
-  return { prefix, suffix, padId };
+  return { prefix, suffix, padId, paddingSide: paddingSideOf(config) };
+}
+
+/** tokenizer_config.json's padding_side, as transformers reads it (absent: right). */
+export function paddingSideOf(config: Record<string, unknown>): PaddingSide {
+  const side = config.padding_side ?? "right";
+  if (side === "left" || side === "right") return side;
+  throw new EmbedderError(`tokenizer_config.json: padding_side must be "left" or "right", not ${JSON.stringify(side)}; fix the file`);
 }
 
 /** tokenizer_config.json's model_max_length, unless it is transformers' "no limit" value. */
