@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import type { GraphVariant } from "../arch/graph-variant.js";
 import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
+import { promptsMetadata, readPrompts } from "../arch/prompts.js";
 import type { SentencePooling } from "../heads/pooling.js";
 import { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "../heads/tasks.js";
 import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
@@ -192,6 +193,7 @@ export class EmbeddingService {
     const { architecture, config } = encoder;
     const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger);
     const advertised = readAdvertisedDimensions(encoder.dir);
+    const prompts = readPrompts(encoder.dir);
     const task: TaskSpec = {
       task: chosenTask(options.task) ?? detectTask(encoder),
       ...(sentenceEmbedding ? { sentenceEmbedding } : {}),
@@ -231,6 +233,7 @@ export class EmbeddingService {
         [METADATA.sourceModel]: this.modelId,
         [METADATA.maxSequenceLength]: String(config.maxSequence),
         ...(advertised ? { [METADATA.matryoshkaDimensions]: advertised.dimensions.join(",") } : {}),
+        ...promptsMetadata(prompts),
       },
       producerVersion: PACKAGE_VERSION,
       task,

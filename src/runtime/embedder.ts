@@ -11,6 +11,7 @@ import type { TokenBatch } from "../arch/architecture.js";
 import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens, truncateAndNormalize } from "../heads/pooling.js";
 import { VECTOR_OUTPUT, type VectorKind } from "../heads/vectors.js";
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
+import { type ModelPrompts, PromptError, type PromptRequest, promptsOf, resolvePrompt } from "../arch/prompts.js";
 import type { ExportFolder } from "../artifact/layout.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
 import { TOKENIZER_JSON, loadTokenizer } from "../artifact/tokenizer-files.js";
@@ -80,6 +81,14 @@ export interface EmbedOptions {
    * (default: the graph's own sentence_embedding width when it was exported with --dimensions).
    */
   dimensions?: number;
+  /**
+   * The model's prompt of this name (its config_sentence_transformers.json `prompts`, e.g.
+   * Qwen3-Embedding's "query"), put before each text as sentence-transformers does (prompt +
+   * text). Default: the model's default_prompt_name, when it has one.
+   */
+  prompt?: string;
+  /** Text put before each text instead of a named prompt ("" for none). */
+  promptText?: string;
   /** Progress events (stage "embed", texts done of all), one per batch: worth it for long inputs. */
   onProgress?: ProgressCallback;
   /** Stops a long embedding between batches: embed() rejects with the signal's reason. */
@@ -104,6 +113,8 @@ export class Embedder {
     readonly pooling: PoolingMode,
     /** What the graph's sentence_embedding output computes, when it has one. */
     readonly graphPooling: SentencePooling | undefined,
+    /** The model's prompts (config_sentence_transformers.json's, carried in the graph's metadata). */
+    readonly prompts: ModelPrompts,
   ) {}
 
   /** Loads an exported folder: its ONNX file (FP32 or INT8) and tokenizer files. */
@@ -154,7 +165,16 @@ export class Embedder {
     }
     const graphPooling = session.outputNames.includes(SENTENCE_EMBEDDING_OUTPUT) ? sentencePoolingOf(metadata) : undefined;
     const pooling = options.pooling ?? graphPooling?.pooling ?? pipeline?.pooling ?? "cls";
-    return new Embedder(session, tokenizer, specialTokens(tokenizer, config), modelPath, maxLength, pooling, graphPooling);
+    return new Embedder(
+      session,
+      tokenizer,
+      specialTokens(tokenizer, config),
+      modelPath,
+      maxLength,
+      pooling,
+      graphPooling,
+      promptsOf(metadata, modelPath),
+    );
   }
 
   /** One vector per text, in order. */
@@ -163,11 +183,12 @@ export class Embedder {
   /** A string gives its vector; an array gives one vector per text, in order. */
   async embed(input: string | readonly string[], options: EmbedOptions = {}): Promise<Float32Array | Float32Array[]> {
     if (typeof input === "string") return (await this.embed([input], options))[0]!;
-    const texts = checkedTexts(input);
+    const texts = this.prompted(checkedTexts(input), options);
     const longText = options.longText ?? "truncate";
     if (!LONG_TEXT_MODES.includes(longText))
       throw new EmbedderError(`longText must be one of ${LONG_TEXT_MODES.join(", ")}, not ${describeInput(longText)}`);
-    if (longText === "chunk") return (await this.embedChunks(texts, options)).map((text) => text.mean);
+    // The texts carry their prompt already.
+    if (longText === "chunk") return (await this.embedChunks(texts, { ...options, promptText: "" })).map((text) => text.mean);
     if (options.stride !== undefined) throw new EmbedderError(`stride applies to longText: "chunk" only; pass both, or neither`);
     return this.vectorsOf(
       texts.map((text) => this.encode(text)),
@@ -190,7 +211,9 @@ export class Embedder {
         `stride must be an integer from 0 to ${window - 1} (a window holds ${window} text tokens), not ${describeInput(stride)}`,
       );
     }
-    const windows = checkedTexts(texts).map((text) => chunkIds(this.tokenizer.encode(text).ids, this.maxLength, this.specials, stride));
+    const windows = this.prompted(checkedTexts(texts), options).map((text) =>
+      chunkIds(this.tokenizer.encode(text).ids, this.maxLength, this.specials, stride),
+    );
     const vectors = await this.vectorsOf(windows.flat(), options);
     let next = 0;
     return windows.map((chunks) => {
@@ -305,10 +328,10 @@ export class Embedder {
     return vectors;
   }
 
-  /** The padded token batch embed() feeds for `texts` (in the given order). */
-  tokenize(texts: readonly string[]): TokenBatch {
+  /** The padded token batch embed() feeds for `texts` (in the given order), prompted as `options` say. */
+  tokenize(texts: readonly string[], options: PromptRequest = {}): TokenBatch {
     return padBatch(
-      texts.map((text) => this.encode(text)),
+      this.prompted(texts, options).map((text) => this.encode(text)),
       this.specials.padId,
       undefined,
       this.specials.paddingSide,
@@ -317,6 +340,20 @@ export class Embedder {
 
   async close(): Promise<void> {
     await this.session.release();
+  }
+
+  /** `texts` with the prompt `options` ask for (else the model's default one) in front: prompt + text, as sentence-transformers. */
+  private prompted(texts: readonly string[], options: PromptRequest): readonly string[] {
+    const prompt = this.promptText(options);
+    return prompt === "" ? texts : texts.map((text) => prompt + text);
+  }
+
+  private promptText(request: PromptRequest): string {
+    try {
+      return resolvePrompt(this.prompts, request, this.modelPath);
+    } catch (error) {
+      throw error instanceof PromptError ? new EmbedderError(error.message) : error;
+    }
   }
 
   /** Token ids with special tokens, truncated like Hugging Face tokenizers: text tokens go, specials stay. */
