@@ -2,7 +2,7 @@
 // EmbeddingGemma publish theirs, and @huggingface/tokenizers (what the runtimes use) encodes with
 // them as with the real ones: Qwen's pre-tokenizer split and byte-level symbols (checked against
 // an independent BPE here), <|endoftext|> appended; Gemma's <bos> … <eos> with byte fallback.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -177,6 +177,39 @@ describe("Gemma tokenizer fixture (EmbeddingGemma-300m layout)", () => {
         },
       ),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe("tokenizer_config.json's add_bos_token / add_eos_token (Llama and Gemma tokenizer classes)", () => {
+  /** A Gemma folder whose tokenizer.json adds only <bos>, its tokenizer_config.json edited. */
+  function gemmaFolder(edit: Record<string, unknown>): string {
+    const dir = tempDir();
+    writeGemmaTokenizerFiles(dir, { appendEos: false });
+    writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ ...readJson(dir, "tokenizer_config.json"), ...edit }));
+    return dir;
+  }
+
+  it("decide the template over tokenizer.json's, as transformers' fast tokenizer builds it (e5-mistral: <s> … </s>)", () => {
+    const both = loadTokenizer(gemmaFolder({ add_eos_token: true })).tokenizer;
+    const ids = both.encode("hi").ids;
+    expect([ids[0], ids.at(-1)]).toEqual([2, 1]);
+    expect(both.encode("hi", { text_pair: "yo" }).ids.filter((id: number) => id === 2 || id === 1)).toEqual([2, 1, 2, 1]);
+    const neither = loadTokenizer(gemmaFolder({ add_bos_token: false, tokenizer_class: "LlamaTokenizerFast" })).tokenizer;
+    expect(neither.encode("hi").ids).toEqual(neither.encode("hi", { add_special_tokens: false }).ids);
+  });
+
+  it("other classes keep tokenizer.json's template (Qwen2Tokenizer has no add_eos_token)", () => {
+    const dir = tempDir();
+    writeQwenTokenizerFiles(dir, { appendEndOfText: false });
+    writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ ...readJson(dir, "tokenizer_config.json"), add_eos_token: true }));
+    const tokenizer = loadTokenizer(dir).tokenizer;
+    expect(tokenizer.encode("yes").ids).toEqual(tokenizer.encode("yes", { add_special_tokens: false }).ids);
+  });
+
+  it("a flag whose token is missing is an error naming the file", () => {
+    expect(() => loadTokenizer(gemmaFolder({ add_eos_token: true, eos_token: "</s>" }))).toThrow(
+      /tokenizer_config\.json sets add_eos_token but its eos_token "<\/s>" is not in tokenizer\.json; fix the file/,
     );
   });
 });

@@ -14,7 +14,7 @@ import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/s
 import { type ModelPrompts, PromptError, type PromptRequest, promptsOf, resolvePrompt } from "../arch/prompts.js";
 import type { ExportFolder } from "../artifact/layout.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
-import { TOKENIZER_JSON, loadTokenizer } from "../artifact/tokenizer-files.js";
+import { TOKENIZER_JSON, configTokenName, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { describe, errorMessage, kindOf } from "../common/messages.js";
 import { type ProgressCallback, startTask } from "../common/progress.js";
 import { type PaddingSide, batchByLength, padBatch } from "../quant/tokenize.js";
@@ -470,8 +470,7 @@ export function specialTokens(tokenizer: Tokenizer, config: Record<string, unkno
   while (prefix + bare.length <= full.length && bare.some((id, i) => full[prefix + i] !== id)) prefix++;
   if (prefix + bare.length > full.length) prefix = 0;
   const suffix = Math.max(0, full.length - prefix - bare.length);
-  const padToken =
-    typeof config.pad_token === "string" ? config.pad_token : (config.pad_token as { content?: string } | undefined)?.content;
+  const padToken = configTokenName(config.pad_token);
   const padId = [padToken, "[PAD]", "<pad>"].map((t) => (t ? tokenizer.token_to_id(t) : undefined)).find((id) => id !== undefined) ?? 0;
   return { prefix, suffix, padId, paddingSide: paddingSideOf(config) };
 }
