@@ -83,6 +83,8 @@ describe("Embedder prompts", () => {
 
   it("an unknown prompt name is an error listing the model's prompts", async () => {
     await expect(embedder.embed(TEXTS, { prompt: "passage" })).rejects.toThrow(EmbedderError);
+    // embedInt8 / embedBinary resolve the prompt the same way (before looking for their output).
+    await expect(embedder.embedInt8(TEXTS, { prompt: "passage" })).rejects.toThrow(/prompt "passage" is not one of/);
     await expect(embedder.embed(TEXTS, { prompt: "passage" })).rejects.toThrow(
       /prompt "passage" is not one of .*'s prompts \("query", "document"\)/,
     );

@@ -253,9 +253,9 @@ export class Embedder {
    * The graph's sentence_embedding_int8 per text, in order (exported with --vector int8;
    * compare two with dotProduct).
    */
-  async embedInt8(texts: readonly string[], options: { batchSize?: number } = {}): Promise<Int8Array[]> {
+  async embedInt8(texts: readonly string[], options: { batchSize?: number } & PromptRequest = {}): Promise<Int8Array[]> {
     return this.embedVectors(
-      texts,
+      this.prompted(checkedTexts(texts), options),
       "int8",
       options.batchSize,
       (batch) => this.run(batch, VECTOR_OUTPUT.int8, "int8") as Promise<Int8Array>,
@@ -266,9 +266,9 @@ export class Embedder {
    * The graph's sentence_embedding_binary per text, in order: sign bits packed 8 per byte
    * (exported with --vector binary; compare two with hammingDistance).
    */
-  async embedBinary(texts: readonly string[], options: { batchSize?: number } = {}): Promise<Uint8Array[]> {
+  async embedBinary(texts: readonly string[], options: { batchSize?: number } & PromptRequest = {}): Promise<Uint8Array[]> {
     return this.embedVectors(
-      texts,
+      this.prompted(checkedTexts(texts), options),
       "binary",
       options.batchSize,
       (batch) => this.run(batch, VECTOR_OUTPUT.binary, "uint8") as Promise<Uint8Array>,
