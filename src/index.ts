@@ -29,6 +29,7 @@ export {
   type PoolingMode,
 } from "./runtime/embedder.js";
 export type { LongTextMode } from "./runtime/long-text.js";
+export type { ModelPrompts } from "./arch/prompts.js";
 export { Reranker, RerankerError, type RerankerOptions, type RerankOptions, type RerankResult } from "./runtime/reranker.js";
 export { SparseEmbedder, type SparseVector, type SparseEmbedOptions, sparseDot, sparsify } from "./runtime/sparse-embedder.js";
 export { MultiVectorEmbedder, type MultiVectorOptions, maxSim } from "./runtime/multi-vector-embedder.js";

@@ -57,6 +57,8 @@ export const METADATA = {
   colbert: "colbert_settings",
   /** Token ids whose sparse weight is always 0 (bge-m3's special tokens), comma-separated. */
   sparseDroppedIds: "sparse_dropped_ids",
+  /** JSON { prompts, default_prompt_name }: config_sentence_transformers.json's prompts (ModelPrompts). */
+  prompts: "prompts",
 } as const;
 
 /** INT8 quantization modes, each with its own file name. */

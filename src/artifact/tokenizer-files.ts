@@ -41,8 +41,9 @@ export interface HighestToken {
  */
 export function loadTokenizer(dir: string, has?: (file: string) => boolean): LoadedTokenizer {
   const { json, config, jsonPath } = readTokenizerFiles(dir, has);
+  const templated = withConfigTemplate(json, config, dir);
   try {
-    return { tokenizer: new Tokenizer(json, config), config, highest: highestTokenId(json, jsonPath) };
+    return { tokenizer: new Tokenizer(templated, config), config, highest: highestTokenId(json, jsonPath) };
   } catch (error) {
     throw new ExportError(`${jsonPath} could not be loaded as a tokenizer (${(error as Error).message}); re-download it`);
   }
@@ -67,6 +68,69 @@ function readTokenizerFiles(
   }
   const config = (has("tokenizer_config.json") ? readJson(join(dir, "tokenizer_config.json"), true) : undefined) ?? {};
   return { json: readJson(jsonPath, false)!, config, jsonPath };
+}
+
+/**
+ * Tokenizer classes whose fast tokenizer transformers builds its post-processor for from
+ * tokenizer_config.json's add_bos_token (default true) and add_eos_token (default false) on load
+ * (LlamaTokenizerFast / GemmaTokenizerFast.update_post_processor), whatever tokenizer.json says:
+ * e5-mistral's tokenizer.json adds only <s>, its config add_eos_token, and its vectors are the </s>
+ * token's. The runtimes tokenize with the same template.
+ */
+const TEMPLATE_FROM_CONFIG = new Set(["LlamaTokenizer", "GemmaTokenizer", "CodeLlamaTokenizer"]);
+
+/** tokenizer_config.json's name of a special token: a string, or an AddedToken's { content }. */
+export function configTokenName(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  const content = (value as { content?: unknown } | null | undefined)?.content;
+  return typeof content === "string" ? content : undefined;
+}
+
+/** tokenizer.json with the post-processor transformers builds for it from tokenizer_config.json (see TEMPLATE_FROM_CONFIG). */
+export function withConfigTemplate(json: Record<string, unknown>, config: Record<string, unknown>, dir: string): Record<string, unknown> {
+  const tokenizerClass = String(config.tokenizer_class ?? "").replace(/Fast$/, "");
+  if (!TEMPLATE_FROM_CONFIG.has(tokenizerClass)) return json;
+  const idOf = (token: string) => {
+    const added = (Array.isArray(json.added_tokens) ? (json.added_tokens as Array<{ id?: unknown; content?: unknown }>) : []).find(
+      (t) => t?.content === token,
+    );
+    const id = added?.id ?? ((json.model as { vocab?: Record<string, unknown> } | undefined)?.vocab ?? {})[token];
+    return typeof id === "number" ? id : undefined;
+  };
+  const marker = (flag: "add_bos_token" | "add_eos_token", field: "bos_token" | "eos_token", fallback: boolean) => {
+    if (!(config[flag] ?? fallback)) return [];
+    const token = configTokenName(config[field]);
+    const id = token === undefined ? undefined : idOf(token);
+    if (token === undefined || id === undefined) {
+      throw new ExportError(
+        `${join(dir, "tokenizer_config.json")} sets ${flag} but its ${field} ${token === undefined ? "is not set" : `"${token}" is not in tokenizer.json`}; fix the file`,
+      );
+    }
+    return [{ token, id }];
+  };
+  const [bos, eos] = [marker("add_bos_token", "bos_token", true), marker("add_eos_token", "eos_token", false)];
+  return { ...json, post_processor: templateProcessing(bos, eos) };
+}
+
+export interface TemplateToken {
+  token: string;
+  id: number;
+}
+
+/** A tokenizer.json TemplateProcessing putting `before` and `after` around each text (a pair: the second with type id 1). */
+export function templateProcessing(before: readonly TemplateToken[], after: readonly TemplateToken[]): Record<string, unknown> {
+  const special = (typeId: number) => (t: TemplateToken) => ({ SpecialToken: { id: t.token, type_id: typeId } });
+  const around = (sequence: "A" | "B", typeId: number) => [
+    ...before.map(special(typeId)),
+    { Sequence: { id: sequence, type_id: typeId } },
+    ...after.map(special(typeId)),
+  ];
+  return {
+    type: "TemplateProcessing",
+    single: around("A", 0),
+    pair: [...around("A", 0), ...around("B", 1)],
+    special_tokens: Object.fromEntries([...before, ...after].map(({ token, id }) => [token, { id: token, ids: [id], tokens: [token] }])),
+  };
 }
 
 /** The highest token id a parsed tokenizer.json can produce: its vocabulary's and its added tokens'. */

@@ -16,6 +16,7 @@ import {
 } from "../quant/options.js";
 import { CALIBRATION_METHODS, type CalibrationMethod } from "../quant/range-selection.js";
 import { POOLING_MODES, type PoolingMode } from "../arch/sentence-transformers.js";
+import { PromptError, type PromptRequest, resolvePrompt } from "../arch/prompts.js";
 import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
 import { DTYPES, type Dtype } from "../export/float16-export.js";
 import { BENCH_FLAGS, BENCH_USAGE, benchOptions, commandLine } from "./bench-command.js";
@@ -260,6 +261,12 @@ const COMMANDS: Record<string, Command> = {
       { name: "colbert", help: "token vectors of a ColBERT / bge-m3 export (documents; --query for queries)" },
       { name: "query", help: "with --colbert: encode the texts as queries (marker, [MASK] augmentation)" },
       { name: "dimensions", value: "N", help: "Matryoshka: keep the first N dimensions, renormalized (default: the graph's)" },
+      {
+        name: "prompt",
+        value: "name",
+        help: "put the model's prompt of this name before each text (its config_sentence_transformers.json prompts, e.g. query; default: its default_prompt_name)",
+      },
+      { name: "prompt-text", value: "text", help: "put this text before each text instead of a named prompt ('' for none)" },
       { name: "batch-size", value: "N", help: `texts per onnxruntime run (default ${DEFAULT_BATCH_SIZE})` },
       { name: "max-length", value: "N", help: "truncate texts to N tokens (default: the model's limit)" },
       { name: "file", value: "name.onnx", help: "the ONNX file to use when the folder has several" },
@@ -275,7 +282,11 @@ const COMMANDS: Record<string, Command> = {
     async run([dir, ...texts], flags, context) {
       if (!dir) throw new UsageError("missing <exported-dir> (a folder written by 'jazzmine-embed export')");
       const inputs = textsToEmbed(texts, flags.input, context.io);
-      if (flags.sparse || flags.colbert) return embedRetrieval(dir, inputs, flags, context);
+      if (flags.sparse || flags.colbert) {
+        if (flags.prompt !== undefined || flags["prompt-text"] !== undefined)
+          throw new UsageError("--prompt and --prompt-text go with dense embeddings, not --sparse / --colbert");
+        return embedRetrieval(dir, inputs, flags, context);
+      }
       const pooling = parsePooling(flags.pooling);
       const embedder = await Embedder.load(dir, {
         // onnxruntime in a child: its native crashes (one comes with long command lines) are one error line here.
@@ -288,7 +299,13 @@ const COMMANDS: Record<string, Command> = {
       try {
         const normalize = !flags["no-normalize"];
         const batchSize = flags["batch-size"] !== undefined ? parseInteger("batch-size", flags["batch-size"]) : undefined;
+        const prompt = {
+          ...(typeof flags.prompt === "string" ? { prompt: flags.prompt } : {}),
+          ...(typeof flags["prompt-text"] === "string" ? { promptText: flags["prompt-text"] } : {}),
+        };
+        checkPrompt(embedder, prompt);
         const vectors = await embedder.embed(inputs, {
+          ...prompt,
           normalize,
           ...(batchSize !== undefined ? { batchSize } : {}),
           // Progress only when the texts take more than one onnxruntime run.
@@ -378,6 +395,15 @@ COMMANDS.bench = {
     return { stdout: `${readFileSync(files.markdown, "utf8")}\n${files.json}`, summary: { ...files, result } };
   },
 };
+
+/** A prompt name the model does not have is a usage error, reported before any text is embedded. */
+function checkPrompt(embedder: Embedder, request: PromptRequest): void {
+  try {
+    resolvePrompt(embedder.prompts, request, embedder.modelPath);
+  } catch (error) {
+    throw error instanceof PromptError ? new UsageError(error.message) : error;
+  }
+}
 
 /** --sentence-embedding: modules.json's pooling; --pooling X [--no-normalize]: explicit. */
 function sentenceEmbeddingOption(flags: Flags): boolean | { pooling: PoolingMode; normalize: boolean } {

@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ConfigError } from "../arch/config.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
+import { PROMPTS_CONFIG, readPrompts } from "../arch/prompts.js";
 import type { SentencePooling } from "../heads/pooling.js";
 import { POOLING_MODES, type SentencePipeline, readSentencePipeline, sentencePipelineFiles } from "../arch/sentence-transformers.js";
 import { copyFileAtomic, ensureDir, writeFileAtomic } from "../common/atomic.js";
@@ -106,6 +107,8 @@ export function writeSentenceFiles(
     for (const file of pipeline.files) copyFileAtomic(join(modelDir, file), withParent(join(outputDir, file)));
     return;
   }
+  // The model's prompts travel with it whatever the graph pools.
+  if (readPrompts(modelDir)) copyFileAtomic(join(modelDir, PROMPTS_CONFIG), join(outputDir, PROMPTS_CONFIG));
   if (!pooling) return;
   for (const [file, text] of Object.entries(sentencePipelineFiles(pooling.pooling, pooling.normalize, hiddenSize))) {
     writeFileAtomic(withParent(join(outputDir, file)), text);

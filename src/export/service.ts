@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import type { GraphVariant } from "../arch/graph-variant.js";
 import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
+import { promptsMetadata, readPrompts } from "../arch/prompts.js";
 import type { SentencePooling } from "../heads/pooling.js";
 import { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "../heads/tasks.js";
 import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
@@ -196,6 +197,7 @@ export class EmbeddingService {
     const decoderEmbedder = architecture.decoder === true && taskName === "feature-extraction";
     const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger, decoderEmbedder);
     const advertised = readAdvertisedDimensions(encoder.dir);
+    const prompts = readPrompts(encoder.dir);
     const task: TaskSpec = {
       task: taskName,
       ...(sentenceEmbedding ? { sentenceEmbedding } : {}),
@@ -235,6 +237,7 @@ export class EmbeddingService {
         [METADATA.sourceModel]: this.modelId,
         [METADATA.maxSequenceLength]: String(config.maxSequence),
         ...(advertised ? { [METADATA.matryoshkaDimensions]: advertised.dimensions.join(",") } : {}),
+        ...promptsMetadata(prompts),
       },
       producerVersion: PACKAGE_VERSION,
       task,

@@ -1,7 +1,11 @@
 // Texts → token batches with the model's own tokenizer: truncated to the maximum length
 // (keeping the final special token, as transformers' truncation does), grouped by length so a
-// batch carries almost no padding, padded with the model's pad id.
+// batch carries almost no padding, padded with the model's pad id on the side its tokenizer
+// pads (tokenizer_config.json's padding_side: Qwen3-Embedding pads on the left).
 import type { TokenBatch } from "../arch/architecture.js";
+
+/** Where a batch's shorter rows get their padding. */
+export type PaddingSide = "left" | "right";
 
 /** The part of @huggingface/tokenizers' Tokenizer used here. */
 export interface TokenEncoder {
@@ -34,7 +38,7 @@ export function tokenizeTexts(tokenizer: TokenEncoder, texts: readonly string[],
  * its longest row and holding at most `maxTokens` padded tokens (rows × longest row; a sequence
  * longer than that makes a batch of its own). Returns the batches and, for each batch row, the
  * index of its sequence. `typeIds` (one row per sequence: text pairs) become the batches'
- * token_type_ids.
+ * token_type_ids. Rows are padded on `side`.
  */
 export function batchByLength(
   sequences: readonly ArrayLike<number>[],
@@ -42,6 +46,7 @@ export function batchByLength(
   padTokenId: number,
   maxTokens = Infinity,
   typeIds?: readonly ArrayLike<number>[],
+  side: PaddingSide = "right",
 ): Array<{ batch: TokenBatch; rows: number[] }> {
   const order = sequences.map((_, i) => i).sort((a, b) => sequences[a]!.length - sequences[b]!.length || a - b);
   const out: Array<{ batch: TokenBatch; rows: number[] }> = [];
@@ -53,6 +58,7 @@ export function batchByLength(
           rows.map((i) => sequences[i]!),
           padTokenId,
           typeIds && rows.map((i) => typeIds[i]!),
+          side,
         ),
         rows,
       });
@@ -69,18 +75,25 @@ export function batchByLength(
 }
 
 /**
- * Rows padded to the longest one (at least one position, so that no rows still make a batch);
- * with `typeIds`, their token type ids (type 0 at padding).
+ * Rows padded to the longest one (at least one position, so that no rows still make a batch),
+ * after their tokens (`side` "right") or before them ("left", as decoders whose last token is
+ * pooled are fed); with `typeIds`, their token type ids (type 0 at padding).
  */
-export function padBatch(rows: readonly ArrayLike<number>[], padTokenId: number, typeIds?: readonly ArrayLike<number>[]): TokenBatch {
+export function padBatch(
+  rows: readonly ArrayLike<number>[],
+  padTokenId: number,
+  typeIds?: readonly ArrayLike<number>[],
+  side: PaddingSide = "right",
+): TokenBatch {
   const sequence = Math.max(1, ...rows.map((r) => r.length));
   const inputIds = new Int32Array(rows.length * sequence).fill(padTokenId);
   const attentionMask = new Int32Array(rows.length * sequence);
   const tokenTypeIds = typeIds ? new Int32Array(rows.length * sequence) : undefined;
   rows.forEach((row, b) => {
-    inputIds.set(row, b * sequence);
-    attentionMask.fill(1, b * sequence, b * sequence + row.length);
-    tokenTypeIds?.set(typeIds![b]!, b * sequence);
+    const start = b * sequence + (side === "left" ? sequence - row.length : 0);
+    inputIds.set(row, start);
+    attentionMask.fill(1, start, start + row.length);
+    tokenTypeIds?.set(typeIds![b]!, start);
   });
   return { batch: rows.length, sequence, inputIds, attentionMask, ...(tokenTypeIds ? { tokenTypeIds } : {}) };
 }

@@ -11,12 +11,13 @@ import type { TokenBatch } from "../arch/architecture.js";
 import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens, truncateAndNormalize } from "../heads/pooling.js";
 import { VECTOR_OUTPUT, type VectorKind } from "../heads/vectors.js";
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
+import { type ModelPrompts, PromptError, type PromptRequest, promptsOf, resolvePrompt } from "../arch/prompts.js";
 import type { ExportFolder } from "../artifact/layout.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
-import { TOKENIZER_JSON, loadTokenizer } from "../artifact/tokenizer-files.js";
+import { TOKENIZER_JSON, configTokenName, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { describe, errorMessage, kindOf } from "../common/messages.js";
 import { type ProgressCallback, startTask } from "../common/progress.js";
-import { batchByLength, padBatch } from "../quant/tokenize.js";
+import { type PaddingSide, batchByLength, padBatch } from "../quant/tokenize.js";
 import { DEFAULT_MAX_BATCH_TOKENS, LONG_TEXT_MODES, type LongTextMode, chunkIds, meanVector, textWindow } from "./long-text.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { type ModelSession, openModelSession } from "../ort/model-session.js";
@@ -80,6 +81,14 @@ export interface EmbedOptions {
    * (default: the graph's own sentence_embedding width when it was exported with --dimensions).
    */
   dimensions?: number;
+  /**
+   * The model's prompt of this name (its config_sentence_transformers.json `prompts`, e.g.
+   * Qwen3-Embedding's "query"), put before each text as sentence-transformers does (prompt +
+   * text). Default: the model's default_prompt_name, when it has one.
+   */
+  prompt?: string;
+  /** Text put before each text instead of a named prompt ("" for none). */
+  promptText?: string;
   /** Progress events (stage "embed", texts done of all), one per batch: worth it for long inputs. */
   onProgress?: ProgressCallback;
   /** Stops a long embedding between batches: embed() rejects with the signal's reason. */
@@ -104,6 +113,8 @@ export class Embedder {
     readonly pooling: PoolingMode,
     /** What the graph's sentence_embedding output computes, when it has one. */
     readonly graphPooling: SentencePooling | undefined,
+    /** The model's prompts (config_sentence_transformers.json's, carried in the graph's metadata). */
+    readonly prompts: ModelPrompts,
   ) {}
 
   /** Loads an exported folder: its ONNX file (FP32 or INT8) and tokenizer files. */
@@ -154,7 +165,16 @@ export class Embedder {
     }
     const graphPooling = session.outputNames.includes(SENTENCE_EMBEDDING_OUTPUT) ? sentencePoolingOf(metadata) : undefined;
     const pooling = options.pooling ?? graphPooling?.pooling ?? pipeline?.pooling ?? "cls";
-    return new Embedder(session, tokenizer, specialTokens(tokenizer, config), modelPath, maxLength, pooling, graphPooling);
+    return new Embedder(
+      session,
+      tokenizer,
+      specialTokens(tokenizer, config),
+      modelPath,
+      maxLength,
+      pooling,
+      graphPooling,
+      promptsOf(metadata, modelPath),
+    );
   }
 
   /** One vector per text, in order. */
@@ -163,11 +183,12 @@ export class Embedder {
   /** A string gives its vector; an array gives one vector per text, in order. */
   async embed(input: string | readonly string[], options: EmbedOptions = {}): Promise<Float32Array | Float32Array[]> {
     if (typeof input === "string") return (await this.embed([input], options))[0]!;
-    const texts = checkedTexts(input);
+    const texts = this.prompted(checkedTexts(input), options);
     const longText = options.longText ?? "truncate";
     if (!LONG_TEXT_MODES.includes(longText))
       throw new EmbedderError(`longText must be one of ${LONG_TEXT_MODES.join(", ")}, not ${describeInput(longText)}`);
-    if (longText === "chunk") return (await this.embedChunks(texts, options)).map((text) => text.mean);
+    // The texts carry their prompt already.
+    if (longText === "chunk") return (await this.embedChunks(texts, { ...options, promptText: "" })).map((text) => text.mean);
     if (options.stride !== undefined) throw new EmbedderError(`stride applies to longText: "chunk" only; pass both, or neither`);
     return this.vectorsOf(
       texts.map((text) => this.encode(text)),
@@ -190,7 +211,9 @@ export class Embedder {
         `stride must be an integer from 0 to ${window - 1} (a window holds ${window} text tokens), not ${describeInput(stride)}`,
       );
     }
-    const windows = checkedTexts(texts).map((text) => chunkIds(this.tokenizer.encode(text).ids, this.maxLength, this.specials, stride));
+    const windows = this.prompted(checkedTexts(texts), options).map((text) =>
+      chunkIds(this.tokenizer.encode(text).ids, this.maxLength, this.specials, stride),
+    );
     const vectors = await this.vectorsOf(windows.flat(), options);
     let next = 0;
     return windows.map((chunks) => {
@@ -230,9 +253,9 @@ export class Embedder {
    * The graph's sentence_embedding_int8 per text, in order (exported with --vector int8;
    * compare two with dotProduct).
    */
-  async embedInt8(texts: readonly string[], options: { batchSize?: number } = {}): Promise<Int8Array[]> {
+  async embedInt8(texts: readonly string[], options: { batchSize?: number } & PromptRequest = {}): Promise<Int8Array[]> {
     return this.embedVectors(
-      texts,
+      this.prompted(checkedTexts(texts), options),
       "int8",
       options.batchSize,
       (batch) => this.run(batch, VECTOR_OUTPUT.int8, "int8") as Promise<Int8Array>,
@@ -243,9 +266,9 @@ export class Embedder {
    * The graph's sentence_embedding_binary per text, in order: sign bits packed 8 per byte
    * (exported with --vector binary; compare two with hammingDistance).
    */
-  async embedBinary(texts: readonly string[], options: { batchSize?: number } = {}): Promise<Uint8Array[]> {
+  async embedBinary(texts: readonly string[], options: { batchSize?: number } & PromptRequest = {}): Promise<Uint8Array[]> {
     return this.embedVectors(
-      texts,
+      this.prompted(checkedTexts(texts), options),
       "binary",
       options.batchSize,
       (batch) => this.run(batch, VECTOR_OUTPUT.binary, "uint8") as Promise<Uint8Array>,
@@ -283,7 +306,14 @@ export class Embedder {
     const vectors = new Array<T>(ids.length);
     const task = startTask(onProgress, { stage: "embed", label: "embedding", unit: "texts", total: ids.length });
     try {
-      for (const { batch, rows } of batchByLength(ids, batchSize, this.specials.padId, maxBatchTokens)) {
+      for (const { batch, rows } of batchByLength(
+        ids,
+        batchSize,
+        this.specials.padId,
+        maxBatchTokens,
+        undefined,
+        this.specials.paddingSide,
+      )) {
         signal?.throwIfAborted();
         const values = await compute(batch);
         const width = values.length / batch.batch;
@@ -298,16 +328,32 @@ export class Embedder {
     return vectors;
   }
 
-  /** The padded token batch embed() feeds for `texts` (in the given order). */
-  tokenize(texts: readonly string[]): TokenBatch {
+  /** The padded token batch embed() feeds for `texts` (in the given order), prompted as `options` say. */
+  tokenize(texts: readonly string[], options: PromptRequest = {}): TokenBatch {
     return padBatch(
-      texts.map((text) => this.encode(text)),
+      this.prompted(texts, options).map((text) => this.encode(text)),
       this.specials.padId,
+      undefined,
+      this.specials.paddingSide,
     );
   }
 
   async close(): Promise<void> {
     await this.session.release();
+  }
+
+  /** `texts` with the prompt `options` ask for (else the model's default one) in front: prompt + text, as sentence-transformers. */
+  private prompted(texts: readonly string[], options: PromptRequest): readonly string[] {
+    const prompt = this.promptText(options);
+    return prompt === "" ? texts : texts.map((text) => prompt + text);
+  }
+
+  private promptText(request: PromptRequest): string {
+    try {
+      return resolvePrompt(this.prompts, request, this.modelPath);
+    } catch (error) {
+      throw error instanceof PromptError ? new EmbedderError(error.message) : error;
+    }
   }
 
   /** Token ids with special tokens, truncated like Hugging Face tokenizers: text tokens go, specials stay. */
@@ -412,6 +458,8 @@ export interface SpecialTokens {
   prefix: number;
   suffix: number;
   padId: number;
+  /** tokenizer_config.json's padding_side (default right; Qwen3-Embedding pads left). */
+  paddingSide: PaddingSide;
 }
 
 /** Where the template puts the text, found by encoding a probe with and without special tokens. */
@@ -422,10 +470,16 @@ export function specialTokens(tokenizer: Tokenizer, config: Record<string, unkno
   while (prefix + bare.length <= full.length && bare.some((id, i) => full[prefix + i] !== id)) prefix++;
   if (prefix + bare.length > full.length) prefix = 0;
   const suffix = Math.max(0, full.length - prefix - bare.length);
-  const padToken =
-    typeof config.pad_token === "string" ? config.pad_token : (config.pad_token as { content?: string } | undefined)?.content;
+  const padToken = configTokenName(config.pad_token);
   const padId = [padToken, "[PAD]", "<pad>"].map((t) => (t ? tokenizer.token_to_id(t) : undefined)).find((id) => id !== undefined) ?? 0;
-  return { prefix, suffix, padId };
+  return { prefix, suffix, padId, paddingSide: paddingSideOf(config) };
+}
+
+/** tokenizer_config.json's padding_side, as transformers reads it (absent: right). */
+export function paddingSideOf(config: Record<string, unknown>): PaddingSide {
+  const side = config.padding_side ?? "right";
+  if (side === "left" || side === "right") return side;
+  throw new EmbedderError(`tokenizer_config.json: padding_side must be "left" or "right", not ${JSON.stringify(side)}; fix the file`);
 }
 
 /** tokenizer_config.json's model_max_length, unless it is transformers' "no limit" value. */

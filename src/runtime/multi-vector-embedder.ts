@@ -104,7 +104,14 @@ export class MultiVectorEmbedder {
 
   private async vectors(encoded: number[][], options: MultiVectorOptions, keep: (id: number) => boolean): Promise<Float32Array[][]> {
     const out = new Array<Float32Array[]>(encoded.length);
-    for (const { batch, rows } of batchByLength(encoded, checkedBatchSize(options.batchSize), this.model.specials.padId)) {
+    for (const { batch, rows } of batchByLength(
+      encoded,
+      checkedBatchSize(options.batchSize),
+      this.model.specials.padId,
+      Infinity,
+      undefined,
+      this.model.specials.paddingSide,
+    )) {
       const perRow = this.split(batch, await this.model.run(batch, OUTPUT.tokenVectors), keep, false);
       rows.forEach((textIndex, row) => (out[textIndex] = perRow[row]!));
     }

@@ -96,7 +96,14 @@ export class Reranker {
     const scores = new Float32Array(documents.length);
     const ids = encoded.map((e) => e.ids);
     const typeIds = this.tokenTypes ? encoded.map((e) => e.typeIds) : undefined;
-    for (const { batch, rows } of batchByLength(ids, batchSize, this.model.specials.padId, Infinity, typeIds)) {
+    for (const { batch, rows } of batchByLength(
+      ids,
+      batchSize,
+      this.model.specials.padId,
+      Infinity,
+      typeIds,
+      this.model.specials.paddingSide,
+    )) {
       const logits = await this.model.run(batch, OUTPUT.logits);
       const labels = logits.length / batch.batch;
       rows.forEach(

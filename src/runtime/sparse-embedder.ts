@@ -56,7 +56,14 @@ export class SparseEmbedder {
     if (!Number.isFinite(threshold)) throw new EmbedderError(`threshold must be a finite number, not ${threshold}`);
     const vectors = new Array<SparseVector>(texts.length);
     const ids = texts.map((text) => this.model.encode(text));
-    for (const { batch, rows } of batchByLength(ids, batchSize, this.model.specials.padId)) {
+    for (const { batch, rows } of batchByLength(
+      ids,
+      batchSize,
+      this.model.specials.padId,
+      Infinity,
+      undefined,
+      this.model.specials.paddingSide,
+    )) {
       const weights = await this.run(batch);
       const vocab = weights.length / batch.batch;
       rows.forEach((textIndex, row) => {
