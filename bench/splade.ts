@@ -47,7 +47,7 @@ const naive: Head = {
   name: "splade-naive",
   outputs: [{ name: "sparse_embedding", dims: ["batch", VOCAB], perToken: false }],
   emit({ nn, ops, g, inputs }, out) {
-    const t = nn.layerNorm(nn.activation(nn.linear(out.hidden, plan.transform), plan.activation), plan.norm);
+    const t = nn.norm(nn.activation(nn.linear(out.hidden, plan.transform), plan.activation), plan.norm);
     const product = g.op(
       "Gemm",
       [ops.reshape(t, [-1, encoder.config.hiddenSize]), nn.weights.tensor(plan.decoder), nn.weights.tensor(plan.bias)],

@@ -18,7 +18,9 @@ import { qwen3 } from "../src/arch/qwen.js";
 import * as ref from "../src/arch/reference/math.js";
 import { plusOne } from "../src/arch/weight-refs.js";
 import { randomBatch } from "../src/fixtures/batches.js";
-import { QWEN3_EMBEDDING_PROMPTS, syntheticGemma3, syntheticQwen2, syntheticQwen3, writeDecoderFolder } from "../src/fixtures/decoders.js";
+import { QWEN3_EMBEDDING_PROMPTS } from "../src/fixtures/decoder-tokenizers.js";
+import { syntheticGemma3, syntheticQwen2, syntheticQwen3, writeDecoderFolder } from "../src/fixtures/decoders.js";
+import { Embedder } from "../src/runtime/embedder.js";
 import type { SyntheticModel } from "../src/fixtures/model-folder.js";
 import { GraphBuilder } from "../src/graph/builder.js";
 import { Contrib } from "../src/graph/contrib.js";
@@ -358,9 +360,9 @@ describe("checkpoints as published", () => {
   it("Qwen3-Embedding: a plain export of Qwen3ForCausalLM over the bare model, BF16 shards, gives last_hidden_state, sentence_embedding and pooler_output", async () => {
     const dir = writeDecoderFolder(
       join(tempDir(), "Qwen3-Embedding"),
-      syntheticQwen3({ seed: 41, dtype: "BF16" }),
+      syntheticQwen3({ seed: 41, dtype: "BF16", vocab: 1024 }),
       { pooling: "lasttoken", prompts: QWEN3_EMBEDDING_PROMPTS },
-      { shardBytes: 40_000 },
+      { shardBytes: 40_000, decoderTokenizer: "qwen" },
     );
     const out = join(tempDir(), "out");
     const run = await runCli(["export", dir, "-o", out, "--fp32"], { env: {} });
@@ -369,10 +371,27 @@ describe("checkpoints as published", () => {
     const model = readModel(join(out, "Qwen3-Embedding_fp32.onnx"));
     expect(model.graph.outputs.map((o) => o.name)).toEqual(["last_hidden_state", "sentence_embedding", "pooler_output"]);
     expect(JSON.parse(readFileSync(join(out, "config_sentence_transformers.json"), "utf8")).prompts).toEqual(QWEN3_EMBEDDING_PROMPTS);
+    // The Embedder pads on the left, as the tokenizer says: a text's vector does not depend on its batch.
+    const embedder = await Embedder.load(out);
+    try {
+      const texts = ["a short one", "a much longer text, with several more words in it than the first", "x"];
+      const together = await embedder.embed(texts, { prompt: "query" });
+      for (const [i, text] of texts.entries()) {
+        const alone = await embedder.embed(text, { prompt: "query" });
+        Array.from(alone).forEach((v, j) => expect(Math.abs(v - together[i]![j]!)).toBeLessThan(1e-5));
+      }
+    } finally {
+      await embedder.close();
+    }
   });
 
   it("EmbeddingGemma: mean pooling and both Dense modules in the graph, their files beside it", async () => {
-    const dir = writeDecoderFolder(join(tempDir(), "embeddinggemma"), syntheticGemma3({ seed: 42 }), { pooling: "mean", dense: [64, 24] });
+    const dir = writeDecoderFolder(
+      join(tempDir(), "embeddinggemma"),
+      syntheticGemma3({ seed: 42, vocab: 1024 }),
+      { pooling: "mean", dense: [64, 24] },
+      { decoderTokenizer: "gemma" },
+    );
     const out = join(tempDir(), "out");
     const run = await runCli(["export", dir, "-o", out, "--fp32"], { env: {} });
     expect(run.code, run.stderr).toBe(0);
