@@ -35,6 +35,8 @@ export interface ConsumerReport {
   apps: AppRun[];
   /** The bundle built without the worker scripts. */
   workerless: AppRun;
+  /** esbuild's warnings, with the README's command line options. */
+  bundleWarnings: string[];
   /** Seconds each step took (for the record; nothing asserts on them). */
   seconds: Record<string, number>;
 }
@@ -142,9 +144,9 @@ function writeFiles(dir: string, files: Record<string, string>): void {
 }
 
 /** Bundles the ESM app for node as CommonJS (import.meta empty), onnxruntime-node external; with the worker scripts as extra entry points unless `workers` is false. */
-async function bundleApp(appsDir: string, outdir: string, workers: boolean): Promise<void> {
+async function bundleApp(appsDir: string, outdir: string, workers: boolean): Promise<string[]> {
   const pkgDist = join(appsDir, "node_modules", "@jazzmine", "embedding", "dist");
-  await build({
+  const { warnings } = await build({
     entryPoints: {
       app: join(appsDir, "esm", "app.mjs"),
       ...(workers
@@ -160,8 +162,11 @@ async function bundleApp(appsDir: string, outdir: string, workers: boolean): Pro
     target: "node20",
     outdir,
     external: ["onnxruntime-node"],
+    // As the README's command line: CommonJS output has no import.meta; the workers are then found beside __filename.
+    logOverride: { "empty-import-meta": "silent" },
     logLevel: "silent",
   });
+  return warnings.map((w) => w.text);
 }
 
 /** Runs every app in a fresh temporary folder, removed afterwards. */
@@ -213,10 +218,10 @@ async function checkIn(work: string): Promise<ConsumerReport> {
     }),
   });
   await step("tsc (app)", () => run(process.execPath, [TSC, "-p", join(appsDir, "ts")], { cwd: appsDir }));
-  await step("esbuild", async () => {
-    await bundleApp(appsDir, join(appsDir, "bundle"), true);
-    await bundleApp(appsDir, join(appsDir, "workerless"), false);
-  });
+  const bundleWarnings = await step("esbuild", async () => [
+    ...(await bundleApp(appsDir, join(appsDir, "bundle"), true)),
+    ...(await bundleApp(appsDir, join(appsDir, "workerless"), false)),
+  ]);
 
   const exportWith = (app: string, script: string) => runNode(app, join(appsDir, script), [source, join(work, "out", app)], appsDir);
   // Side by side: each app is one process, mostly one core.
@@ -234,7 +239,7 @@ async function checkIn(work: string): Promise<ConsumerReport> {
     Promise.all([exportWith("esbuild-bundle", "bundle/app.js"), exportWith("esbuild-bundle-without-workers", "workerless/app.js")]),
   );
   apps.push(bundled);
-  return { packedFiles: files, apps, workerless, seconds };
+  return { packedFiles: files, apps, workerless, bundleWarnings, seconds };
 }
 
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {

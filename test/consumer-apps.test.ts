@@ -34,6 +34,7 @@ test("the packed package exports and embeds from ESM, CommonJS, TypeScript and a
   }
   expect(packed.filter((f) => f.endsWith(".map") || (f.endsWith(".ts") && !f.endsWith(".d.ts")))).toEqual([]);
 
+  expect(report.bundleWarnings).toEqual([]);
   expect(report.apps.map((a) => a.app)).toEqual(["esm", "cjs", "ts-commonjs", "ts-esm", "esbuild-bundle"]);
   const [first, ...others] = report.apps.map(output);
   expect(first!.model).toBe("demo-bert_int8_qdq.onnx");
