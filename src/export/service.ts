@@ -122,7 +122,7 @@ export interface EmbeddingServiceOptions {
   resolver?: ModelResolver;
   /** Hub revision (branch, tag or commit sha) for the default resolver (default "main"). */
   revision?: string;
-  /** Replaces the INT8 step (tests force quantization failures with it). */
+  /** @internal Replaces the INT8 step (tests force quantization failures with it). */
   quantizer?: Quantizer;
 }
 

@@ -1,4 +1,6 @@
-import { createRequire } from "node:module";
-
-/** This package's version (src/export and dist/export are both two levels below the root). */
-export const PACKAGE_VERSION: string = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
+/**
+ * This package's version, as package.json states it (test/package-version.test.ts keeps the two
+ * equal). A constant rather than a read of package.json: a bundled or browser build has no
+ * package.json beside its code.
+ */
+export const PACKAGE_VERSION = "0.1.0";

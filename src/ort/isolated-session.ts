@@ -1,7 +1,8 @@
 // An onnxruntime session in a child process: loading or running a model can at worst fail,
 // never take the caller down with it.
 import { type ChildProcess, fork } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { existsSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { onAbort } from "../common/abort.js";
 import type { ObserveSpec, TensorStatistics } from "../observers/tensor-stats.js";
 import type { FeedTensor, OutputTensor, SessionSettings, WorkerReply, WorkerRequest } from "./protocol.js";
@@ -42,22 +43,41 @@ export function workerEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.
   return { ...env, GLIBC_TUNABLES: [...given, ...added].join(":") };
 }
 
+/** A worker script that is not where the code that forks it looks for it (a bundle without it). */
+export class WorkerScriptError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WorkerScriptError";
+  }
+}
+
 /**
  * How to run module `name`, a sibling of `moduleUrl` (an import.meta.url), as a child process:
- * compiled JS as it is; from TypeScript sources (tests) through tsx.
+ * compiled JS as it is; from TypeScript sources (tests) through tsx. In a CommonJS bundle
+ * (esbuild --format=cjs) import.meta is empty: the sibling is then the bundle's (__filename).
  */
-export function childModuleEntry(moduleUrl: string, name: string): { path: string; execArgv: string[] } {
-  const fromSource = moduleUrl.endsWith(".ts");
-  const url = new URL(`./${name}${fromSource ? ".ts" : ".js"}`, moduleUrl);
+export function childModuleEntry(moduleUrl: string | undefined, name: string): { path: string; execArgv: string[] } {
+  const here = moduleUrl ?? (typeof __filename === "string" ? pathToFileURL(__filename).href : undefined);
+  if (!here) throw new WorkerScriptError(`cannot tell where ${name}.js lies: this code runs with neither import.meta.url nor __filename`);
+  const fromSource = here.endsWith(".ts");
+  const url = new URL(`./${name}${fromSource ? ".ts" : ".js"}`, here);
   return { path: fileURLToPath(url), execArgv: fromSource ? ["--import", "tsx"] : [] };
 }
 
 /**
  * Forks the worker module `name` beside `moduleUrl` (from source under tsx, or built), with the
  * worker allocator settings and an IPC channel; `stderr` piped (quoted on a crash) or inherited.
+ * A missing script is a WorkerScriptError naming it, before any model is involved.
  */
-export function forkWorker(moduleUrl: string, name: string, stderr: "pipe" | "inherit"): ChildProcess {
+export function forkWorker(moduleUrl: string | undefined, name: string, stderr: "pipe" | "inherit"): ChildProcess {
   const entry = childModuleEntry(moduleUrl, name);
+  if (!existsSync(entry.path)) {
+    throw new WorkerScriptError(
+      `the worker script ${entry.path} is missing: @jazzmine/embedding runs onnxruntime and the reference forward in child ` +
+        `processes started from dist/ort/session-worker.js and dist/export/reference-worker.js; a bundle must emit both ` +
+        `beside itself under those base names (see "Use it in an app" in the README), or leave @jazzmine/embedding external`,
+    );
+  }
   return fork(entry.path, [], {
     execArgv: entry.execArgv,
     serialization: "advanced",

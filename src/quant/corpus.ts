@@ -1,7 +1,7 @@
-// Calibration and held-out texts: the built-in corpora shipped in data/calibration/, or a user
-// file (.txt: one text per line; .jsonl: one JSON string or {"text": "..."} per line).
-import { fileURLToPath } from "node:url";
+// Calibration and held-out texts: the built-in corpora (builtin-corpora.ts), or a user file
+// (.txt: one text per line; .jsonl: one JSON string or {"text": "..."} per line).
 import { TextFileError, readTextLines } from "../common/text-file.js";
+import { CALIBRATION_TEXTS, HELD_OUT_TEXTS } from "./builtin-corpora.js";
 
 /**
  * Bad calibration input or options, or a model that computes nothing calibratable on the texts
@@ -15,12 +15,6 @@ export class QuantizationInputError extends Error {
   }
 }
 
-const DATA_DIR = new URL("../../data/calibration/", import.meta.url);
-/** Texts the activations are calibrated on. */
-export const BUILTIN_CALIBRATION_FILE = fileURLToPath(new URL("calibration.jsonl", DATA_DIR));
-/** Texts the fidelity report is measured on: never calibrated on. */
-export const BUILTIN_HELD_OUT_FILE = fileURLToPath(new URL("held-out.jsonl", DATA_DIR));
-
 export interface TextSource {
   texts: string[];
   /** "built-in", a file path, or "texts" for texts passed in the API. */
@@ -28,13 +22,13 @@ export interface TextSource {
 }
 
 export function builtinCalibrationTexts(): TextSource {
-  return { texts: readTextFile(BUILTIN_CALIBRATION_FILE), origin: "built-in" };
+  return { texts: [...CALIBRATION_TEXTS], origin: "built-in" };
 }
 
 /** The built-in held-out texts, minus any that the calibration set also holds. */
 export function heldOutTexts(calibration: readonly string[]): TextSource {
   const calibrated = new Set(calibration);
-  return { texts: readTextFile(BUILTIN_HELD_OUT_FILE).filter((t) => !calibrated.has(t)), origin: "built-in" };
+  return { texts: HELD_OUT_TEXTS.filter((t) => !calibrated.has(t)), origin: "built-in" };
 }
 
 /** Texts passed through the API, checked like a file's. */

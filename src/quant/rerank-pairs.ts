@@ -1,20 +1,12 @@
 // Query/document pairs for quantizing a reranker: the calibration texts paired up (each text the
 // query of the next: both segments and their token types see realistic activations), and the
-// built-in held-out set (data/calibration/rerank-held-out.jsonl: queries, each with documents of
+// built-in held-out set (RERANK_HELD_OUT in builtin-corpora.ts: queries, each with documents of
 // mixed relevance) the fidelity judgement ranks. Pairs are encoded with the model's own pair
 // template, the document truncated to the length limit.
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { PairEncoder, PairEncodingError, type PairTokenizer } from "../artifact/pairs.js";
+import { RERANK_HELD_OUT } from "./builtin-corpora.js";
 import type { TextSource } from "./corpus.js";
 import { type TextBatches, batchByLength } from "./tokenize.js";
-
-export const BUILTIN_RERANK_HELD_OUT_FILE = fileURLToPath(new URL("../../data/calibration/rerank-held-out.jsonl", import.meta.url));
-
-export interface QueryDocuments {
-  query: string;
-  documents: string[];
-}
 
 export interface PairSet {
   pairs: Array<[query: string, document: string]>;
@@ -25,14 +17,8 @@ export interface PairSet {
 
 /** The built-in held-out queries with their documents. */
 export function builtinRerankHeldOut(): PairSet {
-  const lines = readFileSync(BUILTIN_RERANK_HELD_OUT_FILE, "utf8")
-    .split("\n")
-    .filter((l) => l.trim() !== "");
   const pairs: PairSet["pairs"] = [];
-  const queries = lines.map((line) => {
-    const { query, documents } = JSON.parse(line) as QueryDocuments;
-    return documents.map((document) => pairs.push([query, document]) - 1);
-  });
+  const queries = RERANK_HELD_OUT.map(({ query, documents }) => documents.map((document) => pairs.push([query, document]) - 1));
   return { pairs, queries, origin: "built-in rerank pairs" };
 }
 

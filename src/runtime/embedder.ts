@@ -21,6 +21,7 @@ import { type PaddingSide, batchByLength, padBatch } from "../quant/tokenize.js"
 import { DEFAULT_MAX_BATCH_TOKENS, LONG_TEXT_MODES, type LongTextMode, chunkIds, meanVector, textWindow } from "./long-text.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { type ModelSession, openModelSession } from "../ort/model-session.js";
+import { WorkerScriptError } from "../ort/isolated-session.js";
 import { loadExportFolder } from "./export-folder.js";
 import { readOnnxMetadata } from "../ort/onnx-metadata.js";
 
@@ -497,6 +498,8 @@ export async function loadModelSession(modelPath: string, options: { threads?: n
       isolated: options.isolated ?? false,
     });
   } catch (error) {
+    // A worker script missing from a bundle is no fault of the model.
+    if (error instanceof WorkerScriptError) throw new EmbedderError(error.message, { cause: error });
     throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${errorMessage(error)}; export the model again`, { cause: error });
   }
 }
