@@ -28,7 +28,7 @@ import { DataType } from "../src/graph/ir.js";
 import { encodeModel } from "../src/graph/onnx-writer.js";
 import { Ops } from "../src/graph/ops.js";
 import { readModel } from "../src/graph/onnx-reader.js";
-import { referenceForward } from "../src/heads/graph.js";
+import { buildEncoderGraph, referenceForward } from "../src/heads/graph.js";
 import { graphSteps, referenceSteps, sentencePipeline } from "../src/heads/pooling.js";
 import { VARIANTS, runBlock } from "./helpers/architectures.js";
 import { expectGraphMatchesReference, runCli, tempDir } from "./helpers/index.js";
@@ -353,6 +353,27 @@ describe.each([
     } finally {
       encoder.close();
     }
+  });
+});
+
+describe("attention memory", () => {
+  it("bidirectional decoders take the bounded forms (linear); causal ones materialize their scores (quadratic), as the metadata says", () => {
+    const memory = (model: SyntheticModel) => {
+      const encoder = loadEncoder(writeDecoderFolder(join(tempDir(), "m"), model, undefined, { tokenizer: false }));
+      try {
+        const graph = buildEncoderGraph(encoder, {
+          opset: 17,
+          variant: "primary",
+          sentenceEmbedding: { pooling: "mean", normalize: true },
+        });
+        return graph.metadata.attention_memory;
+      } finally {
+        encoder.close();
+      }
+    };
+    expect(memory(syntheticGemma3({ seed: 51 }))).toBe("linear");
+    expect(memory(syntheticQwen2({ seed: 52 }))).toBe("linear");
+    expect(memory(syntheticQwen3({ seed: 53 }))).toBe("quadratic");
   });
 });
 

@@ -381,10 +381,10 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
     const { rotary, scoreBias } = options;
     // The encoders' forms: one head per key, the kernels' scale, no query/key norms.
     const plain = layout.kvHeads === layout.heads && !refs.headNorms && refs.scale === undefined;
-    // A score bias or a causal mask must be materialized ([heads, S, S]); without one, the flash form where it pays.
+    // A score bias or a causal mask must be materialized ([heads, S, S]); without one, the flash
+    // form where it pays (grouped-query keys and values repeated per query head for it).
     const bounded =
       this.fused.flash &&
-      plain &&
       !scoreBias &&
       !mask.causal &&
       (rotary !== undefined || mask.halfWindow !== undefined || this.maxSequence > ATTENTION_NODE_MAX_SEQUENCE);
@@ -404,16 +404,23 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
     };
     const query = prepare(q, layout.heads, refs.headNorms?.query);
     const key = prepare(k, layout.kvHeads, refs.headNorms?.key);
+    const shared = (t: Value) => this.mergeHeads(this.repeatHeads(this.splitHeads(t, layout.kvHeads, layout.size), layout), widths[0]);
+    const [keys, values] = layout.kvHeads === layout.heads ? [key, v] : [shared(key), shared(v)];
     if (bounded) {
-      const heads: ProjectedHeads = { q: query, k: key, v, heads: refs.heads, size: layout.size };
+      const heads: ProjectedHeads = {
+        q: query,
+        k: keys,
+        v: values,
+        heads: refs.heads,
+        size: layout.size,
+        ...(refs.scale === undefined ? {} : { scale: refs.scale }),
+      };
       return mask.halfWindow === undefined
         ? this.bounded.global(heads, mask.input)
         : this.bounded.local(heads, mask.input, mask.halfWindow);
     }
     this.quadratic = true;
     this.materializeWindow(mask);
-    const shared = (t: Value) => this.mergeHeads(this.repeatHeads(this.splitHeads(t, layout.kvHeads, layout.size), layout), widths[0]);
-    const [keys, values] = layout.kvHeads === layout.heads ? [key, v] : [shared(key), shared(v)];
     return this.contrib.multiHeadAttention({ query, key: keys, value: values, ...this.kernelMasking(mask, scoreBias) }, kernel);
   }
 

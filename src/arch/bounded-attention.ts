@@ -31,6 +31,8 @@ export interface ProjectedHeads {
   v: Value;
   heads: number;
   size: number;
+  /** Factor of q·k (Gemma 3's query_pre_attn_scalar^-½); default 1/√size. */
+  scale?: number;
 }
 
 /** The extra query and key features, [B, S, heads, 1] each. */
@@ -71,14 +73,14 @@ export class BoundedAttention {
    * softmax(q·kᵀ/√size + padding)·v with no S² buffer: MultiHeadAttention's flash path, the
    * padding (attention_mask [B, S], int64) carried by one extra feature per head.
    */
-  global({ q, k, v, heads, size }: ProjectedHeads, mask: Value): Value {
+  global({ q, k, v, heads, size, scale }: ProjectedHeads, mask: Value): Value {
     const { ops } = this;
     const padding = this.headPadding(mask, heads);
     const widen = (x: Value, extra: Value) =>
       ops.reshape(ops.concat([ops.reshape(x, [0, 0, heads, size]), extra], 3), [0, 0, heads * (size + 1)]);
     return this.contrib.multiHeadAttention(
       { query: widen(q, padding.query), key: widen(k, padding.key), value: v },
-      { heads, maskFilterValue: this.maskValue, scale: 1 / Math.sqrt(size) },
+      { heads, maskFilterValue: this.maskValue, scale: scale ?? 1 / Math.sqrt(size) },
     );
   }
 
@@ -86,7 +88,7 @@ export class BoundedAttention {
    * Each query attends to the keys within halfWindow positions that are not padded, block by
    * block. A query that sees no key at all attends uniformly over every key, as in the reference.
    */
-  local({ q, k, v, heads, size }: ProjectedHeads, mask: Value, halfWindow: number): Value {
+  local({ q, k, v, heads, size, scale }: ProjectedHeads, mask: Value, halfWindow: number): Value {
     const { ops } = this;
     const g = ops.g;
     const width = heads * size;
@@ -96,7 +98,7 @@ export class BoundedAttention {
     const neighbours = (x: Value) => ops.reshape(ops.gather(x, plan.keyPositions, 1), [-1, 3 * c, width]);
     const blocked = this.contrib.multiHeadAttention(
       { query: queries, key: neighbours(k), value: neighbours(v), attentionBias: plan.bias },
-      { heads, maskFilterValue: this.maskValue },
+      { heads, maskFilterValue: this.maskValue, ...(scale === undefined ? {} : { scale }) },
     );
     const unblocked = g.op("Reshape", [blocked, ops.concat([plan.batch, g.constInt64([-1, width], [2], "unblocked_width")], 0)]);
     const context = ops.slice(
