@@ -5,8 +5,11 @@ export {
   type ExportOptions,
   type TokenizerExportOptions,
   type EmbeddingServiceOptions,
+  type ExportResult,
 } from "./export/service.js";
+export { type ExportPlan, resolveExportPlan } from "./export/plan.js";
 export { ExportError } from "./common/errors.js";
+export { UsageError } from "./common/usage.js";
 export { InterruptedError } from "./common/abort.js";
 export { type Logger, stderrLogger, silentLogger } from "./common/log.js";
 export { type ModelResolver, type FilePurpose, modelSlug } from "./export/model-source.js";

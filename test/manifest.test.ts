@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { cpSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { MANIFEST_FILE, type ExportManifest } from "../src/artifact/manifest.js";
+import { MANIFEST_FILE, type FolderManifest } from "../src/artifact/manifest.js";
 import { EXIT_FAILURE, EXIT_OK } from "../src/cli/cli.js";
 import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
@@ -26,7 +26,9 @@ const env = { ...process.env, JAZZMINE_DEBUG: "" };
 const TEXT = "the folder holds two exports";
 
 const listing = (dir: string) => (readdirSync(dir, { recursive: true }) as string[]).sort();
-const readManifestJson = (dir: string): ExportManifest => JSON.parse(readFileSync(join(dir, MANIFEST_FILE), "utf8"));
+const readManifestJson = (dir: string): FolderManifest => JSON.parse(readFileSync(join(dir, MANIFEST_FILE), "utf8"));
+/** The most recent export's entry. */
+const lastExport = (dir: string) => readManifestJson(dir).exports.at(-1)!;
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
 /** `embed <dir> TEXT --json` in this process: exit code, stderr, and the summary when it worked. */
@@ -56,11 +58,13 @@ beforeAll(async () => {
 });
 
 describe("export_manifest.json", () => {
-  it("lists exactly the export's files (sizes, sha256), the source and the settings, and is written last", () => {
-    const manifest = readManifestJson(shared);
+  it("lists exactly each export's files (sizes, sha256), the source and the settings, and is written last", () => {
+    const folder = readManifestJson(shared);
+    expect(folder).toMatchObject({ format: "jazzmine-export-manifest", version: 2 });
+    // A's INT8 export stays listed: B rewrote no file of it with other bytes (same config and tokenizer).
+    expect(folder.exports.map((e) => e.model)).toEqual(["model-a_int8_qdq.onnx", "model-b_fp32.onnx"]);
+    const manifest = folder.exports[1]!;
     expect(manifest).toMatchObject({
-      format: "jazzmine-export-manifest",
-      version: 1,
       producer: expect.stringMatching(/^@jazzmine\/embedding \d+\.\d+\.\d+/),
       source: { model: sourceB },
       settings: { task: "feature-extraction", precision: "fp32", layout: "flat", opset: 17, variant: "primary", tokenTypeIds: false },
@@ -132,10 +136,16 @@ describe("export_manifest.json", () => {
     });
   });
 
-  it("--file names only the export's own models; another export's leftover is refused", async () => {
-    expect(await embed(shared, "--file", "model-a_int8_qdq.onnx")).toMatchObject({
+  it("--file names a model an export lists (A's INT8, with A's files); a file no export lists is refused", async () => {
+    expect((await embed(shared, "--file", "model-a_int8_qdq.onnx")).summary).toMatchObject({
+      model: join(shared, "model-a_int8_qdq.onnx"),
+      pooling: "mean",
+    });
+    const stray = cloneOf(shared, "stray");
+    cpSync(join(stray, "model-b_fp32.onnx"), join(stray, "stray.onnx"));
+    expect(await embed(stray, "--file", "stray.onnx")).toMatchObject({
       code: EXIT_FAILURE,
-      stderr: `jazzmine-embed: error: model-a_int8_qdq.onnx is not a model of the export in ${shared} (export_manifest.json lists model-b_fp32.onnx); choose one of those with --file <name>\n`,
+      stderr: `jazzmine-embed: error: stray.onnx is not a model of the exports in ${stray} (export_manifest.json lists model-a_int8_qdq.onnx, model-b_fp32.onnx); choose one of those with --file <name>\n`,
     });
     expect((await embed(shared, "--file", "model-b_fp32.onnx")).code).toBe(EXIT_OK);
     expect((await embed(shared, "--file", join(shared, "model-b_fp32.onnx"))).code).toBe(EXIT_OK);
@@ -162,17 +172,17 @@ describe("export_manifest.json", () => {
 
     const climbing = cloneOf(shared, "climbing");
     const manifest = readManifestJson(climbing);
-    manifest.files[0]!.path = "../../etc/passwd";
+    manifest.exports[0]!.files[0]!.path = "../../etc/passwd";
     writeFileSync(join(climbing, MANIFEST_FILE), JSON.stringify(manifest));
     expect((await embed(climbing)).stderr).toBe(
-      `jazzmine-embed: error: ${join(climbing, MANIFEST_FILE)} is not an export manifest this version reads (files[0] is not { path inside the folder, bytes, sha256 }); export the model into ${climbing} again\n`,
+      `jazzmine-embed: error: ${join(climbing, MANIFEST_FILE)} is not an export manifest this version reads (exports[0].files[0] is not { path inside the folder, bytes, sha256 }); export the model into ${climbing} again\n`,
     );
   });
 
   it("names files in the export's layout: onnx/model.onnx for transformers.js", async () => {
     const out = join(tempDir(), "tjs");
     await new EmbeddingService(sourceB, { logger: silentLogger }).exportOnnxModel(out, { quantized: false, layout: "transformers.js" });
-    const manifest = readManifestJson(out);
+    const manifest = lastExport(out);
     expect(manifest.model).toBe("onnx/model.onnx");
     expect(manifest.files.map((f) => f.path)).toEqual(["config.json", "onnx/model.onnx", "tokenizer.json", "tokenizer_config.json"]);
     expect((await embed(out)).summary).toMatchObject({ model: join(out, "onnx", "model.onnx") });

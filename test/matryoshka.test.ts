@@ -9,7 +9,7 @@ import { buildEncoderGraph, referenceForward } from "../src/heads/graph.js";
 import { readAdvertisedDimensions } from "../src/arch/matryoshka.js";
 import { type SentencePooling, l2Normalize, poolTokens, truncateAndNormalize } from "../src/heads/pooling.js";
 import { silentLogger } from "../src/common/log.js";
-import { ExportError } from "../src/common/errors.js";
+import { UsageError } from "../src/common/usage.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { relativeMaxError } from "../src/export/verify.js";
 import { randomBatch } from "../src/fixtures/batches.js";
@@ -136,7 +136,7 @@ describe("export --dimensions and Embedder { dimensions }", () => {
     const out = tempDir();
     await expect(
       new EmbeddingService(dir, { logger: silentLogger }).exportOnnxModel(out, { quantized: false, dimensions: 33 }),
-    ).rejects.toThrow(ExportError);
+    ).rejects.toThrow(UsageError);
     expect(readdirSync(out)).toEqual([]);
     const run = await runCli(["export", dir, "--output", tempDir(), "--fp32", "--dimensions", "x"], { env: OFFLINE });
     expect(run.code).toBe(2);

@@ -85,13 +85,16 @@ describe("optimizeExport", () => {
 
     // Published: the chosen model and its files, nothing of the other candidates, no staging folder.
     const chosen = report.candidates.find((c) => c.name === report.chosen)!;
+    // The report names published files only: the chosen model, relative to the output folder.
+    expect(report.candidates.filter((c) => c.file !== undefined).map((c) => c.name)).toEqual([report.chosen]);
+    expect(join(out, chosen.file!)).toBe(path);
     expect(statSync(path).size).toBeLessThanOrEqual(chosen.bytes!);
     const files = readdirSync(out);
     expect(files.filter((f) => f.endsWith(".onnx"))).toEqual([path.split("/").at(-1)]);
     expect(files.some((f) => f.startsWith(".jazzmine-export-"))).toBe(false);
     const written = JSON.parse(readFileSync(join(out, OPTIMIZATION_REPORT_FILE), "utf8")) as OptimizationReport;
     expect(written.chosen).toBe(report.chosen);
-    const manifest = readManifest(out)!;
+    const manifest = readManifest(out)!.exports.at(-1)!;
     expect(manifest.files.map((f) => f.path)).toContain(OPTIMIZATION_REPORT_FILE);
     expect(manifest.settings.optimize).toEqual({ goal: "size", minCosine: 0.99, chosen: report.chosen });
     expect(logger.lines.some((l) => l.startsWith(`optimize (size, worstCosine ≥ 0.99`))).toBe(true);
@@ -136,7 +139,7 @@ describe("optimizeExport", () => {
     // The lowest latency ratio; a tie (ratios are kept to 4 decimals) goes to the smaller file.
     const fastest = [...passing].sort((a, b) => a.latencyRatio! - b.latencyRatio! || a.bytes! - b.bytes!)[0]!;
     expect(report.chosen).toBe(fastest.name);
-    expect(run.stdout.trim()).toBe(join(out, readManifest(out)!.model));
+    expect(run.stdout.trim()).toBe(join(out, readManifest(out)!.exports.at(-1)!.model));
     expect(run.stderr).toMatch(/optimize \(latency/);
 
     for (const args of [

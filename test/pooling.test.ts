@@ -11,7 +11,7 @@ import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { DataType } from "../src/graph/ir.js";
 import { readModel } from "../src/graph/onnx-reader.js";
-import { ExportError } from "../src/common/errors.js";
+import { UsageError } from "../src/common/usage.js";
 import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { relativeMaxError } from "../src/export/verify.js";
@@ -151,8 +151,9 @@ describe("export with a sentence_embedding output", () => {
   it("CLI --sentence-embedding without modules.json, or --no-normalize without --pooling, fails with one clear line", async () => {
     const dir = modelFolder(bert);
     const missing = await runCli(["export", dir, "--output", tempDir(), "--fp32", "--sentence-embedding", "--quiet"], { env: OFFLINE });
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/no modules\.json.*--pooling mean/);
+    // The option cannot be met by this model: a usage error (exit 2) naming the flag that can (there is no --normalize).
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no modules\.json.*choose the pooling explicitly with --pooling \(cls, mean, max; L2-normalized\)/);
     const usage = await runCli(["export", dir, "--output", tempDir(), "--fp32", "--no-normalize"], { env: OFFLINE });
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("--no-normalize goes with --pooling");
@@ -168,7 +169,7 @@ describe("export with a sentence_embedding output", () => {
     await expect(service.exportOnnxModel(out, { quantized: false, sentenceEmbedding: true })).rejects.toThrow(/LayerNorm after pooling/);
     await expect(
       service.exportOnnxModel(out, { quantized: false, sentenceEmbedding: { pooling: "weighted" as "mean", normalize: true } }),
-    ).rejects.toThrow(ExportError);
+    ).rejects.toThrow(UsageError);
     expect(existsSync(join(out, "model_fp32.onnx"))).toBe(false);
   });
 });

@@ -7,7 +7,7 @@
 // config.json, the tokenizer files and the sentence-transformers modules sit at the top in every layout.
 import { existsSync, readdirSync } from "node:fs";
 import { join, relative, resolve, sep } from "node:path";
-import { type ExportManifest, MANIFEST_FILE, ManifestError, lists, manifestModels, readManifest } from "./manifest.js";
+import { type ExportManifest, type FolderManifest, MANIFEST_FILE, ManifestError, lists, manifestModels, readManifest } from "./manifest.js";
 import { type Int8Mode, fp32FileName, int8FileName } from "./names.js";
 
 export const EXPORT_LAYOUTS = ["flat", "transformers.js", "optimum"] as const;
@@ -79,59 +79,97 @@ export function isInt8ModelFile(file: string): boolean {
 export interface ExportFolder {
   dir: string;
   modelPath: string;
-  /** The folder's manifest; undefined for a folder exported before manifests (read by the legacy rules). */
+  /** The manifest's entry of the export loaded; undefined for a folder exported before manifests (read by the legacy rules). */
   manifest: ExportManifest | undefined;
   /** Whether the file at `path` (relative to `dir`) is part of the export: listed in the manifest, or present in a legacy folder. */
   has(path: string): boolean;
 }
 
+/** The precisions a runtime may ask an export folder for: each model precision, and "int8" for either INT8 mode. */
+export const MODEL_PRECISIONS: readonly string[] = ["fp32", "int8", "int8-static", "int8-dynamic", "fp16", "int4"];
+
+/** Which model of an export folder a runtime asks for (default: the most recent export's). */
+export interface ModelChoice {
+  /** A model file, by name relative to the folder or by path. */
+  file?: string;
+  /** The most recent export of this precision (one of MODEL_PRECISIONS). */
+  precision?: string;
+}
+
 /**
  * The model file a runtime loads from an export folder, and the folder's files. With a manifest:
- * the model it names, or `file` when that is one of its models. Without one (legacy): `file` when
- * given (a path, or a name relative to `dir`), else the folder's only model file, else its only
- * INT8 one. Problems are thrown as `fail(message)`, so that each runtime raises its own error
- * class; `fileOption` is how the caller's user passes `file` (the CLI: `--file <name>`).
+ * the model of the most recent export, or of the export `choice` asks for (its file, or its
+ * precision); the folder's files are that export's. Without one (legacy): `file` when given (a
+ * path, or a name relative to `dir`), else the folder's only model file, else its only INT8 one.
+ * Problems are thrown as `fail(message)`, so that each runtime raises its own error class;
+ * `fileOption` is how the caller's user passes `file` (the CLI: `--file <name>`).
  */
 export function openExportFolder(
   dir: string,
-  file: string | undefined,
+  choice: ModelChoice,
   fail: (message: string) => Error,
   fileOption = "{ file }",
 ): ExportFolder {
-  let manifest: ExportManifest | undefined;
+  const { file, precision } = choice;
+  if (precision !== undefined && !MODEL_PRECISIONS.includes(precision))
+    throw fail(`precision must be one of ${MODEL_PRECISIONS.join(", ")}, not ${String(precision)}`);
+  let manifest: FolderManifest | undefined;
   try {
     manifest = readManifest(dir);
   } catch (error) {
     throw error instanceof ManifestError ? fail(error.message) : error;
   }
   if (manifest) {
-    const listed = manifest;
-    return { dir, modelPath: join(dir, listedModel(dir, listed, file, fail, fileOption)), manifest, has: (path) => lists(listed, path) };
+    const { entry, model } = chosenExport(dir, manifest, choice, fail, fileOption);
+    return { dir, modelPath: join(dir, model), manifest: entry, has: (path) => lists(entry, path) };
   }
+  if (precision !== undefined)
+    throw fail(`${dir} has no ${MANIFEST_FILE} saying which model has which precision; choose the model with ${fileOption}`);
   return { dir, modelPath: legacyModelFile(dir, file, fail, fileOption), manifest, has: (path) => existsSync(join(dir, path)) };
 }
 
 /** The model file a runtime loads from an export folder (see openExportFolder). */
 export function resolveModelFile(dir: string, file: string | undefined, fail: (message: string) => Error, fileOption = "{ file }"): string {
-  return openExportFolder(dir, file, fail, fileOption).modelPath;
+  return openExportFolder(dir, file === undefined ? {} : { file }, fail, fileOption).modelPath;
 }
 
-function listedModel(
+/** The export `choice` names (the most recent that fits) and the model file to load, relative to `dir`. */
+function chosenExport(
   dir: string,
-  manifest: ExportManifest,
-  file: string | undefined,
+  manifest: FolderManifest,
+  choice: ModelChoice,
   fail: (message: string) => Error,
   fileOption: string,
-): string {
-  if (file === undefined) return manifest.model;
-  const models = manifestModels(manifest);
-  const chosen = [relative(dir, resolve(file)), file].find((candidate) => models.includes(candidate.split(sep).join("/")));
-  if (chosen === undefined) {
+): { entry: ExportManifest; model: string } {
+  const newestFirst = [...manifest.exports].reverse();
+  const fits = (entry: ExportManifest) => choice.precision === undefined || precisionFits(entry, choice.precision);
+  const { file } = choice;
+  if (file !== undefined) {
+    const wanted = [relative(dir, resolve(file)), file].map((candidate) => candidate.split(sep).join("/"));
+    for (const entry of newestFirst) {
+      const model = manifestModels(entry).find((m) => wanted.includes(m));
+      if (model !== undefined && fits(entry)) return { entry, model };
+    }
+    const models = manifest.exports.flatMap(manifestModels);
     throw fail(
-      `${file} is not a model of the export in ${dir} (${MANIFEST_FILE} lists ${models.join(", ")}); choose one of those with ${fileOption}`,
+      `${file} is not a model of the export${manifest.exports.length > 1 ? "s" : ""} in ${dir} (${MANIFEST_FILE} lists ${models.join(", ")}` +
+        `${choice.precision !== undefined ? ` with precision ${choice.precision}` : ""}); choose one of those with ${fileOption}`,
     );
   }
-  return chosen;
+  const entry = newestFirst.find(fits);
+  if (!entry) {
+    const listed = manifest.exports.map((e) => `${String(e.settings.precision)} (${e.model})`).join(", ");
+    throw fail(
+      `${dir} holds no export of precision ${choice.precision} (${MANIFEST_FILE} lists ${listed}); choose one of those precisions`,
+    );
+  }
+  return { entry, model: entry.model };
+}
+
+/** Whether `entry` was exported at `precision` ("int8": either INT8 mode). */
+function precisionFits(entry: ExportManifest, precision: string): boolean {
+  const recorded = String(entry.settings.precision);
+  return recorded === precision || (precision === "int8" && recorded.startsWith("int8-"));
 }
 
 function legacyModelFile(dir: string, file: string | undefined, fail: (message: string) => Error, fileOption: string): string {

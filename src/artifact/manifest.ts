@@ -1,10 +1,13 @@
 // The export manifest, export_manifest.json: written by every model export beside its model,
-// last (after every file it names), it lists the files of that export by path relative to the
-// folder, with size and sha256, and the source model and settings. It is the one record of which
-// files make up an export, whatever the layout: a runtime loads the model it names, reads only
-// files it lists (another export's leftovers in the same folder are never used), and refuses a
-// folder whose listed files are missing or differ, naming the file. A folder exported before
-// manifests existed has none: runtimes then read it as they did (the legacy rules of layout.ts).
+// last (after every file it names). It lists every export published into the folder (FP32, INT8,
+// FP16, INT4 may sit side by side), each with its files by path relative to the folder (size,
+// sha256), its source model and settings. A later export adds its entry, or replaces the one of
+// the same model file, and keeps the others unless their model file is gone or it replaced one
+// of their files with other bytes. It is the one record of which files make up an export,
+// whatever the layout: a runtime loads the model of one entry (the most recent, or the one asked
+// for), reads only files that entry lists, and refuses it when a listed file is missing or
+// differs, naming the file. Version 1 manifests (one export) are read as one entry; a folder
+// exported before manifests has none: runtimes then read it as they did (layout.ts' legacy rules).
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
@@ -13,7 +16,9 @@ import { isPlainObject, quote } from "../common/messages.js";
 
 export const MANIFEST_FILE = "export_manifest.json";
 const MANIFEST_FORMAT = "jazzmine-export-manifest";
-const MANIFEST_VERSION = 1;
+const MANIFEST_VERSION = 2;
+/** Version 1: the one export's fields at the top level. */
+const SINGLE_EXPORT_VERSION = 1;
 
 export interface ManifestFile {
   /** Relative to the export folder, '/'-separated. */
@@ -30,9 +35,8 @@ export interface ManifestSource {
   commit?: string;
 }
 
+/** One export's entry. */
 export interface ExportManifest {
-  format: typeof MANIFEST_FORMAT;
-  version: typeof MANIFEST_VERSION;
   /** "@jazzmine/embedding <version>". */
   producer: string;
   /** ISO time the export finished. */
@@ -43,6 +47,13 @@ export interface ExportManifest {
   /** The model file a runtime loads by default (one of `files`). */
   model: string;
   files: ManifestFile[];
+}
+
+/** The folder's manifest: its exports, oldest first (the last is the most recent). */
+export interface FolderManifest {
+  format: typeof MANIFEST_FORMAT;
+  version: typeof MANIFEST_VERSION;
+  exports: ExportManifest[];
 }
 
 /** A folder whose files do not match its manifest (or a manifest that cannot be read). */
@@ -66,17 +77,15 @@ export interface ManifestInit {
   producer: string;
 }
 
-/** Hashes the export's files in `dir` and writes the manifest there (atomically). */
-export async function writeManifest(dir: string, init: ManifestInit): Promise<ExportManifest> {
+/** Hashes the export's files in `dir` (with `hashes` started early) and writes the manifest of this one export there (atomically). */
+export async function writeManifest(dir: string, init: ManifestInit, hashes = new BackgroundHashes()): Promise<ExportManifest> {
   const paths = [...new Set(init.files.map(toManifestPath))].filter((path) => path !== MANIFEST_FILE).sort();
   const model = toManifestPath(init.model);
   if (!paths.includes(model)) throw new Error(`the manifest's model ${model} is not among the export's files`);
   const files: ManifestFile[] = await Promise.all(
-    paths.map(async (path) => ({ path, bytes: statSync(join(dir, path)).size, sha256: await fileSha256(join(dir, path)) })),
+    paths.map(async (path) => ({ path, bytes: statSync(join(dir, path)).size, sha256: await hashes.sha256(join(dir, path)) })),
   );
   const manifest: ExportManifest = {
-    format: MANIFEST_FORMAT,
-    version: MANIFEST_VERSION,
     producer: init.producer,
     created: new Date().toISOString(),
     source: init.source,
@@ -84,12 +93,17 @@ export async function writeManifest(dir: string, init: ManifestInit): Promise<Ex
     model,
     files,
   };
-  writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  writeFolderManifest(dir, [manifest]);
   return manifest;
 }
 
+function writeFolderManifest(dir: string, exports: ExportManifest[]): void {
+  const manifest: FolderManifest = { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, exports };
+  writeFileAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
 /** The manifest of `dir`, or undefined for a folder without one (exported before manifests). */
-export function readManifest(dir: string): ExportManifest | undefined {
+export function readManifest(dir: string): FolderManifest | undefined {
   const path = join(dir, MANIFEST_FILE);
   if (!existsSync(path)) return undefined;
   const fail = (why: string) =>
@@ -101,8 +115,19 @@ export function readManifest(dir: string): ExportManifest | undefined {
     throw fail(`not JSON: ${(error as Error).message}`);
   }
   if (!isPlainObject(value) || value.format !== MANIFEST_FORMAT) throw fail(`format is not "${MANIFEST_FORMAT}"`);
-  if (value.version !== MANIFEST_VERSION) throw fail(`version ${quote(String(value.version))}, this version reads ${MANIFEST_VERSION}`);
-  if (!Array.isArray(value.files)) throw fail("no files list");
+  if (value.version === SINGLE_EXPORT_VERSION)
+    return { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, exports: [checkEntry(value, "", fail)] };
+  if (value.version !== MANIFEST_VERSION)
+    throw fail(`version ${quote(String(value.version))}, this version reads ${SINGLE_EXPORT_VERSION} and ${MANIFEST_VERSION}`);
+  if (!Array.isArray(value.exports) || value.exports.length === 0) throw fail("no exports list");
+  const exports = value.exports.map((entry: unknown, i: number) => checkEntry(entry, `exports[${i}].`, fail));
+  return { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, exports };
+}
+
+/** One export's entry, its listed paths checked to stay inside the folder. */
+function checkEntry(value: unknown, at: string, fail: (why: string) => ManifestError): ExportManifest {
+  if (!isPlainObject(value)) throw fail(`${at || "the manifest "}is not an object`);
+  if (!Array.isArray(value.files)) throw fail(`${at}files is missing`);
   const files = value.files.map((entry: unknown, i: number) => {
     const { path, bytes, sha256 } = (isPlainObject(entry) ? entry : {}) as Record<string, unknown>;
     // A listed path is read: it must stay inside the folder.
@@ -113,12 +138,61 @@ export function readManifest(dir: string): ExportManifest | undefined {
       typeof sha256 !== "string" ||
       !/^[0-9a-f]{64}$/.test(sha256)
     ) {
-      throw fail(`files[${i}] is not { path inside the folder, bytes, sha256 }`);
+      throw fail(`${at}files[${i}] is not { path inside the folder, bytes, sha256 }`);
     }
     return { path, bytes, sha256 };
   });
-  if (typeof value.model !== "string" || !files.some((f) => f.path === value.model)) throw fail("its model is not among its files");
-  return { ...(value as unknown as ExportManifest), files };
+  if (typeof value.model !== "string" || !files.some((f) => f.path === value.model)) throw fail(`${at}model is not among its files`);
+  const { producer, created, source, settings, model } = value as unknown as ExportManifest;
+  return { producer, created, source, settings: isPlainObject(settings) ? settings : {}, model, files };
+}
+
+/** What merging an export into a folder's manifest left out: each earlier entry dropped, and why. */
+export interface DroppedExport {
+  model: string;
+  why: string;
+}
+
+/**
+ * `added` merged into the exports of `previous` (the folder's manifest before it was published):
+ * an entry of the same model file is replaced; an entry whose model file is gone (`exists` says),
+ * or one of whose files `added` rewrote with other bytes, is dropped; the others are kept.
+ */
+export function mergeExports(
+  previous: readonly ExportManifest[],
+  added: ExportManifest,
+  exists: (path: string) => boolean,
+): { exports: ExportManifest[]; dropped: DroppedExport[] } {
+  const rewritten = new Map(added.files.map((file) => [file.path, file.sha256]));
+  const replaced = (file: ManifestFile) => (rewritten.get(file.path) ?? file.sha256) !== file.sha256;
+  const dropped: DroppedExport[] = [];
+  const kept: ExportManifest[] = [];
+  for (const entry of previous) {
+    if (entry.model === added.model) continue;
+    // A report (quantization_report.json of INT8 then INT4) is not read by runtimes: the entry only loses it.
+    const read = entry.files.filter((file) => !(replaced(file) && isReport(file.path)));
+    const why = !exists(entry.model) ? "its model file is gone" : read.filter(replaced).map((f) => `${f.path} was replaced`)[0];
+    if (why) dropped.push({ model: entry.model, why });
+    else kept.push({ ...entry, files: read });
+  }
+  return { exports: [...kept, added], dropped };
+}
+
+/**
+ * Publishes the one-export manifest staged at `staged` into `dir`: merged with the manifest
+ * already there (an unreadable one is replaced). Returns the entries it dropped.
+ */
+export function publishManifest(staged: string, dir: string): DroppedExport[] {
+  const added = readManifest(staged)!.exports.at(-1)!;
+  let previous: ExportManifest[] = [];
+  try {
+    previous = readManifest(dir)?.exports ?? [];
+  } catch (error) {
+    if (!(error instanceof ManifestError)) throw error;
+  }
+  const { exports, dropped } = mergeExports(previous, added, (path) => existsSync(join(dir, path)));
+  writeFolderManifest(dir, exports);
+  return dropped;
 }
 
 /** Whether `path` (relative to the folder) is one of the manifest's files. */
@@ -158,6 +232,11 @@ export async function checkManifestFiles(dir: string, manifest: ExportManifest):
   }
 }
 
+/** Reports written beside a model (quantization_report.json, vector_report.json, …): read by people, not runtimes. */
+function isReport(path: string): boolean {
+  return path.endsWith("_report.json");
+}
+
 /** `path` relative to the folder, '/'-separated (a manifest's paths are the same on every system). */
 function toManifestPath(path: string): string {
   return path.split(sep).join("/");
@@ -168,30 +247,32 @@ function isFolderPath(path: string): boolean {
   return !path.includes("\\") && !path.split("/").some((part) => part === "" || part === "." || part === "..");
 }
 
-/** Hashes started early, by absolute path, with the size and mtime of the file they read. */
-const startedHashes = new Map<string, { size: number; mtimeMs: number; sha256: Promise<string> }>();
-
 /**
- * Starts hashing a file the export has just written, so that writing the manifest does not wait
- * for it: an FP32 model is hashed while onnxruntime loads it for verification.
+ * Hashes of files an export has just written, started early so that writing the manifest does
+ * not wait for them: an FP32 model is hashed while onnxruntime loads it for verification. One
+ * per export (its workspace holds it), by absolute path, with the size and mtime the hash read.
  */
-export function hashInBackground(path: string): void {
-  const { size, mtimeMs } = statSync(path);
-  const sha256 = sha256Of(path);
-  sha256.catch(() => {}); // a file removed meanwhile (a failed variant) is hashed again if it is listed
-  startedHashes.set(resolve(path), { size, mtimeMs, sha256 });
-}
+export class BackgroundHashes {
+  private readonly started = new Map<string, { size: number; mtimeMs: number; sha256: Promise<string> }>();
 
-/** The sha256 of a file: the hash started early when the file is still as it was then. */
-async function fileSha256(path: string): Promise<string> {
-  const started = startedHashes.get(resolve(path));
-  startedHashes.delete(resolve(path));
-  const { size, mtimeMs } = statSync(path);
-  if (started && started.size === size && started.mtimeMs === mtimeMs) {
-    const hash = await started.sha256.catch(() => undefined);
-    if (hash) return hash;
+  start(path: string): void {
+    const { size, mtimeMs } = statSync(path);
+    const sha256 = sha256Of(path);
+    sha256.catch(() => {}); // a file removed meanwhile (a failed variant) is hashed again if it is listed
+    this.started.set(resolve(path), { size, mtimeMs, sha256 });
   }
-  return sha256Of(path);
+
+  /** The sha256 of a file: the hash started early when the file is still as it was then. */
+  async sha256(path: string): Promise<string> {
+    const started = this.started.get(resolve(path));
+    this.started.delete(resolve(path));
+    const { size, mtimeMs } = statSync(path);
+    if (started && started.size === size && started.mtimeMs === mtimeMs) {
+      const hash = await started.sha256.catch(() => undefined);
+      if (hash) return hash;
+    }
+    return sha256Of(path);
+  }
 }
 
 /** Large reads: a model file hashed in 64 KiB chunks (the stream default) takes twice as long. */

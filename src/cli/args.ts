@@ -1,11 +1,6 @@
 // A small, strict argument parser: declared flags only, clear usage errors.
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+import { UsageError } from "../common/usage.js";
 
 export interface FlagSpec {
   /** Long name without dashes, e.g. "output". */

@@ -1,6 +1,7 @@
 // The bench command's options, shared by `jazzmine-embed bench` and `npm run bench` so both
 // take the same flags.
-import { type FlagSpec, type Flags, UsageError } from "./args.js";
+import { type FlagSpec, type Flags } from "./args.js";
+import { UsageError } from "../common/usage.js";
 import { VARIANT_KEYS, parseVariants } from "../bench/exports.js";
 import { DEFAULT_BENCH_MODEL, SYNTHETIC_MODELS, SYNTHETIC_PREFIX } from "../bench/models.js";
 import { parseShapes } from "../bench/shapes.js";

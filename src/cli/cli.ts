@@ -6,19 +6,13 @@ import { existsSync, readFileSync, readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from "../graph/opset.js";
-import { QuantizationInputError } from "../quant/corpus.js";
-import {
-  DEFAULT_QUANTIZATION,
-  QUANTIZATION_MODES,
-  type QuantizationMode,
-  type QuantizationOptions,
-  resolveQuantizationOptions,
-} from "../quant/options.js";
+import { DEFAULT_QUANTIZATION, QUANTIZATION_MODES, type QuantizationMode, type QuantizationOptions } from "../quant/options.js";
 import { CALIBRATION_METHODS, type CalibrationMethod } from "../quant/range-selection.js";
 import { POOLING_MODES, type PoolingMode } from "../arch/sentence-transformers.js";
 import { PromptError, type PromptRequest, resolvePrompt } from "../arch/prompts.js";
 import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
 import { DTYPES, type Dtype } from "../export/float16-export.js";
+import type { GraphVariant } from "../arch/graph-variant.js";
 import { BENCH_FLAGS, BENCH_USAGE, benchOptions, commandLine } from "./bench-command.js";
 import { runBench } from "../bench/suite.js";
 import { DEFAULT_BATCH_SIZE, Embedder } from "../runtime/embedder.js";
@@ -27,14 +21,15 @@ import { TASKS, type Task } from "../heads/tasks.js";
 import { BGE_M3_OUTPUTS, type BgeM3Output } from "../heads/bge-m3.js";
 import { MultiVectorEmbedder } from "../runtime/multi-vector-embedder.js";
 import { SparseEmbedder } from "../runtime/sparse-embedder.js";
-import { type FlagSpec, type Flags, UsageError, formatFlags, parseArgs } from "./args.js";
+import { type FlagSpec, type Flags, formatFlags, parseArgs } from "./args.js";
+import { UsageError } from "../common/usage.js";
 import { HubClient } from "../export/hub/client.js";
 import { invalidRevisionMessage } from "../export/hub/names.js";
 import { DEFAULT_REVISION } from "../export/hub/settings.js";
 import { isLocalFolder } from "../export/model-source.js";
 import { Reporter, type TextStream } from "../export/progress.js";
 import { DEFAULT_MODEL_ID, EmbeddingService, type ExportOptions } from "../export/service.js";
-import { DEFAULT_LAYOUT, EXPORT_LAYOUTS, type ExportLayout } from "../artifact/layout.js";
+import { DEFAULT_LAYOUT, EXPORT_LAYOUTS, type ExportLayout, MODEL_PRECISIONS } from "../artifact/layout.js";
 import { TOKENIZER_FILES } from "../artifact/tokenizer-files.js";
 import { InterruptedError } from "../common/abort.js";
 import { ExportError } from "../common/errors.js";
@@ -99,6 +94,11 @@ const REVISION: FlagSpec = { name: "revision", value: "rev", help: `Hub branch, 
 const QUIET: FlagSpec = { name: "quiet", alias: "q", help: "no progress or info on stderr (warnings and errors only)" };
 const JSON_FLAG: FlagSpec = { name: "json", help: "print a machine-readable JSON summary on stdout" };
 const HELP: FlagSpec = { name: "help", alias: "h", help: "show this help" };
+const PRECISION: FlagSpec = {
+  name: "precision",
+  value: MODEL_PRECISIONS.join("|"),
+  help: "the most recent export of this precision when the folder holds several (default: the most recent export)",
+};
 
 /** INT8 settings of `export` (SPEC: INT8 QDQ is the default; --fp32 opts out). */
 const QUANTIZATION_FLAGS: FlagSpec[] = [
@@ -190,44 +190,47 @@ const COMMANDS: Record<string, Command> = {
     async run([model, ...rest], flags, context) {
       const modelId = requireModel(model, rest);
       const optimize = optimizeOptions(flags);
-      const variant = flags.variant;
-      if (variant !== undefined && variant !== "primary" && variant !== "portable") {
-        throw new UsageError(`--variant must be primary or portable, not ${String(variant)}`);
-      }
       const output = requireOutput(flags);
-      const dtype = parseDtype(flags.dtype as string | undefined, flags.fp32 === true);
       const hub = hubClient(modelId, flags, context);
       const service = new EmbeddingService(modelId, { logger: context.reporter, resolver: hub });
+      // Flag values go to the library as they are: resolveExportPlan checks them (once) and names the option, UsageError says which flag.
       const common: ExportOptions = {
         ...(context.signal ? { signal: context.signal } : {}),
         ...(flags.opset !== undefined ? { opset: parseInteger("opset", flags.opset) } : {}),
         ...(flags["token-type-ids"] === true ? { tokenTypeIds: true } : {}),
-        ...(flags.task !== undefined ? { task: parseTask(flags.task) } : {}),
-        ...(flags.outputs !== undefined ? { outputs: parseOutputs(flags.outputs) } : {}),
-        ...(variant ? { variant } : {}),
+        ...(flags.task !== undefined ? { task: flags.task as Task } : {}),
+        ...(flags.outputs !== undefined
+          ? {
+              outputs: String(flags.outputs)
+                .split(",")
+                .map((o) => o.trim()) as BgeM3Output[],
+            }
+          : {}),
+        ...(flags.variant !== undefined ? { variant: flags.variant as GraphVariant } : {}),
         sentenceEmbedding: sentenceEmbeddingOption(flags),
         ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
-        ...(flags.vector !== undefined ? { vector: parseVector(flags.vector) } : {}),
-        layout: parseLayout(flags.layout),
+        ...(flags.vector !== undefined ? { vector: flags.vector as VectorKind } : {}),
+        ...(flags.layout !== undefined ? { layout: flags.layout as ExportLayout } : {}),
         ...quantizationOptions(flags),
       };
-      const optimized = optimize ? await optimizeExport(service, output, { ...common, ...optimize, logger: context.reporter }) : undefined;
-      const artifact =
-        optimized?.path ??
-        (await service.exportOnnxModel(output, {
-          ...common,
-          quantized: !flags.fp32 && dtype === "fp32",
-          ...(dtype !== "fp32" ? { dtype } : {}),
-        }));
+      const exported = optimize
+        ? await optimizeExport(service, output, { ...common, ...optimize, logger: context.reporter })
+        : await service.runExport(output, {
+            ...common,
+            ...(flags.fp32 === true ? { quantized: false } : {}),
+            ...(flags.dtype !== undefined ? { dtype: flags.dtype as Dtype } : {}),
+          });
       return {
-        stdout: artifact,
-        artifacts: [artifact],
+        stdout: exported.path,
+        artifacts: [exported.path],
         summary: {
           ...sourceSummary(modelId, hub),
           output,
-          artifact,
-          precision: optimized?.report.chosen ?? (dtype === "fp16" ? "fp16" : flags.fp32 ? "fp32" : "int8"),
-          ...(optimized ? { optimization: optimized.report } : {}),
+          artifact: exported.path,
+          precision: exported.precision,
+          variant: exported.variant,
+          reports: exported.reports,
+          ...("report" in exported ? { optimization: exported.report } : {}),
           files: readdirSync(output).sort(),
         },
       };
@@ -270,6 +273,7 @@ const COMMANDS: Record<string, Command> = {
       { name: "batch-size", value: "N", help: `texts per onnxruntime run (default ${DEFAULT_BATCH_SIZE})` },
       { name: "max-length", value: "N", help: "truncate texts to N tokens (default: the model's limit)" },
       { name: "file", value: "name.onnx", help: "the ONNX file to use when the folder has several" },
+      PRECISION,
       {
         name: "input",
         value: "texts.txt|.jsonl|-",
@@ -293,6 +297,7 @@ const COMMANDS: Record<string, Command> = {
         isolated: true,
         optionNames: { file: "--file <name>", pooling: "--pooling" },
         ...(typeof flags.file === "string" ? { file: flags.file } : {}),
+        ...(typeof flags.precision === "string" ? { precision: flags.precision } : {}),
         ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
         ...(pooling ? { pooling } : {}),
       });
@@ -346,6 +351,7 @@ COMMANDS.rerank = {
     { name: "batch-size", value: "N", help: "pairs per onnxruntime run (default 32)" },
     { name: "max-length", value: "N", help: "truncate pairs to N tokens, documents first (default: the model's limit)" },
     { name: "file", value: "name.onnx", help: "the ONNX file to use when the folder has several" },
+    PRECISION,
     QUIET,
     JSON_FLAG,
     HELP,
@@ -359,6 +365,7 @@ COMMANDS.rerank = {
       // As embed: onnxruntime in a child, so that a native crash is one error line.
       isolated: true,
       ...(typeof flags.file === "string" ? { file: flags.file } : {}),
+      ...(typeof flags.precision === "string" ? { precision: flags.precision } : {}),
       ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
     });
     try {
@@ -415,43 +422,6 @@ function sentenceEmbeddingOption(flags: Flags): boolean | { pooling: PoolingMode
   return { pooling, normalize: flags["no-normalize"] !== true };
 }
 
-function parseLayout(value: string | true | undefined): ExportLayout {
-  if (value === undefined) return DEFAULT_LAYOUT;
-  if (!EXPORT_LAYOUTS.includes(value as ExportLayout))
-    throw new UsageError(`--layout must be one of ${EXPORT_LAYOUTS.join(", ")}, not ${String(value)}`);
-  return value as ExportLayout;
-}
-
-function parseOutputs(value: string | true): BgeM3Output[] {
-  const outputs = String(value)
-    .split(",")
-    .map((o) => o.trim());
-  const unknown = outputs.filter((o) => !BGE_M3_OUTPUTS.includes(o as BgeM3Output));
-  if (value === true || unknown.length > 0)
-    throw new UsageError(
-      `--outputs takes a comma-separated list of ${BGE_M3_OUTPUTS.join(", ")}${unknown.length > 0 ? `, not ${unknown.join(", ")}` : ""}`,
-    );
-  return outputs as BgeM3Output[];
-}
-
-function parseTask(value: string | true): Task {
-  if (!TASKS.includes(value as Task)) throw new UsageError(`--task must be one of ${TASKS.join(", ")}, not ${String(value)}`);
-  return value as Task;
-}
-
-function parseDtype(value: string | true | undefined, fp32: boolean): Dtype {
-  if (value === undefined) return "fp32";
-  if (!DTYPES.includes(value as Dtype)) throw new UsageError(`--dtype must be one of ${DTYPES.join(", ")}, not ${String(value)}`);
-  if (value === "fp16" && fp32) throw new UsageError("--dtype fp16 and --fp32 exclude each other");
-  return value as Dtype;
-}
-
-function parseVector(value: string | true): VectorKind {
-  if (!VECTOR_KINDS.includes(value as VectorKind))
-    throw new UsageError(`--vector must be one of ${VECTOR_KINDS.join(", ")}, not ${String(value)}`);
-  return value as VectorKind;
-}
-
 function parsePooling(value: string | true | undefined): PoolingMode | undefined {
   if (value === undefined) return undefined;
   if (!POOLING_MODES.includes(value as PoolingMode))
@@ -479,24 +449,16 @@ function optimizeOptions(flags: Flags): OptimizeOptions | undefined {
       if (flags[flag] !== undefined) throw new UsageError(`--${flag} goes with --optimize size|latency`);
     return undefined;
   }
-  if (!OPTIMIZE_GOALS.includes(goal as OptimizeGoal))
-    throw new UsageError(`--optimize must be one of ${OPTIMIZE_GOALS.join(", ")}, not ${String(goal)}`);
   for (const flag of ["fp32", "dtype", "mode", "fidelity-threshold"])
     if (flags[flag] !== undefined)
       throw new UsageError(`--optimize chooses the precision itself: drop --${flag} (the bound is --min-cosine)`);
+  // The values are checked by optimizeExport (a UsageError naming the option, reported with its flag).
   const options: OptimizeOptions = { goal: goal as OptimizeGoal };
-  if (flags["min-cosine"] !== undefined) {
-    const bound = parseNumber("min-cosine", flags["min-cosine"]);
-    if (!(bound > 0 && bound <= 1)) throw new UsageError(`--min-cosine must be in (0, 1], not ${String(flags["min-cosine"])}`);
-    options.minCosine = bound;
-  }
+  if (flags["min-cosine"] !== undefined) options.minCosine = parseNumber("min-cosine", flags["min-cosine"]);
   if (flags["optimize-candidates"] !== undefined) {
-    const names = String(flags["optimize-candidates"])
+    options.candidates = String(flags["optimize-candidates"])
       .split(",")
-      .map((name) => name.trim());
-    const unknown = names.find((name) => !CANDIDATES.includes(name as CandidateName));
-    if (unknown !== undefined) throw new UsageError(`--optimize-candidates: ${unknown} is not one of ${CANDIDATES.join(", ")}`);
-    options.candidates = names as CandidateName[];
+      .map((name) => name.trim()) as CandidateName[];
   }
   if (flags["optimize-shapes"] !== undefined) {
     try {
@@ -508,17 +470,9 @@ function optimizeOptions(flags: Flags): OptimizeOptions | undefined {
   return options;
 }
 
-/** The flag that sets each option, for resolveQuantizationOptions' messages. */
-const QUANTIZATION_OPTION_FLAGS: Record<string, string> = {
-  mode: "--mode",
-  calibrationMethod: "--calibration-method",
-  maxLength: "--calibration-max-length",
-  fidelityThreshold: "--fidelity-threshold",
-};
-
-/** The INT8 flags as options, checked by resolveQuantizationOptions so that a bad value is a usage error. */
+/** The INT8 flags as options (checked with the other export options, by resolveExportPlan). */
 function quantizationOptions(flags: Flags): QuantizationOptions {
-  const options: QuantizationOptions = {
+  return {
     ...(flags.mode !== undefined ? { mode: flags.mode as QuantizationMode } : {}),
     ...(flags["calibration-method"] !== undefined ? { calibrationMethod: flags["calibration-method"] as CalibrationMethod } : {}),
     ...(typeof flags.calibration === "string" ? { calibrationFile: flags.calibration } : {}),
@@ -529,13 +483,25 @@ function quantizationOptions(flags: Flags): QuantizationOptions {
       ? { fidelityThreshold: parseNumber("fidelity-threshold", flags["fidelity-threshold"]) }
       : {}),
   };
-  try {
-    resolveQuantizationOptions(options);
-  } catch (error) {
-    if (!(error instanceof QuantizationInputError)) throw error;
-    throw new UsageError(error.message.replace(/^\w+/, (option) => QUANTIZATION_OPTION_FLAGS[option] ?? option));
-  }
-  return options;
+}
+
+/** The flag of each library option a UsageError names (options not listed: --kebab-case of their name). */
+const OPTION_FLAGS: Record<string, string> = {
+  "{ quantized: false }": "--fp32",
+  quantized: "the INT8 default (--fp32 turns it off)",
+  "sentenceEmbedding.pooling": "--pooling",
+  sentenceEmbedding: "--sentence-embedding / --pooling",
+  maxLength: "--calibration-max-length",
+  calibrationFile: "--calibration",
+  minCosine: "--min-cosine",
+  candidates: "--optimize-candidates",
+  shapes: "--optimize-shapes",
+  goal: "--optimize",
+};
+
+/** How the CLI names a library option in a usage message: its flag. */
+export function flagOf(option: string): string {
+  return OPTION_FLAGS[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 function parseInteger(flag: string, value: string | true): number {
@@ -575,6 +541,7 @@ async function embedRetrieval(dir: string, texts: string[], flags: Flags, contex
   const options = {
     isolated: true, // as for embed: onnxruntime's native crashes become one error line
     ...(typeof flags.file === "string" ? { file: flags.file } : {}),
+    ...(typeof flags.precision === "string" ? { precision: flags.precision } : {}),
     ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
   };
   const batchSize = flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"]) } : {};
@@ -706,7 +673,7 @@ export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Pro
     }
     const usage = error instanceof UsageError;
     // Whatever produced the message, no credential (HF_ENDPOINT's user:password, a signed URL) is printed.
-    const message = redactCredentials(errorMessage(error).split("\n")[0]!);
+    const message = redactCredentials((usage ? error.messageFor(flagOf) : errorMessage(error)).split("\n")[0]!);
     io.stderr.write(`jazzmine-embed: error: ${message}${usage ? "\nRun 'jazzmine-embed --help' for usage." : ""}\n`);
     if (io.env.JAZZMINE_DEBUG && error instanceof Error) io.stderr.write(`${redactCredentials(error.stack ?? "")}\n`);
     const code = usage ? EXIT_USAGE : EXIT_FAILURE;

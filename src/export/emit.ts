@@ -5,7 +5,7 @@ import { type LoadedEncoder } from "../arch/encoder.js";
 import { buildTaskGraph } from "../heads/graph.js";
 import type { TaskSpec } from "../heads/tasks.js";
 import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
-import { hashInBackground } from "../artifact/manifest.js";
+import type { Model } from "../graph/ir.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
 import { validateModel } from "../graph/validate.js";
 import { ExportError } from "../common/errors.js";
@@ -25,10 +25,14 @@ export interface EmitOptions {
   logger: Logger;
   /** The task's heads (their outputs are emitted and verified). */
   task: TaskSpec;
+  /** Called with the graph's file once written (the export hashes a file it will publish). */
+  onWritten?: (path: string) => void;
 }
 
 export interface EmittedGraph {
   path: string;
+  /** The verified graph itself: the transforms (INT8, INT4, FP16) start from it, never rebuilding it. */
+  model: Model;
   variant: GraphVariant;
   verification: Verification;
   /** The reference outputs it was verified against (computed): another variant reuses them. */
@@ -87,7 +91,7 @@ export async function emitVerifiedGraph(
         const model = buildTaskGraph(encoder, options.task, { ...options, variant });
         validateModel(model);
         await writeModel(model, path);
-        hashInBackground(path);
+        options.onWritten?.(path);
         const verification = await verifyGraph(path, encoder, {
           worker,
           reference,
@@ -98,7 +102,7 @@ export async function emitVerifiedGraph(
           logger.info(
             `verified ${variant} graph: max relative error ${verification.worst.relativeError.toExponential(2)} vs the reference forward`,
           );
-          return { path, variant, verification, reference };
+          return { path, model, variant, verification, reference };
         }
         const { worst } = verification;
         failure = `max relative error ${worst.relativeError.toExponential(2)} on ${worst.output} (batch×sequence ${worst.shape}) exceeds ${FP32_TOLERANCE}`;

@@ -14,13 +14,17 @@ export async function writeExportManifest(
   source: ManifestSource,
   settings: Record<string, unknown>,
 ): Promise<void> {
-  await writeManifest(workspace.dir, {
-    files: workspace.files(),
-    model: relative(workspace.dir, artifact),
-    source,
-    settings,
-    producer: `@jazzmine/embedding ${PACKAGE_VERSION}`,
-  });
+  await writeManifest(
+    workspace.dir,
+    {
+      files: workspace.files(),
+      model: relative(workspace.dir, artifact),
+      source,
+      settings,
+      producer: `@jazzmine/embedding ${PACKAGE_VERSION}`,
+    },
+    workspace.hashes,
+  );
 }
 
 /** The model id as given, with the Hub revision and commit when a Hub client resolved it. */

@@ -1,12 +1,11 @@
 // The FP16 step of an export (--dtype fp16): the verified FP32 graph converted to float16
 // (quant/float16.ts), written, and verified against the same reference forward as FP32 within
-// FP16_TOLERANCE; the FP32 intermediate is then deleted, as after INT8.
+// FP16_TOLERANCE. The FP32 stage's graph is converted, never rebuilt; its file is its caller's.
 import type { LoadedEncoder } from "../arch/encoder.js";
 import { METADATA } from "../artifact/names.js";
 import { ExportError } from "../common/errors.js";
 import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
 import { validateModel } from "../graph/validate.js";
-import { buildTaskGraph } from "../heads/graph.js";
 import { convertToFloat16 } from "../quant/float16.js";
 import type { EmitOptions, EmittedGraph } from "./emit.js";
 import { verifyGraph } from "./verify.js";
@@ -22,8 +21,7 @@ export const DTYPES = ["fp32", "fp16"] as const;
 export type Dtype = (typeof DTYPES)[number];
 
 export async function exportFloat16(emitted: EmittedGraph, encoder: LoadedEncoder, emit: EmitOptions, path: string): Promise<string> {
-  const model = buildTaskGraph(encoder, emit.task, { ...emit, variant: emitted.variant });
-  const { model: half, float16Nodes, float32Nodes } = convertToFloat16(model, { [METADATA.precision]: "fp16" });
+  const { model: half, float16Nodes, float32Nodes } = convertToFloat16(emitted.model, { [METADATA.precision]: "fp16" });
   validateModel(half);
   try {
     await writeModel(half, path);
@@ -45,8 +43,6 @@ export async function exportFloat16(emitted: EmittedGraph, encoder: LoadedEncode
   } catch (error) {
     removeModelFiles(path);
     throw error;
-  } finally {
-    removeModelFiles(emitted.path); // the FP32 intermediate never outlives the export
   }
   return path;
 }

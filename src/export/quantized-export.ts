@@ -1,8 +1,9 @@
-// The INT8 step of exportOnnxModel, with the SPEC's fallback: when quantizing the primary graph
-// fails, its FP32 file is removed, the portable graph is emitted and quantization is retried
-// once; a second failure propagates. The FP32 intermediate never outlives the export.
+// The INT8 / INT4 transform of an export, from the FP32 stage's verified graph (never rebuilt),
+// with the SPEC's fallback: when quantizing the primary graph fails, the portable graph is
+// emitted (at `portablePath`, an intermediate removed once quantized) and quantization is
+// retried once; a second failure propagates. The FP32 stage's own file is its caller's.
 import type { LoadedEncoder } from "../arch/encoder.js";
-import { buildTaskGraph } from "../heads/graph.js";
+import type { GraphVariant } from "../arch/graph-variant.js";
 import { removeModelFiles } from "../graph/onnx-writer.js";
 import type { TextSource } from "../quant/corpus.js";
 import { type QuantizationSettings, precisionLabel } from "../quant/options.js";
@@ -22,20 +23,24 @@ export const defaultQuantizer: Quantizer = quantizeModel;
 export interface Int8Export {
   encoder: LoadedEncoder;
   tokenizer: LoadedTokenizer;
-  /** How the FP32 graph was emitted (re-used to rebuild it and for the portable retry). */
+  /** How the FP32 graph was emitted (re-used for the portable retry). */
   emit: EmitOptions;
   int8Path: string;
+  /** Where the portable FP32 graph of the retry is written (and removed from). */
+  portablePath: string;
   settings: QuantizationSettings;
   calibration: TextSource;
   quantizer: Quantizer;
 }
 
-export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): Promise<QuantizationResult<AnyQuantizationReport>> {
+/** The quantized model, and the variant it was quantized from. */
+export type QuantizedExport = QuantizationResult<AnyQuantizationReport> & { variant: GraphVariant };
+
+export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): Promise<QuantizedExport> {
   const { logger } = job.emit;
   try {
-    return await quantizeOnce(emitted, job);
+    return { ...(await quantizeOnce(emitted, job)), variant: emitted.variant };
   } catch (error) {
-    removeModelFiles(emitted.path);
     const fatal = failureNoVariantFixes(error);
     if (fatal !== undefined) throw fatal;
     const message = errorMessage(error);
@@ -46,16 +51,16 @@ export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): P
     }
     logger.warn(`quantizing the primary graph failed (${message}); emitting the portable graph and quantizing it instead`);
   }
+  const { onWritten: _, ...emit } = job.emit; // the portable FP32 file is an intermediate: not hashed
   const portable = await emitVerifiedGraph(
     job.encoder,
-    emitted.path,
-    { ...job.emit, variants: ["portable"] },
+    job.portablePath,
+    { ...emit, variants: ["portable"] },
     reuseReference(emitted.reference),
   );
   try {
-    return await quantizeOnce(portable, job);
+    return { ...(await quantizeOnce(portable, job)), variant: portable.variant };
   } catch (error) {
-    removeModelFiles(portable.path);
     const fatal = failureNoVariantFixes(error);
     if (fatal !== undefined) throw fatal;
     throw new ExportError(
@@ -64,13 +69,15 @@ export async function quantizeEmitted(emitted: EmittedGraph, job: Int8Export): P
         cause: error,
       },
     );
+  } finally {
+    removeModelFiles(portable.path);
   }
 }
 
 async function quantizeOnce(emitted: EmittedGraph, job: Int8Export): Promise<QuantizationResult<AnyQuantizationReport>> {
   const { encoder } = job;
-  const result = await job.quantizer({
-    model: buildTaskGraph(encoder, job.emit.task, { ...job.emit, variant: emitted.variant }),
+  return job.quantizer({
+    model: emitted.model,
     fp32Path: emitted.path,
     outputPath: job.int8Path,
     tokenizer: job.tokenizer.tokenizer,
@@ -86,6 +93,4 @@ async function quantizeOnce(emitted: EmittedGraph, job: Int8Export): Promise<Qua
     // ColBERT by MaxSim over held-out query/document pairs.
     ...(job.emit.task.task === "colbert" ? { multiVector: true } : {}),
   });
-  removeModelFiles(emitted.path); // SPEC: the FP32 intermediate is deleted after success
-  return result;
 }

@@ -9,7 +9,7 @@ import { PROMPTS_CONFIG, readPrompts } from "../arch/prompts.js";
 import type { SentencePooling } from "../heads/pooling.js";
 import { POOLING_MODES, type SentencePipeline, readSentencePipeline, sentencePipelineFiles } from "../arch/sentence-transformers.js";
 import { copyFileAtomic, ensureDir, writeFileAtomic } from "../common/atomic.js";
-import { ExportError } from "../common/errors.js";
+import { UsageError } from "../common/usage.js";
 import type { Logger } from "../common/log.js";
 
 /** What an export asks of the sentence_embedding output. */
@@ -40,7 +40,9 @@ export function resolveSentencePooling(
     : resolvePooling(modelDir, request.sentenceEmbedding || dimensions !== undefined || request.vector !== undefined);
   if (dimensions === undefined || !pooling) return pooling;
   if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > hiddenSize) {
-    throw new ExportError(`dimensions must be an integer from 1 to the model's hidden size ${hiddenSize}, not ${String(dimensions)}`);
+    throw new UsageError(
+      (name) => `${name("dimensions")} must be an integer from 1 to the model's hidden size ${hiddenSize}, not ${String(dimensions)}`,
+    );
   }
   const advertised = readAdvertisedDimensions(modelDir);
   if (advertised && !advertised.dimensions.includes(dimensions)) {
@@ -61,25 +63,21 @@ function resolveDecoderPooling(modelDir: string, option: boolean | SentencePooli
 
 function resolvePooling(modelDir: string, option: boolean | SentencePooling | undefined): SentencePooling | undefined {
   if (!option) return undefined;
-  if (option !== true) {
-    if (!POOLING_MODES.includes(option.pooling) || typeof option.normalize !== "boolean") {
-      throw new ExportError(
-        `sentenceEmbedding must be true or { pooling: ${POOLING_MODES.map((m) => `"${m}"`).join(" | ")}, normalize: boolean }`,
-      );
-    }
-    return { pooling: option.pooling, normalize: option.normalize };
-  }
+  // An explicit pooling was checked with the other options (resolveExportPlan).
+  if (option !== true) return { pooling: option.pooling, normalize: option.normalize };
   const pipeline = readSentencePipeline(modelDir);
   if (!pipeline) {
-    throw new ExportError(
-      `${modelDir} has no modules.json, so it does not say how to pool a sentence embedding; ` +
-        `choose explicitly with { sentenceEmbedding: { pooling: "mean", normalize: true } } (CLI: --pooling mean --normalize)`,
+    throw new UsageError(
+      (name) =>
+        `${modelDir} has no modules.json, so it does not say how to pool a sentence embedding; ` +
+        `choose the pooling explicitly with ${name("sentenceEmbedding.pooling")} (${POOLING_MODES.join(", ")}; L2-normalized)`,
     );
   }
   if (pipeline.unsupportedModules.length > 0) {
-    throw new ExportError(
-      `${join(modelDir, "modules.json")} has ${pipeline.unsupportedModules.join(", ")} after pooling, which the graph cannot reproduce; ` +
-        `export without the sentence_embedding output, or choose the pooling explicitly (CLI: --pooling cls|mean|max)`,
+    throw new UsageError(
+      (name) =>
+        `${join(modelDir, "modules.json")} has ${pipeline.unsupportedModules.join(", ")} after pooling, which the graph cannot reproduce; ` +
+        `export without the sentence_embedding output, or choose the pooling explicitly with ${name("sentenceEmbedding.pooling")} (${POOLING_MODES.join(", ")})`,
     );
   }
   return { pooling: pipeline.pooling, normalize: pipeline.normalize, ...(pipeline.dense.length > 0 ? { dense: pipeline.dense } : {}) };

@@ -1,33 +1,34 @@
 // EmbeddingService: the public export API (SPEC). Construction stores the id; tokenizer and
 // weights are resolved and loaded lazily, once.
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import type { GraphVariant } from "../arch/graph-variant.js";
 import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import { promptsMetadata, readPrompts } from "../arch/prompts.js";
 import type { SentencePooling } from "../heads/pooling.js";
-import { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "../heads/tasks.js";
-import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
-import { ExportError, fileSystemError, persistentFileSystemError } from "../common/errors.js";
-import { DEFAULT_OPSET, checkOpset } from "../graph/opset.js";
+import { type Task, type TaskSpec, detectTask, headsFor } from "../heads/tasks.js";
+import { fileSystemError, persistentFileSystemError } from "../common/errors.js";
+import { UsageError } from "../common/usage.js";
 import { InterruptedError, abortable, throwIfAborted, withAbortSignal } from "../common/abort.js";
 import { ensureDir, planDir } from "../common/atomic.js";
-import type { BgeM3Output } from "../heads/bge-m3.js";
-import { type EmitOptions, emitVerifiedGraph, startVerification } from "./emit.js";
+import { type EmitOptions, type EmittedGraph, type VerificationStart, emitVerifiedGraph, startVerification } from "./emit.js";
 import { type Logger, stderrLogger } from "../common/log.js";
 import { HubClient } from "./hub/client.js";
 import { type ModelResolver, modelSlug } from "./model-source.js";
 import { type ProgressCallback, startTask, withStep } from "../common/progress.js";
 import { progressFor } from "./progress.js";
 import { type Quantizer, defaultQuantizer, quantizeEmitted } from "./quantized-export.js";
-import { DEFAULT_LAYOUT, type ExportLayout, type ModelPrecision, modelFileName, quantizedPrecision } from "../artifact/layout.js";
+import { type ExportLayout, type ModelPrecision, modelFileName } from "../artifact/layout.js";
 import { METADATA } from "../artifact/names.js";
 import type { TextSource } from "../quant/corpus.js";
-import { type QuantizationOptions, calibrationTextsFor, precisionLabel, resolveQuantizationOptions } from "../quant/options.js";
-import { checkLayout, writeLayoutFiles } from "./layout-files.js";
-import { DTYPES, type Dtype, exportFloat16 } from "./float16-export.js";
+import { precisionLabel } from "../quant/options.js";
+import type { QuantizationResult } from "../quant/quantize.js";
+import type { AnyQuantizationReport } from "../quant/report.js";
+import { removeModelFiles } from "../graph/onnx-writer.js";
+import { writeLayoutFiles } from "./layout-files.js";
+import { exportFloat16 } from "./float16-export.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
-import { type VectorTexts, calibrateVectorRanges, reportVectorAgreement } from "./vector-export.js";
+import { VECTOR_REPORT_FILE, type VectorTexts, calibrateVectorRanges, reportVectorAgreement } from "./vector-export.js";
 import {
   type HighestToken,
   type LoadedTokenizer,
@@ -41,64 +42,53 @@ import { ExportWorkspace } from "./workspace.js";
 import { manifestSource, writeExportManifest } from "./export-manifest.js";
 import { judgeModelFiles } from "../quant/quantize.js";
 import type { EncoderConfig } from "../arch/architecture.js";
+import { type ExportOptions, type ExportPlan, resolveExportPlan } from "./plan.js";
+
+export type { ExportOptions } from "./plan.js";
 
 export const DEFAULT_MODEL_ID = "BAAI/bge-small-en-v1.5";
 
-/** Export options; the quantization ones (mode, calibration texts, method, …) apply when `quantized`. */
-export interface ExportOptions extends QuantizationOptions {
-  /** INT8 QDQ when true (default), FP32 otherwise. */
-  quantized?: boolean;
-  /** ONNX opset of the default domain (default 17). */
-  opset?: number;
-  /**
-   * Add a token_type_ids graph input (models with token types only). Default: on for rerankers
-   * whose checkpoint has two or more token types (pairs need type 1), off otherwise.
-   */
-  tokenTypeIds?: boolean;
-  /**
-   * What the graph computes (default: detected from the checkpoint — `*ForSequenceClassification`
-   * is "rerank"; bge-m3's .pt heads "bge-m3"; HF_ColBERT / artifact.metadata / a PyLate Dense
-   * module "colbert"; a SparseEncoder's SpladePooling "sparse"; anything else "feature-extraction").
-   */
-  task?: Task;
-  /** Emit only this variant, without fallback (tests, benchmarks). */
-  variant?: GraphVariant;
-  /** Stops the export (see exportOnnxModel). */
-  signal?: AbortSignal;
-  /**
-   * Add a third output, sentence_embedding [batch, hidden], pooled in the graph: `true` pools as
-   * the model's sentence-transformers pipeline says (modules.json + its Pooling config, and a
-   * Normalize module if listed); `{ pooling, normalize }` chooses explicitly. The pipeline files
-   * are written next to the model either way.
-   */
-  sentenceEmbedding?: boolean | SentencePooling;
-  /**
-   * Matryoshka: sentence_embedding keeps its first `dimensions` values, L2-normalized again
-   * (implies `sentenceEmbedding: true` when that is unset).
-   */
-  dimensions?: number;
-  /**
-   * Adds a quantized copy of sentence_embedding: "int8" (sentence_embedding_int8, ranges
-   * calibrated on the calibration texts) or "binary" (sentence_embedding_binary, packed sign
-   * bits); implies `sentenceEmbedding: true` when that is unset.
-   */
-  vector?: VectorKind;
-  /**
-   * "fp16": float16 weights and activations where they are safe (LayerNorm, Softmax, the mask,
-   * positions and the pooled outputs stay float32; inputs and outputs float32), `<slug>_fp16.onnx`.
-   * Not combined with INT8: `quantized` defaults to false with it.
-   */
-  dtype?: Dtype;
-  /**
-   * File names for other runtimes (default "flat": `<slug>_fp32.onnx`, `<slug>_int8_qdq.onnx`):
-   * "transformers.js" → onnx/model.onnx, onnx/model_quantized.onnx; "optimum" → model.onnx,
-   * model_quantized.onnx and ort_config.json. Every layout writes config.json.
-   */
-  layout?: ExportLayout;
-  /** Progress events: Hub downloads, the graph build and verification, quantization (default: lines through the logger). */
-  onProgress?: ProgressCallback;
-  /** bge-m3: which of its outputs the graph has (default all three). */
-  outputs?: BgeM3Output[];
+/** What an export published (runExport's answer; exportOnnxModel returns its path). */
+export interface ExportResult {
+  /** The model file, in the output folder. */
+  path: string;
+  precision: ModelPrecision;
+  /** The files it published, relative to the output folder ('/'-separated), sorted. */
+  files: string[];
+  /** The reports written beside the model (quantization_report.json, vector_report.json), by path. */
+  reports: string[];
+  /** The graph variant that verified (and was quantized). */
+  variant: GraphVariant;
+}
+
+/** runExport's answer: the result, and its FP32 stage for transforms into other precisions. */
+export interface ExportRun extends ExportResult {
+  fp32: Fp32Stage;
+}
+
+/** What the load stage found: the encoder, what the graph computes, the tokenizer's folder, verification under way. */
+interface Loaded {
+  encoder: LoadedEncoder;
+  task: TaskSpec;
+  tokenTypeIds: boolean;
+  sentenceEmbedding: SentencePooling | undefined;
+  tokenizerDir: string;
+  verification: VerificationStart;
+}
+
+/** The FP32 stage's result: the verified graph (in memory and its file) and how it was emitted. */
+export interface Fp32Stage extends Loaded {
+  /** The emitted task (its vector output's ranges included). */
+  task: TaskSpec;
+  emit: EmitOptions;
+  emitted: EmittedGraph;
+}
+
+/** The transform stage's result: the model file to publish (staged). */
+interface Transformed {
+  artifact: string;
+  variant: GraphVariant;
+  quantization?: QuantizationResult<AnyQuantizationReport>;
 }
 
 /** judgeExports' answer: each candidate's score (1 is perfect) and what the score is. */
@@ -122,7 +112,7 @@ export interface EmbeddingServiceOptions {
   resolver?: ModelResolver;
   /** Hub revision (branch, tag or commit sha) for the default resolver (default "main"). */
   revision?: string;
-  /** @internal Replaces the INT8 step (tests force quantization failures with it). */
+  /** Replaces the INT8 step (tests force quantization failures with it). */
   quantizer?: Quantizer;
 }
 
@@ -166,145 +156,64 @@ export class EmbeddingService {
    * in the folder before stay, and it rejects with an InterruptedError naming what it removed.
    */
   async exportOnnxModel(outputDir: string, options: ExportOptions = {}): Promise<string> {
+    return (await this.runExport(outputDir, options)).path;
+  }
+
+  /**
+   * exportOnnxModel, answering what it published. The stages: plan (every option checked) → load
+   * → emit FP32 (the verified in-memory graph kept) → transform (INT8 / INT4 / FP16 from that
+   * graph) → publish. `fp32` reuses another export's FP32 stage of this model (--optimize): it
+   * must come from the same options but the precision.
+   */
+  async runExport(outputDir: string, options: ExportOptions = {}, fp32?: Fp32Stage): Promise<ExportRun> {
     const { signal } = options;
     try {
       signal?.throwIfAborted();
-      return await withAbortSignal(signal, () => this.export(outputDir, options));
+      return await withAbortSignal(signal, () => this.export(outputDir, options, fp32));
     } catch (error) {
       if (signal?.aborted && !(error instanceof InterruptedError)) throw new InterruptedError([], signal.reason);
       throw error;
     }
   }
 
-  private async export(outputDir: string, options: ExportOptions): Promise<string> {
-    const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
-    const dtype = checkDtype(options.dtype, options.quantized);
-    const quantized = options.quantized ?? dtype === "fp32";
+  private async export(outputDir: string, options: ExportOptions, reused: Fp32Stage | undefined): Promise<ExportRun> {
+    const plan = resolveExportPlan(this.modelId, options);
     const onProgress = options.onProgress ?? progressFor(this.logger);
-    const layout = checkLayout(options.layout ?? DEFAULT_LAYOUT);
-    // Quantization settings and calibration texts are checked before anything is written.
-    const quantization = quantized
-      ? { settings: resolveQuantizationOptions(options), calibration: calibrationTextsFor(options) }
-      : undefined;
-    const vector = checkVectorKind(options.vector);
-    const vectorCalibration = vector ? (quantization?.calibration ?? calibrationTextsFor(options)) : undefined;
     planDir(outputDir); // a bad output path fails before anything is read; nothing is created yet
-    const encoder = await abortable(this.loadEncoder(onProgress));
-    const { architecture, config } = encoder;
-    if (dtype === "fp16" && architecture.float16Refusal)
-      throw new ExportError(`dtype fp16 is refused for ${architecture.name}: ${architecture.float16Refusal}`);
-    const taskName = chosenTask(options.task) ?? detectTask(encoder);
-    const decoderEmbedder = architecture.decoder === true && taskName === "feature-extraction";
-    const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger, decoderEmbedder);
-    const advertised = readAdvertisedDimensions(encoder.dir);
-    const prompts = readPrompts(encoder.dir);
-    const task: TaskSpec = {
-      task: taskName,
-      ...(sentenceEmbedding ? { sentenceEmbedding } : {}),
-      ...(options.outputs ? { outputs: options.outputs } : {}),
-    };
-    headsFor(encoder, task); // a missing or unsupported head is reported before anything runs
-    if (quantization && FP32_ONLY_TASKS.includes(task.task)) {
-      throw new ExportError(
-        `INT8 quantization of a ${task.task} model is not supported yet (no fidelity judge for its outputs); export it with { quantized: false } (CLI: --fp32)`,
+    const loaded = reused ? undefined : await this.load(plan, onProgress);
+    const task = reused?.task ?? loaded!.task;
+    if (plan.quantization && FP32_ONLY_TASKS.includes(task.task)) {
+      loaded?.verification.cancel();
+      throw new UsageError(
+        (name) =>
+          `INT8 quantization of a ${task.task} model is not supported yet (no fidelity judge for its outputs); export it with ${name("{ quantized: false }")}`,
       );
     }
-    const tokenTypeIds = options.tokenTypeIds ?? (task.task === "rerank" && config.typeVocabSize > 1);
-    if (task.task !== "feature-extraction")
-      this.logger.info(`task ${task.task}${tokenTypeIds ? " (token_type_ids input: pairs use type 1)" : ""}`);
-    // The reference forward and the onnxruntime worker boot while the tokenizer loads. FP32
-    // needs only its files (checked to parse); quantization also tokenizes with it.
-    const verification = startVerification(encoder, task, tokenTypeIds);
     let workspace: ExportWorkspace;
-    let tokenizerDir: string;
     try {
-      const checked = await abortable(quantization || vector ? this.loadTokenizer(onProgress) : this.checkedTokenizer(onProgress));
-      tokenizerDir = checked.dir;
-      checkVocabulary(encoder.dir, config, checked.highest);
       // Created only once every input is known to be usable: a rejected export leaves no folder.
       workspace = ExportWorkspace.open(outputDir, this.logger);
     } catch (error) {
-      verification.cancel();
+      loaded?.verification.cancel();
       throw error;
     }
-    this.logger.info(`exporting ${this.modelId} (${architecture.name}, hidden ${config.hiddenSize}) at opset ${opset}`);
-    const emitOptions: EmitOptions = {
-      opset,
-      tokenTypeIds,
-      variants: options.variant ? [options.variant] : ["primary", "portable"],
-      // max_sequence_length: what the runtime (Embedder) truncates to.
-      metadata: {
-        [METADATA.sourceModel]: this.modelId,
-        [METADATA.maxSequenceLength]: String(config.maxSequence),
-        ...(advertised ? { [METADATA.matryoshkaDimensions]: advertised.dimensions.join(",") } : {}),
-        ...promptsMetadata(prompts),
-      },
-      producerVersion: PACKAGE_VERSION,
-      task,
-      logger: this.logger,
-    };
     try {
       // Everything is written into the private workspace and published at the end.
-      const vectorTexts = vectorCalibration ? await this.vectorTexts(encoder, vectorCalibration) : undefined;
-      if (vector && vectorTexts) {
-        // The reference worker computes without it: a vector output is checked against its definition, not the reference.
-        const near = this.modelPath(workspace.dir, layout, "fp32");
-        emitOptions.task = {
-          ...task,
-          vector: vector === "binary" ? { kind: vector } : await calibrateVectorRanges(encoder, emitOptions, vectorTexts, near),
-        };
+      const fp32 = reused ?? (await this.emitFp32(loaded!, plan, workspace, onProgress));
+      const { artifact, variant, quantization } = await this.transform(fp32, plan, workspace, onProgress);
+      // The FP32 file of an INT8 / INT4 / FP16 export is an intermediate (SPEC: deleted); one reused from another export stays its.
+      if (!reused && plan.precision !== "fp32") removeModelFiles(fp32.emitted.path);
+      const reports: string[] = quantization ? [quantization.reportPath] : [];
+      if (plan.vector) {
+        await reportVectorAgreement(artifact, plan.vector.kind, await this.vectorTexts(fp32.encoder, plan.vector.calibration), this.logger);
+        reports.push(join(dirname(artifact), VECTOR_REPORT_FILE));
       }
-      const emitted = await withStep(onProgress, "export", "building, writing and verifying the FP32 graph", () =>
-        emitVerifiedGraph(encoder, this.modelPath(workspace.dir, layout, "fp32"), emitOptions, verification),
-      );
-      const precision: ModelPrecision = quantization ? quantizedPrecision(quantization.settings.mode) : dtype;
-      const int8 = quantization
-        ? await withStep(
-            onProgress,
-            "quantize",
-            `quantizing to ${precisionLabel(quantization.settings.mode)} (${quantization.settings.mode})`,
-            async () =>
-              quantizeEmitted(emitted, {
-                encoder,
-                tokenizer: await this.loadTokenizer(onProgress),
-                emit: emitOptions,
-                int8Path: this.modelPath(workspace.dir, layout, precision),
-                ...quantization,
-                quantizer: this.quantizer,
-              }),
-          )
-        : undefined;
-      const half =
-        dtype === "fp16"
-          ? await withStep(onProgress, "export", "converting to FP16 and verifying it", () =>
-              exportFloat16(emitted, encoder, emitOptions, this.modelPath(workspace.dir, layout, "fp16")),
-            )
-          : undefined;
-      const artifact = int8 ? int8.path : (half ?? emitted.path);
-      if (vector && vectorTexts) await reportVectorAgreement(artifact, vector, vectorTexts, this.logger);
-      copyTokenizerFiles(tokenizerDir, workspace.dir);
-      writeSentenceFiles(encoder.dir, workspace.dir, sentenceEmbedding, config.hiddenSize, this.logger);
-      writeLayoutFiles({
-        layout,
-        sourceDir: encoder.dir,
-        outputDir: workspace.dir,
-        modelPath: artifact,
-        precision,
-        opset,
-        ...(quantization && int8 ? { quantization: { settings: quantization.settings, report: int8.report } } : {}),
-      });
-      await writeExportManifest(workspace, artifact, manifestSource(this.modelId, this.resolver), {
-        task: task.task,
-        precision,
-        layout,
-        opset,
-        variant: emitted.variant,
-        tokenTypeIds,
-        ...(sentenceEmbedding ? { sentenceEmbedding } : {}),
-        ...(quantization ? { quantization: { mode: quantization.settings.mode, method: quantization.settings.method } } : {}),
-        ...(vector ? { vector } : {}),
-      });
-      return await workspace.publish(artifact, throwIfAborted);
+      await this.writeFolderFiles(fp32, plan, workspace, { artifact, variant, quantization });
+      const files = workspace.files();
+      const path = await workspace.publish(artifact, throwIfAborted);
+      const published = (staged: string) => join(outputDir, relative(workspace.dir, staged));
+      if (plan.precision === "fp32") fp32.emitted = { ...fp32.emitted, path }; // where later transforms find it
+      return { path, precision: plan.precision, files, reports: reports.map(published), variant, fp32 };
     } catch (error) {
       const removed = workspace.discard();
       if (options.signal?.aborted) throw new InterruptedError(removed, options.signal.reason);
@@ -312,6 +221,149 @@ export class EmbeddingService {
       const disk = persistentFileSystemError(error);
       throw disk && workspace.holds(disk.path) ? fileSystemError("write the export into", outputDir, disk) : error;
     }
+  }
+
+  /** Load: the encoder, its task and heads, the tokenizer checked; verification's workers started. */
+  private async load(plan: ExportPlan, onProgress: ProgressCallback): Promise<Loaded> {
+    const encoder = await abortable(this.loadEncoder(onProgress));
+    const { config, architecture } = encoder;
+    if (plan.dtype === "fp16" && architecture.float16Refusal) {
+      throw new UsageError((name) => `${name("dtype")} fp16 is refused for ${architecture.name}: ${architecture.float16Refusal}`);
+    }
+    const taskName = plan.task ?? detectTask(encoder);
+    const sentenceEmbedding = resolveSentencePooling(
+      encoder.dir,
+      { sentenceEmbedding: plan.sentenceEmbedding, dimensions: plan.dimensions, vector: plan.vector?.kind },
+      config.hiddenSize,
+      this.logger,
+      architecture.decoder === true && taskName === "feature-extraction",
+    );
+    const task: TaskSpec = {
+      task: taskName,
+      ...(sentenceEmbedding ? { sentenceEmbedding } : {}),
+      ...(plan.outputs ? { outputs: plan.outputs } : {}),
+    };
+    headsFor(encoder, task); // a missing or unsupported head is reported before anything runs
+    const tokenTypeIds = plan.tokenTypeIds ?? (task.task === "rerank" && config.typeVocabSize > 1);
+    if (task.task !== "feature-extraction")
+      this.logger.info(`task ${task.task}${tokenTypeIds ? " (token_type_ids input: pairs use type 1)" : ""}`);
+    // The reference forward and the onnxruntime worker boot while the tokenizer loads. FP32
+    // needs only its files (checked to parse); quantization also tokenizes with it.
+    const verification = startVerification(encoder, task, tokenTypeIds);
+    try {
+      const checked = await abortable(
+        plan.quantization || plan.vector ? this.loadTokenizer(onProgress) : this.checkedTokenizer(onProgress),
+      );
+      checkVocabulary(encoder.dir, config, checked.highest);
+      return { encoder, task, tokenTypeIds, sentenceEmbedding, tokenizerDir: checked.dir, verification };
+    } catch (error) {
+      verification.cancel();
+      throw error;
+    }
+  }
+
+  /** Emit FP32: the graph built once, written, verified (primary, else portable); the in-memory graph kept for the transforms. */
+  private async emitFp32(loaded: Loaded, plan: ExportPlan, workspace: ExportWorkspace, onProgress: ProgressCallback): Promise<Fp32Stage> {
+    const { encoder, verification } = loaded;
+    const { config, architecture } = encoder;
+    const advertised = readAdvertisedDimensions(encoder.dir);
+    this.logger.info(`exporting ${this.modelId} (${architecture.name}, hidden ${config.hiddenSize}) at opset ${plan.opset}`);
+    const path = this.modelPath(workspace.dir, plan.layout, "fp32");
+    const emit: EmitOptions = {
+      opset: plan.opset,
+      tokenTypeIds: loaded.tokenTypeIds,
+      variants: plan.variants,
+      // max_sequence_length: what the runtime (Embedder) truncates to.
+      metadata: {
+        [METADATA.sourceModel]: this.modelId,
+        [METADATA.maxSequenceLength]: String(config.maxSequence),
+        ...(advertised ? { [METADATA.matryoshkaDimensions]: advertised.dimensions.join(",") } : {}),
+        ...promptsMetadata(readPrompts(encoder.dir)),
+      },
+      producerVersion: PACKAGE_VERSION,
+      task: loaded.task,
+      logger: this.logger,
+      // Only a file that is published is worth hashing while it is verified.
+      ...(plan.precision === "fp32" ? { onWritten: (written: string) => workspace.hashes.start(written) } : {}),
+    };
+    if (plan.vector) {
+      const texts = await this.vectorTexts(encoder, plan.vector.calibration);
+      // The reference worker computes without it: a vector output is checked against its definition, not the reference.
+      emit.task = {
+        ...loaded.task,
+        vector: plan.vector.kind === "binary" ? { kind: "binary" } : await calibrateVectorRanges(encoder, emit, texts, path),
+      };
+    }
+    const emitted = await withStep(onProgress, "export", "building, writing and verifying the FP32 graph", () =>
+      emitVerifiedGraph(encoder, path, emit, verification),
+    );
+    return { ...loaded, task: emit.task, emit, emitted };
+  }
+
+  /** Transform: the published precision from the FP32 stage's graph (FP32 itself: nothing to do). */
+  private async transform(
+    fp32: Fp32Stage,
+    plan: ExportPlan,
+    workspace: ExportWorkspace,
+    onProgress: ProgressCallback,
+  ): Promise<Transformed> {
+    const { emitted, encoder } = fp32;
+    if (plan.quantization) {
+      const { settings, calibration } = plan.quantization;
+      const quantized = await withStep(
+        onProgress,
+        "quantize",
+        `quantizing to ${precisionLabel(settings.mode)} (${settings.mode})`,
+        async () =>
+          quantizeEmitted(emitted, {
+            encoder,
+            tokenizer: await this.loadTokenizer(onProgress),
+            emit: fp32.emit,
+            int8Path: this.modelPath(workspace.dir, plan.layout, plan.precision),
+            portablePath: this.modelPath(workspace.dir, plan.layout, "fp32"),
+            settings,
+            calibration,
+            quantizer: this.quantizer,
+          }),
+      );
+      return { artifact: quantized.path, variant: quantized.variant, quantization: quantized };
+    }
+    if (plan.dtype === "fp16") {
+      const artifact = await withStep(onProgress, "export", "converting to FP16 and verifying it", () =>
+        exportFloat16(emitted, encoder, fp32.emit, this.modelPath(workspace.dir, plan.layout, "fp16")),
+      );
+      return { artifact, variant: emitted.variant };
+    }
+    return { artifact: emitted.path, variant: emitted.variant };
+  }
+
+  /** Publish, first part: the files that travel with the model, and the manifest written last. */
+  private async writeFolderFiles(fp32: Fp32Stage, plan: ExportPlan, workspace: ExportWorkspace, transformed: Transformed): Promise<void> {
+    const { encoder, sentenceEmbedding } = fp32;
+    const { artifact, quantization } = transformed;
+    const { precision, layout, opset } = plan;
+    copyTokenizerFiles(fp32.tokenizerDir, workspace.dir);
+    writeSentenceFiles(encoder.dir, workspace.dir, sentenceEmbedding, encoder.config.hiddenSize, this.logger);
+    writeLayoutFiles({
+      layout,
+      sourceDir: encoder.dir,
+      outputDir: workspace.dir,
+      modelPath: artifact,
+      precision,
+      opset,
+      ...(plan.quantization && quantization ? { quantization: { settings: plan.quantization.settings, report: quantization.report } } : {}),
+    });
+    await writeExportManifest(workspace, artifact, manifestSource(this.modelId, this.resolver), {
+      task: fp32.task.task,
+      precision,
+      layout,
+      opset,
+      variant: transformed.variant,
+      tokenTypeIds: fp32.tokenTypeIds,
+      ...(sentenceEmbedding ? { sentenceEmbedding } : {}),
+      ...(plan.quantization ? { quantization: { mode: plan.quantization.settings.mode, method: plan.quantization.settings.method } } : {}),
+      ...(plan.vector ? { vector: plan.vector.kind } : {}),
+    });
   }
 
   /**
@@ -322,14 +374,14 @@ export class EmbeddingService {
     const onProgress = options.onProgress ?? progressFor(this.logger);
     const encoder = await this.loadEncoder(onProgress);
     const { tokenizer } = await this.loadTokenizer(onProgress);
-    const task = chosenTask(options.task) ?? detectTask(encoder);
+    const plan = resolveExportPlan(this.modelId, { ...options, quantized: true, dtype: "fp32" });
+    const task = plan.task ?? detectTask(encoder);
     return judgeModelFiles(
       {
         tokenizer,
         padTokenId: encoder.config.padTokenId,
         maxSequence: encoder.config.maxSequence,
-        settings: resolveQuantizationOptions(options),
-        calibration: calibrationTextsFor(options),
+        ...plan.quantization!,
         ...(task === "rerank" ? { rerank: { tokenizer } } : {}),
         ...(task === "sparse" ? { sparse: true } : {}),
         ...(task === "colbert" ? { multiVector: true } : {}),
@@ -387,25 +439,6 @@ export class EmbeddingService {
     );
     return this.encoder;
   }
-}
-
-function checkDtype(dtype: unknown, quantized: boolean | undefined): Dtype {
-  if (dtype === undefined) return "fp32";
-  if (!DTYPES.includes(dtype as Dtype)) throw new ExportError(`dtype must be one of ${DTYPES.join(", ")}, not ${String(dtype)}`);
-  if (dtype === "fp16" && quantized)
-    throw new ExportError("dtype fp16 is a float export: it does not combine with INT8 quantization (drop quantized, or the dtype)");
-  return dtype as Dtype;
-}
-
-function checkVectorKind(vector: unknown): VectorKind | undefined {
-  if (vector === undefined || VECTOR_KINDS.includes(vector as VectorKind)) return vector as VectorKind | undefined;
-  throw new ExportError(`vector must be one of ${VECTOR_KINDS.join(", ")}, not ${String(vector)}`);
-}
-
-/** The task option, checked (the API may pass anything). */
-function chosenTask(task: Task | undefined): Task | undefined {
-  if (task !== undefined && !TASKS.includes(task)) throw new ExportError(`task must be one of ${TASKS.join(", ")}, not ${String(task)}`);
-  return task;
 }
 
 /** Loaded once on success; a failed load is retried on the next call (the user may fix files). */

@@ -7,7 +7,7 @@
 // (the Hub cache's lock), so the files of two exports finishing at once do not interleave.
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, relative, sep } from "node:path";
-import { MANIFEST_FILE } from "../artifact/manifest.js";
+import { BackgroundHashes, MANIFEST_FILE, publishManifest } from "../artifact/manifest.js";
 import { onAbort } from "../common/abort.js";
 import { ensureDir, removeCreatedDirs, stagingPathIn, sweepStaleTemps } from "../common/atomic.js";
 import { fileSystemError } from "../common/errors.js";
@@ -19,6 +19,8 @@ export const EXPORT_LOCK_FILE = ".jazzmine-export.lock";
 
 export class ExportWorkspace {
   private discarded = false;
+  /** Hashes of staged files started early, for the manifest. */
+  readonly hashes = new BackgroundHashes();
   /** The staged files when the export was interrupted (cleanups on the way out remove some). */
   private atInterrupt: string[] = [];
   private readonly stopWatching: () => void;
@@ -29,6 +31,7 @@ export class ExportWorkspace {
     readonly dir: string,
     /** Output folders (and parents) this export created. */
     private readonly createdDirs: string[],
+    private readonly logger: Logger,
   ) {
     this.stopWatching = onAbort(() => (this.atInterrupt = stagedFiles(this.dir, true)));
   }
@@ -48,7 +51,7 @@ export class ExportWorkspace {
       removeCreatedDirs(createdDirs);
       throw fileSystemError("write into", outputDir, error);
     }
-    return new ExportWorkspace(outputDir, dir, createdDirs);
+    return new ExportWorkspace(outputDir, dir, createdDirs, logger);
   }
 
   /** The export's files so far, relative to the staging folder ('/'-separated), sorted. */
@@ -80,6 +83,12 @@ export class ExportWorkspace {
       for (const file of files) {
         const target = join(this.outputDir, file);
         try {
+          if (file === MANIFEST_FILE) {
+            // Last, and merged: the folder's manifest keeps the other exports published into it.
+            for (const { model, why } of publishManifest(this.dir, this.outputDir))
+              this.logger.info(`${MANIFEST_FILE} no longer lists the export of ${model}: ${why}`);
+            continue;
+          }
           if (dirname(file) !== ".") ensureDir(dirname(target));
           renameSync(join(this.dir, file), target);
         } catch (error) {

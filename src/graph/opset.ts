@@ -25,18 +25,7 @@ export function irVersionForOpset(opset: number): number {
 
 export class OpsetError extends Error {
   constructor(opset: unknown) {
-    super(
-      `opset ${String(opset)} is not supported: choose an integer from ${MIN_OPSET} to ${MAX_OPSET} ` +
-        `(default ${DEFAULT_OPSET}; --opset N on the command line)`,
-    );
+    super(`opset ${String(opset)} is not supported: choose an integer from ${MIN_OPSET} to ${MAX_OPSET} (default ${DEFAULT_OPSET})`);
     this.name = "OpsetError";
   }
-}
-
-/** Validates a user-supplied opset and returns it. */
-export function checkOpset(opset: unknown): number {
-  if (typeof opset !== "number" || !Number.isInteger(opset) || opset < MIN_OPSET || opset > MAX_OPSET) {
-    throw new OpsetError(opset);
-  }
-  return opset;
 }

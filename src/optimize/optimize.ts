@@ -5,10 +5,11 @@
 // fastest into the output folder with optimization_report.json, the table of all of them.
 import { availableParallelism } from "node:os";
 import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
 import { InterruptedError, withAbortSignal } from "../common/abort.js";
 import { ensureDir, planDir, writeFileAtomic } from "../common/atomic.js";
 import { ExportError, persistentFileSystemError } from "../common/errors.js";
+import { UsageError } from "../common/usage.js";
 import { stderrLogger, type Logger } from "../common/log.js";
 import { errorMessage } from "../common/messages.js";
 import { type ExportManifest, MANIFEST_FILE, readManifest } from "../artifact/manifest.js";
@@ -16,8 +17,9 @@ import { modelFileBytes } from "../graph/onnx-writer.js";
 import { measureLatency } from "../bench/latency.js";
 import { type Shape, shapeLabel } from "../bench/shapes.js";
 import { REPORT_FILE } from "../quant/report.js";
-import type { EmbeddingService, ExportOptions } from "../export/service.js";
+import type { EmbeddingService, ExportOptions, ExportResult, ExportRun, Fp32Stage } from "../export/service.js";
 import { writeExportManifest } from "../export/export-manifest.js";
+import { resolveExportPlan } from "../export/plan.js";
 import { ExportWorkspace } from "../export/workspace.js";
 
 export const OPTIMIZATION_REPORT_FILE = "optimization_report.json";
@@ -90,9 +92,8 @@ export interface OptimizationReport {
   candidates: CandidateRow[];
 }
 
-export interface OptimizeResult {
-  /** The published model file. */
-  path: string;
+/** The published export (the chosen candidate's), and the report of all of them. */
+export interface OptimizeResult extends ExportResult {
   report: OptimizationReport;
 }
 
@@ -117,12 +118,20 @@ async function optimize(service: EmbeddingService, outputDir: string, options: O
   const logger = options.logger ?? stderrLogger;
   planDir(outputDir);
   const exportOptions = exportOptionsOf(options);
+  resolveExportPlan(service.modelId, { ...exportOptions, quantized: false }); // a bad export option is refused before anything is written
   const workspace = ExportWorkspace.open(outputDir, logger);
   try {
     const candidatesDir = join(workspace.dir, "candidates");
     const rows: CandidateRow[] = [];
+    const runs = new Map<CandidateName, ExportRun>();
+    // FP32 first: its stage (the verified graph) is every other candidate's starting point, built once.
+    let fp32: Fp32Stage | undefined;
     for (const name of settings.candidates) {
-      rows.push(await exportCandidate(service, name, join(candidatesDir, name), exportOptions, settings.minCosine, logger));
+      const dir = join(candidatesDir, name);
+      const { row, run } = await exportCandidate(service, name, dir, exportOptions, settings.minCosine, logger, fp32);
+      fp32 ??= run?.fp32;
+      if (run) runs.set(name, run);
+      rows.push(row);
     }
     const score = await judge(service, rows, exportOptions, settings.minCosine);
     const timing = await time(service, rows, settings, logger);
@@ -144,12 +153,25 @@ async function optimize(service: EmbeddingService, outputDir: string, options: O
     for (const line of reportTable(report)) logger.info(line);
     const { artifact, manifest } = adoptCandidate(workspace, join(candidatesDir, chosen.name));
     rmSync(candidatesDir, { recursive: true, force: true });
+    // The report names published files only: the chosen model, where it is published; the others are gone.
+    const published = relative(workspace.dir, artifact).split(sep).join("/");
+    for (const row of rows) {
+      if (row.name === chosen.name) row.file = published;
+      else delete row.file;
+    }
     writeFileAtomic(join(workspace.dir, OPTIMIZATION_REPORT_FILE), `${JSON.stringify(report, null, 2)}\n`);
     await writeExportManifest(workspace, artifact, manifest.source, {
       ...manifest.settings,
       optimize: { goal: settings.goal, minCosine: settings.minCosine, chosen: chosen.name },
     });
-    return { path: await workspace.publish(artifact), report };
+    const staged = workspace.files();
+    const path = await workspace.publish(artifact);
+    const run = runs.get(chosen.name)!;
+    const reports = [
+      ...run.reports.map((file) => join(outputDir, relative(join(candidatesDir, chosen.name), file))),
+      join(outputDir, OPTIMIZATION_REPORT_FILE),
+    ];
+    return { path, precision: run.precision, files: staged, reports, variant: run.variant, report };
   } catch (error) {
     const removed = workspace.discard();
     if (options.signal?.aborted) throw new InterruptedError(removed, options.signal.reason);
@@ -169,21 +191,23 @@ interface Settings {
 function checkOptions(options: OptimizeOptions): Settings {
   const goal = options.goal ?? "size";
   if (!OPTIMIZE_GOALS.includes(goal))
-    throw new ExportError(`optimize goal must be one of ${OPTIMIZE_GOALS.join(", ")}, not ${String(goal)}`);
+    throw new UsageError((name) => `${name("goal")} must be one of ${OPTIMIZE_GOALS.join(", ")}, not ${String(goal)}`);
   const minCosine = options.minCosine ?? DEFAULT_MIN_COSINE;
   if (typeof minCosine !== "number" || !(minCosine > 0 && minCosine <= 1))
-    throw new ExportError(`minCosine must be a score in (0, 1], not ${String(minCosine)}`);
+    throw new UsageError((name) => `${name("minCosine")} must be a score in (0, 1], not ${String(minCosine)}`);
   const asked = options.candidates ?? CANDIDATES;
-  for (const name of asked)
-    if (!CANDIDATES.includes(name)) throw new ExportError(`candidates must be among ${CANDIDATES.join(", ")}, not ${String(name)}`);
-  // FP32 first: every other candidate is judged and timed against it.
+  for (const candidate of asked)
+    if (!CANDIDATES.includes(candidate))
+      throw new UsageError((name) => `${name("candidates")} must be among ${CANDIDATES.join(", ")}, not ${String(candidate)}`);
+  // FP32 first: every other candidate is judged and timed against it, and transformed from its graph.
   const candidates = ["fp32" as const, ...CANDIDATES.filter((name) => name !== "fp32" && asked.includes(name))];
   const threads = options.threads ?? availableParallelism();
-  if (!Number.isInteger(threads) || threads < 1) throw new ExportError(`threads must be a positive integer, not ${String(threads)}`);
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new UsageError((name) => `${name("threads")} must be a positive integer, not ${String(threads)}`);
   const budgetMs = options.budgetMs ?? 4000;
-  if (!(budgetMs > 0)) throw new ExportError(`budgetMs must be positive, not ${String(budgetMs)}`);
+  if (!(budgetMs > 0)) throw new UsageError((name) => `${name("budgetMs")} must be positive, not ${String(budgetMs)}`);
   const shapes = [...(options.shapes ?? DEFAULT_OPTIMIZE_SHAPES)];
-  if (shapes.length === 0) throw new ExportError("shapes must name at least one BATCHxSEQUENCE");
+  if (shapes.length === 0) throw new UsageError((name) => `${name("shapes")} must name at least one BATCHxSEQUENCE`);
   return { goal, minCosine, candidates, shapes, threads, budgetMs };
 }
 
@@ -204,33 +228,34 @@ async function exportCandidate(
   options: ExportOptions,
   minCosine: number,
   logger: Logger,
-): Promise<CandidateRow> {
+  fp32: Fp32Stage | undefined,
+): Promise<{ row: CandidateRow; run?: ExportRun }> {
   logger.info(`optimize: exporting the ${name} candidate`);
   const started = performance.now();
   try {
-    const file = await service.exportOnnxModel(dir, { ...options, ...CANDIDATE_OPTIONS[name](minCosine) });
+    const run = await service.runExport(dir, { ...options, ...CANDIDATE_OPTIONS[name](minCosine) }, fp32);
     const row: CandidateRow = {
       name,
       exported: true,
-      file,
-      bytes: modelFileBytes(file).bytes,
+      file: run.path,
+      bytes: modelFileBytes(run.path).bytes,
       passed: false,
       exportSeconds: round((performance.now() - started) / 1000, 2),
     };
-    const matMuls = fallbackOf(join(dirname(file), REPORT_FILE));
-    return matMuls ? { ...row, matMuls } : row;
+    const matMuls = fallbackOf(run.reports.find((report) => basename(report) === REPORT_FILE));
+    return { row: matMuls ? { ...row, matMuls } : row, run };
   } catch (error) {
     // The reference, an interrupt and a full or read-only disk end the run; anything else rules the candidate out.
     if (name === "fp32" || error instanceof InterruptedError || persistentFileSystemError(error)) throw error;
     logger.info(`optimize: the ${name} candidate is out: ${errorMessage(error)}`);
     rmSync(dir, { recursive: true, force: true });
-    return { name, exported: false, rejected: errorMessage(error), passed: false };
+    return { row: { name, exported: false, rejected: errorMessage(error), passed: false } };
   }
 }
 
 /** The quantization report's MatMul counts: how mixed the candidate's precision is. */
-function fallbackOf(reportPath: string): CandidateRow["matMuls"] {
-  if (!existsSync(reportPath)) return undefined;
+function fallbackOf(reportPath: string | undefined): CandidateRow["matMuls"] {
+  if (reportPath === undefined || !existsSync(reportPath)) return undefined;
   const report = JSON.parse(readFileSync(reportPath, "utf8")) as { matMuls?: { quantized: number }; fallback?: { keptInFloat: string[] } };
   return { quantized: report.matMuls?.quantized ?? 0, keptByFallback: report.fallback?.keptInFloat.length ?? 0 };
 }
@@ -309,7 +334,7 @@ export function chooseCandidate(rows: readonly CandidateRow[], goal: OptimizeGoa
 
 /** Moves the chosen candidate's files (all but its manifest) into the workspace: its model's staged path, and its manifest. */
 function adoptCandidate(workspace: ExportWorkspace, dir: string): { artifact: string; manifest: ExportManifest } {
-  const manifest = readManifest(dir);
+  const manifest = readManifest(dir)?.exports.at(-1);
   if (!manifest) throw new ExportError(`the candidate in ${dir} has no ${MANIFEST_FILE}`);
   for (const file of manifest.files) {
     const target = workspace.path(file.path);

@@ -1,10 +1,11 @@
 // Quantization options as the API and CLI take them, their defaults (chosen by measurement:
 // bench/quant.ts — MinMax with SmoothQuant kept the best worst-case cosine on the small BERT,
 // the outlier-channel and the bge-small fixtures; clipping methods only lost accuracy there),
-// and their validation into complete settings.
+// and their validation into complete settings (a bad option is a UsageError).
 import { type TextSource, QuantizationInputError, builtinCalibrationTexts, readTextFile, textsFromList } from "./corpus.js";
 import type { ActivationType } from "./int8.js";
 import { DEFAULT_BINS } from "../observers/observers.js";
+import { UsageError } from "../common/usage.js";
 import { CALIBRATION_METHODS, type CalibrationMethod, DEFAULT_PERCENTILE } from "./range-selection.js";
 import { DEFAULT_SMOOTHING, type SmoothingOptions } from "./smoothing.js";
 import { DEFAULT_MAX_LENGTH } from "./tokenize.js";
@@ -85,23 +86,23 @@ export function resolveQuantizationOptions(options: QuantizationOptions): Quanti
   const d = DEFAULT_QUANTIZATION;
   const oneOf = <T extends string>(name: string, value: T | undefined, allowed: readonly T[], fallback: T): T => {
     if (value === undefined) return fallback;
-    if (!allowed.includes(value)) throw new QuantizationInputError(`${name} must be one of ${allowed.join(", ")}, not ${String(value)}`);
+    if (!allowed.includes(value)) throw new UsageError((n) => `${n(name)} must be one of ${allowed.join(", ")}, not ${String(value)}`);
     return value;
   };
   const integer = (name: string, value: number | undefined, min: number, max: number, fallback: number): number => {
     if (value === undefined) return fallback;
     if (!Number.isInteger(value) || value < min || value > max) {
-      throw new QuantizationInputError(`${name} must be an integer from ${min} to ${max}, not ${String(value)}`);
+      throw new UsageError((n) => `${n(name)} must be an integer from ${min} to ${max}, not ${String(value)}`);
     }
     return value;
   };
   const threshold = options.fidelityThreshold ?? d.fidelityThreshold;
   if (typeof threshold !== "number" || !(threshold > 0 && threshold <= 1)) {
-    throw new QuantizationInputError(`fidelityThreshold must be a cosine in (0, 1], not ${String(threshold)}`);
+    throw new UsageError((n) => `${n("fidelityThreshold")} must be a cosine in (0, 1], not ${String(threshold)}`);
   }
   const percentile = options.percentile ?? d.percentile;
   if (typeof percentile !== "number" || !(percentile > 50 && percentile <= 100)) {
-    throw new QuantizationInputError(`percentile must be in (50, 100], not ${String(percentile)}`);
+    throw new UsageError((n) => `${n("percentile")} must be in (50, 100], not ${String(percentile)}`);
   }
   return {
     mode: oneOf("mode", options.mode, QUANTIZATION_MODES, d.mode),
@@ -120,7 +121,7 @@ export function resolveQuantizationOptions(options: QuantizationOptions): Quanti
 
 function checkedAccuracyLevel(level: unknown): AccuracyLevel {
   if (!ACCURACY_LEVELS.includes(level as AccuracyLevel))
-    throw new QuantizationInputError(`accuracyLevel must be one of ${ACCURACY_LEVELS.join(", ")}, not ${String(level)}`);
+    throw new UsageError((n) => `${n("accuracyLevel")} must be one of ${ACCURACY_LEVELS.join(", ")}, not ${String(level)}`);
   return level as AccuracyLevel;
 }
 
@@ -128,8 +129,9 @@ function resolveSmoothing(smoothing: QuantizationOptions["smoothing"]): Smoothin
   if (smoothing === false) return false;
   const resolved = { ...DEFAULT_SMOOTHING, ...smoothing };
   if (!(resolved.alpha >= 0 && resolved.alpha <= 1))
-    throw new QuantizationInputError(`smoothing.alpha must be in [0, 1], not ${resolved.alpha}`);
-  if (!(resolved.outlierRatio >= 1)) throw new QuantizationInputError(`smoothing.outlierRatio must be ≥ 1, not ${resolved.outlierRatio}`);
+    throw new UsageError((n) => `${n("smoothing.alpha")} must be in [0, 1], not ${resolved.alpha}`);
+  if (!(resolved.outlierRatio >= 1))
+    throw new UsageError((n) => `${n("smoothing.outlierRatio")} must be ≥ 1, not ${resolved.outlierRatio}`);
   return resolved;
 }
 

@@ -37,6 +37,12 @@ export class EmbedderError extends Error {
 export interface EmbedderOptions {
   /** The .onnx file to use, a name in the folder or a path (default: the only one; INT8 when both). */
   file?: string;
+  /**
+   * With several exports in the folder (its export_manifest.json): the most recent one of this
+   * precision, "fp32", "int8" (either mode), "int8-static", "int8-dynamic", "fp16" or "int4"
+   * (default: the most recent export).
+   */
+  precision?: string;
   /** Truncate inputs to this many tokens, special tokens included (default: the model's limit). */
   maxLength?: number;
   /** Default pooling of embed() (default: the sentence-transformers config, else CLS). */
@@ -123,7 +129,7 @@ export class Embedder {
     if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
     const optionName = (option: "file" | "pooling") => options.optionNames?.[option] ?? `{ ${option} }`;
     const fail = (message: string) => new EmbedderError(message);
-    return loadExportFolder({ dir, file: options.file, fail, fileOption: optionName("file") }, (folder) =>
+    return loadExportFolder({ dir, file: options.file, precision: options.precision, fail, fileOption: optionName("file") }, (folder) =>
       Embedder.open(folder, options, optionName),
     );
   }

@@ -1,14 +1,16 @@
 // How every runtime (Embedder, Reranker, SparseEmbedder, MultiVectorEmbedder) opens an export
-// folder: the model its manifest names (artifact/layout.ts), loaded while the manifest's files
-// are checked (size, sha256). A stale or missing listed file is the error to report, even when
+// folder: the model of the export its manifest names (artifact/layout.ts: the most recent, or
+// the one of the `file` or `precision` asked for), loaded while that export's files are checked
+// (size, sha256). A stale or missing listed file is the error to report, even when
 // loading failed on it first; a runtime loaded over a stale folder is closed again.
 import { type ExportFolder, openExportFolder } from "../artifact/layout.js";
 import { ManifestError, checkManifestFiles } from "../artifact/manifest.js";
 
 export interface FolderRequest {
   dir: string;
-  /** The caller's `file` option. */
+  /** The caller's `file` and `precision` options. */
   file: string | undefined;
+  precision?: string | undefined;
   /** Each runtime's own error class. */
   fail: (message: string) => Error;
   /** How the caller's user passes `file` (the CLI: `--file <name>`). */
@@ -20,7 +22,15 @@ export async function loadExportFolder<T extends { close(): Promise<void> }>(
   load: (folder: ExportFolder) => Promise<T>,
 ): Promise<T> {
   const { dir, fail } = request;
-  const folder = openExportFolder(dir, request.file, fail, request.fileOption);
+  const folder = openExportFolder(
+    dir,
+    {
+      ...(request.file !== undefined ? { file: request.file } : {}),
+      ...(request.precision !== undefined ? { precision: request.precision } : {}),
+    },
+    fail,
+    request.fileOption,
+  );
   const stale = folder.manifest ? staleFileError(folder, fail) : Promise.resolve(undefined);
   let loaded: T;
   try {

@@ -23,6 +23,8 @@ import {
 export interface TokenModelOptions {
   /** The .onnx file to use, a name in the folder or a path (default: the only one; INT8 when both). */
   file?: string;
+  /** With several exports in the folder: the most recent one of this precision (as the Embedder's option). */
+  precision?: string;
   /** Truncate inputs to this many tokens, special tokens included (default: the model's limit). */
   maxLength?: number;
   /** Threads onnxruntime may use within one operator (default: its own choice). */
@@ -45,7 +47,7 @@ export class TokenModel {
   static async open(dir: string, options: TokenModelOptions, output: string, kind: string): Promise<TokenModel> {
     if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
     const fail = (message: string) => new EmbedderError(message);
-    return loadExportFolder({ dir, file: options.file, fail }, ({ modelPath, has }) =>
+    return loadExportFolder({ dir, file: options.file, precision: options.precision, fail }, ({ modelPath, has }) =>
       TokenModel.openFile(dir, modelPath, has, options, output, kind),
     );
   }
