@@ -47,9 +47,9 @@ describe("prompts travel with the export", () => {
     expect(JSON.parse(readOnnxMetadata(modelPath).prompts!)).toEqual({ prompts: QWEN3_EMBEDDING_PROMPTS, default_prompt_name: null });
     expect(existsSync(join(dir, "config_sentence_transformers.json"))).toBe(true);
     expect(readPrompts(dir)).toEqual({ prompts: QWEN3_EMBEDDING_PROMPTS });
-    expect(JSON.parse(readFileSync(join(dir, "export_manifest.json"), "utf8")).files.map((f: { path: string }) => f.path)).toContain(
-      "config_sentence_transformers.json",
-    );
+    expect(
+      JSON.parse(readFileSync(join(dir, "export_manifest.json"), "utf8")).exports[0].files.map((f: { path: string }) => f.path),
+    ).toContain("config_sentence_transformers.json");
     expect(embedder.prompts).toEqual({ prompts: QWEN3_EMBEDDING_PROMPTS });
   });
 

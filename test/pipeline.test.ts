@@ -39,7 +39,7 @@ describe("one plan, validated once", () => {
       [["--variant", "fast"], "--variant must be one of primary, portable, not fast"],
       [["--vector", "float"], "--vector must be one of int8, binary, not float"],
       [["--outputs", "dense,nope"], "--outputs takes a list of dense, sparse, colbert, not nope"],
-      [["--pooling", "sum"], "--pooling must be one of cls, mean, max, not sum"],
+      [["--pooling", "sum"], "--pooling must be one of cls, mean, max, lasttoken, not sum"],
       [["--dimensions", "0", "--pooling", "mean"], "--dimensions must be a positive integer, not 0"],
       [["--mode", "fast"], "--mode must be one of static, dynamic, int4, not fast"],
       [["--calibration-method", "kl"], "--calibration-method must be one of minmax, percentile, entropy, mse, not kl"],
@@ -55,7 +55,7 @@ describe("one plan, validated once", () => {
       [["--dimensions", "999", "--pooling", "mean"], "--dimensions must be an integer from 1 to the model's hidden size 32, not 999"],
       [
         ["--sentence-embedding"],
-        `${source} has no modules.json, so it does not say how to pool a sentence embedding; choose the pooling explicitly with --pooling (cls, mean, max; L2-normalized)`,
+        `${source} has no modules.json, so it does not say how to pool a sentence embedding; choose the pooling explicitly with --pooling (cls, mean, max, lasttoken; L2-normalized)`,
       ],
     ];
     for (const [flags, message] of cases) {
@@ -75,7 +75,7 @@ describe("one plan, validated once", () => {
       [{ opset: 99 }, "opset 99 is not supported: choose an integer from 13 to 21 (default 17)"],
       [
         { sentenceEmbedding: { pooling: "sum" as "cls", normalize: true } },
-        "sentenceEmbedding.pooling must be one of cls, mean, max, not sum",
+        "sentenceEmbedding.pooling must be one of cls, mean, max, lasttoken, not sum",
       ],
       [{ fidelityThreshold: 2 }, "fidelityThreshold must be a cosine in (0, 1], not 2"],
       [
@@ -88,7 +88,7 @@ describe("one plan, validated once", () => {
       await expect(exporting).rejects.toThrow(message);
     }
     await expect(service.exportOnnxModel(out, { sentenceEmbedding: true, quantized: false })).rejects.toThrow(
-      "choose the pooling explicitly with sentenceEmbedding.pooling (cls, mean, max; L2-normalized)",
+      "choose the pooling explicitly with sentenceEmbedding.pooling (cls, mean, max, lasttoken; L2-normalized)",
     );
     expect(existsSync(out)).toBe(false);
   });
