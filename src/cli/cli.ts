@@ -48,6 +48,7 @@ import {
   DEFAULT_MIN_COSINE,
   OPTIMIZE_GOALS,
   type OptimizeGoal,
+  OptimizeRefusal,
   type OptimizeOptions,
   optimizeExport,
 } from "../optimize/optimize.js";
@@ -210,7 +211,11 @@ const COMMANDS: Record<string, Command> = {
         layout: parseLayout(flags.layout),
         ...quantizationOptions(flags),
       };
-      const optimized = optimize ? await optimizeExport(service, output, { ...common, ...optimize, logger: context.reporter }) : undefined;
+      const optimized = optimize
+        ? await optimizeExport(service, output, { ...common, ...optimize, logger: context.reporter }).catch((error: unknown) => {
+            throw error instanceof OptimizeRefusal ? new UsageError(error.message) : error;
+          })
+        : undefined;
       const artifact =
         optimized?.path ??
         (await service.exportOnnxModel(output, {

@@ -315,7 +315,7 @@ export class EmbeddingService {
     const onProgress = options.onProgress ?? progressFor(this.logger);
     const encoder = await this.loadEncoder(onProgress);
     const { tokenizer } = await this.loadTokenizer(onProgress);
-    const task = chosenTask(options.task) ?? detectTask(encoder);
+    const task = await this.exportTask(options.task);
     return judgeModelFiles(
       {
         tokenizer,
@@ -330,6 +330,11 @@ export class EmbeddingService {
       fp32Path,
       candidatePaths,
     );
+  }
+
+  /** The task an export of this model computes: `task` when given (checked), else the one its files say. */
+  async exportTask(task?: Task): Promise<Task> {
+    return chosenTask(task) ?? detectTask(await this.loadEncoder(progressFor(this.logger)));
   }
 
   /** The encoder's configuration (vocabulary, positions, token types), read from the model's files. */
