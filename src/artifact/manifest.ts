@@ -168,7 +168,7 @@ export function checkManifestSizes(dir: string, manifest: ExportManifest): void 
 export async function checkManifestFiles(dir: string, manifest: ExportManifest): Promise<void> {
   checkManifestSizes(dir, manifest);
   for (const file of manifest.files) {
-    const sha256 = await sha256Of(join(dir, file.path));
+    const sha256 = await fileSha256(join(dir, file.path));
     if (sha256 !== file.sha256) throw staleFile(dir, file, `sha256 ${sha256.slice(0, 12)}…`);
   }
 }
@@ -195,30 +195,41 @@ function isFolderPath(path: string): boolean {
   return !path.includes("\\") && !path.split("/").some((part) => part === "" || part === "." || part === "..");
 }
 
-/** Hashes started early, by absolute path, with the size and mtime of the file they read. */
-const startedHashes = new Map<string, { size: number; mtimeMs: number; sha256: Promise<string> }>();
+/**
+ * Hashes this process started or computed for files it wrote, by absolute path, with the file's
+ * identity then (size, mtime, inode): a file still the same is not read again — neither when the
+ * manifest is written nor when the export's load check opens the staged folder right after.
+ */
+const knownHashes = new Map<string, { identity: string; sha256: Promise<string> }>();
+
+function identityOf(path: string): string {
+  const { size, mtimeMs, ino } = statSync(path);
+  return `${size}:${mtimeMs}:${ino}`;
+}
 
 /**
  * Starts hashing a file the export has just written, so that writing the manifest does not wait
  * for it: an FP32 model is hashed while onnxruntime loads it for verification.
  */
 export function hashInBackground(path: string): void {
-  const { size, mtimeMs } = statSync(path);
+  const identity = identityOf(path);
   const sha256 = sha256Of(path);
   sha256.catch(() => {}); // a file removed meanwhile (a failed variant) is hashed again if it is listed
-  startedHashes.set(resolve(path), { size, mtimeMs, sha256 });
+  knownHashes.set(resolve(path), { identity, sha256 });
 }
 
-/** The sha256 of a file: the hash started early when the file is still as it was then. */
+/** The sha256 of a file: the hash this process already has when the file is still as it was then. */
 async function fileSha256(path: string): Promise<string> {
-  const started = startedHashes.get(resolve(path));
-  startedHashes.delete(resolve(path));
-  const { size, mtimeMs } = statSync(path);
-  if (started && started.size === size && started.mtimeMs === mtimeMs) {
-    const hash = await started.sha256.catch(() => undefined);
+  const key = resolve(path);
+  const identity = identityOf(path);
+  const known = knownHashes.get(key);
+  if (known && known.identity === identity) {
+    const hash = await known.sha256.catch(() => undefined);
     if (hash) return hash;
   }
-  return sha256Of(path);
+  const sha256 = sha256Of(path);
+  knownHashes.set(key, { identity, sha256 });
+  return sha256;
 }
 
 /** Large reads: a model file hashed in 64 KiB chunks (the stream default) takes twice as long. */

@@ -38,6 +38,7 @@ import { PACKAGE_VERSION } from "./version.js";
 import { checkVocabulary } from "./vocabulary.js";
 import { ExportWorkspace } from "./workspace.js";
 import { manifestSource, writeExportManifest } from "./export-manifest.js";
+import { checkExportLoads } from "./load-check.js";
 import { judgeModelFiles } from "../quant/quantize.js";
 import type { EncoderConfig } from "../arch/architecture.js";
 
@@ -297,6 +298,7 @@ export class EmbeddingService {
         ...(quantization ? { quantization: { mode: quantization.settings.mode, method: quantization.settings.method } } : {}),
         ...(vector ? { vector } : {}),
       });
+      await checkExportLoads({ dir: workspace.dir, model: artifact, task: task.task, outputs: task.outputs, outputDir });
       return await workspace.publish(artifact, throwIfAborted);
     } catch (error) {
       const removed = workspace.discard();

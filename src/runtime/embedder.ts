@@ -138,10 +138,13 @@ export class Embedder {
         `${dir} has no ${TOKENIZER_JSON}, which the Embedder tokenizes with; put the model's tokenizer files beside the ONNX file (jazzmine-embed tokenizer <model> -o ${dir})`,
       );
     }
-    const { tokenizer, config } = loadTokenizer(dir, has);
-    const metadata = readMetadata(modelPath);
-    const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [pipeline?.maxSeqLength, tokenizerMaxLength(config)]);
-    const session = await loadModelSession(modelPath, options);
+    const { session, prepared } = await whileSessionLoads(modelPath, options, () => {
+      const { tokenizer, config } = loadTokenizer(dir, has);
+      const metadata = readMetadata(modelPath);
+      const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [pipeline?.maxSeqLength, tokenizerMaxLength(config)]);
+      return { tokenizer, config, metadata, maxLength };
+    });
+    const { tokenizer, config, metadata, maxLength } = prepared;
     const graphPooling = session.outputNames.includes(SENTENCE_EMBEDDING_OUTPUT) ? sentencePoolingOf(metadata) : undefined;
     // bge-m3's dense output: sentence_embedding alone, pooled in the graph (no token vectors to pool otherwise).
     const pooledOnly = !session.outputNames.includes(OUTPUT.lastHiddenState) && graphPooling !== undefined;
@@ -464,6 +467,30 @@ export async function loadModelSession(modelPath: string, options: { threads?: n
   } catch (error) {
     throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${errorMessage(error)}; export the model again`, { cause: error });
   }
+}
+
+/**
+ * Opens `modelPath` in onnxruntime while `prepare` reads the rest of the folder here (the
+ * tokenizer, the limits): the session loads meanwhile (in its child process, or on onnxruntime's
+ * threads). A `prepare` failure is the error, and the session is released.
+ */
+export async function whileSessionLoads<T>(
+  modelPath: string,
+  options: { threads?: number; isolated?: boolean },
+  prepare: () => T,
+): Promise<{ session: ModelSession; prepared: T }> {
+  const loading = loadModelSession(modelPath, options);
+  let prepared: T;
+  try {
+    prepared = prepare();
+  } catch (error) {
+    await loading.then(
+      (session) => session.release(),
+      () => {},
+    );
+    throw error;
+  }
+  return { session: await loading, prepared };
 }
 
 export function readMetadata(modelPath: string): Record<string, string> {
