@@ -254,6 +254,53 @@ describe("bge-m3 export: three outputs, both runtimes", () => {
     }
   });
 
+  it("Embedder reads the dense output (sentence_embedding: CLS, normalized) of the full export and of --outputs dense", async () => {
+    const denseOnly = join(tempDir(), "dense");
+    await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(denseOnly, { quantized: false, outputs: ["dense"] });
+    const { tokenizer } = loadTokenizer(exported);
+    const texts = ["hello world", "dense vectors from the graph"];
+    for (const dir of [exported, denseOnly]) {
+      const embedder = await Embedder.load(dir);
+      try {
+        expect(embedder.pooling).toBe("cls");
+        const vectors = await embedder.embed(texts);
+        texts.forEach((text, i) => {
+          const want = reference(source, padBatch([tokenizer.encode(text).ids], 0), OUTPUT.sentenceEmbedding);
+          expect(relativeMaxError(vectors[i]!, want)).toBeLessThanOrEqual(1e-4);
+        });
+        // The graph pools; there are no token vectors to pool another way.
+        await expect(embedder.embed(texts, { pooling: "mean" })).rejects.toThrow(
+          /computes its vectors in the graph \(cls pooling, normalized\)/,
+        );
+        await expect(embedder.embed(texts, { normalize: false })).rejects.toThrow(/no last_hidden_state to pool another way/);
+      } finally {
+        await embedder.close();
+      }
+    }
+    await expect(Embedder.load(denseOnly, { pooling: "max" })).rejects.toThrow(
+      /pools in its graph \(cls, normalized\).*drop \{ pooling \} max/,
+    );
+    const cli = await runCli(["embed", denseOnly, "hello", "--pooling", "mean"], { env: OFFLINE });
+    expect([cli.code, cli.stderr]).toEqual([1, expect.stringMatching(/drop --pooling mean/)]);
+  });
+
+  it("--pooling other than the graph's is refused before anything is written; --optimize is refused up front (exit 2)", async () => {
+    const out = join(tempDir(), "pooled");
+    const mean = await runCli(["export", source, "-o", out, "--fp32", "--pooling", "mean"], { env: OFFLINE });
+    expect([mean.code, mean.stderr]).toEqual([
+      1,
+      expect.stringMatching(/bge-m3's dense output \(sentence_embedding\) is pooled .* cls and L2-normalized, fixed in its graph/),
+    ]);
+    const dims = await runCli(["export", source, "-o", out, "--fp32", "--dimensions", "8"], { env: OFFLINE });
+    expect(dims.code).toBe(1);
+    const optimize = await runCli(["export", source, "-o", out, "--optimize", "size"], { env: OFFLINE });
+    expect([optimize.code, optimize.stderr]).toEqual([
+      2,
+      expect.stringMatching(/optimize judges each candidate .* bge-m3 model has three outputs.*--fp32 or --dtype fp16/),
+    ]);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it("INT8 export of bge-m3 is refused up front, leaving no folder", async () => {
     const out = join(tempDir(), "int8");
     await expect(new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out)).rejects.toThrow(

@@ -1,6 +1,6 @@
 // Reading Hugging Face config.json: typed field access whose errors name the file, the field
 // and what was expected. Architecture templates build their own typed configs from it.
-import { readFileSync } from "node:fs";
+import { FileKindError, readRegularFile } from "../common/regular-file.js";
 import { describe, errorMessage, oneLine } from "../common/messages.js";
 
 export class ConfigError extends Error {
@@ -15,6 +15,21 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 /** Largest config.json accepted: real ones are a few KiB. */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
+/**
+ * The bytes of a model's JSON settings file (config.json, modules.json…): a regular file of at
+ * most MAX_CONFIG_BYTES, read no further (a FIFO, a device or a larger file is a ConfigError).
+ */
+export function readConfigFile(path: string): Buffer {
+  try {
+    return readRegularFile(path, MAX_CONFIG_BYTES);
+  } catch (error) {
+    if (error instanceof FileKindError) throw new ConfigError(`${error.message}; replace it with the model's real file`);
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? String(error)})`;
+    throw new ConfigError(`${path} ${why}: a model folder needs the config.json of its Hugging Face repository`);
+  }
+}
+
 export class ConfigReader {
   private constructor(
     private readonly fields: Record<string, Json>,
@@ -23,15 +38,7 @@ export class ConfigReader {
   ) {}
 
   static fromFile(path: string): ConfigReader {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(path);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      const why = code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? String(error)})`;
-      throw new ConfigError(`${path} ${why}: a model folder needs the config.json of its Hugging Face repository`);
-    }
-    return ConfigReader.fromBytes(bytes, path);
+    return ConfigReader.fromBytes(readConfigFile(path), path);
   }
 
   static fromBytes(bytes: Uint8Array, source: string): ConfigReader {

@@ -1,10 +1,10 @@
 // sentence-transformers layout: modules.json lists the pipeline (Transformer → Pooling →
 // [Dense …] → [Normalize]); the Pooling module's config.json says how token vectors become one
 // vector, each Dense module's config.json (and its weights beside it) how that vector is projected.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage, oneLine } from "../common/messages.js";
-import { ConfigError, ConfigReader } from "./config.js";
+import { ConfigError, ConfigReader, readConfigFile } from "./config.js";
 
 /** lasttoken: the last position whose attention_mask is 1 (decoder embedders). */
 export type PoolingMode = "cls" | "mean" | "max" | "lasttoken";
@@ -63,7 +63,7 @@ export interface ModuleEntry {
 /** modules.json's entries (paths checked to stay in the folder); undefined when the folder has none. */
 export function readModules(dir: string): ModuleEntry[] | undefined {
   const modulesPath = join(dir, "modules.json");
-  return existsSync(modulesPath) ? parseModules(readFileSync(modulesPath, "utf8"), modulesPath) : undefined;
+  return existsSync(modulesPath) ? parseModules(readConfigFile(modulesPath).toString("utf8"), modulesPath) : undefined;
 }
 
 /** A module type's class name ("sentence_transformers.sparse_encoder.models.SpladePooling" → "SpladePooling"). */
@@ -81,7 +81,7 @@ export function readSentencePipeline(
 ): SentencePipeline | undefined {
   const modulesPath = join(dir, "modules.json");
   if (!has("modules.json")) return undefined;
-  const modules = parseModules(readFileSync(modulesPath, "utf8"), modulesPath);
+  const modules = parseModules(readConfigFile(modulesPath).toString("utf8"), modulesPath);
   const poolingModule = findPoolingModule(modules);
   if (!poolingModule) throw new ConfigError(`${modulesPath} lists no Pooling module; it is not a sentence-transformers embedding model`);
   const poolingConfig = join(poolingModule.path, "config.json");

@@ -9,16 +9,19 @@
 // differs, naming the file. Version 1 manifests (one export) are read as one entry; a folder
 // exported before manifests has none: runtimes then read it as they did (layout.ts' legacy rules).
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
+import { createReadStream, existsSync, statSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { writeFileAtomic } from "../common/atomic.js";
 import { isPlainObject, quote } from "../common/messages.js";
+import { FileKindError, readRegularText, regularFileStats } from "../common/regular-file.js";
 
 export const MANIFEST_FILE = "export_manifest.json";
 const MANIFEST_FORMAT = "jazzmine-export-manifest";
 const MANIFEST_VERSION = 2;
 /** Version 1: the one export's fields at the top level. */
 const SINGLE_EXPORT_VERSION = 1;
+/** A manifest lists a handful of files: a larger one is not a manifest (and is not read). */
+const MAX_MANIFEST_BYTES = 16 * 2 ** 20;
 
 export interface ManifestFile {
   /** Relative to the export folder, '/'-separated. */
@@ -108,9 +111,16 @@ export function readManifest(dir: string): FolderManifest | undefined {
   if (!existsSync(path)) return undefined;
   const fail = (why: string) =>
     new ManifestError(`${path} is not an export manifest this version reads (${why}); export the model into ${dir} again`, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = readRegularText(path, MAX_MANIFEST_BYTES);
+  } catch (error) {
+    if (error instanceof FileKindError) throw new ManifestError(`${error.message}; export the model into ${dir} again`, MANIFEST_FILE);
+    throw error;
+  }
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(path, "utf8"));
+    value = JSON.parse(text);
   } catch (error) {
     throw fail(`not JSON: ${(error as Error).message}`);
   }
@@ -207,29 +217,46 @@ export function manifestModels(manifest: ExportManifest): string[] {
 }
 
 /**
- * Checks every listed file of `dir` against `manifest` (size, then sha256): the first that is
- * missing or differs is a ManifestError naming it.
+ * Checks every listed file of `dir` against `manifest` without reading any: each must be a
+ * regular file (a FIFO or a device, even behind a symlink, is refused) of the recorded size. The
+ * first that is not is a ManifestError naming it. Runtimes call it before reading the folder.
  */
-export async function checkManifestFiles(dir: string, manifest: ExportManifest): Promise<void> {
-  const again = `export the model into ${dir} again`;
+export function checkManifestSizes(dir: string, manifest: ExportManifest): void {
   for (const file of manifest.files) {
     const path = join(dir, file.path);
     let bytes: number;
     try {
-      bytes = statSync(path).size;
-    } catch {
-      throw new ManifestError(`${path} is missing, but ${MANIFEST_FILE} lists it as part of the export; ${again}`, file.path);
+      bytes = regularFileStats(path).size;
+    } catch (error) {
+      if (error instanceof FileKindError) throw new ManifestError(`${error.message}; ${againInto(dir)}`, file.path);
+      throw new ManifestError(`${path} is missing, but ${MANIFEST_FILE} lists it as part of the export; ${againInto(dir)}`, file.path);
     }
-    const recorded = `${MANIFEST_FILE} records ${file.bytes} bytes, sha256 ${file.sha256.slice(0, 12)}…`;
-    const stale = (found: string) =>
-      new ManifestError(
-        `${path} is not the file this export wrote (${found}; ${recorded}): another export or an edit replaced it; ${again}`,
-        file.path,
-      );
-    if (bytes !== file.bytes) throw stale(`${bytes} bytes`);
-    const sha256 = await sha256Of(path);
-    if (sha256 !== file.sha256) throw stale(`sha256 ${sha256.slice(0, 12)}…`);
+    if (bytes !== file.bytes) throw staleFile(dir, file, `${bytes} bytes`);
   }
+}
+
+/**
+ * Checks every listed file of `dir` against `manifest` (type and size of them all, then each
+ * sha256): the first that is missing or differs is a ManifestError naming it.
+ */
+export async function checkManifestFiles(dir: string, manifest: ExportManifest): Promise<void> {
+  checkManifestSizes(dir, manifest);
+  for (const file of manifest.files) {
+    const sha256 = await sha256Of(join(dir, file.path));
+    if (sha256 !== file.sha256) throw staleFile(dir, file, `sha256 ${sha256.slice(0, 12)}…`);
+  }
+}
+
+function againInto(dir: string): string {
+  return `export the model into ${dir} again`;
+}
+
+function staleFile(dir: string, file: ManifestFile, found: string): ManifestError {
+  const recorded = `${MANIFEST_FILE} records ${file.bytes} bytes, sha256 ${file.sha256.slice(0, 12)}…`;
+  return new ManifestError(
+    `${join(dir, file.path)} is not the file this export wrote (${found}; ${recorded}): another export or an edit replaced it; ${againInto(dir)}`,
+    file.path,
+  );
 }
 
 /** Reports written beside a model (quantization_report.json, vector_report.json, …): read by people, not runtimes. */

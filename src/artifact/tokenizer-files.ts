@@ -1,12 +1,16 @@
 // Tokenizer assets: which files travel with an exported model, and loading the tokenizer.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { copyFileAtomic } from "../common/atomic.js";
 import { ExportError } from "../common/errors.js";
+import { FileKindError, readRegularText } from "../common/regular-file.js";
 
 /** The fast-tokenizer file: the one tokenizer file an export and the runtimes cannot do without. */
 export const TOKENIZER_JSON = "tokenizer.json";
+
+/** The largest tokenizer.json read (the largest on the Hub are tens of MiB): a larger file is refused unread. */
+const MAX_TOKENIZER_FILE_BYTES = 512 * 2 ** 20;
 
 /** What transformers' save_pretrained writes for the tokenizers of BERT-family models. */
 export const TOKENIZER_FILES = [
@@ -162,8 +166,15 @@ export function copyTokenizerFiles(fromDir: string, toDir: string): string[] {
 
 function readJson(path: string, optional: boolean): Record<string, unknown> | undefined {
   if (optional && !existsSync(path)) return undefined;
+  let text: string;
   try {
-    const value: unknown = JSON.parse(readFileSync(path, "utf8"));
+    text = readRegularText(path, MAX_TOKENIZER_FILE_BYTES);
+  } catch (error) {
+    if (error instanceof FileKindError) throw new ExportError(`${error.message}; replace it with the model's real file`);
+    throw error;
+  }
+  try {
+    const value: unknown = JSON.parse(text);
     if (value && typeof value === "object" && !Array.isArray(value)) return value as Record<string, unknown>;
     throw new Error("not a JSON object");
   } catch (error) {

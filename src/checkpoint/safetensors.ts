@@ -9,7 +9,7 @@
 // every failure is a one-line WeightError naming the file, and no length taken from the file is
 // used for an allocation before it has been checked against the real file size. Opening reads the
 // header only; tensor bytes are read from disk each time a tensor is asked for.
-import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync, type Stats } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { HOST_IS_LITTLE_ENDIAN, littleEndianBytes, swapBytesInPlace } from "../common/byte-order.js";
 import { bfloat16ArrayToFloat32, float16ArrayToFloat32 } from "../common/float16.js";
@@ -295,7 +295,8 @@ export class SafetensorsFile {
 
 export function openForReading(path: string): number {
   try {
-    return openSync(path, "r");
+    // Without blocking: a FIFO is then refused by its type (regularFileSize) instead of waited on.
+    return openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (err) {
     throw new WeightError(`${path}: cannot open (${fsReason(err)}); check the path`);
   }

@@ -36,7 +36,7 @@ import { ExportError } from "../common/errors.js";
 import { type Interruption, type SignalSource, watchInterrupts } from "./interrupt.js";
 import { PACKAGE_VERSION } from "../export/version.js";
 import { redactCredentials } from "../common/redact.js";
-import { errorMessage } from "../common/messages.js";
+import { errorMessage, escapeControlCharacters } from "../common/messages.js";
 import { parseShapes } from "../bench/shapes.js";
 import {
   CANDIDATES,
@@ -44,6 +44,7 @@ import {
   DEFAULT_MIN_COSINE,
   OPTIMIZE_GOALS,
   type OptimizeGoal,
+  OptimizeRefusal,
   type OptimizeOptions,
   optimizeExport,
 } from "../optimize/optimize.js";
@@ -214,7 +215,9 @@ const COMMANDS: Record<string, Command> = {
         ...quantizationOptions(flags),
       };
       const exported = optimize
-        ? await optimizeExport(service, output, { ...common, ...optimize, logger: context.reporter })
+        ? await optimizeExport(service, output, { ...common, ...optimize, logger: context.reporter }).catch((error: unknown) => {
+            throw error instanceof OptimizeRefusal ? new UsageError(error.message) : error;
+          })
         : await service.runExport(output, {
             ...common,
             ...(flags.fp32 === true ? { quantized: false } : {}),
@@ -667,15 +670,17 @@ export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Pro
     if (interrupted !== undefined) {
       // One line: what the export removed (InterruptedError says), or just that it stopped.
       io.stderr.write(
-        `jazzmine-embed: ${error instanceof InterruptedError ? error.message : `interrupted (${String(interruption!.signal.reason)})`}\n`,
+        `jazzmine-embed: ${escapeControlCharacters(error instanceof InterruptedError ? error.message : `interrupted (${String(interruption!.signal.reason)})`)}\n`,
       );
       return interrupted;
     }
     const usage = error instanceof UsageError;
     // Whatever produced the message, no credential (HF_ENDPOINT's user:password, a signed URL) is printed.
-    const message = redactCredentials((usage ? error.messageFor(flagOf) : errorMessage(error)).split("\n")[0]!);
+    // Nor a terminal control character from a model's files (an ESC in config.json's model_type).
+    const message = escapeControlCharacters(redactCredentials((usage ? error.messageFor(flagOf) : errorMessage(error)).split("\n")[0]!));
     io.stderr.write(`jazzmine-embed: error: ${message}${usage ? "\nRun 'jazzmine-embed --help' for usage." : ""}\n`);
-    if (io.env.JAZZMINE_DEBUG && error instanceof Error) io.stderr.write(`${redactCredentials(error.stack ?? "")}\n`);
+    if (io.env.JAZZMINE_DEBUG && error instanceof Error)
+      io.stderr.write(`${escapeControlCharacters(redactCredentials(error.stack ?? ""))}\n`);
     const code = usage ? EXIT_USAGE : EXIT_FAILURE;
     if (json) io.stdout.write(`${JSON.stringify({ ok: false, command: name, error: message, exitCode: code })}\n`);
     return code;

@@ -7,6 +7,7 @@ import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, st
 import { rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve, sep } from "node:path";
 import { fileSystemError } from "./errors.js";
+import { regularFileStats } from "./regular-file.js";
 
 /** `<pid>-<random>`: this process's, and unique among its own names. */
 export function pidStamp(): string {
@@ -186,7 +187,9 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   createAtomically(path, (temp) => writeFileSync(temp, data));
 }
 
+/** Copies the regular file `from` (a FIFO or a device, even behind a symlink, is a FileKindError: never copied endlessly). */
 export function copyFileAtomic(from: string, to: string): void {
+  regularFileStats(from);
   createAtomically(to, (temp) => copyFileSync(from, temp));
 }
 

@@ -1,4 +1,6 @@
-// Progress and diagnostics go to stderr (stdout carries only results, for scripts).
+// Progress and diagnostics go to stderr (stdout carries only results, for scripts), terminal
+// control characters from model files escaped.
+import { escapeControlCharacters } from "./messages.js";
 
 export interface Logger {
   info(message: string): void;
@@ -6,8 +8,8 @@ export interface Logger {
 }
 
 export const stderrLogger: Logger = {
-  info: (message) => process.stderr.write(`${message}\n`),
-  warn: (message) => process.stderr.write(`warning: ${message}\n`),
+  info: (message) => process.stderr.write(`${escapeControlCharacters(message)}\n`),
+  warn: (message) => process.stderr.write(`warning: ${escapeControlCharacters(message)}\n`),
 };
 
 export const silentLogger: Logger = { info: () => {}, warn: () => {} };

@@ -55,3 +55,18 @@ export function errorMessage(err: unknown): string {
   const message = (err as { message?: unknown } | null | undefined)?.message;
   return typeof message === "string" ? message : String(err);
 }
+
+/**
+ * What a terminal would act on rather than print: C0 controls but tab and newline (ESC, CR,
+ * BEL…), DEL, C1 controls (CSI) and the bidirectional overrides that reorder what is shown.
+ */
+const TERMINAL_CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `text` with every terminal control character written out as \uXXXX: strings from a model's
+ * files (config.json's model_type, a modules.json type, a Hub file name) cannot clear the screen
+ * or rewrite a line. Applied where the CLI and the default logger write to stderr.
+ */
+export function escapeControlCharacters(text: string): string {
+  return text.replace(TERMINAL_CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}

@@ -4,6 +4,7 @@
 import type { Logger } from "../common/log.js";
 import type { ProgressCallback, ProgressEvent, ProgressTask } from "../common/progress.js";
 import { redactCredentials } from "../common/redact.js";
+import { escapeControlCharacters } from "../common/messages.js";
 
 export type ReporterMode = "tty" | "lines" | "quiet";
 
@@ -126,7 +127,7 @@ export class Reporter implements Logger {
   /** A permanent line, printed above the live line. */
   private line(message: string): void {
     this.clearLive();
-    this.stream.write(`${redactCredentials(message)}\n`);
+    this.stream.write(`${escapeControlCharacters(redactCredentials(message))}\n`);
     this.redraw();
   }
 
@@ -140,7 +141,7 @@ export class Reporter implements Logger {
     this.clearLive();
     if (!task) return;
     const width = Math.max(40, (this.stream.columns || 80) - 1);
-    this.stream.write(renderTask(task, SPINNER[this.frame % SPINNER.length]!, width));
+    this.stream.write(escapeControlCharacters(renderTask(task, SPINNER[this.frame % SPINNER.length]!, width)));
     this.drawn = true;
   }
 

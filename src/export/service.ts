@@ -40,6 +40,7 @@ import { PACKAGE_VERSION } from "./version.js";
 import { checkVocabulary } from "./vocabulary.js";
 import { ExportWorkspace } from "./workspace.js";
 import { manifestSource, writeExportManifest } from "./export-manifest.js";
+import { checkExportLoads } from "./load-check.js";
 import { judgeModelFiles } from "../quant/quantize.js";
 import type { EncoderConfig } from "../arch/architecture.js";
 import { type ExportOptions, type ExportPlan, resolveExportPlan } from "./plan.js";
@@ -209,6 +210,8 @@ export class EmbeddingService {
         reports.push(join(dirname(artifact), VECTOR_REPORT_FILE));
       }
       await this.writeFolderFiles(fp32, plan, workspace, { artifact, variant, quantization });
+      // The runtime that serves the task opens the staged folder: nothing is published that it refuses.
+      await checkExportLoads({ dir: workspace.dir, model: artifact, task: fp32.task.task, outputs: fp32.task.outputs, outputDir });
       const files = workspace.files();
       const path = await workspace.publish(artifact, throwIfAborted);
       const published = (staged: string) => join(outputDir, relative(workspace.dir, staged));
@@ -389,6 +392,11 @@ export class EmbeddingService {
       fp32Path,
       candidatePaths,
     );
+  }
+
+  /** The task an export of this model computes: `task` when given (checked), else the one its files say. */
+  async exportTask(task?: Task): Promise<Task> {
+    return resolveExportPlan(this.modelId, { task }).task ?? detectTask(await this.loadEncoder(progressFor(this.logger)));
   }
 
   /** The encoder's configuration (vocabulary, positions, token types), read from the model's files. */

@@ -17,7 +17,7 @@ import {
   readPylateSettings,
 } from "./colbert-settings.js";
 import type { Head } from "./head.js";
-import { sentenceEmbeddingHead } from "./pooling.js";
+import { type SentencePooling, sentenceEmbeddingHead } from "./pooling.js";
 import { DEFAULT_SPLADE_POOLING, mlmHeadPlan, mlmHeadTensors, readSpladePipeline, spladeHead } from "./splade.js";
 import { readPylateDense, tokenVectorsHead } from "./token-vectors.js";
 
@@ -95,6 +95,9 @@ export function colbertHead(encoder: LoadedEncoder): Head {
   );
 }
 
+/** bge-m3's dense output: FlagEmbedding's [CLS] vector, normalized. */
+export const BGE_M3_DENSE_POOLING: SentencePooling = { pooling: "cls", normalize: true };
+
 /** bge-m3's heads for `outputs` (default: all three), in the order dense, sparse, colbert. */
 export function bgeM3Heads(encoder: LoadedEncoder, outputs: readonly BgeM3Output[] = BGE_M3_OUTPUTS): Head[] {
   if (!hasBgeM3Heads(encoder.dir))
@@ -107,11 +110,7 @@ export function bgeM3Heads(encoder: LoadedEncoder, outputs: readonly BgeM3Output
   }
   const hidden = encoder.config.hiddenSize;
   return BGE_M3_OUTPUTS.filter((o) => outputs.includes(o)).map((o) =>
-    o === "dense"
-      ? sentenceEmbeddingHead({ pooling: "cls", normalize: true }, hidden)
-      : o === "sparse"
-        ? sparseHead(encoder)
-        : colbertHead(encoder),
+    o === "dense" ? sentenceEmbeddingHead(BGE_M3_DENSE_POOLING, hidden) : o === "sparse" ? sparseHead(encoder) : colbertHead(encoder),
   );
 }
 

@@ -12,7 +12,7 @@ import { encoderOutputsHead, lastHiddenStateHead } from "./encoder-outputs.js";
 import { readSentencePipeline } from "../arch/sentence-transformers.js";
 import type { BgeM3Output } from "./bge-m3.js";
 import type { Head } from "./head.js";
-import { bgeM3Heads, colbertHead, detectRetrievalTask, sparseHead } from "./retrieval.js";
+import { BGE_M3_DENSE_POOLING, bgeM3Heads, colbertHead, detectRetrievalTask, sparseHead } from "./retrieval.js";
 import { type SentencePooling, sentenceEmbeddingHead } from "./pooling.js";
 import type { VectorOutput } from "./vectors.js";
 
@@ -120,7 +120,17 @@ export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
     throw new ExportError(`choosing outputs (${spec.outputs.join(", ")}) is for bge-m3 folders, not the ${spec.task} task`);
   if (spec.task === "sparse") return [sparseHead(encoder)];
   if (spec.task === "colbert") return [colbertHead(encoder)];
-  if (spec.task === "bge-m3") return bgeM3Heads(encoder, spec.outputs);
+  if (spec.task === "bge-m3") {
+    const { sentenceEmbedding: asked, vector } = spec;
+    const fixed = BGE_M3_DENSE_POOLING;
+    if (vector || (asked && (asked.pooling !== fixed.pooling || asked.normalize !== fixed.normalize || asked.dimensions !== undefined))) {
+      throw new ExportError(
+        `bge-m3's dense output (sentence_embedding) is pooled as the model was trained, ${fixed.pooling} and L2-normalized, fixed in its graph; ` +
+          `drop the pooling, dimensions and vector options (CLI: --pooling, --no-normalize, --dimensions, --vector)`,
+      );
+    }
+    return bgeM3Heads(encoder, spec.outputs);
+  }
   if (spec.task !== "feature-extraction" && spec.sentenceEmbedding) {
     throw new ExportError(`a sentence_embedding output belongs to the feature-extraction task, not ${spec.task}; drop the pooling option`);
   }

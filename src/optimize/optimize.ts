@@ -18,6 +18,7 @@ import { measureLatency } from "../bench/latency.js";
 import { type Shape, shapeLabel } from "../bench/shapes.js";
 import { REPORT_FILE } from "../quant/report.js";
 import type { EmbeddingService, ExportOptions, ExportResult, ExportRun, Fp32Stage } from "../export/service.js";
+import type { Task } from "../heads/tasks.js";
 import { writeExportManifest } from "../export/export-manifest.js";
 import { resolveExportPlan } from "../export/plan.js";
 import { ExportWorkspace } from "../export/workspace.js";
@@ -33,6 +34,17 @@ export const DEFAULT_OPTIMIZE_SHAPES: readonly Shape[] = [
   { batch: 1, sequence: 16 },
   { batch: 8, sequence: 128 },
 ];
+
+/** Tasks whose candidates no judge scores against FP32 (bge-m3: three outputs, FP32 only). */
+const UNJUDGED_TASKS: readonly Task[] = ["bge-m3"];
+
+/** An optimize request refused before anything runs: the model is not one optimize can judge (the CLI: a usage error). */
+export class OptimizeRefusal extends ExportError {
+  constructor(message: string) {
+    super(message);
+    this.name = "OptimizeRefusal";
+  }
+}
 
 /** The export settings a candidate adds to the caller's options. */
 const CANDIDATE_OPTIONS: Record<CandidateName, (minCosine: number) => ExportOptions> = {
@@ -119,6 +131,13 @@ async function optimize(service: EmbeddingService, outputDir: string, options: O
   planDir(outputDir);
   const exportOptions = exportOptionsOf(options);
   resolveExportPlan(service.modelId, { ...exportOptions, quantized: false }); // a bad export option is refused before anything is written
+  const task = await service.exportTask(exportOptions.task);
+  if (UNJUDGED_TASKS.includes(task)) {
+    throw new OptimizeRefusal(
+      `optimize judges each candidate against FP32 by one score, and a ${task} model has three outputs (dense, sparse, colbert) that no judge ` +
+        `scores together (and it exports FP32 only); export it with --fp32 or --dtype fp16 instead`,
+    );
+  }
   const workspace = ExportWorkspace.open(outputDir, logger);
   try {
     const candidatesDir = join(workspace.dir, "candidates");

@@ -1,13 +1,14 @@
 // metadata_props of an .onnx file without reading its graph: the top-level ModelProto fields
 // are walked by their wire headers (a few bytes each), skipping the graph's bytes unread.
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, readSync } from "node:fs";
+import { openRegularFile } from "../common/regular-file.js";
 
 /** ModelProto.metadata_props (onnx.proto field 14), StringStringEntryProto key = 1, value = 2. */
 const METADATA_FIELD = 14;
 const LENGTH_DELIMITED = 2;
 
 export function readOnnxMetadata(path: string): Record<string, string> {
-  const fd = openSync(path, "r");
+  const fd = openRegularFile(path);
   try {
     const size = fstatSync(fd).size;
     const header = Buffer.alloc(24);

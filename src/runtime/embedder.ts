@@ -3,7 +3,8 @@
 //   const vector = await embedder.embed("hello world");          // or embed([...]) for several
 // Tokenization truncates to the model's limit and pads per batch; token vectors are pooled
 // (CLS / mean / max, by default as the model's sentence-transformers config says) and
-// L2-normalized. A graph whose sentence_embedding output pools the same way is used as is.
+// L2-normalized. A graph whose sentence_embedding output pools the same way is used as is; one
+// with sentence_embedding alone (bge-m3's dense output: CLS, normalized) is read only that way.
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Tokenizer } from "@huggingface/tokenizers";
@@ -122,6 +123,8 @@ export class Embedder {
     readonly graphPooling: SentencePooling | undefined,
     /** The model's prompts (config_sentence_transformers.json's, carried in the graph's metadata). */
     readonly prompts: ModelPrompts,
+    /** The graph has last_hidden_state, so any pooling can be computed here (bge-m3's dense graph has only sentence_embedding). */
+    private readonly tokenVectors: boolean,
   ) {}
 
   /** Loads an exported folder: its ONNX file (FP32 or INT8) and tokenizer files. */
@@ -153,11 +156,24 @@ export class Embedder {
         `${dir} has no ${TOKENIZER_JSON}, which the Embedder tokenizes with; put the model's tokenizer files beside the ONNX file (jazzmine-embed tokenizer <model> -o ${dir})`,
       );
     }
-    const { tokenizer, config } = loadTokenizer(dir, has);
-    const metadata = readMetadata(modelPath);
-    const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [pipeline?.maxSeqLength, tokenizerMaxLength(config)]);
-    const session = await loadModelSession(modelPath, options);
-    if (!session.outputNames.includes(OUTPUT.lastHiddenState)) {
+    const { session, prepared } = await whileSessionLoads(modelPath, options, () => {
+      const { tokenizer, config } = loadTokenizer(dir, has);
+      const metadata = readMetadata(modelPath);
+      const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [pipeline?.maxSeqLength, tokenizerMaxLength(config)]);
+      return { tokenizer, config, metadata, maxLength };
+    });
+    const { tokenizer, config, metadata, maxLength } = prepared;
+    const graphPooling = session.outputNames.includes(SENTENCE_EMBEDDING_OUTPUT) ? sentencePoolingOf(metadata) : undefined;
+    // bge-m3's dense output: sentence_embedding alone, pooled in the graph (no token vectors to pool otherwise).
+    const pooledOnly = !session.outputNames.includes(OUTPUT.lastHiddenState) && graphPooling !== undefined;
+    if (pooledOnly && options.pooling !== undefined && options.pooling !== graphPooling.pooling) {
+      await session.release();
+      throw new EmbedderError(
+        `${modelPath} pools in its graph (${graphPooling.pooling}${graphPooling.normalize ? ", normalized" : ""}) and has no last_hidden_state ` +
+          `to pool another way; drop ${optionName("pooling")} ${options.pooling}`,
+      );
+    }
+    if (!session.outputNames.includes(OUTPUT.lastHiddenState) && !pooledOnly) {
       await session.release();
       const reranker = session.outputNames.includes(OUTPUT.logits);
       const retrieval = [OUTPUT.sparseEmbedding, OUTPUT.tokenVectors].some((o) => session.outputNames.includes(o));
@@ -170,7 +186,6 @@ export class Embedder {
             : `${modelPath} has no last_hidden_state output (it has ${session.outputNames.join(", ")}); use a model exported by this tool`,
       );
     }
-    const graphPooling = session.outputNames.includes(SENTENCE_EMBEDDING_OUTPUT) ? sentencePoolingOf(metadata) : undefined;
     const pooling = options.pooling ?? graphPooling?.pooling ?? pipeline?.pooling ?? "cls";
     return new Embedder(
       session,
@@ -181,6 +196,7 @@ export class Embedder {
       pooling,
       graphPooling,
       promptsOf(metadata, modelPath),
+      !pooledOnly,
     );
   }
 
@@ -246,6 +262,13 @@ export class Embedder {
     }
     const wanted: SentencePooling = { pooling, normalize: options.normalize ?? true, ...(dimensions !== undefined ? { dimensions } : {}) };
     const fromGraph = this.graphComputes(wanted);
+    if (!fromGraph && !this.tokenVectors) {
+      const graph = this.graphPooling!;
+      throw new EmbedderError(
+        `${basename(this.modelPath)} computes its vectors in the graph (${graph.pooling} pooling, ${graph.normalize ? "normalized" : "not normalized"}) ` +
+          `and has no last_hidden_state to pool another way; ask for that pooling and normalization`,
+      );
+    }
     return this.perText(
       ids,
       batchSize,
@@ -508,6 +531,30 @@ export async function loadModelSession(modelPath: string, options: { threads?: n
     if (error instanceof WorkerScriptError) throw new EmbedderError(error.message, { cause: error });
     throw new EmbedderError(`onnxruntime cannot load ${modelPath}: ${errorMessage(error)}; export the model again`, { cause: error });
   }
+}
+
+/**
+ * Opens `modelPath` in onnxruntime while `prepare` reads the rest of the folder here (the
+ * tokenizer, the limits): the session loads meanwhile (in its child process, or on onnxruntime's
+ * threads). A `prepare` failure is the error, and the session is released.
+ */
+export async function whileSessionLoads<T>(
+  modelPath: string,
+  options: { threads?: number; isolated?: boolean },
+  prepare: () => T,
+): Promise<{ session: ModelSession; prepared: T }> {
+  const loading = loadModelSession(modelPath, options);
+  let prepared: T;
+  try {
+    prepared = prepare();
+  } catch (error) {
+    await loading.then(
+      (session) => session.release(),
+      () => {},
+    );
+    throw error;
+  }
+  return { session: await loading, prepared };
 }
 
 export function readMetadata(modelPath: string): Record<string, string> {

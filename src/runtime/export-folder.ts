@@ -1,10 +1,12 @@
 // How every runtime (Embedder, Reranker, SparseEmbedder, MultiVectorEmbedder) opens an export
 // folder: the model of the export its manifest names (artifact/layout.ts: the most recent, or
-// the one of the `file` or `precision` asked for), loaded while that export's files are checked
-// (size, sha256). A stale or missing listed file is the error to report, even when
+// the one of the `file` or `precision` asked for), loaded once the listed files are known to be
+// regular files of the recorded sizes, while their sha256 is checked. A stale or missing listed
+// file is the error to report, even when
 // loading failed on it first; a runtime loaded over a stale folder is closed again.
 import { type ExportFolder, openExportFolder } from "../artifact/layout.js";
-import { ManifestError, checkManifestFiles } from "../artifact/manifest.js";
+import { ManifestError, checkManifestFiles, checkManifestSizes } from "../artifact/manifest.js";
+import { FileKindError, regularFileStats } from "../common/regular-file.js";
 
 export interface FolderRequest {
   dir: string;
@@ -31,6 +33,7 @@ export async function loadExportFolder<T extends { close(): Promise<void> }>(
     fail,
     request.fileOption,
   );
+  checkBeforeReading(folder, fail);
   const stale = folder.manifest ? staleFileError(folder, fail) : Promise.resolve(undefined);
   let loaded: T;
   try {
@@ -44,6 +47,20 @@ export async function loadExportFolder<T extends { close(): Promise<void> }>(
     throw problem;
   }
   return loaded;
+}
+
+/**
+ * Nothing of the folder is read before its files are known to be regular files (not a FIFO or a
+ * device, even behind a symlink) of the sizes its manifest records; a legacy folder's model file.
+ */
+function checkBeforeReading(folder: ExportFolder, fail: (message: string) => Error): void {
+  try {
+    if (folder.manifest) checkManifestSizes(folder.dir, folder.manifest);
+    else regularFileStats(folder.modelPath);
+  } catch (error) {
+    if (error instanceof ManifestError || error instanceof FileKindError) throw fail(error.message);
+    throw error;
+  }
 }
 
 /** The manifest check's error, or undefined when every listed file matches. */

@@ -7,7 +7,10 @@
 // (colbert-ai's artifact.metadata, PyLate's config, bge-m3's convention): a query marker after
 // [CLS] and [MASK] padding to the query length (query augmentation), a document marker and no
 // vectors for punctuation in documents. Each text gives one unit vector per kept token.
+import { basename, join } from "node:path";
 import type { TokenBatch } from "../arch/architecture.js";
+import { TOKENIZER_JSON } from "../artifact/tokenizer-files.js";
+import { quote } from "../common/messages.js";
 import { OUTPUT } from "../artifact/names.js";
 import { type ColbertSettings, colbertSettingsOf } from "../heads/colbert-settings.js";
 import { maxSim } from "../quant/multi-vector-fidelity.js";
@@ -134,14 +137,23 @@ export class MultiVectorEmbedder {
   }
 }
 
+/** Where each marker comes from in the model's files: colbert-ai's key, PyLate's key. */
+const MARKER_SOURCES = {
+  query: ["query_token_id", "query_prefix"],
+  document: ["doc_token_id", "document_prefix"],
+} as const;
+
 function markerIds(model: TokenModel, settings: ColbertSettings): MarkerIds {
   const { tokenizer } = model;
-  const idOf = (token: string, what: string): number => {
+  const idOf = (token: string, marker: keyof typeof MARKER_SOURCES): number => {
     const id = tokenizer.token_to_id(token);
-    if (id === undefined || id === null)
+    if (id === undefined || id === null) {
+      const [colbertAi, pylate] = MARKER_SOURCES[marker];
       throw new EmbedderError(
-        `the tokenizer of ${model.modelPath} has no ${what} token ${token}; export the model with its own tokenizer files`,
+        `${join(model.dir, TOKENIZER_JSON)} has no token ${quote(token)}, the ${marker} marker of ${basename(model.modelPath)}'s ColBERT settings ` +
+          `(from the model's artifact.metadata ${colbertAi} or PyLate's ${pylate}); put the marker in the vocabulary or fix that field, and export again`,
       );
+    }
     return id;
   };
   const mask = settings.queryExpansion
@@ -158,8 +170,8 @@ function markerIds(model: TokenModel, settings: ColbertSettings): MarkerIds {
     if (first !== undefined) skiplist.add(first);
   }
   return {
-    ...(settings.queryMarker ? { query: idOf(settings.queryMarker, "query marker") } : {}),
-    ...(settings.documentMarker ? { document: idOf(settings.documentMarker, "document marker") } : {}),
+    ...(settings.queryMarker ? { query: idOf(settings.queryMarker, "query") } : {}),
+    ...(settings.documentMarker ? { document: idOf(settings.documentMarker, "document") } : {}),
     ...(mask !== undefined ? { mask } : {}),
     skiplist,
   };

@@ -14,10 +14,10 @@ import {
   EmbedderError,
   type SpecialTokens,
   chooseMaxLength,
-  loadModelSession,
   readMetadata,
   specialTokens,
   tokenizerMaxLength,
+  whileSessionLoads,
 } from "./embedder.js";
 
 export interface TokenModelOptions {
@@ -36,6 +36,8 @@ export interface TokenModelOptions {
 export class TokenModel {
   private constructor(
     private readonly session: ModelSession,
+    /** The export folder. */
+    readonly dir: string,
     readonly tokenizer: Tokenizer,
     readonly specials: SpecialTokens,
     readonly modelPath: string,
@@ -60,17 +62,24 @@ export class TokenModel {
     output: string,
     kind: string,
   ): Promise<TokenModel> {
-    const { tokenizer, config } = loadTokenizer(dir, has);
-    const metadata = readMetadata(modelPath);
-    const maxLength = chooseMaxLength(metadata, modelPath, options.maxLength, [tokenizerMaxLength(config)]);
-    const session = await loadModelSession(modelPath, options);
+    const { session, prepared } = await whileSessionLoads(modelPath, options, () => {
+      const { tokenizer, config } = loadTokenizer(dir, has);
+      const metadata = readMetadata(modelPath);
+      return {
+        tokenizer,
+        config,
+        metadata,
+        maxLength: chooseMaxLength(metadata, modelPath, options.maxLength, [tokenizerMaxLength(config)]),
+      };
+    });
+    const { tokenizer, config, metadata, maxLength } = prepared;
     if (!session.outputNames.includes(output)) {
       await session.release();
       throw new EmbedderError(
         `${modelPath} has no ${output} output (it has ${session.outputNames.join(", ")}), so it is not a ${kind} model; export one with this tool`,
       );
     }
-    return new TokenModel(session, tokenizer, specialTokens(tokenizer, config), modelPath, maxLength, metadata);
+    return new TokenModel(session, dir, tokenizer, specialTokens(tokenizer, config), modelPath, maxLength, metadata);
   }
 
   /** The graph's inputs (token_type_ids only for models that take token types). */
