@@ -5,12 +5,14 @@ import type { GraphVariant } from "../arch/graph-variant.js";
 import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import type { SentencePooling } from "../heads/pooling.js";
-import { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "../heads/tasks.js";
+import { TASKS, type Task, type TaskSpec, detectTask, headsFor, isCausalReranker } from "../heads/tasks.js";
+import { type CausalRerankSpec, resolveAnswerTokens } from "../heads/causal-rerank.js";
+import { QWEN3_RERANKER_TEMPLATE, RERANK_TEMPLATE_FILE } from "../artifact/rerank-template.js";
 import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
 import { ExportError, fileSystemError, persistentFileSystemError } from "../common/errors.js";
 import { DEFAULT_OPSET, checkOpset } from "../graph/opset.js";
 import { InterruptedError, abortable, throwIfAborted, withAbortSignal } from "../common/abort.js";
-import { ensureDir, planDir } from "../common/atomic.js";
+import { ensureDir, planDir, writeFileAtomic } from "../common/atomic.js";
 import type { BgeM3Output } from "../heads/bge-m3.js";
 import { type EmitOptions, emitVerifiedGraph, startVerification } from "./emit.js";
 import { type Logger, stderrLogger } from "../common/log.js";
@@ -98,6 +100,11 @@ export interface ExportOptions extends QuantizationOptions {
   onProgress?: ProgressCallback;
   /** bge-m3: which of its outputs the graph has (default all three). */
   outputs?: BgeM3Output[];
+  /**
+   * rerank on a causal LM (Qwen3-Reranker): the answer tokens, positive then negative, each one
+   * token of the model's tokenizer (default ["yes", "no"]); logits = h_last · (W[positive] − W[negative]).
+   */
+  rerankTokens?: readonly [string, string];
 }
 
 /** judgeExports' answer: each candidate's score (1 is perfect) and what the score is. */
@@ -193,6 +200,10 @@ export class EmbeddingService {
     if (dtype === "fp16" && architecture.float16Refusal)
       throw new ExportError(`dtype fp16 is refused for ${architecture.name}: ${architecture.float16Refusal}`);
     const taskName = chosenTask(options.task) ?? detectTask(encoder);
+    const causalRerank = taskName === "rerank" && isCausalReranker(encoder);
+    if (options.rerankTokens && !causalRerank)
+      throw new ExportError("rerank tokens are for a causal LM exported as a reranker (--task rerank on Qwen3-Reranker and the like)");
+    const answerTokens = causalRerank ? await this.answerTokens(options.rerankTokens, onProgress) : undefined;
     const decoderEmbedder = architecture.decoder === true && taskName === "feature-extraction";
     const sentenceEmbedding = resolveSentencePooling(encoder.dir, options, config.hiddenSize, this.logger, decoderEmbedder);
     const advertised = readAdvertisedDimensions(encoder.dir);
@@ -200,6 +211,7 @@ export class EmbeddingService {
       task: taskName,
       ...(sentenceEmbedding ? { sentenceEmbedding } : {}),
       ...(options.outputs ? { outputs: options.outputs } : {}),
+      ...(answerTokens ? { answerTokens } : {}),
     };
     headsFor(encoder, task); // a missing or unsupported head is reported before anything runs
     if (quantization && FP32_ONLY_TASKS.includes(task.task)) {
@@ -281,6 +293,7 @@ export class EmbeddingService {
       if (vector && vectorTexts) await reportVectorAgreement(artifact, vector, vectorTexts, this.logger);
       copyTokenizerFiles(tokenizerDir, workspace.dir);
       writeSentenceFiles(encoder.dir, workspace.dir, sentenceEmbedding, config.hiddenSize, this.logger);
+      if (answerTokens) writeFileAtomic(join(workspace.dir, RERANK_TEMPLATE_FILE), `${JSON.stringify(answerTokens.template, null, 2)}\n`);
       writeLayoutFiles({
         layout,
         sourceDir: encoder.dir,
@@ -327,13 +340,21 @@ export class EmbeddingService {
         maxSequence: encoder.config.maxSequence,
         settings: resolveQuantizationOptions(options),
         calibration: calibrationTextsFor(options),
-        ...(task === "rerank" ? { rerank: { tokenizer } } : {}),
+        ...(task === "rerank"
+          ? { rerank: { tokenizer, ...(isCausalReranker(encoder) ? { template: QWEN3_RERANKER_TEMPLATE } : {}) } }
+          : {}),
         ...(task === "sparse" ? { sparse: true } : {}),
         ...(task === "colbert" ? { multiVector: true } : {}),
       },
       fp32Path,
       candidatePaths,
     );
+  }
+
+  /** A causal-LM reranker's answer tokens (looked up in its tokenizer) and prompt. */
+  private async answerTokens(tokens: readonly string[] | undefined, onProgress: ProgressCallback): Promise<CausalRerankSpec> {
+    const { tokenizer, dir } = await abortable(this.loadTokenizer(onProgress));
+    return { ...resolveAnswerTokens(tokenizer, tokens, join(dir, "tokenizer.json")), template: QWEN3_RERANKER_TEMPLATE };
   }
 
   /** The encoder's configuration (vocabulary, positions, token types), read from the model's files. */

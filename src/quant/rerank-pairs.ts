@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { PairEncoder, PairEncodingError, type PairTokenizer } from "../artifact/pairs.js";
+import { PromptPairEncoder, type RerankTemplate } from "../artifact/rerank-template.js";
 import type { TextSource } from "./corpus.js";
 import { type TextBatches, batchByLength } from "./tokenize.js";
 
@@ -48,10 +49,18 @@ export function calibrationPairs(source: TextSource): PairSet {
 
 /**
  * Pairs encoded and batched by length, with their token type ids. A calibration pair whose query
- * alone fills the length limit is left out (`queries` empty); a held-out one is an error.
+ * alone fills the length limit is left out (`queries` empty); a held-out one is an error. With
+ * `template` (an LLM reranker), each pair is the template's prompt.
  */
-export function pairBatches(tokenizer: PairTokenizer, set: PairSet, maxLength: number, batchSize: number, padTokenId: number): TextBatches {
-  const encoder = new PairEncoder(tokenizer, maxLength);
+export function pairBatches(
+  tokenizer: PairTokenizer,
+  set: PairSet,
+  maxLength: number,
+  batchSize: number,
+  padTokenId: number,
+  template?: RerankTemplate,
+): TextBatches {
+  const encoder = template ? new PromptPairEncoder(tokenizer, maxLength, template) : new PairEncoder(tokenizer, maxLength);
   const encoded = set.pairs.flatMap(([query, document]) => {
     try {
       return [encoder.encode(query, document)];

@@ -39,6 +39,8 @@ export class TokenModel {
     readonly modelPath: string,
     readonly maxLength: number,
     readonly metadata: Record<string, string>,
+    /** Where tokenizer_config.json's padding_side puts padding (decoders: "left"). */
+    readonly paddingSide: "left" | "right",
   ) {}
 
   /** Opens `dir`; its graph must have `output` (what `kind` of runtime needs, for the error). */
@@ -68,7 +70,8 @@ export class TokenModel {
         `${modelPath} has no ${output} output (it has ${session.outputNames.join(", ")}), so it is not a ${kind} model; export one with this tool`,
       );
     }
-    return new TokenModel(session, tokenizer, specialTokens(tokenizer, config), modelPath, maxLength, metadata);
+    const paddingSide = config.padding_side === "left" ? "left" : "right";
+    return new TokenModel(session, tokenizer, specialTokens(tokenizer, config), modelPath, maxLength, metadata, paddingSide);
   }
 
   /** The graph's inputs (token_type_ids only for models that take token types). */
