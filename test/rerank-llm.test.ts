@@ -5,12 +5,19 @@
 // that keeps the suffix, decoder `*ForSequenceClassification` checkpoints, and INT8 fidelity.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import fc from "fast-check";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import type { GraphInputs, TokenBatch } from "../src/arch/architecture.js";
 import { type LoadedEncoder, loadEncoder } from "../src/arch/encoder.js";
 import { OUTPUT } from "../src/artifact/names.js";
-import { PromptPairEncoder, QWEN3_RERANKER_TEMPLATE, RERANK_TEMPLATE_FILE, type RerankTemplate } from "../src/artifact/rerank-template.js";
+import {
+  PromptPairEncoder,
+  QWEN3_RERANKER_TEMPLATE,
+  RERANK_TEMPLATE_FILE,
+  type RerankTemplate,
+  parseRerankTemplate,
+} from "../src/artifact/rerank-template.js";
 import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
 import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
@@ -131,6 +138,46 @@ describe("the yes − no head, by hand", () => {
       for (let i = 0; i < 32; i++) expected += h[i]! * (lmHead[YES * 32 + i]! - lmHead[NO * 32 + i]!);
       expect(logit).toBeCloseTo(expected, 5);
     });
+  });
+});
+
+describe("prompted pairs (PromptPairEncoder)", () => {
+  const dir = tempDir();
+  writeQwenTestTokenizer(dir);
+  const { tokenizer } = loadTokenizer(dir);
+  const encode = (text: string) => tokenizer.encode(text, { add_special_tokens: false }).ids;
+  const prefix = encode(QWEN3_RERANKER_TEMPLATE.prefix);
+  const suffix = encode(QWEN3_RERANKER_TEMPLATE.suffix);
+
+  it("prefix + the body tokenized as one text + suffix; cut only at the document's end, never past maxLength", () => {
+    const text = fc.string({ unit: fc.constantFrom("a", "b", " ", "é", "yes", "\n"), maxLength: 60 });
+    fc.assert(
+      fc.property(text, text, fc.integer({ min: 0, max: 120 }), (query, document, extra) => {
+        const full = new PromptPairEncoder(tokenizer, 100_000, QWEN3_RERANKER_TEMPLATE).encode(query, document);
+        // The shortest limit that fits: the prompt with an empty document, without its trailing space.
+        const head = new PromptPairEncoder(tokenizer, 100_000, QWEN3_RERANKER_TEMPLATE).encode(query, "").ids.length - 1;
+        const maxLength = head + extra;
+        const cut = new PromptPairEncoder(tokenizer, maxLength, QWEN3_RERANKER_TEMPLATE).encode(query, document);
+        expect(full.ids).toEqual([
+          ...prefix,
+          ...encode(`<Instruct>: ${QWEN3_RERANKER_TEMPLATE.instruction}\n<Query>: ${query}\n<Document>: ${document}`),
+          ...suffix,
+        ]);
+        expect(cut.ids.length).toBeLessThanOrEqual(maxLength);
+        expect(cut.ids.slice(-suffix.length)).toEqual(suffix);
+        expect(cut.ids.slice(0, -suffix.length)).toEqual(full.ids.slice(0, cut.ids.length - suffix.length));
+        expect(cut.truncated).toBe(full.ids.length - cut.ids.length);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("templates read back from JSON; a body without its placeholders in order is refused", () => {
+    expect(parseRerankTemplate(JSON.parse(JSON.stringify(QWEN3_RERANKER_TEMPLATE)), "m")).toEqual(QWEN3_RERANKER_TEMPLATE);
+    expect(() => parseRerankTemplate({ ...QWEN3_RERANKER_TEMPLATE, body: "{query} {instruction} {document}" }, "m")).toThrow(
+      /in this order/,
+    );
+    expect(() => parseRerankTemplate({ ...QWEN3_RERANKER_TEMPLATE, suffix: 3 }, "m")).toThrow(/"suffix" must be a string/);
   });
 });
 
