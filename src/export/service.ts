@@ -32,6 +32,7 @@ import { type VectorTexts, calibrateVectorRanges, reportVectorAgreement } from "
 import {
   type HighestToken,
   type LoadedTokenizer,
+  TOKENIZER_JSON,
   checkTokenizerFiles,
   copyTokenizerFiles,
   loadTokenizer,
@@ -354,7 +355,7 @@ export class EmbeddingService {
   /** A causal-LM reranker's answer tokens (looked up in its tokenizer) and prompt. */
   private async answerTokens(tokens: readonly string[] | undefined, onProgress: ProgressCallback): Promise<CausalRerankSpec> {
     const { tokenizer, dir } = await abortable(this.loadTokenizer(onProgress));
-    return { ...resolveAnswerTokens(tokenizer, tokens, join(dir, "tokenizer.json")), template: QWEN3_RERANKER_TEMPLATE };
+    return { ...resolveAnswerTokens(tokenizer, tokens, join(dir, TOKENIZER_JSON)), template: QWEN3_RERANKER_TEMPLATE };
   }
 
   /** The encoder's configuration (vocabulary, positions, token types), read from the model's files. */
