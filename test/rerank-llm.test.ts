@@ -301,7 +301,7 @@ describe("Qwen3-Reranker export and the Reranker", () => {
     }
   });
 
-  it("jazzmine-embed rerank takes --instruction; an instruction for a cross-encoder without a template is an error", async () => {
+  it("jazzmine-embed rerank takes --instruction and prints the Reranker's scores for it", async () => {
     const run = await runCli(["rerank", out, "--query", query, "--instruction", "Find the answer", ...documents.slice(0, 2)], { env: {} });
     expect(run.code, run.stderr).toBe(0);
     const rows = JSON.parse(run.stdout.trim().split("\n").at(-1)!) as Array<{ index: number; score: number }>;
