@@ -161,6 +161,8 @@ describe("Reranker", () => {
       expect(await reranker.rerank(query, documents, { topK: 2 })).toEqual(ranked.slice(0, 2));
       await expect(reranker.rerank(query, documents, { topK: 0 })).rejects.toThrow(/topK must be a positive integer/);
       await expect(reranker.rerank(query, [1 as unknown as string])).rejects.toThrow(/documents\[0\] is number, not a string/);
+      expect(reranker.instruction).toBeUndefined();
+      await expect(reranker.rerank(query, documents, { instruction: "x" })).rejects.toThrow(/without a prompt template/);
     } finally {
       encoder.close();
       await reranker.close();

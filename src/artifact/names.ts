@@ -49,6 +49,10 @@ export const METADATA = {
   head: "head",
   /** Rerankers: the width of logits. */
   numLabels: "num_labels",
+  /** LLM rerankers (JSON): the answer tokens whose logit difference is `logits`, and the table their rows came from. */
+  rerankTokens: "rerank_tokens",
+  /** LLM rerankers (JSON RerankTemplate): the prompt every pair is encoded with. */
+  rerankTemplate: "rerank_template",
   /** "linear" or "quadratic": how the graph's attention memory grows with the sequence length. */
   attentionMemory: "attention_memory",
   /** sparse_embedding's width (the vocabulary). */

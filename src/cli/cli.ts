@@ -154,6 +154,11 @@ const COMMANDS: Record<string, Command> = {
       },
       { name: "outputs", value: BGE_M3_OUTPUTS.join(","), help: "bge-m3: which of its outputs the graph has (default all three)" },
       {
+        name: "rerank-tokens",
+        value: "yes,no",
+        help: "--task rerank on a causal LM (Qwen3-Reranker): the answer tokens, positive then negative (default yes,no)",
+      },
+      {
         name: "token-type-ids",
         help: "add a token_type_ids input (models with token types; rerankers with token types get it by default)",
       },
@@ -207,6 +212,7 @@ const COMMANDS: Record<string, Command> = {
                 .map((o) => o.trim()) as BgeM3Output[],
             }
           : {}),
+        ...(flags["rerank-tokens"] !== undefined ? { rerankTokens: parseRerankTokens(flags["rerank-tokens"]) } : {}),
         ...(flags.variant !== undefined ? { variant: flags.variant as GraphVariant } : {}),
         sentenceEmbedding: sentenceEmbeddingOption(flags),
         ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
@@ -351,6 +357,7 @@ COMMANDS.rerank = {
     { name: "query", value: "text", help: "the query the documents are scored against" },
     { name: "top-k", value: "N", help: "print only the N best documents (default: all)" },
     { name: "raw", help: "scores are the raw logits (default: sigmoid, or softmax over labels)" },
+    { name: "instruction", value: "text", help: "LLM rerankers (Qwen3-Reranker): the prompt's instruction (default: the model card's)" },
     { name: "batch-size", value: "N", help: "pairs per onnxruntime run (default 32)" },
     { name: "max-length", value: "N", help: "truncate pairs to N tokens, documents first (default: the model's limit)" },
     { name: "file", value: "name.onnx", help: "the ONNX file to use when the folder has several" },
@@ -374,6 +381,7 @@ COMMANDS.rerank = {
     try {
       const ranked = await reranker.rerank(flags.query, inputs, {
         raw: flags.raw === true,
+        ...(typeof flags.instruction === "string" ? { instruction: flags.instruction } : {}),
         ...(flags["top-k"] !== undefined ? { topK: parseInteger("top-k", flags["top-k"]) } : {}),
         ...(flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"]) } : {}),
       });
@@ -423,6 +431,13 @@ function sentenceEmbeddingOption(flags: Flags): boolean | { pooling: PoolingMode
     return flags["sentence-embedding"] === true;
   }
   return { pooling, normalize: flags["no-normalize"] !== true };
+}
+
+function parseRerankTokens(value: string | true): [string, string] {
+  const tokens = value === true ? [] : value.split(",");
+  if (tokens.length !== 2 || tokens.some((t) => t === ""))
+    throw new UsageError(`--rerank-tokens takes two tokens, positive then negative, e.g. yes,no — not ${String(value)}`);
+  return tokens as [string, string];
 }
 
 function parsePooling(value: string | true | undefined): PoolingMode | undefined {

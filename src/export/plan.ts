@@ -70,6 +70,11 @@ export interface ExportOptions extends QuantizationOptions {
   onProgress?: ProgressCallback;
   /** bge-m3: which of its outputs the graph has (default all three). */
   outputs?: BgeM3Output[];
+  /**
+   * rerank on a causal LM (Qwen3-Reranker): the answer tokens, positive then negative, each one
+   * token of the model's tokenizer (default ["yes", "no"]); logits = h_last · (W[positive] − W[negative]).
+   */
+  rerankTokens?: readonly [string, string];
 }
 
 const VARIANTS: readonly GraphVariant[] = ["primary", "portable"];
@@ -96,6 +101,7 @@ export interface ExportPlan {
   sentenceEmbedding: boolean | SentencePooling;
   dimensions: number | undefined;
   outputs: BgeM3Output[] | undefined;
+  rerankTokens: readonly [string, string] | undefined;
 }
 
 export function resolveExportPlan(modelId: string, options: ExportOptions): ExportPlan {
@@ -126,6 +132,15 @@ export function resolveExportPlan(modelId: string, options: ExportOptions): Expo
       Array.isArray(outputs) && outputs.length > 0 ? outputs.filter((o) => !BGE_M3_OUTPUTS.includes(o)).join(", ") : String(outputs);
     throw new UsageError((name) => `${name("outputs")} takes a list of ${BGE_M3_OUTPUTS.join(", ")}, not ${wrong || "an empty list"}`);
   }
+  const { rerankTokens } = options;
+  if (
+    rerankTokens !== undefined &&
+    !(Array.isArray(rerankTokens) && rerankTokens.length === 2 && rerankTokens.every((t) => typeof t === "string" && t !== ""))
+  ) {
+    throw new UsageError(
+      (name) => `${name("rerankTokens")} takes two tokens, positive then negative, e.g. yes,no — not ${String(rerankTokens)}`,
+    );
+  }
   const { dimensions } = options;
   if (dimensions !== undefined && (!Number.isInteger(dimensions) || dimensions < 1))
     throw new UsageError((name) => `${name("dimensions")} must be a positive integer, not ${String(dimensions)}`);
@@ -146,6 +161,7 @@ export function resolveExportPlan(modelId: string, options: ExportOptions): Expo
     sentenceEmbedding: checkSentenceEmbedding(options.sentenceEmbedding),
     dimensions,
     outputs,
+    rerankTokens,
   };
 }
 

@@ -87,7 +87,15 @@ async function quantizeOnce(emitted: EmittedGraph, job: Int8Export): Promise<Qua
     calibration: job.calibration,
     logger: job.emit.logger,
     // A reranker is calibrated and judged on query/document pairs.
-    ...(job.emit.task.task === "rerank" ? { rerank: { tokenizer: job.tokenizer.tokenizer } } : {}),
+    // An LLM reranker's pairs are prompted with its template, as its runtime prompts them.
+    ...(job.emit.task.task === "rerank"
+      ? {
+          rerank: {
+            tokenizer: job.tokenizer.tokenizer,
+            ...(job.emit.task.answerTokens ? { template: job.emit.task.answerTokens.template } : {}),
+          },
+        }
+      : {}),
     // SPLADE is judged by its sparse vectors.
     ...(job.emit.task.task === "sparse" ? { sparse: true } : {}),
     // ColBERT by MaxSim over held-out query/document pairs.

@@ -6,11 +6,13 @@ import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import { promptsMetadata, readPrompts } from "../arch/prompts.js";
 import type { SentencePooling } from "../heads/pooling.js";
-import { type Task, type TaskSpec, detectTask, headsFor } from "../heads/tasks.js";
+import { type Task, type TaskSpec, detectTask, headsFor, isCausalReranker } from "../heads/tasks.js";
+import { type CausalRerankSpec, resolveAnswerTokens } from "../heads/causal-rerank.js";
+import { QWEN3_RERANKER_TEMPLATE, RERANK_TEMPLATE_FILE } from "../artifact/rerank-template.js";
 import { fileSystemError, persistentFileSystemError } from "../common/errors.js";
 import { UsageError } from "../common/usage.js";
 import { InterruptedError, abortable, throwIfAborted, withAbortSignal } from "../common/abort.js";
-import { ensureDir, planDir } from "../common/atomic.js";
+import { ensureDir, planDir, writeFileAtomic } from "../common/atomic.js";
 import { type EmitOptions, type EmittedGraph, type VerificationStart, emitVerifiedGraph, startVerification } from "./emit.js";
 import { type Logger, stderrLogger } from "../common/log.js";
 import { HubClient } from "./hub/client.js";
@@ -32,6 +34,7 @@ import { VECTOR_REPORT_FILE, type VectorTexts, calibrateVectorRanges, reportVect
 import {
   type HighestToken,
   type LoadedTokenizer,
+  TOKENIZER_JSON,
   checkTokenizerFiles,
   copyTokenizerFiles,
   loadTokenizer,
@@ -234,6 +237,14 @@ export class EmbeddingService {
       throw new UsageError((name) => `${name("dtype")} fp16 is refused for ${architecture.name}: ${architecture.float16Refusal}`);
     }
     const taskName = plan.task ?? detectTask(encoder);
+    const causalRerank = taskName === "rerank" && isCausalReranker(encoder);
+    if (plan.rerankTokens && !causalRerank) {
+      throw new UsageError(
+        (name) =>
+          `${name("rerankTokens")} are for a causal LM exported as a reranker (${name("task")} rerank on Qwen3-Reranker and the like)`,
+      );
+    }
+    const answerTokens = causalRerank ? await this.answerTokens(plan.rerankTokens, onProgress) : undefined;
     const sentenceEmbedding = resolveSentencePooling(
       encoder.dir,
       { sentenceEmbedding: plan.sentenceEmbedding, dimensions: plan.dimensions, vector: plan.vector?.kind },
@@ -245,6 +256,7 @@ export class EmbeddingService {
       task: taskName,
       ...(sentenceEmbedding ? { sentenceEmbedding } : {}),
       ...(plan.outputs ? { outputs: plan.outputs } : {}),
+      ...(answerTokens ? { answerTokens } : {}),
     };
     headsFor(encoder, task); // a missing or unsupported head is reported before anything runs
     const tokenTypeIds = plan.tokenTypeIds ?? (task.task === "rerank" && config.typeVocabSize > 1);
@@ -347,6 +359,8 @@ export class EmbeddingService {
     const { precision, layout, opset } = plan;
     copyTokenizerFiles(fp32.tokenizerDir, workspace.dir);
     writeSentenceFiles(encoder.dir, workspace.dir, sentenceEmbedding, encoder.config.hiddenSize, this.logger);
+    const template = fp32.task.answerTokens?.template;
+    if (template) writeFileAtomic(join(workspace.dir, RERANK_TEMPLATE_FILE), `${JSON.stringify(template, null, 2)}\n`);
     writeLayoutFiles({
       layout,
       sourceDir: encoder.dir,
@@ -385,7 +399,9 @@ export class EmbeddingService {
         padTokenId: encoder.config.padTokenId,
         maxSequence: encoder.config.maxSequence,
         ...plan.quantization!,
-        ...(task === "rerank" ? { rerank: { tokenizer } } : {}),
+        ...(task === "rerank"
+          ? { rerank: { tokenizer, ...(isCausalReranker(encoder) ? { template: QWEN3_RERANKER_TEMPLATE } : {}) } }
+          : {}),
         ...(task === "sparse" ? { sparse: true } : {}),
         ...(task === "colbert" ? { multiVector: true } : {}),
       },
@@ -397,6 +413,12 @@ export class EmbeddingService {
   /** The task an export of this model computes: `task` when given (checked), else the one its files say. */
   async exportTask(task?: Task): Promise<Task> {
     return resolveExportPlan(this.modelId, { task }).task ?? detectTask(await this.loadEncoder(progressFor(this.logger)));
+  }
+
+  /** A causal-LM reranker's answer tokens (looked up in its tokenizer) and prompt. */
+  private async answerTokens(tokens: readonly string[] | undefined, onProgress: ProgressCallback): Promise<CausalRerankSpec> {
+    const { tokenizer, dir } = await abortable(this.loadTokenizer(onProgress));
+    return { ...resolveAnswerTokens(tokenizer, tokens, join(dir, TOKENIZER_JSON)), template: QWEN3_RERANKER_TEMPLATE };
   }
 
   /** The encoder's configuration (vocabulary, positions, token types), read from the model's files. */

@@ -5,6 +5,7 @@ import type { LoadedEncoder } from "../arch/encoder.js";
 import type { HeadArrays, HeadOutput } from "../heads/head.js";
 import { FEATURE_EXTRACTION, type TaskSpec, headsFor } from "../heads/tasks.js";
 import { batchFeeds } from "../ort/feeds.js";
+import { leftPadded } from "../quant/tokenize.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
 import { type PendingReference, startReference } from "./background-reference.js";
 
@@ -61,27 +62,6 @@ export function verificationBatch(config: EncoderConfig, tokenTypes = false): To
     }
   });
   return { batch: lengths.length, sequence, inputIds, attentionMask, ...(tokenTypeIds ? { tokenTypeIds } : {}) };
-}
-
-/** `batch` with each row's real tokens moved to the end: the padding decoders' tokenizers add on the left. */
-export function leftPadded(batch: TokenBatch): TokenBatch {
-  const { sequence } = batch;
-  const move = (values: Int32Array, pad: number) => {
-    const out = new Int32Array(values.length).fill(pad);
-    for (let row = 0; row < batch.batch; row++) {
-      const real: number[] = [];
-      for (let t = 0; t < sequence; t++) if (batch.attentionMask[row * sequence + t]) real.push(values[row * sequence + t]!);
-      out.set(real, (row + 1) * sequence - real.length);
-    }
-    return out;
-  };
-  const padId = batch.inputIds[batch.attentionMask.indexOf(0)] ?? 0;
-  return {
-    ...batch,
-    inputIds: move(batch.inputIds, padId),
-    attentionMask: move(batch.attentionMask, 0),
-    ...(batch.tokenTypeIds ? { tokenTypeIds: move(batch.tokenTypeIds, 0) } : {}),
-  };
 }
 
 /** Row `row`, first `length` tokens of a batch, as a batch of one. */

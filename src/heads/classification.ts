@@ -8,6 +8,8 @@
 //            → relu → classifier)
 //   modernbert: classifier_pooling (cls | mean) → head.dense → act → head.norm → classifier
 //            (ModernBertForSequenceClassification)
+//   lasttoken: the last real token (either padding side) → score, no bias
+//            (Qwen3/Qwen2/Gemma3TextForSequenceClassification: the decoder under "model.")
 // Dropout is the identity at inference.
 import type { Value } from "../graph/builder.js";
 import { type Activation, readActivation } from "../arch/activation.js";
@@ -18,7 +20,7 @@ import * as ref from "../arch/reference/math.js";
 import { type LinearRef, type NormRef, linearBias, linearRef, linearWeight, normRef } from "../arch/weight-refs.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
 import type { Head, HeadSite } from "./head.js";
-import { poolGraph, poolTokens } from "./pooling.js";
+import { graphSteps, poolGraph, poolTokens, referenceSteps } from "./pooling.js";
 
 /** The activation between a classification head's two maps: the encoder's kinds, or tanh. */
 export type HeadActivation = Activation | "tanh";
@@ -27,7 +29,8 @@ export type HeadActivation = Activation | "tanh";
 export type ClassifierPlan =
   | { kind: "pooler"; pooler: LinearRef; classifier: LinearRef }
   | { kind: "mlp"; dense: LinearRef; activation: HeadActivation; out: LinearRef }
-  | { kind: "modernbert"; pooling: "cls" | "mean"; dense: LinearRef; activation: Activation; norm: NormRef; classifier: LinearRef };
+  | { kind: "modernbert"; pooling: "cls" | "mean"; dense: LinearRef; activation: Activation; norm: NormRef; classifier: LinearRef }
+  | { kind: "lasttoken"; score: LinearRef };
 
 /**
  * num_labels as transformers derives it: the length of id2label when the config has one (that
@@ -54,6 +57,9 @@ export const CLASSIFICATION_ARCHITECTURES = [
   "electra",
   "distilbert",
   "modernbert",
+  "qwen3",
+  "qwen2",
+  "gemma3_text",
 ] as const;
 
 /** The plan of `site`'s sequence-classification head, from its template and config.json. */
@@ -97,6 +103,10 @@ export function classifierPlan(architecture: string, c: ConfigReader, site: Head
         classifier: linearRef("classifier", h, labels),
       };
     }
+    case "qwen3":
+    case "qwen2":
+    case "gemma3_text":
+      return { kind: "lasttoken", score: linearRef("score", h, labels, false) };
     default:
       throw c.fail(
         `sequence classification (rerank) is not supported for ${architecture} models; supported: ${CLASSIFICATION_ARCHITECTURES.join(", ")}`,
@@ -119,11 +129,13 @@ export function planTensors(plan: ClassifierPlan): string[] {
         ...(plan.norm.bias === false ? [] : [`${plan.norm.prefix}.bias`]),
         ...linear(plan.classifier),
       ];
+    case "lasttoken":
+      return linear(plan.score);
   }
 }
 
 export function numLabelsOf(plan: ClassifierPlan): number {
-  return (plan.kind === "mlp" ? plan.out : plan.classifier).outFeatures;
+  return (plan.kind === "mlp" ? plan.out : plan.kind === "lasttoken" ? plan.score : plan.classifier).outFeatures;
 }
 
 /** The `logits` head of `plan`. */
@@ -149,6 +161,9 @@ export function classificationHead(plan: ClassifierPlan, architecture: string): 
           logits = nn.linear(nn.norm(nn.activation(nn.linear(pooled, plan.dense), plan.activation), plan.norm), plan.classifier);
           break;
         }
+        case "lasttoken":
+          logits = nn.linear(graphSteps(nn, encoder.hidden, inputs.attentionMask).pool("lasttoken"), plan.score);
+          break;
       }
       return {
         values: { [OUTPUT.logits]: logits },
@@ -171,6 +186,10 @@ export function classificationHead(plan: ClassifierPlan, architecture: string): 
           return {
             [OUTPUT.logits]: nn.linear(nn.norm(nn.activation(nn.linear(pooled, plan.dense), plan.activation), plan.norm), plan.classifier),
           };
+        }
+        case "lasttoken": {
+          const shape = { batch: batch.batch, sequence: batch.sequence, hidden: plan.score.inFeatures };
+          return { [OUTPUT.logits]: nn.linear(referenceSteps(encoder.hidden, batch.attentionMask, shape).pool("lasttoken"), plan.score) };
         }
       }
     },

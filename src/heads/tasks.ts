@@ -11,6 +11,7 @@ import { classificationHead, classifierPlan, planTensors } from "./classificatio
 import { encoderOutputsHead, lastHiddenStateHead } from "./encoder-outputs.js";
 import { readSentencePipeline } from "../arch/sentence-transformers.js";
 import type { BgeM3Output } from "./bge-m3.js";
+import { type CausalRerankSpec, answerTokenHead } from "./causal-rerank.js";
 import type { Head } from "./head.js";
 import { BGE_M3_DENSE_POOLING, bgeM3Heads, colbertHead, detectRetrievalTask, sparseHead } from "./retrieval.js";
 import { type SentencePooling, sentenceEmbeddingHead } from "./pooling.js";
@@ -28,6 +29,8 @@ export interface TaskSpec {
   vector?: VectorOutput;
   /** bge-m3: which of its outputs the graph has (default all: dense, sparse, colbert). */
   outputs?: BgeM3Output[];
+  /** rerank on a causal LM (Qwen3-Reranker): the answer tokens and the prompt. */
+  answerTokens?: CausalRerankSpec;
 }
 
 /** Tasks whose heads exist; the others are reserved names. */
@@ -111,6 +114,14 @@ function detectDecoderTask(encoder: LoadedEncoder, architectures: string[]): Tas
   );
 }
 
+/**
+ * A decoder reranked by its language-model head (two answer tokens), not a `*ForSequenceClassification`
+ * checkpoint with its own score head.
+ */
+export function isCausalReranker(encoder: LoadedEncoder): boolean {
+  return encoder.architecture.decoder === true && !architecturesOf(encoder.configFile).some((a) => a.endsWith("ForSequenceClassification"));
+}
+
 /** The heads of `spec` on `encoder`, their tensors checked to exist. */
 export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
   if (!IMPLEMENTED.includes(spec.task)) {
@@ -150,6 +161,14 @@ export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
       encoderOutputsHead(config.hiddenSize),
       ...(spec.sentenceEmbedding ? [sentenceEmbeddingHead(spec.sentenceEmbedding, config.hiddenSize, spec.vector)] : []),
     ];
+  }
+  if (spec.answerTokens && spec.task !== "rerank") throw new ExportError(`answer tokens belong to the rerank task, not ${spec.task}`);
+  if (isCausalReranker(encoder)) {
+    if (!spec.answerTokens)
+      throw new ExportError(
+        `a ${encoder.architecture.name} causal LM reranks by two answer tokens of its vocabulary (answerTokens); none were given`,
+      );
+    return [answerTokenHead(encoder, spec.answerTokens)];
   }
   const plan = classifierPlan(encoder.architecture.name, encoder.configFile, {
     config,

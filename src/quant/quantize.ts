@@ -23,6 +23,7 @@ import { multiVectorJudge } from "./multi-vector-fidelity.js";
 import { rerankJudge } from "./rank-fidelity.js";
 import { builtinRerankHeldOut, calibrationPairs, pairBatches } from "./rerank-pairs.js";
 import type { PairTokenizer } from "../artifact/pairs.js";
+import type { RerankTemplate } from "../artifact/rerank-template.js";
 import { int4RelativeNoise } from "./int4.js";
 import { quantizeInt4 } from "./matmul-nbits.js";
 import { GraphIndex } from "./graph-index.js";
@@ -77,7 +78,7 @@ export interface QuantizeRequest {
    * A reranker: calibrated on pairs of calibration texts and judged on the built-in held-out
    * query/document pairs (Spearman of the scores), pairs encoded with this tokenizer's template.
    */
-  rerank?: { tokenizer: PairTokenizer };
+  rerank?: { tokenizer: PairTokenizer; template?: RerankTemplate };
   /** A SPLADE model: judged by its held-out sparse vectors (cosine, top-64 term overlap). */
   sparse?: boolean;
   /** A ColBERT model: judged by MaxSim scores of the built-in held-out query/document pairs. */
@@ -256,11 +257,11 @@ export type FidelityRequest = Pick<
 function fidelitySetup(request: FidelityRequest, maxLength: number): FidelitySetup {
   const { batchSize } = request.settings;
   if (request.rerank) {
-    const { tokenizer } = request.rerank;
+    const { tokenizer, template } = request.rerank;
     const held = builtinRerankHeldOut();
-    const heldOutSet = pairBatches(tokenizer, held, maxLength, batchSize, request.padTokenId);
+    const heldOutSet = pairBatches(tokenizer, held, maxLength, batchSize, request.padTokenId, template);
     return {
-      calibrationSet: pairBatches(tokenizer, calibrationPairs(request.calibration), maxLength, batchSize, request.padTokenId),
+      calibrationSet: pairBatches(tokenizer, calibrationPairs(request.calibration), maxLength, batchSize, request.padTokenId, template),
       heldOutSet,
       heldOut: { texts: held.pairs.map(([, document]) => document), origin: held.origin },
       judge: rerankJudge(heldOutSet, held.queries) as Judge,

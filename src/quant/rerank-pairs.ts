@@ -5,6 +5,7 @@
 // template, the document truncated to the length limit.
 import { PairEncoder, PairEncodingError, type PairTokenizer } from "../artifact/pairs.js";
 import { RERANK_HELD_OUT } from "./builtin-corpora.js";
+import { PromptPairEncoder, type RerankTemplate } from "../artifact/rerank-template.js";
 import type { TextSource } from "./corpus.js";
 import { type TextBatches, batchByLength } from "./tokenize.js";
 
@@ -34,10 +35,18 @@ export function calibrationPairs(source: TextSource): PairSet {
 
 /**
  * Pairs encoded and batched by length, with their token type ids. A calibration pair whose query
- * alone fills the length limit is left out (`queries` empty); a held-out one is an error.
+ * alone fills the length limit is left out (`queries` empty); a held-out one is an error. With
+ * `template` (an LLM reranker), each pair is the template's prompt.
  */
-export function pairBatches(tokenizer: PairTokenizer, set: PairSet, maxLength: number, batchSize: number, padTokenId: number): TextBatches {
-  const encoder = new PairEncoder(tokenizer, maxLength);
+export function pairBatches(
+  tokenizer: PairTokenizer,
+  set: PairSet,
+  maxLength: number,
+  batchSize: number,
+  padTokenId: number,
+  template?: RerankTemplate,
+): TextBatches {
+  const encoder = template ? new PromptPairEncoder(tokenizer, maxLength, template) : new PairEncoder(tokenizer, maxLength);
   const encoded = set.pairs.flatMap(([query, document]) => {
     try {
       return [encoder.encode(query, document)];

@@ -98,6 +98,27 @@ export function padBatch(
   return { batch: rows.length, sequence, inputIds, attentionMask, ...(tokenTypeIds ? { tokenTypeIds } : {}) };
 }
 
+/** `batch` with each row's real tokens moved to the end: the padding decoders' tokenizers add on the left. */
+export function leftPadded(batch: TokenBatch): TokenBatch {
+  const { sequence } = batch;
+  const move = (values: Int32Array, pad: number) => {
+    const out = new Int32Array(values.length).fill(pad);
+    for (let row = 0; row < batch.batch; row++) {
+      const real: number[] = [];
+      for (let t = 0; t < sequence; t++) if (batch.attentionMask[row * sequence + t]) real.push(values[row * sequence + t]!);
+      out.set(real, (row + 1) * sequence - real.length);
+    }
+    return out;
+  };
+  const padId = batch.inputIds[batch.attentionMask.indexOf(0)] ?? 0;
+  return {
+    ...batch,
+    inputIds: move(batch.inputIds, padId),
+    attentionMask: move(batch.attentionMask, 0),
+    ...(batch.tokenTypeIds ? { tokenTypeIds: move(batch.tokenTypeIds, 0) } : {}),
+  };
+}
+
 /** Texts tokenized into length-sorted batches (`rows`: each row's index in the texts). */
 export interface TextBatches {
   texts: number;

@@ -4,9 +4,12 @@
 //   const ranked = await reranker.rerank("query", ["doc a", "doc b"], { topK: 1 });  // [{ index, score }]
 // Each (query, document) pair is encoded as Hugging Face encodes a text pair (the document
 // truncated to fit, never the query); scores are sigmoid(logit) for one label, the softmax
-// probability of the last label otherwise (raw logits on request).
-import { OUTPUT } from "../artifact/names.js";
-import { PairEncoder, PairEncodingError } from "../artifact/pairs.js";
+// probability of the last label otherwise (raw logits on request). An LLM reranker's folder
+// (Qwen3-Reranker) carries its prompt template in the graph's metadata: each pair is then that
+// prompt, the instruction settable per call, padded on the side its tokenizer_config says.
+import { METADATA, OUTPUT } from "../artifact/names.js";
+import { type EncodedPair, PairEncoder, PairEncodingError } from "../artifact/pairs.js";
+import { PromptPairEncoder, parseRerankTemplate } from "../artifact/rerank-template.js";
 import { errorMessage } from "../common/messages.js";
 import { batchByLength } from "../quant/tokenize.js";
 import { EmbedderError } from "./embedder.js";
@@ -30,6 +33,8 @@ export interface RerankOptions {
   batchSize?: number;
   /** Scores are the relevance logits themselves, without sigmoid / softmax (default false). */
   raw?: boolean;
+  /** LLM rerankers: the prompt's instruction (default: the one stored with the model, its model card's). */
+  instruction?: string;
 }
 
 export interface RerankResult {
@@ -41,7 +46,7 @@ export interface RerankResult {
 export class Reranker {
   private constructor(
     private readonly model: TokenModel,
-    private readonly pairs: PairEncoder,
+    private readonly pairs: PairEncoder | PromptPairEncoder,
     /** The graph takes token_type_ids (BERT-style pairs: the document is type 1). */
     readonly tokenTypes: boolean,
   ) {}
@@ -50,7 +55,11 @@ export class Reranker {
   static async load(dir: string, options: RerankerOptions = {}): Promise<Reranker> {
     const model = await TokenModel.open(dir, options, OUTPUT.logits, "reranker (*ForSequenceClassification)");
     try {
-      return new Reranker(model, new PairEncoder(model.tokenizer, model.maxLength), model.inputNames.includes("token_type_ids"));
+      const template = model.metadata[METADATA.rerankTemplate];
+      const pairs = template
+        ? new PromptPairEncoder(model.tokenizer, model.maxLength, parseRerankTemplate(JSON.parse(template), `${model.modelPath} metadata`))
+        : new PairEncoder(model.tokenizer, model.maxLength);
+      return new Reranker(model, pairs, model.inputNames.includes("token_type_ids"));
     } catch (error) {
       await model.close();
       throw new RerankerError(`${dir}: ${errorMessage(error)}`, { cause: error });
@@ -60,6 +69,11 @@ export class Reranker {
   /** The ONNX file in use. */
   get modelPath(): string {
     return this.model.modelPath;
+  }
+
+  /** The instruction pairs are prompted with when a call gives none (LLM rerankers; undefined otherwise). */
+  get instruction(): string | undefined {
+    return this.pairs instanceof PromptPairEncoder ? this.pairs.template.instruction : undefined;
   }
 
   /** Longest pair fed to the model; longer documents are truncated. */
@@ -78,16 +92,21 @@ export class Reranker {
   }
 
   /** One relevance score per document, in input order. */
-  async score(query: string, documents: readonly string[], options: Pick<RerankOptions, "batchSize" | "raw"> = {}): Promise<Float32Array> {
+  async score(
+    query: string,
+    documents: readonly string[],
+    options: Pick<RerankOptions, "batchSize" | "raw" | "instruction"> = {},
+  ): Promise<Float32Array> {
     if (typeof query !== "string") throw new RerankerError(`the query is ${typeof query}, not a string`);
     if (!Array.isArray(documents)) throw new RerankerError("documents must be an array of strings");
     documents.forEach((d, i) => {
       if (typeof d !== "string") throw new RerankerError(`documents[${i}] is ${typeof d}, not a string`);
     });
     const batchSize = checkedBatchSize(options.batchSize);
+    const encode = this.pairEncoding(options.instruction);
     const encoded = documents.map((document, i) => {
       try {
-        return this.pairs.encode(query, document);
+        return encode(query, document);
       } catch (error) {
         if (error instanceof PairEncodingError) throw new RerankerError(`document ${i}: ${error.message}`);
         throw error;
@@ -111,6 +130,21 @@ export class Reranker {
       );
     }
     return scores;
+  }
+
+  /** How one pair is encoded: the model's pair template, or its prompt with `instruction`. */
+  private pairEncoding(instruction: string | undefined): (query: string, document: string) => EncodedPair {
+    const pairs = this.pairs;
+    if (pairs instanceof PromptPairEncoder) {
+      if (instruction !== undefined && typeof instruction !== "string")
+        throw new RerankerError(`the instruction is ${typeof instruction}, not a string`);
+      return (query, document) => pairs.encode(query, document, instruction);
+    }
+    if (instruction !== undefined)
+      throw new RerankerError(
+        `${this.modelPath} is a cross-encoder without a prompt template: an instruction applies to LLM rerankers (Qwen3-Reranker)`,
+      );
+    return (query, document) => pairs.encode(query, document);
   }
 
   async close(): Promise<void> {
