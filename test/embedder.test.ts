@@ -203,6 +203,11 @@ describe("defaults from the folder", () => {
         { idx: 2, name: "2", path: "2_Dense", type: "sentence_transformers.models.Dense" },
       ]),
     );
+    mkdirSync(join(dir, "2_Dense"), { recursive: true });
+    writeFileSync(
+      join(dir, "2_Dense", "config.json"),
+      JSON.stringify({ in_features: 32, out_features: 8, bias: false, activation_function: "torch.nn.modules.linear.Identity" }),
+    );
     await expect(Embedder.load(dir)).rejects.toThrow(/has Dense after pooling, which the ONNX model does not include/);
   });
 

@@ -153,7 +153,9 @@ describe("export with a sentence_embedding output", () => {
     const missing = await runCli(["export", dir, "--output", tempDir(), "--fp32", "--sentence-embedding", "--quiet"], { env: OFFLINE });
     // The option cannot be met by this model: a usage error (exit 2) naming the flag that can (there is no --normalize).
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/no modules\.json.*choose the pooling explicitly with --pooling \(cls, mean, max; L2-normalized\)/);
+    expect(missing.stderr).toMatch(
+      /no modules\.json.*choose the pooling explicitly with --pooling \(cls, mean, max, lasttoken; L2-normalized\)/,
+    );
     const usage = await runCli(["export", dir, "--output", tempDir(), "--fp32", "--no-normalize"], { env: OFFLINE });
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain("--no-normalize goes with --pooling");

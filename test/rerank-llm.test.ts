@@ -234,8 +234,10 @@ describe("Qwen3-Reranker export and the Reranker", () => {
     });
     expect(JSON.parse(onnx.metadata.rerank_template!)).toEqual(QWEN3_RERANKER_TEMPLATE);
     expect(JSON.parse(readFileSync(join(out, RERANK_TEMPLATE_FILE), "utf8"))).toEqual(QWEN3_RERANKER_TEMPLATE);
-    const manifest = JSON.parse(readFileSync(join(out, "export_manifest.json"), "utf8")) as { files: Array<{ path: string }> };
-    expect(manifest.exports[0].files.map((f) => f.path)).toContain(RERANK_TEMPLATE_FILE);
+    const manifest = JSON.parse(readFileSync(join(out, "export_manifest.json"), "utf8")) as {
+      exports: Array<{ files: Array<{ path: string }> }>;
+    };
+    expect(manifest.exports[0]!.files.map((f) => f.path)).toContain(RERANK_TEMPLATE_FILE);
   });
 
   it("scores equal sigmoid(yes − no) of the reference forward on the prompted pairs — the official softmax([no, yes])[yes] — for the default and a given instruction", async () => {

@@ -186,6 +186,14 @@ export class Embedder {
             : `${modelPath} has no last_hidden_state output (it has ${session.outputNames.join(", ")}); use a model exported by this tool`,
       );
     }
+    // Dense modules are computed only inside a graph's sentence_embedding (decoders, --sentence-embedding).
+    if (pipeline && pipeline.dense.length > 0 && !(graphPooling && metadata[METADATA.sentenceDense]) && !options.pooling) {
+      await session.release();
+      throw new EmbedderError(
+        `${join(dir, "modules.json")} has Dense after pooling, which the ONNX model does not include; its vectors would differ from ` +
+          `sentence-transformers'. Export it again with its sentence_embedding (CLI: --sentence-embedding), or pass ${optionName("pooling")} to embed with the encoder alone`,
+      );
+    }
     const pooling = options.pooling ?? graphPooling?.pooling ?? pipeline?.pooling ?? "cls";
     return new Embedder(
       session,
