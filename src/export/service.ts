@@ -221,6 +221,7 @@ export class EmbeddingService {
       if (plan.precision === "fp32") fp32.emitted = { ...fp32.emitted, path }; // where later transforms find it
       return { path, precision: plan.precision, files, reports: reports.map(published), variant, fp32 };
     } catch (error) {
+      loaded?.verification.cancel(); // a failure before the FP32 graph verified (vector calibration) leaves no worker behind
       const removed = workspace.discard();
       if (options.signal?.aborted) throw new InterruptedError(removed, options.signal.reason);
       // A write into the private workspace failed (full, read-only…): the user's path is the output folder.
