@@ -50,8 +50,7 @@ export type { GraphVariant } from "./arch/graph-variant.js";
 export { DEFAULT_OPSET, MIN_OPSET, MAX_OPSET } from "./graph/opset.js";
 export { type QuantizationOptions, type QuantizationMode, DEFAULT_QUANTIZATION } from "./quant/options.js";
 export { type CalibrationMethod, CALIBRATION_METHODS } from "./quant/range-selection.js";
-export { QuantizationInputError } from "./quant/corpus.js";
-export { QuantizationError } from "./quant/quantize.js";
+export { QuantizationError, QuantizationInputError } from "./quant/corpus.js";
 export { type QuantizationReport, REPORT_FILE } from "./quant/report.js";
 export {
   optimizeExport,

@@ -3,6 +3,7 @@
 // once; a second failure propagates. The FP32 intermediate never outlives the export.
 import type { LoadedEncoder } from "../arch/encoder.js";
 import { buildTaskGraph } from "../heads/graph.js";
+import { taskJudging } from "../heads/tasks.js";
 import { removeModelFiles } from "../graph/onnx-writer.js";
 import type { TextSource } from "../quant/corpus.js";
 import { type QuantizationSettings, precisionLabel } from "../quant/options.js";
@@ -79,12 +80,8 @@ async function quantizeOnce(emitted: EmittedGraph, job: Int8Export): Promise<Qua
     settings: job.settings,
     calibration: job.calibration,
     logger: job.emit.logger,
-    // A reranker is calibrated and judged on query/document pairs.
-    ...(job.emit.task.task === "rerank" ? { rerank: { tokenizer: job.tokenizer.tokenizer } } : {}),
-    // SPLADE is judged by its sparse vectors.
-    ...(job.emit.task.task === "sparse" ? { sparse: true } : {}),
-    // ColBERT by MaxSim over held-out query/document pairs.
-    ...(job.emit.task.task === "colbert" ? { multiVector: true } : {}),
+    // The heads say how their outputs are judged (and so which inputs calibrate the model).
+    judging: taskJudging(encoder, job.emit.task),
   });
   removeModelFiles(emitted.path); // SPEC: the FP32 intermediate is deleted after success
   return result;

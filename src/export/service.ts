@@ -5,7 +5,7 @@ import type { GraphVariant } from "../arch/graph-variant.js";
 import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import type { SentencePooling } from "../heads/pooling.js";
-import { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "../heads/tasks.js";
+import { TASKS, type Task, type TaskSpec, detectTask, headsFor, taskJudging } from "../heads/tasks.js";
 import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
 import { ExportError, fileSystemError, persistentFileSystemError } from "../common/errors.js";
 import { DEFAULT_OPSET, checkOpset } from "../graph/opset.js";
@@ -323,9 +323,7 @@ export class EmbeddingService {
         maxSequence: encoder.config.maxSequence,
         settings: resolveQuantizationOptions(options),
         calibration: calibrationTextsFor(options),
-        ...(task === "rerank" ? { rerank: { tokenizer } } : {}),
-        ...(task === "sparse" ? { sparse: true } : {}),
-        ...(task === "colbert" ? { multiVector: true } : {}),
+        judging: taskJudging(encoder, { task }),
       },
       fp32Path,
       candidatePaths,

@@ -157,6 +157,7 @@ export function sentenceEmbeddingHead(pooling: SentencePooling, hidden: number, 
   return {
     name: "sentence_embedding",
     outputs: [{ name: OUTPUT.sentenceEmbedding, dims: ["batch", width], perToken: false }, ...(quantized ? [quantized] : [])],
+    judge: { kind: "cosine", output: OUTPUT.sentenceEmbedding },
     emit: ({ nn, ops, inputs }, encoder) => {
       const embedding = poolGraph(nn, encoder.hidden, inputs.attentionMask, pooling);
       return {

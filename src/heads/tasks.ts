@@ -10,7 +10,7 @@ import { ExportError } from "../common/errors.js";
 import { classificationHead, classifierPlan, planTensors } from "./classification.js";
 import { encoderOutputsHead } from "./encoder-outputs.js";
 import type { BgeM3Output } from "./bge-m3.js";
-import type { Head } from "./head.js";
+import { type Head, type HeadJudging, judgingOf } from "./head.js";
 import { bgeM3Heads, colbertHead, detectRetrievalTask, sparseHead } from "./retrieval.js";
 import { type SentencePooling, sentenceEmbeddingHead } from "./pooling.js";
 import type { VectorOutput } from "./vectors.js";
@@ -134,3 +134,11 @@ export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
 
 /** The embedding export as it has always been: last_hidden_state and pooler_output. */
 export const FEATURE_EXTRACTION: TaskSpec = { task: "feature-extraction" };
+
+/** How a quantized graph of `spec` is judged: its heads' judging (an error when no head has one). */
+export function taskJudging(encoder: LoadedEncoder, spec: TaskSpec): HeadJudging {
+  const judging = judgingOf(headsFor(encoder, spec));
+  if (!judging)
+    throw new ExportError(`the ${spec.task} task's outputs have no fidelity judge: export it with { quantized: false } (CLI: --fp32)`);
+  return judging;
+}

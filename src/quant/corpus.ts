@@ -15,6 +15,14 @@ export class QuantizationInputError extends Error {
   }
 }
 
+/** Quantization could not produce a model that meets the settings. */
+export class QuantizationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "QuantizationError";
+  }
+}
+
 const DATA_DIR = new URL("../../data/calibration/", import.meta.url);
 /** Texts the activations are calibrated on. */
 export const BUILTIN_CALIBRATION_FILE = fileURLToPath(new URL("calibration.jsonl", DATA_DIR));

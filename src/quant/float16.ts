@@ -154,7 +154,7 @@ function outputTypeOf(node: Node, types: ReadonlyMap<string, DataType>): DataTyp
 }
 
 /** A float16 copy of a float32 initializer, converted when the writer reaches it. */
-function float16Initializer(source: Initializer, name: string): Initializer {
+export function float16Initializer(source: Initializer, name: string): Initializer {
   const count = elementCount(source.dims);
   return {
     name,

@@ -1,7 +1,6 @@
 // How far INT8 scores of a reranker stay from FP32 on held-out query/document pairs: Spearman's
 // rank correlation of the scores (over every pair — the fallback's score — and per query), and
 // how much of each query's top-k ranking survives.
-import { OUTPUT } from "../artifact/names.js";
 import { batchFeeds } from "../ort/feeds.js";
 import type { FidelityJudge } from "./judge.js";
 import type { TextBatches } from "./tokenize.js";
@@ -21,18 +20,22 @@ export interface RankFidelityMetrics {
 }
 
 /**
- * Rerankers: the relevance logit (the last label's) of every held-out pair. `queries[q]` lists
+ * Rerankers: the relevance logit (`output`'s last label) of every held-out pair. `queries[q]` lists
  * the pair indices of query q; the batches' `rows` map each row to its pair.
  */
-export function rerankJudge(heldOut: TextBatches, queries: readonly number[][]): FidelityJudge<Float32Array, RankFidelityMetrics> {
+export function rerankJudge(
+  heldOut: TextBatches,
+  queries: readonly number[][],
+  output: string,
+): FidelityJudge<Float32Array, RankFidelityMetrics> {
   return {
     scoreName: "spearman",
     scoreLabel: "held-out Spearman correlation",
     measure: async (session) => {
       const scores = new Float32Array(heldOut.texts);
       for (const { batch, rows } of heldOut.batches) {
-        const logits = (await session.run(batchFeeds(batch, session.inputNames), [OUTPUT.logits]))[OUTPUT.logits];
-        if (!logits) throw new Error("the model did not return logits");
+        const logits = (await session.run(batchFeeds(batch, session.inputNames), [output]))[output];
+        if (!logits) throw new Error(`the model did not return ${output}`);
         const labels = logits.data.length / batch.batch;
         rows.forEach((pair, row) => (scores[pair] = logits.data[row * labels + labels - 1]!));
       }

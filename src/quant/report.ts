@@ -29,8 +29,20 @@ export type RankFidelityReport = RankFidelityMetrics & {
   worstLayers: LayerError[];
 };
 
-/** One try of the mixed-precision fallback: how many MatMuls stayed float, and the judge's score. */
+/** One try of the mixed-precision fallback: how many parts (MatMuls, tables) it kept at higher precision, and the judge's score. */
 export type FallbackAttempt = { keptInFloat: number } & Record<string, number>;
+
+/** A quantized part of the model the fallback can keep at higher precision. */
+export interface FallbackUnit {
+  kind: "matmul" | "table";
+  /** The MatMul/Gemm node (its weight and activation ranges), or the table initializer. */
+  name: string;
+}
+
+/** A unit and the held-out score of the model with only that unit quantized. */
+export interface Sensitivity extends FallbackUnit {
+  score: number;
+}
 
 /** quantization_report.json; `F`: how fidelity was judged (embedding models by default). */
 export interface QuantizationReport<F = EmbeddingFidelityReport, A = { keptInFloat: number; worstCosine: number }> {
@@ -50,7 +62,15 @@ export interface QuantizationReport<F = EmbeddingFidelityReport, A = { keptInFlo
   };
   smoothing?: { alpha: number; outlierRatio: number; smoothed: SmoothedActivation[] };
   fidelity: F;
-  fallback: { keptInFloat: string[]; attempts: A[] };
+  fallback: {
+    /** MatMuls kept in float (INT4: at 8 bits). */
+    keptInFloat: string[];
+    /** Embedding tables stored as float16 instead of int8/int4. */
+    tablesInFloat16: string[];
+    /** When the first candidate failed: each quantized part's held-out score with it alone quantized, worst first. */
+    sensitivity: Sensitivity[];
+    attempts: A[];
+  };
   matMuls: { quantized: number; float: Array<{ node: string; reason: string }> };
   /** The FP32 file and the quantized one (INT8 or INT4). */
   sizes: { fp32Bytes: number; quantizedBytes: number; ratio: number };
@@ -74,8 +94,9 @@ export interface ReportInputs {
     seconds: number;
     calibratedTensors: number;
     excluded: Array<{ tensor: string; reason: string }>;
-    smoothed: SmoothedActivation[];
   };
+  /** Activations SmoothQuant migrated (static and dynamic modes). */
+  smoothed: SmoothedActivation[];
   outcome: {
     /** The judge's metrics, its score's name and value, and its log line. */
     metrics: object;
@@ -83,6 +104,8 @@ export interface ReportInputs {
     score: number;
     summary: string;
     keptInFloat: string[];
+    tablesInFloat16: string[];
+    sensitivity: Sensitivity[];
     attempts: FallbackAttempt[];
     quantized: number;
     float: Array<{ node: string; reason: string }>;
@@ -114,9 +137,7 @@ export function writeQuantizationReport(inputs: ReportInputs, logger: Logger): {
           },
         }
       : {}),
-    ...(settings.mode === "static" && settings.smoothing
-      ? { smoothing: { ...settings.smoothing, smoothed: calibrated?.smoothed ?? [] } }
-      : {}),
+    ...(settings.mode !== "int4" && settings.smoothing ? { smoothing: { ...settings.smoothing, smoothed: inputs.smoothed } } : {}),
     fidelity: {
       ...outcome.metrics,
       threshold: settings.fidelityThreshold,
@@ -124,7 +145,12 @@ export function writeQuantizationReport(inputs: ReportInputs, logger: Logger): {
       passed: outcome.score >= settings.fidelityThreshold,
       worstLayers: inputs.worstLayers,
     },
-    fallback: { keptInFloat: outcome.keptInFloat, attempts: outcome.attempts },
+    fallback: {
+      keptInFloat: outcome.keptInFloat,
+      tablesInFloat16: outcome.tablesInFloat16,
+      sensitivity: outcome.sensitivity,
+      attempts: outcome.attempts,
+    },
     matMuls: { quantized: outcome.quantized, float: outcome.float },
     sizes: sizes(inputs.fp32Path, inputs.outputPath),
     seconds: { calibration: round(calibrated?.seconds ?? 0), fidelity: round(inputs.fidelitySeconds), total: round(inputs.totalSeconds) },
@@ -168,7 +194,11 @@ function describeSettings(
             attentionMatMuls: settings.attentionMatMuls ? "int8" : "float",
             smoothing: settings.smoothing || "off",
           }
-        : { activations: "uint8, quantized at run time (DynamicQuantizeLinear)", attentionMatMuls: "float" }),
+        : {
+            activations: "uint8, quantized at run time (DynamicQuantizeLinear)",
+            attentionMatMuls: "float",
+            smoothing: settings.smoothing || "off",
+          }),
     maxLength,
     batchSize: settings.batchSize,
     calibrationTexts: { origin: calibration.origin, count: set.texts },
