@@ -53,7 +53,10 @@ const SETUPS: { [K in JudgingKind]: Setup<K> } = {
       calibrationSet: pairBatches(tokenizer, calibrationPairs(request.calibration), maxLength, batchSize, padTokenId),
       heldOutSet,
       heldOut: { texts: held.pairs.map(([, document]) => document), origin: held.origin },
-      judge: rerankJudge(heldOutSet, held.queries, judging.output) as Judge,
+      judge: rerankJudge(heldOutSet, held.queries, judging.output, {
+        spearman: request.settings.fidelityThreshold,
+        topK: request.settings.topKThreshold,
+      }) as Judge,
     };
   },
   // Late interaction: queries and documents embedded separately, scored by MaxSim.

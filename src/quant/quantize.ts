@@ -223,6 +223,7 @@ async function finish(request: QuantizeRequest, done: Finished): Promise<Quantiz
         summary: done.judge.summary(outcome.metrics),
         keptInFloat: [...outcome.kept.matMuls],
         tablesInFloat16: [...outcome.kept.tables],
+        floatActivations: outcome.kept.activations,
         sensitivity: outcome.sensitivity,
         attempts: outcome.attempts,
         quantized: outcome.quantized.quantized.length,
@@ -444,13 +445,20 @@ interface Outcome {
   attempts: FallbackAttempt[];
 }
 
-/** What the fallback keeps at higher precision: MatMuls (float, or 8 bits in INT4) and embedding tables (float16). */
+/**
+ * What the fallback keeps at higher precision: MatMuls (float, or 8 bits in INT4), embedding
+ * tables (float16) and INT4's activations (float compute).
+ */
 interface Kept {
   matMuls: ReadonlySet<string>;
   tables: ReadonlySet<string>;
+  activations: boolean;
 }
 
-const NOTHING_KEPT: Kept = { matMuls: new Set(), tables: new Set() };
+const NOTHING_KEPT: Kept = { matMuls: new Set(), tables: new Set(), activations: false };
+
+/** The unit of INT4's activations (MatMulNBits at accuracy_level 4 quantizes them to int8 per block of K). */
+const INT4_ACTIVATIONS: FallbackUnit = { kind: "activations", names: ["MatMulNBits activations (int8 per block)"] };
 
 /**
  * Quantizes and measures; below the threshold, ranks every quantized part (MatMuls with their
@@ -469,12 +477,13 @@ async function quantizeUntilFaithful(
   const attempts: Outcome["attempts"] = [];
   const label = precisionLabel(settings.mode);
   let kept = NOTHING_KEPT;
+  let keptUnits = 0;
   let ranking: Sensitivity[] | undefined;
   for (;;) {
     const quantized = rewrite(prepared, settings, calibrated, kept);
     const keptCount = kept.matMuls.size + kept.tables.size;
     const { metrics, score: worst, accepted } = await judgeCandidate(request, quantized.model, reference, judge, worker, true);
-    attempts.push({ keptInFloat: keptCount, [judge.scoreName]: round(worst, 6) } as FallbackAttempt);
+    attempts.push({ keptInFloat: keptCount + (kept.activations ? 1 : 0), [judge.scoreName]: round(worst, 6) } as FallbackAttempt);
     if (accepted) {
       if (kept.matMuls.size > 0)
         logger.warn(
@@ -482,23 +491,32 @@ async function quantizeUntilFaithful(
         );
       if (kept.tables.size > 0)
         logger.warn(`kept embedding tables in float16 to hold the fidelity threshold: ${[...kept.tables].join(", ")}`);
+      if (kept.activations) logger.warn("kept MatMulNBits' activations in float (accuracy_level 1) to hold the fidelity threshold");
       return { quantized, metrics, score: worst, kept, sensitivity: ranking ?? [], attempts };
     }
-    ranking ??= await measureSensitivity(request, prepared, calibrated, fallbackUnits(prepared.model, quantized), reference, judge, worker);
-    if (keptCount >= ranking.length) {
+    ranking ??= await measureSensitivity(
+      request,
+      prepared,
+      calibrated,
+      fallbackUnits(prepared.model, quantized, settings),
+      reference,
+      judge,
+      worker,
+    );
+    if (keptUnits >= ranking.length) {
       const top = ranking[0];
       throw new QuantizationError(
         `${label} cannot reach a ${judge.scoreLabel} of ${settings.fidelityThreshold}: even with every MatMul ${fallbackPrecision(settings.mode)} ` +
-          `and every embedding table in float16 it reaches ${worst.toFixed(4)}` +
+          `and every embedding table in float16${settings.mode === "int4" ? " and activations in float" : ""} it reaches ${worst.toFixed(4)}` +
           (top ? `; the part that moves it most is ${describeUnit(top)} (quantized alone: ${top.score.toFixed(4)})` : "") +
           "; lower fidelityThreshold or export FP32 (--fp32)",
       );
     }
-    const next = Math.min(keptCount === 0 ? 1 : keptCount * 2, ranking.length);
-    kept = keptOf(ranking.slice(0, next));
+    keptUnits = Math.min(keptUnits === 0 ? 1 : keptUnits * 2, ranking.length);
+    kept = keptOf(ranking.slice(0, keptUnits));
     logger.warn(
       `${label} ${judge.scoreLabel} ${worst.toFixed(4)} is below ${settings.fidelityThreshold}; ` +
-        `retrying with the ${next} parts that cost it most kept at higher precision (first: ${describeUnit(ranking[0]!)})`,
+        `retrying with the ${keptUnits} parts that cost it most kept at higher precision (first: ${describeUnit(ranking[0]!)})`,
     );
   }
 }
@@ -532,12 +550,16 @@ async function judgeCandidate(
   }
 }
 
-/** The MatMuls the candidate quantized and the embedding tables it stored at low precision. */
-function fallbackUnits(model: Model, candidate: QuantizedModel): FallbackUnit[] {
-  return [
-    ...embeddingTargets(new GraphIndex(model.graph)).map((t) => ({ kind: "table" as const, name: t.initializer.name })),
-    ...candidate.quantized.map((name) => ({ kind: "matmul" as const, name })),
-  ];
+/** MatMuls measured together: consecutive in graph order, about one layer's (one run of the judge per group). */
+const MATMULS_PER_UNIT = 4;
+
+/** The embedding tables stored at low precision, one unit each, and the quantized MatMuls, a few consecutive ones per unit. */
+function fallbackUnits(model: Model, candidate: QuantizedModel, settings: QuantizationSettings): FallbackUnit[] {
+  const units: FallbackUnit[] = embeddingTargets(new GraphIndex(model.graph)).map((t) => ({ kind: "table", names: [t.initializer.name] }));
+  if (settings.mode === "int4" && settings.accuracyLevel === 4) units.push(INT4_ACTIVATIONS);
+  for (let i = 0; i < candidate.quantized.length; i += MATMULS_PER_UNIT)
+    units.push({ kind: "matmuls", names: candidate.quantized.slice(i, i + MATMULS_PER_UNIT) });
+  return units;
 }
 
 /**
@@ -574,13 +596,18 @@ async function measureSensitivity(
 
 function keptOf(units: readonly FallbackUnit[]): Kept {
   return {
-    matMuls: new Set(units.filter((u) => u.kind === "matmul").map((u) => u.name)),
-    tables: new Set(units.filter((u) => u.kind === "table").map((u) => u.name)),
+    matMuls: new Set(units.flatMap((u) => (u.kind === "matmuls" ? u.names : []))),
+    tables: new Set(units.flatMap((u) => (u.kind === "table" ? u.names : []))),
+    activations: units.some((u) => u.kind === "activations"),
   };
 }
 
 function describeUnit(unit: FallbackUnit): string {
-  return unit.kind === "table" ? `embedding table ${unit.name}` : `MatMul ${unit.name}`;
+  return unit.kind === "table"
+    ? `embedding table ${unit.names[0]}`
+    : unit.kind === "activations"
+      ? unit.names[0]!
+      : `MatMuls ${unit.names.join(", ")}`;
 }
 
 /** Where the fidelity fallback keeps a MatMul. */
@@ -598,7 +625,8 @@ function rewrite(prepared: Smoothed, settings: QuantizationSettings, calibrated:
   const source = tablesInFloat16(prepared.model, kept.tables);
   const keepFloat = kept.matMuls;
   // INT4's fallback keeps the most sensitive MatMuls at 8 bits, INT8's in float.
-  if (settings.mode === "int4") return quantizeInt4(source, { accuracyLevel: settings.accuracyLevel, eightBit: keepFloat, metadata });
+  if (settings.mode === "int4")
+    return quantizeInt4(source, { accuracyLevel: kept.activations ? 1 : settings.accuracyLevel, eightBit: keepFloat, metadata });
   if (!calibrated) return quantizeDynamic(source, { keepFloat, metadata });
   return quantizeStatic(source, {
     activationType: settings.activationType,

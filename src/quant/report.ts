@@ -22,9 +22,14 @@ export type EmbeddingFidelityReport = FidelityMetrics & {
   worstLayers: LayerError[];
 };
 
-/** A reranker's: rank correlation of its scores, Spearman over all pairs against the threshold. */
+/**
+ * A reranker's: rank correlation of its scores; `rankScore` (rank-fidelity.ts) is held against the
+ * threshold: the per-query Spearman mean, and top-k agreement against `topKThreshold`.
+ */
 export type RankFidelityReport = RankFidelityMetrics & {
   threshold: number;
+  topKThreshold: number;
+  rankScore: number;
   passed: boolean;
   worstLayers: LayerError[];
 };
@@ -34,9 +39,10 @@ export type FallbackAttempt = { keptInFloat: number } & Record<string, number>;
 
 /** A quantized part of the model the fallback can keep at higher precision. */
 export interface FallbackUnit {
-  kind: "matmul" | "table";
-  /** The MatMul/Gemm node (its weight and activation ranges), or the table initializer. */
-  name: string;
+  /** activations: INT4's activations, quantized to int8 per block inside MatMulNBits (kept: accuracy_level 1, float compute). */
+  kind: "matmuls" | "table" | "activations";
+  /** MatMul/Gemm nodes (their weights and activation ranges; a few consecutive ones, about a layer), or one table initializer. */
+  names: string[];
 }
 
 /** A unit and the held-out score of the model with only that unit quantized. */
@@ -67,6 +73,8 @@ export interface QuantizationReport<F = EmbeddingFidelityReport, A = { keptInFlo
     keptInFloat: string[];
     /** Embedding tables stored as float16 instead of int8/int4. */
     tablesInFloat16: string[];
+    /** INT4: MatMulNBits computes in float (accuracy_level 1) instead of quantizing its activations per block. */
+    floatActivations: boolean;
     /** When the first candidate failed: each quantized part's held-out score with it alone quantized, worst first. */
     sensitivity: Sensitivity[];
     attempts: A[];
@@ -77,7 +85,7 @@ export interface QuantizationReport<F = EmbeddingFidelityReport, A = { keptInFlo
   seconds: { calibration: number; fidelity: number; total: number };
 }
 
-export type RerankQuantizationReport = QuantizationReport<RankFidelityReport, { keptInFloat: number; spearman: number }>;
+export type RerankQuantizationReport = QuantizationReport<RankFidelityReport, { keptInFloat: number; rankScore: number }>;
 /** Either report. */
 export type AnyQuantizationReport = QuantizationReport | RerankQuantizationReport;
 
@@ -105,6 +113,7 @@ export interface ReportInputs {
     summary: string;
     keptInFloat: string[];
     tablesInFloat16: string[];
+    floatActivations: boolean;
     sensitivity: Sensitivity[];
     attempts: FallbackAttempt[];
     quantized: number;
@@ -148,6 +157,7 @@ export function writeQuantizationReport(inputs: ReportInputs, logger: Logger): {
     fallback: {
       keptInFloat: outcome.keptInFloat,
       tablesInFloat16: outcome.tablesInFloat16,
+      floatActivations: outcome.floatActivations,
       sensitivity: outcome.sensitivity,
       attempts: outcome.attempts,
     },
