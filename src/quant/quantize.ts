@@ -222,6 +222,7 @@ async function finish(request: QuantizeRequest, done: Finished): Promise<Quantiz
         score: outcome.score,
         summary: done.judge.summary(outcome.metrics),
         keptInFloat: [...outcome.kept.matMuls],
+        keptAt8Bits: [...outcome.kept.eightBit],
         tablesInFloat16: [...outcome.kept.tables],
         floatActivations: outcome.kept.activations,
         sensitivity: outcome.sensitivity,
@@ -450,12 +451,15 @@ interface Outcome {
  * tables (float16) and INT4's activations (float compute).
  */
 interface Kept {
+  /** MatMuls in float. */
   matMuls: ReadonlySet<string>;
+  /** INT4: MatMuls at 8 bits. */
+  eightBit: ReadonlySet<string>;
   tables: ReadonlySet<string>;
   activations: boolean;
 }
 
-const NOTHING_KEPT: Kept = { matMuls: new Set(), tables: new Set(), activations: false };
+const NOTHING_KEPT: Kept = { matMuls: new Set(), eightBit: new Set(), tables: new Set(), activations: false };
 
 /** The unit of INT4's activations (MatMulNBits at accuracy_level 4 quantizes them to int8 per block of K). */
 const INT4_ACTIVATIONS: FallbackUnit = { kind: "activations", names: ["MatMulNBits activations (int8 per block)"] };
@@ -478,17 +482,18 @@ async function quantizeUntilFaithful(
   const label = precisionLabel(settings.mode);
   let kept = NOTHING_KEPT;
   let keptUnits = 0;
+  let floatUnits = 0; // INT4's last rung: MatMul units in float rather than at 8 bits
   let ranking: Sensitivity[] | undefined;
   for (;;) {
     const quantized = rewrite(prepared, settings, calibrated, kept);
-    const keptCount = kept.matMuls.size + kept.tables.size;
+    const keptCount = kept.matMuls.size + kept.eightBit.size + kept.tables.size;
     const { metrics, score: worst, accepted } = await judgeCandidate(request, quantized.model, reference, judge, worker, true);
     attempts.push({ keptInFloat: keptCount + (kept.activations ? 1 : 0), [judge.scoreName]: round(worst, 6) } as FallbackAttempt);
     if (accepted) {
+      if (kept.eightBit.size > 0)
+        logger.warn(`kept ${kept.eightBit.size} MatMuls at 8 bits to hold the fidelity threshold: ${[...kept.eightBit].join(", ")}`);
       if (kept.matMuls.size > 0)
-        logger.warn(
-          `kept ${kept.matMuls.size} MatMuls ${fallbackPrecision(settings.mode)} to hold the fidelity threshold: ${[...kept.matMuls].join(", ")}`,
-        );
+        logger.warn(`kept ${kept.matMuls.size} MatMuls in float to hold the fidelity threshold: ${[...kept.matMuls].join(", ")}`);
       if (kept.tables.size > 0)
         logger.warn(`kept embedding tables in float16 to hold the fidelity threshold: ${[...kept.tables].join(", ")}`);
       if (kept.activations) logger.warn("kept MatMulNBits' activations in float (accuracy_level 1) to hold the fidelity threshold");
@@ -503,20 +508,22 @@ async function quantizeUntilFaithful(
       judge,
       worker,
     );
-    if (keptUnits >= ranking.length) {
+    const matMulUnits = ranking.filter((u) => u.kind === "matmuls");
+    if (keptUnits < ranking.length) keptUnits = doubled(keptUnits, ranking.length);
+    else if (settings.mode === "int4" && floatUnits < matMulUnits.length) floatUnits = doubled(floatUnits, matMulUnits.length);
+    else {
       const top = ranking[0];
       throw new QuantizationError(
-        `${label} cannot reach a ${judge.scoreLabel} of ${settings.fidelityThreshold}: even with every MatMul ${fallbackPrecision(settings.mode)} ` +
-          `and every embedding table in float16${settings.mode === "int4" ? " and activations in float" : ""} it reaches ${worst.toFixed(4)}` +
+        `${label} cannot reach a ${judge.scoreLabel} of ${settings.fidelityThreshold}: even with every MatMul in float ` +
+          `and every embedding table in float16${settings.mode === "int4" ? " (activations in float)" : ""} it reaches ${worst.toFixed(4)}` +
           (top ? `; the part that moves it most is ${describeUnit(top)} (quantized alone: ${top.score.toFixed(4)})` : "") +
           "; lower fidelityThreshold or export FP32 (--fp32)",
       );
     }
-    keptUnits = Math.min(keptUnits === 0 ? 1 : keptUnits * 2, ranking.length);
-    kept = keptOf(ranking.slice(0, keptUnits));
+    kept = keptOf(ranking.slice(0, keptUnits), settings.mode, matMulUnits.slice(0, floatUnits));
     logger.warn(
       `${label} ${judge.scoreLabel} ${worst.toFixed(4)} is below ${settings.fidelityThreshold}; ` +
-        `retrying with the ${keptUnits} parts that cost it most kept at higher precision (first: ${describeUnit(ranking[0]!)})`,
+        `retrying with the ${keptUnits} parts that cost it most kept at higher precision${floatUnits > 0 ? ` (${floatUnits} groups of MatMuls in float)` : ""} (first: ${describeUnit(ranking[0]!)})`,
     );
   }
 }
@@ -579,7 +586,15 @@ async function measureSensitivity(
   const started = performance.now();
   const measured: Sensitivity[] = [];
   for (const unit of units) {
-    const candidate = rewrite(prepared, request.settings, calibrated, keptOf(units.filter((u) => u !== unit)));
+    const candidate = rewrite(
+      prepared,
+      request.settings,
+      calibrated,
+      keptOf(
+        units.filter((u) => u !== unit),
+        request.settings.mode,
+      ),
+    );
     const { score } = await judgeCandidate(request, candidate.model, reference, judge, worker, false);
     measured.push({ ...unit, score: round(score, 6) });
   }
@@ -594,9 +609,16 @@ async function measureSensitivity(
   return measured;
 }
 
-function keptOf(units: readonly FallbackUnit[]): Kept {
+/** 1, then twice as many, at most `limit`. */
+const doubled = (count: number, limit: number) => Math.min(count === 0 ? 1 : count * 2, limit);
+
+/** What keeping `units` means in `mode`: INT4 keeps MatMuls at 8 bits, but those of `floatUnits` in float; INT8 keeps them in float. */
+function keptOf(units: readonly FallbackUnit[], mode: QuantizationSettings["mode"], floatUnits: readonly FallbackUnit[] = []): Kept {
+  const matMuls = units.flatMap((u) => (u.kind === "matmuls" ? u.names : []));
+  const float = new Set(mode === "int4" ? floatUnits.flatMap((u) => u.names) : matMuls);
   return {
-    matMuls: new Set(units.flatMap((u) => (u.kind === "matmuls" ? u.names : []))),
+    matMuls: float,
+    eightBit: new Set(mode === "int4" ? matMuls.filter((name) => !float.has(name)) : []),
     tables: new Set(units.flatMap((u) => (u.kind === "table" ? u.names : []))),
     activations: units.some((u) => u.kind === "activations"),
   };
@@ -610,11 +632,6 @@ function describeUnit(unit: FallbackUnit): string {
       : `MatMuls ${unit.names.join(", ")}`;
 }
 
-/** Where the fidelity fallback keeps a MatMul. */
-function fallbackPrecision(mode: QuantizationSettings["mode"]): string {
-  return mode === "int4" ? "at 8 bits" : "in float";
-}
-
 function rewrite(prepared: Smoothed, settings: QuantizationSettings, calibrated: Calibrated | undefined, kept: Kept): QuantizedModel {
   const metadata = {
     quantization_mode: settings.mode,
@@ -624,9 +641,13 @@ function rewrite(prepared: Smoothed, settings: QuantizationSettings, calibrated:
   };
   const source = tablesInFloat16(prepared.model, kept.tables);
   const keepFloat = kept.matMuls;
-  // INT4's fallback keeps the most sensitive MatMuls at 8 bits, INT8's in float.
   if (settings.mode === "int4")
-    return quantizeInt4(source, { accuracyLevel: kept.activations ? 1 : settings.accuracyLevel, eightBit: keepFloat, metadata });
+    return quantizeInt4(source, {
+      accuracyLevel: kept.activations ? 1 : settings.accuracyLevel,
+      eightBit: kept.eightBit,
+      keepFloat,
+      metadata,
+    });
   if (!calibrated) return quantizeDynamic(source, { keepFloat, metadata });
   return quantizeStatic(source, {
     activationType: settings.activationType,

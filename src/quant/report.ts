@@ -69,8 +69,10 @@ export interface QuantizationReport<F = EmbeddingFidelityReport, A = { keptInFlo
   smoothing?: { alpha: number; outlierRatio: number; smoothed: SmoothedActivation[] };
   fidelity: F;
   fallback: {
-    /** MatMuls kept in float (INT4: at 8 bits). */
+    /** MatMuls kept in float. */
     keptInFloat: string[];
+    /** INT4: MatMuls stored at 8 bits (MatMulNBits bits 8). */
+    keptAt8Bits?: string[];
     /** Embedding tables stored as float16 instead of int8/int4. */
     tablesInFloat16: string[];
     /** INT4: MatMulNBits computes in float (accuracy_level 1) instead of quantizing its activations per block. */
@@ -112,6 +114,7 @@ export interface ReportInputs {
     score: number;
     summary: string;
     keptInFloat: string[];
+    keptAt8Bits: string[];
     tablesInFloat16: string[];
     floatActivations: boolean;
     sensitivity: Sensitivity[];
@@ -156,6 +159,7 @@ export function writeQuantizationReport(inputs: ReportInputs, logger: Logger): {
     },
     fallback: {
       keptInFloat: outcome.keptInFloat,
+      ...(settings.mode === "int4" ? { keptAt8Bits: outcome.keptAt8Bits } : {}),
       tablesInFloat16: outcome.tablesInFloat16,
       floatActivations: outcome.floatActivations,
       sensitivity: outcome.sensitivity,
@@ -187,7 +191,8 @@ function describeSettings(
       ? {
           weights: `4-bit, symmetric, blocks of ${BLOCK_SIZE} along the input features, one float scale each (MatMulNBits, accuracy_level ${settings.accuracyLevel})`,
           embeddingTables: `4-bit in blocks of ${BLOCK_SIZE} along the hidden axis when read by Gather (GatherBlockQuantized), else int8 per hidden channel`,
-          fallback: "the MatMuls listed in fallback.keptInFloat are stored at 8 bits (MatMulNBits bits 8), not in float",
+          fallback:
+            "the MatMuls listed in fallback.keptAt8Bits are stored at 8 bits (MatMulNBits bits 8), those in fallback.keptInFloat in float",
         }
       : {
           weights: "int8, symmetric, one scale per output channel",
