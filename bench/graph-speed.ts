@@ -36,6 +36,7 @@ import { readModel } from "../src/graph/onnx-reader.js";
 import { builtinCalibrationTexts } from "../src/quant/corpus.js";
 import { resolveQuantizationOptions } from "../src/quant/options.js";
 import { quantizeModel } from "../src/quant/quantize.js";
+import { ENCODER_OUTPUTS_JUDGING } from "../src/heads/encoder-outputs.js";
 import { ortFeeds } from "../src/ort/ort-feeds.js";
 import { CACHE, bgeSmallModel, keepOutput, median } from "./common.js";
 
@@ -229,6 +230,7 @@ if (RUN_INT8) {
         settings: resolveQuantizationOptions({ mode }),
         calibration: builtinCalibrationTexts(),
         logger: silentLogger,
+        judging: ENCODER_OUTPUTS_JUDGING,
       });
       console.log(
         `INT8 ${mode} of ${label}: ${report.matMuls.quantized} MatMuls int8, worst held-out cosine ${report.fidelity.worstCosine.toFixed(4)}`,

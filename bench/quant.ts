@@ -21,6 +21,7 @@ import { withOutlierChannels } from "../dist/fixtures/outliers.js";
 import { type TextSource, builtinCalibrationTexts } from "../dist/quant/corpus.js";
 import { DEFAULT_QUANTIZATION, type QuantizationOptions, resolveQuantizationOptions } from "../dist/quant/options.js";
 import { quantizeModel } from "../dist/quant/quantize.js";
+import { ENCODER_OUTPUTS_JUDGING } from "../dist/heads/encoder-outputs.js";
 import type { QuantizationReport } from "../dist/quant/report.js";
 import { CACHE, bgeSmallModel, keepOutput } from "./common.js";
 
@@ -89,6 +90,7 @@ async function quantize(
       settings: resolveQuantizationOptions({ fidelityThreshold: 0.01, ...options }),
       calibration,
       logger: silentLogger,
+      judging: ENCODER_OUTPUTS_JUDGING,
     });
     return { ...result, wallSeconds: (performance.now() - started) / 1000 };
   } finally {
@@ -104,8 +106,8 @@ function fidelityRow(label: string, report: QuantizationReport): string {
   return [
     pad(label, 34),
     `${f4(f.pooled.mean)} / ${f4(f.pooled.min)}`,
-    `${f4(f.meanPooled.mean)} / ${f4(f.meanPooled.min)}`,
-    `${f.neighbourAgreement.pooled.toFixed(3)} / ${f.neighbourAgreement.meanPooled.toFixed(3)}`,
+    `${f4(f.meanPooled!.mean)} / ${f4(f.meanPooled!.min)}`,
+    `${f.neighbourAgreement.pooled.toFixed(3)} / ${f.neighbourAgreement.meanPooled!.toFixed(3)}`,
     pad(report.smoothing ? report.smoothing.smoothed.length : "-", 4),
     `${(f.worstLayers[0]?.relativeError ?? NaN).toFixed(3)}`,
   ].join("  ");

@@ -54,9 +54,8 @@ export type { GraphVariant } from "./arch/graph-variant.js";
 export { DEFAULT_OPSET, MIN_OPSET, MAX_OPSET } from "./graph/opset.js";
 export { type QuantizationOptions, type QuantizationMode, DEFAULT_QUANTIZATION } from "./quant/options.js";
 export { type CalibrationMethod, CALIBRATION_METHODS } from "./quant/range-selection.js";
-export { QuantizationInputError } from "./quant/corpus.js";
+export { QuantizationError, QuantizationInputError } from "./quant/corpus.js";
 export { FileKindError } from "./common/regular-file.js";
-export { QuantizationError } from "./quant/quantize.js";
 export { type QuantizationReport, REPORT_FILE } from "./quant/report.js";
 export {
   optimizeExport,

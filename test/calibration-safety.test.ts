@@ -13,6 +13,7 @@ import { buildEncoderGraph } from "../src/heads/graph.js";
 import { QuantizationInputError, builtinCalibrationTexts } from "../src/quant/corpus.js";
 import { resolveQuantizationOptions } from "../src/quant/options.js";
 import { quantizeModel } from "../src/quant/quantize.js";
+import { ENCODER_OUTPUTS_JUDGING } from "../src/heads/encoder-outputs.js";
 import { modelFolder, tempDir } from "./helpers/index.js";
 
 describe("calibration", () => {
@@ -41,6 +42,7 @@ describe("calibration", () => {
         settings: resolveQuantizationOptions({ smoothing: false }),
         calibration: builtinCalibrationTexts(),
         logger: silentLogger,
+        judging: ENCODER_OUTPUTS_JUDGING,
       });
       await expect(quantizing).rejects.toThrow(QuantizationInputError);
       await expect(quantizing).rejects.toThrow(

@@ -157,7 +157,7 @@ describe("optimizeExport", () => {
     }
   }, 120_000);
 
-  it("a reranker is judged by the Spearman correlation of its held-out pair scores; the chosen one reranks", async () => {
+  it("a reranker is judged by the rank score of its held-out pair scores (per-query Spearman, top-3 agreement); the chosen one reranks", async () => {
     const dir = modelFolder(syntheticReranker("bert", { seed: 75, vocab: BUNDLED_VOCAB_SIZE }), {}, "rr");
     const out = tempDir();
     const service = new EmbeddingService(dir, { logger: recordingLogger() });
@@ -169,7 +169,7 @@ describe("optimizeExport", () => {
       budgetMs: 100,
       logger: recordingLogger(),
     });
-    expect(report.score).toBe("spearman");
+    expect(report.score).toBe("rankScore");
     expect(report.candidates.map((c) => c.name)).toEqual(["fp32", "int8-dynamic"]);
     const dynamic = report.candidates[1]!;
     expect(dynamic.score).toBeGreaterThan(0.9);

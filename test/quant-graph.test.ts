@@ -9,7 +9,7 @@ import { buildEncoderGraph } from "../src/heads/graph.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { withOutlierChannels } from "../src/fixtures/outliers.js";
-import { GraphBuilder } from "../src/graph/builder.js";
+import { GraphBuilder, type Value, attr } from "../src/graph/builder.js";
 import { DataType, type Initializer, type Model, type Node } from "../src/graph/ir.js";
 import { Ops } from "../src/graph/ops.js";
 import { encodeModel, writeModel } from "../src/graph/onnx-writer.js";
@@ -261,47 +261,91 @@ describe("SmoothQuant", () => {
     expect(factors.get(name)).toHaveLength(SHAPE.hidden);
   });
 
-  it("folds 1/s into the LayerNorm's gamma and beta when the MatMuls are its only readers", async () => {
-    const g = new GraphBuilder(17);
-    const ops = new Ops(g);
-    const x = g.input("x", DataType.FLOAT, ["batch", 8]);
-    const gamma = Float32Array.from({ length: 8 }, (_, i) => (i === 5 ? 30 : 1 + i / 10));
-    const normed = ops.layerNorm(x, g.constFloat(gamma, [8], "gamma"), g.constFloat(new Float32Array(8).fill(0.1), [8], "beta"), 1e-5);
-    const w1 = g.constFloat(
-      Float32Array.from({ length: 8 * 4 }, (_, i) => Math.sin(i)),
-      [8, 4],
-      "w1",
-    );
-    const w2 = g.constFloat(
-      Float32Array.from({ length: 8 * 3 }, (_, i) => Math.cos(i)),
-      [8, 3],
-      "w2",
-    );
-    g.output(ops.matMul(normed, w1), "y1", DataType.FLOAT, ["batch", 4]);
-    g.output(ops.matMul(normed, w2), "y2", DataType.FLOAT, ["batch", 3]);
-    const model = g.build({}, "test");
-    const groups = smoothingGroups(model);
-    expect(groups).toHaveLength(1);
-    expect(groups[0]!.consumers).toHaveLength(2);
-    const absMax = new Map([[normed, Float32Array.from(gamma, (v) => Math.abs(v) * 2)]]);
-    const { model: smoothed, smoothed: which } = applySmoothing(model, groups, absMax, { alpha: 0.5, outlierRatio: 6 });
-    expect(which.map((s) => s.folded)).toEqual(["layernorm"]);
-    expect(smoothed.graph.nodes.map((n) => n.opType)).toEqual(model.graph.nodes.map((n) => n.opType));
-    const input = Float32Array.from({ length: 5 * 8 }, (_, i) => Math.sin(i * 1.7) * 3);
-    const runXY = async (m: Model) => {
-      const session = await ort.InferenceSession.create(encodeModel(m));
-      const out = await session.run({ x: new ort.Tensor("float32", input, [5, 8]) });
-      await session.release();
-      return [out.y1!.data as Float32Array, out.y2!.data as Float32Array];
-    };
-    const [e1, e2] = await runXY(model);
-    const [a1, a2] = await runXY(smoothed);
-    for (const [a, e] of [
-      [a1!, e1!],
-      [a2!, e2!],
-    ])
-      a.forEach((v, i) => expect(v).toBeCloseTo(e[i]!, 4));
-  });
+  // The three per-channel affine producers the templates emit before a block's MatMuls.
+  const NORM_FORMS: Array<{
+    form: string;
+    folded: string;
+    scaled: number;
+    norm: (g: GraphBuilder, ops: Ops, x: Value, gamma: Value) => Value;
+  }> = [
+    {
+      form: "LayerNormalization (gamma and beta)",
+      folded: "layernorm",
+      scaled: 2,
+      norm: (g, ops, x, gamma) => ops.layerNorm(x, gamma, g.constFloat(new Float32Array(8).fill(0.1), [8], "beta"), 1e-5),
+    },
+    {
+      form: "SimplifiedLayerNormalization (RMSNorm, primary graph)",
+      folded: "rmsnorm",
+      scaled: 1,
+      norm: (g, _ops, x, gamma) => g.op("SimplifiedLayerNormalization", [x, gamma], { axis: attr.int(-1), epsilon: attr.float(1e-6) }),
+    },
+    {
+      form: "x / rms(x) · gamma in standard ops (RMSNorm, portable graph)",
+      folded: "channel-scale",
+      scaled: 1,
+      norm: (_g, ops, x, gamma) => {
+        const rms = ops.sqrt(ops.add(ops.reduceMean(ops.mul(x, x), [-1]), ops.scalar(1e-6, "epsilon")));
+        return ops.mul(ops.div(x, rms), gamma);
+      },
+    },
+  ];
+
+  for (const { form, folded, scaled, norm } of NORM_FORMS) {
+    it(`folds 1/s into ${form} when the MatMuls are its only readers: same outputs, weight rows scaled`, async () => {
+      const g = new GraphBuilder(17);
+      const ops = new Ops(g);
+      const x = g.input("x", DataType.FLOAT, ["batch", 8]);
+      const gamma = Float32Array.from({ length: 8 }, (_, i) => (i === 5 ? 30 : 1 + i / 10));
+      const normed = norm(g, ops, x, g.constFloat(gamma, [8], "gamma"));
+      const w1Values = Float32Array.from({ length: 8 * 4 }, (_, i) => Math.sin(i));
+      const w1 = g.constFloat(w1Values, [8, 4], "w1");
+      const w2 = g.constFloat(
+        Float32Array.from({ length: 8 * 3 }, (_, i) => Math.cos(i)),
+        [8, 3],
+        "w2",
+      );
+      g.output(ops.matMul(normed, w1), "y1", DataType.FLOAT, ["batch", 4]);
+      g.output(ops.matMul(normed, w2), "y2", DataType.FLOAT, ["batch", 3]);
+      const model = g.build({}, "test");
+      const groups = smoothingGroups(model);
+      expect(groups).toHaveLength(1);
+      expect(groups[0]!.consumers).toHaveLength(2);
+      const absMax = new Map([[normed, Float32Array.from(gamma, (v) => Math.abs(v) * 2)]]);
+      const { model: smoothed, smoothed: which } = applySmoothing(model, groups, absMax, { alpha: 0.5, outlierRatio: 6 });
+      expect(which.map((s) => s.folded)).toEqual([folded]);
+      // No node added: the producer's own per-channel constants carry 1/s.
+      expect(smoothed.graph.nodes.map((n) => n.opType)).toEqual(model.graph.nodes.map((n) => n.opType));
+      const newConstants = smoothed.graph.initializers.filter((i) => i.name.endsWith("_smoothed")).map((i) => i.name);
+      expect(newConstants).toHaveLength(2 + scaled); // two weights, and the norm's scale (and shift)
+      // The MatMul weights: row j multiplied by s_j, the norm's scale divided by it.
+      const index = new GraphIndex(smoothed.graph);
+      const matMul = smoothed.graph.nodes.find((n) => n.opType === "MatMul" && n.inputs[1]!.startsWith("w1"))!;
+      const w1Smoothed = initializerToFloat32(initializer(smoothed, matMul.inputs[1]!)!);
+      const producer = index.producers.get(normed)!;
+      const scaleSlot = producer.inputs.findIndex((i) => i.startsWith("gamma") && i.endsWith("_smoothed"));
+      const gammaSmoothed = initializerToFloat32(initializer(smoothed, producer.inputs[scaleSlot]!)!);
+      for (let j = 0; j < 8; j++) {
+        const s = gamma[j]! / gammaSmoothed[j]!;
+        expect(s).not.toBeCloseTo(1, 3);
+        for (let n = 0; n < 4; n++) expect(w1Smoothed[j * 4 + n]!).toBeCloseTo(w1Values[j * 4 + n]! * s, 4);
+      }
+      const input = Float32Array.from({ length: 5 * 8 }, (_, i) => Math.sin(i * 1.7) * 3);
+      const runXY = async (m: Model) => {
+        const session = await ort.InferenceSession.create(encodeModel(m));
+        const out = await session.run({ x: new ort.Tensor("float32", input, [5, 8]) });
+        await session.release();
+        return [out.y1!.data as Float32Array, out.y2!.data as Float32Array];
+      };
+      const [e1, e2] = await runXY(model);
+      const [a1, a2] = await runXY(smoothed);
+      for (const [a, e] of [
+        [a1!, e1!],
+        [a2!, e2!],
+      ])
+        a.forEach((v, i) => expect(v).toBeCloseTo(e[i]!, 4));
+    });
+  }
 
   it("statistics of a smoothed tensor can be taken from the unsmoothed one, channel-scaled in the worker", () => {
     const collector = new StatisticsCollector();

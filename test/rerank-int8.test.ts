@@ -1,6 +1,7 @@
-// INT8 rerankers: the rank metrics on hand-computed cases, and static / dynamic INT8 exports of
-// synthetic cross-encoders judged on the built-in held-out query/document pairs — the report's
-// Spearman ≥ 0.98, checked again here against the reference forward's FP32 scores.
+// INT8 rerankers: the rank metrics on hand-computed cases, the judge's two bounds (per-query
+// Spearman mean and top-3 agreement) against the old over-all-pairs Spearman on a perturbed
+// reranker, and static / dynamic INT8 exports of synthetic cross-encoders judged on the built-in
+// held-out query/document pairs — checked again here against the reference forward's FP32 scores.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
@@ -14,7 +15,9 @@ import { type RerankerFixture, syntheticReranker } from "../src/fixtures/reranke
 import { readModel } from "../src/graph/onnx-reader.js";
 import { referenceOutputs } from "../src/heads/graph.js";
 import { headsFor } from "../src/heads/tasks.js";
-import { compareRankings, ranks, spearman, topKAgreement } from "../src/quant/rank-fidelity.js";
+import { compareRankings, rankScore, ranks, spearman, topKAgreement } from "../src/quant/rank-fidelity.js";
+import { Rng } from "../src/fixtures/random.js";
+import type { SyntheticModel } from "../src/fixtures/model-folder.js";
 import type { RerankQuantizationReport } from "../src/quant/report.js";
 import { builtinRerankHeldOut, pairBatches } from "../src/quant/rerank-pairs.js";
 import { Reranker } from "../src/runtime/reranker.js";
@@ -48,12 +51,72 @@ describe("rank metrics, computed by hand", () => {
     expect(metrics.pairs).toBe(6);
   });
 
-  it("the built-in held-out set: queries with eight documents each", () => {
+  it("the built-in held-out set: queries with sixteen documents each, the last eight near-tied twins of the first", () => {
     const held = builtinRerankHeldOut();
     expect(held.queries.length).toBeGreaterThanOrEqual(10);
-    expect(held.queries.every((q) => q.length === 8)).toBe(true);
+    expect(held.queries.every((q) => q.length === 16)).toBe(true);
     expect(held.pairs.length).toBe(held.queries.flat().length);
+    for (const pairs of held.queries) {
+      const documents = pairs.map((p) => held.pairs[p]![1]);
+      for (let i = 0; i < 8; i++) {
+        const [original, twin] = [documents[i]!, documents[i + 8]!];
+        expect(twin).not.toBe(original);
+        // The same words but for a few.
+        const words = new Set(original.toLowerCase().split(/\W+/));
+        expect(
+          twin
+            .toLowerCase()
+            .split(/\W+/)
+            .filter((w) => w && !words.has(w)).length,
+        ).toBeLessThanOrEqual(4);
+      }
+    }
   });
+
+  it("the rank score holds both bounds: the per-query Spearman mean, and top-k agreement against its own bound", () => {
+    const metrics = {
+      pairs: 6,
+      queries: 2,
+      spearman: 1,
+      querySpearman: { mean: 0.99, min: 0.98 },
+      topKAgreement: { k: 3, mean: 1, min: 1 },
+    };
+    const bounds = { spearman: 0.98, topK: 0.95 };
+    expect(rankScore(metrics, bounds)).toBe(0.99);
+    // top-3 at 0.9 is 0.05 short of its bound: the score falls 0.05 below the Spearman bound.
+    expect(rankScore({ ...metrics, topKAgreement: { k: 3, mean: 0.9, min: 0.5 } }, bounds)).toBeCloseTo(0.93, 12);
+    expect(rankScore({ ...metrics, topKAgreement: { k: 3, mean: 0.95, min: 0.5 } }, bounds)).toBeCloseTo(0.98, 12);
+  });
+});
+
+/** `model` with every float weight multiplied by 1 + ε·u, u uniform in [−1, 1) (seeded). */
+function perturbed(model: SyntheticModel, epsilon: number): SyntheticModel {
+  const rng = new Rng(5);
+  return {
+    ...model,
+    tensors: model.tensors.map((t) =>
+      t.data instanceof Float32Array ? { ...t, data: t.data.map((v) => v * (1 + epsilon * (rng.next() * 2 - 1))) } : t,
+    ),
+  };
+}
+
+describe("the reranker judge looks at near ties", () => {
+  it("fails a reranker with 6% weight noise that the old judge (Spearman over all pairs of the 8-document set) passed", () => {
+    const model = syntheticReranker("bert", { seed: 31, vocab: BUNDLED_VOCAB_SIZE });
+    const fp32 = referenceScores(modelFolder(model), 128);
+    const noisy = referenceScores(modelFolder(perturbed(model, 0.06)), 128);
+    const held = builtinRerankHeldOut();
+    // The old judge: the first eight documents of each query, one Spearman over every pair.
+    const old = held.queries.flatMap((pairs) => pairs.slice(0, 8));
+    const oldScore = spearman(
+      old.map((p) => fp32[p]!),
+      old.map((p) => noisy[p]!),
+    );
+    expect(oldScore).toBeGreaterThanOrEqual(0.98);
+    const metrics = compareRankings(fp32, noisy, held.queries, 3);
+    expect(metrics.querySpearman.mean).toBeLessThan(0.98);
+    expect(rankScore(metrics, { spearman: 0.98, topK: 0.95 })).toBeLessThan(0.98);
+  }, 60_000);
 });
 
 /** The FP32 reference forward's relevance logits on the built-in held-out pairs. */
@@ -85,7 +148,10 @@ async function expectFaithfulInt8(kind: RerankerFixture, mode: "static" | "dynam
   expect(readModel(path).graph.outputs.map((o) => o.name)).toEqual(["logits"]);
   const report = JSON.parse(readFileSync(join(out, "quantization_report.json"), "utf8")) as RerankQuantizationReport;
   expect(report.fidelity.passed).toBe(true);
-  expect(report.fidelity.spearman).toBeGreaterThanOrEqual(0.98);
+  expect(report.fidelity.rankScore).toBeGreaterThanOrEqual(0.98);
+  expect(report.fidelity.querySpearman.mean).toBeGreaterThanOrEqual(0.98);
+  expect(report.fidelity.topKAgreement.mean).toBeGreaterThanOrEqual(0.95);
+  expect(report.fidelity.topKThreshold).toBe(0.95);
   expect(report.fidelity.pairs).toBe(builtinRerankHeldOut().pairs.length);
   expect(report.fidelity.topKAgreement.k).toBe(3);
   expect(report.settings.heldOutTexts).toEqual({ origin: "built-in rerank pairs", count: report.fidelity.pairs });
@@ -103,7 +169,11 @@ async function expectFaithfulInt8(kind: RerankerFixture, mode: "static" | "dynam
       pairs.forEach((p, i) => (int8[p] = scores[i]!));
     }
     const fp32 = referenceScores(source, 128);
-    expect(spearman(Array.from(fp32), Array.from(int8))).toBeGreaterThanOrEqual(0.98);
+    // Against another FP32 (the TypeScript forward, ~1e-5 from the graph's), near-tied twins may
+    // trade places: a little below the judge's own bounds.
+    const independent = compareRankings(fp32, int8, held.queries, 3);
+    expect(independent.querySpearman.mean).toBeGreaterThanOrEqual(0.97);
+    expect(independent.topKAgreement.mean).toBeGreaterThanOrEqual(0.9);
   } finally {
     await reranker.close();
   }
@@ -119,15 +189,15 @@ describe("INT8 rerankers keep the ranking (Spearman ≥ 0.98 vs FP32 on held-out
   }, 120_000);
 });
 
-describe("the mixed-precision fallback of a reranker uses the Spearman correlation", () => {
-  it("below the threshold, the most sensitive MatMuls stay float until Spearman reaches it", async () => {
+describe("the mixed-precision fallback of a reranker uses the rank score (the stricter of its two bounds)", () => {
+  it("below the threshold, the parts that cost it most stay at higher precision until the rank score reaches it", async () => {
     const source = modelFolder(syntheticReranker("bert", { seed: 31, vocab: BUNDLED_VOCAB_SIZE }));
     const out = tempDir();
     await new EmbeddingService(source, { logger: silentLogger }).exportOnnxModel(out, { quantized: true, fidelityThreshold: 0.999 });
     const report = JSON.parse(readFileSync(join(out, "quantization_report.json"), "utf8")) as RerankQuantizationReport;
     expect(report.fallback.attempts.length).toBeGreaterThan(1);
-    expect(report.fallback.attempts[0]!.spearman).toBeLessThan(0.999);
-    expect(report.fallback.keptInFloat.length).toBeGreaterThan(0);
-    expect(report.fidelity.spearman).toBeGreaterThanOrEqual(0.999);
+    expect(report.fallback.attempts[0]!.rankScore).toBeLessThan(0.999);
+    expect(report.fallback.keptInFloat.length + report.fallback.tablesInFloat16.length).toBeGreaterThan(0);
+    expect(report.fidelity.rankScore).toBeGreaterThanOrEqual(0.999);
   }, 120_000);
 });

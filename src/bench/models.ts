@@ -14,6 +14,7 @@ import {
   syntheticQwen3,
   writeDecoderPipeline,
 } from "../fixtures/decoders.js";
+import { BGE_SMALL_OUTLIER_CHANNELS, withOutlierChannels } from "../fixtures/outliers.js";
 import { XLM_ROBERTA_LARGE_SHAPE, syntheticRoberta } from "../fixtures/roberta.js";
 import type { BenchModel } from "./result.js";
 
@@ -28,6 +29,11 @@ export const SYNTHETIC_MODELS: Readonly<
   >
 > = {
   "bge-small": { about: "BAAI/bge-small-en-v1.5's shape", create: () => syntheticBert({ ...BGE_SMALL_SHAPE, seed: 7 }) },
+  // Trained BERTs' outlier dimensions (#28): the hard case for 8 and 4 bits.
+  "bge-small-outliers": {
+    about: "BAAI/bge-small-en-v1.5's shape, every LayerNorm gamma ×25 on two channels",
+    create: () => withOutlierChannels(syntheticBert({ ...BGE_SMALL_SHAPE, seed: 7 }), BGE_SMALL_OUTLIER_CHANNELS),
+  },
   // A cross-encoder: BertForSequenceClassification, one relevance logit.
   "ms-marco-minilm": {
     about: "cross-encoder/ms-marco-MiniLM-L-6-v2's shape (reranker)",

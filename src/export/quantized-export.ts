@@ -4,6 +4,7 @@
 // retried once; a second failure propagates. The FP32 stage's own file is its caller's.
 import type { LoadedEncoder } from "../arch/encoder.js";
 import type { GraphVariant } from "../arch/graph-variant.js";
+import { taskJudging } from "../heads/tasks.js";
 import { removeModelFiles } from "../graph/onnx-writer.js";
 import type { TextSource } from "../quant/corpus.js";
 import { type QuantizationSettings, precisionLabel } from "../quant/options.js";
@@ -86,19 +87,7 @@ async function quantizeOnce(emitted: EmittedGraph, job: Int8Export): Promise<Qua
     settings: job.settings,
     calibration: job.calibration,
     logger: job.emit.logger,
-    // A reranker is calibrated and judged on query/document pairs.
-    // An LLM reranker's pairs are prompted with its template, as its runtime prompts them.
-    ...(job.emit.task.task === "rerank"
-      ? {
-          rerank: {
-            tokenizer: job.tokenizer.tokenizer,
-            ...(job.emit.task.answerTokens ? { template: job.emit.task.answerTokens.template } : {}),
-          },
-        }
-      : {}),
-    // SPLADE is judged by its sparse vectors.
-    ...(job.emit.task.task === "sparse" ? { sparse: true } : {}),
-    // ColBERT by MaxSim over held-out query/document pairs.
-    ...(job.emit.task.task === "colbert" ? { multiVector: true } : {}),
+    // The heads say how their outputs are judged (and so which inputs calibrate the model).
+    judging: taskJudging(encoder, job.emit.task),
   });
 }

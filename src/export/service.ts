@@ -6,7 +6,7 @@ import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import { promptsMetadata, readPrompts } from "../arch/prompts.js";
 import type { SentencePooling } from "../heads/pooling.js";
-import { type Task, type TaskSpec, detectTask, headsFor, isCausalReranker } from "../heads/tasks.js";
+import { type Task, type TaskSpec, detectTask, headsFor, isCausalReranker, taskJudging } from "../heads/tasks.js";
 import { type CausalRerankSpec, resolveAnswerTokens } from "../heads/causal-rerank.js";
 import { QWEN3_RERANKER_TEMPLATE, RERANK_TEMPLATE_FILE } from "../artifact/rerank-template.js";
 import { fileSystemError, persistentFileSystemError } from "../common/errors.js";
@@ -400,11 +400,12 @@ export class EmbeddingService {
         padTokenId: encoder.config.padTokenId,
         maxSequence: encoder.config.maxSequence,
         ...plan.quantization!,
-        ...(task === "rerank"
-          ? { rerank: { tokenizer, ...(isCausalReranker(encoder) ? { template: QWEN3_RERANKER_TEMPLATE } : {}) } }
-          : {}),
-        ...(task === "sparse" ? { sparse: true } : {}),
-        ...(task === "colbert" ? { multiVector: true } : {}),
+        judging: taskJudging(encoder, {
+          task,
+          ...(isCausalReranker(encoder) && task === "rerank"
+            ? { answerTokens: await this.answerTokens(options.rerankTokens, onProgress) }
+            : {}),
+        }),
       },
       fp32Path,
       candidatePaths,

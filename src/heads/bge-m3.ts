@@ -64,6 +64,7 @@ export function bgeM3SparseHead(projection: Projection, vocab: number, droppedId
   return {
     name: "bge-m3:sparse",
     outputs: [{ name: OUTPUT.sparseEmbedding, dims: ["batch", vocab], perToken: false }],
+    judge: { kind: "sparse-overlap", output: OUTPUT.sparseEmbedding },
     emit({ g, ops, inputs }, encoder) {
       const weights = ops.relu(ops.squeeze(projectGraph(g, ops, encoder.hidden, projection, "sparse_linear"), [2])); // [B, S]
       let counted = ops.cast(inputs.attentionMask, DataType.BOOL);

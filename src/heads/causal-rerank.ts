@@ -93,6 +93,7 @@ export function answerTokenHead(encoder: LoadedEncoder, spec: CausalRerankSpec):
   return {
     name: "rerank:answer_tokens",
     outputs: [{ name: OUTPUT.logits, dims: ["batch", 1], perToken: false }],
+    judge: { kind: "spearman", output: OUTPUT.logits, template: spec.template },
     emit({ g, nn, ops, inputs }, result) {
       const last = graphSteps(nn, result.hidden, inputs.attentionMask).pool("lasttoken"); // [B, H]
       const logits = ops.matMul(last, g.constFloat(difference, [hidden, 1], "rerank_answer_difference"));

@@ -144,6 +144,7 @@ export function classificationHead(plan: ClassifierPlan, architecture: string): 
   return {
     name: `classification:${plan.kind}`,
     outputs: [{ name: OUTPUT.logits, dims: ["batch", labels], perToken: false }],
+    judge: { kind: "spearman", output: OUTPUT.logits },
     emit({ nn, ops, inputs }, encoder) {
       const activate = (x: Value, kind: HeadActivation) => (kind === "tanh" ? ops.tanh(x) : nn.activation(x, kind));
       let logits: Value;

@@ -3,7 +3,10 @@
 // token (CLS fallback). Decoders' pooler_output comes from their sentence pipeline instead.
 import { METADATA, OUTPUT } from "../artifact/names.js";
 import * as ref from "../arch/reference/math.js";
-import type { Head } from "./head.js";
+import type { Head, HeadJudging } from "./head.js";
+
+/** Judged as always: the pooler_output rows and last_hidden_state mean-pooled, by cosine. */
+export const ENCODER_OUTPUTS_JUDGING: HeadJudging = { kind: "cosine", output: OUTPUT.poolerOutput, tokenOutput: OUTPUT.lastHiddenState };
 
 /** last_hidden_state alone: a decoder's token vectors (its pooler_output is its pooling's). */
 export function lastHiddenStateHead(hidden: number): Head {
@@ -25,6 +28,7 @@ export function encoderOutputsHead(hidden: number): Head {
       { name: OUTPUT.lastHiddenState, dims: ["batch", "sequence", hidden], perToken: true },
       { name: OUTPUT.poolerOutput, dims: ["batch", hidden], perToken: false },
     ],
+    judge: ENCODER_OUTPUTS_JUDGING,
     emit: ({ nn }, encoder) => ({
       values: { [OUTPUT.lastHiddenState]: encoder.hidden, [OUTPUT.poolerOutput]: encoder.pooled ?? nn.firstToken(encoder.hidden) },
       metadata: { [METADATA.pooler]: encoder.pooled ? "dense_tanh" : "cls" },

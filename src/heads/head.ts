@@ -9,6 +9,7 @@ import type { EncoderConfig, EncoderResult, GraphInputs, TokenBatch } from "../a
 import type { GraphVariant } from "../arch/graph-variant.js";
 import type { Blocks } from "../arch/blocks.js";
 import type { WeightReader } from "../arch/weight-refs.js";
+import type { RerankTemplate } from "../artifact/rerank-template.js";
 
 /** A graph output dimension: a symbolic name ("batch", "sequence") or a size. */
 export type OutputDim = string | number;
@@ -64,10 +65,28 @@ export interface HeadEmission {
 /** Reference outputs by graph output name; [batch, …] row-major, as the graph returns them. */
 export type HeadArrays = Record<string, Float32Array>;
 
+/**
+ * How a lower-precision copy of a head's outputs is judged against the float graph on held-out
+ * inputs (the quantizer holds one implementation per kind and asks the head which applies):
+ * - cosine: each text's `output` row, and `tokenOutput` averaged over the text's real tokens;
+ * - spearman: `output`'s last column as a relevance score of query/document pairs, ranked per query;
+ * - sparse-overlap: a vocabulary-sized `output`, by cosine and the overlap of its top terms;
+ * - maxsim: `output` token vectors, by the MaxSim scores of query/document pairs, ranked per query.
+ */
+export type HeadJudging =
+  | { kind: "cosine"; output: string; tokenOutput?: string }
+  | { kind: "spearman"; output: string; /** LLM rerankers: pairs prompted as the runtime prompts them. */ template?: RerankTemplate }
+  | { kind: "sparse-overlap"; output: string }
+  | { kind: "maxsim"; output: string };
+
+export type JudgingKind = HeadJudging["kind"];
+
 export interface Head {
   /** Recorded in the graph's metadata (e.g. "sentence_embedding:mean", "classification:roberta"). */
   readonly name: string;
   readonly outputs: readonly HeadOutput[];
+  /** How its outputs are judged once quantized; a head without one is not quantized. */
+  readonly judge?: HeadJudging;
   /** The head's graph outputs by name, and the metadata_props it records (the runtime reads them). */
   emit(ctx: HeadGraphContext, encoder: EncoderValues<Value>): HeadEmission;
   /** The same outputs computed in TypeScript from the same weights. */
@@ -81,4 +100,9 @@ export interface HeadSite {
   prefix: string;
   /** The whole checkpoint, names as stored. */
   checkpoint: WeightReader;
+}
+
+/** How a graph with these heads is judged: the first head's that says (heads are in output order). */
+export function judgingOf(heads: readonly Head[]): HeadJudging | undefined {
+  return heads.find((head) => head.judge)?.judge;
 }

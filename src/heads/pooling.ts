@@ -246,6 +246,7 @@ export function sentenceEmbeddingHead(
   return {
     name: "sentence_embedding",
     outputs: [{ name: OUTPUT.sentenceEmbedding, dims: ["batch", width], perToken: false }, ...(quantized ? [quantized] : []), ...pooler],
+    judge: { kind: "cosine", output: OUTPUT.sentenceEmbedding },
     emit: ({ nn, ops, inputs }, encoder) => {
       const { pooled, embedding } = sentencePipeline(graphSteps(nn, encoder.hidden, inputs.attentionMask), pooling, dense);
       return {

@@ -141,6 +141,7 @@ export function spladeHead(plan: MlmHeadPlan, pooling: SpladePooling): Head {
   return {
     name: `splade:${pooling.strategy}`,
     outputs: [{ name: OUTPUT.sparseEmbedding, dims: ["batch", vocab], perToken: false }],
+    judge: { kind: "sparse-overlap", output: OUTPUT.sparseEmbedding },
     emit({ nn, ops, g, inputs }, encoder) {
       const t = nn.norm(nn.activation(nn.linear(encoder.hidden, plan.transform), plan.activation), plan.norm); // [B, S, H]
       const keep = ops.unsqueeze(ops.cast(inputs.attentionMask, DataType.BOOL), [2]); // [B, S, 1]

@@ -12,7 +12,7 @@ import { encoderOutputsHead, lastHiddenStateHead } from "./encoder-outputs.js";
 import { readSentencePipeline } from "../arch/sentence-transformers.js";
 import type { BgeM3Output } from "./bge-m3.js";
 import { type CausalRerankSpec, answerTokenHead } from "./causal-rerank.js";
-import type { Head } from "./head.js";
+import { type Head, type HeadJudging, judgingOf } from "./head.js";
 import { BGE_M3_DENSE_POOLING, bgeM3Heads, colbertHead, detectRetrievalTask, sparseHead } from "./retrieval.js";
 import { type SentencePooling, sentenceEmbeddingHead } from "./pooling.js";
 import type { VectorOutput } from "./vectors.js";
@@ -187,3 +187,11 @@ export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
 
 /** The embedding export as it has always been: last_hidden_state and pooler_output. */
 export const FEATURE_EXTRACTION: TaskSpec = { task: "feature-extraction" };
+
+/** How a quantized graph of `spec` is judged: its heads' judging (an error when no head has one). */
+export function taskJudging(encoder: LoadedEncoder, spec: TaskSpec): HeadJudging {
+  const judging = judgingOf(headsFor(encoder, spec));
+  if (!judging)
+    throw new ExportError(`the ${spec.task} task's outputs have no fidelity judge: export it with { quantized: false } (CLI: --fp32)`);
+  return judging;
+}

@@ -99,6 +99,7 @@ export function tokenVectorsHead(projection: Projection, which: VectorTokens, se
   return {
     name,
     outputs: [{ name: OUTPUT.tokenVectors, dims: ["batch", "sequence", dim], perToken: true }],
+    judge: { kind: "maxsim", output: OUTPUT.tokenVectors },
     emit({ g, ops, inputs }, encoder) {
       const projected = projectGraph(g, ops, encoder.hidden, projection, "colbert_projection");
       const vectors = normalizeGraph(ops, ops.mul(projected, vectorMask(ops, g, inputs, which)));

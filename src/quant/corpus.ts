@@ -15,6 +15,14 @@ export class QuantizationInputError extends Error {
   }
 }
 
+/** Quantization could not produce a model that meets the settings. */
+export class QuantizationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "QuantizationError";
+  }
+}
+
 export interface TextSource {
   texts: string[];
   /** "built-in", a file path, or "texts" for texts passed in the API. */

@@ -1,17 +1,16 @@
 // How close the INT8 model stays to FP32 on held-out texts: cosine of the pooled and of the
 // mean-pooled embeddings, agreement of each text's nearest neighbours, and the relative error
 // of individual MatMul outputs (where the error comes from).
-import { OUTPUT } from "../artifact/names.js";
 import type { TokenBatch } from "../arch/architecture.js";
 import { batchFeeds } from "../ort/feeds.js";
 import type { IsolatedSession } from "../ort/isolated-session.js";
 import type { OutputTensor } from "../ort/protocol.js";
 
 export interface Embeddings {
-  /** pooler_output per text. */
+  /** The judged output's row per text (pooler_output, sentence_embedding). */
   pooled: Float32Array[];
-  /** Mean of last_hidden_state over the text's real tokens. */
-  meanPooled: Float32Array[];
+  /** Mean of the judged per-token output (last_hidden_state) over the text's real tokens, when the judge reads one. */
+  meanPooled?: Float32Array[];
 }
 
 export interface CosineSummary {
@@ -22,9 +21,9 @@ export interface CosineSummary {
 export interface FidelityMetrics {
   texts: number;
   pooled: CosineSummary;
-  meanPooled: CosineSummary;
+  meanPooled?: CosineSummary;
   /** Mean fraction of each text's k nearest neighbours (by cosine) that INT8 keeps. */
-  neighbourAgreement: { k: number; pooled: number; meanPooled: number };
+  neighbourAgreement: { k: number; pooled: number; meanPooled?: number };
 }
 
 export interface LayerError {
@@ -36,26 +35,33 @@ export interface LayerError {
 
 export const NEIGHBOURS = 10;
 
-/** Embeds the batched texts; `rows` maps each batch row back to its text. */
+/**
+ * Embeds the batched texts: each text's row of `output` and, with `tokenOutput`, its mean over
+ * the text's real tokens; `rows` maps each batch row back to its text.
+ */
 export async function embedTexts(
   session: IsolatedSession,
   batches: ReadonlyArray<{ batch: TokenBatch; rows: number[] }>,
   texts: number,
+  output: string,
+  tokenOutput?: string,
 ): Promise<Embeddings> {
   const pooled: Float32Array[] = new Array(texts);
   const meanPooled: Float32Array[] = new Array(texts);
+  const names = tokenOutput ? [output, tokenOutput] : [output];
   for (const { batch, rows } of batches) {
-    const out = await session.run(batchFeeds(batch, session.inputNames), [OUTPUT.lastHiddenState, OUTPUT.poolerOutput]);
-    const hidden = out.last_hidden_state;
-    const pooler = out.pooler_output;
-    if (!hidden || !pooler) throw new Error("the model did not return last_hidden_state and pooler_output");
-    const width = pooler.data.length / batch.batch;
+    const out = await session.run(batchFeeds(batch, session.inputNames), names);
+    const missing = names.filter((name) => !out[name]);
+    if (missing.length > 0) throw new Error(`the model did not return ${missing.join(" and ")}`);
+    const rowValues = out[output]!.data;
+    const width = rowValues.length / batch.batch;
+    const tokens = tokenOutput ? out[tokenOutput]!.data : undefined;
     rows.forEach((text, b) => {
-      pooled[text] = pooler.data.slice(b * width, (b + 1) * width);
-      meanPooled[text] = maskedMean(hidden.data, batch, b, width);
+      pooled[text] = rowValues.slice(b * width, (b + 1) * width);
+      if (tokens) meanPooled[text] = maskedMean(tokens, batch, b, tokens.length / (batch.batch * batch.sequence));
     });
   }
-  return { pooled, meanPooled };
+  return tokenOutput ? { pooled, meanPooled } : { pooled };
 }
 
 function maskedMean(hidden: Float32Array, batch: TokenBatch, row: number, width: number): Float32Array {
@@ -89,21 +95,23 @@ export function compareEmbeddings(reference: Embeddings, candidate: Embeddings, 
     return { mean: cosines.reduce((a, b) => a + b, 0) / cosines.length, min: Math.min(...cosines) };
   };
   const neighbours = Math.max(0, Math.min(k, reference.pooled.length - 1));
+  const [meanRef, meanCand] = [reference.meanPooled, candidate.meanPooled];
+  const means = meanRef && meanCand ? { ref: meanRef, cand: meanCand } : undefined;
   return {
     texts: reference.pooled.length,
     pooled: summary(reference.pooled, candidate.pooled),
-    meanPooled: summary(reference.meanPooled, candidate.meanPooled),
+    ...(means ? { meanPooled: summary(means.ref, means.cand) } : {}),
     neighbourAgreement: {
       k: neighbours,
       pooled: neighbourAgreement(reference.pooled, candidate.pooled, neighbours),
-      meanPooled: neighbourAgreement(reference.meanPooled, candidate.meanPooled, neighbours),
+      ...(means ? { meanPooled: neighbourAgreement(means.ref, means.cand, neighbours) } : {}),
     },
   };
 }
 
 /** The score compared with the fidelity threshold: the worst cosine of either embedding. */
 export function worstCosine(metrics: FidelityMetrics): number {
-  return Math.min(metrics.pooled.min, metrics.meanPooled.min);
+  return Math.min(metrics.pooled.min, metrics.meanPooled?.min ?? 1);
 }
 
 export function neighbourAgreement(reference: Float32Array[], candidate: Float32Array[], k: number): number {

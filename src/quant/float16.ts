@@ -1,7 +1,8 @@
 // FP32 graph → FP16 graph. The hidden-state stream of the encoder (embedding lookups, the
 // linear maps, attention, activations, residual adds) is computed in float16 with float16
 // weights; what overflows or loses too much in float16 stays float32, with Casts at the borders:
-// - LayerNormalization (and its fused/decomposed forms: reductions, Pow, Sqrt), Softmax;
+// - LayerNormalization (and its fused/decomposed forms: reductions, Pow, Sqrt), Softmax (the ops
+//   op-policy.ts marks float32InFp16);
 // - everything that carries the additive attention mask (float32's lowest is -Infinity in fp16);
 // - position computations (rotary angles at position 500 have no fractional digits left in
 //   fp16; ALiBi distances), which never read the hidden stream;
@@ -17,26 +18,7 @@ import { initializerToFloat32 } from "../graph/onnx-reader.js";
 import { float32ArrayToFloat16 } from "../common/float16.js";
 import { GraphIndex, NameAllocator, makeNode, withoutUnusedInitializers } from "./graph-index.js";
 import { maskCarriers } from "./targets.js";
-
-/** Ops kept in float32 wherever they are (overflow or precision; see the header). */
-const FLOAT32_OPS = new Set([
-  "LayerNormalization",
-  "SkipLayerNormalization",
-  "SimplifiedLayerNormalization",
-  "SkipSimplifiedLayerNormalization",
-  "Softmax",
-  "ReduceMean",
-  "ReduceSum",
-  "ReduceMax",
-  "ReduceL2",
-  "Pow",
-  "Sqrt",
-  "Reciprocal",
-  "Cos",
-  "Sin",
-  "Range",
-  "CumSum",
-]);
+import { opPolicy } from "./op-policy.js";
 
 /** Comparisons and logic: boolean outputs whatever the inputs. */
 const BOOLEAN_OUTPUT = new Set(["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "IsNaN", "IsInf"]);
@@ -113,7 +95,7 @@ export function convertToFloat16(model: Model, metadata: Record<string, string> 
     const half =
       onStream &&
       encoder.has(node) &&
-      !FLOAT32_OPS.has(node.opType) &&
+      !opPolicy(node.opType).float32InFp16 &&
       !node.outputs.some((o) => carriers.has(o) || index.graphOutputs.has(o)) &&
       !floatSlots.some((slot) => carriers.has(node.inputs[slot]!));
     if (half) float16Nodes++;
@@ -154,7 +136,7 @@ function outputTypeOf(node: Node, types: ReadonlyMap<string, DataType>): DataTyp
 }
 
 /** A float16 copy of a float32 initializer, converted when the writer reaches it. */
-function float16Initializer(source: Initializer, name: string): Initializer {
+export function float16Initializer(source: Initializer, name: string): Initializer {
   const count = elementCount(source.dims);
   return {
     name,

@@ -1,5 +1,5 @@
-// The arithmetic of 8-bit quantization: affine parameters for activations, symmetric
-// per-channel weights, and the noise a given quantization adds (used to rank sensitivity).
+// The arithmetic of 8-bit quantization: affine parameters for activations and symmetric
+// per-channel weights.
 
 export type ActivationType = "int8" | "uint8";
 
@@ -46,7 +46,6 @@ export interface PerChannelInt8 {
  */
 export function quantizePerChannel(values: Float32Array, dims: readonly number[], axis: number): PerChannelInt8 {
   const { outer, channels, inner } = axisLayout(dims, axis);
-  // Plain loops, not forEachByChannel's callback: this runs over every weight of the model.
   const absMax = new Float32Array(channels);
   for (let o = 0, i = 0; o < outer; o++) {
     for (let c = 0; c < channels; c++) {
@@ -73,32 +72,10 @@ export function quantizePerChannel(values: Float32Array, dims: readonly number[]
   return { values: q, scales };
 }
 
-/** Mean squared rounding error of symmetric per-channel quantization, relative to mean w². */
-export function perChannelRelativeNoise(values: Float32Array, dims: readonly number[], axis: number): number {
-  const { scales } = quantizePerChannel(values, dims, axis);
-  const { outer, channels, inner } = axisLayout(dims, axis);
-  let noise = 0;
-  let power = 0;
-  forEachByChannel(outer, channels, inner, (c, i) => {
-    noise += (scales[c]! * scales[c]!) / 12;
-    power += values[i]! * values[i]!;
-  });
-  return power > 0 ? noise / power : 0;
-}
-
 /** Row-major dims seen as [outer, channels, inner] around `axis`. */
 export function axisLayout(dims: readonly number[], axis: number): { outer: number; channels: number; inner: number } {
   const a = axis < 0 ? axis + dims.length : axis;
   if (a < 0 || a >= dims.length) throw new Error(`axis ${axis} is outside dims [${dims}]`);
   const product = (xs: readonly number[]) => xs.reduce((p, d) => p * d, 1);
   return { outer: product(dims.slice(0, a)), channels: dims[a]!, inner: product(dims.slice(a + 1)) };
-}
-
-function forEachByChannel(outer: number, channels: number, inner: number, visit: (channel: number, index: number) => void): void {
-  let i = 0;
-  for (let o = 0; o < outer; o++) {
-    for (let c = 0; c < channels; c++) {
-      for (let k = 0; k < inner; k++) visit(c, i++);
-    }
-  }
 }

@@ -25,18 +25,18 @@ export interface FidelityJudge<S, M> {
   summary(metrics: M): string;
 }
 
-/** Embedding models: cosine of pooled and mean-pooled vectors on the held-out texts. */
-export function embeddingJudge(heldOut: TextBatches): FidelityJudge<Embeddings, FidelityMetrics> {
+/** Embedding models: cosine of `output`'s rows and of `tokenOutput` mean-pooled, on the held-out texts. */
+export function embeddingJudge(heldOut: TextBatches, output: string, tokenOutput?: string): FidelityJudge<Embeddings, FidelityMetrics> {
   return {
     scoreName: "worstCosine",
     scoreLabel: "held-out cosine",
-    measure: (session) => embedTexts(session, heldOut.batches, heldOut.texts),
+    measure: (session) => embedTexts(session, heldOut.batches, heldOut.texts, output, tokenOutput),
     compare: (reference, candidate) => {
       const metrics = compareEmbeddings(reference, candidate);
       return { metrics, score: worstCosine(metrics) };
     },
     summary: (m) =>
-      `held-out cosine vs FP32: pooled mean ${m.pooled.mean.toFixed(4)} / min ${m.pooled.min.toFixed(4)}, ` +
-      `mean-pooled mean ${m.meanPooled.mean.toFixed(4)} / min ${m.meanPooled.min.toFixed(4)}`,
+      `held-out cosine vs FP32: ${output} mean ${m.pooled.mean.toFixed(4)} / min ${m.pooled.min.toFixed(4)}` +
+      (m.meanPooled ? `, mean-pooled mean ${m.meanPooled.mean.toFixed(4)} / min ${m.meanPooled.min.toFixed(4)}` : ""),
   };
 }

@@ -24,6 +24,8 @@ export interface Int4Plan {
   accuracyLevel: AccuracyLevel;
   /** MatMul nodes stored at 8 bits instead of 4 (the mixed-precision fidelity fallback). */
   eightBit?: ReadonlySet<string>;
+  /** MatMul nodes left in float (the fallback's last rung, when 8 bits are not enough). */
+  keepFloat?: ReadonlySet<string>;
   metadata?: Record<string, string>;
 }
 
@@ -33,11 +35,13 @@ export function quantizeInt4(original: Model, plan: Int4Plan): QuantizedModel {
   const quantized: string[] = [];
   const skipped: QuantizedModel["skipped"] = [];
   for (const { node, weight } of matMulTargets(index)) {
-    const reason = !weight
-      ? "activation × activation MatMul (attention) left in float"
-      : node.opType !== "MatMul"
-        ? `${node.opType} is not rewritten to MatMulNBits`
-        : undefined;
+    const reason = plan.keepFloat?.has(node.name)
+      ? "kept in float for fidelity"
+      : !weight
+        ? "activation × activation MatMul (attention) left in float"
+        : node.opType !== "MatMul"
+          ? `${node.opType} is not rewritten to MatMulNBits`
+          : undefined;
     if (reason || !weight) {
       skipped.push({ node: node.name, reason: reason ?? "" });
       continue;

@@ -3,7 +3,6 @@
 // by Spearman's rank correlation (the fallback's score), per query and by top-k agreement
 // (rank-fidelity.ts). Queries and documents are encoded as plain texts (no ColBERT markers or
 // [MASK] augmentation): the judge compares two graphs on the same inputs.
-import { OUTPUT } from "../artifact/names.js";
 import { batchFeeds } from "../ort/feeds.js";
 import type { IsolatedSession } from "../ort/isolated-session.js";
 import type { FidelityJudge } from "./judge.js";
@@ -31,12 +30,12 @@ export function maxSim(query: readonly Float32Array[], document: readonly Float3
   return reduction === "mean" ? total / query.length : total;
 }
 
-/** token_vectors at each text's real tokens. */
-async function tokenVectors(session: IsolatedSession, set: TextBatches): Promise<Float32Array[][]> {
+/** The token vectors `output` at each text's real tokens. */
+async function tokenVectors(session: IsolatedSession, set: TextBatches, output: string): Promise<Float32Array[][]> {
   const out = new Array<Float32Array[]>(set.texts);
   for (const { batch, rows } of set.batches) {
-    const vectors = (await session.run(batchFeeds(batch, session.inputNames), [OUTPUT.tokenVectors]))[OUTPUT.tokenVectors];
-    if (!vectors) throw new Error("the model did not return token_vectors");
+    const vectors = (await session.run(batchFeeds(batch, session.inputNames), [output]))[output];
+    if (!vectors) throw new Error(`the model did not return ${output}`);
     const dim = vectors.data.length / (batch.batch * batch.sequence);
     rows.forEach((text, row) => {
       out[text] = [];
@@ -50,7 +49,7 @@ async function tokenVectors(session: IsolatedSession, set: TextBatches): Promise
 }
 
 /**
- * ColBERT: `queries` and `documents` batched separately; pair i is (queries[pairQuery[i]],
+ * ColBERT (token vectors `output`): `queries` and `documents` batched separately; pair i is (queries[pairQuery[i]],
  * documents[i]); `byQuery[q]` lists the pairs of query q.
  */
 export function multiVectorJudge(
@@ -58,13 +57,14 @@ export function multiVectorJudge(
   documents: TextBatches,
   pairQuery: readonly number[],
   byQuery: readonly number[][],
+  output: string,
 ): FidelityJudge<Float32Array, RankFidelityMetrics> {
   return {
     scoreName: "maxSimSpearman",
     scoreLabel: "held-out MaxSim Spearman correlation",
     measure: async (session) => {
-      const q = await tokenVectors(session, queries);
-      const d = await tokenVectors(session, documents);
+      const q = await tokenVectors(session, queries, output);
+      const d = await tokenVectors(session, documents, output);
       return Float32Array.from(pairQuery, (query, pair) => maxSim(q[query]!, d[pair]!));
     },
     compare: (reference, candidate) => {

@@ -37,9 +37,11 @@ export interface QuantizationOptions {
   maxLength?: number;
   /**
    * Worst held-out cosine (pooled and mean-pooled) INT8 must keep vs FP32 (default 0.98); for a
-   * reranker, the Spearman correlation of its held-out pair scores.
+   * reranker, the mean per-query Spearman correlation of its held-out pair scores (with topKThreshold).
    */
   fidelityThreshold?: number;
+  /** Rerankers: the mean top-3 agreement with FP32 per held-out query INT8 must also keep (default 0.95). */
+  topKThreshold?: number;
   /** Integer type of quantized activations (default "int8"). */
   activationType?: ActivationType;
   /** Also quantize the attention's activation × activation MatMuls (default false). */
@@ -60,6 +62,7 @@ export interface QuantizationSettings {
   method: CalibrationMethod;
   maxLength: number;
   fidelityThreshold: number;
+  topKThreshold: number;
   activationType: ActivationType;
   attentionMatMuls: boolean;
   smoothing: SmoothingOptions | false;
@@ -74,6 +77,7 @@ export const DEFAULT_QUANTIZATION: QuantizationSettings = {
   method: "minmax",
   maxLength: DEFAULT_MAX_LENGTH,
   fidelityThreshold: 0.98,
+  topKThreshold: 0.95,
   activationType: "int8",
   attentionMatMuls: false,
   smoothing: DEFAULT_SMOOTHING,
@@ -100,6 +104,10 @@ export function resolveQuantizationOptions(options: QuantizationOptions): Quanti
   if (typeof threshold !== "number" || !(threshold > 0 && threshold <= 1)) {
     throw new UsageError((n) => `${n("fidelityThreshold")} must be a cosine in (0, 1], not ${String(threshold)}`);
   }
+  const topKThreshold = options.topKThreshold ?? d.topKThreshold;
+  if (typeof topKThreshold !== "number" || !(topKThreshold >= 0 && topKThreshold <= 1)) {
+    throw new QuantizationInputError(`topKThreshold must be a fraction in [0, 1], not ${String(topKThreshold)}`);
+  }
   const percentile = options.percentile ?? d.percentile;
   if (typeof percentile !== "number" || !(percentile > 50 && percentile <= 100)) {
     throw new UsageError((n) => `${n("percentile")} must be in (50, 100], not ${String(percentile)}`);
@@ -110,6 +118,7 @@ export function resolveQuantizationOptions(options: QuantizationOptions): Quanti
     method: oneOf("calibrationMethod", options.calibrationMethod, CALIBRATION_METHODS, d.method),
     maxLength: integer("maxLength", options.maxLength, 2, 1 << 20, d.maxLength),
     fidelityThreshold: threshold,
+    topKThreshold,
     activationType: oneOf("activationType", options.activationType, ["int8", "uint8"] as const, d.activationType),
     attentionMatMuls: options.attentionMatMuls ?? d.attentionMatMuls,
     smoothing: resolveSmoothing(options.smoothing),

@@ -7,37 +7,40 @@ import type { TokenBatch } from "../arch/architecture.js";
 import type { Logger } from "../common/log.js";
 import type { Model } from "../graph/ir.js";
 import { externalDataPathOf, removeModelFiles, writeModel } from "../graph/onnx-writer.js";
-import { initializerToFloat32 } from "../graph/onnx-reader.js";
 import { validateModel } from "../graph/validate.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
 import type { OutputTensor } from "../ort/protocol.js";
 import { observeBatches, temporaryModelPath, withTemporarySession } from "./calibration.js";
-import { QuantizationInputError, type TextSource, heldOutTexts } from "./corpus.js";
+import { QuantizationError, QuantizationInputError, type TextSource } from "./corpus.js";
 import { expandAttention } from "./attention-expansion.js";
 import { quantizeDynamic } from "./dynamic.js";
 import { layerErrors } from "./fidelity.js";
-import { type FidelityJudge, embeddingJudge } from "./judge.js";
-import { sparseJudge } from "./sparse-fidelity.js";
-import { multiVectorJudge } from "./multi-vector-fidelity.js";
-import { rerankJudge } from "./rank-fidelity.js";
-import { builtinRerankHeldOut, calibrationPairs, pairBatches } from "./rerank-pairs.js";
-import type { PairTokenizer } from "../artifact/pairs.js";
-import type { RerankTemplate } from "../artifact/rerank-template.js";
-import { int4RelativeNoise } from "./int4.js";
+import { type Judge, type JudgingRequest, fidelitySetup } from "./judging.js";
+import type { HeadJudging } from "../heads/head.js";
 import { quantizeInt4 } from "./matmul-nbits.js";
 import { GraphIndex } from "./graph-index.js";
-import { type Range, perChannelRelativeNoise } from "./int8.js";
+import type { Range } from "./int8.js";
 import { type QuantizationSettings, precisionLabel } from "./options.js";
-import { relativeNoise, selectRange } from "./range-selection.js";
-import { type SmoothedActivation, applySmoothing, smoothingGroups } from "./smoothing.js";
+import { selectRange } from "./range-selection.js";
+import {
+  type SmoothedActivation,
+  type SmoothingGroup,
+  type SmoothingOptions,
+  type SmoothingResult,
+  applySmoothing,
+  smoothingGroups,
+} from "./smoothing.js";
+import { tablesInFloat16 } from "./tables.js";
 import { type QuantizedModel, activationsToCalibrate, quantizeStatic } from "./static-qdq.js";
-import { matMulTargets } from "./targets.js";
+import { embeddingTargets, matMulTargets } from "./targets.js";
 import type { ObservedTensor, TensorStatistics } from "../observers/tensor-stats.js";
-import { type TextBatches, type TokenEncoder, batchByLength, tokenizeTexts } from "./tokenize.js";
+import type { TextBatches } from "./tokenize.js";
 import {
   type AnyQuantizationReport,
   type FallbackAttempt,
+  type FallbackUnit,
+  type Sensitivity,
   type QuantizationReport,
   REPORT_FILE,
   type RerankQuantizationReport,
@@ -52,14 +55,6 @@ const PROBE_ROWS = 8;
 /** Activations beyond this magnitude can only come from a mask constant: never calibrated. */
 const IMPLAUSIBLE_MAGNITUDE = 1e30;
 
-/** Quantization could not produce a model that meets the settings. */
-export class QuantizationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "QuantizationError";
-  }
-}
-
 export interface QuantizeRequest {
   /** The verified FP32 graph (lazily backed initializers are fine). */
   model: Model;
@@ -67,22 +62,15 @@ export interface QuantizeRequest {
   fp32Path: string;
   /** Where the INT8 model goes; the report goes beside it. */
   outputPath: string;
-  tokenizer: TokenEncoder;
+  tokenizer: JudgingRequest["tokenizer"];
   padTokenId: number;
   /** The model's longest sequence (maxLength is capped to it). */
   maxSequence: number;
   settings: QuantizationSettings;
   calibration: TextSource;
   logger: Logger;
-  /**
-   * A reranker: calibrated on pairs of calibration texts and judged on the built-in held-out
-   * query/document pairs (Spearman of the scores), pairs encoded with this tokenizer's template.
-   */
-  rerank?: { tokenizer: PairTokenizer; template?: RerankTemplate };
-  /** A SPLADE model: judged by its held-out sparse vectors (cosine, top-64 term overlap). */
-  sparse?: boolean;
-  /** A ColBERT model: judged by MaxSim scores of the built-in held-out query/document pairs. */
-  multiVector?: boolean;
+  /** How the graph's heads are judged (heads/head.ts `judgingOf`): which inputs calibrate and judge it. */
+  judging: HeadJudging;
 }
 
 export interface QuantizationResult<R extends AnyQuantizationReport = QuantizationReport> {
@@ -91,12 +79,16 @@ export interface QuantizationResult<R extends AnyQuantizationReport = Quantizati
   report: R;
 }
 
-interface Calibrated {
+/** The float model the quantizer rewrites (smoothed where outlier channels were found) and what was smoothed. */
+interface Smoothed {
   model: Model;
+  smoothed: SmoothedActivation[];
+}
+
+interface Calibrated extends Smoothed {
   statistics: Record<string, TensorStatistics>;
   ranges: Map<string, Range>;
   excluded: Array<{ tensor: string; reason: string }>;
-  smoothed: SmoothedActivation[];
   reference: FloatReference;
   seconds: number;
 }
@@ -107,18 +99,8 @@ interface FloatReference {
   probe: Record<string, OutputTensor>;
 }
 
-type Judge = FidelityJudge<unknown, object>;
-
-/** The calibration and held-out inputs of a request, and how the held-out outputs are judged. */
-interface FidelitySetup {
-  calibrationSet: TextBatches;
-  heldOutSet: TextBatches;
-  heldOut: TextSource;
-  judge: Judge;
-}
-
 export function quantizeModel(
-  request: QuantizeRequest & { rerank: NonNullable<QuantizeRequest["rerank"]> },
+  request: QuantizeRequest & { judging: { kind: "spearman" } },
 ): Promise<QuantizationResult<RerankQuantizationReport>>;
 export function quantizeModel(request: QuantizeRequest): Promise<QuantizationResult>;
 export async function quantizeModel(original: QuantizeRequest): Promise<QuantizationResult<AnyQuantizationReport>> {
@@ -144,8 +126,11 @@ async function quantizeWith(request: QuantizeRequest, worker: IsolatedSession): 
   const probe = probeBatch(heldOutSet);
 
   const calibrated = settings.mode === "static" ? await calibrate(request, calibrationSet, judge, probe, worker) : undefined;
+  const prepared: Smoothed =
+    calibrated ??
+    (settings.mode === "dynamic" ? await smoothForDynamic(request, calibrationSet, worker) : { model: request.model, smoothed: [] });
   const fidelityStarted = performance.now();
-  const model = calibrated?.model ?? request.model;
+  const model = prepared.model;
   const probes = probeOutputs(model);
   const probeNames = probes.map((p) => p.output);
   const reference =
@@ -158,10 +143,11 @@ async function quantizeWith(request: QuantizeRequest, worker: IsolatedSession): 
       (s) => floatReference(s, judge, probe, probeNames),
       worker,
     ));
-  const outcome = await quantizeUntilFaithful(request, model, calibrated, reference.outputs, judge, worker);
+  const outcome = await quantizeUntilFaithful(request, prepared, calibrated, reference.outputs, judge, worker);
   try {
     return await finish(request, {
       calibrated,
+      smoothed: prepared.smoothed,
       outcome,
       worker,
       probe,
@@ -182,6 +168,7 @@ async function quantizeWith(request: QuantizeRequest, worker: IsolatedSession): 
 
 interface Finished {
   calibrated: Calibrated | undefined;
+  smoothed: SmoothedActivation[];
   outcome: Outcome;
   worker: IsolatedSession;
   probe: TokenBatch;
@@ -225,16 +212,20 @@ async function finish(request: QuantizeRequest, done: Finished): Promise<Quantiz
               seconds: calibrated.seconds,
               calibratedTensors: calibrated.ranges.size,
               excluded: calibrated.excluded,
-              smoothed: calibrated.smoothed,
             },
           }
         : {}),
+      smoothed: done.smoothed,
       outcome: {
         metrics: outcome.metrics,
         scoreName: done.judge.scoreName,
         score: outcome.score,
         summary: done.judge.summary(outcome.metrics),
-        keptInFloat: [...outcome.keptInFloat],
+        keptInFloat: [...outcome.kept.matMuls],
+        keptAt8Bits: [...outcome.kept.eightBit],
+        tablesInFloat16: [...outcome.kept.tables],
+        floatActivations: outcome.kept.activations,
+        sensitivity: outcome.sensitivity,
         attempts: outcome.attempts,
         quantized: outcome.quantized.quantized.length,
         float: outcome.quantized.skipped,
@@ -246,54 +237,6 @@ async function finish(request: QuantizeRequest, done: Finished): Promise<Quantiz
     logger,
   );
   return { path: request.outputPath, reportPath, report };
-}
-
-/** What judging needs of a request: the tokenizer, the texts and the kind of model. */
-export type FidelityRequest = Pick<
-  QuantizeRequest,
-  "tokenizer" | "padTokenId" | "settings" | "calibration" | "rerank" | "sparse" | "multiVector"
->;
-
-function fidelitySetup(request: FidelityRequest, maxLength: number): FidelitySetup {
-  const { batchSize } = request.settings;
-  if (request.rerank) {
-    const { tokenizer, template } = request.rerank;
-    const held = builtinRerankHeldOut();
-    const heldOutSet = pairBatches(tokenizer, held, maxLength, batchSize, request.padTokenId, template);
-    return {
-      calibrationSet: pairBatches(tokenizer, calibrationPairs(request.calibration), maxLength, batchSize, request.padTokenId, template),
-      heldOutSet,
-      heldOut: { texts: held.pairs.map(([, document]) => document), origin: held.origin },
-      judge: rerankJudge(heldOutSet, held.queries) as Judge,
-    };
-  }
-  if (request.multiVector) {
-    const held = builtinRerankHeldOut();
-    const queryTexts = [...new Set(held.pairs.map(([query]) => query))];
-    const queries = textBatches(request, queryTexts, maxLength);
-    const documents = textBatches(
-      request,
-      held.pairs.map(([, document]) => document),
-      maxLength,
-    );
-    const pairQuery = held.pairs.map(([query]) => queryTexts.indexOf(query));
-    return {
-      calibrationSet: textBatches(request, request.calibration.texts, maxLength),
-      heldOutSet: documents,
-      heldOut: { texts: held.pairs.map(([, document]) => document), origin: held.origin },
-      judge: multiVectorJudge(queries, documents, pairQuery, held.queries) as Judge,
-    };
-  }
-  const heldOut = heldOutTexts(request.calibration.texts);
-  if (heldOut.texts.length < 2) throw new QuantizationError("fewer than 2 held-out texts remain once calibration texts are excluded");
-  const heldOutSet = textBatches(request, heldOut.texts, maxLength);
-  const judge = (request.sparse ? sparseJudge(heldOutSet) : embeddingJudge(heldOutSet)) as Judge;
-  return { calibrationSet: textBatches(request, request.calibration.texts, maxLength), heldOutSet, heldOut, judge };
-}
-
-function textBatches(request: FidelityRequest, texts: readonly string[], maxLength: number): TextBatches {
-  const { sequences, truncated } = tokenizeTexts(request.tokenizer, texts, maxLength);
-  return { texts: texts.length, truncated, batches: batchByLength(sequences, request.settings.batchSize, request.padTokenId) };
 }
 
 /** Up to PROBE_ROWS held-out texts of median length, as one batch. */
@@ -366,18 +309,8 @@ async function calibrate(
         candidates.map((name) => ({ ...observe(name), channelAbsMax: grouped.has(name) })),
         true,
       );
-      if (settings.smoothing && groups.length > 0) {
-        const channelAbsMax = new Map(
-          Object.entries(early).flatMap(([name, st]) => (st.channelAbsMax ? [[name, st.channelAbsMax] as const] : [])),
-        );
-        ({ model, smoothed, factors } = applySmoothing(source, groups, channelAbsMax, settings.smoothing));
-        if (smoothed.length > 0) {
-          const worst = Math.max(...smoothed.map((s) => s.outlierRatio));
-          logger.info(
-            `SmoothQuant: smoothed ${smoothed.length} activations with outlier channels (largest channel up to ${worst.toFixed(1)}× the median)`,
-          );
-        }
-      }
+      if (settings.smoothing && groups.length > 0)
+        ({ model, smoothed, factors } = smoothWith(source, groups, early, settings.smoothing, logger));
       // Unsmoothed tensors go on accumulating under their own names; smoothed ones start afresh.
       const sourceOf = new Map(smoothed.map((s) => [s.smoothed, s.activation]));
       const activations = activationsToCalibrate(model, settings.attentionMatMuls);
@@ -407,6 +340,60 @@ function smoothingSplit(batches: TokenBatch[], smoothing: boolean): { first: Tok
   const first = evenlySpaced(batches, count);
   const chosen = new Set(first);
   return { first, rest: batches.filter((b) => !chosen.has(b)) };
+}
+
+/** SmoothQuant over the groups whose measured channel maxima show outlier channels. */
+function smoothWith(
+  source: Model,
+  groups: readonly SmoothingGroup[],
+  observed: Record<string, TensorStatistics>,
+  options: SmoothingOptions,
+  logger: Logger,
+): SmoothingResult {
+  const channelAbsMax = new Map(
+    Object.entries(observed).flatMap(([name, st]) => (st.channelAbsMax ? [[name, st.channelAbsMax] as const] : [])),
+  );
+  const result = applySmoothing(source, groups, channelAbsMax, options);
+  if (result.smoothed.length > 0) {
+    const worst = Math.max(...result.smoothed.map((s) => s.outlierRatio));
+    logger.info(
+      `SmoothQuant: smoothed ${result.smoothed.length} activations with outlier channels (largest channel up to ${worst.toFixed(1)}× the median)`,
+    );
+  }
+  return result;
+}
+
+/**
+ * Dynamic mode quantizes each activation per tensor at run time, so outlier channels cost it as
+ * much as static mode: the same per-channel migration, its channel maxima measured on a few
+ * calibration batches (no ranges are needed).
+ */
+async function smoothForDynamic(request: QuantizeRequest, set: TextBatches, worker: IsolatedSession): Promise<Smoothed> {
+  const { settings, logger } = request;
+  const source = request.model;
+  const groups = settings.smoothing ? smoothingGroups(source) : [];
+  if (!settings.smoothing || groups.length === 0) return { model: source, smoothed: [] };
+  const options = settings.smoothing;
+  const { first } = smoothingSplit(
+    set.batches.map((b) => b.batch),
+    true,
+  );
+  const activations = groups.map((g) => g.activation);
+  return withTemporarySession(
+    source,
+    activations,
+    request.outputPath,
+    "smoothing",
+    async (session) => {
+      const observed = await observeBatches(
+        session,
+        first,
+        activations.map((name) => ({ name, observer: "minmax", bins: settings.bins, channelAbsMax: true })),
+      );
+      return smoothWith(source, groups, observed, options, logger);
+    },
+    worker,
+  );
 }
 
 function rangesFrom(
@@ -454,14 +441,37 @@ interface Outcome {
   quantized: QuantizedModel;
   metrics: object;
   score: number;
-  keptInFloat: Set<string>;
+  kept: Kept;
+  sensitivity: Sensitivity[];
   attempts: FallbackAttempt[];
 }
 
-/** Quantizes, measures, and keeps more of the most sensitive MatMuls in float until fidelity holds. */
+/**
+ * What the fallback keeps at higher precision: MatMuls (float, or 8 bits in INT4), embedding
+ * tables (float16) and INT4's activations (float compute).
+ */
+interface Kept {
+  /** MatMuls in float. */
+  matMuls: ReadonlySet<string>;
+  /** INT4: MatMuls at 8 bits. */
+  eightBit: ReadonlySet<string>;
+  tables: ReadonlySet<string>;
+  activations: boolean;
+}
+
+const NOTHING_KEPT: Kept = { matMuls: new Set(), eightBit: new Set(), tables: new Set(), activations: false };
+
+/** The unit of INT4's activations (MatMulNBits at accuracy_level 4 quantizes them to int8 per block of K). */
+const INT4_ACTIVATIONS: FallbackUnit = { kind: "activations", names: ["MatMulNBits activations (int8 per block)"] };
+
+/**
+ * Quantizes and measures; below the threshold, ranks every quantized part (MatMuls with their
+ * weights and activation ranges, embedding tables) by what it alone costs the held-out score,
+ * and keeps more of the costliest at higher precision until the score holds.
+ */
 async function quantizeUntilFaithful(
   request: QuantizeRequest,
-  model: Model,
+  prepared: Smoothed,
   calibrated: Calibrated | undefined,
   reference: unknown,
   judge: Judge,
@@ -469,106 +479,183 @@ async function quantizeUntilFaithful(
 ): Promise<Outcome> {
   const { settings, logger } = request;
   const attempts: Outcome["attempts"] = [];
-  let keptInFloat = new Set<string>();
-  let ranking: string[] | undefined;
+  const label = precisionLabel(settings.mode);
+  let kept = NOTHING_KEPT;
+  let keptUnits = 0;
+  let floatUnits = 0; // INT4's last rung: MatMul units in float rather than at 8 bits
+  let ranking: Sensitivity[] | undefined;
   for (;;) {
-    const quantized = rewrite(model, settings, calibrated, keptInFloat);
-    validateModel(quantized.model);
-    const temp = temporaryModelPath(request.outputPath, "int8");
-    try {
-      await writeModel(quantized.model, temp);
-      await worker.load(temp);
-      const { metrics, score: worst } = judge.compare(reference, await judge.measure(worker));
-      attempts.push({ keptInFloat: keptInFloat.size, [judge.scoreName]: round(worst, 6) } as FallbackAttempt);
-      if (worst >= settings.fidelityThreshold) {
-        // A model with external data names its data file: write it again under the final name.
-        if (existsSync(externalDataPathOf(temp))) await writeModel(quantized.model, request.outputPath);
-        else renameSync(temp, request.outputPath);
-        if (keptInFloat.size > 0)
-          logger.warn(
-            `kept ${keptInFloat.size} MatMuls ${fallbackPrecision(settings.mode)} to hold the fidelity threshold: ${[...keptInFloat].join(", ")}`,
-          );
-        return { quantized, metrics, score: worst, keptInFloat, attempts };
-      }
-      ranking ??= sensitivityRanking(model, quantized.quantized, calibrated, settings);
-      const next = keptInFloat.size === 0 ? 1 : keptInFloat.size * 2;
-      if (keptInFloat.size >= ranking.length) {
-        throw new QuantizationError(
-          `${precisionLabel(settings.mode)} cannot reach a ${judge.scoreLabel} of ${settings.fidelityThreshold}: even with every MatMul ${fallbackPrecision(settings.mode)} (embedding tables quantized) ` +
-            `it reaches ${worst.toFixed(4)}; lower fidelityThreshold or export FP32 (--fp32)`,
-        );
-      }
-      keptInFloat = new Set(ranking.slice(0, Math.min(next, ranking.length)));
-      logger.warn(
-        `${precisionLabel(settings.mode)} ${judge.scoreLabel} ${worst.toFixed(4)} is below ${settings.fidelityThreshold}; ` +
-          `retrying with the ${keptInFloat.size} most sensitive MatMuls ${fallbackPrecision(settings.mode)}`,
-      );
-    } finally {
-      removeModelFiles(temp);
+    const quantized = rewrite(prepared, settings, calibrated, kept);
+    const keptCount = kept.matMuls.size + kept.eightBit.size + kept.tables.size;
+    const { metrics, score: worst, accepted } = await judgeCandidate(request, quantized.model, reference, judge, worker, true);
+    attempts.push({ keptInFloat: keptCount + (kept.activations ? 1 : 0), [judge.scoreName]: round(worst, 6) } as FallbackAttempt);
+    if (accepted) {
+      if (kept.eightBit.size > 0)
+        logger.warn(`kept ${kept.eightBit.size} MatMuls at 8 bits to hold the fidelity threshold: ${[...kept.eightBit].join(", ")}`);
+      if (kept.matMuls.size > 0)
+        logger.warn(`kept ${kept.matMuls.size} MatMuls in float to hold the fidelity threshold: ${[...kept.matMuls].join(", ")}`);
+      if (kept.tables.size > 0)
+        logger.warn(`kept embedding tables in float16 to hold the fidelity threshold: ${[...kept.tables].join(", ")}`);
+      if (kept.activations) logger.warn("kept MatMulNBits' activations in float (accuracy_level 1) to hold the fidelity threshold");
+      return { quantized, metrics, score: worst, kept, sensitivity: ranking ?? [], attempts };
     }
+    ranking ??= await measureSensitivity(
+      request,
+      prepared,
+      calibrated,
+      fallbackUnits(prepared.model, quantized, settings),
+      reference,
+      judge,
+      worker,
+    );
+    const matMulUnits = ranking.filter((u) => u.kind === "matmuls");
+    if (keptUnits < ranking.length) keptUnits = doubled(keptUnits, ranking.length);
+    else if (settings.mode === "int4" && floatUnits < matMulUnits.length) floatUnits = doubled(floatUnits, matMulUnits.length);
+    else {
+      const top = ranking[0];
+      throw new QuantizationError(
+        `${label} cannot reach a ${judge.scoreLabel} of ${settings.fidelityThreshold}: even with every MatMul in float ` +
+          `and every embedding table in float16${settings.mode === "int4" ? " (activations in float)" : ""} it reaches ${worst.toFixed(4)}` +
+          (top ? `; the part that moves it most is ${describeUnit(top)} (quantized alone: ${top.score.toFixed(4)})` : "") +
+          "; lower fidelityThreshold or export FP32 (--fp32)",
+      );
+    }
+    kept = keptOf(ranking.slice(0, keptUnits), settings.mode, matMulUnits.slice(0, floatUnits));
+    logger.warn(
+      `${label} ${judge.scoreLabel} ${worst.toFixed(4)} is below ${settings.fidelityThreshold}; ` +
+        `retrying with the ${keptUnits} parts that cost it most kept at higher precision${floatUnits > 0 ? ` (${floatUnits} groups of MatMuls in float)` : ""} (first: ${describeUnit(ranking[0]!)})`,
+    );
   }
 }
 
-/** Where the fidelity fallback keeps a MatMul. */
-function fallbackPrecision(mode: QuantizationSettings["mode"]): string {
-  return mode === "int4" ? "at 8 bits" : "in float";
+/**
+ * Writes a candidate, loads it in the worker and judges it. `keep`: a passing candidate becomes
+ * the output file (written again under the final name when it has external data).
+ */
+async function judgeCandidate(
+  request: QuantizeRequest,
+  candidate: Model,
+  reference: unknown,
+  judge: Judge,
+  worker: IsolatedSession,
+  keep: boolean,
+): Promise<{ metrics: object; score: number; accepted: boolean }> {
+  validateModel(candidate);
+  const temp = temporaryModelPath(request.outputPath, "int8");
+  try {
+    await writeModel(candidate, temp);
+    await worker.load(temp);
+    const { metrics, score } = judge.compare(reference, await judge.measure(worker));
+    const accepted = keep && score >= request.settings.fidelityThreshold;
+    if (accepted) {
+      if (existsSync(externalDataPathOf(temp))) await writeModel(candidate, request.outputPath);
+      else renameSync(temp, request.outputPath);
+    }
+    return { metrics, score, accepted };
+  } finally {
+    removeModelFiles(temp);
+  }
 }
 
-function rewrite(
-  model: Model,
-  settings: QuantizationSettings,
+/** MatMuls measured together: consecutive in graph order, about one layer's (one run of the judge per group). */
+const MATMULS_PER_UNIT = 4;
+
+/** The embedding tables stored at low precision, one unit each, and the quantized MatMuls, a few consecutive ones per unit. */
+function fallbackUnits(model: Model, candidate: QuantizedModel, settings: QuantizationSettings): FallbackUnit[] {
+  const units: FallbackUnit[] = embeddingTargets(new GraphIndex(model.graph)).map((t) => ({ kind: "table", names: [t.initializer.name] }));
+  if (settings.mode === "int4" && settings.accuracyLevel === 4) units.push(INT4_ACTIVATIONS);
+  for (let i = 0; i < candidate.quantized.length; i += MATMULS_PER_UNIT)
+    units.push({ kind: "matmuls", names: candidate.quantized.slice(i, i + MATMULS_PER_UNIT) });
+  return units;
+}
+
+/**
+ * Each unit's cost, measured: the held-out score of the model with that unit alone quantized
+ * (every other one kept), worst first. One run of the judge per unit; no estimate can tell a
+ * table that short texts cannot afford from one they can.
+ */
+async function measureSensitivity(
+  request: QuantizeRequest,
+  prepared: Smoothed,
   calibrated: Calibrated | undefined,
-  keepFloat: ReadonlySet<string>,
-): QuantizedModel {
+  units: readonly FallbackUnit[],
+  reference: unknown,
+  judge: Judge,
+  worker: IsolatedSession,
+): Promise<Sensitivity[]> {
+  const started = performance.now();
+  const measured: Sensitivity[] = [];
+  for (const unit of units) {
+    const candidate = rewrite(
+      prepared,
+      request.settings,
+      calibrated,
+      keptOf(
+        units.filter((u) => u !== unit),
+        request.settings.mode,
+      ),
+    );
+    const { score } = await judgeCandidate(request, candidate.model, reference, judge, worker, false);
+    measured.push({ ...unit, score: round(score, 6) });
+  }
+  measured.sort((a, b) => a.score - b.score);
+  request.logger.info(
+    `measured what each of ${units.length} quantized parts costs the ${judge.scoreLabel} in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
+      `costliest: ${measured
+        .slice(0, 3)
+        .map((u) => `${describeUnit(u)} ${u.score.toFixed(4)}`)
+        .join(", ")}`,
+  );
+  return measured;
+}
+
+/** 1, then twice as many, at most `limit`. */
+const doubled = (count: number, limit: number) => Math.min(count === 0 ? 1 : count * 2, limit);
+
+/** What keeping `units` means in `mode`: INT4 keeps MatMuls at 8 bits, but those of `floatUnits` in float; INT8 keeps them in float. */
+function keptOf(units: readonly FallbackUnit[], mode: QuantizationSettings["mode"], floatUnits: readonly FallbackUnit[] = []): Kept {
+  const matMuls = units.flatMap((u) => (u.kind === "matmuls" ? u.names : []));
+  const float = new Set(mode === "int4" ? floatUnits.flatMap((u) => u.names) : matMuls);
+  return {
+    matMuls: float,
+    eightBit: new Set(mode === "int4" ? matMuls.filter((name) => !float.has(name)) : []),
+    tables: new Set(units.flatMap((u) => (u.kind === "table" ? u.names : []))),
+    activations: units.some((u) => u.kind === "activations"),
+  };
+}
+
+function describeUnit(unit: FallbackUnit): string {
+  return unit.kind === "table"
+    ? `embedding table ${unit.names[0]}`
+    : unit.kind === "activations"
+      ? unit.names[0]!
+      : `MatMuls ${unit.names.join(", ")}`;
+}
+
+function rewrite(prepared: Smoothed, settings: QuantizationSettings, calibrated: Calibrated | undefined, kept: Kept): QuantizedModel {
   const metadata = {
     quantization_mode: settings.mode,
     quantization_report: REPORT_FILE,
-    ...(calibrated ? { calibration_method: settings.method, smoothed_activations: String(calibrated.smoothed.length) } : {}),
+    ...(calibrated ? { calibration_method: settings.method } : {}),
+    ...(settings.mode !== "int4" && settings.smoothing ? { smoothed_activations: String(prepared.smoothed.length) } : {}),
   };
-  // INT4's fallback keeps the most sensitive MatMuls at 8 bits, INT8's in float.
-  if (settings.mode === "int4") return quantizeInt4(model, { accuracyLevel: settings.accuracyLevel, eightBit: keepFloat, metadata });
-  if (!calibrated) return quantizeDynamic(model, { keepFloat, metadata });
-  return quantizeStatic(model, {
+  const source = tablesInFloat16(prepared.model, kept.tables);
+  const keepFloat = kept.matMuls;
+  if (settings.mode === "int4")
+    return quantizeInt4(source, {
+      accuracyLevel: kept.activations ? 1 : settings.accuracyLevel,
+      eightBit: kept.eightBit,
+      keepFloat,
+      metadata,
+    });
+  if (!calibrated) return quantizeDynamic(source, { keepFloat, metadata });
+  return quantizeStatic(source, {
     activationType: settings.activationType,
     ranges: calibrated.ranges,
     keepFloat,
     attentionMatMuls: settings.attentionMatMuls,
     metadata,
   });
-}
-
-/**
- * MatMuls ordered by the quantization noise they add (estimated, no extra runs): relative noise
- * of their activations (from the calibration histograms and chosen ranges) plus that of their
- * per-channel int8 weights.
- */
-function sensitivityRanking(
-  model: Model,
-  quantized: readonly string[],
-  calibrated: Calibrated | undefined,
-  settings: QuantizationSettings,
-): string[] {
-  const chosen = new Set(quantized);
-  const scored = matMulTargets(new GraphIndex(model.graph))
-    .filter((t) => chosen.has(t.node.name))
-    .map((t) => {
-      let noise = 0;
-      for (const { value } of t.activations) {
-        const stats = calibrated?.statistics[value]?.observer;
-        const range = calibrated?.ranges.get(value);
-        if (stats && range) noise += relativeNoise(stats, range, settings.activationType);
-      }
-      if (t.weight) {
-        const { initializer, channelAxis } = t.weight;
-        const values = initializerToFloat32(initializer);
-        noise +=
-          settings.mode === "int4"
-            ? int4RelativeNoise(values, initializer.dims[0]!, initializer.dims[1]!)
-            : perChannelRelativeNoise(values, initializer.dims, channelAxis);
-      }
-      return { node: t.node.name, noise };
-    });
-  return scored.sort((a, b) => b.noise - a.noise).map((s) => s.node);
 }
 
 async function floatReference(session: IsolatedSession, judge: Judge, probe: TokenBatch, probes: string[]): Promise<FloatReference> {
@@ -591,7 +678,7 @@ function evenlySpaced<T>(items: readonly T[], count: number): T[] {
  * each file in turn.
  */
 export async function judgeModelFiles(
-  request: FidelityRequest & { maxSequence: number },
+  request: JudgingRequest & { maxSequence: number },
   referencePath: string,
   candidatePaths: readonly string[],
 ): Promise<{ scoreName: string; scoreLabel: string; scores: number[] }> {

@@ -183,16 +183,3 @@ export function expectedSquaredError(state: HistogramState, range: Range, type: 
   });
   return total > 0 ? error / total : 0;
 }
-
-/**
- * Quantization noise power relative to the signal's (E[(x − x̂)²] / E[x²]): how much a tensor
- * suffers from int8 with `range`. Used to rank MatMuls by sensitivity.
- */
-export function relativeNoise(state: ObserverState, range: Range, type: ActivationType): number {
-  const meanSquare = state.count > 0 ? state.sumSquares / state.count : 0;
-  if (!(meanSquare > 0)) return 0;
-  if (state.kind === "histogram") return expectedSquaredError(state, range, type) / meanSquare;
-  const { qmin, qmax } = integerBounds(type);
-  const step = (Math.max(range.max, 0) - Math.min(range.min, 0)) / (qmax - qmin);
-  return (step * step) / 12 / meanSquare;
-}

@@ -1,7 +1,7 @@
 // How far INT8 scores of a reranker stay from FP32 on held-out query/document pairs: Spearman's
-// rank correlation of the scores (over every pair — the fallback's score — and per query), and
-// how much of each query's top-k ranking survives.
-import { OUTPUT } from "../artifact/names.js";
+// rank correlation of the scores (over every pair, and per query), and how much of each query's
+// top-k ranking survives. A reranker is judged per query — over every pair, the spread between
+// queries hides swapped near ties — on both the mean per-query Spearman and the top-k agreement.
 import { batchFeeds } from "../ort/feeds.js";
 import type { FidelityJudge } from "./judge.js";
 import type { TextBatches } from "./tokenize.js";
@@ -21,18 +21,23 @@ export interface RankFidelityMetrics {
 }
 
 /**
- * Rerankers: the relevance logit (the last label's) of every held-out pair. `queries[q]` lists
+ * Rerankers: the relevance logit (`output`'s last label) of every held-out pair. `queries[q]` lists
  * the pair indices of query q; the batches' `rows` map each row to its pair.
  */
-export function rerankJudge(heldOut: TextBatches, queries: readonly number[][]): FidelityJudge<Float32Array, RankFidelityMetrics> {
+export function rerankJudge(
+  heldOut: TextBatches,
+  queries: readonly number[][],
+  output: string,
+  bounds: RankBounds,
+): FidelityJudge<Float32Array, RankFidelityMetrics & { topKThreshold: number }> {
   return {
-    scoreName: "spearman",
-    scoreLabel: "held-out Spearman correlation",
+    scoreName: "rankScore",
+    scoreLabel: `held-out rank score (per-query Spearman mean, with top-${TOP_K} agreement held at ${bounds.topK})`,
     measure: async (session) => {
       const scores = new Float32Array(heldOut.texts);
       for (const { batch, rows } of heldOut.batches) {
-        const logits = (await session.run(batchFeeds(batch, session.inputNames), [OUTPUT.logits]))[OUTPUT.logits];
-        if (!logits) throw new Error("the model did not return logits");
+        const logits = (await session.run(batchFeeds(batch, session.inputNames), [output]))[output];
+        if (!logits) throw new Error(`the model did not return ${output}`);
         const labels = logits.data.length / batch.batch;
         rows.forEach((pair, row) => (scores[pair] = logits.data[row * labels + labels - 1]!));
       }
@@ -40,12 +45,27 @@ export function rerankJudge(heldOut: TextBatches, queries: readonly number[][]):
     },
     compare: (reference, candidate) => {
       const metrics = compareRankings(reference, candidate, queries, TOP_K);
-      return { metrics, score: metrics.spearman };
+      return { metrics: { ...metrics, topKThreshold: bounds.topK }, score: rankScore(metrics, bounds) };
     },
     summary: (m) =>
       `held-out Spearman vs FP32 over ${m.pairs} pairs ${m.spearman.toFixed(4)} (per query mean ${m.querySpearman.mean.toFixed(4)} / min ${m.querySpearman.min.toFixed(4)}), ` +
       `top-${m.topKAgreement.k} agreement mean ${m.topKAgreement.mean.toFixed(3)} / min ${m.topKAgreement.min.toFixed(3)}`,
   };
+}
+
+/** What a reranker must keep: the mean per-query Spearman (the fidelity threshold) and the mean top-k agreement. */
+export interface RankBounds {
+  spearman: number;
+  topK: number;
+}
+
+/**
+ * The stricter of the two bounds as one score against the Spearman bound: the per-query Spearman
+ * mean, or the Spearman bound lowered by however far top-k agreement falls short of its own.
+ * It reaches `bounds.spearman` exactly when both hold.
+ */
+export function rankScore(metrics: RankFidelityMetrics, bounds: RankBounds): number {
+  return Math.min(metrics.querySpearman.mean, bounds.spearman + metrics.topKAgreement.mean - bounds.topK);
 }
 
 export function compareRankings(

@@ -2,38 +2,7 @@
 // the usual ops), undefined elsewhere. The quantizer needs them to tell a 2-D MatMul (which
 // onnxruntime turns into a float Gemm before any QDQ fusion) from a batched one.
 import type { Graph, Initializer } from "../graph/ir.js";
-
-const SAME_AS_FIRST = new Set([
-  "Cast",
-  "Erf",
-  "Tanh",
-  "Relu",
-  "Sigmoid",
-  "Sqrt",
-  "Neg",
-  "Exp",
-  "Log",
-  "Abs",
-  "Softmax",
-  "LayerNormalization",
-  "Identity",
-  "Gelu",
-  "FastGelu",
-  "BiasGelu",
-  "QuantizeLinear",
-  "DequantizeLinear",
-  "Transpose",
-  "Slice",
-  "Concat",
-  "Split",
-  "SkipLayerNormalization",
-  "Dropout",
-  "Attention",
-  "MultiHeadAttention",
-  "RotaryEmbedding",
-  "QuickGelu",
-]);
-const BROADCAST = new Set(["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Where", "Equal", "Less", "Greater", "And", "Or"]);
+import { opPolicy } from "./op-policy.js";
 
 export function inferRanks(graph: Graph): Map<string, number> {
   const ranks = new Map<string, number>();
@@ -52,8 +21,9 @@ export function inferRanks(graph: Graph): Map<string, number> {
     const [r0, r1] = r;
     let rank: number | undefined;
     const op = node.opType;
-    if (SAME_AS_FIRST.has(op)) rank = r0;
-    else if (BROADCAST.has(op)) rank = r.every((x) => x !== undefined) ? Math.max(...(r as number[])) : undefined;
+    const follows = opPolicy(op).rank;
+    if (follows === "first") rank = r0;
+    else if (follows === "broadcast") rank = r.every((x) => x !== undefined) ? Math.max(...(r as number[])) : undefined;
     else if (op === "MatMul") rank = r0 !== undefined && r1 !== undefined && r0 >= 2 && r1 >= 2 ? Math.max(r0, r1) : undefined;
     else if (op === "Gemm") rank = 2;
     else if (op === "Shape") rank = 1;

@@ -22,15 +22,33 @@ export type EmbeddingFidelityReport = FidelityMetrics & {
   worstLayers: LayerError[];
 };
 
-/** A reranker's: rank correlation of its scores, Spearman over all pairs against the threshold. */
+/**
+ * A reranker's: rank correlation of its scores; `rankScore` (rank-fidelity.ts) is held against the
+ * threshold: the per-query Spearman mean, and top-k agreement against `topKThreshold`.
+ */
 export type RankFidelityReport = RankFidelityMetrics & {
   threshold: number;
+  topKThreshold: number;
+  rankScore: number;
   passed: boolean;
   worstLayers: LayerError[];
 };
 
-/** One try of the mixed-precision fallback: how many MatMuls stayed float, and the judge's score. */
+/** One try of the mixed-precision fallback: how many parts (MatMuls, tables) it kept at higher precision, and the judge's score. */
 export type FallbackAttempt = { keptInFloat: number } & Record<string, number>;
+
+/** A quantized part of the model the fallback can keep at higher precision. */
+export interface FallbackUnit {
+  /** activations: INT4's activations, quantized to int8 per block inside MatMulNBits (kept: accuracy_level 1, float compute). */
+  kind: "matmuls" | "table" | "activations";
+  /** MatMul/Gemm nodes (their weights and activation ranges; a few consecutive ones, about a layer), or one table initializer. */
+  names: string[];
+}
+
+/** A unit and the held-out score of the model with only that unit quantized. */
+export interface Sensitivity extends FallbackUnit {
+  score: number;
+}
 
 /** quantization_report.json; `F`: how fidelity was judged (embedding models by default). */
 export interface QuantizationReport<F = EmbeddingFidelityReport, A = { keptInFloat: number; worstCosine: number }> {
@@ -50,14 +68,26 @@ export interface QuantizationReport<F = EmbeddingFidelityReport, A = { keptInFlo
   };
   smoothing?: { alpha: number; outlierRatio: number; smoothed: SmoothedActivation[] };
   fidelity: F;
-  fallback: { keptInFloat: string[]; attempts: A[] };
+  fallback: {
+    /** MatMuls kept in float. */
+    keptInFloat: string[];
+    /** INT4: MatMuls stored at 8 bits (MatMulNBits bits 8). */
+    keptAt8Bits?: string[];
+    /** Embedding tables stored as float16 instead of int8/int4. */
+    tablesInFloat16: string[];
+    /** INT4: MatMulNBits computes in float (accuracy_level 1) instead of quantizing its activations per block. */
+    floatActivations: boolean;
+    /** When the first candidate failed: each quantized part's held-out score with it alone quantized, worst first. */
+    sensitivity: Sensitivity[];
+    attempts: A[];
+  };
   matMuls: { quantized: number; float: Array<{ node: string; reason: string }> };
   /** The FP32 file and the quantized one (INT8 or INT4). */
   sizes: { fp32Bytes: number; quantizedBytes: number; ratio: number };
   seconds: { calibration: number; fidelity: number; total: number };
 }
 
-export type RerankQuantizationReport = QuantizationReport<RankFidelityReport, { keptInFloat: number; spearman: number }>;
+export type RerankQuantizationReport = QuantizationReport<RankFidelityReport, { keptInFloat: number; rankScore: number }>;
 /** Either report. */
 export type AnyQuantizationReport = QuantizationReport | RerankQuantizationReport;
 
@@ -74,8 +104,9 @@ export interface ReportInputs {
     seconds: number;
     calibratedTensors: number;
     excluded: Array<{ tensor: string; reason: string }>;
-    smoothed: SmoothedActivation[];
   };
+  /** Activations SmoothQuant migrated (static and dynamic modes). */
+  smoothed: SmoothedActivation[];
   outcome: {
     /** The judge's metrics, its score's name and value, and its log line. */
     metrics: object;
@@ -83,6 +114,10 @@ export interface ReportInputs {
     score: number;
     summary: string;
     keptInFloat: string[];
+    keptAt8Bits: string[];
+    tablesInFloat16: string[];
+    floatActivations: boolean;
+    sensitivity: Sensitivity[];
     attempts: FallbackAttempt[];
     quantized: number;
     float: Array<{ node: string; reason: string }>;
@@ -114,9 +149,7 @@ export function writeQuantizationReport(inputs: ReportInputs, logger: Logger): {
           },
         }
       : {}),
-    ...(settings.mode === "static" && settings.smoothing
-      ? { smoothing: { ...settings.smoothing, smoothed: calibrated?.smoothed ?? [] } }
-      : {}),
+    ...(settings.mode !== "int4" && settings.smoothing ? { smoothing: { ...settings.smoothing, smoothed: inputs.smoothed } } : {}),
     fidelity: {
       ...outcome.metrics,
       threshold: settings.fidelityThreshold,
@@ -124,7 +157,14 @@ export function writeQuantizationReport(inputs: ReportInputs, logger: Logger): {
       passed: outcome.score >= settings.fidelityThreshold,
       worstLayers: inputs.worstLayers,
     },
-    fallback: { keptInFloat: outcome.keptInFloat, attempts: outcome.attempts },
+    fallback: {
+      keptInFloat: outcome.keptInFloat,
+      ...(settings.mode === "int4" ? { keptAt8Bits: outcome.keptAt8Bits } : {}),
+      tablesInFloat16: outcome.tablesInFloat16,
+      floatActivations: outcome.floatActivations,
+      sensitivity: outcome.sensitivity,
+      attempts: outcome.attempts,
+    },
     matMuls: { quantized: outcome.quantized, float: outcome.float },
     sizes: sizes(inputs.fp32Path, inputs.outputPath),
     seconds: { calibration: round(calibrated?.seconds ?? 0), fidelity: round(inputs.fidelitySeconds), total: round(inputs.totalSeconds) },
@@ -151,7 +191,8 @@ function describeSettings(
       ? {
           weights: `4-bit, symmetric, blocks of ${BLOCK_SIZE} along the input features, one float scale each (MatMulNBits, accuracy_level ${settings.accuracyLevel})`,
           embeddingTables: `4-bit in blocks of ${BLOCK_SIZE} along the hidden axis when read by Gather (GatherBlockQuantized), else int8 per hidden channel`,
-          fallback: "the MatMuls listed in fallback.keptInFloat are stored at 8 bits (MatMulNBits bits 8), not in float",
+          fallback:
+            "the MatMuls listed in fallback.keptAt8Bits are stored at 8 bits (MatMulNBits bits 8), those in fallback.keptInFloat in float",
         }
       : {
           weights: "int8, symmetric, one scale per output channel",
@@ -168,7 +209,11 @@ function describeSettings(
             attentionMatMuls: settings.attentionMatMuls ? "int8" : "float",
             smoothing: settings.smoothing || "off",
           }
-        : { activations: "uint8, quantized at run time (DynamicQuantizeLinear)", attentionMatMuls: "float" }),
+        : {
+            activations: "uint8, quantized at run time (DynamicQuantizeLinear)",
+            attentionMatMuls: "float",
+            smoothing: settings.smoothing || "off",
+          }),
     maxLength,
     batchSize: settings.batchSize,
     calibrationTexts: { origin: calibration.origin, count: set.texts },

@@ -1,7 +1,8 @@
 // Query/document pairs for quantizing a reranker: the calibration texts paired up (each text the
 // query of the next: both segments and their token types see realistic activations), and the
-// built-in held-out set (RERANK_HELD_OUT in builtin-corpora.ts: queries, each with documents of
-// mixed relevance) the fidelity judgement ranks. Pairs are encoded with the model's own pair
+// built-in held-out set (RERANK_HELD_OUT in builtin-corpora.ts: queries, each with eight
+// documents of mixed relevance and a near-tied twin of each, the same document reworded by a few
+// words — near ties are where a reranker's ranking breaks first) the fidelity judgement ranks. Pairs are encoded with the model's own pair
 // template, the document truncated to the length limit.
 import { PairEncoder, PairEncodingError, type PairTokenizer } from "../artifact/pairs.js";
 import { RERANK_HELD_OUT } from "./builtin-corpora.js";

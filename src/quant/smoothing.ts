@@ -3,13 +3,16 @@
 // them leaves the others a handful of levels. Dividing channel j of the activation by
 // s_j = max|X_j|^α / max|W_j|^(1−α) and multiplying row j of every consuming weight by s_j
 // leaves X·W unchanged and moves the difficulty into the (per-channel quantized) weights.
-// The 1/s is folded into the producing LayerNorm's gamma/beta when the MatMuls are its only
-// readers; otherwise (post-norm residuals read it too) a Mul on the MatMul branch applies it.
+// The 1/s is folded into the producer's per-channel affine part when the MatMuls are its only
+// readers — LayerNorm gamma/beta, RMSNorm's scale (SimplifiedLayerNormalization), a Mul by a
+// [channels] constant (the portable RMSNorm's gamma): op-policy.ts names these anchors —;
+// otherwise (post-norm residuals read it too) a Mul on the MatMul branch applies it.
 import { DataType, type Initializer, type Model, type Node, elementCount } from "../graph/ir.js";
 import { initializerToFloat32 } from "../graph/onnx-reader.js";
 import { GraphIndex, NameAllocator, NodeEdits, lazyBytes, makeNode, withoutUnusedInitializers } from "./graph-index.js";
 import { axisLayout } from "./int8.js";
 import { type WeightInput, maskCarriers, matMulTargets } from "./targets.js";
+import { type SmoothingAnchor, opPolicy } from "./op-policy.js";
 
 export interface SmoothingOptions {
   /** Migration strength: 0 keeps activations as they are, 1 moves all range into weights (default 0.5). */
@@ -28,14 +31,15 @@ export interface SmoothingGroup {
 
 export interface SmoothedActivation {
   activation: string;
-  /** The tensor the MatMuls now read (the activation itself when folded into its LayerNorm). */
+  /** The tensor the MatMuls now read (the activation itself when folded into its producer). */
   smoothed: string;
   channels: number;
   /** max / median of the channel maxima, before smoothing. */
   outlierRatio: number;
   /** Channels above outlierRatio × median. */
   outlierChannels: number[];
-  folded: "layernorm" | "mul";
+  /** Into which producer 1/s was folded, or "mul": a Mul inserted on the MatMul branch. */
+  folded: SmoothingAnchor["label"] | "mul";
 }
 
 export interface SmoothingResult {
@@ -112,24 +116,21 @@ export function applySmoothing(
       edits.setInput(node, weight.slot, scaled);
     }
     const inverse = scales.map((s) => 1 / s);
-    const norm = exclusiveLayerNorm(index, group);
-    if (norm) {
-      const [, gamma, beta] = norm.inputs as [string, string, string];
-      const newGamma = names.fresh(`${gamma}_smoothed`);
-      const newBeta = names.fresh(`${beta}_smoothed`);
-      added.push(
-        scaledVector(index.initializers.get(gamma)!, newGamma, inverse),
-        scaledVector(index.initializers.get(beta)!, newBeta, inverse),
-      );
-      edits.setInput(norm, 1, newGamma);
-      edits.setInput(norm, 2, newBeta);
+    const anchor = exclusiveAnchor(index, group, absMax.length);
+    if (anchor) {
+      for (const slot of anchor.slots) {
+        const source = anchor.node.inputs[slot]!;
+        const scaledName = names.fresh(`${source}_smoothed`);
+        added.push(scaledVector(index.initializers.get(source)!, scaledName, inverse));
+        edits.setInput(anchor.node, slot, scaledName);
+      }
       smoothed.push({
         activation: group.activation,
         smoothed: group.activation,
         channels: absMax.length,
         outlierRatio: ratio,
         outlierChannels,
-        folded: "layernorm",
+        folded: anchor.label,
       });
       factors.set(group.activation, inverse);
       continue;
@@ -180,15 +181,34 @@ function inputChannelAbsMax(group: SmoothingGroup, channels: number): Float32Arr
   return out;
 }
 
-/** The LayerNormalization producing the activation, when the group's MatMuls are its only readers. */
-function exclusiveLayerNorm(index: GraphIndex, group: SmoothingGroup): Node | undefined {
+/**
+ * The per-channel affine producer of the activation (an op-policy smoothing anchor whose scale
+ * and shift are [channels] float initializers), when the group's MatMuls are its only readers:
+ * the node and the input slots to scale by 1/s.
+ */
+function exclusiveAnchor(
+  index: GraphIndex,
+  group: SmoothingGroup,
+  channels: number,
+): { node: Node; slots: number[]; label: SmoothingAnchor["label"] } | undefined {
   const producer = index.producers.get(group.activation);
-  if (!producer || producer.opType !== "LayerNormalization" || producer.outputs[0] !== group.activation) return undefined;
-  const [, gamma, beta] = producer.inputs;
-  if (!gamma || !beta || !index.floatInitializer(gamma) || !index.floatInitializer(beta)) return undefined;
-  if (index.graphOutputs.has(group.activation)) return undefined;
+  const anchor = producer?.domain === "" ? opPolicy(producer.opType).smoothingAnchor : undefined;
+  if (!producer || !anchor || producer.outputs[0] !== group.activation || index.graphOutputs.has(group.activation)) return undefined;
+  const perChannel = (slot: number) => {
+    const init = index.floatInitializer(producer.inputs[slot] ?? "");
+    return init !== undefined && init.dims.length === 1 && init.dims[0] === channels;
+  };
+  const scaleSlots = anchor.scale === "constant" ? producer.inputs.map((_, slot) => slot).filter(perChannel) : [anchor.scale];
+  // A Mul of two constants, or of a tensor by a scalar, is no per-channel scale of the activation.
+  if (scaleSlots.length !== 1 || !perChannel(scaleSlots[0]!)) return undefined;
+  const slots = [scaleSlots[0]!];
+  if (anchor.shift !== undefined && (producer.inputs[anchor.shift] ?? "") !== "") {
+    if (!perChannel(anchor.shift)) return undefined;
+    slots.push(anchor.shift);
+  }
   const readers = new Set(group.consumers.map((c) => c.node));
-  return index.usesOf(group.activation).every((use) => readers.has(use.node) && use.slot === 0) ? producer : undefined;
+  const exclusive = index.usesOf(group.activation).every((use) => readers.has(use.node) && use.slot === 0);
+  return exclusive ? { node: producer, slots, label: anchor.label } : undefined;
 }
 
 /** `source` with index j along `axis` multiplied by scales[j], computed when written. */

@@ -1,7 +1,6 @@
 // How far INT8 sparse vectors (SPLADE's sparse_embedding) stay from FP32 on held-out texts, in
 // the terms retrieval uses them: the cosine of each text's sparse vector (the fallback's score is
 // the worst one) and the overlap of its top-64 terms.
-import { OUTPUT } from "../artifact/names.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { cosine } from "./fidelity.js";
 import type { FidelityJudge } from "./judge.js";
@@ -18,15 +17,16 @@ export interface SparseFidelityMetrics {
   topTerms: { k: number; mean: number; min: number };
 }
 
-export function sparseJudge(heldOut: TextBatches): FidelityJudge<Float32Array[], SparseFidelityMetrics> {
+/** Vocabulary-sized sparse vectors (`output`, one row per text) of the held-out texts. */
+export function sparseJudge(heldOut: TextBatches, output: string): FidelityJudge<Float32Array[], SparseFidelityMetrics> {
   return {
     scoreName: "worstSparseCosine",
     scoreLabel: "held-out sparse-vector cosine",
     measure: async (session) => {
       const vectors = new Array<Float32Array>(heldOut.texts);
       for (const { batch, rows } of heldOut.batches) {
-        const out = (await session.run(batchFeeds(batch, session.inputNames), [OUTPUT.sparseEmbedding]))[OUTPUT.sparseEmbedding];
-        if (!out) throw new Error("the model did not return sparse_embedding");
+        const out = (await session.run(batchFeeds(batch, session.inputNames), [output]))[output];
+        if (!out) throw new Error(`the model did not return ${output}`);
         const vocab = out.data.length / batch.batch;
         rows.forEach((text, row) => (vectors[text] = out.data.slice(row * vocab, (row + 1) * vocab)));
       }

@@ -3,6 +3,7 @@
 // inputs, and embedding tables read only through row lookups.
 import { DataType, type Graph, type Initializer, type Node } from "../graph/ir.js";
 import type { GraphIndex } from "./graph-index.js";
+import { opPolicy } from "./op-policy.js";
 
 export interface WeightInput {
   slot: number;
@@ -32,7 +33,8 @@ export function matMulTargets(index: GraphIndex): MatMulTarget[] {
   const targets: MatMulTarget[] = [];
   for (const node of index.graph.nodes) {
     if (node.domain !== "") continue;
-    const target = node.opType === "MatMul" ? matMulTarget(index, node) : node.opType === "Gemm" ? gemmTarget(index, node) : undefined;
+    const kind = opPolicy(node.opType).quantize;
+    const target = kind === "matmul" ? matMulTarget(index, node) : kind === "gemm" ? gemmTarget(index, node) : undefined;
     if (target) targets.push(target);
   }
   return targets;
