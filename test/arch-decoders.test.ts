@@ -435,3 +435,27 @@ describe("checkpoints as published", () => {
     expect(model.metadata.sentence_pooling).toBe("lasttoken");
   });
 });
+
+describe("quantized decoders with outlier channels in their norms", () => {
+  // Qwen3 layout, 4 layers, hidden 64, input/post-attention norm weights ×25 on two channels (trained LLMs' outlier dimensions).
+  const model = () =>
+    syntheticQwen3({ seed: 5, layers: 4, hidden: 64, heads: 4, kvHeads: 2, headDim: 32, intermediate: 128, outlierFactor: 25 });
+  const quantize = async (options: Record<string, unknown>) => {
+    const dir = writeDecoderFolder(join(tempDir(), "qwen3-outliers"), model(), { pooling: "lasttoken" });
+    const out = join(tempDir(), "out");
+    const run = await runCli(["export", dir, "-o", out, ...Object.entries(options).flatMap(([k, v]) => [`--${k}`, String(v)])], {
+      env: {},
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(out, "quantization_report.json"), "utf8"));
+    return report.fidelity.worstCosine as number;
+  };
+
+  it("INT8 static holds a worst sentence_embedding cosine of 0.99 against FP32", async () => {
+    expect(await quantize({ mode: "static", "fidelity-threshold": 0.99 })).toBeGreaterThanOrEqual(0.99);
+  });
+
+  it("INT4 holds 0.97", async () => {
+    expect(await quantize({ mode: "int4", "fidelity-threshold": 0.97 })).toBeGreaterThanOrEqual(0.97);
+  });
+});

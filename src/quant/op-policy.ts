@@ -34,7 +34,10 @@ export const OP_POLICIES: Readonly<Record<string, OpPolicy>> = {
   Gemm: { quantize: "gemm" },
   // Norms: the affine part is per channel (LayerNorm gamma/beta, RMSNorm's scale).
   LayerNormalization: { rank: "first", float32InFp16: true, smoothingAnchor: { scale: 1, shift: 2, label: "layernorm" } },
-  SimplifiedLayerNormalization: { rank: "first", float32InFp16: true, smoothingAnchor: { scale: 1, label: "rmsnorm" } },
+  // Not a smoothing anchor: folding 1/s into its scale measured far worse on the decoder fixtures
+  // (INT8 static held-out cosine 0.557 against 0.990 with the Mul on the MatMul branch; cause not
+  // found yet), so RMSNorm outputs are smoothed by an inserted Mul.
+  SimplifiedLayerNormalization: { rank: "first", float32InFp16: true },
   SkipLayerNormalization: { rank: "first", float32InFp16: true },
   SkipSimplifiedLayerNormalization: FLOAT32,
   // Mul by a [channels] constant: the portable RMSNorm's gamma (and any per-channel scale).
