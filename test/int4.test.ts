@@ -18,9 +18,19 @@ import { buildEncoderGraph, referenceForward } from "../src/heads/graph.js";
 import { expandAttention } from "../src/quant/attention-expansion.js";
 import { cosine } from "../src/quant/fidelity.js";
 import { GraphIndex } from "../src/quant/graph-index.js";
-import { BLOCK_SIZE, codeAt, dequantizeCode, quantizeBlocks, quantizeMatMulWeight, quantizeTable } from "../src/quant/int4.js";
+import {
+  BLOCK_SIZE,
+  blockFormat,
+  codeAt,
+  dequantizeCode,
+  dequantizeMatMulWeight,
+  quantizeBlocks,
+  quantizeMatMulWeight,
+  quantizeTable,
+} from "../src/quant/int4.js";
 import { quantizePerChannel } from "../src/quant/int8.js";
-import { quantizeInt4 } from "../src/quant/matmul-nbits.js";
+import { Int4Weights, quantizeInt4 } from "../src/quant/matmul-nbits.js";
+import { int4MatMulInputs } from "../src/quant/int4-calibration.js";
 import { type QuantizationReport, REPORT_FILE } from "../src/quant/report.js";
 import { embeddingTargets, matMulTargets } from "../src/quant/targets.js";
 import { Embedder } from "../src/runtime/embedder.js";
@@ -45,10 +55,10 @@ describe("block quantization (MatMulNBits / GatherBlockQuantized layout)", () =>
   });
 
   it("8 bits: scale = extreme / −128, one code per byte, zero point 128", () => {
-    const q = quantizeBlocks(1, 32, (_, i) => (i === 0 ? 2.56 : i === 1 ? -1.28 : 0), 8);
+    const q = quantizeBlocks(1, 32, (_, i) => (i === 0 ? 2.56 : i === 1 ? -1.28 : 0), blockFormat(8));
     expect(q.scales[0]).toBeCloseTo(-0.02, 7);
     expect(Array.from(q.packed.slice(0, 3))).toEqual([0, 192, 128]);
-    expect(dequantizeCode(codeAt(q, 32, 0, 1, 8), q.scales[0]!, 8)).toBeCloseTo(-1.28, 6);
+    expect(dequantizeCode(codeAt(q, 32, 0, 1), q.scales[0]!, 8)).toBeCloseTo(-1.28, 6);
   });
 
   it("a [K, N] weight is blocked along K per output column; a table along each row", () => {
@@ -75,26 +85,17 @@ describe("block quantization (MatMulNBits / GatherBlockQuantized layout)", () =>
  * The float graph `quantizeInt4` rewrites, with every weight it quantizes replaced by its
  * dequantized values (TypeScript): what MatMulNBits and GatherBlockQuantized must compute.
  */
-function dequantizedGraph(fp32: Model, eightBit: ReadonlySet<string> = new Set()): Model {
+function dequantizedGraph(fp32: Model, eightBit: ReadonlySet<string> = new Set(), weights = new Int4Weights()): Model {
   const model = expandAttention(fp32);
   const index = new GraphIndex(model.graph);
   const replaced = new Map<string, Float32Array>();
   for (const { node, weight } of matMulTargets(index)) {
     if (!weight || node.opType !== "MatMul") continue;
     const [k, n] = weight.initializer.dims as [number, number];
-    const bits = eightBit.has(node.name) ? 8 : 4;
-    const q = quantizeMatMulWeight(initializerToFloat32(weight.initializer), k, n, bits);
-    const blocks = Math.ceil(k / BLOCK_SIZE);
-    replaced.set(
-      weight.initializer.name,
-      Float32Array.from({ length: k * n }, (_, i) =>
-        dequantizeCode(
-          codeAt(q, k, i % n, Math.floor(i / n), bits),
-          q.scales[(i % n) * blocks + Math.floor(Math.floor(i / n) / BLOCK_SIZE)]!,
-          bits,
-        ),
-      ),
-    );
+    const q = weights.quantized(node.inputs[0]!, weight.initializer, eightBit.has(node.name) ? 8 : 4);
+    // AWQ: the graph computes (x / s)·Q(sW), i.e. x·(Q(sW) / s).
+    const restored = dequantizeMatMulWeight(q.blocks, k, n).map((x, i) => x / (q.inputScale?.[Math.floor(i / n)] ?? 1));
+    replaced.set(weight.initializer.name, restored);
   }
   for (const { initializer, readers } of embeddingTargets(index)) {
     const [rows, width] = initializer.dims as [number, number];
@@ -151,6 +152,34 @@ describe("the INT4 graph", () => {
           }
         }
       }
+    }
+  });
+
+  it("every method and block layout (AWQ's input scale, asymmetric zero points, blocks of 64) equals the float graph with the TypeScript-dequantized weights", async () => {
+    const fp32 = buildEncoderGraph(encoder, { opset: 17, variant: "primary" });
+    const expanded = expandAttention(fp32);
+    // Gram matrices with one loud channel per input, so that AWQ's scales are not all 1.
+    const grams = new Map(
+      [...int4MatMulInputs(expanded)].map(([input, k]) => [
+        input,
+        Float32Array.from({ length: k * k }, (_, i) => (i % (k + 1) === 0 ? (i === 3 * (k + 1) ? 400 : 1 + (i % 7)) : 0)),
+      ]),
+    );
+    for (const settings of [
+      { method: "awq", blockSize: 32, symmetric: true },
+      { method: "gptq", blockSize: 32, symmetric: false },
+      { method: "awq+gptq", blockSize: 64, symmetric: false },
+    ] as const) {
+      const weights = new Int4Weights(settings, grams);
+      const { model } = quantizeInt4(fp32, { accuracyLevel: 1, weights });
+      validateModel(model);
+      expect(model.graph.nodes.filter((n) => n.opType === "Mul" && n.name.endsWith("AwqInputScale")).length > 0).toBe(
+        settings.method !== "gptq",
+      );
+      const expected = dequantizedGraph(fp32, new Set(), weights);
+      const batch = batches[0]!;
+      const [got, want] = await Promise.all([runInProcess(model, batch), runInProcess(expected, batch)]);
+      expect(relativeMaxError(got.lastHiddenState, want.lastHiddenState), JSON.stringify(settings)).toBeLessThanOrEqual(1e-4);
     }
   });
 

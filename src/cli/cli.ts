@@ -15,6 +15,7 @@ import {
   resolveQuantizationOptions,
 } from "../quant/options.js";
 import { CALIBRATION_METHODS, type CalibrationMethod } from "../quant/range-selection.js";
+import { INT4_METHODS, type Int4Method } from "../quant/int4-methods.js";
 import { POOLING_MODES, type PoolingMode } from "../arch/sentence-transformers.js";
 import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
 import { DTYPES, type Dtype } from "../export/float16-export.js";
@@ -105,6 +106,11 @@ const QUANTIZATION_FLAGS: FlagSpec[] = [
     name: "mode",
     value: QUANTIZATION_MODES.join("|"),
     help: "static (INT8 calibrated QDQ, default), dynamic (INT8, no calibration) or int4 (4-bit block weights, <slug>_int4.onnx)",
+  },
+  {
+    name: "int4-method",
+    value: INT4_METHODS.join("|"),
+    help: `--mode int4: how weights are rounded to 4 bits (default ${DEFAULT_QUANTIZATION.int4.method}; rtn needs no calibration)`,
   },
   { name: "calibration", value: "texts.txt|.jsonl", help: "calibration texts: one per line, or JSON lines (default: the built-in corpus)" },
   {
@@ -485,6 +491,7 @@ function optimizeOptions(flags: Flags): OptimizeOptions | undefined {
 /** The flag that sets each option, for resolveQuantizationOptions' messages. */
 const QUANTIZATION_OPTION_FLAGS: Record<string, string> = {
   mode: "--mode",
+  int4Method: "--int4-method",
   calibrationMethod: "--calibration-method",
   maxLength: "--calibration-max-length",
   fidelityThreshold: "--fidelity-threshold",
@@ -494,6 +501,7 @@ const QUANTIZATION_OPTION_FLAGS: Record<string, string> = {
 function quantizationOptions(flags: Flags): QuantizationOptions {
   const options: QuantizationOptions = {
     ...(flags.mode !== undefined ? { mode: flags.mode as QuantizationMode } : {}),
+    ...(flags["int4-method"] !== undefined ? { int4Method: flags["int4-method"] as Int4Method } : {}),
     ...(flags["calibration-method"] !== undefined ? { calibrationMethod: flags["calibration-method"] as CalibrationMethod } : {}),
     ...(typeof flags.calibration === "string" ? { calibrationFile: flags.calibration } : {}),
     ...(flags["calibration-max-length"] !== undefined

@@ -24,7 +24,8 @@ import { rerankJudge } from "./rank-fidelity.js";
 import { builtinRerankHeldOut, calibrationPairs, pairBatches } from "./rerank-pairs.js";
 import type { PairTokenizer } from "../artifact/pairs.js";
 import { int4RelativeNoise } from "./int4.js";
-import { quantizeInt4 } from "./matmul-nbits.js";
+import { type Int4Weights, quantizeInt4 } from "./matmul-nbits.js";
+import { calibratedInt4Weights } from "./int4-calibration.js";
 import { GraphIndex } from "./graph-index.js";
 import { type Range, perChannelRelativeNoise } from "./int8.js";
 import { type QuantizationSettings, precisionLabel } from "./options.js";
@@ -157,7 +158,17 @@ async function quantizeWith(request: QuantizeRequest, worker: IsolatedSession): 
       (s) => floatReference(s, judge, probe, probeNames),
       worker,
     ));
-  const outcome = await quantizeUntilFaithful(request, model, calibrated, reference.outputs, judge, worker);
+  const int4 =
+    settings.mode === "int4"
+      ? await calibratedInt4Weights(
+          model,
+          settings.int4,
+          calibrationSet.batches.map((b) => b.batch),
+          request.outputPath,
+          worker,
+        )
+      : undefined;
+  const outcome = await quantizeUntilFaithful(request, model, calibrated, reference.outputs, judge, worker, int4);
   try {
     return await finish(request, {
       calibrated,
@@ -465,13 +476,14 @@ async function quantizeUntilFaithful(
   reference: unknown,
   judge: Judge,
   worker: IsolatedSession,
+  int4?: Int4Weights,
 ): Promise<Outcome> {
   const { settings, logger } = request;
   const attempts: Outcome["attempts"] = [];
   let keptInFloat = new Set<string>();
   let ranking: string[] | undefined;
   for (;;) {
-    const quantized = rewrite(model, settings, calibrated, keptInFloat);
+    const quantized = rewrite(model, settings, calibrated, keptInFloat, int4);
     validateModel(quantized.model);
     const temp = temporaryModelPath(request.outputPath, "int8");
     try {
@@ -518,6 +530,7 @@ function rewrite(
   settings: QuantizationSettings,
   calibrated: Calibrated | undefined,
   keepFloat: ReadonlySet<string>,
+  int4?: Int4Weights,
 ): QuantizedModel {
   const metadata = {
     quantization_mode: settings.mode,
@@ -525,7 +538,13 @@ function rewrite(
     ...(calibrated ? { calibration_method: settings.method, smoothed_activations: String(calibrated.smoothed.length) } : {}),
   };
   // INT4's fallback keeps the most sensitive MatMuls at 8 bits, INT8's in float.
-  if (settings.mode === "int4") return quantizeInt4(model, { accuracyLevel: settings.accuracyLevel, eightBit: keepFloat, metadata });
+  if (settings.mode === "int4")
+    return quantizeInt4(model, {
+      accuracyLevel: settings.accuracyLevel,
+      eightBit: keepFloat,
+      metadata,
+      ...(int4 ? { weights: int4 } : {}),
+    });
   if (!calibrated) return quantizeDynamic(model, { keepFloat, metadata });
   return quantizeStatic(model, {
     activationType: settings.activationType,
