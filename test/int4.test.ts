@@ -216,7 +216,21 @@ describe("export --mode int4", () => {
     const calibration = join(tempDir(), "texts.txt");
     writeFileSync(calibration, Array.from({ length: 20 }, (_, i) => `held back text ${i}`).join("\n"));
     const run = await runCli(
-      ["export", dir, "--output", out, "--mode", "int4", "--calibration", calibration, "--fidelity-threshold", "0.995", "--quiet"],
+      [
+        "export",
+        dir,
+        "--output",
+        out,
+        "--mode",
+        "int4",
+        "--int4-method",
+        "rtn",
+        "--calibration",
+        calibration,
+        "--fidelity-threshold",
+        "0.995",
+        "--quiet",
+      ],
       { env: OFFLINE },
     );
     expect(run.code, run.stderr).toBe(0);
@@ -225,7 +239,8 @@ describe("export --mode int4", () => {
     const report = JSON.parse(readFileSync(join(out, REPORT_FILE), "utf8")) as QuantizationReport;
     expect(report.mode).toBe("int4");
     expect(report.settings.weights).toMatch(/4-bit.*MatMulNBits, accuracy_level 4/);
-    // 0.995 is beyond 4-bit weights here (0.982): the fallback moved MatMuls to 8 bits until it held.
+    // 0.995 is beyond round-to-nearest 4-bit weights here (0.982): the fallback moved MatMuls to 8 bits until it held.
+    expect(report.settings.int4Method).toMatch(/^rtn:/);
     expect(report.fallback.keptInFloat.length).toBeGreaterThan(0);
     expect(report.fidelity.worstCosine).toBeGreaterThanOrEqual(0.995);
     expect(report.sizes.quantizedBytes).toBeLessThan(report.sizes.fp32Bytes * 0.5);
@@ -240,5 +255,18 @@ describe("export --mode int4", () => {
     await expect(service.exportOnnxModel(tempDir(), { mode: "int4", accuracyLevel: 2 as 1 })).rejects.toThrow(
       /accuracyLevel must be one of 1, 4/,
     );
+    const usage = await runCli(["export", dir, "--output", tempDir(), "--mode", "int4", "--int4-method", "hqq"], { env: OFFLINE });
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/--int4-method must be one of rtn, awq, gptq, awq\+gptq, not hqq/);
+
+    // The default method (GPTQ on the calibration Hessians) on the same weights at the default
+    // threshold: every MatMul at 4 bits, nearer FP32 than round-to-nearest's first attempt.
+    const gptqOut = tempDir();
+    await service.exportOnnxModel(gptqOut, { mode: "int4", calibrationFile: calibration });
+    const gptq = JSON.parse(readFileSync(join(gptqOut, REPORT_FILE), "utf8")) as QuantizationReport;
+    expect(gptq.settings.int4Method).toMatch(/^gptq:/);
+    expect(gptq.fallback.keptInFloat).toEqual([]);
+    expect(gptq.fidelity.worstCosine).toBeGreaterThanOrEqual(0.98);
+    expect(gptq.fallback.attempts[0]!.worstCosine).toBeGreaterThan(report.fallback.attempts[0]!.worstCosine);
   });
 });

@@ -26,7 +26,7 @@ export interface Int4Plan {
   /** MatMul nodes stored at 8 bits instead of 4 (the mixed-precision fidelity fallback). */
   eightBit?: ReadonlySet<string>;
   metadata?: Record<string, string>;
-  /** How MatMul weights become blocks (default: round-to-nearest, symmetric blocks of 32). */
+  /** How MatMul weights become blocks (default ROUND_TO_NEAREST). */
   weights?: Int4Weights;
 }
 
@@ -37,7 +37,11 @@ export interface Int4WeightSettings {
   symmetric: boolean;
 }
 
-export const DEFAULT_INT4_WEIGHTS: Int4WeightSettings = { method: "rtn", blockSize: BLOCK_SIZE, symmetric: true };
+/** What needs no calibration: round-to-nearest, symmetric blocks of 32 (quantizeInt4 without `weights`). */
+export const ROUND_TO_NEAREST: Int4WeightSettings = { method: "rtn", blockSize: BLOCK_SIZE, symmetric: true };
+
+/** GPTQ, symmetric blocks of 32: chosen by measurement (bench/results/int4-methods.txt). */
+export const DEFAULT_INT4_WEIGHTS: Int4WeightSettings = { method: "gptq", blockSize: BLOCK_SIZE, symmetric: true };
 
 /**
  * MatMul weights quantized by one method, each computed once (the fallback rewrites the model
@@ -47,7 +51,7 @@ export class Int4Weights {
   private readonly done = new Map<string, Int4Weight>();
 
   constructor(
-    readonly settings: Int4WeightSettings = DEFAULT_INT4_WEIGHTS,
+    readonly settings: Int4WeightSettings = ROUND_TO_NEAREST,
     private readonly grams: ReadonlyMap<string, Float32Array> = new Map(),
   ) {}
 
