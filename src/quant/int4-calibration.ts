@@ -3,6 +3,7 @@
 // to rows, Transpose, MatMul: onnxruntime's GEMM, not a JavaScript loop over every token), and
 // the worker only sums the [K, K] results batch by batch.
 import type { TokenBatch } from "../arch/architecture.js";
+import type { Logger } from "../common/log.js";
 import { attr } from "../graph/builder.js";
 import { DataType, type Initializer, type Model, type Node } from "../graph/ir.js";
 import type { IsolatedSession } from "../ort/isolated-session.js";
@@ -90,8 +91,14 @@ export async function calibratedInt4Weights(
   settings: Int4WeightSettings,
   batches: readonly TokenBatch[],
   near: string,
+  logger: Logger,
   worker?: IsolatedSession,
 ): Promise<Int4Weights> {
   if (!needsCalibration(settings.method)) return new Int4Weights(settings);
-  return new Int4Weights(settings, await collectInputGrams(model, batches, near, worker));
+  const started = performance.now();
+  const grams = await collectInputGrams(model, batches, near, worker);
+  logger.info(
+    `int4 ${settings.method}: Gram matrices of ${grams.size} MatMul inputs over ${batches.length} calibration batches in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  return new Int4Weights(settings, grams);
 }

@@ -165,6 +165,7 @@ async function quantizeWith(request: QuantizeRequest, worker: IsolatedSession): 
           settings.int4,
           calibrationSet.batches.map((b) => b.batch),
           request.outputPath,
+          logger,
           worker,
         )
       : undefined;
