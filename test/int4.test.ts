@@ -18,9 +18,19 @@ import { buildEncoderGraph, referenceForward } from "../src/heads/graph.js";
 import { expandAttention } from "../src/quant/attention-expansion.js";
 import { cosine } from "../src/quant/fidelity.js";
 import { GraphIndex } from "../src/quant/graph-index.js";
-import { BLOCK_SIZE, codeAt, dequantizeCode, quantizeBlocks, quantizeMatMulWeight, quantizeTable } from "../src/quant/int4.js";
+import {
+  BLOCK_SIZE,
+  blockFormat,
+  codeAt,
+  dequantizeCode,
+  dequantizeMatMulWeight,
+  quantizeBlocks,
+  quantizeMatMulWeight,
+  quantizeTable,
+} from "../src/quant/int4.js";
 import { quantizePerChannel } from "../src/quant/int8.js";
-import { quantizeInt4 } from "../src/quant/matmul-nbits.js";
+import { Int4Weights, quantizeInt4 } from "../src/quant/matmul-nbits.js";
+import { int4MatMulInputs } from "../src/quant/int4-calibration.js";
 import { type QuantizationReport, REPORT_FILE } from "../src/quant/report.js";
 import { embeddingTargets, matMulTargets } from "../src/quant/targets.js";
 import { Embedder } from "../src/runtime/embedder.js";
@@ -45,10 +55,10 @@ describe("block quantization (MatMulNBits / GatherBlockQuantized layout)", () =>
   });
 
   it("8 bits: scale = extreme / −128, one code per byte, zero point 128", () => {
-    const q = quantizeBlocks(1, 32, (_, i) => (i === 0 ? 2.56 : i === 1 ? -1.28 : 0), 8);
+    const q = quantizeBlocks(1, 32, (_, i) => (i === 0 ? 2.56 : i === 1 ? -1.28 : 0), blockFormat(8));
     expect(q.scales[0]).toBeCloseTo(-0.02, 7);
     expect(Array.from(q.packed.slice(0, 3))).toEqual([0, 192, 128]);
-    expect(dequantizeCode(codeAt(q, 32, 0, 1, 8), q.scales[0]!, 8)).toBeCloseTo(-1.28, 6);
+    expect(dequantizeCode(codeAt(q, 32, 0, 1), q.scales[0]!, 8)).toBeCloseTo(-1.28, 6);
   });
 
   it("a [K, N] weight is blocked along K per output column; a table along each row", () => {
@@ -75,26 +85,17 @@ describe("block quantization (MatMulNBits / GatherBlockQuantized layout)", () =>
  * The float graph `quantizeInt4` rewrites, with every weight it quantizes replaced by its
  * dequantized values (TypeScript): what MatMulNBits and GatherBlockQuantized must compute.
  */
-function dequantizedGraph(fp32: Model, eightBit: ReadonlySet<string> = new Set()): Model {
+function dequantizedGraph(fp32: Model, eightBit: ReadonlySet<string> = new Set(), weights = new Int4Weights()): Model {
   const model = expandAttention(fp32);
   const index = new GraphIndex(model.graph);
   const replaced = new Map<string, Float32Array>();
   for (const { node, weight } of matMulTargets(index)) {
     if (!weight || node.opType !== "MatMul") continue;
     const [k, n] = weight.initializer.dims as [number, number];
-    const bits = eightBit.has(node.name) ? 8 : 4;
-    const q = quantizeMatMulWeight(initializerToFloat32(weight.initializer), k, n, bits);
-    const blocks = Math.ceil(k / BLOCK_SIZE);
-    replaced.set(
-      weight.initializer.name,
-      Float32Array.from({ length: k * n }, (_, i) =>
-        dequantizeCode(
-          codeAt(q, k, i % n, Math.floor(i / n), bits),
-          q.scales[(i % n) * blocks + Math.floor(Math.floor(i / n) / BLOCK_SIZE)]!,
-          bits,
-        ),
-      ),
-    );
+    const q = weights.quantized(node.inputs[0]!, weight.initializer, eightBit.has(node.name) ? 8 : 4);
+    // AWQ: the graph computes (x / s)·Q(sW), i.e. x·(Q(sW) / s).
+    const restored = dequantizeMatMulWeight(q.blocks, k, n).map((x, i) => x / (q.inputScale?.[Math.floor(i / n)] ?? 1));
+    replaced.set(weight.initializer.name, restored);
   }
   for (const { initializer, readers } of embeddingTargets(index)) {
     const [rows, width] = initializer.dims as [number, number];
@@ -154,6 +155,34 @@ describe("the INT4 graph", () => {
     }
   });
 
+  it("every method and block layout (AWQ's input scale, asymmetric zero points, blocks of 64) equals the float graph with the TypeScript-dequantized weights", async () => {
+    const fp32 = buildEncoderGraph(encoder, { opset: 17, variant: "primary" });
+    const expanded = expandAttention(fp32);
+    // Gram matrices with one loud channel per input, so that AWQ's scales are not all 1.
+    const grams = new Map(
+      [...int4MatMulInputs(expanded)].map(([input, k]) => [
+        input,
+        Float32Array.from({ length: k * k }, (_, i) => (i % (k + 1) === 0 ? (i === 3 * (k + 1) ? 400 : 1 + (i % 7)) : 0)),
+      ]),
+    );
+    for (const settings of [
+      { method: "awq", blockSize: 32, symmetric: true },
+      { method: "gptq", blockSize: 32, symmetric: false },
+      { method: "awq+gptq", blockSize: 64, symmetric: false },
+    ] as const) {
+      const weights = new Int4Weights(settings, grams);
+      const { model } = quantizeInt4(fp32, { accuracyLevel: 1, weights });
+      validateModel(model);
+      expect(model.graph.nodes.filter((n) => n.opType === "Mul" && n.name.endsWith("AwqInputScale")).length > 0).toBe(
+        settings.method !== "gptq",
+      );
+      const expected = dequantizedGraph(fp32, new Set(), weights);
+      const batch = batches[0]!;
+      const [got, want] = await Promise.all([runInProcess(model, batch), runInProcess(expected, batch)]);
+      expect(relativeMaxError(got.lastHiddenState, want.lastHiddenState), JSON.stringify(settings)).toBeLessThanOrEqual(1e-4);
+    }
+  });
+
   it("stays near the FP32 reference forward (pooled cosine ≥ 0.98 on this 2-layer model), and the 8-bit fallback is nearer", async () => {
     const fp32 = buildEncoderGraph(encoder, { opset: 17, variant: "primary" });
     const four = quantizeInt4(fp32, { accuracyLevel: 4 });
@@ -187,7 +216,21 @@ describe("export --mode int4", () => {
     const calibration = join(tempDir(), "texts.txt");
     writeFileSync(calibration, Array.from({ length: 20 }, (_, i) => `held back text ${i}`).join("\n"));
     const run = await runCli(
-      ["export", dir, "--output", out, "--mode", "int4", "--calibration", calibration, "--fidelity-threshold", "0.995", "--quiet"],
+      [
+        "export",
+        dir,
+        "--output",
+        out,
+        "--mode",
+        "int4",
+        "--int4-method",
+        "rtn",
+        "--calibration",
+        calibration,
+        "--fidelity-threshold",
+        "0.995",
+        "--quiet",
+      ],
       { env: OFFLINE },
     );
     expect(run.code, run.stderr).toBe(0);
@@ -196,7 +239,8 @@ describe("export --mode int4", () => {
     const report = JSON.parse(readFileSync(join(out, REPORT_FILE), "utf8")) as QuantizationReport;
     expect(report.mode).toBe("int4");
     expect(report.settings.weights).toMatch(/4-bit.*MatMulNBits, accuracy_level 4/);
-    // 0.995 is beyond 4-bit weights here (0.982): the fallback kept parts at higher precision until it held.
+    // 0.995 is beyond round-to-nearest 4-bit weights here (0.982): the fallback kept parts at higher precision until it held.
+    expect(report.settings.int4Method).toMatch(/^rtn:/);
     const { keptAt8Bits, keptInFloat, tablesInFloat16, floatActivations } = report.fallback;
     expect(keptAt8Bits!.length + keptInFloat.length + tablesInFloat16.length + Number(floatActivations)).toBeGreaterThan(0);
     expect(report.fidelity.worstCosine).toBeGreaterThanOrEqual(0.995);
@@ -212,5 +256,18 @@ describe("export --mode int4", () => {
     await expect(service.exportOnnxModel(tempDir(), { mode: "int4", accuracyLevel: 2 as 1 })).rejects.toThrow(
       /accuracyLevel must be one of 1, 4/,
     );
+    const usage = await runCli(["export", dir, "--output", tempDir(), "--mode", "int4", "--int4-method", "hqq"], { env: OFFLINE });
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/--int4-method must be one of rtn, awq, gptq, awq\+gptq, not hqq/);
+
+    // The default method (GPTQ on the calibration Hessians) on the same weights at the default
+    // threshold: every MatMul at 4 bits, nearer FP32 than round-to-nearest's first attempt.
+    const gptqOut = tempDir();
+    await service.exportOnnxModel(gptqOut, { mode: "int4", calibrationFile: calibration });
+    const gptq = JSON.parse(readFileSync(join(gptqOut, REPORT_FILE), "utf8")) as QuantizationReport;
+    expect(gptq.settings.int4Method).toMatch(/^gptq:/);
+    expect(gptq.fallback.keptInFloat).toEqual([]);
+    expect(gptq.fidelity.worstCosine).toBeGreaterThanOrEqual(0.98);
+    expect(gptq.fallback.attempts[0]!.worstCosine).toBeGreaterThan(report.fallback.attempts[0]!.worstCosine);
   });
 });

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from "../graph/opset.js";
 import { DEFAULT_QUANTIZATION, QUANTIZATION_MODES, type QuantizationMode, type QuantizationOptions } from "../quant/options.js";
 import { CALIBRATION_METHODS, type CalibrationMethod } from "../quant/range-selection.js";
+import { INT4_METHODS, type Int4Method } from "../quant/int4-methods.js";
 import { POOLING_MODES, type PoolingMode } from "../arch/sentence-transformers.js";
 import { PromptError, type PromptRequest, resolvePrompt } from "../arch/prompts.js";
 import { VECTOR_KINDS, type VectorKind } from "../heads/vectors.js";
@@ -107,6 +108,11 @@ const QUANTIZATION_FLAGS: FlagSpec[] = [
     name: "mode",
     value: QUANTIZATION_MODES.join("|"),
     help: "static (INT8 calibrated QDQ, default), dynamic (INT8, no calibration) or int4 (4-bit block weights, <slug>_int4.onnx)",
+  },
+  {
+    name: "int4-method",
+    value: INT4_METHODS.join("|"),
+    help: `--mode int4: how weights are rounded to 4 bits (default ${DEFAULT_QUANTIZATION.int4.method}; rtn needs no calibration)`,
   },
   { name: "calibration", value: "texts.txt|.jsonl", help: "calibration texts: one per line, or JSON lines (default: the built-in corpus)" },
   {
@@ -492,6 +498,7 @@ function optimizeOptions(flags: Flags): OptimizeOptions | undefined {
 function quantizationOptions(flags: Flags): QuantizationOptions {
   return {
     ...(flags.mode !== undefined ? { mode: flags.mode as QuantizationMode } : {}),
+    ...(flags["int4-method"] !== undefined ? { int4Method: flags["int4-method"] as Int4Method } : {}),
     ...(flags["calibration-method"] !== undefined ? { calibrationMethod: flags["calibration-method"] as CalibrationMethod } : {}),
     ...(typeof flags.calibration === "string" ? { calibrationFile: flags.calibration } : {}),
     ...(flags["calibration-max-length"] !== undefined

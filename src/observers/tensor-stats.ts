@@ -18,6 +18,8 @@ export interface ObservedTensor {
   bins?: number;
   /** Also keep max |x| per channel of the last axis (SmoothQuant). */
   channelAbsMax?: boolean;
+  /** Also keep the elementwise sum over batches (a tensor the graph already reduced, e.g. a Gram matrix XᵀX). */
+  sum?: boolean;
 }
 
 export interface ObserveSpec {
@@ -27,11 +29,14 @@ export interface ObserveSpec {
 export interface TensorStatistics {
   observer: ObserverState;
   channelAbsMax?: Float32Array;
+  /** The elementwise sum over batches (summed in float64, sent as float32). */
+  sum?: Float32Array;
 }
 
 interface Entry {
   observer: MinMaxObserver | HistogramObserver;
   channels?: ChannelAbsMaxObserver;
+  sum?: Float64Array;
 }
 
 export class StatisticsCollector {
@@ -50,6 +55,12 @@ export class StatisticsCollector {
     const values = tensor.channelScale ? scaleChannels(data, tensor.channelScale) : data;
     entry.observer.observe(values);
     if (entry.channels && dims.length > 0) entry.channels.observe(values, dims[dims.length - 1]!);
+    if (tensor.sum) {
+      const sum = (entry.sum ??= new Float64Array(values.length));
+      if (sum.length !== values.length)
+        throw new Error(`${key} changed size from ${sum.length} to ${values.length} values: it cannot be summed`);
+      for (let i = 0; i < values.length; i++) sum[i]! += values[i]!;
+    }
   }
 
   /** Everything observed so far; the collector starts afresh unless `keep`. */
@@ -57,7 +68,11 @@ export class StatisticsCollector {
     const out: Record<string, TensorStatistics> = {};
     for (const [name, entry] of this.entries) {
       const channelAbsMax = entry.channels?.state();
-      out[name] = { observer: entry.observer.state(), ...(channelAbsMax ? { channelAbsMax } : {}) };
+      out[name] = {
+        observer: entry.observer.state(),
+        ...(channelAbsMax ? { channelAbsMax } : {}),
+        ...(entry.sum ? { sum: Float32Array.from(entry.sum) } : {}),
+      };
     }
     if (!keep) this.entries.clear();
     return out;

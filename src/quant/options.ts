@@ -9,7 +9,15 @@ import { UsageError } from "../common/usage.js";
 import { CALIBRATION_METHODS, type CalibrationMethod, DEFAULT_PERCENTILE } from "./range-selection.js";
 import { DEFAULT_SMOOTHING, type SmoothingOptions } from "./smoothing.js";
 import { DEFAULT_MAX_LENGTH } from "./tokenize.js";
-import { ACCURACY_LEVELS, type AccuracyLevel, DEFAULT_ACCURACY_LEVEL } from "./matmul-nbits.js";
+import {
+  ACCURACY_LEVELS,
+  type AccuracyLevel,
+  DEFAULT_ACCURACY_LEVEL,
+  DEFAULT_INT4_WEIGHTS,
+  type Int4WeightSettings,
+} from "./matmul-nbits.js";
+import { BLOCK_SIZES } from "./int4.js";
+import { INT4_METHODS, type Int4Method } from "./int4-methods.js";
 
 export const QUANTIZATION_MODES = ["static", "dynamic", "int4"] as const;
 export type QuantizationMode = (typeof QUANTIZATION_MODES)[number];
@@ -27,6 +35,17 @@ export interface QuantizationOptions {
   mode?: QuantizationMode;
   /** int4: MatMulNBits' accuracy_level, 1 (float32 compute) or 4 (int8 compute; default, chosen by measurement). */
   accuracyLevel?: AccuracyLevel;
+  /**
+   * int4: how MatMul weights are rounded to 4 bits: "rtn" (round to nearest), "awq" (activation-
+   * aware input-channel scales), "gptq" (second-order error compensation) or "awq+gptq"; the
+   * calibrated ones read the Gram matrix of each MatMul input. Default chosen by measurement
+   * (bench/results/int4-methods.txt).
+   */
+  int4Method?: Int4Method;
+  /** int4: values per MatMul weight block, 32, 64 or 128 (default 32). */
+  int4BlockSize?: number;
+  /** int4: false gives every MatMul weight block a zero point (asymmetric range); default true. */
+  int4Symmetric?: boolean;
   /** Range selection for activations (default "minmax": best on every fixture in bench/quant.ts). */
   calibrationMethod?: CalibrationMethod;
   /** A .txt (one text per line) or .jsonl file of calibration texts (default: the built-in corpus). */
@@ -59,6 +78,7 @@ export interface QuantizationOptions {
 export interface QuantizationSettings {
   mode: QuantizationMode;
   accuracyLevel: AccuracyLevel;
+  int4: Int4WeightSettings;
   method: CalibrationMethod;
   maxLength: number;
   fidelityThreshold: number;
@@ -74,6 +94,7 @@ export interface QuantizationSettings {
 export const DEFAULT_QUANTIZATION: QuantizationSettings = {
   mode: "static",
   accuracyLevel: DEFAULT_ACCURACY_LEVEL,
+  int4: DEFAULT_INT4_WEIGHTS,
   method: "minmax",
   maxLength: DEFAULT_MAX_LENGTH,
   fidelityThreshold: 0.98,
@@ -115,6 +136,11 @@ export function resolveQuantizationOptions(options: QuantizationOptions): Quanti
   return {
     mode: oneOf("mode", options.mode, QUANTIZATION_MODES, d.mode),
     accuracyLevel: checkedAccuracyLevel(options.accuracyLevel ?? d.accuracyLevel),
+    int4: {
+      method: oneOf("int4Method", options.int4Method, INT4_METHODS, d.int4.method),
+      blockSize: Number(oneOf("int4BlockSize", options.int4BlockSize?.toString(), BLOCK_SIZES.map(String), String(d.int4.blockSize))),
+      symmetric: options.int4Symmetric ?? d.int4.symmetric,
+    },
     method: oneOf("calibrationMethod", options.calibrationMethod, CALIBRATION_METHODS, d.method),
     maxLength: integer("maxLength", options.maxLength, 2, 1 << 20, d.maxLength),
     fidelityThreshold: threshold,

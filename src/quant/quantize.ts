@@ -18,7 +18,8 @@ import { quantizeDynamic } from "./dynamic.js";
 import { layerErrors } from "./fidelity.js";
 import { type Judge, type JudgingRequest, fidelitySetup } from "./judging.js";
 import type { HeadJudging } from "../heads/head.js";
-import { quantizeInt4 } from "./matmul-nbits.js";
+import { type Int4Weights, quantizeInt4 } from "./matmul-nbits.js";
+import { calibratedInt4Weights } from "./int4-calibration.js";
 import { GraphIndex } from "./graph-index.js";
 import type { Range } from "./int8.js";
 import { type QuantizationSettings, precisionLabel } from "./options.js";
@@ -143,7 +144,19 @@ async function quantizeWith(request: QuantizeRequest, worker: IsolatedSession): 
       (s) => floatReference(s, judge, probe, probeNames),
       worker,
     ));
-  const outcome = await quantizeUntilFaithful(request, prepared, calibrated, reference.outputs, judge, worker);
+  // INT4's calibrated weight methods (GPTQ, AWQ) read the MatMul inputs' Gram matrices, gathered on the calibration texts.
+  const int4 =
+    settings.mode === "int4"
+      ? await calibratedInt4Weights(
+          model,
+          settings.int4,
+          calibrationSet.batches.map((b) => b.batch),
+          request.outputPath,
+          logger,
+          worker,
+        )
+      : undefined;
+  const outcome = await quantizeUntilFaithful(request, prepared, calibrated, reference.outputs, judge, worker, int4);
   try {
     return await finish(request, {
       calibrated,
@@ -476,6 +489,7 @@ async function quantizeUntilFaithful(
   reference: unknown,
   judge: Judge,
   worker: IsolatedSession,
+  int4?: Int4Weights,
 ): Promise<Outcome> {
   const { settings, logger } = request;
   const attempts: Outcome["attempts"] = [];
@@ -485,7 +499,7 @@ async function quantizeUntilFaithful(
   let floatUnits = 0; // INT4's last rung: MatMul units in float rather than at 8 bits
   let ranking: Sensitivity[] | undefined;
   for (;;) {
-    const quantized = rewrite(prepared, settings, calibrated, kept);
+    const quantized = rewrite(prepared, settings, calibrated, kept, int4);
     const keptCount = kept.matMuls.size + kept.eightBit.size + kept.tables.size;
     const { metrics, score: worst, accepted } = await judgeCandidate(request, quantized.model, reference, judge, worker, true);
     attempts.push({ keptInFloat: keptCount + (kept.activations ? 1 : 0), [judge.scoreName]: round(worst, 6) } as FallbackAttempt);
@@ -507,6 +521,7 @@ async function quantizeUntilFaithful(
       reference,
       judge,
       worker,
+      int4,
     );
     const matMulUnits = ranking.filter((u) => u.kind === "matmuls");
     if (keptUnits < ranking.length) keptUnits = doubled(keptUnits, ranking.length);
@@ -582,6 +597,7 @@ async function measureSensitivity(
   reference: unknown,
   judge: Judge,
   worker: IsolatedSession,
+  int4: Int4Weights | undefined,
 ): Promise<Sensitivity[]> {
   const started = performance.now();
   const measured: Sensitivity[] = [];
@@ -594,6 +610,7 @@ async function measureSensitivity(
         units.filter((u) => u !== unit),
         request.settings.mode,
       ),
+      int4,
     );
     const { score } = await judgeCandidate(request, candidate.model, reference, judge, worker, false);
     measured.push({ ...unit, score: round(score, 6) });
@@ -632,7 +649,13 @@ function describeUnit(unit: FallbackUnit): string {
       : `MatMuls ${unit.names.join(", ")}`;
 }
 
-function rewrite(prepared: Smoothed, settings: QuantizationSettings, calibrated: Calibrated | undefined, kept: Kept): QuantizedModel {
+function rewrite(
+  prepared: Smoothed,
+  settings: QuantizationSettings,
+  calibrated: Calibrated | undefined,
+  kept: Kept,
+  int4?: Int4Weights,
+): QuantizedModel {
   const metadata = {
     quantization_mode: settings.mode,
     quantization_report: REPORT_FILE,
@@ -647,6 +670,7 @@ function rewrite(prepared: Smoothed, settings: QuantizationSettings, calibrated:
       eightBit: kept.eightBit,
       keepFloat,
       metadata,
+      ...(int4 ? { weights: int4 } : {}),
     });
   if (!calibrated) return quantizeDynamic(source, { keepFloat, metadata });
   return quantizeStatic(source, {

@@ -8,6 +8,7 @@ import type { TextSource } from "./corpus.js";
 import type { FidelityMetrics, LayerError } from "./fidelity.js";
 import type { RankFidelityMetrics } from "./rank-fidelity.js";
 import { BLOCK_SIZE } from "./int4.js";
+import { INT4_METHOD_LABELS } from "./int4-methods.js";
 import { type QuantizationSettings, precisionLabel } from "./options.js";
 import type { SmoothedActivation } from "./smoothing.js";
 import type { TextBatches } from "./tokenize.js";
@@ -189,7 +190,8 @@ function describeSettings(
     mode: settings.mode,
     ...(settings.mode === "int4"
       ? {
-          weights: `4-bit, symmetric, blocks of ${BLOCK_SIZE} along the input features, one float scale each (MatMulNBits, accuracy_level ${settings.accuracyLevel})`,
+          weights: `4-bit, ${settings.int4.symmetric ? "symmetric" : "asymmetric (a zero point per block)"}, blocks of ${settings.int4.blockSize} along the input features, one float scale each (MatMulNBits, accuracy_level ${settings.accuracyLevel})`,
+          int4Method: INT4_METHOD_LABELS[settings.int4.method],
           embeddingTables: `4-bit in blocks of ${BLOCK_SIZE} along the hidden axis when read by Gather (GatherBlockQuantized), else int8 per hidden channel`,
           fallback:
             "the MatMuls listed in fallback.keptAt8Bits are stored at 8 bits (MatMulNBits bits 8), those in fallback.keptInFloat in float",
