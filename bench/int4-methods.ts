@@ -20,6 +20,7 @@ import { DEFAULT_QUANTIZATION, type QuantizationOptions, resolveQuantizationOpti
 import { quantizeModel } from "../dist/quant/quantize.js";
 import { matMulTargets } from "../dist/quant/targets.js";
 import { CACHE, bgeSmallModel, keepOutput } from "./common.js";
+import { ENCODER_OUTPUTS_JUDGING } from "../dist/heads/encoder-outputs.js";
 
 const QUICK = process.argv.includes("--quick");
 keepOutput("int4-methods", !QUICK);
@@ -103,6 +104,7 @@ for (const c of CONFIGURATIONS) {
     padTokenId: config.padTokenId,
     maxSequence: config.maxSequence,
     settings: resolveQuantizationOptions(options),
+    judging: ENCODER_OUTPUTS_JUDGING,
     calibration: builtinCalibrationTexts(),
     logger: silentLogger,
   });
