@@ -32,14 +32,14 @@ if (result.model.id === DEFAULT_BENCH_MODEL && options.outputDir === RESULTS) {
 
 process.stdout.write(`\n${readFileSync(files.markdown, "utf8")}\n${files.json}\n`);
 
-/** The README's benchmark table (between its markers) becomes this run's, image links rebased. */
+/** docs/benchmarks.md's table (between its markers) becomes this run's, image links rebased. */
 function replaceReadmeTable(markdown: string): void {
-  const readme = join(import.meta.dirname, "..", "README.md");
+  const readme = join(import.meta.dirname, "..", "docs", "benchmarks.md");
   const [start, end] = ["<!-- bench:latest:start -->", "<!-- bench:latest:end -->"];
   const text = readFileSync(readme, "utf8");
   const from = text.indexOf(start);
   const to = text.indexOf(end);
   if (from < 0 || to < from) return;
-  const table = markdown.trim().replace(/\]\((?!https?:)([^)/]+)\)/g, "](bench/results/$1)");
+  const table = markdown.trim().replace(/\]\((?!https?:)([^)/]+)\)/g, "](../bench/results/$1)");
   writeFileSync(readme, `${text.slice(0, from + start.length)}\n${table}\n${text.slice(to)}`);
 }
