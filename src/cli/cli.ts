@@ -26,7 +26,7 @@ import { TASKS, type Task } from "../heads/tasks.js";
 import { BGE_M3_OUTPUTS, type BgeM3Output } from "../heads/bge-m3.js";
 import { MultiVectorEmbedder } from "../runtime/multi-vector-embedder.js";
 import { SparseEmbedder } from "../runtime/sparse-embedder.js";
-import { type FlagSpec, type Flags, UsageError, formatFlags, parseArgs } from "./args.js";
+import { type FlagConflict, type FlagSpec, type Flags, UsageError, formatFlags, parseArgs } from "./args.js";
 import { HubClient } from "../export/hub/client.js";
 import { invalidRevisionMessage } from "../export/hub/names.js";
 import { DEFAULT_REVISION } from "../export/hub/settings.js";
@@ -88,6 +88,8 @@ interface Command {
   summary: string;
   usage: string;
   flags: FlagSpec[];
+  /** Settings that exclude each other (usage errors naming both). */
+  conflicts?: FlagConflict[];
   /** Stops cleanly on SIGINT/SIGTERM (other commands keep the signals' default: end at once). */
   interruptible?: boolean;
   run(positionals: string[], flags: Flags, context: Context): Promise<CommandResult>;
@@ -136,11 +138,19 @@ const OPTIMIZE_FLAGS: FlagSpec[] = [
   { name: "optimize-shapes", value: "BxS,…", help: "with --optimize: the shapes latency is measured at (default 1x16,8x128)" },
 ];
 
+/** Precisions that leave no room for another: an FP32 or FP16 export has no quantization mode. */
+const EXPORT_CONFLICTS: FlagConflict[] = [
+  [{ flag: "fp32" }, { flag: "dtype", value: "fp16" }],
+  [{ flag: "fp32" }, { flag: "mode" }],
+  [{ flag: "dtype", value: "fp16" }, { flag: "mode" }],
+];
+
 const COMMANDS: Record<string, Command> = {
   export: {
     summary: "export a model to ONNX (with its tokenizer files)",
     interruptible: true,
     usage: `jazzmine-embed export <model-id-or-folder> --output <dir> [options]`,
+    conflicts: EXPORT_CONFLICTS,
     flags: [
       OUTPUT,
       { name: "fp32", help: "write the FP32 model instead of the INT8 one (default: INT8 QDQ)" },
@@ -194,7 +204,7 @@ const COMMANDS: Record<string, Command> = {
         throw new UsageError(`--variant must be primary or portable, not ${String(variant)}`);
       }
       const output = requireOutput(flags);
-      const dtype = parseDtype(flags.dtype as string | undefined, flags.fp32 === true);
+      const dtype = parseDtype(flags.dtype as string | undefined);
       const hub = hubClient(modelId, flags, context);
       const service = new EmbeddingService(modelId, { logger: context.reporter, resolver: hub });
       const common: ExportOptions = {
@@ -205,7 +215,7 @@ const COMMANDS: Record<string, Command> = {
         ...(flags.outputs !== undefined ? { outputs: parseOutputs(flags.outputs) } : {}),
         ...(variant ? { variant } : {}),
         sentenceEmbedding: sentenceEmbeddingOption(flags),
-        ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
+        ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions, 1) } : {}),
         ...(flags.vector !== undefined ? { vector: parseVector(flags.vector) } : {}),
         layout: parseLayout(flags.layout),
         ...quantizationOptions(flags),
@@ -277,25 +287,26 @@ const COMMANDS: Record<string, Command> = {
       const inputs = textsToEmbed(texts, flags.input, context.io);
       if (flags.sparse || flags.colbert) return embedRetrieval(dir, inputs, flags, context);
       const pooling = parsePooling(flags.pooling);
+      const normalize = !flags["no-normalize"];
+      const batchSize = flags["batch-size"] !== undefined ? parseInteger("batch-size", flags["batch-size"], 1) : undefined;
+      const embedOptions = {
+        normalize,
+        ...(batchSize !== undefined ? { batchSize } : {}),
+        // Progress only when the texts take more than one onnxruntime run.
+        ...(inputs.length > (batchSize ?? DEFAULT_BATCH_SIZE) ? { onProgress: context.reporter.onProgress } : {}),
+        ...(context.signal ? { signal: context.signal } : {}),
+        ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions, 1) } : {}),
+      };
       const embedder = await Embedder.load(dir, {
         // onnxruntime in a child: its native crashes (one comes with long command lines) are one error line here.
         isolated: true,
         optionNames: { file: "--file <name>", pooling: "--pooling" },
         ...(typeof flags.file === "string" ? { file: flags.file } : {}),
-        ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
+        ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"], 2) } : {}),
         ...(pooling ? { pooling } : {}),
       });
       try {
-        const normalize = !flags["no-normalize"];
-        const batchSize = flags["batch-size"] !== undefined ? parseInteger("batch-size", flags["batch-size"]) : undefined;
-        const vectors = await embedder.embed(inputs, {
-          normalize,
-          ...(batchSize !== undefined ? { batchSize } : {}),
-          // Progress only when the texts take more than one onnxruntime run.
-          ...(inputs.length > (batchSize ?? DEFAULT_BATCH_SIZE) ? { onProgress: context.reporter.onProgress } : {}),
-          ...(context.signal ? { signal: context.signal } : {}),
-          ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
-        });
+        const vectors = await embedder.embed(inputs, embedOptions);
         // Nine significant digits round-trip a float32 exactly and keep the JSON short.
         const rows = vectors.map((v) => Array.from(v, (x) => Number(x.toPrecision(9))));
         context.reporter.info(
@@ -338,18 +349,19 @@ COMMANDS.rerank = {
     if (typeof flags.query !== "string") throw new UsageError("missing --query <text>");
     if (documents.length === 0) throw new UsageError("missing <document…> to score (or '-' to read lines from stdin)");
     const inputs = documents.length === 1 && documents[0] === "-" ? readLines(context.io) : documents;
+    const rerankOptions = {
+      raw: flags.raw === true,
+      ...(flags["top-k"] !== undefined ? { topK: parseInteger("top-k", flags["top-k"], 1) } : {}),
+      ...(flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"], 1) } : {}),
+    };
     const reranker = await Reranker.load(dir, {
       // As embed: onnxruntime in a child, so that a native crash is one error line.
       isolated: true,
       ...(typeof flags.file === "string" ? { file: flags.file } : {}),
-      ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
+      ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"], 2) } : {}),
     });
     try {
-      const ranked = await reranker.rerank(flags.query, inputs, {
-        raw: flags.raw === true,
-        ...(flags["top-k"] !== undefined ? { topK: parseInteger("top-k", flags["top-k"]) } : {}),
-        ...(flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"]) } : {}),
-      });
+      const ranked = await reranker.rerank(flags.query, inputs, rerankOptions);
       const rows = ranked.map(({ index, score }) => ({ index, score: Number(score.toPrecision(9)), document: inputs[index]! }));
       context.reporter.info(`scored ${inputs.length} document(s) with ${reranker.modelPath}`);
       return {
@@ -413,10 +425,9 @@ function parseTask(value: string | true): Task {
   return value as Task;
 }
 
-function parseDtype(value: string | true | undefined, fp32: boolean): Dtype {
+function parseDtype(value: string | true | undefined): Dtype {
   if (value === undefined) return "fp32";
   if (!DTYPES.includes(value as Dtype)) throw new UsageError(`--dtype must be one of ${DTYPES.join(", ")}, not ${String(value)}`);
-  if (value === "fp16" && fp32) throw new UsageError("--dtype fp16 and --fp32 exclude each other");
   return value as Dtype;
 }
 
@@ -512,9 +523,11 @@ function quantizationOptions(flags: Flags): QuantizationOptions {
   return options;
 }
 
-function parseInteger(flag: string, value: string | true): number {
+/** An integer flag; below `min` is a usage error naming the flag (not the library option it sets). */
+function parseInteger(flag: string, value: string | true, min = -Infinity): number {
   const n = Number(value);
-  if (!Number.isInteger(n)) throw new UsageError(`--${flag} must be an integer, not ${String(value)}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`--${flag} must be an integer${min > -Infinity ? ` of at least ${min}` : ""}, not ${String(value)}`);
   return n;
 }
 
@@ -549,19 +562,20 @@ async function embedRetrieval(dir: string, texts: string[], flags: Flags, contex
   const options = {
     isolated: true, // as for embed: onnxruntime's native crashes become one error line
     ...(typeof flags.file === "string" ? { file: flags.file } : {}),
-    ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
+    ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"], 2) } : {}),
   };
-  const batchSize = flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"]) } : {};
+  const batchSize = flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"], 1) } : {};
   const round = (x: number) => Number(x.toPrecision(9)); // round-trips a float32
   if (flags.sparse) {
+    const sparseOptions = {
+      ...batchSize,
+      ...(flags["top-k"] !== undefined ? { topK: parseInteger("top-k", flags["top-k"], 1) } : {}),
+      ...(flags.threshold !== undefined ? { threshold: parseNumber("threshold", flags.threshold) } : {}),
+      tokens: flags.tokens === true,
+    };
     const embedder = await SparseEmbedder.load(dir, options);
     try {
-      const vectors = await embedder.embed(texts, {
-        ...batchSize,
-        ...(flags["top-k"] !== undefined ? { topK: parseInteger("top-k", flags["top-k"]) } : {}),
-        ...(flags.threshold !== undefined ? { threshold: parseNumber("threshold", flags.threshold) } : {}),
-        tokens: flags.tokens === true,
-      });
+      const vectors = await embedder.embed(texts, sparseOptions);
       const rows = vectors.map((v) => ({
         indices: Array.from(v.indices),
         values: Array.from(v.values, round),
@@ -656,7 +670,7 @@ export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Pro
   let interruption: Interruption | undefined;
   try {
     if (!command) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")})`);
-    const { positionals, flags } = parseArgs(rest, command.flags);
+    const { positionals, flags } = parseArgs(rest, command.flags, command.conflicts);
     if (flags.help) {
       io.stdout.write(`${commandHelp(command)}\n`);
       return EXIT_OK;
