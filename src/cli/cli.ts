@@ -3,7 +3,7 @@
 // stdout carries only results (the artifact path last, a JSON summary with --json, vectors for
 // embed); logs, warnings and progress go to stderr. Exit codes: 0 ok, 1 failure, 2 usage.
 import { existsSync, readFileSync, readdirSync, realpathSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from "../graph/opset.js";
 import { QuantizationInputError } from "../quant/corpus.js";
@@ -52,6 +52,8 @@ import {
   optimizeExport,
 } from "../optimize/optimize.js";
 import { TextFileError, readTextLines, splitLines } from "../common/text-file.js";
+import { type TextSource, embedToFile } from "./embed-output.js";
+import { VECTOR_FORMATS, type VectorFormat, type VectorType, vectorFormatOf } from "./vector-output.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -143,6 +145,23 @@ const EXPORT_CONFLICTS: FlagConflict[] = [
   [{ flag: "fp32" }, { flag: "dtype", value: "fp16" }],
   [{ flag: "fp32" }, { flag: "mode" }],
   [{ flag: "dtype", value: "fp16" }, { flag: "mode" }],
+];
+
+/** `embed --output`: where and how the vectors are written. */
+const EMBED_OUTPUT_FLAGS: FlagSpec[] = [
+  {
+    name: "output",
+    alias: "o",
+    value: "file",
+    help: "write the vectors to this file as they are computed (bounded memory): .jsonl, .npy, else raw rows after a JSON header line",
+  },
+  { name: "format", value: VECTOR_FORMATS.join("|"), help: "with --output: the file's format (default: from its extension)" },
+  {
+    name: "vector",
+    value: "float32|int8|binary",
+    help: "with --output: float32 vectors (default), or the graph's sentence_embedding_int8 / _binary (exported with --vector)",
+  },
+  { name: "resume", help: "with --output: continue the <file>.partial an interrupted run left (checked against this run first)" },
 ];
 
 const COMMANDS: Record<string, Command> = {
@@ -278,13 +297,15 @@ const COMMANDS: Record<string, Command> = {
         value: "texts.txt|.jsonl|-",
         help: "texts to embed: one per line, or JSON lines ('-': lines from stdin); one vector per text, in order",
       },
+      ...EMBED_OUTPUT_FLAGS,
       QUIET,
       JSON_FLAG,
       HELP,
     ],
     async run([dir, ...texts], flags, context) {
       if (!dir) throw new UsageError("missing <exported-dir> (a folder written by 'jazzmine-embed export')");
-      const inputs = textsToEmbed(texts, flags.input, context.io);
+      const toFile = embedOutputOptions(flags);
+      const inputs = toFile ? [] : textsToEmbed(texts, flags.input, context.io);
       if (flags.sparse || flags.colbert) return embedRetrieval(dir, inputs, flags, context);
       const pooling = parsePooling(flags.pooling);
       const normalize = !flags["no-normalize"];
@@ -293,7 +314,7 @@ const COMMANDS: Record<string, Command> = {
         normalize,
         ...(batchSize !== undefined ? { batchSize } : {}),
         // Progress only when the texts take more than one onnxruntime run.
-        ...(inputs.length > (batchSize ?? DEFAULT_BATCH_SIZE) ? { onProgress: context.reporter.onProgress } : {}),
+        ...(!toFile && inputs.length > (batchSize ?? DEFAULT_BATCH_SIZE) ? { onProgress: context.reporter.onProgress } : {}),
         ...(context.signal ? { signal: context.signal } : {}),
         ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions, 1) } : {}),
       };
@@ -306,6 +327,31 @@ const COMMANDS: Record<string, Command> = {
         ...(pooling ? { pooling } : {}),
       });
       try {
+        if (toFile) {
+          const written = await embedToFile({
+            embedder,
+            source: textSource(texts, flags.input, context.io),
+            ...toFile,
+            embedOptions,
+            settings: {
+              model: basename(embedder.modelPath),
+              pooling: embedder.pooling,
+              normalized: normalize,
+              maxLength: embedder.maxLength,
+            },
+            reporter: context.reporter,
+            ...(context.signal ? { signal: context.signal } : {}),
+          });
+          context.reporter.info(
+            `embedded ${written.count - written.resumedFrom} text(s) into ${toFile.output}` +
+              `${written.resumedFrom > 0 ? ` after the ${written.resumedFrom} it held` : ""} (${written.count} vectors of ${written.width ?? "?"})`,
+          );
+          return {
+            stdout: toFile.output,
+            artifacts: [toFile.output],
+            summary: { model: embedder.modelPath, output: toFile.output, format: toFile.format, vector: toFile.type, ...written },
+          };
+        }
         const vectors = await embedder.embed(inputs, embedOptions);
         // Nine significant digits round-trip a float32 exactly and keep the JSON short.
         const rows = vectors.map((v) => Array.from(v, (x) => Number(x.toPrecision(9))));
@@ -616,6 +662,39 @@ function textsToEmbed(texts: string[], input: string | true | undefined, io: Cli
   const read = readTextLines(String(input), "input file");
   if (read.length === 0) throw new TextFileError(`input file ${String(input)} holds no texts`);
   return read;
+}
+
+/** embed's --output settings, checked; undefined without --output. */
+function embedOutputOptions(flags: Flags): { output: string; format: VectorFormat; type: VectorType; resume: boolean } | undefined {
+  if (flags.output === undefined) {
+    const stray = ["format", "vector", "resume"].find((flag) => flags[flag] !== undefined);
+    if (stray) throw new UsageError(`--${stray} goes with --output <file>`);
+    return undefined;
+  }
+  const retrieval = ["sparse", "colbert"].find((flag) => flags[flag] !== undefined);
+  if (retrieval) throw new UsageError(`--output writes dense vectors; --${retrieval} prints JSON on stdout, without --output`);
+  const output = String(flags.output);
+  if (flags.format !== undefined && !VECTOR_FORMATS.includes(flags.format as VectorFormat))
+    throw new UsageError(`--format must be one of ${VECTOR_FORMATS.join(", ")}, not ${String(flags.format)}`);
+  const type = flags.vector ?? "float32";
+  if (type !== "float32" && type !== "int8" && type !== "binary")
+    throw new UsageError(`--vector must be one of float32, int8, binary, not ${String(type)}`);
+  return {
+    output,
+    format: vectorFormatOf(output, flags.format as string | undefined),
+    type,
+    resume: flags.resume === true,
+  };
+}
+
+/** embed --output's texts: its arguments, or --input's file ('-': stdin), read as they are needed. */
+function textSource(texts: string[], input: string | true | undefined, io: CliIo): TextSource {
+  if (input === undefined) {
+    if (texts.length === 0) throw new UsageError("missing <text…> to embed (or --input <file>, '-' for stdin)");
+    return texts.length === 1 && texts[0] === "-" ? { stdin: () => io.readStdin?.() ?? process.stdin } : { texts };
+  }
+  if (texts.length > 0) throw new UsageError("give the texts to embed as arguments or with --input, not both");
+  return input === "-" ? { stdin: () => io.readStdin?.() ?? process.stdin } : { file: String(input) };
 }
 
 function mainHelp(): string {
