@@ -36,7 +36,7 @@ import { DEFAULT_MODEL_ID, EmbeddingService, type ExportOptions } from "../expor
 import { DEFAULT_LAYOUT, EXPORT_LAYOUTS, type ExportLayout } from "../artifact/layout.js";
 import { TOKENIZER_FILES } from "../artifact/tokenizer-files.js";
 import { InterruptedError } from "../common/abort.js";
-import { ExportError } from "../common/errors.js";
+import { ExportError, fileSystemError } from "../common/errors.js";
 import { type Interruption, type SignalSource, watchInterrupts } from "./interrupt.js";
 import { PACKAGE_VERSION } from "../export/version.js";
 import { redactCredentials } from "../common/redact.js";
@@ -795,17 +795,26 @@ function isEntryPoint(): boolean {
 /**
  * A reader that stops early (`embed … | head`) closes the pipe: nothing more can be said there,
  * and that is no failure of the command, which ends as it would have (its exit code, no trace).
+ * Any other failure to write stdout (a full disk, /dev/full) is one line on stderr and exit 1.
  */
-function ignoreClosedPipes(): void {
+function handleOutputErrors(): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code !== "EPIPE") throw error;
+      if (error.code === "EPIPE") return;
+      if (stream === process.stdout) {
+        try {
+          process.stderr.write(`jazzmine-embed: error: ${fileSystemError("write the results to", "stdout", error).message}\n`);
+        } catch {
+          // stderr is gone too: the exit code says it
+        }
+      }
+      process.exit(EXIT_FAILURE);
     });
   }
 }
 
 if (isEntryPoint()) {
-  ignoreClosedPipes();
+  handleOutputErrors();
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
     // Interrupted: exit now, whatever still holds the event loop (a download's socket).

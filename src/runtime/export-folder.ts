@@ -2,6 +2,7 @@
 // folder: the model its manifest names (artifact/layout.ts), loaded while the manifest's files
 // are checked (size, sha256). A stale or missing listed file is the error to report, even when
 // loading failed on it first; a runtime loaded over a stale folder is closed again.
+import { statSync } from "node:fs";
 import { type ExportFolder, openExportFolder } from "../artifact/layout.js";
 import { ManifestError, checkManifestFiles } from "../artifact/manifest.js";
 
@@ -20,6 +21,12 @@ export async function loadExportFolder<T extends { close(): Promise<void> }>(
   load: (folder: ExportFolder) => Promise<T>,
 ): Promise<T> {
   const { dir, fail } = request;
+  const kind = pathKind(dir);
+  if (kind !== "folder") {
+    throw fail(
+      `${dir} ${kind === "missing" ? "does not exist" : "is a file, not a folder"}; pass the folder an export wrote (model .onnx + tokenizer.json)`,
+    );
+  }
   const folder = openExportFolder(dir, request.file, fail, request.fileOption);
   const stale = folder.manifest ? staleFileError(folder, fail) : Promise.resolve(undefined);
   let loaded: T;
@@ -34,6 +41,14 @@ export async function loadExportFolder<T extends { close(): Promise<void> }>(
     throw problem;
   }
   return loaded;
+}
+
+function pathKind(path: string): "folder" | "file" | "missing" {
+  try {
+    return statSync(path).isDirectory() ? "folder" : "file";
+  } catch {
+    return "missing";
+  }
 }
 
 /** The manifest check's error, or undefined when every listed file matches. */
