@@ -2,10 +2,11 @@
 // memory; `embed --output` writes JSONL / .npy / raw files as the vectors come, resumes the
 // .partial file a kill left (checked first), and keeps its memory flat on 200,000 lines.
 import { type ChildProcess, spawn } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { existsSync, readFileSync, readdirSync, renameSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../src/cli/cli.js";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main } from "../src/cli/cli.js";
 import { processTree, processTreeRss } from "../src/bench/process-memory.js";
 import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
@@ -242,6 +243,33 @@ describe("embed --output", () => {
     // Still there for the right command.
     expect((await runCli(["embed", dir, "--input", txt, "-o", out, "--resume", "-q"], { env })).code).toBe(EXIT_OK);
     expect(readRaw(out).header.count).toBe(300);
+  });
+
+  it("Ctrl-C: exit 130, the .partial file kept with whole rows, and the line says how to go on", async () => {
+    const txt = writeTexts(corpus(3000));
+    const out = join(tempDir(), "v.npy");
+    const signals = new EventEmitter();
+    let stderr = "";
+    // One signal (a second one ends the process at once, as it should).
+    const poll = setInterval(() => {
+      if (!existsSync(`${out}.partial`) || statSync(`${out}.partial`).size <= 128) return;
+      clearInterval(poll);
+      signals.emit("SIGINT");
+    }, 5);
+    const code = await main(["embed", dir, "--input", txt, "-o", out, "-q"], {
+      stdout: { write: () => true },
+      stderr: { write: (text: string) => (stderr += text) },
+      env,
+      signals,
+    }).finally(() => clearInterval(poll));
+    expect(code).toBe(130);
+    const kept = statSync(`${out}.partial`).size;
+    const rows = (kept - 128) / (HIDDEN * 4);
+    expect(Number.isInteger(rows) && rows > 0 && rows < 3000).toBe(true);
+    expect(stderr).toBe(
+      `jazzmine-embed: interrupted (SIGINT); kept ${out}.partial with ${rows} vector(s): run the same command with --resume to continue\n`,
+    );
+    expect(existsSync(out)).toBe(false);
   });
 
   it("usage: --resume / --format / --vector need --output; --sparse has no --output; an empty input writes nothing", async () => {
