@@ -3,7 +3,8 @@
 // transformers.js (feature-extraction pipeline, batches of 32, each batch's vectors appended to a
 // file) on the same file and the same exported folder (the demo-size model: 4 layers, hidden
 // 256, the bert-base-uncased tokenizer, FP32, transformers.js layout). Each run is a fresh
-// process; peaks are sampled from /proc every 50 ms.
+// process; peaks are sampled from /proc every 50 ms. Sizes 1k, 10k, 100k and 1M (transformers.js
+// up to --tjs-max, default 100k: it holds every text; about 15 min in all on 2 cores).
 //   npm run bench:stream [-- --sizes 1000,10000,100000]   (other sizes: printed, not kept)
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -16,7 +17,7 @@ import { BUNDLED_VOCAB_SIZE, writeModelFolder } from "../src/fixtures/model-fold
 import { CACHE, keepOutput } from "./common.js";
 
 const args = process.argv.slice(2);
-const SIZES = args.includes("--sizes") ? args[args.indexOf("--sizes") + 1]!.split(",").map(Number) : [1_000, 10_000, 100_000];
+const SIZES = args.includes("--sizes") ? args[args.indexOf("--sizes") + 1]!.split(",").map(Number) : [1_000, 10_000, 100_000, 1_000_000];
 /** transformers.js holds every text and runs in this thread: measured up to this size. */
 const TJS_MAX = Number(args.includes("--tjs-max") ? args[args.indexOf("--tjs-max") + 1] : 100_000);
 keepOutput("stream", !args.includes("--sizes"));
