@@ -58,7 +58,12 @@ describe("signals during an export (real processes)", () => {
     const run = await exportSignalled(out, "SIGINT");
     expect(run.code).toBe(130);
     expect(run.stdout).toBe("");
-    expect(run.lastLine).toMatch(/^jazzmine-embed: interrupted \(SIGINT\); removed (.+, )?mid_fp32\.onnx(, .+)?$/);
+    // The staged copies went; the earlier export's files of the same names are the user's, kept — and said apart.
+    expect(run.lastLine).toMatch(
+      new RegExp(
+        `^jazzmine-embed: interrupted \\(SIGINT\\); removed its staged (.+, )?mid_fp32\\.onnx(, .+)?; kept your (.+, )?mid_fp32\\.onnx(, .+)? in ${out} as they were$`,
+      ),
+    );
     expect(listing(out)).toEqual(before);
     expect(before).toEqual(["mid_fp32.onnx", "notes.txt", ...SHARED].sort());
     expect(readFileSync(join(out, "mid_fp32.onnx")).equals(fp32)).toBe(true); // the earlier export's file, not the intermediate

@@ -168,6 +168,17 @@ describe("export --vector", () => {
       const [bits] = await embedder.embedBinary(["bits of a sentence"]);
       expect(bits).toBeInstanceOf(Uint8Array);
       expect(Array.from(bits!)).toEqual(Array.from(packBinaryVectors(float!, 32)));
+      // embed --output --vector binary streams the same bits into a .npy of '|u1' rows (4 bytes: 32 bits).
+      const npy = join(tempDir(), "bits.npy");
+      const streamed = await runCli(["embed", out, "--input", texts, "-o", npy, "--vector", "binary", "-q"], { env: OFFLINE });
+      expect(streamed.code, streamed.stderr).toBe(0);
+      const bytes = readFileSync(npy);
+      const dataStart = 10 + bytes.readUInt16LE(8);
+      expect(bytes.subarray(10, dataStart).toString("latin1")).toContain(
+        `{'descr': '|u1', 'fortran_order': False, 'shape': (${calibrationTexts.length}, 4), }`,
+      );
+      const expected = await embedder.embedBinary(calibrationTexts);
+      expect(Array.from(bytes.subarray(dataStart))).toEqual(expected.flatMap((row) => Array.from(row)));
     } finally {
       await embedder.close();
     }

@@ -99,3 +99,19 @@ function moduleName(pid: number): string {
     return `pid ${pid}`;
   }
 }
+
+/** Resident memory now of `pid` and all its descendants together (Linux; 0 for what cannot be read). */
+export function processTreeRss(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + (procStatusBytes(p, "VmRSS") ?? 0), 0);
+}
+
+/** `pid` and its descendants, from /proc/<pid>/task/<pid>/children. */
+export function processTree(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // gone, or not Linux
+  }
+  return [pid, ...children.flatMap((child) => processTree(child))];
+}

@@ -14,12 +14,25 @@ export interface FlagSpec {
 /** Flag name → its value, or true for a switch. */
 export type Flags = Record<string, string | true>;
 
+/** A flag, or a flag with one value (`--dtype fp16`), as one side of a conflict. */
+export interface FlagCondition {
+  flag: string;
+  value?: string;
+}
+
+/** Two settings that exclude each other: given together they are a usage error naming both. */
+export type FlagConflict = readonly [FlagCondition, FlagCondition];
+
 export interface ParsedArgs {
   positionals: string[];
   flags: Flags;
 }
 
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): ParsedArgs {
+/**
+ * Flags and positionals of `argv`. A value flag given twice, or two settings `conflicts` declares
+ * exclusive, are usage errors naming both: one of them would otherwise win silently.
+ */
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], conflicts: readonly FlagConflict[] = []): ParsedArgs {
   const byName = new Map<string, FlagSpec>();
   for (const spec of specs) {
     byName.set(`--${spec.name}`, spec);
@@ -50,9 +63,28 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[]): 
     if (value === undefined || (inline === undefined && value.startsWith("-") && value.length > 1)) {
       throw new UsageError(`--${spec.name} needs a value (${spec.value})`);
     }
+    const previous = flags[spec.name];
+    if (previous !== undefined) {
+      throw new UsageError(`--${spec.name} given twice (${String(previous)} and ${value}); give it once`);
+    }
     flags[spec.name] = value;
   }
+  for (const pair of conflicts) {
+    if (pair.every((side) => holds(side, flags))) {
+      throw new UsageError(`${pair.map(({ flag }) => describeFlag(flag, flags)).join(" and ")} exclude each other; pick one`);
+    }
+  }
   return { positionals, flags };
+}
+
+function holds({ flag, value }: FlagCondition, flags: Flags): boolean {
+  return value === undefined ? flags[flag] !== undefined : flags[flag] === value;
+}
+
+/** `--fp32`, `--mode int4`: the flag as it was given. */
+function describeFlag(flag: string, flags: Flags): string {
+  const given = flags[flag];
+  return given === true ? `--${flag}` : `--${flag} ${String(given)}`;
 }
 
 export function formatFlags(specs: readonly FlagSpec[]): string {

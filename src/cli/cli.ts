@@ -3,7 +3,7 @@
 // stdout carries only results (the artifact path last, a JSON summary with --json, vectors for
 // embed); logs, warnings and progress go to stderr. Exit codes: 0 ok, 1 failure, 2 usage.
 import { existsSync, readFileSync, readdirSync, realpathSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_OPSET, MAX_OPSET, MIN_OPSET } from "../graph/opset.js";
 import { DEFAULT_QUANTIZATION, QUANTIZATION_MODES, type QuantizationMode, type QuantizationOptions } from "../quant/options.js";
@@ -22,7 +22,7 @@ import { TASKS, type Task } from "../heads/tasks.js";
 import { BGE_M3_OUTPUTS, type BgeM3Output } from "../heads/bge-m3.js";
 import { MultiVectorEmbedder } from "../runtime/multi-vector-embedder.js";
 import { SparseEmbedder } from "../runtime/sparse-embedder.js";
-import { type FlagSpec, type Flags, formatFlags, parseArgs } from "./args.js";
+import { type FlagConflict, type FlagSpec, type Flags, formatFlags, parseArgs } from "./args.js";
 import { UsageError } from "../common/usage.js";
 import { HubClient } from "../export/hub/client.js";
 import { invalidRevisionMessage } from "../export/hub/names.js";
@@ -33,7 +33,7 @@ import { DEFAULT_MODEL_ID, EmbeddingService, type ExportOptions } from "../expor
 import { DEFAULT_LAYOUT, EXPORT_LAYOUTS, type ExportLayout, MODEL_PRECISIONS } from "../artifact/layout.js";
 import { TOKENIZER_FILES } from "../artifact/tokenizer-files.js";
 import { InterruptedError } from "../common/abort.js";
-import { ExportError } from "../common/errors.js";
+import { ExportError, fileSystemError } from "../common/errors.js";
 import { type Interruption, type SignalSource, watchInterrupts } from "./interrupt.js";
 import { PACKAGE_VERSION } from "../export/version.js";
 import { redactCredentials } from "../common/redact.js";
@@ -50,6 +50,8 @@ import {
   optimizeExport,
 } from "../optimize/optimize.js";
 import { TextFileError, readTextLines, splitLines } from "../common/text-file.js";
+import { type TextSource, embedToFile } from "./embed-output.js";
+import { VECTOR_FORMATS, type VectorFormat, type VectorType, vectorFormatOf } from "./vector-output.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -86,6 +88,8 @@ interface Command {
   summary: string;
   usage: string;
   flags: FlagSpec[];
+  /** Settings that exclude each other (usage errors naming both). */
+  conflicts?: FlagConflict[];
   /** Stops cleanly on SIGINT/SIGTERM (other commands keep the signals' default: end at once). */
   interruptible?: boolean;
   run(positionals: string[], flags: Flags, context: Context): Promise<CommandResult>;
@@ -144,11 +148,36 @@ const OPTIMIZE_FLAGS: FlagSpec[] = [
   { name: "optimize-shapes", value: "BxS,…", help: "with --optimize: the shapes latency is measured at (default 1x16,8x128)" },
 ];
 
+/** Precisions that leave no room for another: an FP32 or FP16 export has no quantization mode. */
+const EXPORT_CONFLICTS: FlagConflict[] = [
+  [{ flag: "fp32" }, { flag: "dtype", value: "fp16" }],
+  [{ flag: "fp32" }, { flag: "mode" }],
+  [{ flag: "dtype", value: "fp16" }, { flag: "mode" }],
+];
+
+/** `embed --output`: where and how the vectors are written. */
+const EMBED_OUTPUT_FLAGS: FlagSpec[] = [
+  {
+    name: "output",
+    alias: "o",
+    value: "file",
+    help: "write the vectors to this file as they are computed (bounded memory): .jsonl, .npy, else raw rows after a JSON header line",
+  },
+  { name: "format", value: VECTOR_FORMATS.join("|"), help: "with --output: the file's format (default: from its extension)" },
+  {
+    name: "vector",
+    value: "float32|int8|binary",
+    help: "with --output: float32 vectors (default), or the graph's sentence_embedding_int8 / _binary (exported with --vector)",
+  },
+  { name: "resume", help: "with --output: continue the <file>.partial an interrupted run left (checked against this run first)" },
+];
+
 const COMMANDS: Record<string, Command> = {
   export: {
     summary: "export a model to ONNX (with its tokenizer files)",
     interruptible: true,
     usage: `jazzmine-embed export <model-id-or-folder> --output <dir> [options]`,
+    conflicts: EXPORT_CONFLICTS,
     flags: [
       OUTPUT,
       { name: "fp32", help: "write the FP32 model instead of the INT8 one (default: INT8 QDQ)" },
@@ -221,7 +250,7 @@ const COMMANDS: Record<string, Command> = {
         ...(flags["rerank-tokens"] !== undefined ? { rerankTokens: parseRerankTokens(flags["rerank-tokens"]) } : {}),
         ...(flags.variant !== undefined ? { variant: flags.variant as GraphVariant } : {}),
         sentenceEmbedding: sentenceEmbeddingOption(flags),
-        ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
+        ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions, 1) } : {}),
         ...(flags.vector !== undefined ? { vector: flags.vector as VectorKind } : {}),
         ...(flags.layout !== undefined ? { layout: flags.layout as ExportLayout } : {}),
         ...quantizationOptions(flags),
@@ -294,45 +323,72 @@ const COMMANDS: Record<string, Command> = {
         value: "texts.txt|.jsonl|-",
         help: "texts to embed: one per line, or JSON lines ('-': lines from stdin); one vector per text, in order",
       },
+      ...EMBED_OUTPUT_FLAGS,
       QUIET,
       JSON_FLAG,
       HELP,
     ],
     async run([dir, ...texts], flags, context) {
       if (!dir) throw new UsageError("missing <exported-dir> (a folder written by 'jazzmine-embed export')");
-      const inputs = textsToEmbed(texts, flags.input, context.io);
+      const toFile = embedOutputOptions(flags);
+      const inputs = toFile ? [] : textsToEmbed(texts, flags.input, context.io);
       if (flags.sparse || flags.colbert) {
         if (flags.prompt !== undefined || flags["prompt-text"] !== undefined)
           throw new UsageError("--prompt and --prompt-text go with dense embeddings, not --sparse / --colbert");
         return embedRetrieval(dir, inputs, flags, context);
       }
       const pooling = parsePooling(flags.pooling);
+      const normalize = !flags["no-normalize"];
+      const batchSize = flags["batch-size"] !== undefined ? parseInteger("batch-size", flags["batch-size"], 1) : undefined;
+      const embedOptions = {
+        normalize,
+        ...(batchSize !== undefined ? { batchSize } : {}),
+        // Progress only when the texts take more than one onnxruntime run.
+        ...(!toFile && inputs.length > (batchSize ?? DEFAULT_BATCH_SIZE) ? { onProgress: context.reporter.onProgress } : {}),
+        ...(context.signal ? { signal: context.signal } : {}),
+        ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions, 1) } : {}),
+      };
       const embedder = await Embedder.load(dir, {
         // onnxruntime in a child: its native crashes (one comes with long command lines) are one error line here.
         isolated: true,
         optionNames: { file: "--file <name>", pooling: "--pooling" },
         ...(typeof flags.file === "string" ? { file: flags.file } : {}),
         ...(typeof flags.precision === "string" ? { precision: flags.precision } : {}),
-        ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
+        ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"], 2) } : {}),
         ...(pooling ? { pooling } : {}),
       });
       try {
-        const normalize = !flags["no-normalize"];
-        const batchSize = flags["batch-size"] !== undefined ? parseInteger("batch-size", flags["batch-size"]) : undefined;
         const prompt = {
           ...(typeof flags.prompt === "string" ? { prompt: flags.prompt } : {}),
           ...(typeof flags["prompt-text"] === "string" ? { promptText: flags["prompt-text"] } : {}),
         };
         checkPrompt(embedder, prompt);
-        const vectors = await embedder.embed(inputs, {
-          ...prompt,
-          normalize,
-          ...(batchSize !== undefined ? { batchSize } : {}),
-          // Progress only when the texts take more than one onnxruntime run.
-          ...(inputs.length > (batchSize ?? DEFAULT_BATCH_SIZE) ? { onProgress: context.reporter.onProgress } : {}),
-          ...(context.signal ? { signal: context.signal } : {}),
-          ...(flags.dimensions !== undefined ? { dimensions: parseInteger("dimensions", flags.dimensions) } : {}),
-        });
+        if (toFile) {
+          const written = await embedToFile({
+            embedder,
+            source: textSource(texts, flags.input, context.io),
+            ...toFile,
+            embedOptions: { ...embedOptions, ...prompt },
+            settings: {
+              model: basename(embedder.modelPath),
+              pooling: embedder.pooling,
+              normalized: normalize,
+              maxLength: embedder.maxLength,
+            },
+            reporter: context.reporter,
+            ...(context.signal ? { signal: context.signal } : {}),
+          });
+          context.reporter.info(
+            `embedded ${written.count - written.resumedFrom} text(s) into ${toFile.output}` +
+              `${written.resumedFrom > 0 ? ` after the ${written.resumedFrom} it held` : ""} (${written.count} vectors of ${written.width ?? "?"})`,
+          );
+          return {
+            stdout: toFile.output,
+            artifacts: [toFile.output],
+            summary: { model: embedder.modelPath, output: toFile.output, format: toFile.format, vector: toFile.type, ...written },
+          };
+        }
+        const vectors = await embedder.embed(inputs, { ...embedOptions, ...prompt });
         // Nine significant digits round-trip a float32 exactly and keep the JSON short.
         const rows = vectors.map((v) => Array.from(v, (x) => Number(x.toPrecision(9))));
         context.reporter.info(
@@ -377,19 +433,22 @@ COMMANDS.rerank = {
     if (typeof flags.query !== "string") throw new UsageError("missing --query <text>");
     if (documents.length === 0) throw new UsageError("missing <document…> to score (or '-' to read lines from stdin)");
     const inputs = documents.length === 1 && documents[0] === "-" ? readLines(context.io) : documents;
+    const rerankOptions = {
+      raw: flags.raw === true,
+      ...(flags["top-k"] !== undefined ? { topK: parseInteger("top-k", flags["top-k"], 1) } : {}),
+      ...(flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"], 1) } : {}),
+    };
     const reranker = await Reranker.load(dir, {
       // As embed: onnxruntime in a child, so that a native crash is one error line.
       isolated: true,
       ...(typeof flags.file === "string" ? { file: flags.file } : {}),
       ...(typeof flags.precision === "string" ? { precision: flags.precision } : {}),
-      ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
+      ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"], 2) } : {}),
     });
     try {
       const ranked = await reranker.rerank(flags.query, inputs, {
-        raw: flags.raw === true,
+        ...rerankOptions,
         ...(typeof flags.instruction === "string" ? { instruction: flags.instruction } : {}),
-        ...(flags["top-k"] !== undefined ? { topK: parseInteger("top-k", flags["top-k"]) } : {}),
-        ...(flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"]) } : {}),
       });
       const rows = ranked.map(({ index, score }) => ({ index, score: Number(score.toPrecision(9)), document: inputs[index]! }));
       context.reporter.info(`scored ${inputs.length} document(s) with ${reranker.modelPath}`);
@@ -529,9 +588,11 @@ export function flagOf(option: string): string {
   return OPTION_FLAGS[option] ?? `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
-function parseInteger(flag: string, value: string | true): number {
+/** An integer flag; below `min` is a usage error naming the flag (not the library option it sets). */
+function parseInteger(flag: string, value: string | true, min = -Infinity): number {
   const n = Number(value);
-  if (!Number.isInteger(n)) throw new UsageError(`--${flag} must be an integer, not ${String(value)}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`--${flag} must be an integer${min > -Infinity ? ` of at least ${min}` : ""}, not ${String(value)}`);
   return n;
 }
 
@@ -567,19 +628,20 @@ async function embedRetrieval(dir: string, texts: string[], flags: Flags, contex
     isolated: true, // as for embed: onnxruntime's native crashes become one error line
     ...(typeof flags.file === "string" ? { file: flags.file } : {}),
     ...(typeof flags.precision === "string" ? { precision: flags.precision } : {}),
-    ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"]) } : {}),
+    ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"], 2) } : {}),
   };
-  const batchSize = flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"]) } : {};
+  const batchSize = flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"], 1) } : {};
   const round = (x: number) => Number(x.toPrecision(9)); // round-trips a float32
   if (flags.sparse) {
+    const sparseOptions = {
+      ...batchSize,
+      ...(flags["top-k"] !== undefined ? { topK: parseInteger("top-k", flags["top-k"], 1) } : {}),
+      ...(flags.threshold !== undefined ? { threshold: parseNumber("threshold", flags.threshold) } : {}),
+      tokens: flags.tokens === true,
+    };
     const embedder = await SparseEmbedder.load(dir, options);
     try {
-      const vectors = await embedder.embed(texts, {
-        ...batchSize,
-        ...(flags["top-k"] !== undefined ? { topK: parseInteger("top-k", flags["top-k"]) } : {}),
-        ...(flags.threshold !== undefined ? { threshold: parseNumber("threshold", flags.threshold) } : {}),
-        tokens: flags.tokens === true,
-      });
+      const vectors = await embedder.embed(texts, sparseOptions);
       const rows = vectors.map((v) => ({
         indices: Array.from(v.indices),
         values: Array.from(v.values, round),
@@ -620,6 +682,39 @@ function textsToEmbed(texts: string[], input: string | true | undefined, io: Cli
   const read = readTextLines(String(input), "input file");
   if (read.length === 0) throw new TextFileError(`input file ${String(input)} holds no texts`);
   return read;
+}
+
+/** embed's --output settings, checked; undefined without --output. */
+function embedOutputOptions(flags: Flags): { output: string; format: VectorFormat; type: VectorType; resume: boolean } | undefined {
+  if (flags.output === undefined) {
+    const stray = ["format", "vector", "resume"].find((flag) => flags[flag] !== undefined);
+    if (stray) throw new UsageError(`--${stray} goes with --output <file>`);
+    return undefined;
+  }
+  const retrieval = ["sparse", "colbert"].find((flag) => flags[flag] !== undefined);
+  if (retrieval) throw new UsageError(`--output writes dense vectors; --${retrieval} prints JSON on stdout, without --output`);
+  const output = String(flags.output);
+  if (flags.format !== undefined && !VECTOR_FORMATS.includes(flags.format as VectorFormat))
+    throw new UsageError(`--format must be one of ${VECTOR_FORMATS.join(", ")}, not ${String(flags.format)}`);
+  const type = flags.vector ?? "float32";
+  if (type !== "float32" && type !== "int8" && type !== "binary")
+    throw new UsageError(`--vector must be one of float32, int8, binary, not ${String(type)}`);
+  return {
+    output,
+    format: vectorFormatOf(output, flags.format as string | undefined),
+    type,
+    resume: flags.resume === true,
+  };
+}
+
+/** embed --output's texts: its arguments, or --input's file ('-': stdin), read as they are needed. */
+function textSource(texts: string[], input: string | true | undefined, io: CliIo): TextSource {
+  if (input === undefined) {
+    if (texts.length === 0) throw new UsageError("missing <text…> to embed (or --input <file>, '-' for stdin)");
+    return texts.length === 1 && texts[0] === "-" ? { stdin: () => io.readStdin?.() ?? process.stdin } : { texts };
+  }
+  if (texts.length > 0) throw new UsageError("give the texts to embed as arguments or with --input, not both");
+  return input === "-" ? { stdin: () => io.readStdin?.() ?? process.stdin } : { file: String(input) };
 }
 
 function mainHelp(): string {
@@ -674,7 +769,7 @@ export async function main(argv: readonly string[], io: CliIo = DEFAULT_IO): Pro
   let interruption: Interruption | undefined;
   try {
     if (!command) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")})`);
-    const { positionals, flags } = parseArgs(rest, command.flags);
+    const { positionals, flags } = parseArgs(rest, command.flags, command.conflicts);
     if (flags.help) {
       io.stdout.write(`${commandHelp(command)}\n`);
       return EXIT_OK;
@@ -722,17 +817,26 @@ function isEntryPoint(): boolean {
 /**
  * A reader that stops early (`embed … | head`) closes the pipe: nothing more can be said there,
  * and that is no failure of the command, which ends as it would have (its exit code, no trace).
+ * Any other failure to write stdout (a full disk, /dev/full) is one line on stderr and exit 1.
  */
-function ignoreClosedPipes(): void {
+function handleOutputErrors(): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code !== "EPIPE") throw error;
+      if (error.code === "EPIPE") return;
+      if (stream === process.stdout) {
+        try {
+          process.stderr.write(`jazzmine-embed: error: ${fileSystemError("write the results to", "stdout", error).message}\n`);
+        } catch {
+          // stderr is gone too: the exit code says it
+        }
+      }
+      process.exit(EXIT_FAILURE);
     });
   }
 }
 
 if (isEntryPoint()) {
-  ignoreClosedPipes();
+  handleOutputErrors();
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
     // Interrupted: exit now, whatever still holds the event loop (a download's socket).

@@ -6,13 +6,21 @@ import { AsyncLocalStorage } from "node:async_hooks";
 
 const scope = new AsyncLocalStorage<AbortSignal>();
 
-/** An export stopped by its AbortSignal; `removed` names what it had written and removed again. */
+/**
+ * An export stopped by its AbortSignal; `removed` names what it had written (staged) and removed
+ * again, `kept` the user's files of the same names in `folder`, which it never touched.
+ */
 export class InterruptedError extends Error {
   constructor(
     readonly removed: readonly string[],
     readonly reason: unknown,
+    readonly kept: readonly string[] = [],
+    folder?: string,
   ) {
-    super(`interrupted${reasonLabel(reason)}; removed ${removed.length > 0 ? removed.join(", ") : "nothing (nothing was written yet)"}`);
+    super(
+      `interrupted${reasonLabel(reason)}; removed ${removed.length > 0 ? `its staged ${removed.join(", ")}` : "nothing (nothing was written yet)"}` +
+        (kept.length > 0 ? `; kept your ${kept.join(", ")}${folder ? ` in ${folder}` : ""} as they were` : ""),
+    );
     this.name = "AbortError";
   }
 }

@@ -3,10 +3,22 @@
 // system, so the rename is atomic), stamped with the writing process's pid and a random part,
 // so that a later run can tell the leftovers of a killed process (kill -9, power loss) from the
 // files of one still at work, and sweep only those.
-import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, statfsSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  statfsSync,
+  writeFileSync,
+} from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve, sep } from "node:path";
-import { fileSystemError } from "./errors.js";
+import { ExportError, fileSystemError } from "./errors.js";
 import { regularFileStats } from "./regular-file.js";
 
 /** `<pid>-<random>`: this process's, and unique among its own names. */
@@ -103,6 +115,12 @@ export function planDir(dir: string, purpose = "output folder"): string[] {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== "ENOENT") throw fileSystemError(action, dir, error);
+      const link = danglingLinkTarget(at);
+      if (link !== undefined) {
+        throw new ExportError(
+          `cannot ${action} ${dir}: ${at} is a symbolic link to ${link}, which does not exist; create that folder or choose another path`,
+        );
+      }
       missing.unshift(at);
       const parent = dirname(at);
       if (parent === at) throw fileSystemError(action, dir, error);
@@ -120,6 +138,15 @@ export function planDir(dir: string, purpose = "output folder"): string[] {
     });
   }
   return missing;
+}
+
+/** Where `path` points when it is a symbolic link (its target missing, as the caller found); undefined otherwise. */
+function danglingLinkTarget(path: string): string | undefined {
+  try {
+    return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

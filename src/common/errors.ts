@@ -1,4 +1,5 @@
 // Errors users are meant to read: one line saying what went wrong and what to do.
+import { readFileSync } from "node:fs";
 import { errorMessage } from "./messages.js";
 
 export class ExportError extends Error {
@@ -63,4 +64,49 @@ export function persistentFileSystemError(error: unknown): (NodeJS.ErrnoExceptio
     const code = (e as NodeJS.ErrnoException)?.code;
     return typeof code === "string" && PERSISTENT_FILE_SYSTEM_CODES.has(code);
   });
+}
+
+/**
+ * How a process says it ran out of memory: the C++ runtime (std::bad_alloc), onnxruntime ("Failed
+ * to allocate memory for requested buffer of size N"), the kernel (ENOMEM, "Cannot allocate
+ * memory"), the dynamic loader ("failed to map segment from shared object": a library cannot
+ * even be loaded), V8 ("Allocation failed", "out of memory").
+ */
+const OUT_OF_MEMORY =
+  /bad_alloc|out of memory|cannot allocate memory|failed to allocate|allocation failed|failed to map segment|\bENOMEM\b/i;
+
+/** Whether a process's last words (or an error message) say that memory ran out. */
+export function saysOutOfMemory(text: string): boolean {
+  return OUT_OF_MEMORY.test(text);
+}
+
+/**
+ * When memory ran out behind `error` (anywhere in its cause chain): one line saying so, with the
+ * allocation that failed when the message gives its size and the address-space limit when one
+ * is set (ulimit -v); undefined for other failures.
+ */
+export function outOfMemoryMessage(error: unknown): string | undefined {
+  const said = findCause(error, (e): e is unknown => saysOutOfMemory(errorMessage(e)));
+  if (said === undefined) return undefined;
+  const size = /buffer of size (\d+)/i.exec(errorMessage(said))?.[1];
+  const limit = addressSpaceLimit();
+  return (
+    `out of memory${size ? ` (an allocation of ${gigabytes(Number(size))} failed)` : ""}` +
+    `${limit !== undefined ? `; this process may use ${gigabytes(limit)} of address space (ulimit -v)` : ""}: ` +
+    `free memory${limit !== undefined ? " or raise the limit" : ""} and run again`
+  );
+}
+
+/** The soft RLIMIT_AS of this process in bytes (child processes inherit it); undefined when unlimited or unknown. */
+function addressSpaceLimit(): number | undefined {
+  try {
+    const line = /^Max address space\s+(\S+)/m.exec(readFileSync("/proc/self/limits", "utf8"));
+    return line && line[1] !== "unlimited" ? Number(line[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function gigabytes(bytes: number): string {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${Math.max(1, Math.round(bytes / 1e6))} MB`;
 }

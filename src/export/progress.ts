@@ -23,6 +23,8 @@ interface LiveTask {
   done: number;
   started: number;
   kind: "bytes" | "step" | "count";
+  /** Units done before it started (a resumed run): not counted in its rate. */
+  base?: number;
 }
 
 /** Logger + progress for a terminal or a log file; the CLI's single voice on stderr. */
@@ -70,10 +72,18 @@ export class Reporter implements Logger {
     );
   }
 
-  /** A task counted in items (texts), `total` of them. */
-  count(label: string, total: number | undefined, unit: string): ProgressTask {
+  /** A task counted in items (texts), `total` of them, `already` done before it started. */
+  count(label: string, total: number | undefined, unit: string, already = 0): ProgressTask {
     if (this.mode === "lines") this.line(`${label}${total !== undefined ? ` ${total} ${unit}` : ""}…`);
-    return this.track({ label, kind: "count", done: 0, started: Date.now(), ...(total !== undefined ? { total } : {}) }, (task) => {
+    const task: LiveTask = {
+      label,
+      kind: "count",
+      done: already,
+      base: already,
+      started: Date.now(),
+      ...(total !== undefined ? { total } : {}),
+    };
+    return this.track(task, (task) => {
       return `${label} ${task.done} ${unit} (${((Date.now() - task.started) / 1000).toFixed(1)} s)`;
     });
   }
@@ -86,9 +96,8 @@ export class Reporter implements Logger {
         event.unit === "bytes"
           ? this.bytes(event.label, event.total, event.done)
           : event.unit === "texts"
-            ? this.count(event.label, event.total, "texts")
+            ? this.count(event.label, event.total, "texts", event.done)
             : this.step(event.label);
-      if (event.unit === "texts" && event.done > 0) task.advance(event.done);
       this.fromEvents.set(key, { task, done: event.done });
       return;
     }
@@ -164,11 +173,16 @@ export class Reporter implements Logger {
 function renderTask(task: LiveTask, spinner: string, width: number): string {
   const seconds = (Date.now() - task.started) / 1000;
   if (task.kind === "step") return truncate(`${spinner} ${task.label} · ${seconds.toFixed(0)} s`, width);
-  if (task.kind === "count")
+  if (task.kind === "count") {
+    // Rate and time left from this run's own work (a resumed run's earlier rows took no time here).
+    const rate = seconds > 0.5 ? (task.done - (task.base ?? 0)) / seconds : 0;
+    const left = task.total !== undefined && rate > 0 ? ` · ETA ${formatDuration(Math.max(0, task.total - task.done) / rate)}` : "";
     return truncate(
-      `${spinner} ${task.label} ${task.done}${task.total !== undefined ? `/${task.total}` : ""} · ${seconds.toFixed(0)} s`,
+      `${spinner} ${task.label} ${task.done}${task.total !== undefined ? `/${task.total}` : ""} · ${seconds.toFixed(0)} s` +
+        `${rate > 0 ? ` · ${rate.toFixed(0)} texts/s` : ""}${left}`,
       width,
     );
+  }
   const rate = seconds > 0.5 ? ` ${formatBytes(task.done / seconds)}/s` : "";
   if (task.total === undefined || task.total === 0) return truncate(`${spinner} ${task.label} ${formatBytes(task.done)}${rate}`, width);
   const fraction = Math.min(1, task.done / task.total);
@@ -178,6 +192,14 @@ function renderTask(task: LiveTask, spinner: string, width: number): string {
   const barWidth = Math.max(10, width - label.length - numbers.length - 4);
   const filled = Math.round(fraction * barWidth);
   return truncate(`${label} |${"█".repeat(filled)}${"░".repeat(barWidth - filled)}|${numbers}`, width);
+}
+
+/** 42 s, 3 min 05 s, 2 h 07 min. */
+function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
 }
 
 function truncate(text: string, width: number): string {

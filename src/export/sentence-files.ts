@@ -7,7 +7,14 @@ import { ConfigError } from "../arch/config.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import { PROMPTS_CONFIG, readPrompts } from "../arch/prompts.js";
 import type { SentencePooling } from "../heads/pooling.js";
-import { POOLING_MODES, type SentencePipeline, readSentencePipeline, sentencePipelineFiles } from "../arch/sentence-transformers.js";
+import {
+  POOLING_MODES,
+  type SentencePipeline,
+  findPoolingModule,
+  readModules,
+  readSentencePipeline,
+  sentencePipelineFiles,
+} from "../arch/sentence-transformers.js";
 import { copyFileAtomic, ensureDir, writeFileAtomic } from "../common/atomic.js";
 import { UsageError } from "../common/usage.js";
 import type { Logger } from "../common/log.js";
@@ -118,6 +125,9 @@ export function writeSentenceFiles(
 /** Without a sentence_embedding output, an unreadable pipeline is not the export's problem. */
 function readPipelineQuietly(modelDir: string, logger: Logger): SentencePipeline | undefined {
   try {
+    // No Pooling module (SPLADE, PyLate): not an embedding pipeline, and those exports write their own files.
+    const modules = readModules(modelDir);
+    if (modules && !findPoolingModule(modules)) return undefined;
     return readSentencePipeline(modelDir);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;

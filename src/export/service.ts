@@ -1,5 +1,6 @@
 // EmbeddingService: the public export API (SPEC). Construction stores the id; tokenizer and
 // weights are resolved and loaded lazily, once.
+import { existsSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import type { GraphVariant } from "../arch/graph-variant.js";
 import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
@@ -223,7 +224,11 @@ export class EmbeddingService {
     } catch (error) {
       loaded?.verification.cancel(); // a failure before the FP32 graph verified (vector calibration) leaves no worker behind
       const removed = workspace.discard();
-      if (options.signal?.aborted) throw new InterruptedError(removed, options.signal.reason);
+      if (options.signal?.aborted) {
+        // Staged copies went; the user's files of the same names were never touched.
+        const kept = removed.filter((name) => !name.endsWith("/") && existsSync(join(outputDir, name)));
+        throw new InterruptedError(removed, options.signal.reason, kept, outputDir);
+      }
       // A write into the private workspace failed (full, read-only…): the user's path is the output folder.
       const disk = persistentFileSystemError(error);
       throw disk && workspace.holds(disk.path) ? fileSystemError("write the export into", outputDir, disk) : error;

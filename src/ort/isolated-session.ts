@@ -4,6 +4,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { onAbort } from "../common/abort.js";
+import { saysOutOfMemory } from "../common/errors.js";
 import type { ObserveSpec, TensorStatistics } from "../observers/tensor-stats.js";
 import type { FeedTensor, OutputTensor, SessionSettings, WorkerReply, WorkerRequest } from "./protocol.js";
 
@@ -112,8 +113,14 @@ export class IsolatedSession {
     });
     child.on("exit", (code, signal) => {
       const said = this.stderrTail.trim().split("\n").pop();
+      // SIGTRAP is how V8 and the allocator stop a process whose allocation failed; bad_alloc and the like say it outright.
+      const memory = signal === "SIGTRAP" || saysOutOfMemory(this.stderrTail);
       this.exitReason =
-        (signal ? `onnxruntime crashed (${signal})` : `the onnxruntime worker exited (code ${code})`) + (said ? ` [${said}]` : "");
+        (memory
+          ? `onnxruntime ran out of memory (${signal ?? `exit code ${code}`})`
+          : signal
+            ? `onnxruntime crashed (${signal})`
+            : `the onnxruntime worker exited (code ${code})`) + (said ? ` [${said}]` : "");
       for (const waiter of this.pending.values()) waiter.reject(new SessionError(`${this.exitReason} while working on ${this.modelPath}`));
       this.pending.clear();
     });

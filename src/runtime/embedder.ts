@@ -25,6 +25,7 @@ import { type ModelSession, openModelSession } from "../ort/model-session.js";
 import { WorkerScriptError } from "../ort/isolated-session.js";
 import { loadExportFolder } from "./export-folder.js";
 import { readOnnxMetadata } from "../ort/onnx-metadata.js";
+import { pipelineWindows } from "./embed-stream.js";
 
 export type { PoolingMode } from "../arch/sentence-transformers.js";
 
@@ -101,6 +102,12 @@ export interface EmbedOptions {
   onProgress?: ProgressCallback;
   /** Stops a long embedding between batches: embed() rejects with the signal's reason. */
   signal?: AbortSignal;
+}
+
+/** embedStream()'s options: embed()'s, but one vector per text (no chunking) and no progress events (the caller counts rows). */
+export interface EmbedStreamOptions extends Omit<EmbedOptions, "longText" | "stride" | "onProgress"> {
+  /** Texts taken from the stream at a time (default 512): sorted by length within it, tokenized while the previous one runs. */
+  windowTexts?: number;
 }
 
 /** Limit when nothing in the folder states one: BERT's 512 positions. */
@@ -288,16 +295,44 @@ export class Embedder {
   }
 
   /**
+   * One vector per text of `texts` (an async iterable such as a file's lines, or any iterable),
+   * in order, yielded as they are computed: memory stays bounded however many texts come.
+   * `{ vector: "int8" | "binary" }` yields the graph's quantized outputs instead (embedInt8,
+   * embedBinary). Stop early by breaking out of the loop, or with `signal`.
+   */
+  embedStream(
+    texts: AsyncIterable<string> | Iterable<string>,
+    options?: EmbedStreamOptions & { vector?: undefined },
+  ): AsyncGenerator<Float32Array>;
+  embedStream(texts: AsyncIterable<string> | Iterable<string>, options: EmbedStreamOptions & { vector: "int8" }): AsyncGenerator<Int8Array>;
+  embedStream(
+    texts: AsyncIterable<string> | Iterable<string>,
+    options: EmbedStreamOptions & { vector: "binary" },
+  ): AsyncGenerator<Uint8Array>;
+  embedStream(
+    texts: AsyncIterable<string> | Iterable<string>,
+    options: EmbedStreamOptions & { vector?: VectorKind } = {},
+  ): AsyncGenerator<Float32Array | Int8Array | Uint8Array> {
+    const { vector, windowTexts, ...embedOptions } = options;
+    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    if (vector !== undefined) this.vectorOutput(vector);
+    return pipelineWindows<Float32Array | Int8Array | Uint8Array>(texts, {
+      ...(windowTexts !== undefined ? { windowTexts } : {}),
+      tokenizeChunk: Number.isInteger(batchSize) && batchSize > 0 ? batchSize : DEFAULT_BATCH_SIZE,
+      tokenize: (text) => this.encode(text),
+      compute: async (ids) =>
+        vector === undefined ? this.vectorsOf(ids, embedOptions) : this.quantizedVectors(ids, vector, options.batchSize),
+      ...(options.signal ? { signal: options.signal } : {}),
+      fail: (message) => new EmbedderError(message),
+    });
+  }
+
+  /**
    * The graph's sentence_embedding_int8 per text, in order (exported with --vector int8;
    * compare two with dotProduct).
    */
   async embedInt8(texts: readonly string[], options: { batchSize?: number } & PromptRequest = {}): Promise<Int8Array[]> {
-    return this.embedVectors(
-      this.prompted(checkedTexts(texts), options),
-      "int8",
-      options.batchSize,
-      (batch) => this.run(batch, VECTOR_OUTPUT.int8, "int8") as Promise<Int8Array>,
-    );
+    return this.quantizedVectors(this.encodeAll(this.prompted(texts, options)), "int8", options.batchSize) as Promise<Int8Array[]>;
   }
 
   /**
@@ -305,31 +340,22 @@ export class Embedder {
    * (exported with --vector binary; compare two with hammingDistance).
    */
   async embedBinary(texts: readonly string[], options: { batchSize?: number } & PromptRequest = {}): Promise<Uint8Array[]> {
-    return this.embedVectors(
-      this.prompted(checkedTexts(texts), options),
-      "binary",
-      options.batchSize,
-      (batch) => this.run(batch, VECTOR_OUTPUT.binary, "uint8") as Promise<Uint8Array>,
-    );
+    return this.quantizedVectors(this.encodeAll(this.prompted(texts, options)), "binary", options.batchSize) as Promise<Uint8Array[]>;
   }
 
-  private async embedVectors<T extends Int8Array | Uint8Array>(
-    texts: readonly string[],
-    kind: VectorKind,
-    batchSize = 32,
-    compute: (batch: TokenBatch) => Promise<T>,
-  ): Promise<T[]> {
+  /** The graph's output for `kind`, refused when the export has none. */
+  private vectorOutput(kind: VectorKind): string {
     const output = VECTOR_OUTPUT[kind];
     if (!this.session.outputNames.includes(output)) {
       throw new EmbedderError(`${basename(this.modelPath)} has no ${output} output; export it with --vector ${kind}`);
     }
+    return output;
+  }
+
+  private async quantizedVectors(ids: readonly number[][], kind: VectorKind, batchSize = 32): Promise<Array<Int8Array | Uint8Array>> {
+    const output = this.vectorOutput(kind);
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new EmbedderError(`batchSize must be a positive integer, not ${batchSize}`);
-    return this.perText(
-      checkedTexts(texts).map((text) => this.encode(text)),
-      batchSize,
-      DEFAULT_MAX_BATCH_TOKENS,
-      compute,
-    );
+    return this.perText(ids, batchSize, DEFAULT_MAX_BATCH_TOKENS, (batch) => this.run(batch, output, kind === "int8" ? "int8" : "uint8"));
   }
 
   /** `compute` over batches of similar length (less padding), its rows returned in the texts' order. */
@@ -392,6 +418,10 @@ export class Embedder {
     } catch (error) {
       throw error instanceof PromptError ? new EmbedderError(error.message) : error;
     }
+  }
+
+  private encodeAll(texts: readonly string[]): number[][] {
+    return checkedTexts(texts).map((text) => this.encode(text));
   }
 
   /** Token ids with special tokens, truncated like Hugging Face tokenizers: text tokens go, specials stay. */

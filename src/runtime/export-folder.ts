@@ -4,6 +4,7 @@
 // regular files of the recorded sizes, while their sha256 is checked. A stale or missing listed
 // file is the error to report, even when
 // loading failed on it first; a runtime loaded over a stale folder is closed again.
+import { statSync } from "node:fs";
 import { type ExportFolder, openExportFolder } from "../artifact/layout.js";
 import { ManifestError, checkManifestFiles, checkManifestSizes } from "../artifact/manifest.js";
 import { FileKindError, regularFileStats } from "../common/regular-file.js";
@@ -24,6 +25,12 @@ export async function loadExportFolder<T extends { close(): Promise<void> }>(
   load: (folder: ExportFolder) => Promise<T>,
 ): Promise<T> {
   const { dir, fail } = request;
+  const kind = pathKind(dir);
+  if (kind !== "folder") {
+    throw fail(
+      `${dir} ${kind === "missing" ? "does not exist" : "is a file, not a folder"}; pass the folder an export wrote (model .onnx + tokenizer.json)`,
+    );
+  }
   const folder = openExportFolder(
     dir,
     {
@@ -60,6 +67,14 @@ function checkBeforeReading(folder: ExportFolder, fail: (message: string) => Err
   } catch (error) {
     if (error instanceof ManifestError || error instanceof FileKindError) throw fail(error.message);
     throw error;
+  }
+}
+
+function pathKind(path: string): "folder" | "file" | "missing" {
+  try {
+    return statSync(path).isDirectory() ? "folder" : "file";
+  } catch {
+    return "missing";
   }
 }
 

@@ -52,6 +52,13 @@ export class FakeHub {
   readonly vanished = new Set<string>();
   /** When set, the model API answers with this status (a Hub outage). */
   apiStatus = 0;
+  /**
+   * Answers given before the real one, per kind of request (the model API, a resolve HEAD, a
+   * file GET from the Hub or the CDN): each request of that kind takes the next one.
+   */
+  readonly failures: Record<"api" | "head" | "get", Array<{ status: number; retryAfter?: string }>> = { api: [], head: [], get: [] };
+  /** Blobs (by sha256) the CDN serves with their last byte changed, as a bad mirror would. */
+  readonly corrupt = new Set<string>();
   /** CDN bodies wait until this returns true (polled; gives up after 20 s). */
   cdnGate: () => boolean = () => true;
   private readonly repos = new Map<string, FakeRepo>();
@@ -119,10 +126,24 @@ export class FakeHub {
     });
   }
 
+  /** The next injected failure for this kind of request, answered; false when there is none. */
+  private injectedFailure(kind: "api" | "head" | "get", res: ServerResponse): boolean {
+    const failure = this.failures[kind].shift();
+    if (!failure) return false;
+    fail(
+      res,
+      failure.status,
+      failure.status === 429 ? "TooManyRequests" : "ServerError",
+      failure.retryAfter ? { "retry-after": failure.retryAfter } : {},
+    );
+    return true;
+  }
+
   private handleHub(req: IncomingMessage, res: ServerResponse): void {
     this.record("hub", req);
     const url = new URL(req.url ?? "/", this.endpoint);
     const api = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/([^/]+)$/.exec(url.pathname);
+    if (this.injectedFailure(api ? "api" : req.method === "HEAD" ? "head" : "get", res)) return;
     if (api) return this.answerApi(res, decodeURIComponent(api[1]!), decodeURIComponent(api[2]!));
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
     if (resolve)
@@ -170,7 +191,10 @@ export class FakeHub {
   }
 
   private handleCdn(req: IncomingMessage, res: ServerResponse, waitedMs = 0): void {
-    if (waitedMs === 0) this.record("cdn", req);
+    if (waitedMs === 0) {
+      this.record("cdn", req);
+      if (this.injectedFailure("get", res)) return;
+    }
     if (!this.cdnGate() && waitedMs < 20_000) return void setTimeout(() => this.handleCdn(req, res, waitedMs + 10), 10);
     const sha = /^\/blobs\/([0-9a-f]{64})/.exec(req.url ?? "")?.[1];
     const file = [...this.repos.values()].flatMap((r) => [...r.files.values()]).find((f) => f.sha256 === sha);
@@ -182,7 +206,10 @@ export class FakeHub {
       res.writeHead(416, { "content-range": `bytes */${size}` });
       return void res.end();
     }
-    const body = file.bytes.subarray(start);
+    const bytes = this.corrupt.has(sha)
+      ? Buffer.concat([file.bytes.subarray(0, -1), Buffer.from([file.bytes.at(-1)! ^ 0xff])])
+      : file.bytes;
+    const body = bytes.subarray(start);
     res.writeHead(range ? 206 : 200, {
       "content-length": body.length,
       "accept-ranges": "bytes",

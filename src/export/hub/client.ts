@@ -10,7 +10,7 @@ import type { ProgressCallback } from "../../common/progress.js";
 import { progressFor } from "../progress.js";
 import { COMMIT_SHA, RepoCache } from "./cache.js";
 import { downloadBlob, fetchFileMetadata } from "./download.js";
-import { HubHttpError, HubNetworkError, hubRequest } from "./http.js";
+import { HubHttpError, HubNetworkError, type HubRetryPolicy, hubRequest } from "./http.js";
 import { withFileLock } from "./lock.js";
 import { checkEtag, checkRevision, repoIdProblem } from "./names.js";
 import { planFiles } from "./plan.js";
@@ -26,9 +26,14 @@ export interface HubClientOptions {
   logger?: Logger;
   /** Download progress events (default: lines through `logger`); a resolve call can pass its own. */
   onProgress?: ProgressCallback;
-  /** Download retries after a cut or server error, each resuming with Range (default 4). */
+  /** Retries of a request answered 429 or 5xx, and of a download cut, each resuming with Range (default 4). */
   retries?: number;
+  /** The first wait before a retry, doubled each time up to 8 s (default 1000 ms). */
   retryDelayMs?: number;
+  /** The longest wait a Retry-After header may ask for (default 60 s). */
+  maxRetryAfterMs?: number;
+  /** Waits between retries (default: a timer); tests pass one that records them. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface ResolvedSnapshot {
@@ -62,6 +67,18 @@ export class HubClient implements ModelResolver {
     this.revision = options.revision?.trim() || DEFAULT_REVISION;
     this.logger = options.logger ?? stderrLogger;
     this.onProgress = options.onProgress ?? progressFor(this.logger);
+  }
+
+  /** 429 and 5xx answers to any request (API, HEAD, GET): asked again, each wait said on the logger. */
+  private get retryPolicy(): HubRetryPolicy {
+    const { retries, retryDelayMs, maxRetryAfterMs, sleep } = this.options;
+    return {
+      ...(retries !== undefined ? { retries } : {}),
+      ...(retryDelayMs !== undefined ? { baseDelayMs: retryDelayMs } : {}),
+      ...(maxRetryAfterMs !== undefined ? { maxRetryAfterMs } : {}),
+      ...(sleep ? { sleep } : {}),
+      onWait: (message) => this.logger.warn(message),
+    };
   }
 
   /** Read from the environment on first use: constructing a client, or resolving a local folder, touches nothing. */
@@ -128,7 +145,9 @@ export class HubClient implements ModelResolver {
     const url = `${this.settings.endpoint}/api/models/${modelId}/revision/${encodeURIComponent(this.revision)}`;
     const { response } = await hubRequest(this.settings, url, {
       method: "GET",
-      signal: AbortSignal.timeout(this.settings.metadataTimeoutMs),
+      attemptSignal: () => AbortSignal.timeout(this.settings.metadataTimeoutMs),
+      what: `the model API (${modelId})`,
+      retry: this.retryPolicy,
     });
     let body: { sha?: unknown; siblings?: Array<{ rfilename?: unknown }> };
     try {
@@ -171,7 +190,7 @@ export class HubClient implements ModelResolver {
   /** Puts one file into the snapshot; true when it had to be downloaded. */
   private async fetchFile(cache: RepoCache, commit: string, file: string, onProgress: ProgressCallback): Promise<boolean> {
     const url = `${this.settings.endpoint}/${cache.repoId}/resolve/${commit}/${file.split("/").map(encodeURIComponent).join("/")}`;
-    const metadata = await fetchFileMetadata(this.settings, url).catch((error: unknown) => {
+    const metadata = await fetchFileMetadata(this.settings, url, file, this.retryPolicy).catch((error: unknown) => {
       throw this.explain(error, cache.repoId, file);
     });
     checkEtag(metadata.etag, url);
@@ -186,7 +205,13 @@ export class HubClient implements ModelResolver {
           await downloadBlob(
             this.settings,
             { file, metadata, blobPath, incompletePath: cache.incompletePath(metadata.etag) },
-            { onProgress, logger: this.logger, retries: this.options.retries, retryDelayMs: this.options.retryDelayMs },
+            {
+              onProgress,
+              logger: this.logger,
+              retries: this.options.retries,
+              retryDelayMs: this.options.retryDelayMs,
+              retry: this.retryPolicy,
+            },
           ).catch((error: unknown) => {
             throw this.explain(error, cache.repoId, file);
           });

@@ -9,7 +9,7 @@ import { ExportError, fileSystemError } from "../../common/errors.js";
 import type { Logger } from "../../common/log.js";
 import { type ProgressCallback, startTask } from "../../common/progress.js";
 import { formatBytes } from "../progress.js";
-import { HubHttpError, HubNetworkError, hubRequest, networkReason } from "./http.js";
+import { HubHttpError, HubNetworkError, type HubRetryPolicy, hubRequest, networkReason } from "./http.js";
 import type { HubSettings } from "./settings.js";
 import { errorMessage } from "../../common/messages.js";
 
@@ -23,11 +23,13 @@ export interface FileMetadata {
 }
 
 /** HEAD of a resolve URL; stops at the redirect to another origin, whose headers describe the file. */
-export async function fetchFileMetadata(settings: HubSettings, url: string): Promise<FileMetadata> {
+export async function fetchFileMetadata(settings: HubSettings, url: string, file: string, retry?: HubRetryPolicy): Promise<FileMetadata> {
   const { response, url: answered } = await hubRequest(settings, url, {
     method: "HEAD",
     stopAtCrossOriginRedirect: true,
-    signal: AbortSignal.timeout(settings.metadataTimeoutMs),
+    attemptSignal: () => AbortSignal.timeout(settings.metadataTimeoutMs),
+    what: `${file} (metadata)`,
+    ...(retry ? { retry } : {}),
   });
   const headers = response.headers;
   const etag = normalizeEtag(headers.get("x-linked-etag") ?? headers.get("etag"));
@@ -55,12 +57,14 @@ export interface DownloadOptions {
   /** Byte progress of each file (stage "download"). */
   onProgress: ProgressCallback | undefined;
   logger: Logger;
-  /** Retries after a cut, stall or server error, each resuming where the last stopped (default 4). */
+  /** Retries after a cut or stall, each resuming where the last stopped (default 4). */
   retries?: number;
   retryDelayMs?: number;
+  /** 429 and 5xx answers to the GET: asked again by this policy. */
+  retry?: HubRetryPolicy;
 }
 
-/** Thrown for failures worth another attempt (network, 5xx, short body, checksum). */
+/** Thrown for failures worth another attempt (network, short body, a resumed file that does not verify). */
 class RetryableDownloadError extends Error {}
 
 /** Downloads into the .incomplete file (resuming it), verifies it and renames it to the blob. */
@@ -73,18 +77,20 @@ export async function downloadBlob(settings: HubSettings, target: BlobDownload, 
   }
   for (let attempt = 0; ; attempt++) {
     try {
-      await fetchIntoIncomplete(settings, target, options);
-      await verifyIncomplete(target);
+      const resumedFrom = await fetchIntoIncomplete(settings, target, options);
+      await verifyIncomplete(target, resumedFrom > 0);
       break;
     } catch (error) {
-      const retryable = error instanceof RetryableDownloadError || error instanceof HubNetworkError || isServerError(error);
+      // 429 and 5xx were asked again by hubRequest already; what is left of them is final.
+      const retryable = error instanceof RetryableDownloadError || error instanceof HubNetworkError;
       if (!retryable || attempt >= retries) throw downloadError(target, error, retryable);
       const have = fileSize(target.incompletePath);
       options.logger.warn(
         `download of ${target.file} interrupted (${reasonOf(error)})` +
           `${have > 0 ? ` after ${formatBytes(have)}; resuming` : "; retrying"} (${attempt + 1}/${retries})`,
       );
-      await new Promise((resolve) => setTimeout(resolve, (options.retryDelayMs ?? 1000) * 2 ** attempt));
+      const wait = (options.retryDelayMs ?? 1000) * 2 ** attempt;
+      await (options.retry?.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))))(wait);
     }
   }
   try {
@@ -94,28 +100,36 @@ export async function downloadBlob(settings: HubSettings, target: BlobDownload, 
   }
 }
 
-async function fetchIntoIncomplete(settings: HubSettings, target: BlobDownload, options: DownloadOptions): Promise<void> {
+/** Fetches the rest of the file into .incomplete; returns the offset it resumed from (0: from the start). */
+async function fetchIntoIncomplete(settings: HubSettings, target: BlobDownload, options: DownloadOptions): Promise<number> {
   const { size, location } = target.metadata;
   let offset = fileSize(target.incompletePath);
   if (size !== undefined && offset > size) {
     rmSync(target.incompletePath, { force: true });
     offset = 0;
   }
-  if (size !== undefined && offset === size && size > 0) return;
+  if (size !== undefined && offset === size && size > 0) return offset;
 
-  const controller = new AbortController();
+  let controller = new AbortController();
   let stall: NodeJS.Timeout | undefined;
   const armStall = () => {
     clearTimeout(stall);
-    stall = setTimeout(() => controller.abort(new Error(`no data for ${settings.downloadTimeoutMs / 1000} s`)), settings.downloadTimeoutMs);
+    const current = controller;
+    stall = setTimeout(() => current.abort(new Error(`no data for ${settings.downloadTimeoutMs / 1000} s`)), settings.downloadTimeoutMs);
   };
-  armStall();
   let response: Response;
   try {
     ({ response } = await hubRequest(settings, location, {
       method: "GET",
       headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-      signal: controller.signal,
+      // A fresh stall timer per attempt: a wait a Retry-After asks for is no stall.
+      attemptSignal: () => {
+        controller = new AbortController();
+        armStall();
+        return controller.signal;
+      },
+      what: target.file,
+      ...(options.retry ? { retry: options.retry } : {}),
     }));
   } catch (error) {
     clearTimeout(stall);
@@ -160,21 +174,29 @@ async function fetchIntoIncomplete(settings: HubSettings, target: BlobDownload, 
     throw new RetryableDownloadError(`the connection closed after ${formatBytes(written)} of ${formatBytes(size)}`);
   }
   task.done();
+  return offset;
 }
 
-/** Size and checksum of the finished .incomplete file against the HEAD metadata. */
-async function verifyIncomplete(target: BlobDownload): Promise<void> {
+/**
+ * Size and checksum of the finished .incomplete file against the HEAD metadata. A file resumed
+ * from an earlier partial one may carry that one's bad bytes: it is downloaded again from the
+ * start. A file fetched whole that does not match will not match the next time either: no retry.
+ */
+async function verifyIncomplete(target: BlobDownload, resumed: boolean): Promise<void> {
   const { size, etag } = target.metadata;
   const actualSize = fileSize(target.incompletePath);
-  if (size !== undefined && actualSize !== size) {
+  const mismatch = (reason: string) => {
     rmSync(target.incompletePath, { force: true });
-    throw new RetryableDownloadError(`size ${actualSize} instead of ${size} bytes`);
-  }
+    return resumed
+      ? new RetryableDownloadError(`${reason} after resuming a partial download`)
+      : new ExportError(
+          `download of ${target.file} failed: ${reason}; the server sent other bytes than it announced, which asking again does not change — ` +
+            "try later, or report it to the repository's owners",
+        );
+  };
+  if (size !== undefined && actualSize !== size) throw mismatch(`size ${actualSize} instead of ${size} bytes`);
   const digest = await digestFor(etag, actualSize, target.incompletePath);
-  if (digest !== undefined && digest !== etag) {
-    rmSync(target.incompletePath, { force: true });
-    throw new RetryableDownloadError(`checksum mismatch (expected ${etag}, got ${digest})`);
-  }
+  if (digest !== undefined && digest !== etag) throw mismatch(`checksum mismatch (expected ${etag}, got ${digest})`);
 }
 
 /** sha256 for a 64-hex etag, git's blob sha1 for a 40-hex one; undefined for other etags. */
@@ -193,10 +215,6 @@ function rangeStart(response: Response): number | undefined {
 
 function fileSize(path: string): number {
   return existsSync(path) ? statSync(path).size : 0;
-}
-
-function isServerError(error: unknown): boolean {
-  return error instanceof HubHttpError && (error.status >= 500 || error.status === 429);
 }
 
 function reasonOf(error: unknown): string {

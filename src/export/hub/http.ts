@@ -32,12 +32,38 @@ export class HubNetworkError extends Error {
   }
 }
 
+/**
+ * How a request answered 429 or 5xx is asked again, as huggingface_hub's http_backoff does: waits
+ * of 1, 2, 4, 8 s, or what the server's Retry-After says, capped.
+ */
+export interface HubRetryPolicy {
+  /** Retries after a 429 or 5xx answer (default 4). */
+  retries?: number;
+  /** The first wait, doubled for each retry up to 8 s (default 1000 ms). */
+  baseDelayMs?: number;
+  /** The longest wait a Retry-After may ask for (default 60 s); a longer one is cut to it, and says so. */
+  maxRetryAfterMs?: number;
+  /** Waits (default: a timer); tests pass one that records the waits instead. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Told of each wait, in words (a progress line). */
+  onWait?: (message: string) => void;
+}
+
+export const DEFAULT_HUB_RETRIES = 4;
+const MAX_BACKOFF_MS = 8000;
+const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
+
 export interface HubRequestOptions {
   method: "GET" | "HEAD";
   headers?: Record<string, string>;
   /** HEAD for metadata: follow same-origin redirects only and return the first other one. */
   stopAtCrossOriginRedirect?: boolean;
-  signal?: AbortSignal;
+  /** A signal per attempt (a fresh timeout for each, so that waits between attempts do not count). */
+  attemptSignal?: () => AbortSignal;
+  /** 429 and 5xx answers are retried by this policy (none without one). */
+  retry?: HubRetryPolicy;
+  /** What the request is for, in retry lines ("the model API", "config.json"). */
+  what?: string;
 }
 
 export interface HubResponse {
@@ -50,7 +76,7 @@ export interface HubResponse {
 export async function hubRequest(settings: HubSettings, url: string, options: HubRequestOptions): Promise<HubResponse> {
   let current = url;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const response = await fetchOnce(settings, current, options);
+    const response = await fetchRetrying(settings, current, options);
     if (response.status >= 300 && response.status < 400 && response.headers.has("location")) {
       const next = new URL(response.headers.get("location")!, current).href;
       if (options.stopAtCrossOriginRedirect && new URL(next).origin !== new URL(current).origin) return { response, url: current };
@@ -72,10 +98,59 @@ export async function hubRequest(settings: HubSettings, url: string, options: Hu
   throw new HubNetworkError(url, `more than ${MAX_REDIRECTS} redirects`);
 }
 
+/** One hop, asked again after a 429 or 5xx answer as the retry policy says; the last answer is returned whatever it is. */
+async function fetchRetrying(settings: HubSettings, url: string, options: HubRequestOptions): Promise<Response> {
+  const retries = options.retry?.retries ?? (options.retry ? DEFAULT_HUB_RETRIES : 0);
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetchOnce(settings, url, options);
+    if (!isRetryableStatus(response.status) || attempt >= retries) return response;
+    await response.body?.cancel();
+    const policy = options.retry!;
+    const backoff = Math.min((policy.baseDelayMs ?? 1000) * 2 ** attempt, MAX_BACKOFF_MS);
+    const asked = retryAfterMs(response.headers.get("retry-after"));
+    const cap = policy.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
+    const wait = asked === undefined ? backoff : Math.min(asked, cap);
+    const why =
+      asked === undefined
+        ? ""
+        : asked > cap
+          ? ` (its Retry-After asks ${seconds(asked)}; waiting at most ${seconds(cap)})`
+          : " as its Retry-After asks";
+    policy.onWait?.(
+      `${new URL(url).host} answered HTTP ${response.status} for ${options.what ?? redactCredentials(new URL(url).pathname)}: ` +
+        `retrying in ${seconds(wait)}${why} (${attempt + 1}/${retries})`,
+    );
+    await (policy.sleep ?? sleep)(wait);
+  }
+}
+
+/** Too many requests, or a server error: worth asking again later. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 429 || status >= 500;
+}
+
+/** Retry-After as delay-seconds or an HTTP date, in ms from now; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
+  if (value === null || value.trim() === "") return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  // An HTTP date names its day and month ("Wed, 21 Oct 2026 07:28:00 GMT"); Date.parse would read "-5" as a year.
+  const date = /[a-z]{3}/i.test(value) ? Date.parse(value) : Number.NaN;
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** A pooled keep-alive connection the server has since closed fails at once: ask again once. */
 const STALE_CONNECTION = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
 
 async function fetchOnce(settings: HubSettings, url: string, options: HubRequestOptions, retried = false): Promise<Response> {
+  const signal = options.attemptSignal?.();
   try {
     return await fetch(url, {
       method: options.method,
@@ -87,11 +162,11 @@ async function fetchOnce(settings: HubSettings, url: string, options: HubRequest
         ...options.headers,
         ...settings.authorizationFor(url),
       },
-      ...(options.signal ? { signal: options.signal } : {}),
+      ...(signal ? { signal } : {}),
     });
   } catch (error) {
     const code = (error as { cause?: { code?: string } })?.cause?.code;
-    if (!retried && code && STALE_CONNECTION.has(code) && !options.signal?.aborted) return fetchOnce(settings, url, options, true);
+    if (!retried && code && STALE_CONNECTION.has(code) && !signal?.aborted) return fetchOnce(settings, url, options, true);
     throw new HubNetworkError(url, networkReason(error));
   }
 }
