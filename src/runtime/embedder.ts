@@ -316,10 +316,11 @@ export class Embedder {
     const { vector, windowTexts, ...embedOptions } = options;
     const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
     if (vector !== undefined) this.vectorOutput(vector);
+    const prompt = this.promptText(options); // put before every text, as embed() does
     return pipelineWindows<Float32Array | Int8Array | Uint8Array>(texts, {
       ...(windowTexts !== undefined ? { windowTexts } : {}),
       tokenizeChunk: Number.isInteger(batchSize) && batchSize > 0 ? batchSize : DEFAULT_BATCH_SIZE,
-      tokenize: (text) => this.encode(text),
+      tokenize: (text) => this.encode(prompt + text),
       compute: async (ids) =>
         vector === undefined ? this.vectorsOf(ids, embedOptions) : this.quantizedVectors(ids, vector, options.batchSize),
       ...(options.signal ? { signal: options.signal } : {}),
