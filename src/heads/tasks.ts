@@ -7,6 +7,7 @@ import type { LoadedEncoder } from "../arch/encoder.js";
 import type { ConfigReader } from "../arch/config.js";
 import { WeightError } from "../checkpoint/weights.js";
 import { ExportError } from "../common/errors.js";
+import { UsageError } from "../common/usage.js";
 import { classificationHead, classifierPlan, planTensors } from "./classification.js";
 import { encoderOutputsHead, lastHiddenStateHead } from "./encoder-outputs.js";
 import { readSentencePipeline } from "../arch/sentence-transformers.js";
@@ -135,9 +136,10 @@ export function headsFor(encoder: LoadedEncoder, spec: TaskSpec): Head[] {
     const { sentenceEmbedding: asked, vector } = spec;
     const fixed = BGE_M3_DENSE_POOLING;
     if (vector || (asked && (asked.pooling !== fixed.pooling || asked.normalize !== fixed.normalize || asked.dimensions !== undefined))) {
-      throw new ExportError(
-        `bge-m3's dense output (sentence_embedding) is pooled as the model was trained, ${fixed.pooling} and L2-normalized, fixed in its graph; ` +
-          `drop the pooling, dimensions and vector options (CLI: --pooling, --no-normalize, --dimensions, --vector)`,
+      throw new UsageError(
+        (name) =>
+          `bge-m3's dense output (sentence_embedding) is pooled as the model was trained, ${fixed.pooling} and L2-normalized, fixed in its graph; ` +
+          `drop ${name("sentenceEmbedding.pooling")}, ${name("dimensions")} and ${name("vector")}`,
       );
     }
     return bgeM3Heads(encoder, spec.outputs);
