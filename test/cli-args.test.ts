@@ -22,7 +22,14 @@ describe("parseArgs", () => {
     fc.assert(
       fc.property(value, value, fc.boolean(), (a, b, inline) => {
         const argv = ["--query", a, ...(inline ? [`--query=${b}`] : ["--query", b])];
-        expect(() => parseArgs(argv, SPECS)).toThrow(new UsageError(`--query given twice (${a} and ${b}); give it once`));
+        let thrown: unknown;
+        try {
+          parseArgs(argv, SPECS);
+        } catch (error) {
+          thrown = error;
+        }
+        expect(thrown).toBeInstanceOf(UsageError);
+        expect((thrown as Error).message).toBe(`--query given twice (${a} and ${b}); give it once`);
       }),
     );
     // A switch given twice says the same thing twice: no error.

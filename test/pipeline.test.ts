@@ -40,7 +40,7 @@ describe("one plan, validated once", () => {
       [["--vector", "float"], "--vector must be one of int8, binary, not float"],
       [["--outputs", "dense,nope"], "--outputs takes a list of dense, sparse, colbert, not nope"],
       [["--pooling", "sum"], "--pooling must be one of cls, mean, max, lasttoken, not sum"],
-      [["--dimensions", "0", "--pooling", "mean"], "--dimensions must be a positive integer, not 0"],
+      [["--dimensions", "0", "--pooling", "mean"], "--dimensions must be an integer of at least 1, not 0"],
       [["--mode", "fast"], "--mode must be one of static, dynamic, int4, not fast"],
       [["--calibration-method", "kl"], "--calibration-method must be one of minmax, percentile, entropy, mse, not kl"],
       [["--calibration-max-length", "1"], "--calibration-max-length must be an integer from 2 to 1048576, not 1"],
