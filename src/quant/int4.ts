@@ -188,16 +188,3 @@ export function dequantizeMatMulWeight(q: Block4, k: number, n: number): Float32
 export function quantizeTable(values: Float32Array, rows: number, width: number): Block4 {
   return quantizeBlocks(rows, width, (row, i) => values[row * width + i]!);
 }
-
-/** Mean squared 4-bit rounding error of a [K, N] weight, relative to its mean square. */
-export function int4RelativeNoise(values: Float32Array, k: number, n: number, format: BlockFormat = blockFormat()): number {
-  const restored = dequantizeMatMulWeight(quantizeMatMulWeight(values, k, n, format), k, n);
-  let noise = 0;
-  let power = 0;
-  for (let i = 0; i < values.length; i++) {
-    const error = values[i]! - restored[i]!;
-    noise += error * error;
-    power += values[i]! * values[i]!;
-  }
-  return power > 0 ? noise / power : 0;
-}

@@ -10,7 +10,7 @@ export interface SmoothingAnchor {
   /** The per-channel shift's input slot, when it has one (scaled by 1/s too). */
   shift?: number;
   /** How quantization_report.json names the fold. */
-  label: "layernorm" | "rmsnorm" | "channel-scale";
+  label: "layernorm" | "channel-scale";
 }
 
 export interface OpPolicy {
