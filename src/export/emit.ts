@@ -4,7 +4,7 @@ import type { GraphVariant } from "../arch/graph-variant.js";
 import { type LoadedEncoder } from "../arch/encoder.js";
 import { buildTaskGraph } from "../heads/graph.js";
 import type { TaskSpec } from "../heads/tasks.js";
-import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { type WriteModelResult, removeModelFiles, writeModel } from "../graph/onnx-writer.js";
 import type { Model } from "../graph/ir.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
 import { validateModel } from "../graph/validate.js";
@@ -25,8 +25,8 @@ export interface EmitOptions {
   logger: Logger;
   /** The task's heads (their outputs are emitted and verified). */
   task: TaskSpec;
-  /** Called with the graph's file once written (the export hashes a file it will publish). */
-  onWritten?: (path: string) => void;
+  /** Called with the graph's files once written, hashed as they were (the export records a file it will publish). */
+  onWritten?: (written: WriteModelResult) => void;
 }
 
 export interface EmittedGraph {
@@ -90,8 +90,8 @@ export async function emitVerifiedGraph(
       try {
         const model = buildTaskGraph(encoder, options.task, { ...options, variant });
         validateModel(model);
-        await writeModel(model, path);
-        options.onWritten?.(path);
+        const written = await writeModel(model, path, { sha256: options.onWritten !== undefined });
+        options.onWritten?.(written);
         const verification = await verifyGraph(path, encoder, {
           worker,
           reference,

@@ -27,7 +27,7 @@ import type { TextSource } from "../quant/corpus.js";
 import { precisionLabel } from "../quant/options.js";
 import type { QuantizationResult } from "../quant/quantize.js";
 import type { AnyQuantizationReport } from "../quant/report.js";
-import { removeModelFiles } from "../graph/onnx-writer.js";
+import { type WriteModelResult, removeModelFiles } from "../graph/onnx-writer.js";
 import { writeLayoutFiles } from "./layout-files.js";
 import { exportFloat16 } from "./float16-export.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
@@ -304,8 +304,8 @@ export class EmbeddingService {
       producerVersion: PACKAGE_VERSION,
       task: loaded.task,
       logger: this.logger,
-      // Only a file that is published is worth hashing while it is verified.
-      ...(plan.precision === "fp32" ? { onWritten: (written: string) => workspace.hashes.start(written) } : {}),
+      // Only a file that is published is worth hashing as it is written .
+      ...(plan.precision === "fp32" ? { onWritten: (written: WriteModelResult) => workspace.hashes.writtenModel(written) } : {}),
     };
     if (plan.vector) {
       const texts = await this.vectorTexts(encoder, plan.vector.calibration);

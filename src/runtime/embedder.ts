@@ -14,6 +14,7 @@ import { VECTOR_OUTPUT, type VectorKind } from "../heads/vectors.js";
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
 import { type ModelPrompts, PromptError, type PromptRequest, promptsOf, resolvePrompt } from "../arch/prompts.js";
 import type { ExportFolder } from "../artifact/layout.js";
+import type { VerifyMode } from "../artifact/verified-files.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
 import { TOKENIZER_JSON, configTokenName, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { describe, errorMessage, kindOf } from "../common/messages.js";
@@ -51,6 +52,12 @@ export interface EmbedderOptions {
   pooling?: PoolingMode;
   /** Threads onnxruntime may use within one operator (default: its own choice). */
   threads?: number;
+  /**
+   * How the files export_manifest.json lists are checked before use: their type and size always;
+   * their sha256 "cached" (default: once per version of a file, remembered in the user's cache,
+   * see docs/usage.md) or "full" (every file hashed at every load).
+   */
+  verify?: VerifyMode;
   /**
    * Run onnxruntime in a child process (default false: in this one). A native crash of
    * onnxruntime then becomes an EmbedderError instead of ending this process; each batch's
@@ -139,8 +146,9 @@ export class Embedder {
     if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
     const optionName = (option: "file" | "pooling") => options.optionNames?.[option] ?? `{ ${option} }`;
     const fail = (message: string) => new EmbedderError(message);
-    return loadExportFolder({ dir, file: options.file, precision: options.precision, fail, fileOption: optionName("file") }, (folder) =>
-      Embedder.open(folder, options, optionName),
+    return loadExportFolder(
+      { dir, file: options.file, precision: options.precision, verify: options.verify, fail, fileOption: optionName("file") },
+      (folder) => Embedder.open(folder, options, optionName),
     );
   }
 
