@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, readdirSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ExportManifest, MANIFEST_FILE, checkManifestFiles, readManifest } from "../src/artifact/manifest.js";
 import { VerifiedFiles, fileIdentity, verifiedFilesPath } from "../src/artifact/verified-files.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../src/cli/cli.js";
@@ -17,6 +17,8 @@ import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import { Embedder } from "../src/runtime/embedder.js";
 import { Reranker } from "../src/runtime/reranker.js";
+import { IsolatedSession } from "../src/ort/isolated-session.js";
+import { withLoadedWorker } from "../src/ort/model-session.js";
 import { modelFolder, runCli, tempDir } from "./helpers/index.js";
 
 const TINY = { vocab: BUNDLED_VOCAB_SIZE, layers: 1, hidden: 32, heads: 2, intermediate: 64, maxPositions: 64 };
@@ -200,5 +202,39 @@ describe("the memo of verified files", () => {
     expect(read.vouches(fileIdentity(config), sha(model))).toBe(false); // the hash must be the manifest's
     expect(statSync(memo).mode & 0o777).toBe(0o600);
     expect(existsSync(join(exported, MANIFEST_FILE))).toBe(true);
+  });
+});
+
+describe("the export's load check runs in the worker that verified the graph", () => {
+  // A worker forked while this names the model kills itself loading it (isolated-session's test hook):
+  // a session that opens is then the offered worker, already loaded.
+  const crashNew = (dir: string) => (process.env.JAZZMINE_SIMULATE_ORT_CRASH = dir);
+  afterEach(() => delete process.env.JAZZMINE_SIMULATE_ORT_CRASH);
+  const texts = ["hello world", "an offered worker"];
+
+  it("an offered worker is taken by the first isolated load of its unchanged file, once; other settings load anew", async () => {
+    const dir = copyOfExport("offered");
+    const worker = await IsolatedSession.open(join(dir, MODEL));
+    const expected = await Embedder.load(dir).then(async (e) => [await e.embed(texts), await e.close()][0]);
+    crashNew(dir);
+    await withLoadedWorker({ worker, loadedFrom: fileIdentity(join(dir, MODEL)) }, async () => {
+      await expect(Embedder.load(dir, { isolated: true, threads: 1 })).rejects.toThrow("onnxruntime crashed (SIGSEGV)");
+      const embedder = await Embedder.load(dir, { isolated: true });
+      expect(await embedder.embed(texts)).toEqual(expected);
+      await expect(Embedder.load(dir, { isolated: true })).rejects.toThrow("onnxruntime crashed (SIGSEGV)"); // taken once only
+      await embedder.close();
+    });
+  });
+
+  it("a file changed since the worker loaded it is loaded anew; a worker nobody took is closed", async () => {
+    const dir = copyOfExport("offered-changed");
+    const worker = await IsolatedSession.open(join(dir, MODEL));
+    const loadedFrom = fileIdentity(join(dir, MODEL));
+    utimesSync(join(dir, MODEL), WHOLE_SECOND, WHOLE_SECOND);
+    crashNew(dir);
+    await withLoadedWorker({ worker, loadedFrom }, async () => {
+      await expect(Embedder.load(dir, { isolated: true })).rejects.toThrow("onnxruntime crashed (SIGSEGV)");
+    });
+    await expect(worker.run({})).rejects.toThrow();
   });
 });

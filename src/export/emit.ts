@@ -7,6 +7,8 @@ import type { TaskSpec } from "../heads/tasks.js";
 import { type WriteModelResult, removeModelFiles, writeModel } from "../graph/onnx-writer.js";
 import type { Model } from "../graph/ir.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
+import type { LoadedWorker } from "../ort/model-session.js";
+import { fileIdentity } from "../artifact/verified-files.js";
 import { validateModel } from "../graph/validate.js";
 import { ExportError } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
@@ -27,6 +29,8 @@ export interface EmitOptions {
   task: TaskSpec;
   /** Called with the graph's files once written, hashed as they were (the export records a file it will publish). */
   onWritten?: (written: WriteModelResult) => void;
+  /** Keep the worker that verified the graph, the graph loaded (EmittedGraph.loaded): the export's load check runs in it. */
+  keepWorker?: boolean;
 }
 
 export interface EmittedGraph {
@@ -37,6 +41,8 @@ export interface EmittedGraph {
   verification: Verification;
   /** The reference outputs it was verified against (computed): another variant reuses them. */
   reference: PendingReference;
+  /** With keepWorker: the verification worker, the graph loaded; the taker closes it. */
+  loaded?: LoadedWorker;
 }
 
 /**
@@ -92,17 +98,19 @@ export async function emitVerifiedGraph(
         validateModel(model);
         const written = await writeModel(model, path, { sha256: options.onWritten !== undefined });
         options.onWritten?.(written);
-        const verification = await verifyGraph(path, encoder, {
+        const loadedFrom = fileIdentity(path); // the file the worker is about to load
+        const { worker: verified, ...verification } = await verifyGraph(path, encoder, {
           worker,
           reference,
           task: options.task,
           tokenTypeIds: options.tokenTypeIds,
+          keep: options.keepWorker === true,
         });
         if (verification.ok) {
           logger.info(
             `verified ${variant} graph: max relative error ${verification.worst.relativeError.toExponential(2)} vs the reference forward`,
           );
-          return { path, model, variant, verification, reference };
+          return { path, model, variant, verification, reference, ...(verified ? { loaded: { worker: verified, loadedFrom } } : {}) };
         }
         const { worst } = verification;
         failure = `max relative error ${worst.relativeError.toExponential(2)} on ${worst.output} (batch×sequence ${worst.shape}) exceeds ${FP32_TOLERANCE}`;

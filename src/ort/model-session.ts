@@ -4,6 +4,7 @@
 // (SIGSEGV) at session creation in any process whose command line exceeds about 29 KB, which
 // `jazzmine-embed embed <dir> <many texts>` reaches; the worker's own command line is short.
 import * as ort from "onnxruntime-node";
+import { type FileIdentity, fileIdentity, sameIdentity } from "../artifact/verified-files.js";
 import { IsolatedSession } from "./isolated-session.js";
 import { ortTensor } from "./ort-feeds.js";
 import type { FeedTensor } from "./protocol.js";
@@ -30,11 +31,55 @@ export interface ModelSessionOptions {
   threads?: number;
 }
 
+/** A worker that has loaded a model file (level all, onnxruntime's default threads), and that file's identity when it did. */
+export interface LoadedWorker {
+  worker: IsolatedSession;
+  loadedFrom: FileIdentity;
+}
+
+/** Workers offered to the next isolated open of their file (withLoadedWorker), by real path. */
+const offered = new Map<string, LoadedWorker>();
+
+/**
+ * Runs `body` with `loaded` offered to the first isolated openModelSession of the same file
+ * (unchanged since the worker loaded it, and asked for no thread count): the export's load
+ * check then runs in the worker that verified the graph instead of loading the model again.
+ * A worker nobody took is closed when `body` ends.
+ */
+export async function withLoadedWorker<T>(loaded: LoadedWorker, body: () => Promise<T>): Promise<T> {
+  const key = loaded.loadedFrom.path;
+  offered.set(key, loaded);
+  try {
+    return await body();
+  } finally {
+    if (offered.get(key) === loaded) {
+      offered.delete(key);
+      loaded.worker.close();
+    }
+  }
+}
+
+/** The offered worker for `modelPath`, taken (once), when the file is still the one it loaded. */
+function takeOffered(modelPath: string): IsolatedSession | undefined {
+  let identity: FileIdentity;
+  try {
+    identity = fileIdentity(modelPath);
+  } catch {
+    return undefined; // missing: onnxruntime says so
+  }
+  const loaded = offered.get(identity.path);
+  if (!loaded || !sameIdentity(loaded.loadedFrom, identity)) return undefined;
+  offered.delete(identity.path);
+  return loaded.worker;
+}
+
 /** Loads `modelPath` at optimization level all (what users get); errors are onnxruntime's own. */
 export async function openModelSession(modelPath: string, options: ModelSessionOptions = {}): Promise<ModelSession> {
   const threads = options.threads ? { intraOpNumThreads: options.threads } : {};
   if (options.isolated) {
-    const worker = await IsolatedSession.open(modelPath, { graphOptimizationLevel: "all", ...threads });
+    const worker =
+      (options.threads ? undefined : takeOffered(modelPath)) ??
+      (await IsolatedSession.open(modelPath, { graphOptimizationLevel: "all", ...threads }));
     return {
       inputNames: worker.inputNames,
       outputNames: worker.outputNames,
