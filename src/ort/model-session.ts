@@ -6,8 +6,9 @@
 import * as ort from "onnxruntime-node";
 import { type FileIdentity, fileIdentity, sameIdentity } from "../artifact/verified-files.js";
 import { IsolatedSession } from "./isolated-session.js";
+import { pooledOutput } from "./feeds.js";
 import { ortTensor } from "./ort-feeds.js";
-import type { FeedTensor } from "./protocol.js";
+import type { FeedTensor, TokenPooling } from "./protocol.js";
 
 /** An output tensor as the runtimes read it: float32, or int8/uint8 (quantized embeddings). */
 export interface SessionOutput {
@@ -19,8 +20,11 @@ export interface SessionOutput {
 export interface ModelSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  /** The named outputs for one set of feeds. */
-  run(feeds: Record<string, FeedTensor>, outputs: readonly string[]): Promise<Record<string, SessionOutput>>;
+  /**
+   * The named outputs for one set of feeds; with `pool`, each (token vectors [B, S, H]) pooled
+   * per row → [B, H] where onnxruntime runs, so that a child sends back only the vectors.
+   */
+  run(feeds: Record<string, FeedTensor>, outputs: readonly string[], pool?: TokenPooling): Promise<Record<string, SessionOutput>>;
   release(): Promise<void>;
 }
 
@@ -83,8 +87,8 @@ export async function openModelSession(modelPath: string, options: ModelSessionO
     return {
       inputNames: worker.inputNames,
       outputNames: worker.outputNames,
-      async run(feeds, outputs) {
-        const results = await worker.run(feeds, [...outputs]);
+      async run(feeds, outputs, pool) {
+        const results = await worker.run(feeds, [...outputs], pool);
         // Typed arrays keep their kind through the worker's structured-clone channel.
         return Object.fromEntries(Object.entries(results).map(([name, { data, dims }]) => [name, { type: typeOf(data), data, dims }]));
       },
@@ -95,13 +99,14 @@ export async function openModelSession(modelPath: string, options: ModelSessionO
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
-    async run(feeds, outputs) {
+    async run(feeds, outputs, pool) {
       const tensors = Object.fromEntries(Object.entries(feeds).map(([name, feed]) => [name, ortTensor(feed)]));
       const results = await session.run(tensors, [...outputs]);
       return Object.fromEntries(
         outputs.map((name) => {
           const tensor = results[name]!;
-          return [name, { type: tensor.type, data: tensor.data as SessionOutput["data"], dims: [...tensor.dims] }];
+          const output = { data: tensor.data as Float32Array, dims: [...tensor.dims] };
+          return [name, pool ? { type: "float32", ...pooledOutput(output, feeds, pool) } : { ...output, type: tensor.type }];
         }),
       );
     },
