@@ -37,6 +37,7 @@ export { Reranker, RerankerError, type RerankerOptions, type RerankOptions, type
 export { SparseEmbedder, type SparseVector, type SparseEmbedOptions, sparseDot, sparsify } from "./runtime/sparse-embedder.js";
 export { MultiVectorEmbedder, type MultiVectorOptions, maxSim } from "./runtime/multi-vector-embedder.js";
 export type { TokenModelOptions } from "./runtime/token-model.js";
+export type { VerifyMode } from "./artifact/verified-files.js";
 export type { ColbertSettings } from "./heads/colbert-settings.js";
 export { BGE_M3_OUTPUTS, type BgeM3Output } from "./heads/bge-m3.js";
 export { PairEncoder, PairEncodingError, type EncodedPair } from "./artifact/pairs.js";

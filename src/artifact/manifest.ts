@@ -12,8 +12,10 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync, statSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { writeFileAtomic } from "../common/atomic.js";
+import type { WriteModelResult } from "../graph/onnx-writer.js";
 import { isPlainObject, quote } from "../common/messages.js";
 import { FileKindError, readRegularText, regularFileStats } from "../common/regular-file.js";
+import { type FileIdentity, VerifiedFiles, type VerifyMode, fileIdentity, sameIdentity, vouchInProcess } from "./verified-files.js";
 
 export const MANIFEST_FILE = "export_manifest.json";
 const MANIFEST_FORMAT = "jazzmine-export-manifest";
@@ -237,14 +239,39 @@ export function checkManifestSizes(dir: string, manifest: ExportManifest): void 
 
 /**
  * Checks every listed file of `dir` against `manifest` (type and size of them all, then each
- * sha256): the first that is missing or differs is a ManifestError naming it.
+ * sha256): the first that is missing or differs is a ManifestError naming it. `verify` "cached"
+ * (default) skips the hash of a file the user's memo (verified-files.ts) vouches for, unchanged
+ * since it was verified; "full" hashes every file. Either way a file verified is remembered.
  */
-export async function checkManifestFiles(dir: string, manifest: ExportManifest): Promise<void> {
+export async function checkManifestFiles(
+  dir: string,
+  manifest: ExportManifest,
+  verify: VerifyMode = "cached",
+  memo: VerifiedFiles = VerifiedFiles.read(),
+): Promise<void> {
   checkManifestSizes(dir, manifest);
-  for (const file of manifest.files) {
-    const sha256 = await sha256Of(join(dir, file.path));
-    if (sha256 !== file.sha256) throw staleFile(dir, file, `sha256 ${sha256.slice(0, 12)}…`);
+  try {
+    for (const file of manifest.files) {
+      const path = join(dir, file.path);
+      const before = fileIdentity(path);
+      if (verify === "cached" && memo.vouches(before, file.sha256)) continue;
+      const sha256 = await sha256Of(path);
+      if (sha256 !== file.sha256) throw staleFile(dir, file, `sha256 ${sha256.slice(0, 12)}…`);
+      // Remembered only when nothing touched the file while it was read.
+      if (sameIdentity(before, fileIdentity(path))) memo.remember(before, sha256);
+    }
+  } finally {
+    memo.save();
   }
+}
+
+/** Records the files of `manifest` in `dir` as verified (the export just hashed what it wrote). */
+export function rememberManifestFiles(dir: string, manifest: ExportManifest, memo: VerifiedFiles = VerifiedFiles.read()): void {
+  for (const file of manifest.files) {
+    const identity = fileIdentity(join(dir, file.path));
+    if (String(file.bytes) === identity.size) memo.remember(identity, file.sha256);
+  }
+  memo.save();
 }
 
 function againInto(dir: string): string {
@@ -275,30 +302,39 @@ function isFolderPath(path: string): boolean {
 }
 
 /**
- * Hashes of files an export has just written, started early so that writing the manifest does
- * not wait for them: an FP32 model is hashed while onnxruntime loads it for verification. One
- * per export (its workspace holds it), by absolute path, with the size and mtime the hash read.
+ * Hashes of files an export has just written: given by the writer that hashed the bytes as it
+ * wrote them (`known`), so that writing the manifest does not read the model back; any other
+ * file is hashed when the manifest is written. One per export (its workspace holds it), by
+ * absolute path, with the identity the file had when it was hashed. Every hash the manifest
+ * records is vouched for in this process (verified-files.ts), so that the load check before
+ * publishing does not hash the files again.
  */
 export class BackgroundHashes {
-  private readonly started = new Map<string, { size: number; mtimeMs: number; sha256: Promise<string> }>();
+  private readonly known = new Map<string, { identity: FileIdentity; sha256: string }>();
 
-  start(path: string): void {
-    const { size, mtimeMs } = statSync(path);
-    const sha256 = sha256Of(path);
-    sha256.catch(() => {}); // a file removed meanwhile (a failed variant) is hashed again if it is listed
-    this.started.set(resolve(path), { size, mtimeMs, sha256 });
+  /** The bytes of `path`, as it is now, have `sha256` (the writer hashed them). */
+  written(path: string, sha256: string): void {
+    this.known.set(resolve(path), { identity: fileIdentity(path), sha256 });
   }
 
-  /** The sha256 of a file: the hash started early when the file is still as it was then. */
+  /** A model writeModel wrote with its sha256 option: its file and its external data file. */
+  writtenModel(model: WriteModelResult): void {
+    if (model.sha256) this.written(model.path, model.sha256);
+    if (model.externalDataPath && model.externalDataSha256) this.written(model.externalDataPath, model.externalDataSha256);
+  }
+
+  /** The sha256 of a file: the writer's when the file is still as it was then. */
   async sha256(path: string): Promise<string> {
-    const started = this.started.get(resolve(path));
-    this.started.delete(resolve(path));
-    const { size, mtimeMs } = statSync(path);
-    if (started && started.size === size && started.mtimeMs === mtimeMs) {
-      const hash = await started.sha256.catch(() => undefined);
-      if (hash) return hash;
+    const known = this.known.get(resolve(path));
+    this.known.delete(resolve(path));
+    const now = fileIdentity(path);
+    if (known && sameIdentity(known.identity, now)) {
+      vouchInProcess(now, known.sha256);
+      return known.sha256;
     }
-    return sha256Of(path);
+    const sha256 = await sha256Of(path);
+    if (sameIdentity(now, fileIdentity(path))) vouchInProcess(now, sha256);
+    return sha256;
   }
 }
 

@@ -32,6 +32,7 @@ import { Reporter, type TextStream } from "../export/progress.js";
 import { DEFAULT_MODEL_ID, EmbeddingService, type ExportOptions } from "../export/service.js";
 import { DEFAULT_LAYOUT, EXPORT_LAYOUTS, type ExportLayout, MODEL_PRECISIONS } from "../artifact/layout.js";
 import { TOKENIZER_FILES } from "../artifact/tokenizer-files.js";
+import { VERIFY_MODES, type VerifyMode } from "../artifact/verified-files.js";
 import { InterruptedError } from "../common/abort.js";
 import { ExportError, fileSystemError } from "../common/errors.js";
 import { type Interruption, type SignalSource, watchInterrupts } from "./interrupt.js";
@@ -104,6 +105,11 @@ const PRECISION: FlagSpec = {
   name: "precision",
   value: MODEL_PRECISIONS.join("|"),
   help: "the most recent export of this precision when the folder holds several (default: the most recent export)",
+};
+const VERIFY: FlagSpec = {
+  name: "verify",
+  value: VERIFY_MODES.join("|"),
+  help: "sha256 of the exported files: once per file version (cached, default) or at every load (full)",
 };
 
 /** INT8 settings of `export` (SPEC: INT8 QDQ is the default; --fp32 opts out). */
@@ -318,6 +324,7 @@ const COMMANDS: Record<string, Command> = {
       { name: "max-length", value: "N", help: "truncate texts to N tokens (default: the model's limit)" },
       { name: "file", value: "name.onnx", help: "the ONNX file to use when the folder has several" },
       PRECISION,
+      VERIFY,
       {
         name: "input",
         value: "texts.txt|.jsonl|-",
@@ -354,6 +361,7 @@ const COMMANDS: Record<string, Command> = {
         optionNames: { file: "--file <name>", pooling: "--pooling" },
         ...(typeof flags.file === "string" ? { file: flags.file } : {}),
         ...(typeof flags.precision === "string" ? { precision: flags.precision } : {}),
+        ...verifyOption(flags),
         ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"], 2) } : {}),
         ...(pooling ? { pooling } : {}),
       });
@@ -424,6 +432,7 @@ COMMANDS.rerank = {
     { name: "max-length", value: "N", help: "truncate pairs to N tokens, documents first (default: the model's limit)" },
     { name: "file", value: "name.onnx", help: "the ONNX file to use when the folder has several" },
     PRECISION,
+    VERIFY,
     QUIET,
     JSON_FLAG,
     HELP,
@@ -443,6 +452,7 @@ COMMANDS.rerank = {
       isolated: true,
       ...(typeof flags.file === "string" ? { file: flags.file } : {}),
       ...(typeof flags.precision === "string" ? { precision: flags.precision } : {}),
+      ...verifyOption(flags),
       ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"], 2) } : {}),
     });
     try {
@@ -503,6 +513,15 @@ function parseRerankTokens(value: string | true): [string, string] {
   if (tokens.length !== 2 || tokens.some((t) => t === ""))
     throw new UsageError(`--rerank-tokens takes two tokens, positive then negative, e.g. yes,no — not ${String(value)}`);
   return tokens as [string, string];
+}
+
+/** --verify cached|full as the runtimes' `verify` option (absent: their default). */
+function verifyOption(flags: Flags): { verify?: VerifyMode } {
+  const value = flags.verify;
+  if (value === undefined) return {};
+  if (!VERIFY_MODES.includes(value as VerifyMode))
+    throw new UsageError(`--verify must be one of ${VERIFY_MODES.join(", ")}, not ${String(value)}`);
+  return { verify: value as VerifyMode };
 }
 
 function parsePooling(value: string | true | undefined): PoolingMode | undefined {
@@ -628,6 +647,7 @@ async function embedRetrieval(dir: string, texts: string[], flags: Flags, contex
     isolated: true, // as for embed: onnxruntime's native crashes become one error line
     ...(typeof flags.file === "string" ? { file: flags.file } : {}),
     ...(typeof flags.precision === "string" ? { precision: flags.precision } : {}),
+    ...verifyOption(flags),
     ...(flags["max-length"] !== undefined ? { maxLength: parseInteger("max-length", flags["max-length"], 2) } : {}),
   };
   const batchSize = flags["batch-size"] !== undefined ? { batchSize: parseInteger("batch-size", flags["batch-size"], 1) } : {};

@@ -4,9 +4,11 @@ import type { GraphVariant } from "../arch/graph-variant.js";
 import { type LoadedEncoder } from "../arch/encoder.js";
 import { buildTaskGraph } from "../heads/graph.js";
 import type { TaskSpec } from "../heads/tasks.js";
-import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { type WriteModelResult, removeModelFiles, writeModel } from "../graph/onnx-writer.js";
 import type { Model } from "../graph/ir.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
+import type { LoadedWorker } from "../ort/model-session.js";
+import { fileIdentity } from "../artifact/verified-files.js";
 import { validateModel } from "../graph/validate.js";
 import { ExportError } from "../common/errors.js";
 import type { Logger } from "../common/log.js";
@@ -25,8 +27,10 @@ export interface EmitOptions {
   logger: Logger;
   /** The task's heads (their outputs are emitted and verified). */
   task: TaskSpec;
-  /** Called with the graph's file once written (the export hashes a file it will publish). */
-  onWritten?: (path: string) => void;
+  /** Called with the graph's files once written, hashed as they were (the export records a file it will publish). */
+  onWritten?: (written: WriteModelResult) => void;
+  /** Keep the worker that verified the graph, the graph loaded (EmittedGraph.loaded): the export's load check runs in it. */
+  keepWorker?: boolean;
 }
 
 export interface EmittedGraph {
@@ -37,6 +41,8 @@ export interface EmittedGraph {
   verification: Verification;
   /** The reference outputs it was verified against (computed): another variant reuses them. */
   reference: PendingReference;
+  /** With keepWorker: the verification worker, the graph loaded; the taker closes it. */
+  loaded?: LoadedWorker;
 }
 
 /**
@@ -90,19 +96,21 @@ export async function emitVerifiedGraph(
       try {
         const model = buildTaskGraph(encoder, options.task, { ...options, variant });
         validateModel(model);
-        await writeModel(model, path);
-        options.onWritten?.(path);
-        const verification = await verifyGraph(path, encoder, {
+        const written = await writeModel(model, path, { sha256: options.onWritten !== undefined });
+        options.onWritten?.(written);
+        const loadedFrom = fileIdentity(path); // the file the worker is about to load
+        const { worker: verified, ...verification } = await verifyGraph(path, encoder, {
           worker,
           reference,
           task: options.task,
           tokenTypeIds: options.tokenTypeIds,
+          keep: options.keepWorker === true,
         });
         if (verification.ok) {
           logger.info(
             `verified ${variant} graph: max relative error ${verification.worst.relativeError.toExponential(2)} vs the reference forward`,
           );
-          return { path, model, variant, verification, reference };
+          return { path, model, variant, verification, reference, ...(verified ? { loaded: { worker: verified, loadedFrom } } : {}) };
         }
         const { worst } = verification;
         failure = `max relative error ${worst.relativeError.toExponential(2)} on ${worst.output} (batch×sequence ${worst.shape}) exceeds ${FP32_TOLERANCE}`;

@@ -27,7 +27,7 @@ import type { TextSource } from "../quant/corpus.js";
 import { precisionLabel } from "../quant/options.js";
 import type { QuantizationResult } from "../quant/quantize.js";
 import type { AnyQuantizationReport } from "../quant/report.js";
-import { removeModelFiles } from "../graph/onnx-writer.js";
+import { type WriteModelResult, removeModelFiles } from "../graph/onnx-writer.js";
 import { writeLayoutFiles } from "./layout-files.js";
 import { exportFloat16 } from "./float16-export.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
@@ -45,6 +45,7 @@ import { checkVocabulary } from "./vocabulary.js";
 import { ExportWorkspace } from "./workspace.js";
 import { manifestSource, writeExportManifest } from "./export-manifest.js";
 import { checkExportLoads } from "./load-check.js";
+import { type LoadedWorker, withLoadedWorker } from "../ort/model-session.js";
 import { judgeModelFiles } from "../quant/quantize.js";
 import type { EncoderConfig } from "../arch/architecture.js";
 import { type ExportOptions, type ExportPlan, resolveExportPlan } from "./plan.js";
@@ -202,9 +203,13 @@ export class EmbeddingService {
       loaded?.verification.cancel();
       throw error;
     }
+    // The worker that verified the published FP32 file, its graph still loaded: the load check runs in it.
+    let verifiedWorker: LoadedWorker | undefined;
     try {
       // Everything is written into the private workspace and published at the end.
       const fp32 = reused ?? (await this.emitFp32(loaded!, plan, workspace, onProgress));
+      const { loaded: worker, ...emitted } = fp32.emitted;
+      [verifiedWorker, fp32.emitted] = [worker, emitted]; // taken: a later export reusing this stage (--optimize) starts its own
       const { artifact, variant, quantization } = await this.transform(fp32, plan, workspace, onProgress);
       // The FP32 file of an INT8 / INT4 / FP16 export is an intermediate (SPEC: deleted); one reused from another export stays its.
       if (!reused && plan.precision !== "fp32") removeModelFiles(fp32.emitted.path);
@@ -215,7 +220,9 @@ export class EmbeddingService {
       }
       await this.writeFolderFiles(fp32, plan, workspace, { artifact, variant, quantization });
       // The runtime that serves the task opens the staged folder: nothing is published that it refuses.
-      await checkExportLoads({ dir: workspace.dir, model: artifact, task: fp32.task.task, outputs: fp32.task.outputs, outputDir });
+      const check = () =>
+        checkExportLoads({ dir: workspace.dir, model: artifact, task: fp32.task.task, outputs: fp32.task.outputs, outputDir });
+      await (verifiedWorker && artifact === fp32.emitted.path ? withLoadedWorker(verifiedWorker, check) : check());
       const files = workspace.files();
       const path = await workspace.publish(artifact, throwIfAborted);
       const published = (staged: string) => join(outputDir, relative(workspace.dir, staged));
@@ -232,6 +239,8 @@ export class EmbeddingService {
       // A write into the private workspace failed (full, read-only…): the user's path is the output folder.
       const disk = persistentFileSystemError(error);
       throw disk && workspace.holds(disk.path) ? fileSystemError("write the export into", outputDir, disk) : error;
+    } finally {
+      verifiedWorker?.worker.close(); // not taken by the load check (an INT8 artifact, a failure): its memory goes now
     }
   }
 
@@ -304,8 +313,10 @@ export class EmbeddingService {
       producerVersion: PACKAGE_VERSION,
       task: loaded.task,
       logger: this.logger,
-      // Only a file that is published is worth hashing while it is verified.
-      ...(plan.precision === "fp32" ? { onWritten: (written: string) => workspace.hashes.start(written) } : {}),
+      // Only a file that is published is worth hashing as it is written (and keeping loaded for the load check).
+      ...(plan.precision === "fp32"
+        ? { onWritten: (written: WriteModelResult) => workspace.hashes.writtenModel(written), keepWorker: true }
+        : {}),
     };
     if (plan.vector) {
       const texts = await this.vectorTexts(encoder, plan.vector.calibration);

@@ -23,6 +23,8 @@ export interface Verification {
   ok: boolean;
   worst: Comparison;
   comparisons: Comparison[];
+  /** With the keep option, when it verified: the worker, the graph still loaded (the caller closes it). */
+  worker?: IsolatedSession;
 }
 
 /** max |actual − expected| / max |expected|: scale-free, defined even where values cross zero. */
@@ -153,6 +155,8 @@ export async function verifyGraph(
     tokenTypeIds?: boolean;
     /** The reference, already under way (startReference with the same task and batch). */
     reference?: PendingReference;
+    /** Keep the worker (the graph loaded) when the graph verifies, for the caller to run it again. */
+    keep?: boolean;
   } = {},
 ): Promise<Verification> {
   const tolerance = options.tolerance ?? FP32_TOLERANCE;
@@ -177,6 +181,7 @@ export async function verifyGraph(
     throw error;
   }
   const session = await opening;
+  let kept = false;
   try {
     // The padded batch, and its last row (a single token) alone; decoders also padded on the left.
     const cases: Array<[TokenBatch, HeadArrays]> = [
@@ -202,8 +207,10 @@ export async function verifyGraph(
       }
     }
     const worst = comparisons.reduce((a, b) => (b.relativeError > a.relativeError || Number.isNaN(b.relativeError) ? b : a));
-    return { ok: comparisons.every((c) => c.relativeError <= tolerance), worst, comparisons };
+    const ok = comparisons.every((c) => c.relativeError <= tolerance);
+    kept = ok && options.keep === true;
+    return { ok, worst, comparisons, ...(kept ? { worker: session } : {}) };
   } finally {
-    session.close();
+    if (!kept) session.close();
   }
 }

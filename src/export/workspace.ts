@@ -8,6 +8,7 @@
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { BackgroundHashes, MANIFEST_FILE, publishManifest } from "../artifact/manifest.js";
+import { VerifiedFiles, fileIdentity } from "../artifact/verified-files.js";
 import { onAbort } from "../common/abort.js";
 import { ensureDir, removeCreatedDirs, stagingPathIn, sweepStaleTemps } from "../common/atomic.js";
 import { fileSystemError } from "../common/errors.js";
@@ -78,6 +79,8 @@ export class ExportWorkspace {
    */
   async publish(artifact: string, beforeRenames: () => void = () => {}): Promise<string> {
     const files = stagedFiles(this.dir).sort((a, b) => publishRank(a) - publishRank(b));
+    // The hashes the manifest records, vouched for under their published paths: the first load does not hash them again.
+    const verified = VerifiedFiles.read();
     await withFileLock(join(this.outputDir, EXPORT_LOCK_FILE), async () => {
       beforeRenames();
       for (const file of files) {
@@ -90,12 +93,15 @@ export class ExportWorkspace {
             continue;
           }
           if (dirname(file) !== ".") ensureDir(dirname(target));
+          const staged = fileIdentity(join(this.dir, file));
           renameSync(join(this.dir, file), target);
+          verified.carry(staged, target);
         } catch (error) {
           throw fileSystemError("write", target, error);
         }
       }
     });
+    verified.save();
     this.discarded = true;
     this.stopWatching();
     rmSync(this.dir, { recursive: true, force: true });

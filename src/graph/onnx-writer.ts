@@ -4,6 +4,7 @@
 // non-initializer fields followed by each initializer as field 5, and the model as its other
 // fields followed by the graph as field 7; every length is known up front from the tensor sizes.
 // (Reading is src/graph/onnx-reader.ts.)
+import { type Hash, createHash } from "node:crypto";
 import { existsSync, rmSync, statSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { basename } from "node:path";
@@ -48,6 +49,8 @@ export interface WriteModelOptions {
   externalData?: ExternalDataMode;
   /** Tensors smaller than this many bytes stay inline even with external data (default 1024). */
   externalDataThreshold?: number;
+  /** Hash each file's bytes (sha256) as they are written: a caller that records them never reads the file back. */
+  sha256?: boolean;
 }
 
 export interface WriteModelResult {
@@ -56,6 +59,9 @@ export interface WriteModelResult {
   bytes: number;
   externalDataPath?: string;
   externalDataBytes?: number;
+  /** With the sha256 option: the hex sha256 of the .onnx file, and of its external data file. */
+  sha256?: string;
+  externalDataSha256?: string;
 }
 
 const PROTOBUF_MAX_BYTES = 2 ** 31 - 1;
@@ -118,15 +124,22 @@ export async function writeModel(model: Model, path: string, options: WriteModel
     checkProtobufLimit(plan.model.length);
 
     const data = plan.externalData;
+    const hashes: { model?: string; data?: string } = {};
     await createAtomicallyAsync(path, async (modelTemp) => {
-      await writePlanToFile(plan.model, modelTemp);
+      hashes.model = await writePlanToFile(plan.model, modelTemp, options.sha256 === true);
       // Data first: a model file must never point at data that is not there yet.
-      if (data) await createAtomicallyAsync(dataPath, (dataTemp) => writePlanToFile(data, dataTemp));
+      if (data)
+        await createAtomicallyAsync(
+          dataPath,
+          async (dataTemp) => void (hashes.data = await writePlanToFile(data, dataTemp, options.sha256 === true)),
+        );
     });
     return {
       path,
       bytes: plan.model.length,
       ...(plan.externalData ? { externalDataPath: dataPath, externalDataBytes: plan.externalData.length } : {}),
+      ...(hashes.model ? { sha256: hashes.model } : {}),
+      ...(hashes.data ? { externalDataSha256: hashes.data } : {}),
     };
   } catch (err) {
     if (err instanceof ExportError) throw err; // a file-system failure, already one line naming the file
@@ -395,10 +408,12 @@ function pieceLength(piece: Piece): number {
   return byteLength(piece.initializer.data);
 }
 
-async function writePlanToFile(plan: FilePlan, path: string): Promise<void> {
+/** Writes `plan` to `path`; with `sha256`, returns the hex sha256 of the bytes written. */
+async function writePlanToFile(plan: FilePlan, path: string, sha256: boolean): Promise<string | undefined> {
   const handle = await open(path, "wx");
   try {
-    const writer = new ChunkedFileWriter(handle);
+    const hash = sha256 ? createHash("sha256") : undefined;
+    const writer = new ChunkedFileWriter(handle, hash);
     for (const piece of plan.pieces) {
       throwIfAborted(); // a multi-gigabyte write stops between tensors
       await writePiece(writer, piece);
@@ -407,6 +422,7 @@ async function writePlanToFile(plan: FilePlan, path: string): Promise<void> {
     if (writer.written !== plan.length) {
       throw new Error(`internal error: wrote ${writer.written} bytes, planned ${plan.length}`);
     }
+    return hash?.digest("hex");
   } finally {
     await handle.close();
   }
@@ -455,7 +471,11 @@ class ChunkedFileWriter {
   /** Bytes handed to the writer so far (submitted or buffered). */
   written = 0;
 
-  constructor(private readonly handle: FileHandle) {}
+  constructor(
+    private readonly handle: FileHandle,
+    /** Sees every byte in file order, as it is handed to the file system. */
+    private readonly hash?: Hash,
+  ) {}
 
   /** Bytes the caller will not touch again (fresh tensor bytes, plan pieces). */
   async write(bytes: Uint8Array): Promise<void> {
@@ -552,6 +572,7 @@ class ChunkedFileWriter {
   }
 
   private submit(slot: WriteSlot, bytes: Uint8Array): void {
+    this.hash?.update(bytes); // submits come in file order, and the bytes stay unchanged until written
     const at = this.position;
     this.position += bytes.byteLength;
     const writing = this.writeFullyAt(bytes, at);

@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { onAbort } from "../common/abort.js";
 import { saysOutOfMemory } from "../common/errors.js";
 import type { ObserveSpec, TensorStatistics } from "../observers/tensor-stats.js";
-import type { FeedTensor, OutputTensor, SessionSettings, WorkerReply, WorkerRequest } from "./protocol.js";
+import type { FeedTensor, OutputTensor, SessionSettings, TokenPooling, WorkerReply, WorkerRequest } from "./protocol.js";
 
 export class SessionError extends Error {
   constructor(message: string) {
@@ -162,8 +162,9 @@ export class IsolatedSession {
     this.outputNames = reply.outputNames ?? [];
   }
 
-  async run(feeds: Record<string, FeedTensor>, outputNames?: string[]): Promise<Record<string, OutputTensor>> {
-    const reply = await this.request({ kind: "run", feeds, ...(outputNames ? { outputNames } : {}) });
+  /** The named outputs (default all); with `pool`, each token-vector output pooled per row in the worker. */
+  async run(feeds: Record<string, FeedTensor>, outputNames?: string[], pool?: TokenPooling): Promise<Record<string, OutputTensor>> {
+    const reply = await this.request({ kind: "run", feeds, ...(outputNames ? { outputNames } : {}), ...(pool ? { pool } : {}) });
     return (reply.ok && reply.outputs) || {};
   }
 

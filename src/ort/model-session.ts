@@ -4,9 +4,11 @@
 // (SIGSEGV) at session creation in any process whose command line exceeds about 29 KB, which
 // `jazzmine-embed embed <dir> <many texts>` reaches; the worker's own command line is short.
 import * as ort from "onnxruntime-node";
+import { type FileIdentity, fileIdentity, sameIdentity } from "../artifact/verified-files.js";
 import { IsolatedSession } from "./isolated-session.js";
+import { pooledOutput } from "./feeds.js";
 import { ortTensor } from "./ort-feeds.js";
-import type { FeedTensor } from "./protocol.js";
+import type { FeedTensor, TokenPooling } from "./protocol.js";
 
 /** An output tensor as the runtimes read it: float32, or int8/uint8 (quantized embeddings). */
 export interface SessionOutput {
@@ -18,8 +20,11 @@ export interface SessionOutput {
 export interface ModelSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  /** The named outputs for one set of feeds. */
-  run(feeds: Record<string, FeedTensor>, outputs: readonly string[]): Promise<Record<string, SessionOutput>>;
+  /**
+   * The named outputs for one set of feeds; with `pool`, each (token vectors [B, S, H]) pooled
+   * per row → [B, H] where onnxruntime runs, so that a child sends back only the vectors.
+   */
+  run(feeds: Record<string, FeedTensor>, outputs: readonly string[], pool?: TokenPooling): Promise<Record<string, SessionOutput>>;
   release(): Promise<void>;
 }
 
@@ -30,16 +35,60 @@ export interface ModelSessionOptions {
   threads?: number;
 }
 
+/** A worker that has loaded a model file (level all, onnxruntime's default threads), and that file's identity when it did. */
+export interface LoadedWorker {
+  worker: IsolatedSession;
+  loadedFrom: FileIdentity;
+}
+
+/** Workers offered to the next isolated open of their file (withLoadedWorker), by real path. */
+const offered = new Map<string, LoadedWorker>();
+
+/**
+ * Runs `body` with `loaded` offered to the first isolated openModelSession of the same file
+ * (unchanged since the worker loaded it, and asked for no thread count): the export's load
+ * check then runs in the worker that verified the graph instead of loading the model again.
+ * A worker nobody took is closed when `body` ends.
+ */
+export async function withLoadedWorker<T>(loaded: LoadedWorker, body: () => Promise<T>): Promise<T> {
+  const key = loaded.loadedFrom.path;
+  offered.set(key, loaded);
+  try {
+    return await body();
+  } finally {
+    if (offered.get(key) === loaded) {
+      offered.delete(key);
+      loaded.worker.close();
+    }
+  }
+}
+
+/** The offered worker for `modelPath`, taken (once), when the file is still the one it loaded. */
+function takeOffered(modelPath: string): IsolatedSession | undefined {
+  let identity: FileIdentity;
+  try {
+    identity = fileIdentity(modelPath);
+  } catch {
+    return undefined; // missing: onnxruntime says so
+  }
+  const loaded = offered.get(identity.path);
+  if (!loaded || !sameIdentity(loaded.loadedFrom, identity)) return undefined;
+  offered.delete(identity.path);
+  return loaded.worker;
+}
+
 /** Loads `modelPath` at optimization level all (what users get); errors are onnxruntime's own. */
 export async function openModelSession(modelPath: string, options: ModelSessionOptions = {}): Promise<ModelSession> {
   const threads = options.threads ? { intraOpNumThreads: options.threads } : {};
   if (options.isolated) {
-    const worker = await IsolatedSession.open(modelPath, { graphOptimizationLevel: "all", ...threads });
+    const worker =
+      (options.threads ? undefined : takeOffered(modelPath)) ??
+      (await IsolatedSession.open(modelPath, { graphOptimizationLevel: "all", ...threads }));
     return {
       inputNames: worker.inputNames,
       outputNames: worker.outputNames,
-      async run(feeds, outputs) {
-        const results = await worker.run(feeds, [...outputs]);
+      async run(feeds, outputs, pool) {
+        const results = await worker.run(feeds, [...outputs], pool);
         // Typed arrays keep their kind through the worker's structured-clone channel.
         return Object.fromEntries(Object.entries(results).map(([name, { data, dims }]) => [name, { type: typeOf(data), data, dims }]));
       },
@@ -50,13 +99,14 @@ export async function openModelSession(modelPath: string, options: ModelSessionO
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
-    async run(feeds, outputs) {
+    async run(feeds, outputs, pool) {
       const tensors = Object.fromEntries(Object.entries(feeds).map(([name, feed]) => [name, ortTensor(feed)]));
       const results = await session.run(tensors, [...outputs]);
       return Object.fromEntries(
         outputs.map((name) => {
           const tensor = results[name]!;
-          return [name, { type: tensor.type, data: tensor.data as SessionOutput["data"], dims: [...tensor.dims] }];
+          const output = { data: tensor.data as Float32Array, dims: [...tensor.dims] };
+          return [name, pool ? { type: "float32", ...pooledOutput(output, feeds, pool) } : { ...output, type: tensor.type }];
         }),
       );
     },

@@ -1,5 +1,12 @@
 // Messages between the parent and the onnxruntime session worker (structured-clone IPC).
 import type { ObserveSpec, TensorStatistics } from "../observers/tensor-stats.js";
+import type { SentencePooling } from "../heads/pooling.js";
+
+/**
+ * Token vectors [batch, sequence, hidden] pooled per row where the session runs (with the feeds'
+ * attention_mask): a worker then sends back [batch, hidden], not every token's vector.
+ */
+export type TokenPooling = Pick<SentencePooling, "pooling" | "normalize">;
 
 export type FeedTensor = { type: "int64"; data: BigInt64Array; dims: number[] } | { type: "float32"; data: Float32Array; dims: number[] };
 
@@ -22,7 +29,7 @@ export interface SessionSettings {
 
 export type WorkerRequest =
   | { id: number; kind: "load"; modelPath: string; settings: SessionSettings }
-  | { id: number; kind: "run"; feeds: Record<string, FeedTensor>; outputNames?: string[] }
+  | { id: number; kind: "run"; feeds: Record<string, FeedTensor>; outputNames?: string[]; pool?: TokenPooling }
   /** Runs a batch and folds the named outputs into calibration observers kept in the worker. */
   | { id: number; kind: "observe"; feeds: Record<string, FeedTensor>; spec: ObserveSpec }
   /** Returns the observers' states; `keep` leaves them accumulating (default: reset). */

@@ -2,6 +2,7 @@
 // on graphs it dislikes; in a child that is an ordinary, reportable failure.
 import * as ort from "onnxruntime-node";
 import { StatisticsCollector } from "../observers/tensor-stats.js";
+import { pooledOutput } from "./feeds.js";
 import { ortTensor } from "./ort-feeds.js";
 import type { OutputTensor, WorkerReply, WorkerRequest } from "./protocol.js";
 import { errorMessage } from "../common/messages.js";
@@ -42,7 +43,8 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
   const results = await session.run(feeds, request.outputNames ?? session.outputNames);
   const outputs: Record<string, OutputTensor> = {};
   for (const [name, tensor] of Object.entries(results)) {
-    outputs[name] = { data: tensor.data as Float32Array, dims: [...tensor.dims] };
+    const output = { data: tensor.data as Float32Array, dims: [...tensor.dims] };
+    outputs[name] = request.pool ? pooledOutput(output, request.feeds, request.pool) : output;
   }
   return { id: request.id, ok: true, outputs };
 }

@@ -9,11 +9,12 @@ import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Tokenizer } from "@huggingface/tokenizers";
 import type { TokenBatch } from "../arch/architecture.js";
-import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, poolTokens, truncateAndNormalize } from "../heads/pooling.js";
+import { SENTENCE_EMBEDDING_OUTPUT, type SentencePooling, truncateAndNormalize } from "../heads/pooling.js";
 import { VECTOR_OUTPUT, type VectorKind } from "../heads/vectors.js";
 import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/sentence-transformers.js";
 import { type ModelPrompts, PromptError, type PromptRequest, promptsOf, resolvePrompt } from "../arch/prompts.js";
 import type { ExportFolder } from "../artifact/layout.js";
+import type { VerifyMode } from "../artifact/verified-files.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
 import { TOKENIZER_JSON, configTokenName, loadTokenizer } from "../artifact/tokenizer-files.js";
 import { describe, errorMessage, kindOf } from "../common/messages.js";
@@ -22,6 +23,7 @@ import { type PaddingSide, batchByLength, padBatch } from "../quant/tokenize.js"
 import { DEFAULT_MAX_BATCH_TOKENS, LONG_TEXT_MODES, type LongTextMode, chunkIds, meanVector, textWindow } from "./long-text.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { type ModelSession, openModelSession } from "../ort/model-session.js";
+import type { TokenPooling } from "../ort/protocol.js";
 import { WorkerScriptError } from "../ort/isolated-session.js";
 import { loadExportFolder } from "./export-folder.js";
 import { readOnnxMetadata } from "../ort/onnx-metadata.js";
@@ -51,6 +53,12 @@ export interface EmbedderOptions {
   pooling?: PoolingMode;
   /** Threads onnxruntime may use within one operator (default: its own choice). */
   threads?: number;
+  /**
+   * How the files export_manifest.json lists are checked before use: their type and size always;
+   * their sha256 "cached" (default: once per version of a file, remembered in the user's cache,
+   * see docs/usage.md) or "full" (every file hashed at every load).
+   */
+  verify?: VerifyMode;
   /**
    * Run onnxruntime in a child process (default false: in this one). A native crash of
    * onnxruntime then becomes an EmbedderError instead of ending this process; each batch's
@@ -139,8 +147,9 @@ export class Embedder {
     if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
     const optionName = (option: "file" | "pooling") => options.optionNames?.[option] ?? `{ ${option} }`;
     const fail = (message: string) => new EmbedderError(message);
-    return loadExportFolder({ dir, file: options.file, precision: options.precision, fail, fileOption: optionName("file") }, (folder) =>
-      Embedder.open(folder, options, optionName),
+    return loadExportFolder(
+      { dir, file: options.file, precision: options.precision, verify: options.verify, fail, fileOption: optionName("file") },
+      (folder) => Embedder.open(folder, options, optionName),
     );
   }
 
@@ -455,13 +464,11 @@ export class Embedder {
       : this.truncated(embedding, width, wanted.dimensions);
   }
 
-  /** last_hidden_state of one padded batch, pooled here → [batch, hidden or dimensions]. */
+  /** last_hidden_state of one padded batch, pooled where onnxruntime runs (a worker sends back only the vectors) → [batch, hidden or dimensions]. */
   private async poolHidden(batch: TokenBatch, pooling: SentencePooling): Promise<Float32Array> {
-    const hidden = await this.run(batch, OUTPUT.lastHiddenState);
-    const shape = { batch: batch.batch, sequence: batch.sequence, hidden: hidden.length / (batch.batch * batch.sequence) };
-    const { dimensions, ...full } = pooling;
-    const pooled = poolTokens(hidden, batch.attentionMask, shape, full);
-    return dimensions === undefined ? pooled : this.truncated(pooled, shape.hidden, dimensions);
+    const { dimensions, pooling: mode, normalize } = pooling;
+    const pooled = await this.run(batch, OUTPUT.lastHiddenState, "float32", { pooling: mode, normalize });
+    return dimensions === undefined ? pooled : this.truncated(pooled, pooled.length / batch.batch, dimensions);
   }
 
   private truncated(vectors: Float32Array, width: number, dimensions: number): Float32Array {
@@ -470,17 +477,18 @@ export class Embedder {
     return truncateAndNormalize(vectors, width, dimensions);
   }
 
-  /** One float output of the graph for one padded batch. */
-  private async run(batch: TokenBatch, output: string): Promise<Float32Array>;
+  /** One float output of the graph for one padded batch (token vectors pooled per row with `pool`). */
+  private async run(batch: TokenBatch, output: string, type?: "float32", pool?: TokenPooling): Promise<Float32Array>;
   private async run(batch: TokenBatch, output: string, type: "int8" | "uint8"): Promise<Int8Array | Uint8Array>;
   private async run(
     batch: TokenBatch,
     output: string,
     type: "float32" | "int8" | "uint8" = "float32",
+    pool?: TokenPooling,
   ): Promise<Float32Array | Int8Array | Uint8Array> {
     const feeds = batchFeeds(batch, this.session.inputNames);
     try {
-      const tensor = (await this.session.run(feeds, [output]))[output]!;
+      const tensor = (await this.session.run(feeds, [output], pool))[output]!;
       if (tensor.type !== type) throw new Error(`${output} is ${tensor.type}, not ${type}`);
       return tensor.data as Float32Array | Int8Array | Uint8Array;
     } catch (error) {

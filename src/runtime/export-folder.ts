@@ -1,12 +1,14 @@
 // How every runtime (Embedder, Reranker, SparseEmbedder, MultiVectorEmbedder) opens an export
 // folder: the model of the export its manifest names (artifact/layout.ts: the most recent, or
 // the one of the `file` or `precision` asked for), loaded once the listed files are known to be
-// regular files of the recorded sizes, while their sha256 is checked. A stale or missing listed
-// file is the error to report, even when
+// regular files of the recorded sizes, while their sha256 is checked — once per version of a
+// file: verified-files.ts remembers a verified one; `verify: "full"` hashes every file every
+// time. A stale or missing listed file is the error to report, even when
 // loading failed on it first; a runtime loaded over a stale folder is closed again.
 import { statSync } from "node:fs";
 import { type ExportFolder, openExportFolder } from "../artifact/layout.js";
 import { ManifestError, checkManifestFiles, checkManifestSizes } from "../artifact/manifest.js";
+import { VERIFY_MODES, type VerifyMode } from "../artifact/verified-files.js";
 import { FileKindError, regularFileStats } from "../common/regular-file.js";
 
 export interface FolderRequest {
@@ -18,6 +20,8 @@ export interface FolderRequest {
   fail: (message: string) => Error;
   /** How the caller's user passes `file` (the CLI: `--file <name>`). */
   fileOption?: string;
+  /** How the listed files' content is checked (default "cached": verified-files.ts). */
+  verify?: VerifyMode | undefined;
 }
 
 export async function loadExportFolder<T extends { close(): Promise<void> }>(
@@ -40,8 +44,9 @@ export async function loadExportFolder<T extends { close(): Promise<void> }>(
     fail,
     request.fileOption,
   );
+  const verify = checkedVerifyMode(request.verify, fail);
   checkBeforeReading(folder, fail);
-  const stale = folder.manifest ? staleFileError(folder, fail) : Promise.resolve(undefined);
+  const stale = folder.manifest ? staleFileError(folder, verify, fail) : Promise.resolve(undefined);
   let loaded: T;
   try {
     loaded = await load(folder);
@@ -70,6 +75,15 @@ function checkBeforeReading(folder: ExportFolder, fail: (message: string) => Err
   }
 }
 
+/** JavaScript callers can pass anything: only "cached" and "full" are modes. */
+function checkedVerifyMode(verify: unknown, fail: (message: string) => Error): VerifyMode {
+  if (verify === undefined) return "cached";
+  if (VERIFY_MODES.includes(verify as VerifyMode)) return verify as VerifyMode;
+  throw fail(
+    `verify must be one of ${VERIFY_MODES.map((mode) => `"${mode}"`).join(", ")}, not ${JSON.stringify(verify) ?? String(verify)}`,
+  );
+}
+
 function pathKind(path: string): "folder" | "file" | "missing" {
   try {
     return statSync(path).isDirectory() ? "folder" : "file";
@@ -79,9 +93,9 @@ function pathKind(path: string): "folder" | "file" | "missing" {
 }
 
 /** The manifest check's error, or undefined when every listed file matches. */
-async function staleFileError(folder: ExportFolder, fail: (message: string) => Error): Promise<Error | undefined> {
+async function staleFileError(folder: ExportFolder, verify: VerifyMode, fail: (message: string) => Error): Promise<Error | undefined> {
   try {
-    await checkManifestFiles(folder.dir, folder.manifest!);
+    await checkManifestFiles(folder.dir, folder.manifest!, verify);
     return undefined;
   } catch (error) {
     return error instanceof ManifestError ? fail(error.message) : (error as Error);

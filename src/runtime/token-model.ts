@@ -7,6 +7,7 @@ import { basename } from "node:path";
 import type { Tokenizer } from "@huggingface/tokenizers";
 import type { TokenBatch } from "../arch/architecture.js";
 import { loadTokenizer } from "../artifact/tokenizer-files.js";
+import type { VerifyMode } from "../artifact/verified-files.js";
 import { batchFeeds } from "../ort/feeds.js";
 import type { ModelSession } from "../ort/model-session.js";
 import { loadExportFolder } from "./export-folder.js";
@@ -29,6 +30,8 @@ export interface TokenModelOptions {
   maxLength?: number;
   /** Threads onnxruntime may use within one operator (default: its own choice). */
   threads?: number;
+  /** How the manifest's files are checked: "cached" (default) or "full" (the Embedder's option). */
+  verify?: VerifyMode;
   /** Run onnxruntime in a child process (default false), as the Embedder's option: a native crash is then an error. */
   isolated?: boolean;
 }
@@ -49,7 +52,7 @@ export class TokenModel {
   static async open(dir: string, options: TokenModelOptions, output: string, kind: string): Promise<TokenModel> {
     if (!existsSync(dir)) throw new EmbedderError(`${dir} does not exist; pass the folder an export wrote (model .onnx + tokenizer.json)`);
     const fail = (message: string) => new EmbedderError(message);
-    return loadExportFolder({ dir, file: options.file, precision: options.precision, fail }, ({ modelPath, has }) =>
+    return loadExportFolder({ dir, file: options.file, precision: options.precision, verify: options.verify, fail }, ({ modelPath, has }) =>
       TokenModel.openFile(dir, modelPath, has, options, output, kind),
     );
   }
