@@ -11,15 +11,13 @@
 // and the median of per-round ratios to the table's first row.
 //   npx tsx bench/graph-speed.ts [--fp32 | --int8] [--int8-forms] [--ops] [--model bert|jina_bert|nomic_bert|gte|modernbert] [--shapes 1x16,8x128]
 //   BENCH_ROUNDS=N: rounds at 8×128 (×(1024 / tokens) at smaller shapes, at most ×10); BENCH_PAUSE_MS (20).
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { FUSED_OPS, type FusedOps } from "../src/arch/blocks.js";
 import { type LoadedEncoder, loadEncoder } from "../src/arch/encoder.js";
 import { buildEncoderGraph } from "../src/heads/graph.js";
-import { silentLogger } from "../src/common/log.js";
-import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
 import {
   BGE_SMALL_SHAPE,
   type SyntheticModel,
@@ -31,14 +29,10 @@ import {
   writeModelFolder,
 } from "../src/fixtures/index.js";
 import type { Model } from "../src/graph/ir.js";
-import { encodeModel, writeModel } from "../src/graph/onnx-writer.js";
+import { encodeModel } from "../src/graph/onnx-writer.js";
 import { readModel } from "../src/graph/onnx-reader.js";
-import { builtinCalibrationTexts } from "../src/quant/corpus.js";
-import { resolveQuantizationOptions } from "../src/quant/options.js";
-import { quantizeModel } from "../src/quant/quantize.js";
-import { ENCODER_OUTPUTS_JUDGING } from "../src/heads/encoder-outputs.js";
 import { ortFeeds } from "../src/ort/ort-feeds.js";
-import { CACHE, bgeSmallModel, keepOutput, median } from "./common.js";
+import { CACHE, type Column, bgeSmallModel, interleaved, keepOutput, quantizeForBench } from "./common.js";
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -46,7 +40,6 @@ const option = (name: string) => (flag(name) ? args[args.indexOf(name) + 1] : un
 const RUN_FP32 = !flag("--int8");
 const RUN_INT8 = !flag("--fp32");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
-const PAUSE_MS = Number(process.env.BENCH_PAUSE_MS ?? 20);
 const THREADS = 2;
 const SHAPES = option("--shapes")
   ?.split(",")
@@ -82,49 +75,6 @@ function generatedFolder(name: string, make: () => SyntheticModel): string {
   const dir = join(WORK, "models", name);
   if (!existsSync(join(dir, "model.safetensors"))) writeModelFolder(dir, make());
   return dir;
-}
-
-/** CPU ms used by every process (/proc/stat) and by this one (/proc/self/stat); undefined off Linux. */
-function cpuMs(): { all: number; self: number } | undefined {
-  try {
-    const all = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const self = readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ");
-    return { all: (all[0]! + all[1]! + all[2]! + all[5]! + all[6]!) * 10, self: (Number(self[11]) + Number(self[12])) * 10 };
-  } catch {
-    return undefined;
-  }
-}
-
-const pause = () => new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
-
-type Column = Array<{ ms: number; ratio: number }> & { remeasured: number };
-
-/** Median ms of each session and median per-round ratio to the first, over `rounds` quiet rounds. */
-async function interleaved(sessions: ort.InferenceSession[], feeds: Record<string, ort.Tensor>, rounds: number): Promise<Column> {
-  const times = sessions.map(() => [] as number[]);
-  for (const s of sessions) for (let i = 0; i < 3; i++) await s.run(feeds);
-  let remeasured = 0;
-  for (let r = 0; times[0]!.length < rounds && r < 20 * rounds; r++) {
-    const round: number[] = [];
-    const [before, started] = [cpuMs(), performance.now()];
-    for (let k = 0; k < sessions.length; k++) {
-      const i = (k + r) % sessions.length;
-      await pause();
-      const t = performance.now();
-      await sessions[i]!.run(feeds);
-      round[i] = performance.now() - t;
-    }
-    const after = cpuMs();
-    const foreign = before && after ? after.all - before.all - (after.self - before.self) : 0;
-    if (foreign > 0.05 * cpus().length * (performance.now() - started)) {
-      remeasured++;
-      await new Promise((resolve) => setTimeout(resolve, 1000)); // let the other work pass
-      continue;
-    }
-    round.forEach((t, i) => times[i]!.push(t));
-  }
-  const column = times.map((t) => ({ ms: median(t), ratio: median(t.map((v, r) => v / times[0]![r]!)) }));
-  return Object.assign(column, { remeasured });
 }
 
 function feedsFor(encoder: LoadedEncoder, inputNames: readonly string[], batch: number, sequence: number): Record<string, ort.Tensor> {
@@ -216,25 +166,10 @@ if (RUN_INT8) {
   const rows: Array<[string, string]> = [];
   for (const [label, model] of sources) {
     const fp32Path = join(WORK, `${label.replace(/\W+/g, "_")}_fp32.onnx`);
-    await writeModel(model, fp32Path);
     if (rows.length === 0) rows.push([`FP32 ${label}`, fp32Path]);
     for (const mode of ["static", "dynamic"] as const) {
       const outputPath = fp32Path.replace("_fp32", `_int8_${mode}`);
-      const { report } = await quantizeModel({
-        model,
-        fp32Path,
-        outputPath,
-        tokenizer: loadTokenizer(dir).tokenizer,
-        padTokenId: encoder.config.padTokenId,
-        maxSequence: encoder.config.maxSequence,
-        settings: resolveQuantizationOptions({ mode }),
-        calibration: builtinCalibrationTexts(),
-        logger: silentLogger,
-        judging: ENCODER_OUTPUTS_JUDGING,
-      });
-      console.log(
-        `INT8 ${mode} of ${label}: ${report.matMuls.quantized} MatMuls int8, worst held-out cosine ${report.fidelity.worstCosine.toFixed(4)}`,
-      );
+      await quantizeForBench(encoder, dir, model, { fp32: fp32Path, output: outputPath }, mode, `INT8 ${mode} of ${label}`);
       rows.push([`INT8 ${mode} (${label})`, outputPath]);
     }
   }

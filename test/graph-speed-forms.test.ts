@@ -4,7 +4,7 @@
 // the quantizers' view of the primary graph (Attention expanded into MatMul + MultiHeadAttention).
 import { describe, expect, it } from "vitest";
 import type { TokenBatch } from "../src/arch/architecture.js";
-import { FUSED_OPS } from "../src/arch/blocks.js";
+import { ATTENTION_FORMS, FUSED_OPS } from "../src/arch/blocks.js";
 import { type LoadedEncoder } from "../src/arch/encoder.js";
 import { buildEncoderGraph } from "../src/heads/graph.js";
 import { relativeMaxError } from "../src/export/verify.js";
@@ -17,6 +17,7 @@ import {
   syntheticMpnet,
   syntheticNomicBert,
 } from "../src/fixtures/index.js";
+import { syntheticQwen3 } from "../src/fixtures/decoders.js";
 import type { Model } from "../src/graph/ir.js";
 import { expandAttention } from "../src/quant/attention-expansion.js";
 import { activationsToCalibrate } from "../src/quant/static-qdq.js";
@@ -111,5 +112,37 @@ describe("the quantizers' view of the primary graph", () => {
     // The projection's input (the layer input) is calibrated too: a tensor of the unexpanded graph.
     for (const n of model.graph.nodes.filter((n) => n.opType === "Attention")) expect(calibrated).toContain(n.inputs[0]);
     expect(calibrated.some((name) => carriers.has(name))).toBe(false);
+  });
+});
+
+describe("attention forms (bench/attention.ts measures them)", () => {
+  const LAST_TOKEN = { pooling: "lasttoken", normalize: true } as const;
+  it("every form matches the reference on padded batches: BERT (right padding) and Qwen3 (causal, grouped-query, both sides)", async () => {
+    const bert = TEMPLATES.bert!.encoder;
+    const qwen = syntheticEncoder(syntheticQwen3({ seed: 207 }));
+    for (const attentionForm of ATTENTION_FORMS) {
+      const bertBatches = [
+        randomBatch(bert.config, { batch: 1, sequence: 1 }),
+        randomBatch(bert.config, { batch: 3, sequence: 17, seed: 3 }),
+      ];
+      await expectGraphMatchesReference(bert, bertBatches, { variant: "primary", fused: { attentionForm } });
+      const qwenBatches = (["right", "left"] as const).map((paddingSide) =>
+        randomBatch(qwen.config, { batch: 3, sequence: 11, paddingSide, seed: 7 }),
+      );
+      await expectGraphMatchesReference(qwen, qwenBatches, { variant: "primary", fused: { attentionForm }, sentenceEmbedding: LAST_TOKEN });
+    }
+  });
+
+  it("a requested form the layer cannot take falls back to one it can", () => {
+    const qwen = syntheticEncoder(syntheticQwen3({ seed: 207 }));
+    // Causal: no flash form and no Attention node (grouped-query heads, query/key norms).
+    for (const attentionForm of ["flash", "attention"] as const) {
+      const model = buildEncoderGraph(qwen, { opset: 17, variant: "primary", fused: { attentionForm }, sentenceEmbedding: LAST_TOKEN });
+      expect(opCount(model, "MultiHeadAttention")).toBe(2);
+      expect(opCount(model, "Attention")).toBe(0);
+    }
+    const matmul = buildEncoderGraph(TEMPLATES.bert!.encoder, { opset: 17, variant: "primary", fused: { attentionForm: "matmul" } });
+    expect(opCount(matmul, "Softmax")).toBe(2);
+    expect(matmul.graph.nodes.filter((n) => n.domain === "com.microsoft" && n.opType.includes("Attention"))).toEqual([]);
   });
 });

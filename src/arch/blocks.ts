@@ -41,7 +41,23 @@ export interface FusedOps {
   flash: boolean;
   /** SimplifiedLayerNormalization for RMS norms. */
   norm: boolean;
+  /**
+   * With `attention`: the attention form every layer that can take it uses (bench/attention.ts
+   * measures them); left out, each layer gets the measured fastest form it can take.
+   */
+  attentionForm?: AttentionForm;
 }
+
+/**
+ * The attention forms of the primary graph: `attention`, onnxruntime's Attention node (the
+ * packed Q/K/V projection inside, key padding mask); after one packed MatMul + Split,
+ * `mha-mask`: MultiHeadAttention with the int32 key padding mask; `mha-bias`: MultiHeadAttention
+ * with the additive mask as attention_bias [B, 1, S, S]; `flash`: MultiHeadAttention's flash
+ * path, padding carried by an extra head feature (bounded-attention.ts); `matmul`: MatMul,
+ * Softmax, MatMul over [B, heads] in standard ops (the scale folded into the query weights).
+ */
+export const ATTENTION_FORMS = ["attention", "mha-mask", "mha-bias", "flash", "matmul"] as const;
+export type AttentionForm = (typeof ATTENTION_FORMS)[number];
 
 const ALL_FUSED: Readonly<FusedOps> = { attention: true, activation: true, rotary: true, flash: true, norm: true };
 const NONE_FUSED: Readonly<FusedOps> = { attention: false, activation: false, rotary: false, flash: false, norm: false };
@@ -55,7 +71,7 @@ export const ATTENTION_NODE_MAX_SEQUENCE = 1024;
 
 /** How a graph's attention memory grows with the sequence length (metadata attention_memory). */
 export type AttentionMemory = "linear" | "quadratic";
-export const FUSED_OPS = Object.keys(ALL_FUSED) as Array<keyof FusedOps>;
+export const FUSED_OPS = Object.keys(ALL_FUSED) as Array<Exclude<keyof FusedOps, "attentionForm">>;
 
 /** Query, key and value maps: three of them (BERT), or one fused map whose output rows are [query; key; value] (Wqkv). */
 export type QkvRefs = { query: LinearRef; key: LinearRef; value: LinearRef } | { qkv: LinearRef };
@@ -200,6 +216,9 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
   private readonly combinedBiases = new Map<string, Value>();
   /** The kernels' int32 key padding masks by attention_mask. */
   private readonly keyPaddingMasks = new Map<Value, Value>();
+  /** The additive masks [B, 1, 1, S] and [B, 1, S, S] by attention_mask. */
+  private readonly additiveMasks = new Map<Value, Value>();
+  private readonly squareMasks = new Map<Value, Value>();
   private quadratic = false;
 
   constructor(
@@ -314,10 +333,15 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
 
   /** attention_mask [B, S] (1 keep, 0 pad) → additive mask [B, 1, 1, S] for the scores. */
   additiveMask(attentionMask: Value): Value {
-    const { ops } = this;
-    const keep = ops.cast(attentionMask, DataType.FLOAT);
-    const masked = ops.mul(ops.sub(ops.scalar(1), keep), ops.scalar(MASK_VALUE, "mask_value"));
-    return ops.unsqueeze(masked, [1, 2]);
+    let additive = this.additiveMasks.get(attentionMask);
+    if (!additive) {
+      const { ops } = this;
+      const keep = ops.cast(attentionMask, DataType.FLOAT);
+      const masked = ops.mul(ops.sub(ops.scalar(1), keep), ops.scalar(MASK_VALUE, "mask_value"));
+      additive = ops.unsqueeze(masked, [1, 2]);
+      this.additiveMasks.set(attentionMask, additive);
+    }
+    return additive;
   }
 
   /** attention_mask [B, S] as this graph's attention reads it (built once, shared by every layer). */
@@ -359,45 +383,70 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
 
   /** Multi-head self-attention over x [B, S, H], returning the output projection [B, S, H]. */
   selfAttention(x: Value, refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions = {}): Value {
-    // Without the kernels, every mask holds the additive form, the one this attention reads.
-    const context =
-      !this.fused.attention && mask.additive
-        ? this.scaledDotProductAttention(x, refs, mask.additive, options)
-        : this.fusedAttention(x, refs, mask, options);
-    return this.linear(context, refs.output);
+    return this.linear(this.attentionContext(x, refs, mask, options), refs.output);
   }
 
-  /**
-   * The merged heads [B, S, H] from onnxruntime's kernels: Attention projects, masks and attends
-   * in one node; rotary models project with one MatMul, add the bias (before the rotation),
-   * rotate queries and keys, and attend with MultiHeadAttention. Padding is the kernels' key
-   * padding mask, filled with MASK_VALUE as the reference does (a fully padded row attends
-   * uniformly, as there); a window mask and score biases are their attention_bias.
-   */
-  private fusedAttention(x: Value, refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions): Value {
-    const packed = this.weights.packed(this.qkvParts(refs));
-    const layout = headLayout(refs);
-    const kernel = { heads: refs.heads, maskFilterValue: MASK_VALUE, ...(refs.scale === undefined ? {} : { scale: refs.scale }) };
-    const { rotary, scoreBias } = options;
-    // The encoders' forms: one head per key, the kernels' scale, no query/key norms.
-    const plain = layout.kvHeads === layout.heads && !refs.headNorms && refs.scale === undefined;
-    // A score bias or a causal mask must be materialized ([heads, S, S]); without one, the flash
-    // form where it pays (grouped-query keys and values repeated per query head for it).
-    const bounded =
-      this.fused.flash &&
-      !scoreBias &&
-      !mask.causal &&
-      (rotary !== undefined || mask.halfWindow !== undefined || this.maxSequence > ATTENTION_NODE_MAX_SEQUENCE);
-    if (!rotary && !bounded && plain) {
+  /** The merged heads [B, S, H] in the form `attentionFormOf` picks. */
+  private attentionContext(x: Value, refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions): Value {
+    const form = this.attentionFormOf(refs, mask, options);
+    // Without the kernels, every mask holds the additive form, the one this attention reads.
+    if (form === "matmul") return this.scaledDotProductAttention(x, refs, this.additiveForm(mask), options);
+    if (form === "attention") {
       this.quadratic = true;
+      this.materializeWindow(mask);
+      const kernel = this.kernelOptions(refs);
       return this.contrib.attention(
-        { input: x, ...packed, ...this.kernelMasking(mask, scoreBias) },
+        { input: x, ...this.weights.packed(this.qkvParts(refs)), ...this.kernelMasking(mask, options.scoreBias) },
         { ...kernel, qkvWidths: qkvWidths(refs) },
       );
     }
+    return this.projectedAttention(x, refs, mask, options, form);
+  }
+
+  /**
+   * The form of one layer's attention: the requested one where the layer can take it, else the
+   * fastest it can (bench/results/attention.txt). A score bias or a causal mask must be
+   * materialized ([heads, S, S]), so the flash form takes neither; the Attention node takes no
+   * rotation, query/key norms, shared key/value heads or own scale.
+   */
+  private attentionFormOf(refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions): AttentionForm {
+    if (!this.fused.attention) return "matmul";
+    const layout = headLayout(refs);
+    const flashable = this.fused.flash && !options.scoreBias && !mask.causal;
+    const plain = layout.kvHeads === layout.heads && !refs.headNorms && refs.scale === undefined && !options.rotary;
+    const requested = this.fused.attentionForm;
+    if (requested === "flash" && flashable) return "flash";
+    if (requested === "attention" && plain) return "attention";
+    if (requested === "mha-mask" || requested === "mha-bias" || requested === "matmul") return requested;
+    if (flashable && (options.rotary !== undefined || mask.halfWindow !== undefined || this.maxSequence > ATTENTION_NODE_MAX_SEQUENCE)) {
+      return "flash";
+    }
+    return plain ? "attention" : "mha-mask";
+  }
+
+  private kernelOptions(refs: AttentionRefs) {
+    return { heads: refs.heads, maskFilterValue: MASK_VALUE, ...(refs.scale === undefined ? {} : { scale: refs.scale }) };
+  }
+
+  /**
+   * onnxruntime's MultiHeadAttention after one packed MatMul (+ bias) and a Split: per head,
+   * the query/key norms (Qwen3, Gemma 3), then the rotation, as the models do; shared key/value
+   * heads repeated per query head. Padding is the key padding mask, filled with MASK_VALUE as the
+   * reference does (a fully padded row attends uniformly, as there), or the additive mask as
+   * attention_bias; a window mask and score biases are always attention_bias.
+   */
+  private projectedAttention(
+    x: Value,
+    refs: AttentionRefs,
+    mask: AttentionMask,
+    options: AttentionOptions,
+    form: "mha-mask" | "mha-bias" | "flash",
+  ): Value {
+    const packed = this.weights.packed(this.qkvParts(refs));
+    const layout = headLayout(refs);
+    const { rotary, scoreBias } = options;
     const widths = qkvWidths(refs);
     const [q, k, v] = this.ops.split(this.biased(this.product(x, packed)), widths, 2) as [Value, Value, Value];
-    // Per head: norm (Qwen3, Gemma 3), then rotate, as the models do.
     const prepare = (t: Value, heads: number, norm: NormRef | undefined) => {
       const normed = norm ? this.mergeHeads(this.norm(this.splitHeads(t, heads, layout.size), norm), heads * layout.size) : t;
       return rotary ? this.rotate(normed, rotary, heads, layout.size) : normed;
@@ -406,7 +455,7 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
     const key = prepare(k, layout.kvHeads, refs.headNorms?.key);
     const shared = (t: Value) => this.mergeHeads(this.repeatHeads(this.splitHeads(t, layout.kvHeads, layout.size), layout), widths[0]);
     const [keys, values] = layout.kvHeads === layout.heads ? [key, v] : [shared(key), shared(v)];
-    if (bounded) {
+    if (form === "flash") {
       const heads: ProjectedHeads = {
         q: query,
         k: keys,
@@ -421,7 +470,24 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
     }
     this.quadratic = true;
     this.materializeWindow(mask);
-    return this.contrib.multiHeadAttention({ query, key: keys, value: values, ...this.kernelMasking(mask, scoreBias) }, kernel);
+    const masking =
+      form === "mha-bias" && !scoreBias && !mask.additive
+        ? { attentionBias: this.squareMask(mask.input) }
+        : this.kernelMasking(mask, scoreBias);
+    return this.contrib.multiHeadAttention({ query, key: keys, value: values, ...masking }, this.kernelOptions(refs));
+  }
+
+  /** The additive padding mask as the kernels' attention_bias takes it, [B, 1, S, S] (built once). */
+  private squareMask(attentionMask: Value): Value {
+    let square = this.squareMasks.get(attentionMask);
+    if (!square) {
+      const { ops } = this;
+      const additive = this.additiveMask(attentionMask);
+      const side = ops.dim(attentionMask, 1);
+      square = ops.expand(additive, ops.concat([ops.dim(attentionMask, 0), ops.g.constInt64([1], [1], "one_head"), side, side], 0));
+      this.squareMasks.set(attentionMask, square);
+    }
+    return square;
   }
 
   /**
