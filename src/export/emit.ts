@@ -4,7 +4,7 @@ import type { GraphVariant } from "../arch/graph-variant.js";
 import { type LoadedEncoder } from "../arch/encoder.js";
 import { buildTaskGraph } from "../heads/graph.js";
 import type { TaskSpec } from "../heads/tasks.js";
-import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { removeModelFiles, writeModel } from "../graph/onnx-file.js";
 import type { Model } from "../graph/ir.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
 import { validateModel } from "../graph/validate.js";

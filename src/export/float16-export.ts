@@ -4,7 +4,7 @@
 import type { LoadedEncoder } from "../arch/encoder.js";
 import { METADATA } from "../artifact/names.js";
 import { ExportError } from "../common/errors.js";
-import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { removeModelFiles, writeModel } from "../graph/onnx-file.js";
 import { validateModel } from "../graph/validate.js";
 import { convertToFloat16 } from "../quant/float16.js";
 import type { EmitOptions, EmittedGraph } from "./emit.js";

@@ -5,7 +5,7 @@
 import type { LoadedEncoder } from "../arch/encoder.js";
 import type { GraphVariant } from "../arch/graph-variant.js";
 import { taskJudging } from "../heads/tasks.js";
-import { removeModelFiles } from "../graph/onnx-writer.js";
+import { removeModelFiles } from "../graph/onnx-file.js";
 import type { TextSource } from "../quant/corpus.js";
 import { type QuantizationSettings, precisionLabel } from "../quant/options.js";
 import { type QuantizationResult, type QuantizeRequest, quantizeModel } from "../quant/quantize.js";

@@ -6,7 +6,7 @@ import { existsSync, renameSync } from "node:fs";
 import type { TokenBatch } from "../arch/architecture.js";
 import type { Logger } from "../common/log.js";
 import type { Model } from "../graph/ir.js";
-import { externalDataPathOf, removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { externalDataPathOf, removeModelFiles, writeModel } from "../graph/onnx-file.js";
 import { validateModel } from "../graph/validate.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
