@@ -14,6 +14,7 @@ import { failureNoVariantFixes } from "./failures.js";
 import { type PendingReference, startReference } from "./background-reference.js";
 import { FP32_TOLERANCE, type Verification, verificationBatch, verificationRows, verifyGraph } from "./verify.js";
 import { errorMessage } from "../common/messages.js";
+import { currentAbortSignal } from "../common/abort.js";
 
 export interface EmitOptions {
   opset: number;
@@ -90,7 +91,7 @@ export async function emitVerifiedGraph(
       try {
         const model = buildTaskGraph(encoder, options.task, { ...options, variant });
         validateModel(model);
-        await writeModel(model, path);
+        await writeModel(model, path, { signal: currentAbortSignal() });
         options.onWritten?.(path);
         const verification = await verifyGraph(path, encoder, {
           worker,

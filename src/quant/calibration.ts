@@ -33,11 +33,12 @@ export async function withTemporarySession<T>(
   purpose: string,
   body: (session: IsolatedSession) => Promise<T>,
   worker?: IsolatedSession,
+  signal?: AbortSignal,
 ): Promise<T> {
   const path = temporaryModelPath(near, purpose);
   const session = worker ?? IsolatedSession.start();
   try {
-    await writeModel(withOutputs(model, extraOutputs), path);
+    await writeModel(withOutputs(model, extraOutputs), path, { signal });
     await session.load(path);
     return await body(session);
   } finally {
