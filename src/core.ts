@@ -25,6 +25,7 @@ export { readSentencePipeline } from "./arch/sentence-transformers.js";
 export { readPrompts } from "./arch/prompts.js";
 export { readAdvertisedDimensions } from "./arch/matryoshka.js";
 export { supportedModelTypes } from "./arch/registry.js";
+export { type LoadedTokenizer, TOKENIZER_FILES, checkTokenizerFiles, openTokenizer } from "./artifact/tokenizer-files.js";
 export { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "./heads/tasks.js";
 export { buildEncoderGraph, buildGraph, buildTaskGraph, referenceForward, referenceOutputs } from "./heads/graph.js";
 export { type Model, type TensorBytes } from "./graph/ir.js";
