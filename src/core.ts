@@ -15,6 +15,7 @@ export {
   memoryModelFiles,
   subfolder,
 } from "./common/files.js";
+export { Sha256 } from "./common/sha256.js";
 export { ConfigError, ConfigReader } from "./arch/config.js";
 export { openCheckpoint, WEIGHT_FILES } from "./checkpoint/checkpoint.js";
 export { SafetensorsCheckpoint } from "./checkpoint/safetensors.js";
