@@ -55,6 +55,7 @@ export function folderFiles(dir: string): ModelFiles {
 /** A file handle as a ByteSink (positional writes, each written fully). */
 export function fileHandleSink(handle: FileHandle): ByteSink {
   return {
+    allocate: (size) => Buffer.allocUnsafe(size),
     async write(bytes, position) {
       for (let done = 0; done < bytes.byteLength;) {
         const { bytesWritten } = await handle.write(bytes, done, bytes.byteLength - done, position + done);

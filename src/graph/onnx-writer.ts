@@ -412,8 +412,8 @@ type WriteSlot = "buffer0" | "buffer1" | "scratch0" | "scratch1" | "direct";
  * buffers for lazily filled tensors larger than a buffer).
  */
 class ChunkedFileWriter {
-  private readonly buffers = [new Uint8Array(CHUNK_BYTES), new Uint8Array(CHUNK_BYTES)];
-  private readonly scratch = [new Uint8Array(0), new Uint8Array(0)];
+  private readonly buffers: Uint8Array[];
+  private readonly scratch: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0)];
   private readonly inFlight = new Map<WriteSlot, Promise<void>>();
   private active = 0;
   private nextScratch = 0;
@@ -423,7 +423,13 @@ class ChunkedFileWriter {
   /** Bytes handed to the writer so far (submitted or buffered). */
   written = 0;
 
-  constructor(private readonly sink: ByteSink) {}
+  constructor(private readonly sink: ByteSink) {
+    this.buffers = [this.allocate(CHUNK_BYTES), this.allocate(CHUNK_BYTES)];
+  }
+
+  private allocate(size: number): Uint8Array {
+    return this.sink.allocate?.(size) ?? new Uint8Array(size);
+  }
 
   /** Bytes the caller will not touch again (fresh tensor bytes, plan pieces). */
   async write(bytes: Uint8Array): Promise<void> {
@@ -447,7 +453,7 @@ class ChunkedFileWriter {
       this.nextScratch ^= 1;
       const slot: WriteSlot = index === 0 ? "scratch0" : "scratch1";
       await this.settle(slot);
-      if (this.scratch[index]!.byteLength < length) this.scratch[index] = new Uint8Array(length);
+      if (this.scratch[index]!.byteLength < length) this.scratch[index] = this.allocate(length);
       const target = this.scratch[index]!.subarray(0, length);
       fill(target);
       this.submit(slot, target);
