@@ -15,7 +15,7 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import type { AttentionForm } from "../src/arch/blocks.js";
-import { loadEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { BUNDLED_VOCAB_SIZE, randomBatch } from "../src/fixtures/index.js";
 import { QWEN3_0_6B_SHAPE, syntheticQwen3, writeDecoderFolder } from "../src/fixtures/decoders.js";
 import { CONTRIB_DOMAIN, GraphBuilder, attr } from "../src/graph/builder.js";

@@ -16,7 +16,8 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { FUSED_OPS, type FusedOps } from "../src/arch/blocks.js";
-import { type LoadedEncoder, loadEncoder } from "../src/arch/encoder.js";
+import { type LoadedEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { buildEncoderGraph } from "../src/heads/graph.js";
 import {
   BGE_SMALL_SHAPE,
@@ -30,7 +31,7 @@ import {
 } from "../src/fixtures/index.js";
 import type { Model } from "../src/graph/ir.js";
 import { encodeModel } from "../src/graph/onnx-writer.js";
-import { readModel } from "../src/graph/onnx-reader.js";
+import { readModel } from "../src/graph/onnx-file.js";
 import { ortFeeds } from "../src/ort/ort-feeds.js";
 import { CACHE, type Column, bgeSmallModel, interleaved, keepOutput, quantizeForBench } from "./common.js";
 

@@ -6,13 +6,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TokenBatch } from "../src/arch/architecture.js";
-import { loadEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { OUTPUT } from "../src/artifact/names.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import { writeBgeM3Folder, writeColbertFolder, writeSpladeFolder } from "../src/fixtures/retrieval.js";
 import { referenceOutputs } from "../src/heads/graph.js";
 import { detectTask, headsFor } from "../src/heads/tasks.js";
-import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
+import { loadTokenizer } from "../src/artifact/tokenizer-folder.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { silentLogger } from "../src/common/log.js";
 import { relativeMaxError } from "../src/export/verify.js";
@@ -20,7 +20,7 @@ import { Embedder } from "../src/runtime/embedder.js";
 import { MultiVectorEmbedder, maxSim } from "../src/runtime/multi-vector-embedder.js";
 import { SparseEmbedder, sparseDot, sparsify } from "../src/runtime/sparse-embedder.js";
 import { padBatch } from "../src/quant/tokenize.js";
-import { readModel } from "../src/graph/onnx-reader.js";
+import { readModel } from "../src/graph/onnx-file.js";
 import { runCli, tempDir } from "./helpers/index.js";
 
 const vocab = BUNDLED_VOCAB_SIZE; // the bundled bert-base-uncased tokenizer's ids must fit

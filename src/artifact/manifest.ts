@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync, statSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { writeFileAtomic } from "../common/atomic.js";
-import type { WriteModelResult } from "../graph/onnx-writer.js";
+import type { WriteModelResult } from "../graph/onnx-file.js";
 import { isPlainObject, quote } from "../common/messages.js";
 import { FileKindError, readRegularText, regularFileStats } from "../common/regular-file.js";
 import { type FileIdentity, VerifiedFiles, type VerifyMode, fileIdentity, sameIdentity, vouchInProcess } from "./verified-files.js";

@@ -1,8 +1,8 @@
 // The quantizer on a model folder's feature-extraction graph, as an export runs it minus the FP32
 // export (benches and tests compare settings on one FP32 file without re-exporting it).
-import { loadEncoder } from "../arch/encoder.js";
+import { loadEncoder } from "../arch/encoder-folder.js";
 import type { GraphVariant } from "../arch/graph-variant.js";
-import { loadTokenizer } from "../artifact/tokenizer-files.js";
+import { loadTokenizer } from "../artifact/tokenizer-folder.js";
 import { type Logger, silentLogger } from "../common/log.js";
 import type { Model } from "../graph/ir.js";
 import { ENCODER_OUTPUTS_JUDGING } from "../heads/encoder-outputs.js";

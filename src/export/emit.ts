@@ -4,7 +4,7 @@ import type { GraphVariant } from "../arch/graph-variant.js";
 import { type LoadedEncoder } from "../arch/encoder.js";
 import { buildTaskGraph } from "../heads/graph.js";
 import type { TaskSpec } from "../heads/tasks.js";
-import { type WriteModelResult, removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { type WriteModelResult, removeModelFiles, writeModel } from "../graph/onnx-file.js";
 import type { Model } from "../graph/ir.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
 import type { LoadedWorker } from "../ort/model-session.js";
@@ -16,6 +16,7 @@ import { failureNoVariantFixes } from "./failures.js";
 import { type PendingReference, startReference } from "./background-reference.js";
 import { FP32_TOLERANCE, type Verification, verificationBatch, verificationRows, verifyGraph } from "./verify.js";
 import { errorMessage } from "../common/messages.js";
+import { currentAbortSignal } from "../common/abort.js";
 
 export interface EmitOptions {
   opset: number;
@@ -96,7 +97,7 @@ export async function emitVerifiedGraph(
       try {
         const model = buildTaskGraph(encoder, options.task, { ...options, variant });
         validateModel(model);
-        const written = await writeModel(model, path, { sha256: options.onWritten !== undefined });
+        const written = await writeModel(model, path, { sha256: options.onWritten !== undefined, signal: currentAbortSignal() });
         options.onWritten?.(written);
         const loadedFrom = fileIdentity(path); // the file the worker is about to load
         const { worker: verified, ...verification } = await verifyGraph(path, encoder, {

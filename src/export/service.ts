@@ -3,7 +3,8 @@
 import { existsSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import type { GraphVariant } from "../arch/graph-variant.js";
-import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
+import { type LoadedEncoder } from "../arch/encoder.js";
+import { loadEncoder } from "../arch/encoder-folder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import { promptsMetadata, readPrompts } from "../arch/prompts.js";
 import type { SentencePooling } from "../heads/pooling.js";
@@ -27,19 +28,13 @@ import type { TextSource } from "../quant/corpus.js";
 import { precisionLabel } from "../quant/options.js";
 import type { QuantizationResult } from "../quant/quantize.js";
 import type { AnyQuantizationReport } from "../quant/report.js";
-import { type WriteModelResult, removeModelFiles } from "../graph/onnx-writer.js";
+import { type WriteModelResult, removeModelFiles } from "../graph/onnx-file.js";
 import { writeLayoutFiles } from "./layout-files.js";
 import { exportFloat16 } from "./float16-export.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
 import { VECTOR_REPORT_FILE, type VectorTexts, calibrateVectorRanges, reportVectorAgreement } from "./vector-export.js";
-import {
-  type HighestToken,
-  type LoadedTokenizer,
-  TOKENIZER_JSON,
-  checkTokenizerFiles,
-  copyTokenizerFiles,
-  loadTokenizer,
-} from "../artifact/tokenizer-files.js";
+import { type HighestToken, type LoadedTokenizer, TOKENIZER_JSON, checkTokenizerFiles } from "../artifact/tokenizer-files.js";
+import { copyTokenizerFiles, loadTokenizer } from "../artifact/tokenizer-folder.js";
 import { PACKAGE_VERSION } from "./version.js";
 import { checkVocabulary } from "./vocabulary.js";
 import { ExportWorkspace } from "./workspace.js";
@@ -49,6 +44,7 @@ import { type LoadedWorker, withLoadedWorker } from "../ort/model-session.js";
 import { judgeModelFiles } from "../quant/quantize.js";
 import type { EncoderConfig } from "../arch/architecture.js";
 import { type ExportOptions, type ExportPlan, resolveExportPlan } from "./plan.js";
+import { folderFiles } from "../common/node-files.js";
 
 export type { ExportOptions } from "./plan.js";
 
@@ -296,7 +292,7 @@ export class EmbeddingService {
   private async emitFp32(loaded: Loaded, plan: ExportPlan, workspace: ExportWorkspace, onProgress: ProgressCallback): Promise<Fp32Stage> {
     const { encoder, verification } = loaded;
     const { config, architecture } = encoder;
-    const advertised = readAdvertisedDimensions(encoder.dir);
+    const advertised = readAdvertisedDimensions(encoder.files);
     this.logger.info(`exporting ${this.modelId} (${architecture.name}, hidden ${config.hiddenSize}) at opset ${plan.opset}`);
     const path = this.modelPath(workspace.dir, plan.layout, "fp32");
     const emit: EmitOptions = {
@@ -308,7 +304,7 @@ export class EmbeddingService {
         [METADATA.sourceModel]: this.modelId,
         [METADATA.maxSequenceLength]: String(config.maxSequence),
         ...(advertised ? { [METADATA.matryoshkaDimensions]: advertised.dimensions.join(",") } : {}),
-        ...promptsMetadata(readPrompts(encoder.dir)),
+        ...promptsMetadata(readPrompts(encoder.files)),
       },
       producerVersion: PACKAGE_VERSION,
       task: loaded.task,
@@ -468,7 +464,7 @@ export class EmbeddingService {
   /** The tokenizer's folder once its tokenizer.json is known to parse (cheaper than loading it). */
   private async checkedTokenizer(onProgress: ProgressCallback): Promise<{ dir: string; highest: HighestToken | undefined }> {
     const dir = await this.tokenizerDir(onProgress);
-    return { dir, highest: checkTokenizerFiles(dir) };
+    return { dir, highest: checkTokenizerFiles(folderFiles(dir)) };
   }
 
   /** Resolved once: the first call's onProgress sees the downloads. */

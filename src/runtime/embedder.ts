@@ -16,7 +16,8 @@ import { type ModelPrompts, PromptError, type PromptRequest, promptsOf, resolveP
 import type { ExportFolder } from "../artifact/layout.js";
 import type { VerifyMode } from "../artifact/verified-files.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
-import { TOKENIZER_JSON, configTokenName, loadTokenizer } from "../artifact/tokenizer-files.js";
+import { TOKENIZER_JSON, configTokenName } from "../artifact/tokenizer-files.js";
+import { loadTokenizer } from "../artifact/tokenizer-folder.js";
 import { describe, errorMessage, kindOf } from "../common/messages.js";
 import { type ProgressCallback, startTask } from "../common/progress.js";
 import { type PaddingSide, batchByLength, padBatch } from "../quant/tokenize.js";
@@ -28,6 +29,7 @@ import { WorkerScriptError } from "../ort/isolated-session.js";
 import { loadExportFolder } from "./export-folder.js";
 import { readOnnxMetadata } from "../ort/onnx-metadata.js";
 import { pipelineWindows } from "./embed-stream.js";
+import { folderFiles } from "../common/node-files.js";
 
 export type { PoolingMode } from "../arch/sentence-transformers.js";
 
@@ -160,7 +162,7 @@ export class Embedder {
     optionName: (option: "file" | "pooling") => string,
   ): Promise<Embedder> {
     const { dir, modelPath, has } = folder;
-    const pipeline = readSentencePipeline(dir, has);
+    const pipeline = readSentencePipeline(folderFiles(dir), has);
     if (pipeline && pipeline.unsupportedModules.length > 0 && !options.pooling) {
       throw new EmbedderError(
         `${join(dir, "modules.json")} has ${pipeline.unsupportedModules.join(", ")} after pooling, which the ONNX model does not include; ` +
