@@ -10,6 +10,7 @@ import type { HeadArrays } from "../heads/head.js";
 import { type TaskSpec, headsFor } from "../heads/tasks.js";
 import { architectureFor } from "../arch/registry.js";
 import { WeightError } from "../checkpoint/weights.js";
+import { folderFiles } from "../common/node-files.js";
 import { forkWorker } from "../ort/isolated-session.js";
 import type { ReferenceReply, ReferenceRequest } from "./reference-worker.js";
 
@@ -105,7 +106,7 @@ function parameterCount(encoder: LoadedEncoder): number {
 /** Whether loadEncoder(encoder.dir) gives this encoder's template and config. */
 export function reloadsAsIs(encoder: LoadedEncoder): boolean {
   try {
-    const config = ConfigReader.fromFile(encoder.files, "config.json");
+    const config = ConfigReader.fromFile(folderFiles(encoder.dir), "config.json"); // what the worker reads
     const architecture = architectureFor(config);
     return architecture === encoder.architecture && JSON.stringify(architecture.parseConfig(config)) === JSON.stringify(encoder.config);
   } catch {
