@@ -7,10 +7,11 @@ import { type OrtApi, SessionCore } from "./session-core.js";
 
 /** What the caller's side needs of a Web Worker (the DOM's Worker has it). */
 export interface WorkerPort {
-  postMessage(message: unknown, transfer?: ArrayBuffer[]): void;
+  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
   terminate(): void;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onerror: ((event: { message?: string }) => void) | null;
+  // The DOM types these handlers with its own event classes; `any` lets a DOM Worker be given.
+  onmessage: ((event: any) => void) | null; // eslint-disable-line @typescript-eslint/no-explicit-any
+  onerror: ((event: any) => void) | null; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
 /** Session replies (the protocol's) answering the requests a worker port receives: the Web Worker's side. */
@@ -32,8 +33,9 @@ export class WebWorkerSession extends RequestingSession {
     timeoutMs = DEFAULT_TIMEOUT_MS,
   ) {
     super(timeoutMs);
-    worker.onmessage = (event) => this.deliver(event.data as WorkerReply);
-    worker.onerror = (event) => this.died(`the onnxruntime Web Worker failed${event.message ? ` (${event.message})` : ""}`);
+    worker.onmessage = (event: { data: WorkerReply }) => this.deliver(event.data);
+    worker.onerror = (event: { message?: string }) =>
+      this.died(`the onnxruntime Web Worker failed${event.message ? ` (${event.message})` : ""}`);
   }
 
   protected override loadRequest(modelPath: string, settings: SessionSettings): RequestBody {
