@@ -13,7 +13,7 @@ import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { DEMO_MODEL_NAME, demoModel } from "../src/fixtures/demo-model.js";
 import { writeModelFolder } from "../src/fixtures/model-folder.js";
-import { Chromium, findChromium } from "./helpers/chromium.js";
+import { Chromium, findChromium } from "../scripts/chromium.js";
 import { tempDir } from "./helpers/index.js";
 
 const binary = findChromium();

@@ -1,6 +1,6 @@
 // Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: JSON
 // messages, NUL-terminated, written to the browser's fd 3 and read from its fd 4): no npm
-// browser driver, no download. Used by the browser test only.
+// browser driver, no download. Used by the browser test and bench/browser.ts.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
