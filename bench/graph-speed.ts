@@ -16,7 +16,8 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { FUSED_OPS, type FusedOps } from "../src/arch/blocks.js";
-import { type LoadedEncoder, loadEncoder } from "../src/arch/encoder.js";
+import { type LoadedEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { buildEncoderGraph } from "../src/heads/graph.js";
 import { silentLogger } from "../src/common/log.js";
 import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
@@ -31,8 +32,9 @@ import {
   writeModelFolder,
 } from "../src/fixtures/index.js";
 import type { Model } from "../src/graph/ir.js";
-import { encodeModel, writeModel } from "../src/graph/onnx-writer.js";
-import { readModel } from "../src/graph/onnx-reader.js";
+import { encodeModel } from "../src/graph/onnx-writer.js";
+import { writeModel } from "../src/graph/onnx-file.js";
+import { readModel } from "../src/graph/onnx-file.js";
 import { builtinCalibrationTexts } from "../src/quant/corpus.js";
 import { resolveQuantizationOptions } from "../src/quant/options.js";
 import { quantizeModel } from "../src/quant/quantize.js";

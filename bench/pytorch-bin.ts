@@ -12,6 +12,7 @@ import { BGE_SMALL_SHAPE, type TorchSaveOptions, syntheticBert, writePytorchBin 
 import { runExportProbe } from "../dist/bench/exports.js";
 import { medianRatio, roundOrder } from "../dist/bench/stats.js";
 import { CACHE, bgeSmallModel, fileMiB, median } from "./common.js";
+import { checkpointPath } from "../src/checkpoint/checkpoint-path.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const EXPORT_RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -30,10 +31,10 @@ function binModel(name: string, options: TorchSaveOptions): string {
 }
 
 const variants: Array<[string, string, (dir: string) => { names(): string[]; float32(n: string): Float32Array; close(): void }]> = [
-  ["safetensors", safetensorsDir, (dir) => SafetensorsCheckpoint.open(dir)],
-  ["bin (torch.save layout)", binModel("plain", {}), (dir) => PytorchBinCheckpoint.open(dir)],
-  ["bin, pickle protocol 4", binModel("protocol4", { protocol: 4 }), (dir) => PytorchBinCheckpoint.open(dir)],
-  ["bin, 2-D weights as transposed views", binModel("views", { views: true }), (dir) => PytorchBinCheckpoint.open(dir)],
+  ["safetensors", safetensorsDir, (dir) => SafetensorsCheckpoint.open(...checkpointPath(dir))],
+  ["bin (torch.save layout)", binModel("plain", {}), (dir) => PytorchBinCheckpoint.open(...checkpointPath(dir))],
+  ["bin, pickle protocol 4", binModel("protocol4", { protocol: 4 }), (dir) => PytorchBinCheckpoint.open(...checkpointPath(dir))],
+  ["bin, 2-D weights as transposed views", binModel("views", { views: true }), (dir) => PytorchBinCheckpoint.open(...checkpointPath(dir))],
 ];
 
 const open: number[][] = variants.map(() => []);

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { loadEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { describeMachine, finishMachine, machineLine } from "../src/bench/machine.js";
 import { RERANK_SHAPES, shapeLabel } from "../src/bench/shapes.js";
 import { median } from "../src/bench/stats.js";

@@ -14,7 +14,7 @@ import { BGE_SMALL_SHAPE } from "../dist/fixtures/bert.js";
 import { writeSpladeFolder } from "../dist/fixtures/retrieval.js";
 import { attr } from "../dist/graph/builder.js";
 import { DataType } from "../dist/graph/ir.js";
-import { writeModel } from "../dist/graph/onnx-writer.js";
+import { writeModel } from "../dist/graph/onnx-file.js";
 import { buildGraph } from "../dist/heads/graph.js";
 import type { Head } from "../dist/heads/head.js";
 import { mlmHeadPlan } from "../dist/heads/splade.js";

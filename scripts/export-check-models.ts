@@ -1,11 +1,11 @@
 // Writes synthetic BERT exports (opsets 13..17, both variants, with and without token types)
 // into the folder given as argument, for scripts/onnx-check.sh.
 import { join } from "node:path";
-import { loadEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { buildEncoderGraph } from "../src/heads/graph.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { writeModelFolder } from "../src/fixtures/model-folder.js";
-import { writeModel } from "../src/graph/onnx-writer.js";
+import { writeModel } from "../src/graph/onnx-file.js";
 
 const out = process.argv[2]!;
 const encoder = loadEncoder(writeModelFolder(join(out, "source"), syntheticBert({ seed: 1 })));

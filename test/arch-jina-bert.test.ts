@@ -3,7 +3,7 @@
 // feed-forwards with the gate in the first half of gated_layers.
 import { describe, expect, it } from "vitest";
 import { ConfigReader } from "../src/arch/config.js";
-import { loadEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { buildEncoderGraph } from "../src/heads/graph.js";
 import { jinaBert } from "../src/arch/jina-bert.js";
 import { alibiSlopes } from "../src/arch/positions.js";

@@ -3,7 +3,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ConfigError, ConfigReader } from "../src/arch/config.js";
-import { loadEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { architectureFor, supportedModelTypes } from "../src/arch/registry.js";
 import { syntheticAlbert } from "../src/fixtures/albert.js";
 import { syntheticBert } from "../src/fixtures/bert.js";

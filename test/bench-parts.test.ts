@@ -13,7 +13,7 @@ import { parseShapes } from "../src/bench/shapes.js";
 import { latencyTargets } from "../src/bench/suite.js";
 import type { ShapeResult } from "../src/bench/latency.js";
 import { median, medianRatio, quantile, roundOrder } from "../src/bench/stats.js";
-import { loadEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { syntheticRoberta } from "../src/fixtures/roberta.js";
 import { writeModelFolder } from "../src/fixtures/model-folder.js";
 import { workerEnvironment } from "../src/ort/isolated-session.js";
@@ -26,8 +26,8 @@ import { verificationBatch, verificationRows } from "../src/export/verify.js";
 import { modelFolder, tempDir } from "./helpers/index.js";
 import { truncateSync } from "node:fs";
 import { DataType, type Initializer } from "../src/graph/ir.js";
-import { readModel } from "../src/graph/onnx-reader.js";
-import { writeModel } from "../src/graph/onnx-writer.js";
+import { readModel } from "../src/graph/onnx-file.js";
+import { writeModel } from "../src/graph/onnx-file.js";
 import { readTensorBytes } from "../src/graph/tensor-bytes.js";
 
 describe("latency targets", () => {

@@ -6,6 +6,7 @@ import { parseBertConfig } from "../src/arch/bert.js";
 import { ConfigError, ConfigReader } from "../src/arch/config.js";
 import { architectureFor, supportedModelTypes } from "../src/arch/registry.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
+import { folderFiles } from "../src/common/node-files.js";
 
 const SOURCE = "models/x/config.json";
 const valid = () => ({ ...syntheticBert().config }) as Record<string, unknown>;
@@ -64,7 +65,7 @@ describe("ConfigReader on hostile bytes", () => {
   });
 
   it("a missing file says so", () => {
-    expect(() => ConfigReader.fromFile("/nonexistent/config.json")).toThrow("/nonexistent/config.json does not exist");
+    expect(() => ConfigReader.fromFile(folderFiles("/nonexistent"), "config.json")).toThrow("/nonexistent/config.json does not exist");
   });
 });
 

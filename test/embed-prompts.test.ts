@@ -16,6 +16,7 @@ import { readOnnxMetadata } from "../src/ort/onnx-metadata.js";
 import { Embedder, EmbedderError } from "../src/runtime/embedder.js";
 import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
 import { modelFolder, runCli, tempDir } from "./helpers/index.js";
+import { folderFiles } from "../src/common/node-files.js";
 
 const QUERY = QWEN3_EMBEDDING_PROMPTS.query!;
 const TEXTS = ["yes", "What is the capital of France?", "A somewhat longer passage about rotary position embeddings."];
@@ -46,7 +47,7 @@ describe("prompts travel with the export", () => {
   it("are in the graph's metadata and config_sentence_transformers.json beside it", () => {
     expect(JSON.parse(readOnnxMetadata(modelPath).prompts!)).toEqual({ prompts: QWEN3_EMBEDDING_PROMPTS, default_prompt_name: null });
     expect(existsSync(join(dir, "config_sentence_transformers.json"))).toBe(true);
-    expect(readPrompts(dir)).toEqual({ prompts: QWEN3_EMBEDDING_PROMPTS });
+    expect(readPrompts(folderFiles(dir))).toEqual({ prompts: QWEN3_EMBEDDING_PROMPTS });
     expect(
       JSON.parse(readFileSync(join(dir, "export_manifest.json"), "utf8")).exports[0].files.map((f: { path: string }) => f.path),
     ).toContain("config_sentence_transformers.json");
@@ -56,7 +57,7 @@ describe("prompts travel with the export", () => {
   it("a default_prompt_name that is not among the prompts is refused, naming the file", () => {
     const folder = tempDir();
     writeSentenceTransformersPrompts(folder, { query: "q: " }, "passage");
-    expect(() => readPrompts(folder)).toThrow(
+    expect(() => readPrompts(folderFiles(folder))).toThrow(
       /config_sentence_transformers\.json: default_prompt_name "passage" is not among its prompts \("query"\)/,
     );
   });

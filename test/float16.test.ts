@@ -13,7 +13,7 @@ import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import { DataType, type Model } from "../src/graph/ir.js";
-import { readModel } from "../src/graph/onnx-reader.js";
+import { readModel } from "../src/graph/onnx-file.js";
 import { validateModel } from "../src/graph/validate.js";
 import { buildEncoderGraph, referenceForward } from "../src/heads/graph.js";
 import type { SentencePooling } from "../src/heads/pooling.js";

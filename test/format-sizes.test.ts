@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BGE_SMALL_SHAPE, syntheticBert } from "../src/fixtures/bert.js";
-import { modelFileBytes, writeModel } from "../src/graph/onnx-writer.js";
+import { modelFileBytes, writeModel } from "../src/graph/onnx-file.js";
 import { buildEncoderGraph } from "../src/heads/graph.js";
 import { convertToFloat16 } from "../src/quant/float16.js";
 import { DEFAULT_ACCURACY_LEVEL, quantizeInt4 } from "../src/quant/matmul-nbits.js";

@@ -15,7 +15,7 @@ import { relativeMaxError } from "../src/export/verify.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
-import { readModel } from "../src/graph/onnx-reader.js";
+import { readModel } from "../src/graph/onnx-file.js";
 import { Embedder } from "../src/runtime/embedder.js";
 import { VARIANTS } from "./helpers/architectures.js";
 import {
@@ -27,6 +27,7 @@ import {
   syntheticEncoder,
   tempDir,
 } from "./helpers/index.js";
+import { folderFiles } from "../src/common/node-files.js";
 
 const OFFLINE = { HF_HUB_OFFLINE: "1" };
 
@@ -81,18 +82,18 @@ describe("sentence_embedding cut in the graph equals the truncated, renormalized
 describe("advertised dimensions", () => {
   it("are read from config.json, config_sentence_transformers.json or the model card, in that order", () => {
     const dir = tempDir();
-    expect(readAdvertisedDimensions(dir)).toBeUndefined();
+    expect(readAdvertisedDimensions(folderFiles(dir))).toBeUndefined();
     writeFileSync(
       join(dir, "README.md"),
       'loss:\n```json\n{"loss": "MultipleNegativesRankingLoss", "matryoshka_dims": [768, 512, 256, 128, 64]}\n```\n',
     );
-    expect(readAdvertisedDimensions(dir)).toEqual({ dimensions: [64, 128, 256, 512, 768], source: "README.md" });
+    expect(readAdvertisedDimensions(folderFiles(dir))).toEqual({ dimensions: [64, 128, 256, 512, 768], source: "README.md" });
     writeFileSync(join(dir, "config_sentence_transformers.json"), JSON.stringify({ truncate_dim: 256 }));
-    expect(readAdvertisedDimensions(dir)).toEqual({ dimensions: [256], source: "config_sentence_transformers.json" });
+    expect(readAdvertisedDimensions(folderFiles(dir))).toEqual({ dimensions: [256], source: "config_sentence_transformers.json" });
     writeFileSync(join(dir, "config.json"), JSON.stringify({ matryoshka_dimensions: [32, 64, 1024] }));
-    expect(readAdvertisedDimensions(dir)).toEqual({ dimensions: [32, 64, 1024], source: "config.json" });
+    expect(readAdvertisedDimensions(folderFiles(dir))).toEqual({ dimensions: [32, 64, 1024], source: "config.json" });
     writeFileSync(join(dir, "config.json"), JSON.stringify({ matryoshka_dimensions: [0, "x"] }));
-    expect(readAdvertisedDimensions(dir)?.source).toBe("config_sentence_transformers.json");
+    expect(readAdvertisedDimensions(folderFiles(dir))?.source).toBe("config_sentence_transformers.json");
   });
 });
 

@@ -10,13 +10,14 @@ import { POOLING_MODES, readSentencePipeline } from "../src/arch/sentence-transf
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { DataType } from "../src/graph/ir.js";
-import { readModel } from "../src/graph/onnx-reader.js";
+import { readModel } from "../src/graph/onnx-file.js";
 import { UsageError } from "../src/common/usage.js";
 import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { relativeMaxError } from "../src/export/verify.js";
 import { VARIANTS } from "./helpers/architectures.js";
 import { expectGraphMatchesReference, modelFolder, runCli, runInProcess, syntheticEncoder, tempDir } from "./helpers/index.js";
+import { folderFiles } from "../src/common/node-files.js";
 
 const SHAPE = { batch: 3, sequence: 3, hidden: 2 };
 // Row 0: three tokens, the last padded. Row 1: one token. Row 2: no tokens at all.
@@ -128,7 +129,7 @@ describe("export with a sentence_embedding output", () => {
     for (const file of ["modules.json", "1_Pooling/config.json", "sentence_bert_config.json"]) {
       expect(readFileSync(join(out, file), "utf8")).toBe(readFileSync(join(dir, file), "utf8"));
     }
-    expect(readSentencePipeline(out)).toMatchObject({ pooling: "mean", normalize: true, maxSeqLength: 64 });
+    expect(readSentencePipeline(folderFiles(out))).toMatchObject({ pooling: "mean", normalize: true, maxSeqLength: 64 });
     const bytes = new Uint8Array(readFileSync(path));
     for (const batch of [randomBatch(TINY_CONFIG, { batch: 3, sequence: 7 }), randomBatch(TINY_CONFIG, { batch: 1, sequence: 4 })]) {
       const run = await runInProcess(bytes, batch);
@@ -145,7 +146,7 @@ describe("export with a sentence_embedding output", () => {
     expect(run.code, run.stderr).toBe(0);
     const path = run.stdout.trim().split("\n").at(-1)!;
     expect((await readModel(path)).graph.outputs.map((o) => o.name)).toEqual(["last_hidden_state", "pooler_output", "sentence_embedding"]);
-    expect(readSentencePipeline(out)).toMatchObject({ pooling: "max", normalize: true, unsupportedModules: [] });
+    expect(readSentencePipeline(folderFiles(out))).toMatchObject({ pooling: "max", normalize: true, unsupportedModules: [] });
   });
 
   it("CLI --sentence-embedding without modules.json, or --no-normalize without --pooling, fails with one clear line", async () => {

@@ -11,14 +11,18 @@ import { PytorchBinCheckpoint, parseTorchArchive, readTensorBytes } from "../src
 import { SafetensorsCheckpoint } from "../src/checkpoint/safetensors.js";
 import { type SafetensorsTensorData, writeSafetensors } from "../src/fixtures/safetensors-writer.js";
 import { WeightError } from "../src/checkpoint/weights.js";
-import { bufferSource, readZipDirectory, readZipEntry } from "../src/checkpoint/zip.js";
+import { readZipDirectory, readZipEntry } from "../src/checkpoint/zip.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { type TorchSaveOptions, encodeTorchCheckpoint, encodeTorchZip, writePytorchBin } from "../src/fixtures/pytorch-bin.js";
-import { readModel } from "../src/graph/onnx-reader.js";
+import { readModel } from "../src/graph/onnx-file.js";
 import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { expectGraphMatchesReference, modelFolder, syntheticEncoder, tempDir } from "./helpers/index.js";
+import { checkpointPath } from "../src/checkpoint/checkpoint-path.js";
+import { folderFiles } from "../src/common/node-files.js";
+import { memoryFile } from "../src/common/files.js";
+import { readTensorBytes as readInitializerBytes } from "../src/graph/tensor-bytes.js";
 
 const BERT = syntheticBert({ seed: 21 });
 
@@ -59,7 +63,7 @@ describe("pytorch_model.bin: real-layout checkpoints", () => {
   for (const [name, layout] of LAYOUTS) {
     it(`reads every tensor exactly: ${name}`, () => {
       const path = writePytorchBin(join(tempDir(), "pytorch_model.bin"), BERT.tensors, layout);
-      const store = PytorchBinCheckpoint.open(path);
+      const store = PytorchBinCheckpoint.open(...checkpointPath(path));
       try {
         expectSameTensors(store, BERT.tensors);
       } finally {
@@ -79,10 +83,12 @@ describe("pytorch_model.bin: real-layout checkpoints", () => {
       { name: "i64.a", dtype: "I64", shape: [3], data: values(3, (i) => i - 1) },
       { name: "i64.b", dtype: "I64", shape: [4], data: values(4, (i) => 100 + i) },
     ];
-    const bin = PytorchBinCheckpoint.open(writePytorchBin(join(tempDir(), "pytorch_model.bin"), tensors, { views: true }));
+    const bin = PytorchBinCheckpoint.open(
+      ...checkpointPath(writePytorchBin(join(tempDir(), "pytorch_model.bin"), tensors, { views: true })),
+    );
     const dir = tempDir();
     writeSafetensors(join(dir, "model.safetensors"), tensors);
-    const safetensors = SafetensorsCheckpoint.open(dir);
+    const safetensors = SafetensorsCheckpoint.open(...checkpointPath(dir));
     try {
       for (const { name } of tensors) expect(bin.float32(name), name).toEqual(safetensors.float32(name));
     } finally {
@@ -92,9 +98,13 @@ describe("pytorch_model.bin: real-layout checkpoints", () => {
   });
 
   it("hands stored contiguous F32 tensors to the writer as file ranges, views and deflated ones as converted bytes", () => {
-    const plain = PytorchBinCheckpoint.open(writePytorchBin(join(tempDir(), "pytorch_model.bin"), BERT.tensors));
-    const views = PytorchBinCheckpoint.open(writePytorchBin(join(tempDir(), "pytorch_model.bin"), BERT.tensors, { views: true }));
-    const deflated = PytorchBinCheckpoint.open(writePytorchBin(join(tempDir(), "pytorch_model.bin"), BERT.tensors, { compress: true }));
+    const plain = PytorchBinCheckpoint.open(...checkpointPath(writePytorchBin(join(tempDir(), "pytorch_model.bin"), BERT.tensors)));
+    const views = PytorchBinCheckpoint.open(
+      ...checkpointPath(writePytorchBin(join(tempDir(), "pytorch_model.bin"), BERT.tensors, { views: true })),
+    );
+    const deflated = PytorchBinCheckpoint.open(
+      ...checkpointPath(writePytorchBin(join(tempDir(), "pytorch_model.bin"), BERT.tensors, { compress: true })),
+    );
     try {
       for (const t of BERT.tensors) {
         const expected = new Uint8Array((t.data as Float32Array).buffer.slice(0));
@@ -102,7 +112,7 @@ describe("pytorch_model.bin: real-layout checkpoints", () => {
         expect(range.kind, t.name).toBe("file");
         if (range.kind !== "file") continue;
         expect(range.offset % 4).toBe(0); // torch aligns entries to 64 bytes
-        expect(new Uint8Array(readFileSync(range.path).subarray(range.offset, range.offset + range.length))).toEqual(expected);
+        expect(readInitializerBytes(range)).toEqual(expected);
         const view = views.float32Bytes(t.name);
         expect(view.kind).toBe(t.shape.length >= 2 ? "lazy" : view.kind);
         if (view.kind === "lazy") expect(view.read()).toEqual(expected);
@@ -116,8 +126,8 @@ describe("pytorch_model.bin: real-layout checkpoints", () => {
   for (const dtype of ["F16", "BF16"] as const) {
     it(`${dtype} checkpoints widen exactly as the same safetensors checkpoint does`, () => {
       const model = syntheticBert({ seed: 22, dtype });
-      const bin = PytorchBinCheckpoint.open(modelFolder(model, { pytorchBin: {} }));
-      const safetensors = SafetensorsCheckpoint.open(modelFolder(model));
+      const bin = PytorchBinCheckpoint.open(...checkpointPath(modelFolder(model, { pytorchBin: {} })));
+      const safetensors = SafetensorsCheckpoint.open(...checkpointPath(modelFolder(model)));
       try {
         for (const name of safetensors.names()) {
           expect(bin.info(name)).toEqual(safetensors.info(name));
@@ -135,7 +145,7 @@ describe("pytorch_model.bin: real-layout checkpoints", () => {
     const dir = modelFolder(BERT, { pytorchBin: {}, shardBytes: 40_000 });
     expect(existsSync(join(dir, "pytorch_model.bin.index.json"))).toBe(true);
     expect(existsSync(join(dir, "pytorch_model-00002-of-00004.bin"))).toBe(true);
-    const store = openCheckpoint(dir);
+    const store = openCheckpoint(folderFiles(dir));
     try {
       expect(store).toBeInstanceOf(PytorchBinCheckpoint);
       expectSameTensors(store, BERT.tensors);
@@ -150,23 +160,25 @@ describe("pytorch_model.bin: real-layout checkpoints", () => {
     const index = JSON.parse(readFileSync(indexPath, "utf8"));
     index.weight_map["pooler.dense.weight"] = "pytorch_model-00001-of-00004.bin";
     writeFileSync(indexPath, JSON.stringify(index));
-    const error = weightError(() => PytorchBinCheckpoint.open(dir));
+    const error = weightError(() => PytorchBinCheckpoint.open(...checkpointPath(dir)));
     expect(error.message).toContain("pooler.dense.weight");
     expect(error.message).toContain("pytorch_model-00001-of-00004.bin");
   });
 
   it("reports folders without weights and paths that do not exist, as safetensors does", () => {
     const dir = tempDir();
-    const empty = weightError(() => PytorchBinCheckpoint.open(dir)).message;
+    const empty = weightError(() => PytorchBinCheckpoint.open(...checkpointPath(dir))).message;
     expect(empty).toContain(dir);
     expect(empty).toContain("pytorch_model.bin.index.json");
-    expect(weightError(() => PytorchBinCheckpoint.open(join(dir, "nope"))).message).toContain("nope: no such file or folder");
+    expect(weightError(() => PytorchBinCheckpoint.open(...checkpointPath(join(dir, "nope")))).message).toContain(
+      "nope: no such file or folder",
+    );
   });
 
   it("openCheckpoint prefers safetensors when a folder has both", () => {
     const dir = modelFolder(BERT);
     writePytorchBin(join(dir, "pytorch_model.bin"), BERT.tensors);
-    const store = openCheckpoint(dir);
+    const store = openCheckpoint(folderFiles(dir));
     store.close();
     expect(store).toBeInstanceOf(SafetensorsCheckpoint);
   });
@@ -245,7 +257,7 @@ describe("restricted unpickler: malicious pickles are refused, never executed", 
   for (const [name, pickle, fragment] of cases) {
     it(name, () => {
       const path = checkpointWithPickle(pickle);
-      const error = weightError(() => PytorchBinCheckpoint.open(path));
+      const error = weightError(() => PytorchBinCheckpoint.open(...checkpointPath(path)));
       expect(error.message).toContain(path);
       expect(error.message).toContain("refusing");
       expect(error.message).toContain(fragment);
@@ -277,7 +289,7 @@ describe("hostile containers", () => {
     const path = join(tempDir(), "pytorch_model.bin");
     // The legacy format starts with a pickled magic number (LONG1 0x1950a86a20f9469cfc6c).
     writeFileSync(path, Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]));
-    const error = weightError(() => openCheckpoint(join(path, "..")));
+    const error = weightError(() => openCheckpoint(folderFiles(join(path, ".."))));
     expect(error.message).toContain("legacy PyTorch checkpoint");
     expect(error.message).toContain("safetensors");
   });
@@ -291,20 +303,20 @@ describe("hostile containers", () => {
         ["archive/code/__torch__.py", enc.encode("x")],
       ]),
     );
-    expect(weightError(() => PytorchBinCheckpoint.open(path)).message).toContain("data.pkl");
+    expect(weightError(() => PytorchBinCheckpoint.open(...checkpointPath(path))).message).toContain("data.pkl");
   });
 
   it("a storage shorter than its tensor, and a big-endian checkpoint, are refused", () => {
     const bytes = encodeTorchCheckpoint([{ name: "w", dtype: "F32", shape: [4], data: Float32Array.of(1, 2, 3, 4) }]);
-    const source = bufferSource(bytes, "ok.bin");
+    const source = memoryFile(bytes, "ok.bin");
     const pickle = readPickle(bytes);
     const short = checkpointWithPickle(pickle, [["archive/data/0", new Uint8Array(12)]]);
-    expect(weightError(() => PytorchBinCheckpoint.open(short)).message).toContain("holds 12 bytes");
+    expect(weightError(() => PytorchBinCheckpoint.open(...checkpointPath(short))).message).toContain("holds 12 bytes");
     const bigEndian = checkpointWithPickle(pickle, [
       ["archive/data/0", new Uint8Array(16)],
       ["archive/byteorder", enc.encode("big")],
     ]);
-    expect(weightError(() => PytorchBinCheckpoint.open(bigEndian)).message).toContain("little-endian");
+    expect(weightError(() => PytorchBinCheckpoint.open(...checkpointPath(bigEndian))).message).toContain("little-endian");
     expect(parseTorchArchive(source).get("w")?.shape).toEqual([4]);
   });
 
@@ -345,12 +357,12 @@ describe("hostile containers", () => {
       STOP,
     ];
     const path = checkpointWithPickle(pickle, [["archive/data/0", new Uint8Array(4)]]);
-    expect(weightError(() => PytorchBinCheckpoint.open(path)).message).toContain("overlapping strides");
+    expect(weightError(() => PytorchBinCheckpoint.open(...checkpointPath(path))).message).toContain("overlapping strides");
   });
 
   /** Parses and reads every tensor; only a WeightError may stop it. */
   function parseAndRead(bytes: Uint8Array): void {
-    const source = bufferSource(bytes, "fuzzed.bin");
+    const source = memoryFile(bytes, "fuzzed.bin");
     try {
       for (const tensor of parseTorchArchive(source).values()) readTensorBytes(source, tensor);
     } catch (error) {
@@ -440,6 +452,6 @@ describe("hostile containers", () => {
 });
 
 function readPickle(checkpoint: Uint8Array): Uint8Array {
-  const source = bufferSource(checkpoint, "checkpoint");
+  const source = memoryFile(checkpoint, "checkpoint");
   return readZipEntry(source, readZipDirectory(source).get("archive/data.pkl")!).slice();
 }

@@ -10,7 +10,7 @@ import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { BGE_SMALL_SHAPE, syntheticBert } from "../src/fixtures/bert.js";
 import { withOutlierChannels } from "../src/fixtures/outliers.js";
-import { readModel } from "../src/graph/onnx-reader.js";
+import { readModel } from "../src/graph/onnx-file.js";
 import { DataType } from "../src/graph/ir.js";
 import type { QuantizationMode } from "../src/quant/options.js";
 import { quantizeFolder } from "../src/bench/quantize-folder.js";

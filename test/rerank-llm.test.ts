@@ -9,7 +9,8 @@ import fc from "fast-check";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import type { GraphInputs, TokenBatch } from "../src/arch/architecture.js";
-import { type LoadedEncoder, loadEncoder } from "../src/arch/encoder.js";
+import { type LoadedEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { OUTPUT } from "../src/artifact/names.js";
 import {
   PromptPairEncoder,
@@ -25,7 +26,7 @@ import { relativeMaxError } from "../src/export/verify.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticGemma3, syntheticQwen2, syntheticQwen3, writeDecoderFolder } from "../src/fixtures/decoders.js";
 import type { SyntheticModel } from "../src/fixtures/model-folder.js";
-import { readModel } from "../src/graph/onnx-reader.js";
+import { readModel } from "../src/graph/onnx-file.js";
 import { encodeModel } from "../src/graph/onnx-writer.js";
 import { type CausalRerankSpec, answerTokenHead } from "../src/heads/causal-rerank.js";
 import { buildGraph, referenceForward, referenceOutputs } from "../src/heads/graph.js";

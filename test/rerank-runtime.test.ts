@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { OUTPUT } from "../src/artifact/names.js";
 import { PairEncoder, pairTemplate } from "../src/artifact/pairs.js";
 import { silentLogger } from "../src/common/log.js";

@@ -9,7 +9,7 @@ import { HubClient } from "../src/export/hub/client.js";
 import { HubSettings } from "../src/export/hub/settings.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { writeBgeM3Folder, writeColbertFolder, writePylateFolder, writeSpladeFolder } from "../src/fixtures/retrieval.js";
-import { readModel } from "../src/graph/onnx-reader.js";
+import { readModel } from "../src/graph/onnx-file.js";
 import { hubsStoppedAfterEach } from "./helpers/fake-hub.js";
 import { tempDir } from "./helpers/index.js";
 

@@ -13,6 +13,7 @@ import { type MlmHeadArrays, type SpladePooling, spladeReference } from "../src/
 import { tokenVectorsReference } from "../src/heads/token-vectors.js";
 import { compareSparse, topOverlap } from "../src/quant/sparse-fidelity.js";
 import { tempDir } from "./helpers/index.js";
+import { folderFiles } from "../src/common/node-files.js";
 
 describe("SPLADE reference (sentence-transformers' SpladePooling over BERT's MLM head)", () => {
   // hidden 2, vocab 3. transform = identity with relu, LayerNorm(γ 1, β 0): a token [a, b] with
@@ -85,15 +86,17 @@ describe("bge-m3 sparse reference (FlagEmbedding's _sparse_embedding)", () => {
 describe("bge-m3's .pt heads through the restricted unpickler", () => {
   it("sparse_linear.pt and colbert_linear.pt load as nn.Linear state dicts", () => {
     const dir = writeBgeM3Folder(join(tempDir(), "bge-m3"), { colbertDim: 24 });
-    const sparse = readSparseLinear(dir, 32);
+    const sparse = readSparseLinear(folderFiles(dir), 32);
     expect([sparse.outFeatures, sparse.inFeatures, sparse.weight.length, sparse.bias?.length]).toEqual([1, 32, 32, 1]);
-    const colbert = readColbertLinear(dir, 32);
+    const colbert = readColbertLinear(folderFiles(dir), 32);
     expect([colbert.outFeatures, colbert.weight.length, colbert.bias?.length]).toEqual([24, 24 * 32, 24]);
   });
 
   it("a projection for another hidden size is refused, naming the file and tensor", () => {
     const dir = writeBgeM3Folder(join(tempDir(), "bge-m3"));
-    expect(() => readColbertLinear(dir, 48)).toThrow(/colbert_linear\.pt: tensor "weight" has shape \[32, 32\], not \[out, 48\]/);
+    expect(() => readColbertLinear(folderFiles(dir), 48)).toThrow(
+      /colbert_linear\.pt: tensor "weight" has shape \[32, 32\], not \[out, 48\]/,
+    );
   });
 
   it("a sparse_linear.pt whose pickle calls os.system is refused and never run", () => {
@@ -120,8 +123,8 @@ describe("bge-m3's .pt heads through the restricted unpickler", () => {
         ["sparse_linear/version", enc.encode("3\n")],
       ]),
     );
-    expect(() => readSparseLinear(dir, 32)).toThrow(WeightError);
-    expect(() => readSparseLinear(dir, 32)).toThrow(/sparse_linear\.pt.*"os\.system"/);
+    expect(() => readSparseLinear(folderFiles(dir), 32)).toThrow(WeightError);
+    expect(() => readSparseLinear(folderFiles(dir), 32)).toThrow(/sparse_linear\.pt.*"os\.system"/);
     expect(existsSync(marker)).toBe(false);
   });
 });

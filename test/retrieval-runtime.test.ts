@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TokenBatch } from "../src/arch/architecture.js";
-import { loadEncoder } from "../src/arch/encoder.js";
+import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { OUTPUT } from "../src/artifact/names.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import { writeBgeM3Folder, writeColbertFolder, writeSpladeFolder } from "../src/fixtures/retrieval.js";
@@ -20,7 +20,7 @@ import { Embedder } from "../src/runtime/embedder.js";
 import { MultiVectorEmbedder, maxSim } from "../src/runtime/multi-vector-embedder.js";
 import { SparseEmbedder, sparseDot, sparsify } from "../src/runtime/sparse-embedder.js";
 import { padBatch } from "../src/quant/tokenize.js";
-import { readModel } from "../src/graph/onnx-reader.js";
+import { readModel } from "../src/graph/onnx-file.js";
 import { runCli, tempDir } from "./helpers/index.js";
 
 const vocab = BUNDLED_VOCAB_SIZE; // the bundled bert-base-uncased tokenizer's ids must fit

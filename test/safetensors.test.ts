@@ -12,7 +12,7 @@ import {
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bfloat16ToFloat32, float16ToFloat32, float32ArrayToFloat16, float32ToBfloat16, float32ToFloat16 } from "../src/common/float16.js";
@@ -30,6 +30,8 @@ import {
   type SafetensorsHeader,
 } from "../src/checkpoint/safetensors.js";
 import { WeightError, type WeightDtype } from "../src/checkpoint/weights.js";
+import { checkpointPath } from "../src/checkpoint/checkpoint-path.js";
+import { folderFiles } from "../src/common/node-files.js";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -293,7 +295,7 @@ describe("round trip", () => {
         const file = join(dir, "model.safetensors");
         writeSafetensors(file, tensors, metadata);
         expect(readdirSync(dir)).toEqual(["model.safetensors"]); // no temporary file left behind
-        const checkpoint = SafetensorsCheckpoint.open(dir);
+        const checkpoint = SafetensorsCheckpoint.open(...checkpointPath(dir));
         try {
           expectCheckpointHolds(checkpoint, tensors);
           expect(checkpoint.metadata).toEqual(metadata ?? {});
@@ -338,7 +340,7 @@ describe("round trip", () => {
         expect(Object.keys(index.weight_map).length).toBe(tensors.length);
         expect(shardPaths.every((p) => /model-\d{5}-of-\d{5}\.safetensors$/.test(p))).toBe(true);
         for (const source of [dir, indexPath]) {
-          const checkpoint = SafetensorsCheckpoint.open(source);
+          const checkpoint = SafetensorsCheckpoint.open(...checkpointPath(source));
           try {
             expectCheckpointHolds(checkpoint, tensors);
             expect(checkpoint.files.length).toBe(shardPaths.length);
@@ -370,7 +372,7 @@ describe("round trip", () => {
       { name: "empty", dtype: "F16", shape: [0, 3], data: new Float32Array(0) },
     ];
     writeSafetensors(file, tensors);
-    const checkpoint = SafetensorsCheckpoint.open(file);
+    const checkpoint = SafetensorsCheckpoint.open(...checkpointPath(file));
     const read = (name: string) => Array.from(checkpoint.float32(name));
     expect(read("u8")).toEqual([0, 7, 255]);
     expect(read("f32")).toEqual([1.25, -3]);
@@ -424,12 +426,12 @@ describe("float32Bytes", () => {
       { name: "odd", dtype: "U8", shape: [5], data: new Uint8Array(5) },
       { name: "w", dtype: "F32", shape: [5], data },
     ]);
-    const checkpoint = SafetensorsCheckpoint.open(dir);
+    const checkpoint = SafetensorsCheckpoint.open(...checkpointPath(dir));
     const bytes = checkpoint.float32Bytes("w");
     if (bytes.kind !== "file") throw new Error(`expected a file range, got ${bytes.kind}`);
-    expect(bytes.path).toBe(checkpoint.files[0]);
+    expect(bytes.source.label).toBe(checkpoint.files[0]);
     expect(bytes.length).toBe(20);
-    const onDisk = readFileSync(bytes.path).subarray(bytes.offset, bytes.offset + bytes.length);
+    const onDisk = readFileSync(bytes.source.label).subarray(bytes.offset, bytes.offset + bytes.length);
     expect(new Uint8Array(onDisk)).toEqual(new Uint8Array(data.buffer));
     checkpoint.close();
   });
@@ -437,7 +439,7 @@ describe("float32Bytes", () => {
   it("is lazy float32 bytes for F16 tensors", () => {
     const file = join(freshDir(), "half.safetensors");
     writeSafetensors(file, [{ name: "h", dtype: "F16", shape: [2, 2], data: Float32Array.from([1, -2, 0.5, 65504]) }]);
-    const checkpoint = SafetensorsCheckpoint.open(file);
+    const checkpoint = SafetensorsCheckpoint.open(...checkpointPath(file));
     const bytes = checkpoint.float32Bytes("h");
     if (bytes.kind !== "lazy") throw new Error(`expected lazy bytes, got ${bytes.kind}`);
     expect(bytes.length).toBe(16);
@@ -451,7 +453,7 @@ describe("float32Bytes", () => {
 describe("lazy loading", () => {
   it("reads only the asked-for tensor's range: a tensor cut off after opening fails alone", () => {
     const { file, a } = writeTwoTensorFile();
-    const checkpoint = SafetensorsCheckpoint.open(file);
+    const checkpoint = SafetensorsCheckpoint.open(...checkpointPath(file));
     const bytes = readFileSync(file);
     const bInfo = parseSafetensorsHeader(bytes, bytes.length, file).tensors.get("b")!;
     // Cut b's data after opening: a reader that loaded data at open would still serve b, and one
@@ -466,8 +468,8 @@ describe("lazy loading", () => {
 
   it("reads from disk on each call, not from a copy taken at open", () => {
     const { file } = writeTwoTensorFile();
-    const checkpoint = SafetensorsCheckpoint.open(file);
-    const bInfo = SafetensorsFile.open(file).tensors.get("b")!;
+    const checkpoint = SafetensorsCheckpoint.open(...checkpointPath(file));
+    const bInfo = SafetensorsFile.open(folderFiles(dirname(file)), basename(file)).tensors.get("b")!;
     const replacement = Float32Array.from({ length: 16 }, () => 7);
     const fd = openSync(file, "r+");
     writeSync(fd, new Uint8Array(replacement.buffer), 0, bInfo.length, bInfo.offset);
@@ -485,7 +487,7 @@ describe("checkpoint errors", () => {
   it("names the tensor, the checkpoint and a prefixed look-alike when a tensor is missing", () => {
     const file = join(freshDir(), "model.safetensors");
     writeSafetensors(file, [{ name: "bert.embeddings.word_embeddings.weight", dtype: "F32", shape: [1], data: new Float32Array(1) }]);
-    const checkpoint = SafetensorsCheckpoint.open(file);
+    const checkpoint = SafetensorsCheckpoint.open(...checkpointPath(file));
     expect(checkpoint.has("embeddings.word_embeddings.weight")).toBe(false);
     expectWeightError(
       () => checkpoint.info("embeddings.word_embeddings.weight"),
@@ -508,7 +510,7 @@ describe("checkpoint errors", () => {
     expect(shardPaths.length).toBe(2);
     unlinkSync(shardPaths[1]!);
     expectWeightError(
-      () => SafetensorsCheckpoint.open(dir),
+      () => SafetensorsCheckpoint.open(...checkpointPath(dir)),
       "model-00002-of-00002.safetensors",
       "does not exist",
       "model.safetensors.index.json",
@@ -530,7 +532,7 @@ describe("checkpoint errors", () => {
     index.weight_map.c = "model-00001-of-00002.safetensors";
     writeFileSync(indexPath, JSON.stringify(index));
     expectWeightError(
-      () => SafetensorsCheckpoint.open(dir),
+      () => SafetensorsCheckpoint.open(...checkpointPath(dir)),
       '"c"',
       '"model-00001-of-00002.safetensors"',
       "does not contain",
@@ -548,21 +550,21 @@ describe("checkpoint errors", () => {
       [JSON.stringify({ weight_map: { a: "../elsewhere.safetensors" } }), "outside"],
     ] as const) {
       writeFileSync(indexPath, index);
-      expectWeightError(() => SafetensorsCheckpoint.open(dir), "model.safetensors.index.json", fragment);
+      expectWeightError(() => SafetensorsCheckpoint.open(...checkpointPath(dir)), "model.safetensors.index.json", fragment);
     }
   });
 
   it("reports folders without weights and paths that do not exist", () => {
     const dir = freshDir();
-    expectWeightError(() => SafetensorsCheckpoint.open(dir), dir, "model.safetensors");
-    expectWeightError(() => SafetensorsCheckpoint.open(join(dir, "nope")), "nope", "no such file");
+    expectWeightError(() => SafetensorsCheckpoint.open(...checkpointPath(dir)), dir, "model.safetensors");
+    expectWeightError(() => SafetensorsCheckpoint.open(...checkpointPath(join(dir, "nope"))), "nope", "no such file");
   });
 
   it("prefers model.safetensors over an index in the same folder", () => {
     const dir = freshDir();
     writeSafetensors(join(dir, "model.safetensors"), [{ name: "single", dtype: "U8", shape: [1], data: new Uint8Array(1) }]);
     writeFileSync(join(dir, "model.safetensors.index.json"), "garbage");
-    const checkpoint = SafetensorsCheckpoint.open(dir);
+    const checkpoint = SafetensorsCheckpoint.open(...checkpointPath(dir));
     expect(checkpoint.names()).toEqual(["single"]);
     checkpoint.close();
   });
@@ -665,7 +667,7 @@ describe("hostile input", () => {
     for (const [what, bytes, fragment] of cases) {
       const file = join(dir, `${what.replace(/\W/g, "_")}.safetensors`);
       writeFileSync(file, bytes);
-      expectWeightError(() => SafetensorsCheckpoint.open(file), file, fragment);
+      expectWeightError(() => SafetensorsCheckpoint.open(...checkpointPath(file)), file, fragment);
     }
     expect(openDescriptors()).toBe(before);
   });
@@ -743,7 +745,7 @@ describe("hostile input", () => {
     for (let length = 0; length <= bytes.length; length += 7) {
       writeFileSync(file, bytes.subarray(0, length));
       const err = thrownBy(() => {
-        const checkpoint = SafetensorsCheckpoint.open(file);
+        const checkpoint = SafetensorsCheckpoint.open(...checkpointPath(file));
         for (const name of checkpoint.names()) checkpoint.float32(name);
         checkpoint.close();
       });
@@ -781,7 +783,7 @@ describe("hostile input", () => {
         bytes[at] = value;
         writeFileSync(file, bytes);
         const err = thrownBy(() => {
-          const checkpoint = SafetensorsCheckpoint.open(file);
+          const checkpoint = SafetensorsCheckpoint.open(...checkpointPath(file));
           try {
             for (const name of checkpoint.names()) {
               const info = checkpoint.info(name);

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import fc from "fast-check";
 import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it, vi } from "vitest";
@@ -19,17 +19,16 @@ import {
   BYTES_PER_ELEMENT,
 } from "../src/graph/ir.js";
 import { DataLocation, onnx } from "../src/graph/onnx-proto.js";
-import { decodeModel, initializerToFloat32, initializerToInt64, readModel } from "../src/graph/onnx-reader.js";
-import {
-  encodeModel,
-  externalDataNeeded,
-  externalDataPathOf,
-  modelFileBytes,
-  removeModelFiles,
-  AUTO_EXTERNAL_DATA_BYTES,
-  writeModel,
-} from "../src/graph/onnx-writer.js";
+import { decodeModel, initializerToFloat32, initializerToInt64 } from "../src/graph/onnx-reader.js";
+import { readModel } from "../src/graph/onnx-file.js";
+import { encodeModel, externalDataNeeded, AUTO_EXTERNAL_DATA_BYTES } from "../src/graph/onnx-writer.js";
+import { externalDataPathOf, modelFileBytes, removeModelFiles, writeModel } from "../src/graph/onnx-file.js";
 import { readTensorBytes } from "../src/graph/tensor-bytes.js";
+import { fileSource } from "../src/common/files.js";
+import { folderFiles } from "../src/common/node-files.js";
+
+/** The bytes of the file at `path`, read on demand. */
+const pathSource = (path: string) => fileSource(folderFiles(dirname(path)), basename(path));
 
 const root = mkdtempSync(join(tmpdir(), "serialize-test-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -187,7 +186,7 @@ describe("round trips", () => {
         expect(normalize(back)).toEqual(normalize(model));
         for (const init of back.graph.initializers) {
           if (init.data.kind !== "file") continue;
-          expect(init.data.path).toBe(external.externalDataPath);
+          expect(init.data.source.label).toBe(external.externalDataPath);
           expect(init.data.offset % 64).toBe(0);
           expect(init.data.length).toBeGreaterThanOrEqual(Math.max(threshold, 1));
         }
@@ -361,7 +360,7 @@ describe("tensor sources", () => {
           name: "fromFile",
           dataType: DataType.FLOAT,
           dims: [300],
-          data: { kind: "file", path: source, offset: 37, length: payload.byteLength },
+          data: { kind: "file", source: pathSource(source), offset: 37, length: payload.byteLength },
         },
         { name: "lazy", dataType: DataType.INT64, dims: [3], data: { kind: "lazy", length: 24, read } },
       ],
@@ -492,7 +491,9 @@ describe("failures", () => {
     const source = join(dir, "short.bin");
     writeFileSync(source, new Uint8Array(10));
     const truncated = modelOf({
-      initializers: [{ name: "t", dataType: DataType.FLOAT, dims: [4], data: { kind: "file", path: source, offset: 2, length: 16 } }],
+      initializers: [
+        { name: "t", dataType: DataType.FLOAT, dims: [4], data: { kind: "file", source: pathSource(source), offset: 2, length: 16 } },
+      ],
     });
     await expect(writeModel(truncated, join(dir, "a.onnx"))).rejects.toThrow(/"t".*ends before byte 18/);
     const mismatched = modelOf({ initializers: [f32("m", [5], [1, 2, 3])] });
@@ -540,7 +541,7 @@ describe("streaming", () => {
           name: "big",
           dataType: DataType.FLOAT,
           dims: [16, 1024 * 1024],
-          data: { kind: "file", path: source, offset: 0, length: 64 * mib },
+          data: { kind: "file", source: pathSource(source), offset: 0, length: 64 * mib },
         },
       ],
     });

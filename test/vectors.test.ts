@@ -16,7 +16,7 @@ import { sentenceEmbeddingHead } from "../src/heads/pooling.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
-import { readModel } from "../src/graph/onnx-reader.js";
+import { readModel } from "../src/graph/onnx-file.js";
 import { Embedder } from "../src/runtime/embedder.js";
 import { dotProduct, hammingDistance } from "../src/runtime/vector-distance.js";
 import { VARIANTS } from "./helpers/architectures.js";

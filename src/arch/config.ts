@@ -1,6 +1,6 @@
 // Reading Hugging Face config.json: typed field access whose errors name the file, the field
 // and what was expected. Architecture templates build their own typed configs from it.
-import { FileKindError, readRegularFile } from "../common/regular-file.js";
+import { FileKindError, type ModelFiles } from "../common/files.js";
 import { describe, errorMessage, oneLine } from "../common/messages.js";
 
 export class ConfigError extends Error {
@@ -16,18 +16,24 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 /**
- * The bytes of a model's JSON settings file (config.json, modules.json…): a regular file of at
- * most MAX_CONFIG_BYTES, read no further (a FIFO, a device or a larger file is a ConfigError).
+ * The bytes of a model's JSON settings file `name` (config.json, modules.json…): a regular file of
+ * at most MAX_CONFIG_BYTES, read no further (a FIFO, a device or a larger file is a ConfigError).
  */
-export function readConfigFile(path: string): Buffer {
+export function readConfigFile(files: ModelFiles, name: string): Uint8Array {
   try {
-    return readRegularFile(path, MAX_CONFIG_BYTES);
+    return files.read(name, MAX_CONFIG_BYTES);
   } catch (error) {
     if (error instanceof FileKindError) throw new ConfigError(`${error.message}; replace it with the model's real file`);
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? String(error)})`;
-    throw new ConfigError(`${path} ${why}: a model folder needs the config.json of its Hugging Face repository`);
+    const code = (error as { code?: unknown }).code;
+    const why =
+      code === "ENOENT" || !files.has(name) ? "does not exist" : `cannot be read (${typeof code === "string" ? code : String(error)})`;
+    throw new ConfigError(`${files.path(name)} ${why}: a model folder needs the config.json of its Hugging Face repository`);
   }
+}
+
+/** readConfigFile as text (modules.json, whose parser reads text). */
+export function readConfigText(files: ModelFiles, name: string): string {
+  return new TextDecoder().decode(readConfigFile(files, name));
 }
 
 export class ConfigReader {
@@ -37,8 +43,9 @@ export class ConfigReader {
     readonly source: string,
   ) {}
 
-  static fromFile(path: string): ConfigReader {
-    return ConfigReader.fromBytes(readConfigFile(path), path);
+  /** File `name` of `files` (a model folder's config.json…). */
+  static fromFile(files: ModelFiles, name: string): ConfigReader {
+    return ConfigReader.fromBytes(readConfigFile(files, name), files.path(name));
   }
 
   static fromBytes(bytes: Uint8Array, source: string): ConfigReader {

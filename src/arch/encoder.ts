@@ -2,7 +2,7 @@
 // encoder's checkpoint prefix), declare the graph's inputs (SPEC: input_ids, attention_mask
 // [, token_type_ids]) and emit the encoder. Graph outputs come from the heads on top
 // (src/heads/graph.ts).
-import { join } from "node:path";
+import type { ModelFiles } from "../common/files.js";
 import { GraphBuilder } from "../graph/builder.js";
 import { DataType } from "../graph/ir.js";
 import { Ops } from "../graph/ops.js";
@@ -17,8 +17,10 @@ import { architectureFor } from "./registry.js";
 import { WeightReader } from "./weight-refs.js";
 
 export interface LoadedEncoder {
-  /** Model folder. */
+  /** How messages name the model folder (in Node, its path). */
   dir: string;
+  /** The model folder's files (heads read their side files from it). */
+  files: ModelFiles;
   architecture: Architecture<EncoderConfig>;
   config: EncoderConfig;
   /** config.json as read (heads parse their own fields from it). */
@@ -36,17 +38,18 @@ export interface LoadedEncoder {
 const BERT_WORD_EMBEDDINGS = "embeddings.word_embeddings.weight";
 
 /** Reads config.json and opens the weights (headers only) of a Hugging Face model folder. */
-export function loadEncoder(dir: string): LoadedEncoder {
-  const configFile = ConfigReader.fromFile(join(dir, "config.json"));
+export function openEncoder(files: ModelFiles): LoadedEncoder {
+  const configFile = ConfigReader.fromFile(files, "config.json");
   const architecture = architectureFor(configFile);
   const config = architecture.parseConfig(configFile);
-  const store = openCheckpoint(dir);
+  const store = openCheckpoint(files);
   try {
     const anchor = architecture.anchorTensor?.(config) ?? BERT_WORD_EMBEDDINGS;
     const view = encoderView(store, anchor, architecture.checkpointPrefixes);
     const prefix = view instanceof PrefixedStore ? view.prefix : "";
     return {
-      dir,
+      dir: files.label,
+      files,
       architecture,
       config,
       configFile,

@@ -1,7 +1,6 @@
 // Turns weight refs into graph initializers. Data stays lazy: tables are copied from the
 // checkpoint file range, matrices are transposed (and scaled/packed) one at a time when the
 // writer reaches them. A tensor asked for twice (shared layers) becomes one initializer.
-import { closeSync, openSync, readSync } from "node:fs";
 import type { GraphBuilder, Value } from "../graph/builder.js";
 import { DataType, type TensorBytes } from "../graph/ir.js";
 import {
@@ -196,18 +195,9 @@ export class GraphWeights {
     const bytes = this.reader.bytes(ref);
     if (bytes.kind !== "file") return this.reader.tensor(ref);
     const values = this.sourceScratch.take(bytes.length / 4);
-    const fd = openSync(bytes.path, "r");
-    try {
-      const target = new Uint8Array(values.buffer, 0, bytes.length);
-      for (let done = 0; done < bytes.length;) {
-        const n = readSync(fd, target, done, bytes.length - done, bytes.offset + done);
-        if (n === 0) throw new Error(`${bytes.path} ends inside tensor "${ref.name}"; the checkpoint is truncated`);
-        done += n;
-      }
-      bytes.check?.(target, bytes.offset);
-    } finally {
-      closeSync(fd);
-    }
+    const target = new Uint8Array(values.buffer, 0, bytes.length);
+    bytes.source.readInto(target, bytes.offset);
+    bytes.check?.(target, bytes.offset);
     return values;
   }
 

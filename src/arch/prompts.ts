@@ -3,8 +3,7 @@
 // EmbeddingGemma's "task: search result | query: ". Read at export and carried in the ONNX
 // file's metadata, where the runtime finds them; a prompt is prepended to the text as
 // sentence-transformers does (plain string concatenation, prompt + text).
-import { existsSync } from "node:fs";
-import { basename, join } from "node:path";
+import { type ModelFiles, fileName } from "../common/files.js";
 import { METADATA } from "../artifact/names.js";
 import { ConfigReader } from "./config.js";
 
@@ -18,9 +17,8 @@ export interface ModelPrompts {
 }
 
 /** The prompts of a model folder's config_sentence_transformers.json; undefined when it has none. */
-export function readPrompts(dir: string): ModelPrompts | undefined {
-  const path = join(dir, PROMPTS_CONFIG);
-  return existsSync(path) ? parsePrompts(ConfigReader.fromFile(path)) : undefined;
+export function readPrompts(files: ModelFiles): ModelPrompts | undefined {
+  return files.has(PROMPTS_CONFIG) ? parsePrompts(ConfigReader.fromFile(files, PROMPTS_CONFIG)) : undefined;
 }
 
 function parsePrompts(c: ConfigReader): ModelPrompts | undefined {
@@ -85,7 +83,7 @@ export function resolvePrompt(model: ModelPrompts, request: PromptRequest, model
   if (name === undefined) return "";
   if (typeof name !== "string" || !Object.hasOwn(model.prompts, name)) {
     throw new PromptError(
-      `prompt ${JSON.stringify(name)} is not one of ${basename(modelPath)}'s prompts (${promptNames(model.prompts)}); ` +
+      `prompt ${JSON.stringify(name)} is not one of ${fileName(modelPath)}'s prompts (${promptNames(model.prompts)}); ` +
         `name one of them (CLI: --prompt <name>), or pass the text itself with { promptText } (CLI: --prompt-text <text>)`,
     );
   }

@@ -1,10 +1,9 @@
 // sentence-transformers layout: modules.json lists the pipeline (Transformer → Pooling →
 // [Dense …] → [Normalize]); the Pooling module's config.json says how token vectors become one
 // vector, each Dense module's config.json (and its weights beside it) how that vector is projected.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { type ModelFiles, joinName, subfolder } from "../common/files.js";
 import { errorMessage, oneLine } from "../common/messages.js";
-import { ConfigError, ConfigReader, readConfigFile } from "./config.js";
+import { ConfigError, ConfigReader, readConfigText } from "./config.js";
 
 /** lasttoken: the last position whose attention_mask is 1 (decoder embedders). */
 export type PoolingMode = "cls" | "mean" | "max" | "lasttoken";
@@ -12,8 +11,8 @@ export const POOLING_MODES: readonly PoolingMode[] = ["cls", "mean", "max", "las
 
 /** A Dense module after pooling: activation(x·Wᵀ [+ b]), its weights "linear.*" in `folder`. */
 export interface DenseLayer {
-  /** The module's folder (absolute: the graph and the reference read the weights there). */
-  folder: string;
+  /** The module's folder (the graph and the reference read the weights there). */
+  folder: ModelFiles;
   inFeatures: number;
   outFeatures: number;
   activation: DenseActivation;
@@ -61,9 +60,8 @@ export interface ModuleEntry {
 }
 
 /** modules.json's entries (paths checked to stay in the folder); undefined when the folder has none. */
-export function readModules(dir: string): ModuleEntry[] | undefined {
-  const modulesPath = join(dir, "modules.json");
-  return existsSync(modulesPath) ? parseModules(readConfigFile(modulesPath).toString("utf8"), modulesPath) : undefined;
+export function readModules(files: ModelFiles): ModuleEntry[] | undefined {
+  return files.has("modules.json") ? parseModules(readConfigText(files, "modules.json"), files.path("modules.json")) : undefined;
 }
 
 /** A module type's class name ("sentence_transformers.sparse_encoder.models.SpladePooling" → "SpladePooling"). */
@@ -76,21 +74,21 @@ export function moduleClass(entry: ModuleEntry): string {
  * `has` says which files count as present (a runtime passes its export manifest's list).
  */
 export function readSentencePipeline(
-  dir: string,
-  has: (file: string) => boolean = (file) => existsSync(join(dir, file)),
+  files: ModelFiles,
+  has: (file: string) => boolean = (file) => files.has(file),
 ): SentencePipeline | undefined {
-  const modulesPath = join(dir, "modules.json");
+  const modulesPath = files.path("modules.json");
   if (!has("modules.json")) return undefined;
-  const modules = parseModules(readConfigFile(modulesPath).toString("utf8"), modulesPath);
+  const modules = parseModules(readConfigText(files, "modules.json"), modulesPath);
   const poolingModule = findPoolingModule(modules);
   if (!poolingModule) throw new ConfigError(`${modulesPath} lists no Pooling module; it is not a sentence-transformers embedding model`);
-  const poolingConfig = join(poolingModule.path, "config.json");
-  const pooling = readPoolingMode(ConfigReader.fromFile(join(dir, poolingConfig)));
+  const poolingConfig = joinName(poolingModule.path, "config.json");
+  const pooling = readPoolingMode(ConfigReader.fromFile(files, poolingConfig));
   const afterModules = modules.slice(modules.indexOf(poolingModule) + 1);
   const after = afterModules.map((m) => m.type.replace(MODULE_PREFIX, ""));
   const denseModules = afterModules.filter((m) => m.type === `${MODULE_PREFIX}Dense`);
-  const dense = denseModules.map((m) => readDenseLayer(dir, m.path));
-  const maxSeqLength = has("sentence_bert_config.json") ? readMaxSeqLength(join(dir, "sentence_bert_config.json")) : undefined;
+  const dense = denseModules.map((m) => readDenseLayer(files, m.path));
+  const maxSeqLength = has("sentence_bert_config.json") ? readMaxSeqLength(files, "sentence_bert_config.json") : undefined;
   return {
     pooling,
     normalize: after.includes("Normalize"),
@@ -100,23 +98,21 @@ export function readSentencePipeline(
     files: [
       "modules.json",
       poolingConfig,
-      ...denseModules.flatMap((m) => [join(m.path, "config.json"), join(m.path, denseWeightsFile(join(dir, m.path)))]),
+      ...denseModules.flatMap((m) => [joinName(m.path, "config.json"), joinName(m.path, denseWeightsFile(subfolder(files, m.path)))]),
       ...SENTENCE_TRANSFORMERS_FILES.filter((f) => f !== "modules.json" && has(f)),
     ],
   };
 }
 
 /** The weights file of a Dense module folder: model.safetensors, else pytorch_model.bin (older saves). */
-function denseWeightsFile(folder: string): string {
-  return existsSync(join(folder, "model.safetensors")) || !existsSync(join(folder, "pytorch_model.bin"))
-    ? "model.safetensors"
-    : "pytorch_model.bin";
+function denseWeightsFile(folder: ModelFiles): string {
+  return folder.has("model.safetensors") || !folder.has("pytorch_model.bin") ? "model.safetensors" : "pytorch_model.bin";
 }
 
 /** A Dense module's config.json: in/out features and the activation (Identity or Tanh, sentence-transformers' default). */
-function readDenseLayer(dir: string, path: string): DenseLayer {
-  const folder = join(dir, path);
-  const config = ConfigReader.fromFile(join(folder, "config.json"));
+function readDenseLayer(files: ModelFiles, path: string): DenseLayer {
+  const folder = subfolder(files, path);
+  const config = ConfigReader.fromFile(folder, "config.json");
   const activation = config.oneOf("activation_function", Object.keys(DENSE_ACTIVATIONS), "torch.nn.modules.activation.Tanh");
   return {
     folder,
@@ -183,8 +179,8 @@ function readPoolingMode(config: ConfigReader): PoolingMode {
   return mode;
 }
 
-function readMaxSeqLength(path: string): number | undefined {
-  if (!existsSync(path)) return undefined;
-  const config = ConfigReader.fromFile(path);
+function readMaxSeqLength(files: ModelFiles, name: string): number | undefined {
+  if (!files.has(name)) return undefined;
+  const config = ConfigReader.fromFile(files, name);
   return config.has("max_seq_length") ? config.int("max_seq_length", { min: 1 }) : undefined;
 }

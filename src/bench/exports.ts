@@ -4,7 +4,7 @@
 import { METADATA } from "../artifact/names.js";
 import { fork } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
-import { modelFileBytes } from "../graph/onnx-writer.js";
+import { modelFileBytes } from "../graph/onnx-file.js";
 import { join } from "node:path";
 import type { ExportOptions } from "../export/service.js";
 import { type AnyQuantizationReport, REPORT_FILE } from "../quant/report.js";

@@ -1,6 +1,6 @@
 // The quantizer on a model folder's feature-extraction graph, as an export runs it minus the FP32
 // export (benches and tests compare settings on one FP32 file without re-exporting it).
-import { loadEncoder } from "../arch/encoder.js";
+import { loadEncoder } from "../arch/encoder-folder.js";
 import type { GraphVariant } from "../arch/graph-variant.js";
 import { loadTokenizer } from "../artifact/tokenizer-files.js";
 import { type Logger, silentLogger } from "../common/log.js";

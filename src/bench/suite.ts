@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { loadEncoder } from "../arch/encoder.js";
+import { loadEncoder } from "../arch/encoder-folder.js";
 import { ensureDir, writeFileAtomic } from "../common/atomic.js";
 import type { ModelResolver } from "../export/model-source.js";
 import { renderChart } from "./chart.js";

@@ -1,7 +1,6 @@
 // Opening a model folder's weights and seeing through task-head prefixes ("bert." in
 // BertForMaskedLM checkpoints), so templates always name tensors of the bare encoder.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import type { ModelFiles } from "../common/files.js";
 import type { TensorBytes } from "../graph/ir.js";
 import { PYTORCH_BIN_FILE, PYTORCH_BIN_INDEX_FILE, PytorchBinCheckpoint } from "./pytorch-bin.js";
 import { SAFETENSORS_INDEX_FILE, SAFETENSORS_SINGLE_FILE, SafetensorsCheckpoint } from "./safetensors.js";
@@ -17,12 +16,12 @@ export const WEIGHT_FILES = [SAFETENSORS_SINGLE_FILE, SAFETENSORS_INDEX_FILE, PY
  * Opens the weights of a Hugging Face model folder: safetensors when it has them, else
  * pytorch_model.bin (read by a restricted unpickler that executes nothing).
  */
-export function openCheckpoint(dir: string): WeightStore {
-  const preferred = WEIGHT_FILES.find((file) => existsSync(join(dir, file)));
-  if (preferred === SAFETENSORS_SINGLE_FILE || preferred === SAFETENSORS_INDEX_FILE) return SafetensorsCheckpoint.open(dir);
-  if (preferred !== undefined) return PytorchBinCheckpoint.open(dir);
+export function openCheckpoint(files: ModelFiles): WeightStore {
+  const preferred = WEIGHT_FILES.find((file) => files.has(file));
+  if (preferred === SAFETENSORS_SINGLE_FILE || preferred === SAFETENSORS_INDEX_FILE) return SafetensorsCheckpoint.open(files);
+  if (preferred !== undefined) return PytorchBinCheckpoint.open(files);
   throw new WeightError(
-    `${dir} holds no model weights: expected ${WEIGHT_FILES.slice(0, -1).join(", ")} or ${WEIGHT_FILES.at(-1)} ` +
+    `${files.label} holds no model weights: expected ${WEIGHT_FILES.slice(0, -1).join(", ")} or ${WEIGHT_FILES.at(-1)} ` +
       `(download the model's weight files into this folder)`,
   );
 }

@@ -6,12 +6,13 @@
 // bytes are the entry <archive>/data/<key>. Pickles can run arbitrary code when Python loads
 // them; here the restricted reader in pickle.ts builds data only, and the allow-list below
 // admits exactly the globals a state dict needs. Anything else is refused, never executed.
-import { crc32 } from "node:zlib";
 import { type AllowedGlobal, PickleTuple, kind, unpickle } from "./pickle.js";
-import { type CheckpointLayout, FileCheckpoint, SAFETENSORS_DTYPE_BYTES } from "./safetensors.js";
+import { type CheckpointLayout, FileCheckpoint, SAFETENSORS_DTYPE_BYTES, openCheckpointFile, readExactly } from "./safetensors.js";
+import { type ByteSource, type ModelFiles, type OpenFile, fileSource } from "../common/files.js";
 import { quote } from "../common/messages.js";
+import { crc32 } from "./inflate.js";
 import { type WeightDtype, WeightError, type WeightInfo } from "./weights.js";
-import { type ByteSource, FileSource, type ZipEntry, ZIP_STORED, looksLikeZip, readZipDirectory, readZipEntry } from "./zip.js";
+import { type ZipEntry, ZIP_STORED, looksLikeZip, readZipDirectory, readZipEntry } from "./zip.js";
 
 export const PYTORCH_BIN_FILE = "pytorch_model.bin";
 export const PYTORCH_BIN_INDEX_FILE = "pytorch_model.bin.index.json";
@@ -172,7 +173,7 @@ function counts(value: unknown): number[] | undefined {
 // One file
 
 /** Parses a torch.save zip: its pickle (restricted) and the storage entries it refers to. */
-export function parseTorchArchive(source: ByteSource): Map<string, TorchTensorInfo> {
+export function parseTorchArchive(source: OpenFile): Map<string, TorchTensorInfo> {
   const entries = readZipDirectory(source);
   const pickles = [...entries.values()].filter((e) => /^[^/]+\/data\.pkl$/.test(e.name));
   if (pickles.length !== 1) {
@@ -212,7 +213,7 @@ export function parseTorchArchive(source: ByteSource): Map<string, TorchTensorIn
   return tensors;
 }
 
-function checkByteOrder(source: ByteSource, entry: ZipEntry | undefined): void {
+function checkByteOrder(source: OpenFile, entry: ZipEntry | undefined): void {
   if (!entry) return; // torch < 2.1 wrote none: little-endian
   const order = entry.size <= 16 ? new TextDecoder().decode(readZipEntry(source, entry)).trim() : "?";
   if (order !== "little")
@@ -221,7 +222,7 @@ function checkByteOrder(source: ByteSource, entry: ZipEntry | undefined): void {
 
 /** Checks a tensor's view against its storage entry and says where its bytes are. */
 function locateTensor(
-  source: ByteSource,
+  source: OpenFile,
   entries: Map<string, ZipEntry>,
   archive: string,
   name: string,
@@ -280,21 +281,26 @@ function elementCount(shape: readonly number[]): number {
 
 /** An open pytorch_model.bin: its pickle parsed, tensor bytes read on demand. */
 export class PytorchBinFile {
+  /** How messages name the file (its path in Node). */
   readonly path: string;
+  /** The file's byte ranges, readable after the file is closed (the writer copies tensors from it). */
+  readonly source: ByteSource;
   readonly tensors: ReadonlyMap<string, TorchTensorInfo>;
-  readonly #source: FileSource;
+  readonly #file: OpenFile;
 
-  private constructor(source: FileSource, tensors: Map<string, TorchTensorInfo>) {
-    this.path = source.label;
-    this.#source = source;
+  private constructor(file: OpenFile, source: ByteSource, tensors: Map<string, TorchTensorInfo>) {
+    this.path = file.label;
+    this.source = source;
+    this.#file = file;
     this.tensors = tensors;
   }
 
-  static open(path: string): PytorchBinFile {
-    const source = new FileSource(path);
+  /** Opens file `name` of `files` and parses its pickle (no tensor is read). */
+  static open(files: ModelFiles, name: string): PytorchBinFile {
+    const source = openCheckpointFile(files, name);
     try {
       checkContainer(source);
-      return new PytorchBinFile(source, parseTorchArchive(source));
+      return new PytorchBinFile(source, fileSource(files, name), parseTorchArchive(source));
     } catch (error) {
       source.close();
       throw error;
@@ -303,7 +309,7 @@ export class PytorchBinFile {
 
   /** The tensor's elements, row-major, as little-endian bytes of its dtype (a fresh buffer). */
   readRaw(name: string): Uint8Array {
-    return readTensorBytes(this.#source, this.#tensor(name));
+    return readTensorBytes(this.#file, this.#tensor(name));
   }
 
   /** Where the tensor's bytes lie in the file, when it is stored uncompressed and contiguous. */
@@ -315,7 +321,7 @@ export class PytorchBinFile {
   }
 
   close(): void {
-    this.#source.close();
+    this.#file.close();
   }
 
   #tensor(name: string): TorchTensorInfo {
@@ -326,14 +332,14 @@ export class PytorchBinFile {
 }
 
 /** Reads a tensor's elements from a parsed archive, gathering strided views into row-major order. */
-export function readTensorBytes(source: ByteSource, t: TorchTensorInfo): Uint8Array {
+export function readTensorBytes(source: OpenFile, t: TorchTensorInfo): Uint8Array {
   const width = SAFETENSORS_DTYPE_BYTES[t.dtype];
   const count = elementCount(t.shape);
   if (count === 0) return new Uint8Array(0);
   const span = lastElement(t.storageOffset, t.shape, t.stride)! - t.storageOffset + 1;
   const bytes =
     t.storage.method === ZIP_STORED
-      ? source.read(t.storage.dataOffset + t.storageOffset * width, span * width)
+      ? readExactly(source, t.storage.dataOffset + t.storageOffset * width, span * width)
       : readZipEntry(source, t.storage).subarray(t.storageOffset * width, (t.storageOffset + span) * width);
   return t.contiguous ? bytes : gather(bytes, t.shape, t.stride, width);
 }
@@ -379,8 +385,8 @@ function elementView(bytes: Uint8Array, width: number): { length: number; [index
 }
 
 /** Refuses what is not a torch.save zip, saying what it is when it can tell. */
-function checkContainer(source: ByteSource): void {
-  const head = source.read(0, Math.min(source.size, 512));
+function checkContainer(source: OpenFile): void {
+  const head = readExactly(source, 0, Math.min(source.size, 512));
   if (looksLikeZip(head)) return;
   const legacy = head[0] === 0x80 || (head.length >= 262 && new TextDecoder().decode(head.subarray(257, 262)) === "ustar");
   if (legacy) {
@@ -400,14 +406,17 @@ const BIN_LAYOUT: CheckpointLayout<PytorchBinFile> = {
   indexFile: PYTORCH_BIN_INDEX_FILE,
   kind: "PyTorch",
   extension: ".bin",
-  open: (path) => PytorchBinFile.open(path),
+  open: (files, name) => PytorchBinFile.open(files, name),
 };
 
 /** pytorch_model.bin, or pytorch_model.bin.index.json and its shards, as a WeightStore. */
 export class PytorchBinCheckpoint extends FileCheckpoint<PytorchBinFile> {
-  /** Opens a folder (pytorch_model.bin, else its index), an index file, or one .bin file. */
-  static open(path: string): PytorchBinCheckpoint {
-    const { files, locations } = FileCheckpoint.openFiles(path, BIN_LAYOUT);
-    return new PytorchBinCheckpoint(path, files, locations);
+  /**
+   * Opens a checkpoint of `files`: file `entry` (an index and its shards, or one .bin file), or
+   * without it the folder's pytorch_model.bin, else its index and shards.
+   */
+  static open(files: ModelFiles, entry?: string): PytorchBinCheckpoint {
+    const opened = FileCheckpoint.openFiles(files, entry, BIN_LAYOUT);
+    return new PytorchBinCheckpoint(entry === undefined ? files.label : files.path(entry), opened.files, opened.locations);
   }
 }

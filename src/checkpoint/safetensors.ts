@@ -8,9 +8,9 @@
 // Files may come from anywhere, so the header is validated completely before anything is trusted:
 // every failure is a one-line WeightError naming the file, and no length taken from the file is
 // used for an allocation before it has been checked against the real file size. Opening reads the
-// header only; tensor bytes are read from disk each time a tensor is asked for.
-import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, statSync, type Stats } from "node:fs";
-import { dirname, isAbsolute, join, relative, resolve } from "node:path";
+// header only; tensor bytes are read from the file each time a tensor is asked for. Files are
+// read through ModelFiles (src/common/files.ts), never by path.
+import { type ByteSource, type ModelFiles, type OpenFile, fileSource } from "../common/files.js";
 import { HOST_IS_LITTLE_ENDIAN, littleEndianBytes, swapBytesInPlace } from "../common/byte-order.js";
 import { bfloat16ArrayToFloat32, float16ArrayToFloat32 } from "../common/float16.js";
 import {
@@ -238,33 +238,35 @@ function checkNoOverlap(tensors: SafetensorsTensor[], dataStart: number, fileLab
 
 /** An open safetensors file: header parsed, tensor bytes read on demand. */
 export class SafetensorsFile {
-  /** Absolute path of the file. */
+  /** How messages name the file (its path in Node). */
   readonly path: string;
+  /** The file's byte ranges, readable after the file is closed (the writer copies tensors from it). */
+  readonly source: ByteSource;
   readonly size: number;
   readonly tensors: ReadonlyMap<string, SafetensorsTensor>;
   readonly metadata: Readonly<Record<string, string>>;
-  #fd: number | undefined;
+  #file: OpenFile | undefined;
 
-  private constructor(path: string, fd: number, size: number, header: SafetensorsHeader) {
-    this.path = path;
-    this.#fd = fd;
-    this.size = size;
+  private constructor(file: OpenFile, source: ByteSource, header: SafetensorsHeader) {
+    this.path = file.label;
+    this.source = source;
+    this.#file = file;
+    this.size = file.size;
     this.tensors = header.tensors;
     this.metadata = header.metadata;
   }
 
-  /** Opens a file and reads its header only. */
-  static open(path: string): SafetensorsFile {
-    const fullPath = resolve(path);
-    const fd = openForReading(fullPath);
+  /** Opens file `name` of `files` and reads its header only. */
+  static open(files: ModelFiles, name: string): SafetensorsFile {
+    const file = openCheckpointFile(files, name);
     try {
-      const size = regularFileSize(fd, fullPath);
-      const prefix = readExactly(fd, 0, Math.min(size, LENGTH_PREFIX_BYTES), fullPath);
-      const headerLength = readHeaderLength(prefix, size, fullPath);
-      const headerBytes = readExactly(fd, 0, LENGTH_PREFIX_BYTES + headerLength, fullPath);
-      return new SafetensorsFile(fullPath, fd, size, parseSafetensorsHeader(headerBytes, size, fullPath));
+      const { size, label } = file;
+      const prefix = readExactly(file, 0, Math.min(size, LENGTH_PREFIX_BYTES));
+      const headerLength = readHeaderLength(prefix, size, label);
+      const headerBytes = readExactly(file, 0, LENGTH_PREFIX_BYTES + headerLength);
+      return new SafetensorsFile(file, fileSource(files, name), parseSafetensorsHeader(headerBytes, size, label));
     } catch (err) {
-      closeSync(fd);
+      file.close();
       throw err;
     }
   }
@@ -273,12 +275,12 @@ export class SafetensorsFile {
     return [...this.tensors.keys()];
   }
 
-  /** The raw little-endian bytes of one tensor, read from disk now, in a fresh buffer. */
+  /** The raw little-endian bytes of one tensor, read from the file now, in a fresh buffer. */
   readRaw(name: string): Uint8Array {
     const tensor = this.tensors.get(name);
     if (!tensor) throw new WeightError(`${this.path}: no tensor ${quote(name)} in this file`);
-    if (this.#fd === undefined) throw new WeightError(`${this.path}: file was closed; open it again to read ${quote(name)}`);
-    return readExactly(this.#fd, tensor.offset, tensor.length, this.path);
+    if (this.#file === undefined) throw new WeightError(`${this.path}: file was closed; open it again to read ${quote(name)}`);
+    return readExactly(this.#file, tensor.offset, tensor.length);
   }
 
   /** Every tensor's bytes lie in the file as they are. */
@@ -288,51 +290,39 @@ export class SafetensorsFile {
   }
 
   close(): void {
-    if (this.#fd !== undefined) closeSync(this.#fd);
-    this.#fd = undefined;
+    this.#file?.close();
+    this.#file = undefined;
   }
 }
 
-export function openForReading(path: string): number {
+/** Opens a checkpoint file for ranged reads; what cannot be opened (missing, a FIFO…) is a WeightError naming it. */
+export function openCheckpointFile(files: ModelFiles, name: string): OpenFile {
   try {
-    // Without blocking: a FIFO is then refused by its type (regularFileSize) instead of waited on.
-    return openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    return files.open(name);
   } catch (err) {
-    throw new WeightError(`${path}: cannot open (${fsReason(err)}); check the path`);
+    throw new WeightError(`${files.path(name)}: cannot open (${fsReason(err)}); check the path`);
   }
 }
-
-function regularFileSize(fd: number, path: string): number {
-  const stats = fstatSync(fd);
-  if (!stats.isFile()) throw new WeightError(`${path}: not a regular file; point at a .safetensors file`);
-  return stats.size;
-}
-
-/** readSync is limited to 2 GiB per call; large tensors are read in chunks. */
-export const MAX_READ_CHUNK = 1 << 30;
 
 /** Reads exactly `length` bytes at `position` into a fresh buffer; a short read means truncation. */
-export function readExactly(fd: number, position: number, length: number, fileLabel: string): Uint8Array {
+export function readExactly(file: OpenFile, position: number, length: number): Uint8Array {
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(length);
   } catch {
-    throw new WeightError(`${fileLabel}: cannot allocate ${length} bytes to read a tensor; the tensor is too large for this process`);
+    throw new WeightError(`${file.label}: cannot allocate ${length} bytes to read a tensor; the tensor is too large for this process`);
   }
-  let done = 0;
-  while (done < length) {
-    let read: number;
-    try {
-      read = readSync(fd, bytes, done, Math.min(length - done, MAX_READ_CHUNK), position + done);
-    } catch (err) {
-      throw new WeightError(`${fileLabel}: cannot read (${fsReason(err)})`);
-    }
-    if (read === 0) {
-      throw new WeightError(
-        `${fileLabel} is truncated: expected ${length} bytes at offset ${position} but the file ended after ${done}; re-download it`,
-      );
-    }
-    done += read;
+  if (position + length > file.size) {
+    throw new WeightError(
+      `${file.label} is truncated: expected ${length} bytes at offset ${position} but the file has ${file.size}; re-download it`,
+    );
+  }
+  try {
+    file.readInto(bytes, position);
+  } catch (err) {
+    throw new WeightError(
+      `${file.label}: cannot read ${length} bytes at offset ${position} (${fsReason(err)}); the file is truncated or unreadable — re-download it`,
+    );
   }
   return bytes;
 }
@@ -342,8 +332,10 @@ export function readExactly(fd: number, position: number, length: number, fileLa
 
 /** One file of a checkpoint as the shared store sees it (safetensors, pytorch_model.bin). */
 export interface CheckpointFile {
-  /** Absolute path. */
+  /** How messages name the file (its path in Node). */
   readonly path: string;
+  /** The file's byte ranges for a writer copying tensors as they are. */
+  readonly source: ByteSource;
   readonly tensors: ReadonlyMap<string, WeightInfo>;
   /** The tensor's elements, row-major, as little-endian bytes of its dtype, read now into a fresh buffer. */
   readRaw(name: string): Uint8Array;
@@ -361,13 +353,13 @@ export interface CheckpointLayout<F extends CheckpointFile> {
   /** For messages: the weights' kind ("safetensors") and a single file's extension (".safetensors"). */
   kind: string;
   extension: string;
-  open(path: string): F;
+  open(files: ModelFiles, name: string): F;
 }
 
 /** A WeightStore over checkpoint files: tensor name → the file holding it, read on demand. */
 export class FileCheckpoint<F extends CheckpointFile> implements WeightStore {
   readonly source: string;
-  /** Absolute paths of the open files. */
+  /** The open files, as messages name them. */
   readonly files: readonly string[];
   readonly #locations: ReadonlyMap<string, F>;
   readonly #openFiles: readonly F[];
@@ -381,19 +373,20 @@ export class FileCheckpoint<F extends CheckpointFile> implements WeightStore {
   }
 
   /**
-   * Opens what `path` names — a folder (its single file, else its index), an index and its
-   * shards, or one file — and says which file holds each tensor.
+   * Opens file `entry` of `files` — an index and its shards, or one file; without `entry` the
+   * folder's single file, else its index — and says which file holds each tensor.
    */
   protected static openFiles<F extends CheckpointFile>(
-    path: string,
+    files: ModelFiles,
+    entry: string | undefined,
     layout: CheckpointLayout<F>,
   ): { files: F[]; locations: Map<string, F> } {
-    const target = checkpointEntryFile(path, layout);
+    const target = entry ?? checkpointEntryFile(files, layout);
     if (target.endsWith(".index.json")) {
-      const { shards, locations } = openIndexedShards(target, layout.open);
+      const { shards, locations } = openIndexedShards(files, target, layout.open);
       return { files: [...shards.values()], locations };
     }
-    const file = layout.open(target);
+    const file = layout.open(files, target);
     return { files: [file], locations: new Map([...file.tensors.keys()].map((name) => [name, file])) };
   }
 
@@ -435,7 +428,7 @@ export class FileCheckpoint<F extends CheckpointFile> implements WeightStore {
         if (bad >= 0)
           throw nonFiniteWeightError(file.path, name, tensor.shape, (fileOffset - range.offset) / 4 + bad, float32At(bytes, bad));
       };
-      return { kind: "file", path: file.path, ...range, check };
+      return { kind: "file", source: file.source, ...range, check };
     }
     const elements = tensor.shape.reduce((a, b) => a * b, 1);
     return { kind: "lazy", length: elements * 4, read: () => littleEndianBytes(this.finiteFloat32(name)) };
@@ -472,12 +465,13 @@ export class SafetensorsCheckpoint extends FileCheckpoint<SafetensorsFile> {
   }
 
   /**
-   * Opens a checkpoint from a folder (model.safetensors, else model.safetensors.index.json and
-   * its shards), an index file, or a single .safetensors file. Reads headers only.
+   * Opens a checkpoint of `files`: file `entry` (an index and its shards, or one .safetensors
+   * file), or without it the folder's model.safetensors, else model.safetensors.index.json and
+   * its shards. Reads headers only.
    */
-  static open(path: string): SafetensorsCheckpoint {
-    const { files, locations } = FileCheckpoint.openFiles(path, SAFETENSORS_LAYOUT);
-    return new SafetensorsCheckpoint(path, files, locations);
+  static open(files: ModelFiles, entry?: string): SafetensorsCheckpoint {
+    const opened = FileCheckpoint.openFiles(files, entry, SAFETENSORS_LAYOUT);
+    return new SafetensorsCheckpoint(entry === undefined ? files.label : files.path(entry), opened.files, opened.locations);
   }
 }
 
@@ -486,19 +480,15 @@ const SAFETENSORS_LAYOUT: CheckpointLayout<SafetensorsFile> = {
   indexFile: SAFETENSORS_INDEX_FILE,
   kind: "safetensors",
   extension: ".safetensors",
-  open: (path) => SafetensorsFile.open(path),
+  open: (files, name) => SafetensorsFile.open(files, name),
 };
 
-/** The file a checkpoint path leads to: itself, or in a folder its single file, else its index. */
-function checkpointEntryFile(path: string, layout: CheckpointLayout<CheckpointFile>): string {
-  const stats = statOrUndefined(path);
-  if (!stats) throw new WeightError(`${path}: no such file or folder; point at a model folder or a ${layout.extension} file`);
-  if (!stats.isDirectory()) return path;
-  for (const name of [layout.singleFile, layout.indexFile]) {
-    if (statOrUndefined(join(path, name))?.isFile()) return join(path, name);
-  }
+/** The file a checkpoint folder is read from: its single file, else its index. */
+function checkpointEntryFile(files: ModelFiles, layout: CheckpointLayout<CheckpointFile>): string {
+  const found = [layout.singleFile, layout.indexFile].find((name) => files.has(name));
+  if (found !== undefined) return found;
   throw new WeightError(
-    `${path}: found neither ${layout.singleFile} nor ${layout.indexFile}; the folder must hold the model's ${layout.kind} weights`,
+    `${files.label}: found neither ${layout.singleFile} nor ${layout.indexFile}; the folder must hold the model's ${layout.kind} weights`,
   );
 }
 
@@ -515,14 +505,21 @@ function findSimilarName(name: string, names: readonly string[]): string | undef
 const MAX_INDEX_BYTES = 100_000_000;
 
 /** Reads an index (model.safetensors.index.json, pytorch_model.bin.index.json): tensor name → shard file name. */
-function readWeightMap(indexPath: string): Map<string, string> {
+function readWeightMap(files: ModelFiles, indexName: string): Map<string, string> {
+  const indexPath = files.path(indexName);
   const invalid = (what: string) => new WeightError(`${indexPath}: ${what}; the index is corrupt — re-download the checkpoint`);
-  const stats = statOrUndefined(indexPath);
-  if (!stats?.isFile()) throw new WeightError(`${indexPath}: no such file; point at a model folder or a weights file`);
-  if (stats.size > MAX_INDEX_BYTES) throw invalid(`is ${stats.size} bytes, too large for an index`);
+  if (!files.has(indexName)) throw new WeightError(`${indexPath}: no such file; point at a model folder or a weights file`);
+  const file = openCheckpointFile(files, indexName);
+  let bytes: Uint8Array;
+  try {
+    if (file.size > MAX_INDEX_BYTES) throw invalid(`is ${file.size} bytes, too large for an index`);
+    bytes = readExactly(file, 0, file.size);
+  } finally {
+    file.close();
+  }
   let index: unknown;
   try {
-    index = JSON.parse(readFileSync(indexPath, "utf8"));
+    index = JSON.parse(new TextDecoder().decode(bytes));
   } catch (err) {
     throw invalid(`is not valid JSON (${clip(oneLine(errorMessage(err)))})`);
   }
@@ -542,15 +539,17 @@ function readWeightMap(indexPath: string): Map<string, string> {
  * tensor is where the index says; returns shard name → file and tensor → file.
  */
 export function openIndexedShards<F extends CheckpointFile>(
-  indexPath: string,
-  open: (path: string) => F,
+  files: ModelFiles,
+  indexName: string,
+  open: (files: ModelFiles, name: string) => F,
 ): { shards: Map<string, F>; locations: Map<string, F> } {
-  const weightMap = readWeightMap(indexPath);
-  const folder = dirname(indexPath);
+  const weightMap = readWeightMap(files, indexName);
+  const indexPath = files.path(indexName);
+  const folder = indexName.includes("/") ? indexName.slice(0, indexName.lastIndexOf("/") + 1) : "";
   const shards = new Map<string, F>();
   try {
     for (const shardName of new Set(weightMap.values())) {
-      shards.set(shardName, open(shardPath(folder, shardName, indexPath)));
+      shards.set(shardName, open(files, shardFile(files, folder + shardName, shardName, indexPath)));
     }
     const locations = new Map<string, F>();
     for (const [tensor, shardName] of weightMap) {
@@ -565,20 +564,31 @@ export function openIndexedShards<F extends CheckpointFile>(
   }
 }
 
-/** The path of a shard named by an index, checked to stay in the folder and to exist. */
-function shardPath(folder: string, shardName: string, indexPath: string): string {
-  const shardPath = join(folder, shardName);
-  if (isAbsolute(shardName) || relative(folder, shardPath).startsWith("..")) {
+/** The file name of a shard named by an index, checked to stay in the folder and to exist. */
+function shardFile(files: ModelFiles, name: string, shardName: string, indexPath: string): string {
+  if (!staysInFolder(name)) {
     throw new WeightError(
       `${indexPath}: shard ${quote(shardName)} is outside the checkpoint folder; the index is corrupt — re-download the checkpoint`,
     );
   }
-  if (!statOrUndefined(shardPath)?.isFile()) {
+  if (!files.has(name)) {
     throw new WeightError(
-      `${indexPath}: shard ${quote(shardName)} listed in weight_map does not exist (expected ${shardPath}); download every shard of the checkpoint`,
+      `${indexPath}: shard ${quote(shardName)} listed in weight_map does not exist (expected ${files.path(name)}); download every shard of the checkpoint`,
     );
   }
-  return shardPath;
+  return name;
+}
+
+/** Whether a relative file name ("a/../b.safetensors") stays inside its folder: not absolute, never climbing above it. */
+function staysInFolder(name: string): boolean {
+  if (/^([\\/]|[A-Za-z]:)/.test(name)) return false;
+  let depth = 0;
+  for (const part of name.split(/[\\/]/)) {
+    if (part === "..") depth--;
+    else if (part !== "" && part !== ".") depth++;
+    if (depth < 0) return false;
+  }
+  return true;
 }
 
 function misplacedTensorError(
@@ -592,14 +602,6 @@ function misplacedTensorError(
   return new WeightError(
     `${indexPath}: weight_map puts tensor ${quote(tensor)} in shard ${quote(shardName)}, but that shard does not contain it (${whereItIs}); the index and shards do not match — re-download the checkpoint`,
   );
-}
-
-function statOrUndefined(path: string): Stats | undefined {
-  try {
-    return statSync(path);
-  } catch {
-    return undefined;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

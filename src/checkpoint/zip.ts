@@ -5,50 +5,11 @@
 //
 // Files come from anywhere: every count, size and offset is checked against the real size
 // before it is used, and every failure is a one-line WeightError naming the file.
-import { closeSync, fstatSync } from "node:fs";
-import { inflateRawSync } from "node:zlib";
-import { openForReading, readExactly } from "./safetensors.js";
+import type { OpenFile } from "../common/files.js";
+import { inflateRaw } from "./inflate.js";
+import { readExactly } from "./safetensors.js";
 import { quote } from "../common/messages.js";
 import { WeightError } from "./weights.js";
-
-/** Random access to the bytes of a file (or of a buffer, for tests and fuzzing). */
-export interface ByteSource {
-  /** How errors name the bytes. */
-  readonly label: string;
-  readonly size: number;
-  /** Exactly `length` bytes at `offset`; the caller has checked the range. */
-  read(offset: number, length: number): Uint8Array;
-}
-
-export function bufferSource(bytes: Uint8Array, label: string): ByteSource {
-  return { label, size: bytes.byteLength, read: (offset, length) => bytes.subarray(offset, offset + length) };
-}
-
-/** A file opened for reading; `close` releases it. */
-export class FileSource implements ByteSource {
-  readonly size: number;
-  #fd: number | undefined;
-
-  constructor(readonly label: string) {
-    this.#fd = openForReading(label);
-    const stats = fstatSync(this.#fd);
-    if (!stats.isFile()) {
-      this.close();
-      throw new WeightError(`${label}: not a regular file`);
-    }
-    this.size = stats.size;
-  }
-
-  read(offset: number, length: number): Uint8Array {
-    if (this.#fd === undefined) throw new WeightError(`${this.label}: file was closed; open it again`);
-    return readExactly(this.#fd, offset, length, this.label);
-  }
-
-  close(): void {
-    if (this.#fd !== undefined) closeSync(this.#fd);
-    this.#fd = undefined;
-  }
-}
 
 export const ZIP_STORED = 0;
 export const ZIP_DEFLATED = 8;
@@ -94,10 +55,10 @@ export function looksLikeZip(head: Uint8Array): boolean {
  * Reads the central directory and every entry's local header; returns the entries by name.
  * Throws a WeightError on anything inconsistent.
  */
-export function readZipDirectory(source: ByteSource): Map<string, ZipEntry> {
+export function readZipDirectory(source: OpenFile): Map<string, ZipEntry> {
   const corrupt = (what: string) => new WeightError(`${source.label}: ${what}; the zip container is corrupt — re-download the checkpoint`);
   const { entryCount, directoryOffset, directorySize } = findDirectory(source, corrupt);
-  const directory = source.read(directoryOffset, directorySize);
+  const directory = readExactly(source, directoryOffset, directorySize);
   const view = new DataView(directory.buffer, directory.byteOffset, directory.byteLength);
   const entries = new Map<string, ZipEntry>();
   let at = 0;
@@ -146,12 +107,12 @@ export function readZipDirectory(source: ByteSource): Map<string, ZipEntry> {
 }
 
 /** The bytes of one entry, extracted (stored entries are read as they are). */
-export function readZipEntry(source: ByteSource, entry: ZipEntry): Uint8Array {
-  const raw = source.read(entry.dataOffset, entry.compressedSize);
+export function readZipEntry(source: OpenFile, entry: ZipEntry): Uint8Array {
+  const raw = readExactly(source, entry.dataOffset, entry.compressedSize);
   if (entry.method === ZIP_STORED) return raw;
   let out: Uint8Array;
   try {
-    out = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
+    out = inflateRaw(raw, entry.size);
   } catch (error) {
     throw new WeightError(
       `${source.label}: entry ${quote(entry.name)} does not inflate (${(error as Error).message}); the checkpoint is corrupt — re-download it`,
@@ -172,11 +133,11 @@ interface DirectoryLocation {
 }
 
 /** Finds the end-of-central-directory record (and its zip64 version when there is one). */
-function findDirectory(source: ByteSource, corrupt: (what: string) => WeightError): DirectoryLocation {
+function findDirectory(source: OpenFile, corrupt: (what: string) => WeightError): DirectoryLocation {
   if (source.size < EOCD_BYTES) throw corrupt(`${source.size} bytes is too short for a zip archive`);
   const tailLength = Math.min(source.size, EOCD_BYTES + MAX_COMMENT + ZIP64_LOCATOR_BYTES);
   const tailStart = source.size - tailLength;
-  const tail = source.read(tailStart, tailLength);
+  const tail = readExactly(source, tailStart, tailLength);
   const view = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
   let eocd = -1;
   for (let i = tail.length - EOCD_BYTES; i >= 0; i--) {
@@ -197,7 +158,7 @@ function findDirectory(source: ByteSource, corrupt: (what: string) => WeightErro
     const recordOffset = safeU64(view, locator + 8);
     if (recordOffset === undefined || recordOffset + ZIP64_EOCD_BYTES > tailStart + locator)
       throw corrupt("the zip64 end-of-central-directory locator points outside the file");
-    const record = source.read(recordOffset, ZIP64_EOCD_BYTES);
+    const record = readExactly(source, recordOffset, ZIP64_EOCD_BYTES);
     const r = new DataView(record.buffer, record.byteOffset, record.byteLength);
     if (r.getUint32(0, true) !== ZIP64_EOCD_SIGNATURE) throw corrupt("the zip64 end-of-central-directory record is missing");
     const count = safeU64(r, 32);
@@ -218,16 +179,16 @@ function findDirectory(source: ByteSource, corrupt: (what: string) => WeightErro
 }
 
 /** Where an entry's bytes begin: after its local header, name and (local) extra field. */
-function localDataOffset(source: ByteSource, name: string, localOffset: number, corrupt: (what: string) => WeightError): number {
+function localDataOffset(source: OpenFile, name: string, localOffset: number, corrupt: (what: string) => WeightError): number {
   if (localOffset + LOCAL_BYTES > source.size) throw corrupt(`entry ${quote(name)} has its local header outside the file`);
-  const header = source.read(localOffset, LOCAL_BYTES);
+  const header = readExactly(source, localOffset, LOCAL_BYTES);
   const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
   if (view.getUint32(0, true) !== LOCAL_SIGNATURE) throw corrupt(`entry ${quote(name)} has no local header at offset ${localOffset}`);
   const nameLength = view.getUint16(26, true);
   const extraLength = view.getUint16(28, true);
   const dataOffset = localOffset + LOCAL_BYTES + nameLength + extraLength;
   if (dataOffset > source.size) throw corrupt(`entry ${quote(name)} has a local header running past the end of the file`);
-  const localName = decodeName(source.read(localOffset + LOCAL_BYTES, nameLength));
+  const localName = decodeName(readExactly(source, localOffset + LOCAL_BYTES, nameLength));
   if (localName !== name) throw corrupt(`entry ${quote(name)} has local header name ${quote(localName)}`);
   return dataOffset;
 }

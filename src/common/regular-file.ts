@@ -3,17 +3,9 @@
 // through a symlink) never ends. Such files are refused before any byte is read, and a read takes
 // at most the bytes the file has when it is opened, never more than the caller's bound.
 import { type Stats, closeSync, constants, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { FileKindError } from "./files.js";
 
-/** A path that is not a regular file (a FIFO, a device, a socket, a folder), or larger than allowed. */
-export class FileKindError extends Error {
-  constructor(
-    message: string,
-    readonly path: string,
-  ) {
-    super(message);
-    this.name = "FileKindError";
-  }
-}
+export { FileKindError };
 
 /** What a non-regular file is, in words ("a FIFO (named pipe)", "a character device"…). */
 function kindOfFile(stats: Stats): string {

@@ -2,7 +2,6 @@
 // it runs (in a child process, reference-worker.ts) while the exporting process builds and
 // writes the graph.
 import { currentAbortSignal, onAbort } from "../common/abort.js";
-import { join } from "node:path";
 import type { TokenBatch } from "../arch/architecture.js";
 import { ConfigError, ConfigReader } from "../arch/config.js";
 import { type LoadedEncoder } from "../arch/encoder.js";
@@ -107,7 +106,7 @@ function parameterCount(encoder: LoadedEncoder): number {
 /** Whether loadEncoder(encoder.dir) gives this encoder's template and config. */
 export function reloadsAsIs(encoder: LoadedEncoder): boolean {
   try {
-    const config = ConfigReader.fromFile(join(encoder.dir, "config.json"));
+    const config = ConfigReader.fromFile(encoder.files, "config.json");
     const architecture = architectureFor(config);
     return architecture === encoder.architecture && JSON.stringify(architecture.parseConfig(config)) === JSON.stringify(encoder.config);
   } catch {

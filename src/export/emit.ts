@@ -4,7 +4,7 @@ import type { GraphVariant } from "../arch/graph-variant.js";
 import { type LoadedEncoder } from "../arch/encoder.js";
 import { buildTaskGraph } from "../heads/graph.js";
 import type { TaskSpec } from "../heads/tasks.js";
-import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { removeModelFiles, writeModel } from "../graph/onnx-file.js";
 import type { Model } from "../graph/ir.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
 import { validateModel } from "../graph/validate.js";
@@ -14,6 +14,7 @@ import { failureNoVariantFixes } from "./failures.js";
 import { type PendingReference, startReference } from "./background-reference.js";
 import { FP32_TOLERANCE, type Verification, verificationBatch, verificationRows, verifyGraph } from "./verify.js";
 import { errorMessage } from "../common/messages.js";
+import { currentAbortSignal } from "../common/abort.js";
 
 export interface EmitOptions {
   opset: number;
@@ -90,7 +91,7 @@ export async function emitVerifiedGraph(
       try {
         const model = buildTaskGraph(encoder, options.task, { ...options, variant });
         validateModel(model);
-        await writeModel(model, path);
+        await writeModel(model, path, { signal: currentAbortSignal() });
         options.onWritten?.(path);
         const verification = await verifyGraph(path, encoder, {
           worker,

@@ -4,7 +4,8 @@
 import { ConfigError } from "../arch/config.js";
 import { WeightError } from "../checkpoint/weights.js";
 import { currentAbortSignal } from "../common/abort.js";
-import { ExportError, findCause, outOfMemoryMessage, persistentFileSystemError } from "../common/errors.js";
+import { ExportError, findCause, persistentFileSystemError } from "../common/errors.js";
+import { outOfMemoryMessage } from "../common/out-of-memory.js";
 import { QuantizationInputError } from "../quant/corpus.js";
 
 const isInputError = (e: unknown): e is Error =>

@@ -4,11 +4,12 @@
 import type { LoadedEncoder } from "../arch/encoder.js";
 import { METADATA } from "../artifact/names.js";
 import { ExportError } from "../common/errors.js";
-import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { removeModelFiles, writeModel } from "../graph/onnx-file.js";
 import { validateModel } from "../graph/validate.js";
 import { convertToFloat16 } from "../quant/float16.js";
 import type { EmitOptions, EmittedGraph } from "./emit.js";
 import { verifyGraph } from "./verify.js";
+import { currentAbortSignal } from "../common/abort.js";
 
 /**
  * FP16 graphs must match the reference within this relative max error. Measured: 1.6e-3 on the
@@ -24,7 +25,7 @@ export async function exportFloat16(emitted: EmittedGraph, encoder: LoadedEncode
   const { model: half, float16Nodes, float32Nodes } = convertToFloat16(emitted.model, { [METADATA.precision]: "fp16" });
   validateModel(half);
   try {
-    await writeModel(half, path);
+    await writeModel(half, path, { signal: currentAbortSignal() });
     const verification = await verifyGraph(path, encoder, {
       task: emit.task,
       tokenTypeIds: emit.tokenTypeIds,

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { EXPORT_LAYOUTS, type ExportLayout, type ModelPrecision, transformersJsDtype } from "../artifact/layout.js";
 import { copyFileAtomic, writeFileAtomic } from "../common/atomic.js";
 import { ExportError } from "../common/errors.js";
-import { externalDataPathOf } from "../graph/onnx-writer.js";
+import { externalDataPathOf } from "../graph/onnx-file.js";
 import type { QuantizationSettings } from "../quant/options.js";
 import type { QuantizationReport } from "../quant/report.js";
 import { CONFIG_FILE } from "./hub/plan.js";

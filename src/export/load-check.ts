@@ -14,6 +14,7 @@ import { Embedder } from "../runtime/embedder.js";
 import { MultiVectorEmbedder } from "../runtime/multi-vector-embedder.js";
 import { Reranker } from "../runtime/reranker.js";
 import { SparseEmbedder } from "../runtime/sparse-embedder.js";
+import { folderFiles } from "../common/node-files.js";
 
 /** Short texts, one batch: enough to run the tokenizer, the markers and the graph once. */
 const LOAD_CHECK_TEXTS = ["hello world", "What does the runtime make of this sentence?"];
@@ -40,7 +41,7 @@ const EMBEDDER: RuntimeCheck = {
   run: async (dir, file) => {
     // A pipeline with modules after pooling (Dense) makes the Embedder ask its user for a pooling on
     // purpose: that is a choice to make, not a broken folder, so the check makes it as modules.json says.
-    const pipeline = readSentencePipeline(dir);
+    const pipeline = readSentencePipeline(folderFiles(dir));
     const pooling = pipeline && pipeline.unsupportedModules.length > 0 ? { pooling: pipeline.pooling } : {};
     return using(Embedder.load(dir, { ...isolated, file, ...pooling }), (e) => e.embed(LOAD_CHECK_TEXTS));
   },

@@ -5,7 +5,7 @@
 import type { LoadedEncoder } from "../arch/encoder.js";
 import type { GraphVariant } from "../arch/graph-variant.js";
 import { taskJudging } from "../heads/tasks.js";
-import { removeModelFiles } from "../graph/onnx-writer.js";
+import { removeModelFiles } from "../graph/onnx-file.js";
 import type { TextSource } from "../quant/corpus.js";
 import { type QuantizationSettings, precisionLabel } from "../quant/options.js";
 import { type QuantizationResult, type QuantizeRequest, quantizeModel } from "../quant/quantize.js";
@@ -15,6 +15,7 @@ import { ExportError } from "../common/errors.js";
 import { failureNoVariantFixes } from "./failures.js";
 import type { LoadedTokenizer } from "../artifact/tokenizer-files.js";
 import { errorMessage } from "../common/messages.js";
+import { currentAbortSignal } from "../common/abort.js";
 
 /** The INT8 step itself (replaceable: tests force failures with it). */
 export type Quantizer = (request: QuantizeRequest) => Promise<QuantizationResult<AnyQuantizationReport>>;
@@ -89,5 +90,6 @@ async function quantizeOnce(emitted: EmittedGraph, job: Int8Export): Promise<Qua
     logger: job.emit.logger,
     // The heads say how their outputs are judged (and so which inputs calibrate the model).
     judging: taskJudging(encoder, job.emit.task),
+    signal: currentAbortSignal(),
   });
 }

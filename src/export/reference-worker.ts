@@ -1,7 +1,7 @@
 // Child process computing the reference forward of a model folder, so that it runs while the
 // exporting process builds and writes the graph (see startReference in background-reference.ts).
 import type { TokenBatch } from "../arch/architecture.js";
-import { loadEncoder } from "../arch/encoder.js";
+import { loadEncoder } from "../arch/encoder-folder.js";
 import { referenceOutputs } from "../heads/graph.js";
 import type { HeadArrays } from "../heads/head.js";
 import { type TaskSpec, headsFor } from "../heads/tasks.js";

@@ -18,6 +18,7 @@ import {
 import { copyFileAtomic, ensureDir, writeFileAtomic } from "../common/atomic.js";
 import { UsageError } from "../common/usage.js";
 import type { Logger } from "../common/log.js";
+import { folderFiles } from "../common/node-files.js";
 
 /** What an export asks of the sentence_embedding output. */
 export interface SentenceRequest {
@@ -51,7 +52,7 @@ export function resolveSentencePooling(
       (name) => `${name("dimensions")} must be an integer from 1 to the model's hidden size ${hiddenSize}, not ${String(dimensions)}`,
     );
   }
-  const advertised = readAdvertisedDimensions(modelDir);
+  const advertised = readAdvertisedDimensions(folderFiles(modelDir));
   if (advertised && !advertised.dimensions.includes(dimensions)) {
     logger.warn(
       `${dimensions} dimensions is not among those ${advertised.source} advertises (${advertised.dimensions.join(", ")}); the truncated vectors may be poor`,
@@ -65,14 +66,14 @@ const DECODER_DEFAULT_POOLING: SentencePooling = { pooling: "lasttoken", normali
 
 function resolveDecoderPooling(modelDir: string, option: boolean | SentencePooling | undefined): SentencePooling {
   if (typeof option === "object") return resolvePooling(modelDir, option)!;
-  return readSentencePipeline(modelDir) ? resolvePooling(modelDir, true)! : DECODER_DEFAULT_POOLING;
+  return readSentencePipeline(folderFiles(modelDir)) ? resolvePooling(modelDir, true)! : DECODER_DEFAULT_POOLING;
 }
 
 function resolvePooling(modelDir: string, option: boolean | SentencePooling | undefined): SentencePooling | undefined {
   if (!option) return undefined;
   // An explicit pooling was checked with the other options (resolveExportPlan).
   if (option !== true) return { pooling: option.pooling, normalize: option.normalize };
-  const pipeline = readSentencePipeline(modelDir);
+  const pipeline = readSentencePipeline(folderFiles(modelDir));
   if (!pipeline) {
     throw new UsageError(
       (name) =>
@@ -113,7 +114,7 @@ export function writeSentenceFiles(
     return;
   }
   // The model's prompts travel with it whatever the graph pools.
-  if (readPrompts(modelDir)) copyFileAtomic(join(modelDir, PROMPTS_CONFIG), join(outputDir, PROMPTS_CONFIG));
+  if (readPrompts(folderFiles(modelDir))) copyFileAtomic(join(modelDir, PROMPTS_CONFIG), join(outputDir, PROMPTS_CONFIG));
   if (!pooling) return;
   for (const [file, text] of Object.entries(sentencePipelineFiles(pooling.pooling, pooling.normalize, hiddenSize))) {
     writeFileAtomic(withParent(join(outputDir, file)), text);
@@ -126,9 +127,9 @@ export function writeSentenceFiles(
 function readPipelineQuietly(modelDir: string, logger: Logger): SentencePipeline | undefined {
   try {
     // No Pooling module (SPLADE, PyLate): not an embedding pipeline, and those exports write their own files.
-    const modules = readModules(modelDir);
+    const modules = readModules(folderFiles(modelDir));
     if (modules && !findPoolingModule(modules)) return undefined;
-    return readSentencePipeline(modelDir);
+    return readSentencePipeline(folderFiles(modelDir));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     logger.warn(`not copying the sentence-transformers files: ${error.message}`);

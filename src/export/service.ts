@@ -3,7 +3,8 @@
 import { existsSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import type { GraphVariant } from "../arch/graph-variant.js";
-import { type LoadedEncoder, loadEncoder } from "../arch/encoder.js";
+import { type LoadedEncoder } from "../arch/encoder.js";
+import { loadEncoder } from "../arch/encoder-folder.js";
 import { readAdvertisedDimensions } from "../arch/matryoshka.js";
 import { promptsMetadata, readPrompts } from "../arch/prompts.js";
 import type { SentencePooling } from "../heads/pooling.js";
@@ -27,7 +28,7 @@ import type { TextSource } from "../quant/corpus.js";
 import { precisionLabel } from "../quant/options.js";
 import type { QuantizationResult } from "../quant/quantize.js";
 import type { AnyQuantizationReport } from "../quant/report.js";
-import { removeModelFiles } from "../graph/onnx-writer.js";
+import { removeModelFiles } from "../graph/onnx-file.js";
 import { writeLayoutFiles } from "./layout-files.js";
 import { exportFloat16 } from "./float16-export.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
@@ -287,7 +288,7 @@ export class EmbeddingService {
   private async emitFp32(loaded: Loaded, plan: ExportPlan, workspace: ExportWorkspace, onProgress: ProgressCallback): Promise<Fp32Stage> {
     const { encoder, verification } = loaded;
     const { config, architecture } = encoder;
-    const advertised = readAdvertisedDimensions(encoder.dir);
+    const advertised = readAdvertisedDimensions(encoder.files);
     this.logger.info(`exporting ${this.modelId} (${architecture.name}, hidden ${config.hiddenSize}) at opset ${plan.opset}`);
     const path = this.modelPath(workspace.dir, plan.layout, "fp32");
     const emit: EmitOptions = {
@@ -299,7 +300,7 @@ export class EmbeddingService {
         [METADATA.sourceModel]: this.modelId,
         [METADATA.maxSequenceLength]: String(config.maxSequence),
         ...(advertised ? { [METADATA.matryoshkaDimensions]: advertised.dimensions.join(",") } : {}),
-        ...promptsMetadata(readPrompts(encoder.dir)),
+        ...promptsMetadata(readPrompts(encoder.files)),
       },
       producerVersion: PACKAGE_VERSION,
       task: loaded.task,

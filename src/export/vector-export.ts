@@ -18,6 +18,7 @@ import { NEIGHBOURS, cosine, rankAgreement } from "../quant/fidelity.js";
 import { DEFAULT_MAX_LENGTH, type TokenEncoder, batchByLength, tokenizeTexts } from "../quant/tokenize.js";
 import { dotProduct, hammingDistance } from "../runtime/vector-distance.js";
 import type { EmitOptions } from "./emit.js";
+import { currentAbortSignal } from "../common/abort.js";
 
 export const VECTOR_REPORT_FILE = "vector_report.json";
 const BATCH_SIZE = 8;
@@ -38,8 +39,14 @@ export async function calibrateVectorRanges(
 ): Promise<VectorOutput> {
   const { vector: _, ...float } = emit.task;
   const model = buildTaskGraph(encoder, float, { ...emit, variant: emit.variants[0]! });
-  const embeddings = await withTemporarySession(model, [], near, "vector-ranges", (session) =>
-    sentenceEmbeddings(session, texts, texts.calibration.texts),
+  const embeddings = await withTemporarySession(
+    model,
+    [],
+    near,
+    "vector-ranges",
+    (session) => sentenceEmbeddings(session, texts, texts.calibration.texts),
+    undefined,
+    currentAbortSignal(),
   );
   const ranges = int8Ranges(embeddings, embeddings[0]!.length);
   emit.logger.info(`int8 vector ranges calibrated on ${embeddings.length} texts (${texts.calibration.origin})`);

@@ -1,5 +1,6 @@
 // The in-memory ONNX model: plain typed data, no behaviour. The builder produces it, the
 // protobuf layer encodes/decodes it, the quantizer rewrites it.
+import type { ByteSource } from "../common/files.js";
 
 /** ONNX TensorProto.DataType codes (the subset this project emits or reads). */
 export enum DataType {
@@ -57,7 +58,8 @@ export type TensorBytes =
   | { kind: "bytes"; bytes: Uint8Array }
   | {
       kind: "file";
-      path: string;
+      /** The file holding the range (a checkpoint, an external data file). */
+      source: ByteSource;
       offset: number;
       length: number;
       /**

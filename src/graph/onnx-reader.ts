@@ -1,8 +1,6 @@
 // ONNX protobuf -> IR. Inline tensors stay views into the file's bytes; external data becomes
-// file ranges. (Writing is src/graph/onnx-writer.ts.)
-import { readFileSync, statSync } from "node:fs";
-import { isAbsolute, resolve, dirname } from "node:path";
-import { errorMessage } from "../common/messages.js";
+// file ranges. (Writing is src/graph/onnx-writer.ts; .onnx files on disk, src/graph/onnx-file.ts.)
+import { type ModelFiles, fileSource } from "../common/files.js";
 import {
   type Attribute,
   BYTES_PER_ELEMENT,
@@ -34,25 +32,16 @@ import {
 import { readTensorBytes } from "./tensor-bytes.js";
 
 export interface DecodeModelOptions {
-  /** Folder that external-data locations are relative to (the model's folder). */
-  baseDir?: string;
+  /** The model's folder, which external-data locations name files of. */
+  folder?: ModelFiles;
 }
 
 /**
  * Decodes ONNX bytes into the IR. Inline tensors become `bytes` views into `bytes` (no copy);
- * external data becomes `file` ranges under `baseDir`.
+ * external data becomes `file` ranges of files in `folder`.
  */
 export function decodeModel(bytes: Uint8Array, options: DecodeModelOptions = {}): Model {
-  return modelFromProto(onnx.ModelProto.decode(bytes), options.baseDir);
-}
-
-/** Reads a .onnx file (and resolves its external data against the file's folder). */
-export function readModel(path: string): Model {
-  try {
-    return decodeModel(readFileSync(path), { baseDir: dirname(resolve(path)) });
-  } catch (err) {
-    throw new Error(`failed to read ONNX model ${path}: ${errorMessage(err)}`, { cause: err });
-  }
+  return modelFromProto(onnx.ModelProto.decode(bytes), options.folder);
 }
 // Typed copies of an initializer's elements (host byte order is little-endian on every platform
 // Node supports, matching ONNX raw_data). Each checks the data type and returns aligned memory.
@@ -66,7 +55,7 @@ export const initializerToUint8 = (init: Initializer): Uint8Array => typedCopy(i
 // ---------------------------------------------------------------------------------------------
 // protobuf objects -> IR
 
-function modelFromProto(m: ModelProto, baseDir: string | undefined): Model {
+function modelFromProto(m: ModelProto, folder: ModelFiles | undefined): Model {
   if (!m.graph) throw new Error("the ONNX model has no graph");
   return {
     irVersion: int64ToNumber(m.ir_version),
@@ -74,22 +63,22 @@ function modelFromProto(m: ModelProto, baseDir: string | undefined): Model {
     producerName: m.producer_name ?? "",
     producerVersion: m.producer_version ?? "",
     metadata: Object.fromEntries((m.metadata_props ?? []).map((e) => [e.key ?? "", e.value ?? ""])),
-    graph: graphFromProto(m.graph, baseDir),
+    graph: graphFromProto(m.graph, folder),
   };
 }
 
-function graphFromProto(g: GraphProto, baseDir: string | undefined): Graph {
+function graphFromProto(g: GraphProto, folder: ModelFiles | undefined): Graph {
   return {
     name: g.name ?? "",
-    nodes: (g.node ?? []).map((n) => nodeFromProto(n, baseDir)),
-    initializers: (g.initializer ?? []).map((t) => tensorFromProto(t, baseDir)),
+    nodes: (g.node ?? []).map((n) => nodeFromProto(n, folder)),
+    initializers: (g.initializer ?? []).map((t) => tensorFromProto(t, folder)),
     inputs: (g.input ?? []).map(valueInfoFromProto),
     outputs: (g.output ?? []).map(valueInfoFromProto),
     valueInfo: (g.value_info ?? []).map(valueInfoFromProto),
   };
 }
 
-function nodeFromProto(n: NodeProto, baseDir: string | undefined): Node {
+function nodeFromProto(n: NodeProto, folder: ModelFiles | undefined): Node {
   const node: Node = {
     opType: n.op_type ?? "",
     domain: n.domain ?? "",
@@ -99,11 +88,11 @@ function nodeFromProto(n: NodeProto, baseDir: string | undefined): Node {
     attributes: {},
   };
   // fromEntries, not assignment: an attribute named "__proto__" must stay an ordinary key.
-  node.attributes = Object.fromEntries((n.attribute ?? []).map((a) => [a.name ?? "", attributeFromProto(a, node, baseDir)]));
+  node.attributes = Object.fromEntries((n.attribute ?? []).map((a) => [a.name ?? "", attributeFromProto(a, node, folder)]));
   return node;
 }
 
-function attributeFromProto(a: AttributeProto, node: Node, baseDir: string | undefined): Attribute {
+function attributeFromProto(a: AttributeProto, node: Node, folder: ModelFiles | undefined): Attribute {
   switch (a.type) {
     case AttributeType.FLOAT:
       return { kind: "float", value: a.f ?? 0 };
@@ -113,7 +102,7 @@ function attributeFromProto(a: AttributeProto, node: Node, baseDir: string | und
       return { kind: "string", value: utf8.decode(a.s ?? new Uint8Array()) };
     case AttributeType.TENSOR:
       if (!a.t) break;
-      return { kind: "tensor", value: tensorFromProto(a.t, baseDir) };
+      return { kind: "tensor", value: tensorFromProto(a.t, folder) };
     case AttributeType.FLOATS:
       return { kind: "floats", value: [...(a.floats ?? [])] };
     case AttributeType.INTS:
@@ -137,37 +126,44 @@ function dimFromProto(d: DimensionProto): Dim {
   return "";
 }
 
-function tensorFromProto(t: TensorProto, baseDir: string | undefined): Initializer {
+function tensorFromProto(t: TensorProto, folder: ModelFiles | undefined): Initializer {
   const name = t.name ?? "";
   const dataType = (t.data_type ?? 0) as DataType;
   const dims = (t.dims ?? []).map(int64ToNumber);
-  return { name, dataType, dims, data: tensorDataFromProto(t, name, dataType, dims, baseDir) };
+  return { name, dataType, dims, data: tensorDataFromProto(t, name, dataType, dims, folder) };
 }
 
-function tensorDataFromProto(t: TensorProto, name: string, dataType: DataType, dims: number[], baseDir: string | undefined): TensorBytes {
-  if (t.data_location === DataLocation.EXTERNAL) return externalTensorData(t, name, dataType, dims, baseDir);
+function tensorDataFromProto(
+  t: TensorProto,
+  name: string,
+  dataType: DataType,
+  dims: number[],
+  folder: ModelFiles | undefined,
+): TensorBytes {
+  if (t.data_location === DataLocation.EXTERNAL) return externalTensorData(t, name, dataType, dims, folder);
   if (has(t, "raw_data") && t.raw_data) return { kind: "bytes", bytes: plainView(t.raw_data) };
   return { kind: "bytes", bytes: typedFieldBytes(t, name, dataType, elementCount(dims)) };
 }
 
-function externalTensorData(t: TensorProto, name: string, dataType: DataType, dims: number[], baseDir: string | undefined): TensorBytes {
+function externalTensorData(t: TensorProto, name: string, dataType: DataType, dims: number[], folder: ModelFiles | undefined): TensorBytes {
   const entries = new Map((t.external_data ?? []).map((e) => [e.key ?? "", e.value ?? ""]));
   const location = entries.get("location");
   if (!location) throw new Error(`tensor "${name}" is marked external but has no location`);
-  if (baseDir === undefined && !isAbsolute(location)) {
-    throw new Error(`tensor "${name}" keeps its data in "${location}": pass baseDir (the model's folder) to decodeModel`);
+  if (folder === undefined) {
+    throw new Error(`tensor "${name}" keeps its data in "${location}": pass the model's folder to decodeModel`);
   }
-  const path = resolve(baseDir ?? "", location);
   const offset = Number(entries.get("offset") ?? "0");
-  const length = entries.has("length") ? Number(entries.get("length")) : externalLengthFallback(path, offset, dataType, dims);
-  return { kind: "file", path, offset, length };
+  const length = entries.has("length") ? Number(entries.get("length")) : externalLengthFallback(folder, location, offset, dataType, dims);
+  return { kind: "file", source: fileSource(folder, location), offset, length };
 }
 
 /** Without a "length" entry the tensor runs from its offset for its element count (or to EOF). */
-function externalLengthFallback(path: string, offset: number, dataType: DataType, dims: number[]): number {
+function externalLengthFallback(folder: ModelFiles, location: string, offset: number, dataType: DataType, dims: number[]): number {
   const elementBytes = BYTES_PER_ELEMENT[dataType];
   if (elementBytes !== undefined) return elementCount(dims) * elementBytes;
-  return statSync(path).size - offset;
+  const file = folder.open(location);
+  file.close();
+  return file.size - offset;
 }
 
 /** Converts the typed repeated fields (float_data, int32_data, ...) to raw little-endian bytes. */

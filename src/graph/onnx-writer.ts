@@ -4,12 +4,9 @@
 // non-initializer fields followed by each initializer as field 5, and the model as its other
 // fields followed by the graph as field 7; every length is known up front from the tensor sizes.
 // (Reading is src/graph/onnx-reader.ts.)
-import { existsSync, rmSync, statSync } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
-import { basename } from "node:path";
-import { throwIfAborted } from "../common/abort.js";
-import { createAtomicallyAsync } from "../common/atomic.js";
-import { ExportError } from "../common/errors.js";
+// Nothing here touches a file system: files are written through a ByteSink (src/common/files.ts);
+// writing .onnx files on disk is src/graph/onnx-file.ts.
+import type { ByteSink, ByteSource } from "../common/files.js";
 import { errorMessage } from "../common/messages.js";
 import {
   type Attribute,
@@ -48,14 +45,8 @@ export interface WriteModelOptions {
   externalData?: ExternalDataMode;
   /** Tensors smaller than this many bytes stay inline even with external data (default 1024). */
   externalDataThreshold?: number;
-}
-
-export interface WriteModelResult {
-  path: string;
-  /** Size of the .onnx file. */
-  bytes: number;
-  externalDataPath?: string;
-  externalDataBytes?: number;
+  /** Stops a write between tensors (a multi-gigabyte write is not waited for) with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 const PROTOBUF_MAX_BYTES = 2 ** 31 - 1;
@@ -83,60 +74,42 @@ export function encodeModel(model: Model): Uint8Array {
   return materialize(plan.model);
 }
 
-/** The external data file writeModel puts beside `path` when the initializers need one. */
-export function externalDataPathOf(path: string): string {
-  return `${path}.data`;
-}
-
-/** Removes a written model: its .onnx file and its external data file, if any. */
-export function removeModelFiles(path: string): void {
-  rmSync(path, { force: true });
-  rmSync(externalDataPathOf(path), { force: true });
-}
-
-/** Bytes of a written model: its .onnx file plus its external data file, if any. */
-export function modelFileBytes(path: string): { bytes: number; externalData: boolean } {
-  const data = externalDataPathOf(path);
-  const externalData = existsSync(data);
-  return { bytes: statSync(path).size + (externalData ? statSync(data).size : 0), externalData };
-}
-
 /**
- * Streams the model to `path` (via a temp file renamed into place), with initializers either
- * inline or in `<basename>.data` beside it. On failure nothing new is left behind and an existing
- * file at `path` is untouched.
+ * A model laid out for streaming: the .onnx file's bytes and, when the initializers need one, the
+ * external data file's, each written to a ByteSink by `writeModelFile` / `writeExternalData`.
  */
-export async function writeModel(model: Model, path: string, options: WriteModelOptions = {}): Promise<WriteModelResult> {
-  const dataPath = externalDataPathOf(path);
-  const dataFileName = basename(dataPath);
-  try {
+export class PlannedModel {
+  /** Size of the .onnx file. */
+  readonly modelBytes: number;
+  /** Size of the external data file; undefined when every tensor is inline. */
+  readonly externalDataBytes: number | undefined;
+  readonly #plan: ModelPlan;
+
+  /**
+   * Plans `model`; with external data its tensors refer to `externalDataName` (the data file's
+   * name, beside the model). Throws when the model cannot be one protobuf file.
+   */
+  constructor(model: Model, externalDataName: string, options: WriteModelOptions = {}) {
     const mode = options.externalData ?? "auto";
     const external = externalDataNeeded(totalInitializerBytes(model.graph), mode)
-      ? { location: dataFileName, threshold: options.externalDataThreshold ?? DEFAULT_EXTERNAL_DATA_THRESHOLD }
+      ? { location: externalDataName, threshold: options.externalDataThreshold ?? DEFAULT_EXTERNAL_DATA_THRESHOLD }
       : undefined;
-    const plan = planModel(model, external);
-    checkProtobufLimit(plan.model.length);
+    this.#plan = planModel(model, external);
+    checkProtobufLimit(this.#plan.model.length);
+    this.modelBytes = this.#plan.model.length;
+    this.externalDataBytes = this.#plan.externalData?.length;
+  }
 
-    const data = plan.externalData;
-    await createAtomicallyAsync(path, async (modelTemp) => {
-      await writePlanToFile(plan.model, modelTemp);
-      // Data first: a model file must never point at data that is not there yet.
-      if (data) await createAtomicallyAsync(dataPath, (dataTemp) => writePlanToFile(data, dataTemp));
-    });
-    return {
-      path,
-      bytes: plan.model.length,
-      ...(plan.externalData ? { externalDataPath: dataPath, externalDataBytes: plan.externalData.length } : {}),
-    };
-  } catch (err) {
-    if (err instanceof ExportError) throw err; // a file-system failure, already one line naming the file
-    throw new Error(`failed to write ONNX model ${path}: ${errorMessage(err)}`, { cause: err });
+  /** Streams the .onnx file into `sink`. */
+  writeModelFile(sink: ByteSink, signal?: AbortSignal): Promise<void> {
+    return writePlan(this.#plan.model, sink, signal);
+  }
+
+  /** Streams the external data file into `sink` (nothing without external data). */
+  async writeExternalData(sink: ByteSink, signal?: AbortSignal): Promise<void> {
+    if (this.#plan.externalData) await writePlan(this.#plan.externalData, sink, signal);
   }
 }
-
-/**
- * Decodes ONNX bytes into the IR. Inline tensors become `bytes` views into `bytes` (no copy);
- * external data becomes `file` ranges under `baseDir`.
 
 /** Whether "auto"/"always"/"never" puts tensors into an external data file for this much data. */
 export function externalDataNeeded(totalInitializerBytes: number, mode: ExternalDataMode): boolean {
@@ -395,20 +368,15 @@ function pieceLength(piece: Piece): number {
   return byteLength(piece.initializer.data);
 }
 
-async function writePlanToFile(plan: FilePlan, path: string): Promise<void> {
-  const handle = await open(path, "wx");
-  try {
-    const writer = new ChunkedFileWriter(handle);
-    for (const piece of plan.pieces) {
-      throwIfAborted(); // a multi-gigabyte write stops between tensors
-      await writePiece(writer, piece);
-    }
-    await writer.finish();
-    if (writer.written !== plan.length) {
-      throw new Error(`internal error: wrote ${writer.written} bytes, planned ${plan.length}`);
-    }
-  } finally {
-    await handle.close();
+async function writePlan(plan: FilePlan, sink: ByteSink, signal: AbortSignal | undefined): Promise<void> {
+  const writer = new ChunkedFileWriter(sink);
+  for (const piece of plan.pieces) {
+    signal?.throwIfAborted(); // a multi-gigabyte write stops between tensors
+    await writePiece(writer, piece);
+  }
+  await writer.finish();
+  if (writer.written !== plan.length) {
+    throw new Error(`internal error: wrote ${writer.written} bytes, planned ${plan.length}`);
   }
 }
 
@@ -417,7 +385,7 @@ async function writePiece(writer: ChunkedFileWriter, piece: Piece): Promise<void
   if (piece.kind === "zeros") return writer.writeZeros(piece.length);
   const init = piece.initializer;
   const data = init.data;
-  if (data.kind === "file") return writer.copyFrom(data.path, data.offset, data.length, init.name, data.check);
+  if (data.kind === "file") return writer.copyFrom(data.source, data.offset, data.length, init.name, data.check);
   if (data.kind === "lazy" && data.fill) return writer.fillWith(data.length, data.fill);
   // bytes, or lazy: read() runs exactly once, here, and the result is dropped when we return.
   return writer.write(readCheckedTensorBytes(init));
@@ -444,8 +412,8 @@ type WriteSlot = "buffer0" | "buffer1" | "scratch0" | "scratch1" | "direct";
  * buffers for lazily filled tensors larger than a buffer).
  */
 class ChunkedFileWriter {
-  private readonly buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
-  private readonly scratch = [Buffer.allocUnsafe(0), Buffer.allocUnsafe(0)];
+  private readonly buffers = [new Uint8Array(CHUNK_BYTES), new Uint8Array(CHUNK_BYTES)];
+  private readonly scratch = [new Uint8Array(0), new Uint8Array(0)];
   private readonly inFlight = new Map<WriteSlot, Promise<void>>();
   private active = 0;
   private nextScratch = 0;
@@ -455,7 +423,7 @@ class ChunkedFileWriter {
   /** Bytes handed to the writer so far (submitted or buffered). */
   written = 0;
 
-  constructor(private readonly handle: FileHandle) {}
+  constructor(private readonly sink: ByteSink) {}
 
   /** Bytes the caller will not touch again (fresh tensor bytes, plan pieces). */
   async write(bytes: Uint8Array): Promise<void> {
@@ -479,7 +447,7 @@ class ChunkedFileWriter {
       this.nextScratch ^= 1;
       const slot: WriteSlot = index === 0 ? "scratch0" : "scratch1";
       await this.settle(slot);
-      if (this.scratch[index]!.byteLength < length) this.scratch[index] = Buffer.allocUnsafe(length);
+      if (this.scratch[index]!.byteLength < length) this.scratch[index] = new Uint8Array(length);
       const target = this.scratch[index]!.subarray(0, length);
       fill(target);
       this.submit(slot, target);
@@ -508,30 +476,25 @@ class ChunkedFileWriter {
    * whole 4-byte elements that `check` sees before they are written.
    */
   async copyFrom(
-    path: string,
+    source: ByteSource,
     offset: number,
     length: number,
     tensorName: string,
     check?: (bytes: Uint8Array, fileOffset: number) => void,
   ): Promise<void> {
-    const source = await open(path, "r");
-    try {
-      for (let done = 0; done < length;) {
-        if (CHUNK_BYTES - this.used < 4) await this.flush();
-        let want = Math.min(length - done, CHUNK_BYTES - this.used);
-        if (want < length - done) want -= want % 4;
-        const buffer = this.buffers[this.active]!;
-        for (let got = 0; got < want;) {
-          const { bytesRead } = await source.read(buffer, this.used + got, want - got, offset + done + got);
-          if (bytesRead === 0) throw new Error(`initializer "${tensorName}": ${path} ends before byte ${offset + length}`);
-          got += bytesRead;
-        }
-        check?.(buffer.subarray(this.used, this.used + want), offset + done);
-        this.used += want;
-        done += want;
+    for (let done = 0; done < length;) {
+      if (CHUNK_BYTES - this.used < 4) await this.flush();
+      let want = Math.min(length - done, CHUNK_BYTES - this.used);
+      if (want < length - done) want -= want % 4;
+      const target = this.buffers[this.active]!.subarray(this.used, this.used + want);
+      try {
+        source.readInto(target, offset + done);
+      } catch (error) {
+        throw new Error(`initializer "${tensorName}": ${errorMessage(error)}`, { cause: error });
       }
-    } finally {
-      await source.close();
+      check?.(target, offset + done);
+      this.used += want;
+      done += want;
     }
     this.written += length;
   }
@@ -554,7 +517,7 @@ class ChunkedFileWriter {
   private submit(slot: WriteSlot, bytes: Uint8Array): void {
     const at = this.position;
     this.position += bytes.byteLength;
-    const writing = this.writeFullyAt(bytes, at);
+    const writing = this.sink.write(bytes, at);
     writing.catch(() => {}); // awaited by settle(); a failure surfaces there
     this.inFlight.set(slot, writing);
   }
@@ -565,12 +528,5 @@ class ChunkedFileWriter {
     if (!writing) return;
     this.inFlight.delete(slot);
     await writing;
-  }
-
-  private async writeFullyAt(bytes: Uint8Array, position: number): Promise<void> {
-    for (let done = 0; done < bytes.byteLength;) {
-      const { bytesWritten } = await this.handle.write(bytes, done, bytes.byteLength - done, position + done);
-      done += bytesWritten;
-    }
   }
 }

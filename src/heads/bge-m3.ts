@@ -7,8 +7,7 @@
 // The two heads are torch.save'd state dicts beside the weights, sparse_linear.pt and
 // colbert_linear.pt, read by the restricted unpickler: a pickle naming anything but tensor
 // records is refused, never run.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import type { ModelFiles } from "../common/files.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
 import type { GraphBuilder, Value } from "../graph/builder.js";
 import { attr } from "../graph/builder.js";
@@ -25,14 +24,14 @@ export const BGE_M3_COLBERT_FILE = "colbert_linear.pt";
 export const BGE_M3_OUTPUTS = ["dense", "sparse", "colbert"] as const;
 export type BgeM3Output = (typeof BGE_M3_OUTPUTS)[number];
 
-/** Whether `dir` holds bge-m3's two extra heads. */
-export function hasBgeM3Heads(dir: string): boolean {
-  return existsSync(join(dir, BGE_M3_SPARSE_FILE)) && existsSync(join(dir, BGE_M3_COLBERT_FILE));
+/** Whether the folder holds bge-m3's two extra heads. */
+export function hasBgeM3Heads(files: ModelFiles): boolean {
+  return files.has(BGE_M3_SPARSE_FILE) && files.has(BGE_M3_COLBERT_FILE);
 }
 
 /** sparse_linear.pt: Linear(hidden, 1). */
-export function readSparseLinear(dir: string, hidden: number): Projection {
-  const projection = readProjection(join(dir, BGE_M3_SPARSE_FILE), "", hidden);
+export function readSparseLinear(files: ModelFiles, hidden: number): Projection {
+  const projection = readProjection(files, BGE_M3_SPARSE_FILE, "", hidden);
   if (projection.outFeatures !== 1) {
     throw new Error(`${projection.source}: weight has ${projection.outFeatures} rows; bge-m3's sparse head maps each token to one weight`);
   }
@@ -40,8 +39,8 @@ export function readSparseLinear(dir: string, hidden: number): Projection {
 }
 
 /** colbert_linear.pt: Linear(hidden, colbert dim). */
-export function readColbertLinear(dir: string, hidden: number): Projection {
-  return readProjection(join(dir, BGE_M3_COLBERT_FILE), "", hidden);
+export function readColbertLinear(files: ModelFiles, hidden: number): Projection {
+  return readProjection(files, BGE_M3_COLBERT_FILE, "", hidden);
 }
 
 /**

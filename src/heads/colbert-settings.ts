@@ -3,8 +3,7 @@
 // reduction. Read at export from the model's own files — colbert-ai's artifact.metadata, PyLate's
 // config_sentence_transformers.json — and carried in the ONNX file's metadata, where the runtime
 // reads it back: one source of truth inside the artifact.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import type { ModelFiles } from "../common/files.js";
 import { ConfigReader } from "../arch/config.js";
 import { METADATA } from "../artifact/names.js";
 
@@ -40,10 +39,9 @@ export interface ColbertSettings {
 const COLBERT_AI_DEFAULTS = { queryMarker: "[unused0]", documentMarker: "[unused1]", queryLength: 32, documentLength: 180 } as const;
 
 /** colbert-ai's artifact.metadata, when the folder has one. */
-export function readColbertAiSettings(dir: string): ColbertSettings | undefined {
-  const path = join(dir, COLBERT_ARTIFACT_METADATA);
-  if (!existsSync(path)) return undefined;
-  const c = ConfigReader.fromFile(path);
+export function readColbertAiSettings(files: ModelFiles): ColbertSettings | undefined {
+  if (!files.has(COLBERT_ARTIFACT_METADATA)) return undefined;
+  const c = ConfigReader.fromFile(files, COLBERT_ARTIFACT_METADATA);
   return {
     queryMarker: c.string("query_token_id", COLBERT_AI_DEFAULTS.queryMarker),
     documentMarker: c.string("doc_token_id", COLBERT_AI_DEFAULTS.documentMarker),
@@ -89,10 +87,9 @@ export function bgeM3ColbertSettings(maxSequence: number): ColbertSettings {
 const PYLATE_DEFAULTS = { queryLength: 32, documentLength: 180 } as const;
 
 /** PyLate's settings from config_sentence_transformers.json, when they are there. */
-export function readPylateSettings(dir: string): ColbertSettings | undefined {
-  const path = join(dir, PYLATE_CONFIG);
-  if (!existsSync(path)) return undefined;
-  const c = ConfigReader.fromFile(path);
+export function readPylateSettings(files: ModelFiles): ColbertSettings | undefined {
+  if (!files.has(PYLATE_CONFIG)) return undefined;
+  const c = ConfigReader.fromFile(files, PYLATE_CONFIG);
   if (!c.has("query_prefix") && !c.has("document_prefix") && !c.has("query_length")) return undefined;
   const skiplist = c.raw("skiplist_words") ?? [];
   if (!Array.isArray(skiplist) || !skiplist.every((w) => typeof w === "string")) throw c.fail("skiplist_words must be a list of strings");

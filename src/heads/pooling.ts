@@ -60,7 +60,7 @@ export type DenseProjection = Projection & { activation: DenseLayer["activation"
 /** The Dense modules' weights (read once per head). */
 export function readDense(pooling: SentencePooling): DenseProjection[] {
   return (pooling.dense ?? []).map((layer) => ({
-    ...readProjection(layer.folder, "linear", layer.inFeatures),
+    ...readProjection(layer.folder, "", "linear", layer.inFeatures),
     activation: layer.activation,
   }));
 }

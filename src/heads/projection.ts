@@ -1,6 +1,7 @@
 // Small linear maps held as arrays: side-file heads (PyLate and sentence-transformers Dense
 // modules, bge-m3's .pt heads) read whole — a few MB at most — and emitted as graph constants.
 import type { LinearArrays } from "../arch/weight-refs.js";
+import { type ModelFiles, subfolder } from "../common/files.js";
 import { openCheckpoint } from "../checkpoint/checkpoint.js";
 import { PytorchBinCheckpoint } from "../checkpoint/pytorch-bin.js";
 import { WeightError } from "../checkpoint/weights.js";
@@ -14,12 +15,13 @@ import type { Ops } from "../graph/ops.js";
 export type Projection = LinearArrays & { source: string };
 
 /**
- * A side file's nn.Linear, [out, in] with out read from the file: a .pt/.bin state dict (read by
- * the restricted unpickler) or a folder with model.safetensors / pytorch_model.bin. `stem`: the
+ * A side file's nn.Linear, [out, in] with out read from the file: file `name` of `files`, a
+ * .pt/.bin state dict (read by the restricted unpickler) or a folder with model.safetensors /
+ * pytorch_model.bin. `stem`: the
  * Linear's name in that state dict ("" for torch.save(linear.state_dict()), "linear" for PyLate's Dense).
  */
-export function readProjection(path: string, stem: string, inFeatures: number): Projection {
-  const store = /\.(pt|bin)$/.test(path) ? PytorchBinCheckpoint.open(path) : openCheckpoint(path);
+export function readProjection(files: ModelFiles, name: string, stem: string, inFeatures: number): Projection {
+  const store = /\.(pt|bin)$/.test(name) ? PytorchBinCheckpoint.open(files, name) : openCheckpoint(subfolder(files, name));
   try {
     const name = (part: string) => (stem ? `${stem}.${part}` : part);
     const info = store.info(name("weight"));

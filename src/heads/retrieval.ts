@@ -2,8 +2,6 @@
 // (HF_ColBERT, PyLate, bge-m3's colbert_linear) and bge-m3's three outputs in one graph. What the
 // checkpoint folder holds decides, in this order: bge-m3's .pt heads, colbert-ai's HF_ColBERT /
 // artifact.metadata, a sentence-transformers SparseEncoder, a PyLate Dense module.
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { LoadedEncoder } from "../arch/encoder.js";
 import { linearRef } from "../arch/weight-refs.js";
 import { BGE_M3_OUTPUTS, type BgeM3Output, bgeM3SparseHead, hasBgeM3Heads, readColbertLinear, readSparseLinear } from "./bge-m3.js";
@@ -33,11 +31,11 @@ function architecturesOf(encoder: LoadedEncoder): string[] {
 
 /** The retrieval task `encoder`'s folder is made for, or undefined (then it is not a retrieval model). */
 export function detectRetrievalTask(encoder: LoadedEncoder): RetrievalTask | undefined {
-  const { dir } = encoder;
-  if (hasBgeM3Heads(dir)) return "bge-m3";
-  if (architecturesOf(encoder).includes("HF_ColBERT") || existsSync(join(dir, COLBERT_ARTIFACT_METADATA))) return "colbert";
-  if (readSpladePipeline(dir)) return "sparse";
-  if (readPylateDense(dir, encoder.config.hiddenSize)) return "colbert";
+  const { files } = encoder;
+  if (hasBgeM3Heads(files)) return "bge-m3";
+  if (architecturesOf(encoder).includes("HF_ColBERT") || files.has(COLBERT_ARTIFACT_METADATA)) return "colbert";
+  if (readSpladePipeline(files)) return "sparse";
+  if (readPylateDense(files, encoder.config.hiddenSize)) return "colbert";
   return undefined;
 }
 
@@ -50,8 +48,8 @@ function missingTensors(encoder: LoadedEncoder, names: string[], what: string): 
 
 /** sparse_embedding: bge-m3's sparse_linear.pt when it is there, else the MLM head (SPLADE). */
 export function sparseHead(encoder: LoadedEncoder): Head {
-  const { dir, config } = encoder;
-  if (hasBgeM3Heads(dir)) return bgeM3SparseHead(readSparseLinear(dir, config.hiddenSize), config.vocabSize, specialTokenIds(encoder));
+  const { files, config } = encoder;
+  if (hasBgeM3Heads(files)) return bgeM3SparseHead(readSparseLinear(files, config.hiddenSize), config.vocabSize, specialTokenIds(encoder));
   const site = { config, prefix: encoder.prefix, checkpoint: encoder.checkpoint };
   const plan = mlmHeadPlan(encoder.architecture.name, site);
   if (!plan) {
@@ -62,16 +60,16 @@ export function sparseHead(encoder: LoadedEncoder): Head {
   }
   const missing = missingTensors(encoder, mlmHeadTensors(plan), `a SPLADE model (the masked-LM head of ${encoder.architecture.name})`);
   if (missing) throw missing;
-  return spladeHead(plan, readSpladePipeline(dir) ?? DEFAULT_SPLADE_POOLING);
+  return spladeHead(plan, readSpladePipeline(files) ?? DEFAULT_SPLADE_POOLING);
 }
 
 /** token_vectors: bge-m3's colbert_linear.pt, colbert-ai's linear.weight or PyLate's Dense module. */
 export function colbertHead(encoder: LoadedEncoder): Head {
-  const { dir, config } = encoder;
+  const { files, config } = encoder;
   const hidden = config.hiddenSize;
-  if (hasBgeM3Heads(dir))
+  if (hasBgeM3Heads(files))
     return tokenVectorsHead(
-      readColbertLinear(dir, hidden),
+      readColbertLinear(files, hidden),
       { kind: "afterFirst" },
       bgeM3ColbertSettings(config.maxSequence),
       "bge-m3:colbert",
@@ -84,14 +82,14 @@ export function colbertHead(encoder: LoadedEncoder): Head {
     return tokenVectorsHead(
       { ...linear, source: encoder.checkpoint.store.source },
       notPad,
-      readColbertAiSettings(dir) ?? defaultColbertAiSettings(),
+      readColbertAiSettings(files) ?? defaultColbertAiSettings(),
       "colbert:hf_colbert",
     );
   }
-  const dense = readPylateDense(dir, hidden);
-  if (dense) return tokenVectorsHead(dense, notPad, readPylateSettings(dir) ?? defaultColbertAiSettings(), "colbert:pylate");
+  const dense = readPylateDense(files, hidden);
+  if (dense) return tokenVectorsHead(dense, notPad, readPylateSettings(files) ?? defaultColbertAiSettings(), "colbert:pylate");
   throw new ExportError(
-    `${dir}: no ColBERT projection found — colbert-ai's ${weight} in the checkpoint, a PyLate Dense module in modules.json, or bge-m3's colbert_linear.pt`,
+    `${files.label}: no ColBERT projection found — colbert-ai's ${weight} in the checkpoint, a PyLate Dense module in modules.json, or bge-m3's colbert_linear.pt`,
   );
 }
 
@@ -100,7 +98,7 @@ export const BGE_M3_DENSE_POOLING: SentencePooling = { pooling: "cls", normalize
 
 /** bge-m3's heads for `outputs` (default: all three), in the order dense, sparse, colbert. */
 export function bgeM3Heads(encoder: LoadedEncoder, outputs: readonly BgeM3Output[] = BGE_M3_OUTPUTS): Head[] {
-  if (!hasBgeM3Heads(encoder.dir))
+  if (!hasBgeM3Heads(encoder.files))
     throw new ExportError(`${encoder.dir} is not a bge-m3 folder: it lacks sparse_linear.pt or colbert_linear.pt`);
   const unknown = outputs.filter((o) => !BGE_M3_OUTPUTS.includes(o));
   if (unknown.length > 0 || outputs.length === 0) {
@@ -113,6 +111,9 @@ export function bgeM3Heads(encoder: LoadedEncoder, outputs: readonly BgeM3Output
     o === "dense" ? sentenceEmbeddingHead(BGE_M3_DENSE_POOLING, hidden) : o === "sparse" ? sparseHead(encoder) : colbertHead(encoder),
   );
 }
+
+/** Largest tokenizer.json read for its added tokens (real ones are at most a few tens of MB). */
+const MAX_TOKENIZER_BYTES = 512 * 2 ** 20;
 
 /** Tokenizer JSON's special tokens that FlagEmbedding drops from sparse weights. */
 const DROPPED_SPECIAL_TOKENS = new Set(["<s>", "</s>", "<pad>", "<unk>", "[CLS]", "[SEP]", "[PAD]", "[UNK]"]);
@@ -127,12 +128,12 @@ export function specialTokenIds(encoder: LoadedEncoder): number[] {
     const id = encoder.configFile.raw(field);
     if (typeof id === "number" && Number.isInteger(id)) ids.add(id);
   }
-  const tokenizerPath = join(encoder.dir, "tokenizer.json");
-  if (existsSync(tokenizerPath)) {
+  const { files } = encoder;
+  const tokenizerPath = files.path("tokenizer.json");
+  if (files.has("tokenizer.json")) {
+    const text = new TextDecoder().decode(files.read("tokenizer.json", MAX_TOKENIZER_BYTES));
     try {
-      const added =
-        (JSON.parse(readFileSync(tokenizerPath, "utf8")) as { added_tokens?: Array<{ id?: unknown; content?: unknown }> }).added_tokens ??
-        [];
+      const added = (JSON.parse(text) as { added_tokens?: Array<{ id?: unknown; content?: unknown }> }).added_tokens ?? [];
       for (const t of added)
         if (typeof t.id === "number" && typeof t.content === "string" && DROPPED_SPECIAL_TOKENS.has(t.content)) ids.add(t.id);
     } catch (error) {

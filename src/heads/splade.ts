@@ -8,8 +8,7 @@
 // is monotone, so it commutes with the max — and adds the bias and the activation on [batch, vocab]
 // only; padded positions carry their row's first token into the decoder, so they can never win
 // the max. Sum pooling (the original SPLADE) needs the activation per token and masks after it.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { type ModelFiles, joinName } from "../common/files.js";
 import type { Activation } from "../arch/activation.js";
 import type { BertConfig } from "../arch/bert.js";
 import { ConfigError, ConfigReader } from "../arch/config.js";
@@ -112,20 +111,20 @@ export function mlmHeadTensors(plan: MlmHeadPlan): string[] {
  * SpladePooling with its config.json); undefined when modules.json describes no SparseEncoder.
  * A SparseEncoder with other modules (SparseStaticEmbedding, Router…) is refused by name.
  */
-export function readSpladePipeline(dir: string): SpladePooling | undefined {
-  const modules = readModules(dir);
+export function readSpladePipeline(files: ModelFiles): SpladePooling | undefined {
+  const modules = readModules(files);
   const pooling = modules?.find((m) => moduleClass(m) === "SpladePooling");
   if (!modules || !pooling) return undefined;
   const others = modules.filter((m) => m !== pooling && moduleClass(m) !== "MLMTransformer");
   if (others.length > 0 || modules.length !== 2) {
     throw new ConfigError(
-      `${join(dir, "modules.json")}: a SparseEncoder of ${modules.map(moduleClass).join(" → ")}; only MLMTransformer → SpladePooling is exported` +
+      `${files.path("modules.json")}: a SparseEncoder of ${modules.map(moduleClass).join(" → ")}; only MLMTransformer → SpladePooling is exported` +
         (others.length > 0 ? ` (not ${others.map((m) => m.type).join(", ")})` : ""),
     );
   }
-  const configPath = join(dir, pooling.path, "config.json");
-  if (!existsSync(configPath)) return DEFAULT_SPLADE_POOLING;
-  const c = ConfigReader.fromFile(configPath);
+  const configName = joinName(pooling.path, "config.json");
+  if (!files.has(configName)) return DEFAULT_SPLADE_POOLING;
+  const c = ConfigReader.fromFile(files, configName);
   return {
     strategy: c.oneOf("pooling_strategy", SPLADE_STRATEGIES, DEFAULT_SPLADE_POOLING.strategy),
     activation: c.oneOf("activation_function", SPLADE_ACTIVATIONS, DEFAULT_SPLADE_POOLING.activation),

@@ -107,7 +107,7 @@ export function detectTask(encoder: LoadedEncoder): Task {
  * says nothing of what it is for.
  */
 function detectDecoderTask(encoder: LoadedEncoder, architectures: string[]): Task {
-  if (readSentencePipeline(encoder.dir)) return "feature-extraction";
+  if (readSentencePipeline(encoder.files)) return "feature-extraction";
   if (architectures.length > 0 && architectures.every((a) => a.endsWith("Model"))) return "feature-extraction";
   throw encoder.configFile.fail(
     `${architectures.join(", ") || "this model"} is a causal language model and its folder has no sentence-transformers files saying what it is for; ` +

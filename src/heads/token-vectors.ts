@@ -7,7 +7,7 @@
 //   bge-m3: `colbert_linear.pt` on tokens 1… (not [CLS]), real tokens only.
 // Which tokens of a document are dropped (punctuation) is the runtime's business: the graph cannot
 // tell a query from a document; ColbertSettings in the metadata say.
-import { join } from "node:path";
+import { type ModelFiles, subfolder } from "../common/files.js";
 import { ConfigError, ConfigReader } from "../arch/config.js";
 import * as ref from "../arch/reference/math.js";
 import { moduleClass, readModules } from "../arch/sentence-transformers.js";
@@ -29,18 +29,18 @@ export type VectorTokens =
   | { kind: "afterFirst" };
 
 /** PyLate's projection: the Dense module right after the transformer in modules.json, or undefined. */
-export function readPylateDense(dir: string, hidden: number): Projection | undefined {
-  const modules = readModules(dir);
+export function readPylateDense(files: ModelFiles, hidden: number): Projection | undefined {
+  const modules = readModules(files);
   const dense = modules?.[1];
   if (!modules || !dense || moduleClass(dense) !== "Dense" || !dense.type.startsWith("pylate.")) return undefined;
   const extra = modules.slice(2).map((m) => m.type);
   if (extra.length > 0)
-    throw new ConfigError(`${join(dir, "modules.json")}: modules after PyLate's Dense (${extra.join(", ")}) are not exported`);
-  const folder = join(dir, dense.path);
-  const config = ConfigReader.fromFile(join(folder, "config.json"));
+    throw new ConfigError(`${files.path("modules.json")}: modules after PyLate's Dense (${extra.join(", ")}) are not exported`);
+  const folder = subfolder(files, dense.path);
+  const config = ConfigReader.fromFile(folder, "config.json");
   const activation = config.string("activation_function", IDENTITY);
   if (activation !== IDENTITY) throw config.fail(`activation_function ${activation} is not supported (only ${IDENTITY})`);
-  const projection = readProjection(folder, "linear", config.int("in_features", { min: 1 }));
+  const projection = readProjection(folder, "", "linear", config.int("in_features", { min: 1 }));
   if (projection.inFeatures !== hidden)
     throw config.fail(`in_features ${projection.inFeatures} differs from the encoder's hidden size ${hidden}`);
   return projection;

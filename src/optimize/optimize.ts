@@ -13,7 +13,7 @@ import { UsageError } from "../common/usage.js";
 import { stderrLogger, type Logger } from "../common/log.js";
 import { errorMessage } from "../common/messages.js";
 import { type ExportManifest, MANIFEST_FILE, readManifest } from "../artifact/manifest.js";
-import { modelFileBytes } from "../graph/onnx-writer.js";
+import { modelFileBytes } from "../graph/onnx-file.js";
 import { measureLatency } from "../bench/latency.js";
 import { type Shape, shapeLabel } from "../bench/shapes.js";
 import { REPORT_FILE } from "../quant/report.js";

@@ -4,7 +4,7 @@
 import { tempPathFor } from "../common/atomic.js";
 import type { TokenBatch } from "../arch/architecture.js";
 import { DataType, type Model } from "../graph/ir.js";
-import { removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { removeModelFiles, writeModel } from "../graph/onnx-file.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
 import type { ObservedTensor, TensorStatistics } from "../observers/tensor-stats.js";
@@ -33,11 +33,12 @@ export async function withTemporarySession<T>(
   purpose: string,
   body: (session: IsolatedSession) => Promise<T>,
   worker?: IsolatedSession,
+  signal?: AbortSignal,
 ): Promise<T> {
   const path = temporaryModelPath(near, purpose);
   const session = worker ?? IsolatedSession.start();
   try {
-    await writeModel(withOutputs(model, extraOutputs), path);
+    await writeModel(withOutputs(model, extraOutputs), path, { signal });
     await session.load(path);
     return await body(session);
   } finally {

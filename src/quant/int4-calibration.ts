@@ -57,6 +57,7 @@ export async function collectInputGrams(
   batches: readonly TokenBatch[],
   near: string,
   worker?: IsolatedSession,
+  signal?: AbortSignal,
 ): Promise<Map<string, Float32Array>> {
   const { model: augmented, grams } = withInputGrams(model, int4MatMulInputs(model));
   const outputs = [...grams.values()];
@@ -72,6 +73,7 @@ export async function collectInputGrams(
         outputs.map((name) => ({ name, observer: "minmax", sum: true })),
       ),
     worker,
+    signal,
   );
   const result = new Map<string, Float32Array>();
   for (const [input, gram] of grams) {
@@ -93,10 +95,11 @@ export async function calibratedInt4Weights(
   near: string,
   logger: Logger,
   worker?: IsolatedSession,
+  signal?: AbortSignal,
 ): Promise<Int4Weights> {
   if (!needsCalibration(settings.method)) return new Int4Weights(settings);
   const started = performance.now();
-  const grams = await collectInputGrams(model, batches, near, worker);
+  const grams = await collectInputGrams(model, batches, near, worker, signal);
   logger.info(
     `int4 ${settings.method}: Gram matrices of ${grams.size} MatMul inputs over ${batches.length} calibration batches in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );

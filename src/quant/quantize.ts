@@ -6,7 +6,7 @@ import { existsSync, renameSync } from "node:fs";
 import type { TokenBatch } from "../arch/architecture.js";
 import type { Logger } from "../common/log.js";
 import type { Model } from "../graph/ir.js";
-import { externalDataPathOf, removeModelFiles, writeModel } from "../graph/onnx-writer.js";
+import { externalDataPathOf, removeModelFiles, writeModel } from "../graph/onnx-file.js";
 import { validateModel } from "../graph/validate.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { IsolatedSession } from "../ort/isolated-session.js";
@@ -72,6 +72,8 @@ export interface QuantizeRequest {
   logger: Logger;
   /** How the graph's heads are judged (heads/head.ts `judgingOf`): which inputs calibrate and judge it. */
   judging: HeadJudging;
+  /** Stops the quantizer: every model file it writes stops between tensors with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface QuantizationResult<R extends AnyQuantizationReport = QuantizationReport> {
@@ -143,6 +145,7 @@ async function quantizeWith(request: QuantizeRequest, worker: IsolatedSession): 
       "reference",
       (s) => floatReference(s, judge, probe, probeNames),
       worker,
+      request.signal,
     ));
   // INT4's calibrated weight methods (GPTQ, AWQ) read the MatMul inputs' Gram matrices, gathered on the calibration texts.
   const int4 =
@@ -154,6 +157,7 @@ async function quantizeWith(request: QuantizeRequest, worker: IsolatedSession): 
           request.outputPath,
           logger,
           worker,
+          request.signal,
         )
       : undefined;
   const outcome = await quantizeUntilFaithful(request, prepared, calibrated, reference.outputs, judge, worker, int4);
@@ -207,6 +211,7 @@ async function finish(request: QuantizeRequest, done: Finished): Promise<Quantiz
     "probe",
     async (s) => layerErrors(reference.probe, await s.run(batchFeeds(probe, s.inputNames), probeNames), probes).slice(0, 5),
     done.worker,
+    request.signal,
   );
   const fidelitySeconds = (performance.now() - done.fidelityStarted) / 1000;
 
@@ -339,6 +344,7 @@ async function calibrate(
       return { ...calibrated, reference: await floatReference(session, judge, probe, probes) };
     },
     worker,
+    request.signal,
   );
 }
 
@@ -406,6 +412,7 @@ async function smoothForDynamic(request: QuantizeRequest, set: TextBatches, work
       return smoothWith(source, groups, observed, options, logger);
     },
     worker,
+    request.signal,
   );
 }
 
@@ -558,12 +565,12 @@ async function judgeCandidate(
   validateModel(candidate);
   const temp = temporaryModelPath(request.outputPath, "int8");
   try {
-    await writeModel(candidate, temp);
+    await writeModel(candidate, temp, { signal: request.signal });
     await worker.load(temp);
     const { metrics, score } = judge.compare(reference, await judge.measure(worker));
     const accepted = keep && score >= request.settings.fidelityThreshold;
     if (accepted) {
-      if (existsSync(externalDataPathOf(temp))) await writeModel(candidate, request.outputPath);
+      if (existsSync(externalDataPathOf(temp))) await writeModel(candidate, request.outputPath, { signal: request.signal });
       else renameSync(temp, request.outputPath);
     }
     return { metrics, score, accepted };

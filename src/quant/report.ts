@@ -3,7 +3,7 @@
 import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../common/atomic.js";
 import type { Logger } from "../common/log.js";
-import { modelFileBytes } from "../graph/onnx-writer.js";
+import { modelFileBytes } from "../graph/onnx-file.js";
 import type { TextSource } from "./corpus.js";
 import type { FidelityMetrics, LayerError } from "./fidelity.js";
 import type { RankFidelityMetrics } from "./rank-fidelity.js";

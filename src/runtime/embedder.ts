@@ -26,6 +26,7 @@ import { WorkerScriptError } from "../ort/isolated-session.js";
 import { loadExportFolder } from "./export-folder.js";
 import { readOnnxMetadata } from "../ort/onnx-metadata.js";
 import { pipelineWindows } from "./embed-stream.js";
+import { folderFiles } from "../common/node-files.js";
 
 export type { PoolingMode } from "../arch/sentence-transformers.js";
 
@@ -151,7 +152,7 @@ export class Embedder {
     optionName: (option: "file" | "pooling") => string,
   ): Promise<Embedder> {
     const { dir, modelPath, has } = folder;
-    const pipeline = readSentencePipeline(dir, has);
+    const pipeline = readSentencePipeline(folderFiles(dir), has);
     if (pipeline && pipeline.unsupportedModules.length > 0 && !options.pooling) {
       throw new EmbedderError(
         `${join(dir, "modules.json")} has ${pipeline.unsupportedModules.join(", ")} after pooling, which the ONNX model does not include; ` +
