@@ -7,7 +7,7 @@ import * as ort from "onnxruntime-node";
 import { afterEach, describe, expect, test } from "vitest";
 import { buildEncoderGraph } from "../src/heads/graph.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
-import { writeModel } from "../src/graph/onnx-writer.js";
+import { writeModel } from "../src/graph/onnx-file.js";
 import { batchFeeds } from "../src/ort/feeds.js";
 import { IsolatedSession, childProcessIsolation, sessionIsolation, setSessionIsolation } from "../src/ort/isolated-session.js";
 import { InProcessSession } from "../src/ort/portable-session.js";
