@@ -39,8 +39,8 @@ export class WebWorkerSession extends RequestingSession {
   }
 
   protected override loadRequest(modelPath: string, settings: SessionSettings): RequestBody {
-    // A copy: the transfer detaches the buffer it sends.
-    return { kind: "load", modelPath, settings, modelBytes: this.readModel(modelPath).slice() };
+    // A copy in a buffer of its own (a Buffer's slice is a view, maybe of a pool): the transfer detaches it.
+    return { kind: "load", modelPath, settings, modelBytes: new Uint8Array(this.readModel(modelPath)) };
   }
 
   protected send(request: WorkerRequest): void {
