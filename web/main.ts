@@ -6,7 +6,8 @@ import type { ExportReply, ExportRequest, ExportSummary, FolderFile } from "./pr
 const UNUSED = /(^|\/)(\.git|onnx|openvino|coreml)\/|\.(h5|msgpack|ot|onnx|onnx_data|gguf)$/;
 
 const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const status = element<HTMLParagraphElement>("status");
+const status = element<HTMLSpanElement>("status");
+const stop = element<HTMLButtonElement>("stop");
 const progress = element<HTMLProgressElement>("progress");
 const log = element<HTMLDivElement>("log");
 const results = element<HTMLDivElement>("results");
@@ -101,9 +102,13 @@ function runExport(request: ExportRequest): Promise<ExportOutcome> {
   return new Promise<ExportOutcome>((resolve, reject) => {
     const fail = (message: string) => {
       say(`export failed: ${message}`, true);
+      stop.hidden = true;
       worker.terminate();
       reject(new Error(message));
     };
+    // Ending the worker ends its onnxruntime workers and drops its in-memory files: nothing is left.
+    stop.hidden = false;
+    stop.onclick = () => fail("stopped");
     worker.onerror = (event) => fail(event.message || "the export worker could not start");
     worker.onmessage = async ({ data }: MessageEvent<ExportReply>) => {
       if (data.kind === "log") appendLog(data.level === "warn" ? `warning: ${data.message}` : data.message);
@@ -114,6 +119,7 @@ function runExport(request: ExportRequest): Promise<ExportOutcome> {
         progress.value = event.status === "done" ? progress.max : event.done;
       } else if (data.kind === "failed") fail(data.message);
       else {
+        stop.hidden = true;
         worker.terminate();
         const { summary } = data;
         say(`done: FP32 and INT8 verified (onnxruntime-web sessions isolated: ${summary.isolation})`);
