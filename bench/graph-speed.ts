@@ -20,7 +20,7 @@ import { type LoadedEncoder } from "../src/arch/encoder.js";
 import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { buildEncoderGraph } from "../src/heads/graph.js";
 import { silentLogger } from "../src/common/log.js";
-import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
+import { loadTokenizer } from "../src/artifact/tokenizer-folder.js";
 import {
   BGE_SMALL_SHAPE,
   type SyntheticModel,

@@ -10,7 +10,7 @@ import { mkdirSync, rmSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { EmbeddingService, buildEncoderGraph, loadEncoder, silentLogger } from "../dist/index.js";
-import { loadTokenizer } from "../dist/artifact/tokenizer-files.js";
+import { loadTokenizer } from "../dist/artifact/tokenizer-folder.js";
 import { measureLatency } from "../dist/bench/latency.js";
 import { expandAttention } from "../dist/quant/attention-expansion.js";
 import { builtinCalibrationTexts } from "../dist/quant/corpus.js";

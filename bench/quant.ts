@@ -11,7 +11,7 @@ import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { EmbeddingService, buildEncoderGraph, loadEncoder, silentLogger } from "../dist/index.js";
-import { loadTokenizer } from "../dist/artifact/tokenizer-files.js";
+import { loadTokenizer } from "../dist/artifact/tokenizer-folder.js";
 import { VARIANTS, type VariantKey } from "../dist/bench/exports.js";
 import { measureLatency } from "../dist/bench/latency.js";
 import { mib } from "../dist/bench/markdown.js";

@@ -15,6 +15,7 @@ export {
   memoryModelFiles,
   subfolder,
 } from "./common/files.js";
+export { Sha256 } from "./common/sha256.js";
 export { ConfigError, ConfigReader } from "./arch/config.js";
 export { openCheckpoint, WEIGHT_FILES } from "./checkpoint/checkpoint.js";
 export { SafetensorsCheckpoint } from "./checkpoint/safetensors.js";
@@ -25,6 +26,7 @@ export { readSentencePipeline } from "./arch/sentence-transformers.js";
 export { readPrompts } from "./arch/prompts.js";
 export { readAdvertisedDimensions } from "./arch/matryoshka.js";
 export { supportedModelTypes } from "./arch/registry.js";
+export { type LoadedTokenizer, TOKENIZER_FILES, checkTokenizerFiles, openTokenizer } from "./artifact/tokenizer-files.js";
 export { TASKS, type Task, type TaskSpec, detectTask, headsFor } from "./heads/tasks.js";
 export { buildEncoderGraph, buildGraph, buildTaskGraph, referenceForward, referenceOutputs } from "./heads/graph.js";
 export { type Model, type TensorBytes } from "./graph/ir.js";

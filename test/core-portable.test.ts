@@ -8,7 +8,17 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { DEFAULT_OPSET } from "../src/graph/opset.js";
-import { MemorySink, PlannedModel, buildEncoderGraph, decodeModel, encodeModel, memoryModelFiles, openEncoder } from "../src/core.js";
+import { loadTokenizer } from "../src/artifact/tokenizer-folder.js";
+import {
+  MemorySink,
+  PlannedModel,
+  buildEncoderGraph,
+  decodeModel,
+  encodeModel,
+  memoryModelFiles,
+  openEncoder,
+  openTokenizer,
+} from "../src/core.js";
 import { syntheticBert, writeModelFolder } from "../src/fixtures/index.js";
 import { tempDir } from "./helpers/index.js";
 
@@ -47,7 +57,7 @@ describe("the portable core", () => {
     expect(nodeOnly, "lines using Node globals").toEqual([]);
   });
 
-  it("compiles a model held in memory to the same bytes as from disk, through a ByteSink", async () => {
+  it("compiles a model held in memory to the same bytes as from disk, through a ByteSink, and tokenizes as from disk", async () => {
     const dir = writeModelFolder(join(tempDir(), "bert"), syntheticBert({ seed: 3 }));
     const files = memoryModelFiles(
       new Map(readdirSync(dir).map((name) => [name, new Uint8Array(readFileSync(join(dir, name)))])),
@@ -67,6 +77,8 @@ describe("the portable core", () => {
       expect(bytes.byteLength).toBe(planned.modelBytes);
       expect(Buffer.from(bytes).equals(Buffer.from(fromDisk))).toBe(true);
       expect(decodeModel(bytes).graph.initializers.length).toBe(model.graph.initializers.length);
+      const text = "The tokenizer reads the same files from memory.";
+      expect(openTokenizer(files).tokenizer.encode(text).ids).toEqual(loadTokenizer(dir).tokenizer.encode(text).ids);
     } finally {
       encoder.close();
     }

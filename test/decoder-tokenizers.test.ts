@@ -6,7 +6,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { checkTokenizerFiles, loadTokenizer } from "../src/artifact/tokenizer-files.js";
+import { checkTokenizerFiles } from "../src/artifact/tokenizer-files.js";
+import { loadTokenizer } from "../src/artifact/tokenizer-folder.js";
 import {
   QWEN_SPLIT_PATTERN,
   applyMerges,
@@ -17,6 +18,7 @@ import {
   writeQwenTokenizerFiles,
 } from "../src/fixtures/decoder-tokenizers.js";
 import { tempDir } from "./helpers/index.js";
+import { folderFiles } from "../src/common/node-files.js";
 
 const readJson = (dir: string, file: string) => JSON.parse(readFileSync(join(dir, file), "utf8")) as Record<string, any>;
 
@@ -81,7 +83,7 @@ describe("Qwen tokenizer fixture (Qwen3-Embedding-0.6B layout)", () => {
       appendedTokenIds: [qwen.endOfTextTokenId],
     });
     // An export checks the model's vocab_size against the highest id: vocabSize covers it.
-    expect(checkTokenizerFiles(qwenDir)!.id).toBe(qwen.vocabSize - 1);
+    expect(checkTokenizerFiles(folderFiles(qwenDir))!.id).toBe(qwen.vocabSize - 1);
   });
 
   it("encodes as byte-level BPE over Qwen's split, <|endoftext|> last", () => {
@@ -150,7 +152,7 @@ describe("Gemma tokenizer fixture (EmbeddingGemma-300m layout)", () => {
       pad_token: "<pad>",
       padding_side: "right",
     });
-    expect(checkTokenizerFiles(gemmaDir)!.id).toBe(gemma.vocabSize - 1);
+    expect(checkTokenizerFiles(folderFiles(gemmaDir))!.id).toBe(gemma.vocabSize - 1);
   });
 
   it("wraps a text in <bos> … <eos>; an emoji falls back to its UTF-8 bytes", () => {

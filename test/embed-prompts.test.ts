@@ -14,7 +14,7 @@ import { syntheticBert } from "../src/fixtures/bert.js";
 import { QWEN3_EMBEDDING_PROMPTS, writeQwenTokenizerFiles, writeSentenceTransformersPrompts } from "../src/fixtures/decoder-tokenizers.js";
 import { readOnnxMetadata } from "../src/ort/onnx-metadata.js";
 import { Embedder, EmbedderError } from "../src/runtime/embedder.js";
-import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
+import { loadTokenizer } from "../src/artifact/tokenizer-folder.js";
 import { modelFolder, runCli, tempDir } from "./helpers/index.js";
 import { folderFiles } from "../src/common/node-files.js";
 

@@ -8,7 +8,7 @@ import { ExportError } from "../src/common/errors.js";
 import { silentLogger } from "../src/common/log.js";
 import type { Quantizer } from "../src/export/quantized-export.js";
 import { EmbeddingService } from "../src/export/service.js";
-import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
+import { loadTokenizer } from "../src/artifact/tokenizer-folder.js";
 import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { buildEncoderGraph } from "../src/heads/graph.js";
 import { syntheticBert } from "../src/fixtures/bert.js";

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BUNDLED_TOKENIZER } from "../src/fixtures/model-folder.js";
-import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
+import { loadTokenizer } from "../src/artifact/tokenizer-folder.js";
 import { QuantizationInputError, builtinCalibrationTexts, heldOutTexts, readTextFile } from "../src/quant/corpus.js";
 import { calibrationTextsFor, resolveQuantizationOptions } from "../src/quant/options.js";
 import { UsageError } from "../src/common/usage.js";

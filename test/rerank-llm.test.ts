@@ -19,7 +19,7 @@ import {
   type RerankTemplate,
   parseRerankTemplate,
 } from "../src/artifact/rerank-template.js";
-import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
+import { loadTokenizer } from "../src/artifact/tokenizer-folder.js";
 import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { relativeMaxError } from "../src/export/verify.js";

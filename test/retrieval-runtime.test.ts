@@ -12,7 +12,7 @@ import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import { writeBgeM3Folder, writeColbertFolder, writeSpladeFolder } from "../src/fixtures/retrieval.js";
 import { referenceOutputs } from "../src/heads/graph.js";
 import { detectTask, headsFor } from "../src/heads/tasks.js";
-import { loadTokenizer } from "../src/artifact/tokenizer-files.js";
+import { loadTokenizer } from "../src/artifact/tokenizer-folder.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { silentLogger } from "../src/common/log.js";
 import { relativeMaxError } from "../src/export/verify.js";

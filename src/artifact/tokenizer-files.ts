@@ -1,10 +1,8 @@
-// Tokenizer assets: which files travel with an exported model, and loading the tokenizer.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+// Tokenizer assets: which files travel with an exported model, and loading the tokenizer from a
+// model folder's files (ModelFiles; a folder on disk: src/artifact/tokenizer-folder.ts).
 import { Tokenizer } from "@huggingface/tokenizers";
-import { copyFileAtomic } from "../common/atomic.js";
 import { ExportError } from "../common/errors.js";
-import { FileKindError, readRegularText } from "../common/regular-file.js";
+import { FileKindError, type ModelFiles } from "../common/files.js";
 
 /** The fast-tokenizer file: the one tokenizer file an export and the runtimes cannot do without. */
 export const TOKENIZER_JSON = "tokenizer.json";
@@ -43,9 +41,9 @@ export interface HighestToken {
  * Loads tokenizer.json (+ tokenizer_config.json) from a model folder; `has` says which files
  * count as present (a runtime passes its export manifest's list).
  */
-export function loadTokenizer(dir: string, has?: (file: string) => boolean): LoadedTokenizer {
-  const { json, config, jsonPath } = readTokenizerFiles(dir, has);
-  const templated = withConfigTemplate(json, config, dir);
+export function openTokenizer(files: ModelFiles, has?: (file: string) => boolean): LoadedTokenizer {
+  const { json, config, jsonPath } = readTokenizerFiles(files, has);
+  const templated = withConfigTemplate(json, config, files);
   try {
     return { tokenizer: new Tokenizer(templated, config), config, highest: highestTokenId(json, jsonPath) };
   } catch (error) {
@@ -57,21 +55,21 @@ export function loadTokenizer(dir: string, has?: (file: string) => boolean): Loa
  * Checks that a model folder's tokenizer.json (+ tokenizer_config.json) exist and parse (cheaper
  * than loading the tokenizer); returns the highest token id it can produce.
  */
-export function checkTokenizerFiles(dir: string): HighestToken | undefined {
-  const { json, jsonPath } = readTokenizerFiles(dir);
+export function checkTokenizerFiles(files: ModelFiles): HighestToken | undefined {
+  const { json, jsonPath } = readTokenizerFiles(files);
   return highestTokenId(json, jsonPath);
 }
 
 function readTokenizerFiles(
-  dir: string,
-  has: (file: string) => boolean = (file) => existsSync(join(dir, file)),
+  files: ModelFiles,
+  has: (file: string) => boolean = (file) => files.has(file),
 ): { json: Record<string, unknown>; config: Record<string, unknown>; jsonPath: string } {
-  const jsonPath = join(dir, TOKENIZER_JSON);
-  if (!existsSync(jsonPath)) {
-    throw new ExportError(`${dir} has no tokenizer.json: export needs the fast-tokenizer file of the model's repository`);
+  const jsonPath = files.path(TOKENIZER_JSON);
+  if (!files.has(TOKENIZER_JSON)) {
+    throw new ExportError(`${files.label} has no tokenizer.json: export needs the fast-tokenizer file of the model's repository`);
   }
-  const config = (has("tokenizer_config.json") ? readJson(join(dir, "tokenizer_config.json"), true) : undefined) ?? {};
-  return { json: readJson(jsonPath, false)!, config, jsonPath };
+  const config = (has("tokenizer_config.json") ? readJson(files, "tokenizer_config.json", true) : undefined) ?? {};
+  return { json: readJson(files, TOKENIZER_JSON, false)!, config, jsonPath };
 }
 
 /**
@@ -91,7 +89,11 @@ export function configTokenName(value: unknown): string | undefined {
 }
 
 /** tokenizer.json with the post-processor transformers builds for it from tokenizer_config.json (see TEMPLATE_FROM_CONFIG). */
-export function withConfigTemplate(json: Record<string, unknown>, config: Record<string, unknown>, dir: string): Record<string, unknown> {
+export function withConfigTemplate(
+  json: Record<string, unknown>,
+  config: Record<string, unknown>,
+  files: ModelFiles,
+): Record<string, unknown> {
   const tokenizerClass = String(config.tokenizer_class ?? "").replace(/Fast$/, "");
   if (!TEMPLATE_FROM_CONFIG.has(tokenizerClass)) return json;
   const idOf = (token: string) => {
@@ -107,7 +109,7 @@ export function withConfigTemplate(json: Record<string, unknown>, config: Record
     const id = token === undefined ? undefined : idOf(token);
     if (token === undefined || id === undefined) {
       throw new ExportError(
-        `${join(dir, "tokenizer_config.json")} sets ${flag} but its ${field} ${token === undefined ? "is not set" : `"${token}" is not in tokenizer.json`}; fix the file`,
+        `${files.path("tokenizer_config.json")} sets ${flag} but its ${field} ${token === undefined ? "is not set" : `"${token}" is not in tokenizer.json`}; fix the file`,
       );
     }
     return [{ token, id }];
@@ -157,18 +159,12 @@ function highestTokenId(json: Record<string, unknown>, jsonPath: string): Highes
   return best && { ...best, file: jsonPath };
 }
 
-/** Copies the tokenizer files present in `fromDir` into `toDir`; returns their names. */
-export function copyTokenizerFiles(fromDir: string, toDir: string): string[] {
-  const present = TOKENIZER_FILES.filter((file) => existsSync(join(fromDir, file)));
-  for (const file of present) copyFileAtomic(join(fromDir, file), join(toDir, file));
-  return present;
-}
-
-function readJson(path: string, optional: boolean): Record<string, unknown> | undefined {
-  if (optional && !existsSync(path)) return undefined;
+function readJson(files: ModelFiles, name: string, optional: boolean): Record<string, unknown> | undefined {
+  if (optional && !files.has(name)) return undefined;
+  const path = files.path(name);
   let text: string;
   try {
-    text = readRegularText(path, MAX_TOKENIZER_FILE_BYTES);
+    text = new TextDecoder().decode(files.read(name, MAX_TOKENIZER_FILE_BYTES));
   } catch (error) {
     if (error instanceof FileKindError) throw new ExportError(`${error.message}; replace it with the model's real file`);
     throw error;

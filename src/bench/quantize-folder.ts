@@ -2,7 +2,7 @@
 // export (benches and tests compare settings on one FP32 file without re-exporting it).
 import { loadEncoder } from "../arch/encoder-folder.js";
 import type { GraphVariant } from "../arch/graph-variant.js";
-import { loadTokenizer } from "../artifact/tokenizer-files.js";
+import { loadTokenizer } from "../artifact/tokenizer-folder.js";
 import { type Logger, silentLogger } from "../common/log.js";
 import type { Model } from "../graph/ir.js";
 import { ENCODER_OUTPUTS_JUDGING } from "../heads/encoder-outputs.js";

@@ -1,11 +1,11 @@
 // The Node implementations of src/common/files.ts: a model folder on disk, a file's byte ranges
 // and a file handle as a ByteSink. Reads go through src/common/regular-file.ts, so a FIFO, a
 // device or a folder where a file is expected is refused before any byte is read.
-import { closeSync, existsSync, fstatSync, readSync } from "node:fs";
+import { closeSync, existsSync, readSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { ByteSink, ModelFiles, OpenFile } from "./files.js";
-import { openRegularFile, readRegularFile } from "./regular-file.js";
+import { openRegularFileStats, readRegularFile } from "./regular-file.js";
 
 /** readSync reads at most 2 GiB per call; larger ranges are read in chunks. */
 const MAX_READ_CHUNK = 1 << 30;
@@ -24,11 +24,11 @@ function readFullyAt(fd: number, target: Uint8Array, position: number, label: st
 
 /** The regular file `path` opened for ranged reads (refused, unread, when it is not one). */
 export function openNodeFile(path: string): OpenFile {
-  const fd = openRegularFile(path);
+  const { fd, stats } = openRegularFileStats(path);
   let open = true;
   return {
     label: path,
-    size: fstatSync(fd).size,
+    size: stats.size,
     readInto: (target, position) => {
       if (!open) throw new Error(`${path} was closed; open it again to read it`);
       readFullyAt(fd, target, position, path);

@@ -37,9 +37,14 @@ export function regularFileStats(path: string): Stats {
  * waited on. The caller closes it.
  */
 export function openRegularFile(path: string): number {
+  return openRegularFileStats(path).fd;
+}
+
+/** openRegularFile, with the stats it checked (the size the file has when opened). */
+export function openRegularFileStats(path: string): { fd: number; stats: Stats } {
   const fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   const stats = fstatSync(fd);
-  if (stats.isFile()) return fd;
+  if (stats.isFile()) return { fd, stats };
   closeSync(fd);
   throw notRegular(path, stats);
 }

@@ -33,14 +33,8 @@ import { writeLayoutFiles } from "./layout-files.js";
 import { exportFloat16 } from "./float16-export.js";
 import { resolveSentencePooling, writeSentenceFiles } from "./sentence-files.js";
 import { VECTOR_REPORT_FILE, type VectorTexts, calibrateVectorRanges, reportVectorAgreement } from "./vector-export.js";
-import {
-  type HighestToken,
-  type LoadedTokenizer,
-  TOKENIZER_JSON,
-  checkTokenizerFiles,
-  copyTokenizerFiles,
-  loadTokenizer,
-} from "../artifact/tokenizer-files.js";
+import { type HighestToken, type LoadedTokenizer, TOKENIZER_JSON, checkTokenizerFiles } from "../artifact/tokenizer-files.js";
+import { copyTokenizerFiles, loadTokenizer } from "../artifact/tokenizer-folder.js";
 import { PACKAGE_VERSION } from "./version.js";
 import { checkVocabulary } from "./vocabulary.js";
 import { ExportWorkspace } from "./workspace.js";
@@ -49,6 +43,7 @@ import { checkExportLoads } from "./load-check.js";
 import { judgeModelFiles } from "../quant/quantize.js";
 import type { EncoderConfig } from "../arch/architecture.js";
 import { type ExportOptions, type ExportPlan, resolveExportPlan } from "./plan.js";
+import { folderFiles } from "../common/node-files.js";
 
 export type { ExportOptions } from "./plan.js";
 
@@ -458,7 +453,7 @@ export class EmbeddingService {
   /** The tokenizer's folder once its tokenizer.json is known to parse (cheaper than loading it). */
   private async checkedTokenizer(onProgress: ProgressCallback): Promise<{ dir: string; highest: HighestToken | undefined }> {
     const dir = await this.tokenizerDir(onProgress);
-    return { dir, highest: checkTokenizerFiles(dir) };
+    return { dir, highest: checkTokenizerFiles(folderFiles(dir)) };
   }
 
   /** Resolved once: the first call's onProgress sees the downloads. */

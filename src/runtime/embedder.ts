@@ -15,7 +15,8 @@ import { POOLING_MODES, type PoolingMode, readSentencePipeline } from "../arch/s
 import { type ModelPrompts, PromptError, type PromptRequest, promptsOf, resolvePrompt } from "../arch/prompts.js";
 import type { ExportFolder } from "../artifact/layout.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
-import { TOKENIZER_JSON, configTokenName, loadTokenizer } from "../artifact/tokenizer-files.js";
+import { TOKENIZER_JSON, configTokenName } from "../artifact/tokenizer-files.js";
+import { loadTokenizer } from "../artifact/tokenizer-folder.js";
 import { describe, errorMessage, kindOf } from "../common/messages.js";
 import { type ProgressCallback, startTask } from "../common/progress.js";
 import { type PaddingSide, batchByLength, padBatch } from "../quant/tokenize.js";

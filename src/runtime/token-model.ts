@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { basename } from "node:path";
 import type { Tokenizer } from "@huggingface/tokenizers";
 import type { TokenBatch } from "../arch/architecture.js";
-import { loadTokenizer } from "../artifact/tokenizer-files.js";
+import { loadTokenizer } from "../artifact/tokenizer-folder.js";
 import { batchFeeds } from "../ort/feeds.js";
 import type { ModelSession } from "../ort/model-session.js";
 import { loadExportFolder } from "./export-folder.js";
