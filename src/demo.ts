@@ -5,23 +5,20 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EmbeddingService } from "./export/service.js";
-import { syntheticBert } from "./fixtures/bert.js";
-import { BUNDLED_VOCAB_SIZE, writeModelFolder } from "./fixtures/model-folder.js";
+import { DEMO_MODEL_NAME, DEMO_MODEL_SHAPE, demoModel } from "./fixtures/demo-model.js";
+import { writeModelFolder } from "./fixtures/model-folder.js";
 import { REPORT_FILE, type QuantizationReport } from "./quant/report.js";
 import { Embedder } from "./runtime/embedder.js";
 import { errorMessage } from "./common/messages.js";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const SOURCE = join(ROOT, ".cache", "demo", "jazzmine-demo-bert");
-const OUTPUT = join(ROOT, "models", "jazzmine-demo-bert");
+const SOURCE = join(ROOT, ".cache", "demo", DEMO_MODEL_NAME);
+const OUTPUT = join(ROOT, "models", DEMO_MODEL_NAME);
 
 function ensureDemoModel(): string {
   if (!existsSync(join(SOURCE, "model.safetensors"))) {
-    process.stderr.write(`generating the demo model in ${relative(ROOT, SOURCE)} (4 layers, hidden 256, random weights)...\n`);
-    writeModelFolder(
-      SOURCE,
-      syntheticBert({ layers: 4, hidden: 256, heads: 4, intermediate: 1024, vocab: BUNDLED_VOCAB_SIZE, maxPositions: 512, seed: 2024 }),
-    );
+    process.stderr.write(`generating the demo model in ${relative(ROOT, SOURCE)} (${DEMO_MODEL_SHAPE})...\n`);
+    writeModelFolder(SOURCE, demoModel());
   }
   return SOURCE;
 }

@@ -11,7 +11,7 @@ import { type TaskSpec, headsFor } from "../heads/tasks.js";
 import { architectureFor } from "../arch/registry.js";
 import { WeightError } from "../checkpoint/weights.js";
 import { folderFiles } from "../common/node-files.js";
-import { forkWorker } from "../ort/isolated-session.js";
+import { forkWorker, sessionIsolation } from "../ort/isolated-session.js";
 import type { ReferenceReply, ReferenceRequest } from "./reference-worker.js";
 
 /** The reference outputs of some batches, being computed (see startReference). */
@@ -42,7 +42,8 @@ export function startReference(encoder: LoadedEncoder, batches: TokenBatch[], ta
     const heads = headsFor(encoder, task);
     return batches.map((batch) => referenceOutputs(encoder, heads, batch));
   };
-  if (!(inChild ?? (parameterCount(encoder) >= REFERENCE_PROCESS_MIN_PARAMETERS && reloadsAsIs(encoder)))) {
+  const forks = sessionIsolation().forksReference && parameterCount(encoder) >= REFERENCE_PROCESS_MIN_PARAMETERS && reloadsAsIs(encoder);
+  if (!(inChild ?? forks)) {
     let computed: Promise<HeadArrays[]> | undefined;
     return { batches, outputs: () => (computed ??= attempt(compute)), cancel: () => {} };
   }

@@ -3,22 +3,12 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { onAbort } from "../common/abort.js";
 import { saysOutOfMemory } from "../common/errors.js";
 import type { ObserveSpec, TensorStatistics } from "../observers/tensor-stats.js";
 import type { FeedTensor, OutputTensor, SessionSettings, TokenPooling, WorkerReply, WorkerRequest } from "./protocol.js";
+import { DEFAULT_TIMEOUT_MS, RequestingSession } from "./requesting-session.js";
 
-export class SessionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "SessionError";
-  }
-}
-
-/** A request before the session numbers it. */
-type RequestBody = WorkerRequest extends infer R ? (R extends unknown ? Omit<R, "id"> : never) : never;
-
-const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+export { SessionError } from "./requesting-session.js";
 
 /**
  * glibc malloc settings for the worker (appended to the caller's GLIBC_TUNABLES, which win):
@@ -87,63 +77,62 @@ export function forkWorker(moduleUrl: string | undefined, name: string, stderr: 
   });
 }
 
-export class IsolatedSession {
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
-  private exitReason: string | undefined;
-  /** Tail of the worker's stderr, quoted when it dies. */
-  private stderrTail = "";
-  inputNames: string[] = [];
-  outputNames: string[] = [];
-
+/** An onnxruntime session isolated from the caller as the current SessionIsolation does it. */
+export interface IsolatedSession {
+  inputNames: string[];
+  outputNames: string[];
   /** The model loaded last (named in error messages). */
-  modelPath = "(no model loaded yet)";
+  modelPath: string;
+  /** The worker's process id, for a child process (tests use it to simulate a native crash). */
+  readonly pid?: number | undefined;
+  load(modelPath: string, settings?: SessionSettings): Promise<void>;
+  /** The named outputs (default all); with `pool`, each token-vector output pooled per row where onnxruntime runs. */
+  run(feeds: Record<string, FeedTensor>, outputNames?: string[], pool?: TokenPooling): Promise<Record<string, OutputTensor>>;
+  observe(feeds: Record<string, FeedTensor>, spec: ObserveSpec): Promise<void>;
+  collectStatistics(keep?: boolean): Promise<Record<string, TensorStatistics>>;
+  close(): void;
+}
 
-  private constructor(
-    private readonly child: ChildProcess,
-    private readonly timeoutMs: number,
-  ) {
-    child.on("message", (reply: WorkerReply) => {
-      const waiter = this.pending.get(reply.id);
-      this.pending.delete(reply.id);
-      waiter?.resolve(reply);
-    });
-    child.stderr?.on("data", (chunk: Buffer) => {
-      this.stderrTail = (this.stderrTail + chunk.toString()).slice(-1000);
-    });
-    child.on("exit", (code, signal) => {
-      const said = this.stderrTail.trim().split("\n").pop();
-      // SIGTRAP is how V8 and the allocator stop a process whose allocation failed; bad_alloc and the like say it outright.
-      const memory = signal === "SIGTRAP" || saysOutOfMemory(this.stderrTail);
-      this.exitReason =
-        (memory
-          ? `onnxruntime ran out of memory (${signal ?? `exit code ${code}`})`
-          : signal
-            ? `onnxruntime crashed (${signal})`
-            : `the onnxruntime worker exited (code ${code})`) + (said ? ` [${said}]` : "");
-      for (const waiter of this.pending.values()) waiter.reject(new SessionError(`${this.exitReason} while working on ${this.modelPath}`));
-      this.pending.clear();
-    });
-    child.on("error", (error) => {
-      this.exitReason = `the onnxruntime worker failed: ${error.message}`;
-    });
-  }
+/**
+ * How onnxruntime sessions are kept apart from the exporting code: a child process in Node (a
+ * native crash or out-of-memory is an error, not the end of the caller), a Web Worker in a
+ * browser, the caller's own thread where neither exists.
+ */
+export interface SessionIsolation {
+  readonly name: "child-process" | "web-worker" | "in-process";
+  start(timeoutMs: number): IsolatedSession;
+  /** Whether the reference forward of a large model may run in a child process (reference-worker.ts). */
+  readonly forksReference: boolean;
+}
 
+export const childProcessIsolation: SessionIsolation = {
+  name: "child-process",
+  start: (timeoutMs) => ChildProcessSession.start(timeoutMs),
+  forksReference: true,
+};
+
+let isolation = childProcessIsolation;
+
+/** Every session started from now on is isolated as `next` says (a browser build sets its own). */
+export function setSessionIsolation(next: SessionIsolation): void {
+  isolation = next;
+}
+
+export function sessionIsolation(): SessionIsolation {
+  return isolation;
+}
+
+export const IsolatedSession = {
   /**
    * Starts a worker now (node + onnxruntime boot in the background) so that a later `load`
    * only pays for the model itself.
    */
-  static start(timeoutMs = DEFAULT_TIMEOUT_MS): IsolatedSession {
-    const child = forkWorker(import.meta.url, "session-worker", "pipe");
-    const session = new IsolatedSession(child, timeoutMs);
-    // An interrupted export stops its workers: their pending requests fail, and the export unwinds.
-    const unsubscribe = onAbort(() => session.close());
-    child.once("exit", unsubscribe);
-    return session;
-  }
+  start(timeoutMs = DEFAULT_TIMEOUT_MS): IsolatedSession {
+    return isolation.start(timeoutMs);
+  },
 
   /** Starts a worker and loads `modelPath` in it. */
-  static async open(modelPath: string, settings: SessionSettings = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<IsolatedSession> {
+  async open(modelPath: string, settings: SessionSettings = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<IsolatedSession> {
     const session = IsolatedSession.start(timeoutMs);
     try {
       await session.load(modelPath, settings);
@@ -152,64 +141,54 @@ export class IsolatedSession {
       session.close();
       throw error;
     }
+  },
+};
+
+/** onnxruntime-node in a child process (session-worker.ts). */
+class ChildProcessSession extends RequestingSession implements IsolatedSession {
+  /** Tail of the worker's stderr, quoted when it dies. */
+  private stderrTail = "";
+
+  private constructor(
+    private readonly child: ChildProcess,
+    timeoutMs: number,
+  ) {
+    super(timeoutMs);
+    child.on("message", (reply: WorkerReply) => this.deliver(reply));
+    child.stderr?.on("data", (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString()).slice(-1000);
+    });
+    child.on("exit", (code, signal) => {
+      const said = this.stderrTail.trim().split("\n").pop();
+      // SIGTRAP is how V8 and the allocator stop a process whose allocation failed; bad_alloc and the like say it outright.
+      const memory = signal === "SIGTRAP" || saysOutOfMemory(this.stderrTail);
+      this.died(
+        (memory
+          ? `onnxruntime ran out of memory (${signal ?? `exit code ${code}`})`
+          : signal
+            ? `onnxruntime crashed (${signal})`
+            : `the onnxruntime worker exited (code ${code})`) + (said ? ` [${said}]` : ""),
+      );
+    });
+    child.on("error", (error) => {
+      this.exitReason = `the onnxruntime worker failed: ${error.message}`;
+    });
   }
 
-  /** Creates the session for `modelPath` in the worker (replacing any previous one). */
-  async load(modelPath: string, settings: SessionSettings = {}): Promise<void> {
-    this.modelPath = modelPath;
-    const reply = await this.request({ kind: "load", modelPath, settings });
-    this.inputNames = reply.inputNames ?? [];
-    this.outputNames = reply.outputNames ?? [];
+  static start(timeoutMs: number): ChildProcessSession {
+    return new ChildProcessSession(forkWorker(import.meta.url, "session-worker", "pipe"), timeoutMs);
   }
 
-  /** The named outputs (default all); with `pool`, each token-vector output pooled per row in the worker. */
-  async run(feeds: Record<string, FeedTensor>, outputNames?: string[], pool?: TokenPooling): Promise<Record<string, OutputTensor>> {
-    const reply = await this.request({ kind: "run", feeds, ...(outputNames ? { outputNames } : {}), ...(pool ? { pool } : {}) });
-    return (reply.ok && reply.outputs) || {};
-  }
-
-  /** The worker's process id (tests use it to simulate a native crash). */
   get pid(): number | undefined {
     return this.child.pid;
   }
 
-  /** Runs a batch and folds `spec`'s outputs into observers held in the worker. */
-  async observe(feeds: Record<string, FeedTensor>, spec: ObserveSpec): Promise<void> {
-    await this.request({ kind: "observe", feeds, spec });
-  }
-
-  /** The worker's observer states since the last reset; `keep` lets them go on accumulating. */
-  async collectStatistics(keep = false): Promise<Record<string, TensorStatistics>> {
-    const reply = await this.request({ kind: "collect", keep });
-    return reply.statistics ?? {};
+  protected send(request: WorkerRequest): void {
+    this.child.send(request);
   }
 
   close(): void {
     if (this.child.connected) this.child.disconnect();
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill();
-  }
-
-  private request(body: RequestBody): Promise<WorkerReply & { ok: true }> {
-    if (this.exitReason) return Promise.reject(new SessionError(`${this.exitReason}; cannot use ${this.modelPath}`));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        this.close();
-        reject(new SessionError(`onnxruntime did not answer within ${this.timeoutMs / 1000} s on ${this.modelPath}`));
-      }, this.timeoutMs);
-      this.pending.set(id, {
-        resolve: (reply) => {
-          clearTimeout(timer);
-          if (reply.ok) resolve(reply);
-          else reject(new SessionError(`onnxruntime failed on ${this.modelPath}: ${reply.error}`));
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      });
-      this.child.send({ ...body, id } as WorkerRequest);
-    });
   }
 }

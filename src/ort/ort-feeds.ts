@@ -4,9 +4,10 @@ import * as ort from "onnxruntime-node";
 import type { TokenBatch } from "../arch/architecture.js";
 import { batchFeeds } from "./feeds.js";
 import type { FeedTensor } from "./protocol.js";
+import { ortTensorOf } from "./session-core.js";
 
 export function ortTensor(feed: FeedTensor): ort.Tensor {
-  return feed.type === "int64" ? new ort.Tensor("int64", feed.data, feed.dims) : new ort.Tensor("float32", feed.data, feed.dims);
+  return ortTensorOf(ort, feed) as ort.Tensor;
 }
 
 /** The graph inputs of `batch` that a session with `inputNames` takes. */

@@ -28,7 +28,8 @@ export interface SessionSettings {
 }
 
 export type WorkerRequest =
-  | { id: number; kind: "load"; modelPath: string; settings: SessionSettings }
+  /** `modelBytes`: the file's contents, for a worker that cannot read the caller's files (a Web Worker). */
+  | { id: number; kind: "load"; modelPath: string; settings: SessionSettings; modelBytes?: Uint8Array }
   | { id: number; kind: "run"; feeds: Record<string, FeedTensor>; outputNames?: string[]; pool?: TokenPooling }
   /** Runs a batch and folds the named outputs into calibration observers kept in the worker. */
   | { id: number; kind: "observe"; feeds: Record<string, FeedTensor>; spec: ObserveSpec }
