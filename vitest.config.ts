@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -6,5 +7,11 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // Two files at a time even on two cores (vitest's default there is one): a test spends much of
+    // its time waiting on the processes it starts (onnxruntime workers, the CLI, npm).
+    maxWorkers: Math.max(2, availableParallelism() - 1),
+    // The CLI and the worker entry points bundled once per run; forks of the workers use them.
+    globalSetup: ["test/helpers/compiled-build.ts"],
+    setupFiles: ["test/helpers/compiled-workers.ts"],
   },
 });

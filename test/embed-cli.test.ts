@@ -12,7 +12,7 @@ import { EmbeddingService } from "../src/export/service.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import { Embedder } from "../src/runtime/embedder.js";
-import { ROOT, cliProcess } from "./helpers/cli-process.js";
+import { ROOT, cliCommand, cliProcess } from "./helpers/cli-process.js";
 import { modelFolder, runCli, tempDir } from "./helpers/index.js";
 
 const HIDDEN = 32;
@@ -70,7 +70,7 @@ describe("onnxruntime runs in a child process of the CLI", () => {
   it("`embed … | head` ends quietly: no EPIPE trace, the command's own exit code", async () => {
     const file = join(tempDir(), "many.txt");
     writeFileSync(file, `${Array.from({ length: 600 }, (_, i) => `text number ${i}`).join("\n")}\n`); // ~250 KB of JSON: more than a pipe holds
-    const script = `node --import tsx src/cli/cli.ts embed '${dir}' --input '${file}' -q | head -c 100; echo " embed exit \${PIPESTATUS[0]}" >&2`;
+    const script = `${cliCommand()} embed '${dir}' --input '${file}' -q | head -c 100; echo " embed exit \${PIPESTATUS[0]}" >&2`;
     const run = spawnSync("bash", ["-c", script], { cwd: ROOT, env, encoding: "utf8" });
     expect(run.stdout).toHaveLength(100);
     expect(run.stdout.startsWith("[[")).toBe(true);

@@ -15,7 +15,7 @@ import { BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import type { ProgressEvent } from "../src/common/progress.js";
 import { Reporter } from "../src/export/progress.js";
 import { Embedder } from "../src/runtime/embedder.js";
-import { ROOT } from "./helpers/cli-process.js";
+import { ROOT, cliArgs } from "./helpers/cli-process.js";
 import { modelFolder, runCli, tempDir } from "./helpers/index.js";
 
 const HIDDEN = 32;
@@ -304,7 +304,7 @@ interface Watched {
 /** Runs the CLI in a child process with a watchdog that kills the tree above `capBytes` (or once `killWhen` says so). */
 function watchedCli(args: string[], options: { capBytes: number; killWhen?: () => boolean }): Promise<Watched> {
   return new Promise((resolve) => {
-    const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "src/cli/cli.ts", ...args], {
+    const child: ChildProcess = spawn(process.execPath, [...cliArgs(), ...args], {
       cwd: ROOT,
       env,
       stdio: ["ignore", "ignore", "pipe"],

@@ -12,7 +12,7 @@ import { failureNoVariantFixes } from "../src/export/failures.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { writePylateFolder, writeSpladeFolder } from "../src/fixtures/retrieval.js";
 import { IsolatedSession, SessionError } from "../src/ort/isolated-session.js";
-import { ROOT } from "./helpers/cli-process.js";
+import { ROOT, cliCommand } from "./helpers/cli-process.js";
 import { recordingLogger, runCli, tempDir } from "./helpers/index.js";
 
 describe("out of memory", () => {
@@ -48,7 +48,7 @@ describe("out of memory", () => {
 
 describe("output and paths", () => {
   it("stdout on a full device: one line and exit 1, no stack trace", () => {
-    const run = spawnSync("bash", ["-c", "node --import tsx src/cli/cli.ts embed --help > /dev/full"], { cwd: ROOT, encoding: "utf8" });
+    const run = spawnSync("bash", ["-c", `${cliCommand()} embed --help > /dev/full`], { cwd: ROOT, encoding: "utf8" });
     expect(run.status).toBe(EXIT_FAILURE);
     expect(run.stderr).toBe(
       "jazzmine-embed: error: cannot write the results to stdout: no space left on the device; free some space or choose a folder on another disk\n",

@@ -1,7 +1,9 @@
 // Where the worker scripts are looked for, and what a missing one says (a bundle without them).
+import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { expect, test } from "vitest";
 import { WorkerScriptError, childModuleEntry, forkWorker } from "../src/ort/isolated-session.js";
+import type { WorkerReply } from "../src/ort/protocol.js";
 
 test("a worker is the sibling of the forking module: built JS as is, TypeScript sources through tsx", () => {
   expect(childModuleEntry("file:///app/dist/ort/isolated-session.js", "session-worker")).toEqual({
@@ -26,4 +28,20 @@ test("a missing worker script is a WorkerScriptError naming the file, before any
   const fork = () => forkWorker("file:///nowhere/bundle/app.js", "session-worker", "pipe");
   expect(fork).toThrow(WorkerScriptError);
   expect(fork).toThrow(/the worker script \/nowhere\/bundle\/session-worker\.js is missing/);
+});
+
+test("the session worker runs from its TypeScript source under tsx, as childModuleEntry starts it there", async () => {
+  // The suite's forks run the workers bundled once per run (test/helpers/compiled-workers.ts); this one does not.
+  const entry = childModuleEntry(new URL("../src/ort/isolated-session.ts", import.meta.url).href, "session-worker");
+  const child = spawn(process.execPath, [...entry.execArgv, entry.path], {
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+    serialization: "advanced",
+  });
+  try {
+    const reply = new Promise<WorkerReply>((resolve) => child.once("message", resolve));
+    child.send({ id: 1, kind: "collect" });
+    expect(await reply).toMatchObject({ id: 1, ok: true });
+  } finally {
+    child.kill();
+  }
 });

@@ -1,8 +1,10 @@
 // The CLI as users run it: a real process (exit codes and signals as a shell sees them).
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { inject } from "vitest";
+import { ROOT } from "./compiled-entries.js";
 
-export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export { ROOT };
 
 export interface ProcessRun {
   code: number | null;
@@ -19,10 +21,25 @@ export interface CliProcessOptions {
   started?: (child: ChildProcessWithoutNullStreams) => void;
 }
 
-/** Runs `jazzmine-embed <args>` from the sources in a child process. */
+/**
+ * `node` arguments that run `jazzmine-embed` as built from the sources (test/helpers/compiled-build.ts
+ * bundles it once per run, as dist/ holds it); `nodeArgs` come first, with tsx when one is a
+ * TypeScript preload.
+ */
+export function cliArgs(nodeArgs: string[] = []): string[] {
+  const loader = nodeArgs.some((arg) => arg.endsWith(".ts")) ? ["--import", "tsx"] : [];
+  return [...loader, ...nodeArgs, join(inject("compiledBuild"), "cli.js")];
+}
+
+/** The same as a shell command line (`node '…/cli.js'`), for pipelines. */
+export function cliCommand(): string {
+  return ["node", ...cliArgs()].map((arg) => `'${arg}'`).join(" ");
+}
+
+/** Runs `jazzmine-embed <args>` in a child process. */
 export function cliProcess(args: string[], options: CliProcessOptions = {}): Promise<ProcessRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", ...(options.nodeArgs ?? []), "src/cli/cli.ts", ...args], {
+    const child = spawn(process.execPath, [...cliArgs(options.nodeArgs), ...args], {
       cwd: ROOT,
       env: options.env ?? process.env,
       stdio: ["pipe", "pipe", "pipe"],
