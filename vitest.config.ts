@@ -1,4 +1,5 @@
 import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -13,5 +14,7 @@ export default defineConfig({
     // The CLI and the worker entry points bundled once per run; forks of the workers use them.
     globalSetup: ["test/helpers/compiled-build.ts"],
     setupFiles: ["test/helpers/compiled-workers.ts"],
+    // Loads remember verified file hashes (src/artifact/verified-files.ts): the suite's memo stays in the repo's cache, not the user's.
+    env: { JAZZMINE_CACHE_DIR: resolve(".cache/test-memo") },
   },
 });
