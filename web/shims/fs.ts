@@ -8,6 +8,15 @@ interface FileEntry {
   data: Uint8Array;
   size: number;
   mtimeMs: number;
+  /** Fixed for the file's life (renames keep it), as an inode. */
+  ino: number;
+  /** Bumped by every change: stands for the nanosecond change time the verified-files memo compares. */
+  changes: number;
+}
+
+let nextIno = 1;
+function newEntry(data: Uint8Array, size: number): FileEntry {
+  return { data, size, mtimeMs: Date.now(), ino: nextIno++, changes: 0 };
 }
 
 const files = new Map<string, FileEntry>();
@@ -30,9 +39,16 @@ export class Stats {
     private readonly folder: boolean,
     readonly size: number,
     readonly mtimeMs: number,
+    readonly ino = 0,
+    private readonly changes = 0,
   ) {}
   readonly dev = 1;
-  readonly ino = 0;
+  get mtimeNs(): bigint {
+    return BigInt(Math.round(this.mtimeMs)) * 1_000_000n;
+  }
+  get ctimeNs(): bigint {
+    return BigInt(this.changes);
+  }
   readonly nlink = 1;
   get mtime(): Date {
     return new Date(this.mtimeMs);
@@ -81,7 +97,7 @@ export function fileBytes(path: string): Uint8Array {
 /** Writes `bytes` as the file `path`, creating its folders (the worker's way in). */
 export function putFile(path: string, bytes: Uint8Array): void {
   mkdirSync(dirname(resolve(path)), { recursive: true });
-  files.set(resolve(path), { data: bytes, size: bytes.length, mtimeMs: Date.now() });
+  files.set(resolve(path), newEntry(bytes, bytes.length));
 }
 
 /** Writes `bytes` at `position` of the file, growing it. */
@@ -96,6 +112,7 @@ export function writeAt(path: string, bytes: Uint8Array, position: number): void
   file.data.set(bytes, position);
   file.size = Math.max(file.size, end);
   file.mtimeMs = Date.now();
+  file.changes++;
 }
 
 export function existsSync(path: string): boolean {
@@ -107,12 +124,18 @@ export function statSync(path: string, options?: { throwIfNoEntry?: boolean }): 
   const at = resolve(path);
   if (folders.has(at)) return new Stats(true, 4096, 0);
   const file = files.get(at);
-  if (file) return new Stats(false, file.size, file.mtimeMs);
+  if (file) return new Stats(false, file.size, file.mtimeMs, file.ino, file.changes);
   if (options?.throwIfNoEntry === false) return undefined;
   throw failure("ENOENT", "stat", path);
 }
 
 export const lstatSync = statSync;
+
+/** Paths here have no links: the resolved path of an existing file or folder. */
+export function realpathSync(path: string): string {
+  if (!existsSync(path)) throw failure("ENOENT", "realpath", path);
+  return resolve(path);
+}
 
 export function statfsSync(path: string): never {
   throw failure("ENOSYS", "statfs", path);
@@ -127,7 +150,9 @@ export function symlinkSync(_target: string, path: string): never {
 }
 
 export function utimesSync(path: string, _atime: unknown, mtime: Date | number): void {
-  fileAt(path, "utime").mtimeMs = typeof mtime === "number" ? mtime * 1000 : mtime.getTime();
+  const file = fileAt(path, "utime");
+  file.mtimeMs = typeof mtime === "number" ? mtime * 1000 : mtime.getTime();
+  file.changes++;
 }
 
 export function openSync(path: string, flags: number | string = "r"): number {
@@ -145,7 +170,7 @@ export function createForWriting(path: string, exclusive: boolean): void {
   const at = resolve(path);
   if (folders.has(at)) throw failure("EISDIR", "open", path);
   if (exclusive && files.has(at)) throw failure("EEXIST", "open", path);
-  files.set(at, { data: new Uint8Array(0), size: 0, mtimeMs: Date.now() });
+  files.set(at, newEntry(new Uint8Array(0), 0));
 }
 
 function descriptorPath(fd: number): string {
