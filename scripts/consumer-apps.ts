@@ -41,6 +41,8 @@ export interface ConsumerReport {
   seconds: Record<string, number>;
 }
 
+const CORE_CHECK = `if (typeof openEncoder !== "function") throw new Error("@jazzmine/embedding/core has no openEncoder");\n`;
+
 /** The app every variant runs (no top-level await: the bundle is CommonJS): export INT8, embed two texts, print one JSON line. */
 const APP_BODY = `
 (async () => {
@@ -57,11 +59,17 @@ const APP_BODY = `
 });
 `;
 
-const ESM_APP = `import { EmbeddingService, Embedder, silentLogger } from "@jazzmine/embedding";\n${APP_BODY}`;
-const CJS_APP = `const { EmbeddingService, Embedder, silentLogger } = require("@jazzmine/embedding");\n${APP_BODY}`;
+// Each app also reaches the portable core's entry (the browser's way in), by its export path.
+const ESM_APP = `import { EmbeddingService, Embedder, silentLogger } from "@jazzmine/embedding";
+import { openEncoder } from "@jazzmine/embedding/core";
+${CORE_CHECK}${APP_BODY}`;
+const CJS_APP = `const { EmbeddingService, Embedder, silentLogger } = require("@jazzmine/embedding");
+const { openEncoder } = require("@jazzmine/embedding/core");
+${CORE_CHECK}${APP_BODY}`;
 /** TypeScript: the public types (options, results) must carry the app through `strict`. */
 const TS_APP = `import { EmbeddingService, Embedder, silentLogger, type ExportOptions } from "@jazzmine/embedding";
-
+import { openEncoder } from "@jazzmine/embedding/core";
+${CORE_CHECK}
 async function main(): Promise<void> {
   const [source, output] = process.argv.slice(2) as [string, string];
   const options: ExportOptions = { quantized: true };
