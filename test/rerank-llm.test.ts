@@ -25,6 +25,7 @@ import { EmbeddingService } from "../src/export/service.js";
 import { relativeMaxError } from "../src/export/verify.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticGemma3, syntheticQwen2, syntheticQwen3, writeDecoderFolder } from "../src/fixtures/decoders.js";
+import { writeQwenTokenizerFiles } from "../src/fixtures/decoder-tokenizers.js";
 import type { SyntheticModel } from "../src/fixtures/model-folder.js";
 import { readModel } from "../src/graph/onnx-file.js";
 import { encodeModel } from "../src/graph/onnx-writer.js";
@@ -37,18 +38,21 @@ import { padBatch } from "../src/quant/tokenize.js";
 import { Reranker } from "../src/runtime/reranker.js";
 import { runBlock } from "./helpers/architectures.js";
 import { FP32_RELATIVE_TOLERANCE, runCli, tempDir } from "./helpers/index.js";
-import { writeQwenTestTokenizer } from "./helpers/qwen-tokenizer.js";
+
+/**
+ * Qwen3-Reranker's tokenizer files (no <|endoftext|> appended, padding on the left), with only the
+ * merges that make "yes" and "no" single tokens: every text tokenizes within the tiny model's vocabulary.
+ */
+const RERANKER_TOKENIZER = { appendEndOfText: false, merges: 0 } as const;
+/** The fixture tokenizer's ids of "yes" and "no" (merged tokens right after the 256 bytes). */
+const { yesTokenId: YES, noTokenId: NO } = writeQwenTokenizerFiles(tempDir(), RERANKER_TOKENIZER);
 
 /** A folder laid out as Qwen3-Reranker-0.6B: Qwen3ForCausalLM, "model." prefix, tied embeddings, byte-level BPE tokenizer. */
 function qwen3RerankerFolder(seed: number, model: SyntheticModel = syntheticQwen3({ seed, prefix: "model." })): string {
   const dir = writeDecoderFolder(join(tempDir(), "Qwen3-Reranker"), model, undefined, { tokenizer: false });
-  writeQwenTestTokenizer(dir);
+  writeQwenTokenizerFiles(dir, RERANKER_TOKENIZER);
   return dir;
 }
-
-/** The fixture tokenizer's ids of "yes" and "no" (merged tokens after the 256 bytes). */
-const YES = 257;
-const NO = 258;
 const SPEC: CausalRerankSpec = {
   positive: { token: "yes", id: YES },
   negative: { token: "no", id: NO },
@@ -144,7 +148,7 @@ describe("the yes − no head, by hand", () => {
 
 describe("prompted pairs (PromptPairEncoder)", () => {
   const dir = tempDir();
-  writeQwenTestTokenizer(dir);
+  writeQwenTokenizerFiles(dir, RERANKER_TOKENIZER);
   const { tokenizer } = loadTokenizer(dir);
   const encode = (text: string) => tokenizer.encode(text, { add_special_tokens: false }).ids;
   const prefix = encode(QWEN3_RERANKER_TEMPLATE.prefix);
@@ -407,7 +411,7 @@ describe("Qwen3ForSequenceClassification as published", () => {
   it("exports without flags to logits [batch, num_labels], verified (both padding sides)", async () => {
     const model = syntheticQwen3({ seed: 64, prefix: "model.", scoreLabels: 1, architectures: ["Qwen3ForSequenceClassification"] });
     const dir = writeDecoderFolder(join(tempDir(), "Qwen3-seq-cls"), model, undefined, { tokenizer: false });
-    writeQwenTestTokenizer(dir);
+    writeQwenTokenizerFiles(dir, RERANKER_TOKENIZER);
     const out = join(tempDir(), "out");
     const run = await runCli(["export", dir, "-o", out, "--fp32"], { env: {} });
     expect(run.code, run.stderr).toBe(0);
