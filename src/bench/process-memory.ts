@@ -35,22 +35,23 @@ export class DescendantPeakRss {
   private sample(): void {
     try {
       const parents = new Map<number, number>();
-      // Descendants start after the root: only higher process ids can be ours (no wraparound
-      // within one export).
+      // Every process is a candidate: process ids wrap (pid_max is 32768 on many machines, and a
+      // test suite forks thousands), so a descendant's id may be lower than the root's.
       for (const entry of readdirSync("/proc")) {
         const pid = Number(entry);
-        if (Number.isInteger(pid) && pid > this.root) {
+        if (Number.isInteger(pid) && pid !== this.root) {
           const parent = parentOf(pid);
           if (parent !== undefined) parents.set(pid, parent);
         }
       }
-      for (const pid of parents.keys()) {
-        if (!this.descends(pid, parents)) continue;
+      for (const pid of descendantsOf(this.root, parents)) {
         const hwm = highWaterMark(pid);
         if (hwm === undefined) continue;
         // Between fork and exec a child still shows its parent's command and memory: a
         // process's figures count from the command it finally runs.
         const name = moduleName(pid);
+        // An exiting process has no command line left: keep what it was known as.
+        if (name === undefined) continue;
         const known = this.peaks.get(pid);
         this.peaks.set(pid, { name, bytes: known?.name === name ? Math.max(hwm, known.bytes) : hwm });
       }
@@ -58,11 +59,16 @@ export class DescendantPeakRss {
       // A process vanished mid-scan: the next sample sees the rest.
     }
   }
+}
 
-  private descends(pid: number, parents: ReadonlyMap<number, number>): boolean {
-    for (let p = parents.get(pid); p !== undefined; p = parents.get(p)) if (p === this.root) return true;
+/** The process ids in `parents` (pid → parent pid) that descend from `root`, whatever their order. */
+export function descendantsOf(root: number, parents: ReadonlyMap<number, number>): number[] {
+  return [...parents.keys()].filter((pid) => {
+    // A snapshot read while ids are reused could hold a cycle: a chain longer than the map is one.
+    let steps = 0;
+    for (let p = parents.get(pid); p !== undefined && steps <= parents.size; p = parents.get(p), steps++) if (p === root) return true;
     return false;
-  }
+  });
 }
 
 function parentOf(pid: number): number | undefined {
@@ -89,14 +95,18 @@ export function procStatusBytes(pid: number | "self", field: "VmRSS" | "VmHWM"):
   }
 }
 
-/** The script a node process runs ("session-worker" for …/session-worker.js), else its command. */
-function moduleName(pid: number): string {
+/**
+ * The script a node process runs ("session-worker" for …/session-worker.js), else its command;
+ * undefined once the process is gone or exiting (its command line is empty then).
+ */
+function moduleName(pid: number): string | undefined {
   try {
     const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
+    if (args.length === 0) return undefined;
     const script = args.find((a) => /\.(c|m)?[jt]s$/.test(a) && !a.includes("node_modules"));
-    return script ? basename(script).replace(/\.(c|m)?[jt]s$/, "") : basename(args[0] ?? `pid ${pid}`);
+    return basename(script ?? args[0]!).replace(/\.(c|m)?[jt]s$/, "");
   } catch {
-    return `pid ${pid}`;
+    return undefined;
   }
 }
 
