@@ -1,6 +1,7 @@
 // Peak memory of `jazzmine-embed embed <dir> --input texts.txt` (the CLI and its onnxruntime
 // worker, summed) against the library embedding the same texts in one process
-// (Embedder.load + embed), and against the CLI of another build: 2,000 texts (one in ten ~120
+// (Embedder.load + embed; onnxruntime in its child, the default, and in-process), and against
+// the CLI of another build: 2,000 texts (one in ten ~120
 // words, the rest 4-14), FP32 synthetic bge-small, fresh processes, interleaved rounds.
 //   npm run build && tsx bench/embed-rss.ts <other-checkout-with-dist> [--rounds N]
 import { execFileSync, spawn } from "node:child_process";
@@ -35,11 +36,11 @@ const input = join(CACHE, "embed-rss-texts.txt");
 writeFileSync(input, `${texts.join("\n")}\n`);
 
 const LIBRARY = `
-const [root, dir, input] = process.argv.slice(1);
+const [root, dir, input, isolation] = process.argv.slice(1);
 const { readFileSync } = await import("node:fs");
 const { Embedder } = await import(root + "/dist/index.js");
 const texts = readFileSync(input, "utf8").split("\\n").filter(Boolean);
-const embedder = await Embedder.load(dir);
+const embedder = await Embedder.load(dir, isolation === "in-process" ? { isolated: false } : {});
 const vectors = await embedder.embed(texts);
 process.stdout.write(String(vectors.length));
 await embedder.close();
@@ -51,7 +52,14 @@ const sides = [
     name: "CLI embed --input (this build)",
     command: [join(here, "dist", "cli", "cli.js"), "embed", folder, "--input", input, "-q"],
   },
-  { name: "library Embedder.embed (this build)", command: ["--input-type=module", "-e", LIBRARY, pathToFileURL(here).href, folder, input] },
+  {
+    name: "library Embedder.embed (this build, default: onnxruntime in a child)",
+    command: ["--input-type=module", "-e", LIBRARY, pathToFileURL(here).href, folder, input, "default"],
+  },
+  {
+    name: "library Embedder.embed (this build, { isolated: false })",
+    command: ["--input-type=module", "-e", LIBRARY, pathToFileURL(here).href, folder, input, "in-process"],
+  },
   {
     name: `CLI embed --input (${other})`,
     command: [join(resolve(other), "dist", "cli", "cli.js"), "embed", folder, "--input", input, "-q"],

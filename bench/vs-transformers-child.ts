@@ -1,7 +1,7 @@
 // One side of bench/vs-transformers.ts, in a fresh process: load the folder (timed), then the
 // same batch of 64 texts (short, then long) run `runs` times after one warm-up, CLS pooling,
 // normalized. Prints one JSON line: load ms, per-batch ms, and the short batch's vectors (base64).
-//   tsx bench/vs-transformers-child.ts <ours|transformers.js> <models-root> <name> <fp32|int8> <short.json> <long.json> <runs> <threads>
+//   tsx bench/vs-transformers-child.ts <ours|ours-in-process|transformers.js> <models-root> <name> <fp32|int8> <short.json> <long.json> <runs> <threads>
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -16,7 +16,7 @@ type Embed = (texts: string[]) => Promise<Float32Array>;
 async function loadOurs(): Promise<Embed> {
   const { Embedder } = await import("../dist/index.js");
   const started = performance.now();
-  const embedder = await Embedder.load(join(root!, name!), { threads });
+  const embedder = await Embedder.load(join(root!, name!), { threads, ...(tool === "ours-in-process" ? { isolated: false } : {}) });
   loadMs = performance.now() - started;
   // One batch of all 64 texts, padded to the longest, as transformers.js runs it.
   return async (texts) => {
@@ -43,7 +43,7 @@ async function loadTransformersJs(): Promise<Embed> {
 }
 
 let loadMs = 0;
-const embed = tool === "ours" ? await loadOurs() : await loadTransformersJs();
+const embed = tool === "transformers.js" ? await loadTransformersJs() : await loadOurs();
 const timed = async (texts: string[]) => {
   await embed(texts); // warm-up: first-run allocations
   const ms: number[] = [];

@@ -1,13 +1,16 @@
 // Embedder: vectors equal pooling done by hand on the ONNX model's own outputs (FP32 and INT8
 // files), tokenization equal to the tokenizer's with truncation to the model's limit, defaults
 // from the sentence-transformers config, awkward texts, and clear errors.
+import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TokenBatch } from "../src/arch/architecture.js";
 import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
+import { processTree } from "../src/bench/process-memory.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
 import { BUNDLED_TOKENIZER, BUNDLED_VOCAB_SIZE } from "../src/fixtures/model-folder.js";
 import { Embedder, EmbedderError, type PoolingMode } from "../src/runtime/embedder.js";
@@ -273,3 +276,48 @@ describe("embed() input", () => {
     }
   });
 });
+
+describe("where onnxruntime runs", () => {
+  const workers = () => processTree(process.pid).filter((pid) => /session-worker/.test(commandLine(pid)));
+
+  it("in a child process by default; { isolated: false } in this one, with the same vectors", async () => {
+    const before = workers().length;
+    const isolated = await load(fp32Dir);
+    expect(workers().length).toBe(before + 1);
+    const inProcess = await load(fp32Dir, { isolated: false });
+    expect(workers().length).toBe(before + 1);
+    const [a, b] = await Promise.all([isolated.embed(TEXTS), inProcess.embed(TEXTS)]);
+    expect(a.map((v) => Array.from(v))).toEqual(b.map((v) => Array.from(v)));
+  });
+
+  it("the child keeps no process alive that never closed its Embedder", async () => {
+    const script = join(tempDir(), "unclosed.mts");
+    const embedderModule = pathToFileURL(join(import.meta.dirname, "..", "src", "runtime", "embedder.ts")).href;
+    writeFileSync(
+      script,
+      `const { Embedder } = await import(${JSON.stringify(embedderModule)});\n` +
+        `const embedder = await Embedder.load(${JSON.stringify(fp32Dir)});\n` +
+        `process.stdout.write(String((await embedder.embed("hello")).length));\n`,
+    );
+    const child = spawn(process.execPath, ["--import", "tsx", script], {
+      cwd: join(import.meta.dirname, ".."),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    // A hang is the defect: the process is stopped after a generous minute and the test fails.
+    const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    const [code, signal] = await new Promise<[number | null, string | null]>((done) => child.once("exit", (c, s) => done([c, s])));
+    clearTimeout(killer);
+    expect({ code, signal, output }).toEqual({ code: 0, signal: null, output: String(HIDDEN) });
+  }, 90_000);
+});
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return "";
+  }
+}

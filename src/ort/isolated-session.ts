@@ -173,6 +173,19 @@ class ChildProcessSession extends RequestingSession implements IsolatedSession {
     child.on("error", (error) => {
       this.exitReason = `the onnxruntime worker failed: ${error.message}`;
     });
+    // Only a pending request keeps this process alive (onBusyChange); stderr never does.
+    (child.stderr as { unref?: () => void } | null)?.unref?.();
+    this.onBusyChange(false);
+  }
+
+  protected override onBusyChange(busy: boolean): void {
+    if (busy) {
+      this.child.ref();
+      this.child.channel?.ref();
+    } else {
+      this.child.unref();
+      this.child.channel?.unref();
+    }
   }
 
   static start(timeoutMs: number): ChildProcessSession {

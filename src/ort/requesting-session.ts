@@ -40,10 +40,20 @@ export abstract class RequestingSession {
   /** Ends the session (what it holds is freed). */
   abstract close(): void;
 
+  /**
+   * Whether a request awaits its reply: a child process keeps the caller's process alive only
+   * then, so that an Embedder nobody closed does not stop Node from exiting.
+   */
+  protected onBusyChange(_busy: boolean): void {}
+
+  private forget(id: number): void {
+    if (this.pending.delete(id) && this.pending.size === 0) this.onBusyChange(false);
+  }
+
   /** A reply from the session. */
   protected deliver(reply: WorkerReply): void {
     const waiter = this.pending.get(reply.id);
-    this.pending.delete(reply.id);
+    this.forget(reply.id);
     waiter?.resolve(reply);
   }
 
@@ -51,8 +61,10 @@ export abstract class RequestingSession {
   protected died(reason: string): void {
     this.exitReason = reason;
     this.unsubscribe();
-    for (const waiter of this.pending.values()) waiter.reject(new SessionError(`${reason} while working on ${this.modelPath}`));
+    const waiters = [...this.pending.values()];
+    if (this.pending.size > 0) this.onBusyChange(false);
     this.pending.clear();
+    for (const waiter of waiters) waiter.reject(new SessionError(`${reason} while working on ${this.modelPath}`));
   }
 
   /** The load request for `modelPath` (a Web Worker also sends the file's bytes). */
@@ -89,10 +101,11 @@ export abstract class RequestingSession {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.pending.delete(id);
+        this.forget(id);
         this.close();
         reject(new SessionError(`onnxruntime did not answer within ${this.timeoutMs / 1000} s on ${this.modelPath}`));
       }, this.timeoutMs);
+      if (this.pending.size === 0) this.onBusyChange(true);
       this.pending.set(id, {
         resolve: (reply) => {
           clearTimeout(timer);

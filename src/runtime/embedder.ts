@@ -62,9 +62,11 @@ export interface EmbedderOptions {
    */
   verify?: VerifyMode;
   /**
-   * Run onnxruntime in a child process (default false: in this one). A native crash of
-   * onnxruntime then becomes an EmbedderError instead of ending this process; each batch's
-   * output is copied back once. The CLI's `embed` always does.
+   * Run onnxruntime in a child process (default true; false: in this one). A native crash of
+   * onnxruntime is then an EmbedderError instead of the end of this process, tokenization
+   * overlaps inference, and the child's allocator keeps the model's memory in huge pages
+   * (loads about twice as fast on a VM: docs/benchmarks.md); each batch's vectors are copied
+   * back once. The child does not keep Node from exiting while no batch is running.
    */
   isolated?: boolean;
   /**
@@ -573,7 +575,7 @@ export async function loadModelSession(modelPath: string, options: { threads?: n
   try {
     return await openModelSession(modelPath, {
       ...(options.threads ? { threads: options.threads } : {}),
-      isolated: options.isolated ?? false,
+      isolated: options.isolated ?? true,
     });
   } catch (error) {
     // A worker script missing from a bundle is no fault of the model.

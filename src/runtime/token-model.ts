@@ -32,7 +32,7 @@ export interface TokenModelOptions {
   threads?: number;
   /** How the manifest's files are checked: "cached" (default) or "full" (the Embedder's option). */
   verify?: VerifyMode;
-  /** Run onnxruntime in a child process (default false), as the Embedder's option: a native crash is then an error. */
+  /** Run onnxruntime in a child process (default true), as the Embedder's option: a native crash is then an error. */
   isolated?: boolean;
 }
 
