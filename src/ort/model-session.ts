@@ -6,9 +6,8 @@
 import * as ort from "onnxruntime-node";
 import { type FileIdentity, fileIdentity, sameIdentity } from "../artifact/verified-files.js";
 import { IsolatedSession } from "./isolated-session.js";
-import { pooledOutput } from "./feeds.js";
-import { ortTensor } from "./ort-feeds.js";
-import type { FeedTensor, TokenPooling } from "./protocol.js";
+import { InProcessSession } from "./portable-session.js";
+import type { FeedTensor, SessionSettings, TokenPooling } from "./protocol.js";
 
 /** An output tensor as the runtimes read it: float32, or int8/uint8 (quantized embeddings). */
 export interface SessionOutput {
@@ -77,41 +76,36 @@ function takeOffered(modelPath: string): IsolatedSession | undefined {
   return loaded.worker;
 }
 
-/** Loads `modelPath` at optimization level all (what users get); errors are onnxruntime's own. */
+/**
+ * Loads `modelPath` at optimization level all (what users get): in a child process (isolated),
+ * or in this thread through the same session core and protocol.
+ */
 export async function openModelSession(modelPath: string, options: ModelSessionOptions = {}): Promise<ModelSession> {
-  const threads = options.threads ? { intraOpNumThreads: options.threads } : {};
-  if (options.isolated) {
-    const worker =
-      (options.threads ? undefined : takeOffered(modelPath)) ??
-      (await IsolatedSession.open(modelPath, { graphOptimizationLevel: "all", ...threads }));
-    return {
-      inputNames: worker.inputNames,
-      outputNames: worker.outputNames,
-      async run(feeds, outputs, pool) {
-        const results = await worker.run(feeds, [...outputs], pool);
-        // Typed arrays keep their kind through the worker's structured-clone channel.
-        return Object.fromEntries(Object.entries(results).map(([name, { data, dims }]) => [name, { type: typeOf(data), data, dims }]));
-      },
-      release: async () => worker.close(),
-    };
-  }
-  const session = await ort.InferenceSession.create(modelPath, { graphOptimizationLevel: "all", ...threads });
+  const settings = { graphOptimizationLevel: "all" as const, ...(options.threads ? { intraOpNumThreads: options.threads } : {}) };
+  const worker = options.isolated
+    ? ((options.threads ? undefined : takeOffered(modelPath)) ?? (await IsolatedSession.open(modelPath, settings)))
+    : await openInProcess(modelPath, settings);
   return {
-    inputNames: session.inputNames,
-    outputNames: session.outputNames,
+    inputNames: worker.inputNames,
+    outputNames: worker.outputNames,
     async run(feeds, outputs, pool) {
-      const tensors = Object.fromEntries(Object.entries(feeds).map(([name, feed]) => [name, ortTensor(feed)]));
-      const results = await session.run(tensors, [...outputs]);
-      return Object.fromEntries(
-        outputs.map((name) => {
-          const tensor = results[name]!;
-          const output = { data: tensor.data as Float32Array, dims: [...tensor.dims] };
-          return [name, pool ? { type: "float32", ...pooledOutput(output, feeds, pool) } : { ...output, type: tensor.type }];
-        }),
-      );
+      const results = await worker.run(feeds, [...outputs], pool);
+      // Typed arrays keep their kind through the worker's structured-clone channel.
+      return Object.fromEntries(Object.entries(results).map(([name, { data, dims }]) => [name, { type: typeOf(data), data, dims }]));
     },
-    release: () => session.release(),
+    release: async () => worker.close(),
   };
+}
+
+async function openInProcess(modelPath: string, settings: SessionSettings): Promise<InProcessSession> {
+  const session = new InProcessSession(ort, undefined);
+  try {
+    await session.load(modelPath, settings);
+    return session;
+  } catch (error) {
+    session.close();
+    throw error;
+  }
 }
 
 function typeOf(data: unknown): string {
