@@ -132,17 +132,25 @@ export const IsolatedSession = {
   },
 
   /** Starts a worker and loads `modelPath` in it. */
-  async open(modelPath: string, settings: SessionSettings = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<IsolatedSession> {
-    const session = IsolatedSession.start(timeoutMs);
-    try {
-      await session.load(modelPath, settings);
-      return session;
-    } catch (error) {
-      session.close();
-      throw error;
-    }
+  open(modelPath: string, settings: SessionSettings = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<IsolatedSession> {
+    return loadedSession(IsolatedSession.start(timeoutMs), modelPath, settings);
   },
 };
+
+/** `session` with `modelPath` loaded; closed when the load fails. */
+export async function loadedSession<S extends Pick<IsolatedSession, "load" | "close">>(
+  session: S,
+  modelPath: string,
+  settings: SessionSettings,
+): Promise<S> {
+  try {
+    await session.load(modelPath, settings);
+    return session;
+  } catch (error) {
+    session.close();
+    throw error;
+  }
+}
 
 /** onnxruntime-node in a child process (session-worker.ts). */
 class ChildProcessSession extends RequestingSession implements IsolatedSession {

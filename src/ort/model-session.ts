@@ -5,9 +5,9 @@
 // `jazzmine-embed embed <dir> <many texts>` reaches; the worker's own command line is short.
 import * as ort from "onnxruntime-node";
 import { type FileIdentity, fileIdentity, sameIdentity } from "../artifact/verified-files.js";
-import { IsolatedSession } from "./isolated-session.js";
+import { IsolatedSession, loadedSession } from "./isolated-session.js";
 import { InProcessSession } from "./portable-session.js";
-import type { FeedTensor, SessionSettings, TokenPooling } from "./protocol.js";
+import type { FeedTensor, TokenPooling } from "./protocol.js";
 
 /** An output tensor as the runtimes read it: float32, or int8/uint8 (quantized embeddings). */
 export interface SessionOutput {
@@ -84,7 +84,7 @@ export async function openModelSession(modelPath: string, options: ModelSessionO
   const settings = { graphOptimizationLevel: "all" as const, ...(options.threads ? { intraOpNumThreads: options.threads } : {}) };
   const worker = options.isolated
     ? ((options.threads ? undefined : takeOffered(modelPath)) ?? (await IsolatedSession.open(modelPath, settings)))
-    : await openInProcess(modelPath, settings);
+    : await loadedSession(new InProcessSession(ort, undefined), modelPath, settings);
   return {
     inputNames: worker.inputNames,
     outputNames: worker.outputNames,
@@ -95,17 +95,6 @@ export async function openModelSession(modelPath: string, options: ModelSessionO
     },
     release: async () => worker.close(),
   };
-}
-
-async function openInProcess(modelPath: string, settings: SessionSettings): Promise<InProcessSession> {
-  const session = new InProcessSession(ort, undefined);
-  try {
-    await session.load(modelPath, settings);
-    return session;
-  } catch (error) {
-    session.close();
-    throw error;
-  }
 }
 
 function typeOf(data: unknown): string {
