@@ -64,9 +64,9 @@ export interface EmbedderOptions {
   /**
    * Run onnxruntime in a child process (default true; false: in this one). A native crash of
    * onnxruntime is then an EmbedderError instead of the end of this process, tokenization
-   * overlaps inference, and the child's allocator keeps the model's memory in huge pages
-   * (loads about twice as fast on a VM: docs/benchmarks.md); each batch's vectors are copied
-   * back once. The child does not keep Node from exiting while no batch is running.
+   * overlaps inference, and the child's allocator keeps the model's memory in huge pages (an
+   * FP32 load a third shorter on a VM with slow page faults: docs/benchmarks.md); each batch's
+   * vectors are copied back once. The child does not keep Node from exiting between batches.
    */
   isolated?: boolean;
   /**
