@@ -33,6 +33,12 @@ export function bgeSmallModel(): string {
 
 export const fileMiB = (path: string) => statSync(path).size / 2 ** 20;
 
+/** The number after `flag` on the command line (`--rounds 5`), else `fallback`. */
+export function numberOption(flag: string, fallback: number, args: readonly string[] = process.argv.slice(2)): number {
+  const at = args.indexOf(flag);
+  return at >= 0 ? Number(args[at + 1]) : fallback;
+}
+
 /**
  * Copies everything this script prints on stdout into bench/results/<name>.txt, headed by the
  * date, the machine and the command, so that the figures docs cite from it stay in the repo.

@@ -8,15 +8,10 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { median, medianRatio, roundOrder } from "../dist/bench/stats.js";
-import { CACHE, keepOutput } from "./common.js";
+import { CACHE, keepOutput, numberOption } from "./common.js";
 
-const args = process.argv.slice(2);
-const option = (flag: string, fallback: number) => {
-  const at = args.indexOf(flag);
-  return at >= 0 ? Number(args[at + 1]) : fallback;
-};
-const rounds = option("--rounds", 5);
-const calls = option("--calls", 200);
+const rounds = numberOption("--rounds", 5);
+const calls = numberOption("--calls", 200);
 const FOLDERS = { fp32: "bge-small-fp32", int8: "bge-small-int8" } as const;
 for (const name of Object.values(FOLDERS)) {
   if (!existsSync(join(CACHE, "vs-transformers", name))) {

@@ -11,16 +11,11 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { median, medianRatio, roundOrder } from "../dist/bench/stats.js";
-import { CACHE, bgeSmallModel, keepOutput } from "./common.js";
+import { CACHE, bgeSmallModel, keepOutput, numberOption } from "./common.js";
 
-const args = process.argv.slice(2);
-const option = (flag: string, fallback: number) => {
-  const at = args.indexOf(flag);
-  return at >= 0 ? Number(args[at + 1]) : fallback;
-};
-const rounds = option("--rounds", 5);
-const runs = option("--runs", 3);
-const threads = option("--threads", 2);
+const rounds = numberOption("--rounds", 5);
+const runs = numberOption("--runs", 3);
+const threads = numberOption("--threads", 2);
 keepOutput("vs-transformers");
 
 const ROOT = join(CACHE, "vs-transformers");
