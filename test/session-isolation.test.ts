@@ -82,9 +82,9 @@ describe("session isolation", () => {
     setSessionIsolation({
       name: "in-process",
       forksReference: false,
-      start: (timeoutMs) => {
+      start: () => {
         started.push("in-process");
-        return new InProcessSession(ort, undefined, timeoutMs);
+        return new InProcessSession(ort, undefined);
       },
     });
     expect(sessionIsolation().name).toBe("in-process");

@@ -28,7 +28,7 @@ const isolation: SessionIsolation =
         start: (timeoutMs) =>
           new WebWorkerSession(new Worker(new URL("./session-worker.js", import.meta.url), { type: "module" }), fileBytes, timeoutMs),
       }
-    : { name: "in-process", forksReference: false, start: (timeoutMs) => new InProcessSession(ort, fileBytes, timeoutMs) };
+    : { name: "in-process", forksReference: false, start: () => new InProcessSession(ort, fileBytes) };
 setSessionIsolation(isolation);
 
 const post = (reply: ExportReply) => self.postMessage(reply);

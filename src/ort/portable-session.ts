@@ -55,12 +55,15 @@ export class WebWorkerSession extends RequestingSession {
   }
 }
 
-/** onnxruntime in this thread: no isolation (a native crash or hang is the caller's). */
+/**
+ * onnxruntime in this thread: no isolation (a native crash or hang is the caller's), and no
+ * timeout (a run in progress cannot be stopped; releasing its session under it would crash).
+ */
 export class InProcessSession extends RequestingSession {
   private readonly core: SessionCore;
 
-  constructor(api: OrtApi, readModel: ((path: string) => Uint8Array) | undefined, timeoutMs = DEFAULT_TIMEOUT_MS) {
-    super(timeoutMs);
+  constructor(api: OrtApi, readModel: ((path: string) => Uint8Array) | undefined) {
+    super(undefined);
     this.core = new SessionCore(api, readModel);
   }
 
@@ -74,6 +77,6 @@ export class InProcessSession extends RequestingSession {
   close(): void {
     if (this.exitReason) return;
     this.died("the onnxruntime session was closed");
-    void this.core.release();
+    this.core.release().catch(() => {}); // nothing is left to tell: the caller closed it
   }
 }

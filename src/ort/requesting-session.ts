@@ -29,7 +29,8 @@ export abstract class RequestingSession {
   /** The model loaded last (named in error messages). */
   modelPath = "(no model loaded yet)";
 
-  constructor(private readonly timeoutMs: number) {
+  /** `timeoutMs` undefined: no timeout (a session in this thread cannot be stopped mid-run anyway). */
+  constructor(private readonly timeoutMs: number | undefined) {
     // An interrupted export stops its workers: their pending requests fail, and the export unwinds.
     this.unsubscribe = onAbort(() => this.close());
   }
@@ -100,11 +101,15 @@ export abstract class RequestingSession {
     if (this.exitReason) return Promise.reject(new SessionError(`${this.exitReason}; cannot use ${this.modelPath}`));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.forget(id);
-        this.close();
-        reject(new SessionError(`onnxruntime did not answer within ${this.timeoutMs / 1000} s on ${this.modelPath}`));
-      }, this.timeoutMs);
+      const timeoutMs = this.timeoutMs;
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              this.forget(id);
+              this.close();
+              reject(new SessionError(`onnxruntime did not answer within ${timeoutMs / 1000} s on ${this.modelPath}`));
+            }, timeoutMs);
       if (this.pending.size === 0) this.onBusyChange(true);
       this.pending.set(id, {
         resolve: (reply) => {
