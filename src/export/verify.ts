@@ -6,7 +6,7 @@ import type { HeadArrays, HeadOutput } from "../heads/head.js";
 import { FEATURE_EXTRACTION, type TaskSpec, headsFor } from "../heads/tasks.js";
 import { batchFeeds } from "../ort/feeds.js";
 import { leftPadded } from "../quant/tokenize.js";
-import { IsolatedSession } from "../ort/isolated-session.js";
+import { IsolatedSession, loadedSession } from "../ort/isolated-session.js";
 import { type PendingReference, startReference } from "./background-reference.js";
 
 /** FP32 graphs must match the reference within this relative max error. */
@@ -155,19 +155,17 @@ export async function verifyGraph(
     tokenTypeIds?: boolean;
     /** The reference, already under way (startReference with the same task and batch). */
     reference?: PendingReference;
-    /** Keep the worker (the graph loaded) when the graph verifies, for the caller to run it again. */
+    /**
+     * Keep the worker (the graph loaded) when the graph verifies, for the caller to run it again:
+     * it then loads the graph as a runtime does (prepacked weights), not in verification's cheaper way.
+     */
     keep?: boolean;
   } = {},
 ): Promise<Verification> {
   const tolerance = options.tolerance ?? FP32_TOLERANCE;
   const worker = options.worker ?? IsolatedSession.start();
-  const opening = worker.load(modelPath, { prepack: false }).then(
-    () => worker,
-    (error: unknown) => {
-      worker.close();
-      throw error;
-    },
-  );
+  // Verification alone needs no prepacked weights (onnxruntime's load is on the export's critical path).
+  const opening = loadedSession(worker, modelPath, options.keep ? {} : { prepack: false });
   opening.catch(() => {}); // awaited below; keeps an early failure from being reported as unhandled
   const task = options.task ?? FEATURE_EXTRACTION;
   const outputs: HeadOutput[] = headsFor(encoder, task).flatMap((head) => head.outputs);

@@ -34,7 +34,7 @@ export interface ModelSessionOptions {
   threads?: number;
 }
 
-/** A worker that has loaded a model file (level all, onnxruntime's default threads), and that file's identity when it did. */
+/** A worker that has loaded a model file as a runtime does (level all, prepacked, onnxruntime's default threads), and that file's identity when it did. */
 export interface LoadedWorker {
   worker: IsolatedSession;
   loadedFrom: FileIdentity;
