@@ -1,8 +1,9 @@
 // Vitest globalSetup: bundles the CLI and the child-process entry points (onnxruntime session,
 // reference forward, bench export probe) from the sources once per run, as dist/ would hold them,
 // so that the processes tests start boot as a user's do instead of compiling TypeScript through
-// tsx each time (~0.4 s of CPU per worker, ~1.2 s per CLI). test/helpers/compiled-workers.ts
-// points the tests' forks at them; test/helpers/cli-process.ts runs the bundled CLI.
+// tsx each time (one-off estimate: ~0.4 s of CPU per worker, ~1.2 s per CLI).
+// test/helpers/compiled-workers.ts points the tests' forks at them; test/helpers/cli-process.ts
+// runs the bundled CLI.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
