@@ -9,7 +9,7 @@ import { chmodSync, existsSync, readFileSync, readdirSync, renameSync, statSync,
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ExportManifest, MANIFEST_FILE, checkManifestFiles, readManifest } from "../src/artifact/manifest.js";
-import { VerifiedFiles, fileIdentity, verifiedFilesPath } from "../src/artifact/verified-files.js";
+import { VerifiedFiles, fileIdentity, verifiedFilesPath, vouchInProcess } from "../src/artifact/verified-files.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../src/cli/cli.js";
 import { silentLogger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
@@ -236,5 +236,17 @@ describe("the export's load check runs in the worker that verified the graph", (
       await expect(Embedder.load(dir, { isolated: true })).rejects.toThrow("onnxruntime crashed (SIGSEGV)");
     });
     await expect(worker.run({})).rejects.toThrow();
+  });
+});
+
+describe("hashes vouched for in this process", () => {
+  it("keep only the most recent 512, so that a process exporting again and again does not grow", () => {
+    const identity = (i: number) => ({ path: `/staged/${i}`, dev: "1", ino: String(i), size: "4", mtimeNs: "1", ctimeNs: "1" });
+    for (let i = 0; i < 600; i++) vouchInProcess(identity(i), `hash${i}`);
+    const memo = VerifiedFiles.read(undefined);
+    expect(memo.vouches(identity(599), "hash599")).toBe(true);
+    expect(memo.vouches(identity(88), "hash88")).toBe(true); // 600 − 512
+    expect(memo.vouches(identity(87), "hash87")).toBe(false);
+    expect(memo.vouches(identity(0), "hash0")).toBe(false);
   });
 });

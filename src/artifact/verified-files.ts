@@ -86,12 +86,18 @@ export function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
 /**
  * Hashes this process computed itself (an export's staged files, hashed as they were written):
  * vouched for like the memo's, never written to it until they are carried to a published path.
+ * The most recent MAX_ENTRIES only, so that a service exporting again and again holds no more.
  */
 const computedHere = new Map<string, MemoEntry>();
 
 /** Records that this process hashed the file `identity` names and found `sha256`. */
 export function vouchInProcess(identity: FileIdentity, sha256: string): void {
+  computedHere.delete(identity.path); // re-inserted last: the Map's order is the age
   computedHere.set(identity.path, { ...identity, sha256, at: Date.now() });
+  for (const oldest of computedHere.keys()) {
+    if (computedHere.size <= MAX_ENTRIES) break;
+    computedHere.delete(oldest);
+  }
 }
 
 /** The memo of verified hashes, read once; `remember` then `save` adds to it. */
@@ -120,6 +126,7 @@ export class VerifiedFiles {
     const moved = fileIdentity(to);
     if (moved.dev === from.dev && moved.ino === from.ino && moved.size === from.size && moved.mtimeNs === from.mtimeNs)
       this.remember(moved, entry.sha256);
+    computedHere.delete(from.path); // the staged path is gone
   }
 
   /** Whether `identity` (the file as it is now) was verified to have `sha256`. */
