@@ -58,7 +58,7 @@ export async function buildWeb(): Promise<string> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   buildWeb().then(
-    (dir) => console.log(`built the browser page in ${dir} (serve it over HTTP, e.g. npx http-server web/dist)`),
+    (dir) => console.log(`built the browser page in ${dir} (serve it over HTTP: npm run web)`),
     (error: unknown) => {
       console.error(error instanceof Error ? error.message : error);
       process.exitCode = 1;

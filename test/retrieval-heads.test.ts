@@ -2,7 +2,8 @@
 // both variants, padded batches): SPLADE on BERT and DistilBERT MLM heads (max and sum pooling,
 // relu and log1p_relu, tied and untied decoders), ColBERT's token vectors (HF_ColBERT, PyLate
 // Dense), bge-m3's three outputs; task detection from the folder's files; the refusals.
-import { writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, describe, expect, it } from "vitest";
@@ -212,6 +213,37 @@ describe("bge-m3: sentence_embedding, sparse_embedding and token_vectors in one 
     await expectTaskMatches(encoder, { task: "colbert" }, "primary", 13);
     expect(() => headsFor(encoder, { task: "bge-m3", outputs: ["dense", "lexical" as never] })).toThrow(
       /bge-m3 outputs must be some of dense, sparse, colbert, not lexical/,
+    );
+  });
+
+  it("a tokenizer.json that is a FIFO or oversized is refused unread, naming it (an ExportError, not a raw file error)", () => {
+    const folder = writeBgeM3Folder(join(tempDir(), "model"));
+    const tokenizer = join(folder, "tokenizer.json");
+    const refusal = (task: TaskSpec) => {
+      const encoder = loadEncoder(folder);
+      try {
+        headsFor(encoder, task);
+      } catch (error) {
+        return error;
+      } finally {
+        encoder.close();
+      }
+      throw new Error("headsFor did not refuse");
+    };
+    rmSync(tokenizer);
+    execFileSync("mkfifo", [tokenizer]);
+    const fifo = refusal({ task: "sparse" });
+    expect(fifo).toBeInstanceOf(ExportError);
+    expect((fifo as Error).message).toMatch(
+      /tokenizer\.json is a FIFO \(named pipe\), not a regular file; replace it with the model's real file$/,
+    );
+    rmSync(tokenizer);
+    writeFileSync(tokenizer, "");
+    truncateSync(tokenizer, 2 ** 30); // sparse: no disk used
+    const huge = refusal({ task: "bge-m3" });
+    expect(huge).toBeInstanceOf(ExportError);
+    expect((huge as Error).message).toMatch(
+      /tokenizer\.json is 1073741824 bytes, more than the 536870912 such a file may have; replace it/,
     );
   });
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import {
   closeSync,
   existsSync,
@@ -558,6 +559,23 @@ describe("checkpoint errors", () => {
     const dir = freshDir();
     expectWeightError(() => SafetensorsCheckpoint.open(...checkpointPath(dir)), dir, "model.safetensors");
     expectWeightError(() => SafetensorsCheckpoint.open(...checkpointPath(join(dir, "nope"))), "nope", "no such file");
+  });
+
+  it("refuses an index that is a FIFO or larger than any index, unread, naming it", () => {
+    const dir = freshDir();
+    const indexPath = join(dir, "model.safetensors.index.json");
+    execFileSync("mkfifo", [indexPath]);
+    expectWeightError(
+      () => SafetensorsCheckpoint.open(...checkpointPath(dir)),
+      `${indexPath}: is a FIFO (named pipe), not a regular file; the index is corrupt`,
+    );
+    rmSync(indexPath);
+    writeFileSync(indexPath, "");
+    truncateSync(indexPath, 100_000_001); // sparse: no disk used
+    expectWeightError(
+      () => SafetensorsCheckpoint.open(...checkpointPath(dir)),
+      `${indexPath}: is 100000001 bytes, more than the 100000000 such a file may have; the index is corrupt`,
+    );
   });
 
   it("prefers model.safetensors over an index in the same folder", () => {

@@ -265,15 +265,6 @@ export async function checkManifestFiles(
   }
 }
 
-/** Records the files of `manifest` in `dir` as verified (the export just hashed what it wrote). */
-export function rememberManifestFiles(dir: string, manifest: ExportManifest, memo: VerifiedFiles = VerifiedFiles.read()): void {
-  for (const file of manifest.files) {
-    const identity = fileIdentity(join(dir, file.path));
-    if (String(file.bytes) === identity.size) memo.remember(identity, file.sha256);
-  }
-  memo.save();
-}
-
 function againInto(dir: string): string {
   return `export the model into ${dir} again`;
 }

@@ -159,6 +159,14 @@ function highestTokenId(json: Record<string, unknown>, jsonPath: string): Highes
   return best && { ...best, file: jsonPath };
 }
 
+/**
+ * The folder's tokenizer.json as a JSON object, or undefined where it has none; an ExportError
+ * naming it when it is a FIFO, a device, larger than MAX_TOKENIZER_FILE_BYTES or not a JSON object.
+ */
+export function readTokenizerJson(files: ModelFiles): Record<string, unknown> | undefined {
+  return readJson(files, TOKENIZER_JSON, true);
+}
+
 function readJson(files: ModelFiles, name: string, optional: boolean): Record<string, unknown> | undefined {
   if (optional && !files.has(name)) return undefined;
   const path = files.path(name);

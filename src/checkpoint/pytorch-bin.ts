@@ -405,7 +405,6 @@ const BIN_LAYOUT: CheckpointLayout<PytorchBinFile> = {
   singleFile: PYTORCH_BIN_FILE,
   indexFile: PYTORCH_BIN_INDEX_FILE,
   kind: "PyTorch",
-  extension: ".bin",
   open: (files, name) => PytorchBinFile.open(files, name),
 };
 

@@ -10,7 +10,7 @@
 // used for an allocation before it has been checked against the real file size. Opening reads the
 // header only; tensor bytes are read from the file each time a tensor is asked for. Files are
 // read through ModelFiles (src/common/files.ts), never by path.
-import { type ByteSource, type ModelFiles, type OpenFile, fileSource } from "../common/files.js";
+import { type ByteSource, FileKindError, type ModelFiles, type OpenFile, fileSource } from "../common/files.js";
 import { HOST_IS_LITTLE_ENDIAN, littleEndianBytes, swapBytesInPlace } from "../common/byte-order.js";
 import { bfloat16ArrayToFloat32, float16ArrayToFloat32 } from "../common/float16.js";
 import {
@@ -306,16 +306,16 @@ export function openCheckpointFile(files: ModelFiles, name: string): OpenFile {
 
 /** Reads exactly `length` bytes at `position` into a fresh buffer; a short read means truncation. */
 export function readExactly(file: OpenFile, position: number, length: number): Uint8Array {
+  if (position + length > file.size) {
+    throw new WeightError(
+      `${file.label} is truncated: expected ${length} bytes at offset ${position} but the file has ${file.size}; re-download it`,
+    );
+  }
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(length);
   } catch {
     throw new WeightError(`${file.label}: cannot allocate ${length} bytes to read a tensor; the tensor is too large for this process`);
-  }
-  if (position + length > file.size) {
-    throw new WeightError(
-      `${file.label} is truncated: expected ${length} bytes at offset ${position} but the file has ${file.size}; re-download it`,
-    );
   }
   try {
     file.readInto(bytes, position);
@@ -350,9 +350,8 @@ export interface CheckpointLayout<F extends CheckpointFile> {
   singleFile: string;
   /** The index of a sharded checkpoint ("model.safetensors.index.json"). */
   indexFile: string;
-  /** For messages: the weights' kind ("safetensors") and a single file's extension (".safetensors"). */
+  /** For messages: the weights' kind ("safetensors"). */
   kind: string;
-  extension: string;
   open(files: ModelFiles, name: string): F;
 }
 
@@ -479,7 +478,6 @@ const SAFETENSORS_LAYOUT: CheckpointLayout<SafetensorsFile> = {
   singleFile: SAFETENSORS_SINGLE_FILE,
   indexFile: SAFETENSORS_INDEX_FILE,
   kind: "safetensors",
-  extension: ".safetensors",
   open: (files, name) => SafetensorsFile.open(files, name),
 };
 
@@ -509,13 +507,14 @@ function readWeightMap(files: ModelFiles, indexName: string): Map<string, string
   const indexPath = files.path(indexName);
   const invalid = (what: string) => new WeightError(`${indexPath}: ${what}; the index is corrupt — re-download the checkpoint`);
   if (!files.has(indexName)) throw new WeightError(`${indexPath}: no such file; point at a model folder or a weights file`);
-  const file = openCheckpointFile(files, indexName);
   let bytes: Uint8Array;
   try {
-    if (file.size > MAX_INDEX_BYTES) throw invalid(`is ${file.size} bytes, too large for an index`);
-    bytes = readExactly(file, 0, file.size);
-  } finally {
-    file.close();
+    bytes = files.read(indexName, MAX_INDEX_BYTES);
+  } catch (err) {
+    // A FIFO, a device or an oversized file, refused unread; its message begins with the path.
+    if (err instanceof FileKindError)
+      throw invalid(err.message.startsWith(`${err.path} `) ? err.message.slice(err.path.length + 1) : err.message);
+    throw new WeightError(`${indexPath}: cannot open (${fsReason(err)}); check the path`);
   }
   let index: unknown;
   try {

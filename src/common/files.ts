@@ -64,8 +64,8 @@ export interface ByteSink {
   write(bytes: Uint8Array, position: number): Promise<void>;
   /**
    * A buffer of `size` bytes (contents undefined) that the writer fills and hands to `write`;
-   * without it, a plain Uint8Array. Node's file sink gives Buffers, which its file writes take
-   * faster (bench/results/portable-export-ab.txt).
+   * without it, a plain Uint8Array. Node's file sink gives Buffer.allocUnsafe buffers, which skip
+   * the zero-filling a Uint8Array does (the writer overwrites every byte anyway).
    */
   allocate?(size: number): Uint8Array;
 }

@@ -54,9 +54,8 @@ export function openRegularFileStats(path: string): { fd: number; stats: Stats }
  * FileKindError, unread), opened as openRegularFile does; only the size it has when opened is read.
  */
 export function readRegularFile(path: string, maxBytes: number): Buffer {
-  const fd = openRegularFile(path);
+  const { fd, stats } = openRegularFileStats(path);
   try {
-    const stats = fstatSync(fd);
     if (stats.size > maxBytes) {
       throw new FileKindError(`${path} is ${stats.size} bytes, more than the ${maxBytes} such a file may have`, path);
     }

@@ -23,19 +23,19 @@ export type Projection = LinearArrays & { source: string };
 export function readProjection(files: ModelFiles, name: string, stem: string, inFeatures: number): Projection {
   const store = /\.(pt|bin)$/.test(name) ? PytorchBinCheckpoint.open(files, name) : openCheckpoint(subfolder(files, name));
   try {
-    const name = (part: string) => (stem ? `${stem}.${part}` : part);
-    const info = store.info(name("weight"));
+    const key = (part: string) => (stem ? `${stem}.${part}` : part);
+    const info = store.info(key("weight"));
     const [outFeatures, width] = info.shape;
     if (info.shape.length !== 2 || width !== inFeatures || !outFeatures) {
       throw new WeightError(
-        `${store.source}: tensor "${name("weight")}" has shape [${info.shape.join(", ")}], not [out, ${inFeatures}]; ` +
+        `${store.source}: tensor "${key("weight")}" has shape [${info.shape.join(", ")}], not [out, ${inFeatures}]; ` +
           `this projection does not belong to an encoder of hidden size ${inFeatures}`,
       );
     }
-    const bias = store.has(name("bias")) ? store.finiteFloat32(name("bias")) : undefined;
+    const bias = store.has(key("bias")) ? store.finiteFloat32(key("bias")) : undefined;
     if (bias && bias.length !== outFeatures)
-      throw new WeightError(`${store.source}: tensor "${name("bias")}" has ${bias.length} values, not ${outFeatures}`);
-    return { weight: store.finiteFloat32(name("weight")), ...(bias ? { bias } : {}), inFeatures, outFeatures, source: store.source };
+      throw new WeightError(`${store.source}: tensor "${key("bias")}" has ${bias.length} values, not ${outFeatures}`);
+    return { weight: store.finiteFloat32(key("weight")), ...(bias ? { bias } : {}), inFeatures, outFeatures, source: store.source };
   } finally {
     store.close();
   }

@@ -7,6 +7,7 @@ import { linearRef } from "../arch/weight-refs.js";
 import { BGE_M3_OUTPUTS, type BgeM3Output, bgeM3SparseHead, hasBgeM3Heads, readColbertLinear, readSparseLinear } from "./bge-m3.js";
 import { WeightError } from "../checkpoint/weights.js";
 import { ExportError } from "../common/errors.js";
+import { readTokenizerJson } from "../artifact/tokenizer-files.js";
 import {
   COLBERT_ARTIFACT_METADATA,
   bgeM3ColbertSettings,
@@ -112,9 +113,6 @@ export function bgeM3Heads(encoder: LoadedEncoder, outputs: readonly BgeM3Output
   );
 }
 
-/** Largest tokenizer.json read for its added tokens (real ones are at most a few tens of MB). */
-const MAX_TOKENIZER_BYTES = 512 * 2 ** 20;
-
 /** Tokenizer JSON's special tokens that FlagEmbedding drops from sparse weights. */
 const DROPPED_SPECIAL_TOKENS = new Set(["<s>", "</s>", "<pad>", "<unk>", "[CLS]", "[SEP]", "[PAD]", "[UNK]"]);
 
@@ -128,19 +126,8 @@ export function specialTokenIds(encoder: LoadedEncoder): number[] {
     const id = encoder.configFile.raw(field);
     if (typeof id === "number" && Number.isInteger(id)) ids.add(id);
   }
-  const { files } = encoder;
-  const tokenizerPath = files.path("tokenizer.json");
-  if (files.has("tokenizer.json")) {
-    const text = new TextDecoder().decode(files.read("tokenizer.json", MAX_TOKENIZER_BYTES));
-    try {
-      const added = (JSON.parse(text) as { added_tokens?: Array<{ id?: unknown; content?: unknown }> }).added_tokens ?? [];
-      for (const t of added)
-        if (typeof t.id === "number" && typeof t.content === "string" && DROPPED_SPECIAL_TOKENS.has(t.content)) ids.add(t.id);
-    } catch (error) {
-      throw new ExportError(
-        `${tokenizerPath} is not valid JSON (${(error as Error).message.split("\n")[0]}); re-download the tokenizer files`,
-      );
-    }
-  }
+  const added = readTokenizerJson(encoder.files)?.added_tokens;
+  for (const t of Array.isArray(added) ? (added as Array<{ id?: unknown; content?: unknown }>) : [])
+    if (typeof t?.id === "number" && typeof t.content === "string" && DROPPED_SPECIAL_TOKENS.has(t.content)) ids.add(t.id);
   return [...ids].filter((id) => id >= 0 && id < encoder.config.vocabSize).sort((a, b) => a - b);
 }

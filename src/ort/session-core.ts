@@ -12,9 +12,6 @@ export interface OrtApi {
   Tensor: new (type: "int64" | "float32", data: BigInt64Array | Float32Array, dims: readonly number[]) => Tensor;
 }
 
-/** The model a load request names: its path (onnxruntime reads it), or its bytes (read by the caller). */
-export type ModelSource = string | Uint8Array;
-
 export function ortTensorOf(api: OrtApi, feed: FeedTensor): Tensor {
   return new api.Tensor(feed.type, feed.data, feed.dims);
 }
