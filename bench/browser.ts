@@ -1,4 +1,4 @@
-// `npx tsx bench/browser.ts [runs]`: the demo model exported to FP32 then INT8 (from the same
+// `npm run bench:browser [-- runs]`: the demo model exported to FP32 then INT8 (from the same
 // FP32 stage, as the page does) in Node (onnxruntime-node, child processes) and in headless
 // Chromium (the web/ page: onnxruntime-web WASM, one thread), runs interleaved; one line each.
 // Needs a Chromium (scripts/chromium.ts finds it).
@@ -49,14 +49,14 @@ async function main(): Promise<void> {
       );
       const page = await browser.newPage();
       await browser.send("Page.enable", {}, page);
-      const loaded = new Promise<void>((done) => browser.on("Page.loadEventFired", () => done()));
+      const loaded = new Promise<void>((done) => browser.on("Page.loadEventFired", (_params, session) => session === page && done()));
       await browser.send("Page.navigate", { url }, page);
       await loaded;
       const outcome = await browser.evaluate<{ seconds: { fp32: number; int8: number } }>(page, "window.exportDemo()");
       console.log(
         `chromium run ${run}: FP32 ${outcome.seconds.fp32.toFixed(1)} s, INT8 ${outcome.seconds.int8.toFixed(1)} s (onnxruntime-web 1.30.0 WASM, 1 thread, Web Workers)`,
       );
-      await browser.send("Target.closeTarget", { targetId: page }).catch(() => {});
+      await browser.send("Page.close", {}, page); // newPage gives the page's session, not its target id
     }
   } finally {
     await browser.close();

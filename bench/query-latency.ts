@@ -2,7 +2,7 @@
 // with onnxruntime in its child process (the default) and in this process ({ isolated: false }),
 // FP32 and INT8 files of bench/vs-transformers.ts, each side a fresh process, interleaved rounds.
 // What the child's process boundary costs per call.
-//   npm run build && tsx bench/query-latency.ts [--rounds N] [--calls N]
+//   npm run bench:query-latency [-- --rounds N --calls N]  (after bench:vs-transformers made its folders)
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
