@@ -43,7 +43,7 @@ export interface FusedOps {
   norm: boolean;
   /**
    * With `attention`: the attention form every layer that can take it uses (bench/attention.ts
-   * measures them); left out, each layer gets the measured fastest form it can take.
+   * measures them); left out, each layer gets its default form (Blocks.attentionFormOf says which).
    */
   attentionForm?: AttentionForm;
 }
@@ -389,11 +389,13 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
   /** The merged heads [B, S, H] in the form `attentionFormOf` picks. */
   private attentionContext(x: Value, refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions): Value {
     const form = this.attentionFormOf(refs, mask, options);
-    // Without the kernels, every mask holds the additive form, the one this attention reads.
+    // The flash form attends a window block by block; every other form reads its additive form
+    // (added to the scores, or as the kernels' attention_bias), which windowedMask leaves out
+    // while flash is on.
+    if (form !== "flash") this.materializeWindow(mask);
     if (form === "matmul") return this.scaledDotProductAttention(x, refs, this.additiveForm(mask), options);
     if (form === "attention") {
       this.quadratic = true;
-      this.materializeWindow(mask);
       const kernel = this.kernelOptions(refs);
       return this.contrib.attention(
         { input: x, ...this.weights.packed(this.qkvParts(refs)), ...this.kernelMasking(mask, options.scoreBias) },
@@ -405,9 +407,14 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
 
   /**
    * The form of one layer's attention: the requested one where the layer can take it, else the
-   * fastest it can (bench/results/attention.txt). A score bias or a causal mask must be
-   * materialized ([heads, S, S]), so the flash form takes neither; the Attention node takes no
-   * rotation, query/key norms, shared key/value heads or own scale.
+   * default. A score bias or a causal mask must be materialized ([heads, S, S]), so the flash
+   * form takes neither; the Attention node takes no rotation, query/key norms, shared key/value
+   * heads or own scale. The default is a memory choice first: flash for rotary or windowed
+   * layers and for position limits above ATTENTION_NODE_MAX_SEQUENCE (memory growing with S, not
+   * S²); else the Attention node where the layer can take it (of the five FP32 forms, the lowest
+   * median ratio to the portable graph in every column of bench/results/attention.txt, which
+   * measures the bge-small shape and a causal Qwen3 only); else mha-mask (the padding as the int32
+   * key mask, no [B, 1, S, S] bias built).
    */
   private attentionFormOf(refs: AttentionRefs, mask: AttentionMask, options: AttentionOptions): AttentionForm {
     if (!this.fused.attention) return "matmul";
@@ -469,7 +476,6 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
         : this.bounded.local(heads, mask.input, mask.halfWindow);
     }
     this.quadratic = true;
-    this.materializeWindow(mask);
     const masking =
       form === "mha-bias" && !scoreBias && !mask.additive
         ? { attentionBias: this.squareMask(mask.input) }
@@ -492,7 +498,7 @@ export class Blocks implements LayerBlocks<Value, AttentionMask, AttentionOption
 
   /**
    * Gives a window mask its additive form when an attention other than the flash form reads it
-   * (grouped-query layers of a model whose other masks stay bounded), once per mask.
+   * (a requested form, or a layer with a score bias), once per mask: its layers share it.
    */
   private materializeWindow(mask: AttentionMask): void {
     if (mask.additive || mask.halfWindow === undefined || !mask.ids) return;

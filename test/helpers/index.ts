@@ -141,9 +141,11 @@ export async function expectGraphMatchesReference(
     for (const output of outputs) {
       const error = relativeMaxError(actual[output] ?? [], expected[output]!);
       worst = Math.max(worst, error);
-      expect(error, `${output} at ${batch.batch}x${batch.sequence} (${options.variant}, opset ${options.opset ?? 17})`).toBeLessThanOrEqual(
-        FP32_RELATIVE_TOLERANCE,
-      );
+      const fused = options.fused ? ` ${JSON.stringify(options.fused)}` : "";
+      expect(
+        error,
+        `${output} at ${batch.batch}x${batch.sequence} (${options.variant}${fused}, opset ${options.opset ?? 17})`,
+      ).toBeLessThanOrEqual(FP32_RELATIVE_TOLERANCE);
     }
   }
   return worst;
