@@ -9,6 +9,21 @@ import { buildEncoderGraph } from "../src/heads/graph.js";
 import type { SyntheticModel } from "../src/fixtures/model-folder.js";
 import { relativeMaxError } from "../src/export/verify.js";
 import { runInProcess, syntheticEncoder } from "./helpers/index.js";
+import { TensorMemo, WeightReader, tensorRef } from "../src/arch/weight-refs.js";
+import type { WeightStore } from "../src/checkpoint/weights.js";
+import { verificationBatch, verificationRows } from "../src/export/verify.js";
+import { referenceOutputs, referenceOutputsOf } from "../src/heads/graph.js";
+import { FEATURE_EXTRACTION, type TaskSpec, headsFor } from "../src/heads/tasks.js";
+import {
+  syntheticAlbert,
+  syntheticBert,
+  syntheticJinaBert,
+  syntheticModernBert,
+  syntheticMpnet,
+  syntheticNomicBert,
+  syntheticReranker,
+} from "../src/fixtures/index.js";
+import { syntheticGemma3, syntheticQwen3 } from "../src/fixtures/decoders.js";
 
 const close = (actual: ArrayLike<number>, expected: number[], digits = 6) => {
   expect(actual.length).toBe(expected.length);
@@ -158,5 +173,75 @@ describe("a one-layer BERT computed by hand", () => {
       expect(relativeMaxError(actual.lastHiddenState, expected.lastHiddenState)).toBeLessThan(1e-5);
       expect(relativeMaxError(actual.poolerOutput, expected.poolerOutput)).toBeLessThan(1e-5);
     }
+  });
+});
+
+describe("the reference of several batches reads each weight once", () => {
+  /** A store that counts the float32 reads of each tensor. */
+  function counting(store: WeightStore): { store: WeightStore; reads: Map<string, number> } {
+    const reads = new Map<string, number>();
+    const count = (name: string) => reads.set(name, (reads.get(name) ?? 0) + 1);
+    const wrapped: WeightStore = {
+      source: store.source,
+      names: () => store.names(),
+      has: (name) => store.has(name),
+      info: (name) => store.info(name),
+      float32: (name) => (count(name), store.float32(name)),
+      finiteFloat32: (name) => (count(name), store.finiteFloat32(name)),
+      float32Bytes: (name) => store.float32Bytes(name),
+      close: () => store.close(),
+    };
+    return { store: wrapped, reads };
+  }
+
+  const cases: Array<[string, SyntheticModel, TaskSpec]> = [
+    [
+      "bert + mean pooling",
+      syntheticBert({ seed: 301 }),
+      { task: "feature-extraction", sentenceEmbedding: { pooling: "mean", normalize: true } },
+    ],
+    ["albert", syntheticAlbert({ seed: 302 }), FEATURE_EXTRACTION],
+    ["jina_bert", syntheticJinaBert({ seed: 303 }), FEATURE_EXTRACTION],
+    ["mpnet", syntheticMpnet({ seed: 304 }), FEATURE_EXTRACTION],
+    ["nomic_bert", syntheticNomicBert({ seed: 305 }), FEATURE_EXTRACTION],
+    ["modernbert (window)", syntheticModernBert({ seed: 306, layers: 3, localAttention: 4 }), FEATURE_EXTRACTION],
+    [
+      "qwen3 + last-token pooling",
+      syntheticQwen3({ seed: 307 }),
+      { task: "feature-extraction", sentenceEmbedding: { pooling: "lasttoken", normalize: true } },
+    ],
+    [
+      "gemma3 ((1 + w) norms) + mean pooling",
+      syntheticGemma3({ seed: 308 }),
+      { task: "feature-extraction", sentenceEmbedding: { pooling: "mean", normalize: true } },
+    ],
+    ["roberta reranker (classifier head)", syntheticReranker("roberta", { seed: 309 }), { task: "rerank" }],
+  ];
+
+  it.each(cases)("%s: the same numbers as one batch at a time", (_, model, task) => {
+    const encoder = syntheticEncoder(model);
+    const weights = counting(encoder.weights.store);
+    const checkpoint = counting(encoder.checkpoint.store);
+    const counted = { ...encoder, weights: new WeightReader(weights.store), checkpoint: new WeightReader(checkpoint.store) };
+    const batches = verificationRows(verificationBatch(encoder.config));
+    const heads = headsFor(encoder, task);
+    const together = referenceOutputsOf(counted, heads, batches);
+    const readsTogether = [...weights.reads.values(), ...checkpoint.reads.values()];
+    expect(readsTogether.length).toBeGreaterThan(0);
+    expect(readsTogether.every((n) => n === 1)).toBe(true);
+    expect(together).toEqual(batches.map((batch) => referenceOutputs(encoder, heads, batch)));
+  });
+
+  it("reads again what does not fit the memo's budget", () => {
+    const encoder = syntheticEncoder(syntheticBert({ seed: 310 }));
+    const { store, reads } = counting(encoder.weights.store);
+    const memo = new TensorMemo(4 * 32); // room for one 32-value vector
+    const reader = new WeightReader(store).memoized(memo);
+    const norm = tensorRef("embeddings.LayerNorm.weight", [32]);
+    const bias = tensorRef("embeddings.LayerNorm.bias", [32]);
+    expect(reader.tensor(norm)).toBe(reader.tensor(norm));
+    expect(reader.tensor(bias)).toEqual(reader.tensor(bias));
+    expect(reads.get("embeddings.LayerNorm.weight")).toBe(1);
+    expect(reads.get("embeddings.LayerNorm.bias")).toBe(2);
   });
 });

@@ -75,9 +75,43 @@ export interface NormArrays {
   eps: number;
 }
 
+/**
+ * Tensors already read, kept for readers that compute several passes over the same weights (the
+ * reference forward of several batches), up to `budgetBytes` in all: what does not fit is read
+ * again, as without a memo. Callers must not write into the arrays it hands out.
+ */
+export class TensorMemo {
+  #used = 0;
+  readonly #kept = new Map<WeightStore, Map<string, Float32Array>>();
+
+  constructor(readonly budgetBytes: number) {}
+
+  /** The tensor `name` of `store`: the kept one, else `read()`'s, kept when it fits. */
+  get(store: WeightStore, name: string, read: () => Float32Array): Float32Array {
+    let tensors = this.#kept.get(store);
+    const kept = tensors?.get(name);
+    if (kept) return kept;
+    const values = read();
+    if (this.#used + values.byteLength <= this.budgetBytes) {
+      if (!tensors) this.#kept.set(store, (tensors = new Map()));
+      tensors.set(name, values);
+      this.#used += values.byteLength;
+    }
+    return values;
+  }
+}
+
 /** Checked access to the tensors behind refs. */
 export class WeightReader {
-  constructor(readonly store: WeightStore) {}
+  constructor(
+    readonly store: WeightStore,
+    private readonly memo?: TensorMemo,
+  ) {}
+
+  /** This reader keeping what it reads in `memo`. */
+  memoized(memo: TensorMemo): WeightReader {
+    return new WeightReader(this.store, memo);
+  }
 
   has(name: string): boolean {
     return this.store.has(name);
@@ -88,7 +122,8 @@ export class WeightReader {
     const fallback = this.fallbackFor(ref);
     if (fallback) return fallback();
     this.check(ref);
-    return this.store.finiteFloat32(ref.name);
+    const read = () => this.store.finiteFloat32(ref.name);
+    return this.memo ? this.memo.get(this.store, ref.name, read) : read();
   }
 
   /** Little-endian float32 bytes of a tensor after checking its shape (lazy / file range). */

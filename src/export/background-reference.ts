@@ -5,7 +5,7 @@ import { currentAbortSignal, onAbort } from "../common/abort.js";
 import type { TokenBatch } from "../arch/architecture.js";
 import { ConfigError, ConfigReader } from "../arch/config.js";
 import { type LoadedEncoder } from "../arch/encoder.js";
-import { referenceOutputs } from "../heads/graph.js";
+import { referenceOutputsOf } from "../heads/graph.js";
 import type { HeadArrays } from "../heads/head.js";
 import { type TaskSpec, headsFor } from "../heads/tasks.js";
 import { architectureFor } from "../arch/registry.js";
@@ -40,7 +40,7 @@ const REFERENCE_PROCESS_MIN_PARAMETERS = 8_000_000;
 export function startReference(encoder: LoadedEncoder, batches: TokenBatch[], task: TaskSpec, inChild?: boolean): PendingReference {
   const compute = () => {
     const heads = headsFor(encoder, task);
-    return batches.map((batch) => referenceOutputs(encoder, heads, batch));
+    return referenceOutputsOf(encoder, heads, batches);
   };
   const forks = sessionIsolation().forksReference && parameterCount(encoder) >= REFERENCE_PROCESS_MIN_PARAMETERS && reloadsAsIs(encoder);
   if (!(inChild ?? forks)) {

@@ -2,7 +2,7 @@
 // exporting process builds and writes the graph (see startReference in background-reference.ts).
 import type { TokenBatch } from "../arch/architecture.js";
 import { loadEncoder } from "../arch/encoder-folder.js";
-import { referenceOutputs } from "../heads/graph.js";
+import { referenceOutputsOf } from "../heads/graph.js";
 import type { HeadArrays } from "../heads/head.js";
 import { type TaskSpec, headsFor } from "../heads/tasks.js";
 
@@ -24,7 +24,7 @@ function compute(request: ReferenceRequest): ReferenceReply {
     const encoder = loadEncoder(request.dir);
     try {
       const heads = headsFor(encoder, request.task);
-      return { ok: true, outputs: request.batches.map((batch) => referenceOutputs(encoder, heads, batch)) };
+      return { ok: true, outputs: referenceOutputsOf(encoder, heads, request.batches) };
     } finally {
       encoder.close();
     }

@@ -4,6 +4,7 @@ import type { EncoderOutputs, TokenBatch } from "../arch/architecture.js";
 import { Blocks } from "../arch/blocks.js";
 import { type GraphOptions, type LoadedEncoder, emitEncoderFrame } from "../arch/encoder.js";
 import { GraphWeights } from "../arch/graph-weights.js";
+import { TensorMemo } from "../arch/weight-refs.js";
 import { METADATA, OUTPUT } from "../artifact/names.js";
 import { DataType, type Model } from "../graph/ir.js";
 import type { Head, HeadArrays } from "./head.js";
@@ -48,6 +49,19 @@ export function buildGraph(
     },
     options.producerVersion ?? "0",
   );
+}
+
+/** Weights the reference keeps between the batches of one referenceOutputsOf call (the rest is read again per batch). */
+const REFERENCE_MEMO_BYTES = 256 * 2 ** 20;
+
+/**
+ * referenceOutputs of each of `batches`, reading each weight once for all of them (up to
+ * REFERENCE_MEMO_BYTES; a larger model reads the rest again per batch).
+ */
+export function referenceOutputsOf(encoder: LoadedEncoder, heads: readonly Head[], batches: readonly TokenBatch[]): HeadArrays[] {
+  const memo = new TensorMemo(REFERENCE_MEMO_BYTES);
+  const reading = { ...encoder, weights: encoder.weights.memoized(memo), checkpoint: encoder.checkpoint.memoized(memo) };
+  return batches.map((batch) => referenceOutputs(reading, heads, batch));
 }
 
 /** What the graph of `heads` returns for `batch`, computed in TypeScript, by output name. */
