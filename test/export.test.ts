@@ -8,7 +8,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { bert } from "../src/arch/bert.js";
 import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { encodeSafetensors } from "../src/fixtures/safetensors-writer.js";
-import { emitVerifiedGraph } from "../src/export/emit.js";
+import { type GraphUnderVerification, emitVerifiedGraph } from "../src/export/emit.js";
+import { batchFeeds } from "../src/ort/feeds.js";
+import type { EncoderConfig } from "../src/arch/architecture.js";
 import type { Logger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
 import { syntheticBert } from "../src/fixtures/bert.js";
@@ -164,6 +166,57 @@ describe("primary → portable fallback", () => {
     ).rejects.toThrow(/the portable graph did not verify \(max relative error/);
     expect(leftovers(dir)).toEqual([]);
     encoder.close();
+  });
+
+  describe("the work beside verification (the export's staging and load check)", () => {
+    /** An `alongside` that records each variant and, when asked, runs the handed-over worker. */
+    function recordingAlongside(logger: ReturnType<typeof recordingLogger>, config: EncoderConfig, fail?: string) {
+      const seen: Array<{ variant: string; handedOver: boolean; verifiedLogged: boolean; ran?: string[] }> = [];
+      const alongside = async (graph: GraphUnderVerification) => {
+        const entry: (typeof seen)[number] = { variant: graph.variant, handedOver: false, verifiedLogged: false };
+        seen.push(entry);
+        const worker = await graph.verified.worker;
+        entry.handedOver = true;
+        entry.verifiedLogged = logger.lines.some((l) => l.includes(`verified ${graph.variant} graph`));
+        entry.ran = Object.keys(await worker.run(batchFeeds(verificationBatch(config), worker.inputNames)));
+        if (fail) throw new Error(fail);
+      };
+      return { seen, alongside };
+    }
+
+    it("runs for each variant; the worker is handed over only once its graph verified", async () => {
+      const encoder = encoderWith(sabotaged);
+      const logger = recordingLogger();
+      const path = join(tempDir(), "m_fp32.onnx");
+      const { seen, alongside } = recordingAlongside(logger, encoder.config);
+      const emitted = await emitVerifiedGraph(
+        encoder,
+        path,
+        { ...options(logger), variants: ["primary", "portable"] },
+        undefined,
+        alongside,
+      );
+      expect(emitted.variant).toBe("portable");
+      expect(seen).toEqual([
+        { variant: "primary", handedOver: false, verifiedLogged: false },
+        { variant: "portable", handedOver: true, verifiedLogged: true, ran: ["last_hidden_state", "pooler_output"] },
+      ]);
+      encoder.close();
+    });
+
+    it("its failure is the export's: no other variant is tried", async () => {
+      const encoder = encoderWith(bert);
+      const logger = recordingLogger();
+      const dir = tempDir();
+      const { seen, alongside } = recordingAlongside(logger, encoder.config, "the folder does not load");
+      const emit = { ...options(logger), variants: ["primary", "portable"] as ["primary", "portable"] };
+      await expect(emitVerifiedGraph(encoder, join(dir, "m_fp32.onnx"), emit, undefined, alongside)).rejects.toThrow(
+        "the folder does not load",
+      );
+      expect(seen.map((s) => s.variant)).toEqual(["primary"]);
+      expect(logger.lines.some((l) => l.startsWith("warning:"))).toBe(false);
+      encoder.close();
+    });
   });
 
   describe("a native onnxruntime crash", () => {

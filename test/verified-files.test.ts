@@ -217,7 +217,7 @@ describe("the export's load check runs in the worker that verified the graph", (
     const worker = await IsolatedSession.open(join(dir, MODEL));
     const expected = await Embedder.load(dir).then(async (e) => [await e.embed(texts), await e.close()][0]);
     crashNew(dir);
-    await withLoadedWorker({ worker, loadedFrom: fileIdentity(join(dir, MODEL)) }, async () => {
+    await withLoadedWorker({ worker: Promise.resolve(worker), loadedFrom: fileIdentity(join(dir, MODEL)) }, async () => {
       await expect(Embedder.load(dir, { isolated: true, threads: 1 })).rejects.toThrow("onnxruntime crashed (SIGSEGV)");
       const embedder = await Embedder.load(dir, { isolated: true });
       expect(await embedder.embed(texts)).toEqual(expected);
@@ -232,7 +232,7 @@ describe("the export's load check runs in the worker that verified the graph", (
     const loadedFrom = fileIdentity(join(dir, MODEL));
     utimesSync(join(dir, MODEL), WHOLE_SECOND, WHOLE_SECOND);
     crashNew(dir);
-    await withLoadedWorker({ worker, loadedFrom }, async () => {
+    await withLoadedWorker({ worker: Promise.resolve(worker), loadedFrom }, async () => {
       await expect(Embedder.load(dir, { isolated: true })).rejects.toThrow("onnxruntime crashed (SIGSEGV)");
     });
     await expect(worker.run({})).rejects.toThrow();

@@ -30,8 +30,14 @@ export interface EmitOptions {
   task: TaskSpec;
   /** Called with the graph's files once written, hashed as they were (the export records a file it will publish). */
   onWritten?: (written: WriteModelResult) => void;
-  /** Keep the worker that verified the graph, the graph loaded (EmittedGraph.loaded): the export's load check runs in it. */
-  keepWorker?: boolean;
+}
+
+/** A written graph under verification, for the work that runs beside it (emitVerifiedGraph's `alongside`). */
+export interface GraphUnderVerification {
+  path: string;
+  variant: GraphVariant;
+  /** The verifying worker, the graph loaded as a runtime loads it: handed over once the graph verified. */
+  verified: LoadedWorker;
 }
 
 export interface EmittedGraph {
@@ -42,8 +48,6 @@ export interface EmittedGraph {
   verification: Verification;
   /** The reference outputs it was verified against (computed): another variant reuses them. */
   reference: PendingReference;
-  /** With keepWorker: the verification worker, the graph loaded; the taker closes it. */
-  loaded?: LoadedWorker;
 }
 
 /**
@@ -79,11 +83,18 @@ export function startVerification(encoder: LoadedEncoder, task: TaskSpec, tokenT
   return start;
 }
 
+/**
+ * Builds, writes and verifies the graph, variant by variant. `alongside` runs beside each
+ * variant's verification (the export stages its folder and runs its load check meanwhile, in the
+ * verifying worker once the graph verified); a variant is emitted when both succeed, and a failure
+ * of `alongside` is the export's (no other variant is tried).
+ */
 export async function emitVerifiedGraph(
   encoder: LoadedEncoder,
   path: string,
   options: EmitOptions,
   started: VerificationStart = startVerification(encoder, options.task, options.tokenTypeIds),
+  alongside?: (graph: GraphUnderVerification) => Promise<void>,
 ): Promise<EmittedGraph> {
   const { logger } = options;
   const { reference } = started;
@@ -94,33 +105,54 @@ export async function emitVerifiedGraph(
       // The verification worker boots while the graph is built and written.
       const worker = started.worker ?? IsolatedSession.start();
       started.worker = undefined;
+      let besides: Promise<void> | undefined;
+      let model: Model | undefined;
+      let verified: Verification | undefined;
       try {
-        const model = buildTaskGraph(encoder, options.task, { ...options, variant });
+        model = buildTaskGraph(encoder, options.task, { ...options, variant });
         validateModel(model);
         const written = await writeModel(model, path, { sha256: options.onWritten !== undefined, signal: currentAbortSignal() });
         options.onWritten?.(written);
         const loadedFrom = fileIdentity(path); // the file the worker is about to load
-        const { worker: verified, ...verification } = await verifyGraph(path, encoder, {
+        const verifying = verifyGraph(path, encoder, {
           worker,
           reference,
           task: options.task,
           tokenTypeIds: options.tokenTypeIds,
-          keep: options.keepWorker === true,
+          keep: alongside !== undefined,
         });
-        if (verification.ok) {
+        const handedOver = verifying.then(
+          ({ worker: kept }) => kept ?? Promise.reject(new ExportError(`the ${variant} graph did not verify`)),
+        );
+        handedOver.catch(() => {}); // a rejection nobody takes is the verification's, reported below
+        besides = alongside?.({ path, variant, verified: { worker: handedOver, loadedFrom } });
+        besides?.catch(() => {}); // awaited below
+        verified = await verifying;
+        if (verified.ok) {
           logger.info(
-            `verified ${variant} graph: max relative error ${verification.worst.relativeError.toExponential(2)} vs the reference forward`,
+            `verified ${variant} graph: max relative error ${verified.worst.relativeError.toExponential(2)} vs the reference forward`,
           );
-          return { path, model, variant, verification, reference, ...(verified ? { loaded: { worker: verified, loadedFrom } } : {}) };
+        } else {
+          const { worst } = verified;
+          failure = `max relative error ${worst.relativeError.toExponential(2)} on ${worst.output} (batch×sequence ${worst.shape}) exceeds ${FP32_TOLERANCE}`;
         }
-        const { worst } = verification;
-        failure = `max relative error ${worst.relativeError.toExponential(2)} on ${worst.output} (batch×sequence ${worst.shape}) exceeds ${FP32_TOLERANCE}`;
       } catch (error) {
         worker.close();
+        await besides?.catch(() => {}); // nothing of this variant still runs when the next starts or the export cleans up
         const fatal = failureNoVariantFixes(error);
         if (fatal !== undefined) throw fatal;
         failure = errorMessage(error);
       }
+      if (verified?.ok && model) {
+        try {
+          await besides;
+        } finally {
+          verified.worker?.close(); // the load check closed it when it took it; otherwise it goes now
+        }
+        const { worker: _kept, ...verification } = verified;
+        return { path, model, variant, verification, reference };
+      }
+      await besides?.catch(() => {});
       removeModelFiles(path);
       if (next) logger.warn(`the ${variant} graph failed verification (${failure}); emitting the ${next} graph instead`);
     }

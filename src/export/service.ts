@@ -15,7 +15,14 @@ import { fileSystemError, persistentFileSystemError } from "../common/errors.js"
 import { UsageError } from "../common/usage.js";
 import { InterruptedError, abortable, throwIfAborted, withAbortSignal } from "../common/abort.js";
 import { ensureDir, planDir, writeFileAtomic } from "../common/atomic.js";
-import { type EmitOptions, type EmittedGraph, type VerificationStart, emitVerifiedGraph, startVerification } from "./emit.js";
+import {
+  type EmitOptions,
+  type EmittedGraph,
+  type GraphUnderVerification,
+  type VerificationStart,
+  emitVerifiedGraph,
+  startVerification,
+} from "./emit.js";
 import { type Logger, stderrLogger } from "../common/log.js";
 import { HubClient } from "./hub/client.js";
 import { type ModelResolver, modelSlug } from "./model-source.js";
@@ -199,26 +206,29 @@ export class EmbeddingService {
       loaded?.verification.cancel();
       throw error;
     }
-    // The worker that verified the published FP32 file, its graph still loaded: the load check runs in it.
-    let verifiedWorker: LoadedWorker | undefined;
     try {
+      // FP32 is published as emitted: its folder is staged and opened by the runtime while
+      // onnxruntime still verifies the graph (the load check then runs in the verifying worker).
+      let reports: string[] | undefined;
+      const stageWhileVerifying =
+        plan.precision === "fp32"
+          ? async (stage: Loaded, graph: GraphUnderVerification) => {
+              reports = await this.stageFolder(
+                stage,
+                plan,
+                workspace,
+                outputDir,
+                { artifact: graph.path, variant: graph.variant },
+                graph.verified,
+              );
+            }
+          : undefined;
       // Everything is written into the private workspace and published at the end.
-      const fp32 = reused ?? (await this.emitFp32(loaded!, plan, workspace, onProgress));
-      const { loaded: worker, ...emitted } = fp32.emitted;
-      [verifiedWorker, fp32.emitted] = [worker, emitted]; // taken: a later export reusing this stage (--optimize) starts its own
+      const fp32 = reused ?? (await this.emitFp32(loaded!, plan, workspace, onProgress, stageWhileVerifying));
       const { artifact, variant, quantization } = await this.transform(fp32, plan, workspace, onProgress);
       // The FP32 file of an INT8 / INT4 / FP16 export is an intermediate (SPEC: deleted); one reused from another export stays its.
       if (!reused && plan.precision !== "fp32") removeModelFiles(fp32.emitted.path);
-      const reports: string[] = quantization ? [quantization.reportPath] : [];
-      if (plan.vector) {
-        await reportVectorAgreement(artifact, plan.vector.kind, await this.vectorTexts(fp32.encoder, plan.vector.calibration), this.logger);
-        reports.push(join(dirname(artifact), VECTOR_REPORT_FILE));
-      }
-      await this.writeFolderFiles(fp32, plan, workspace, { artifact, variant, quantization });
-      // The runtime that serves the task opens the staged folder: nothing is published that it refuses.
-      const check = () =>
-        checkExportLoads({ dir: workspace.dir, model: artifact, task: fp32.task.task, outputs: fp32.task.outputs, outputDir });
-      await (verifiedWorker && artifact === fp32.emitted.path ? withLoadedWorker(verifiedWorker, check) : check());
+      reports ??= await this.stageFolder(fp32, plan, workspace, outputDir, { artifact, variant, quantization });
       const files = workspace.files();
       const path = await workspace.publish(artifact, throwIfAborted);
       const published = (staged: string) => join(outputDir, relative(workspace.dir, staged));
@@ -235,8 +245,6 @@ export class EmbeddingService {
       // A write into the private workspace failed (full, read-only…): the user's path is the output folder.
       const disk = persistentFileSystemError(error);
       throw disk && workspace.holds(disk.path) ? fileSystemError("write the export into", outputDir, disk) : error;
-    } finally {
-      verifiedWorker?.worker.close(); // not taken by the load check (an INT8 artifact, a failure): its memory goes now
     }
   }
 
@@ -289,7 +297,13 @@ export class EmbeddingService {
   }
 
   /** Emit FP32: the graph built once, written, verified (primary, else portable); the in-memory graph kept for the transforms. */
-  private async emitFp32(loaded: Loaded, plan: ExportPlan, workspace: ExportWorkspace, onProgress: ProgressCallback): Promise<Fp32Stage> {
+  private async emitFp32(
+    loaded: Loaded,
+    plan: ExportPlan,
+    workspace: ExportWorkspace,
+    onProgress: ProgressCallback,
+    alongside?: (stage: Loaded, graph: GraphUnderVerification) => Promise<void>,
+  ): Promise<Fp32Stage> {
     const { encoder, verification } = loaded;
     const { config, architecture } = encoder;
     const advertised = readAdvertisedDimensions(encoder.files);
@@ -309,10 +323,8 @@ export class EmbeddingService {
       producerVersion: PACKAGE_VERSION,
       task: loaded.task,
       logger: this.logger,
-      // Only a file that is published is worth hashing as it is written (and keeping loaded for the load check).
-      ...(plan.precision === "fp32"
-        ? { onWritten: (written: WriteModelResult) => workspace.hashes.writtenModel(written), keepWorker: true }
-        : {}),
+      // Only a file that is published is worth hashing as it is written.
+      ...(plan.precision === "fp32" ? { onWritten: (written: WriteModelResult) => workspace.hashes.writtenModel(written) } : {}),
     };
     if (plan.vector) {
       const texts = await this.vectorTexts(encoder, plan.vector.calibration);
@@ -323,7 +335,7 @@ export class EmbeddingService {
       };
     }
     const emitted = await withStep(onProgress, "export", "building, writing and verifying the FP32 graph", () =>
-      emitVerifiedGraph(encoder, path, emit, verification),
+      emitVerifiedGraph(encoder, path, emit, verification, alongside && ((graph) => alongside({ ...loaded, task: emit.task }, graph))),
     );
     return { ...loaded, task: emit.task, emit, emitted };
   }
@@ -365,14 +377,41 @@ export class EmbeddingService {
     return { artifact: emitted.path, variant: emitted.variant };
   }
 
-  /** Publish, first part: the files that travel with the model, and the manifest written last. */
-  private async writeFolderFiles(fp32: Fp32Stage, plan: ExportPlan, workspace: ExportWorkspace, transformed: Transformed): Promise<void> {
-    const { encoder, sentenceEmbedding } = fp32;
+  /**
+   * Publish, first part: the reports, the files that travel with the model, the manifest, and the
+   * load check (the runtime that serves the task opens the staged folder: nothing is published
+   * that it refuses). Returns the reports' staged paths. With `verified`, the load check runs in
+   * that worker (the graph already loaded).
+   */
+  private async stageFolder(
+    stage: Loaded,
+    plan: ExportPlan,
+    workspace: ExportWorkspace,
+    outputDir: string,
+    transformed: Transformed,
+    verified?: LoadedWorker,
+  ): Promise<string[]> {
+    const { artifact, quantization } = transformed;
+    const reports: string[] = quantization ? [quantization.reportPath] : [];
+    if (plan.vector) {
+      await reportVectorAgreement(artifact, plan.vector.kind, await this.vectorTexts(stage.encoder, plan.vector.calibration), this.logger);
+      reports.push(join(dirname(artifact), VECTOR_REPORT_FILE));
+    }
+    await this.writeFolderFiles(stage, plan, workspace, transformed);
+    const check = () =>
+      checkExportLoads({ dir: workspace.dir, model: artifact, task: stage.task.task, outputs: stage.task.outputs, outputDir });
+    await (verified ? withLoadedWorker(verified, check) : check());
+    return reports;
+  }
+
+  /** The files that travel with the model, and the manifest written last. */
+  private async writeFolderFiles(stage: Loaded, plan: ExportPlan, workspace: ExportWorkspace, transformed: Transformed): Promise<void> {
+    const { encoder, sentenceEmbedding } = stage;
     const { artifact, quantization } = transformed;
     const { precision, layout, opset } = plan;
-    copyTokenizerFiles(fp32.tokenizerDir, workspace.dir);
+    copyTokenizerFiles(stage.tokenizerDir, workspace.dir);
     writeSentenceFiles(encoder.dir, workspace.dir, sentenceEmbedding, encoder.config.hiddenSize, this.logger);
-    const template = fp32.task.answerTokens?.template;
+    const template = stage.task.answerTokens?.template;
     if (template) writeFileAtomic(join(workspace.dir, RERANK_TEMPLATE_FILE), `${JSON.stringify(template, null, 2)}\n`);
     writeLayoutFiles({
       layout,
@@ -384,12 +423,12 @@ export class EmbeddingService {
       ...(plan.quantization && quantization ? { quantization: { settings: plan.quantization.settings, report: quantization.report } } : {}),
     });
     await writeExportManifest(workspace, artifact, manifestSource(this.modelId, this.resolver), {
-      task: fp32.task.task,
+      task: stage.task.task,
       precision,
       layout,
       opset,
       variant: transformed.variant,
-      tokenTypeIds: fp32.tokenTypeIds,
+      tokenTypeIds: stage.tokenTypeIds,
       ...(sentenceEmbedding ? { sentenceEmbedding } : {}),
       ...(plan.quantization ? { quantization: { mode: plan.quantization.settings.mode, method: plan.quantization.settings.method } } : {}),
       ...(plan.vector ? { vector: plan.vector.kind } : {}),

@@ -34,9 +34,13 @@ export interface ModelSessionOptions {
   threads?: number;
 }
 
-/** A worker that has loaded a model file as a runtime does (level all, prepacked, onnxruntime's default threads), and that file's identity when it did. */
+/**
+ * A worker loading a model file as a runtime does (level all, prepacked, onnxruntime's default
+ * threads), and that file's identity when it did. `worker` resolves once the caller is done with
+ * it (the export: once the graph verified) and rejects when it will not hand it over.
+ */
 export interface LoadedWorker {
-  worker: IsolatedSession;
+  worker: Promise<IsolatedSession>;
   loadedFrom: FileIdentity;
 }
 
@@ -46,8 +50,9 @@ const offered = new Map<string, LoadedWorker>();
 /**
  * Runs `body` with `loaded` offered to the first isolated openModelSession of the same file
  * (unchanged since the worker loaded it, and asked for no thread count): the export's load
- * check then runs in the worker that verified the graph instead of loading the model again.
- * A worker nobody took is closed when `body` ends.
+ * check then runs in the worker that verified the graph instead of loading the model again, and
+ * opens the rest of the folder while that worker still verifies. A worker nobody took is closed
+ * when `body` ends.
  */
 export async function withLoadedWorker<T>(loaded: LoadedWorker, body: () => Promise<T>): Promise<T> {
   const key = loaded.loadedFrom.path;
@@ -57,13 +62,16 @@ export async function withLoadedWorker<T>(loaded: LoadedWorker, body: () => Prom
   } finally {
     if (offered.get(key) === loaded) {
       offered.delete(key);
-      loaded.worker.close();
+      loaded.worker.then(
+        (worker) => worker.close(),
+        () => {},
+      );
     }
   }
 }
 
 /** The offered worker for `modelPath`, taken (once), when the file is still the one it loaded. */
-function takeOffered(modelPath: string): IsolatedSession | undefined {
+function takeOffered(modelPath: string): Promise<IsolatedSession> | undefined {
   let identity: FileIdentity;
   try {
     identity = fileIdentity(modelPath);
@@ -82,8 +90,9 @@ function takeOffered(modelPath: string): IsolatedSession | undefined {
  */
 export async function openModelSession(modelPath: string, options: ModelSessionOptions = {}): Promise<ModelSession> {
   const settings = { graphOptimizationLevel: "all" as const, ...(options.threads ? { intraOpNumThreads: options.threads } : {}) };
+  const taken = options.isolated && !options.threads ? takeOffered(modelPath) : undefined;
   const worker = options.isolated
-    ? ((options.threads ? undefined : takeOffered(modelPath)) ?? (await IsolatedSession.open(modelPath, settings)))
+    ? ((await taken) ?? (await IsolatedSession.open(modelPath, settings)))
     : await loadedSession(new InProcessSession(ort, undefined), modelPath, settings);
   return {
     inputNames: worker.inputNames,
