@@ -15,6 +15,7 @@ import {
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import fc from "fast-check";
+import { firstNonFiniteBytes } from "../src/checkpoint/finite.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bfloat16ToFloat32, float16ToFloat32, float32ArrayToFloat16, float32ToBfloat16, float32ToFloat16 } from "../src/common/float16.js";
 import {
@@ -814,6 +815,32 @@ describe("hostile input", () => {
         if (err !== undefined && !(err instanceof WeightError)) throw err;
       }),
       { numRuns: 150 },
+    );
+  });
+});
+
+describe("the finite scan of float32 bytes", () => {
+  /** The first element whose exponent bits are all set, read one value at a time. */
+  const naive = (bytes: Uint8Array): number => {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < bytes.length / 4; i++) if (!Number.isFinite(view.getFloat32(i * 4, true))) return i;
+    return -1;
+  };
+  const special = fc.constantFrom(NaN, Infinity, -Infinity, 3.4028234663852886e38, -0, 1.17549435e-38, 1.4e-45);
+
+  it("finds the first NaN/±Inf wherever the bytes start, aligned or not", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.float({ noNaN: true, noDefaultInfinity: true }), special), { maxLength: 40 }),
+        fc.integer({ min: 0, max: 3 }),
+        (values, shift) => {
+          const backing = new Uint8Array(values.length * 4 + shift);
+          const bytes = backing.subarray(shift);
+          const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+          values.forEach((v, i) => view.setFloat32(i * 4, v, true));
+          expect(firstNonFiniteBytes(bytes)).toBe(naive(bytes));
+        },
+      ),
     );
   });
 });
