@@ -15,7 +15,7 @@ import {
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import fc from "fast-check";
-import { firstNonFiniteBytes } from "../src/checkpoint/finite.js";
+import { firstNonFinite, firstNonFiniteBytes } from "../src/checkpoint/finite.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bfloat16ToFloat32, float16ToFloat32, float32ArrayToFloat16, float32ToBfloat16, float32ToFloat16 } from "../src/common/float16.js";
 import {
@@ -828,7 +828,7 @@ describe("the finite scan of float32 bytes", () => {
   };
   const special = fc.constantFrom(NaN, Infinity, -Infinity, 3.4028234663852886e38, -0, 1.17549435e-38, 1.4e-45);
 
-  it("finds the first NaN/±Inf wherever the bytes start, aligned or not", () => {
+  it("finds the first NaN/±Inf wherever the bytes start, aligned or not, and in a Float32Array", () => {
     fc.assert(
       fc.property(
         fc.array(fc.oneof(fc.float({ noNaN: true, noDefaultInfinity: true }), special), { maxLength: 40 }),
@@ -839,6 +839,7 @@ describe("the finite scan of float32 bytes", () => {
           const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
           values.forEach((v, i) => view.setFloat32(i * 4, v, true));
           expect(firstNonFiniteBytes(bytes)).toBe(naive(bytes));
+          expect(firstNonFinite(Float32Array.from(values))).toBe(naive(bytes));
         },
       ),
     );

@@ -5,31 +5,30 @@
 import { formatShape, quote } from "../common/messages.js";
 import { WeightError } from "./weights.js";
 
+/** A float32 whose exponent bits are all set (NaN, ±Inf), as a word of its bits. */
+const EXPONENT = 0x7f800000;
+
 /** Index of the first NaN/±Inf in `values`, or -1. */
 export function firstNonFinite(values: Float32Array): number {
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (v - v !== 0) return i; // NaN - NaN and Inf - Inf are NaN; finite - itself is 0
-  }
-  return -1;
+  return firstNonFiniteWord(new Uint32Array(values.buffer, values.byteOffset, values.length));
 }
-
-/** A float32 whose exponent bits are all set (NaN, ±Inf), as a little-endian word. */
-const EXPONENT = 0x7f800000;
 
 /**
  * Index of the first NaN/±Inf among the little-endian float32 elements of `bytes` (a whole
  * number of elements), or -1: all exponent bits set. Four-byte-aligned bytes (every buffer the
- * export reads into) are read as words, four per test; others byte by byte.
+ * export reads into) are read as words; others byte by byte.
  */
 export function firstNonFiniteBytes(bytes: Uint8Array): number {
-  if (bytes.byteOffset % 4 !== 0 || !littleEndianHost) {
-    for (let i = 3; i < bytes.length; i += 4) {
-      if ((bytes[i]! & 0x7f) === 0x7f && (bytes[i - 1]! & 0x80) !== 0) return (i - 3) / 4;
-    }
-    return -1;
+  if (bytes.byteOffset % 4 === 0 && littleEndianHost)
+    return firstNonFiniteWord(new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2));
+  for (let i = 3; i < bytes.length; i += 4) {
+    if ((bytes[i]! & 0x7f) === 0x7f && (bytes[i - 1]! & 0x80) !== 0) return (i - 3) / 4;
   }
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
+  return -1;
+}
+
+/** Index of the first word of float32 bits with every exponent bit set, or -1. */
+function firstNonFiniteWord(words: Uint32Array): number {
   const whole = words.length - (words.length % 4);
   let i = 0;
   for (; i < whole; i += 4) {
