@@ -2,6 +2,7 @@
 // no test text reaches included) turns outputs into NaN for whoever hits it. Checked as the
 // values pass by — the graph writer copies every tensor once, conversions touch every value —
 // so the check costs no extra read.
+import { HOST_IS_LITTLE_ENDIAN } from "../common/byte-order.js";
 import { formatShape, quote } from "../common/messages.js";
 import { WeightError } from "./weights.js";
 
@@ -19,7 +20,7 @@ export function firstNonFinite(values: Float32Array): number {
  * export reads into) are read as words; others byte by byte.
  */
 export function firstNonFiniteBytes(bytes: Uint8Array): number {
-  if (bytes.byteOffset % 4 === 0 && littleEndianHost)
+  if (bytes.byteOffset % 4 === 0 && HOST_IS_LITTLE_ENDIAN)
     return firstNonFiniteWord(new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2));
   for (let i = 3; i < bytes.length; i += 4) {
     if ((bytes[i]! & 0x7f) === 0x7f && (bytes[i - 1]! & 0x80) !== 0) return (i - 3) / 4;
@@ -44,9 +45,6 @@ function firstNonFiniteWord(words: Uint32Array): number {
   for (; i < words.length; i++) if ((words[i]! & EXPONENT) === EXPONENT) return i;
   return -1;
 }
-
-/** Whether this machine stores a Uint32Array's words little-endian (every platform Node runs on, in practice). */
-const littleEndianHost = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
 /** The error for element `index` of tensor `name` (shape `shape`) in `file`, which holds `value`. */
 export function nonFiniteWeightError(file: string, name: string, shape: readonly number[], index: number, value: number): WeightError {
