@@ -3,7 +3,7 @@
 // Linux the bench reads each descendant's high-water mark (VmHWM) from /proc while it lives.
 // Sampled: a peak reached in the last interval before a process exits can be missed, hence
 // "sampled" in the reports.
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { platform } from "node:os";
 import { basename } from "node:path";
 
@@ -34,17 +34,9 @@ export class DescendantPeakRss {
 
   private sample(): void {
     try {
-      const parents = new Map<number, number>();
-      // Every process is a candidate: process ids wrap (pid_max is 32768 on many machines, and a
-      // test suite forks thousands), so a descendant's id may be lower than the root's.
-      for (const entry of readdirSync("/proc")) {
-        const pid = Number(entry);
-        if (Number.isInteger(pid) && pid !== this.root) {
-          const parent = parentOf(pid);
-          if (parent !== undefined) parents.set(pid, parent);
-        }
-      }
-      for (const pid of descendantsOf(this.root, parents)) {
+      // From the root down (/proc/<pid>/task/<pid>/children): process ids wrap (pid_max is 32768
+      // on many machines), so a descendant's id says nothing about its parent's.
+      for (const pid of processTree(this.root).slice(1)) {
         const hwm = highWaterMark(pid);
         if (hwm === undefined) continue;
         // Between fork and exec a child still shows its parent's command and memory: a
@@ -58,26 +50,6 @@ export class DescendantPeakRss {
     } catch {
       // A process vanished mid-scan: the next sample sees the rest.
     }
-  }
-}
-
-/** The process ids in `parents` (pid → parent pid) that descend from `root`, whatever their order. */
-export function descendantsOf(root: number, parents: ReadonlyMap<number, number>): number[] {
-  return [...parents.keys()].filter((pid) => {
-    // A snapshot read while ids are reused could hold a cycle: a chain longer than the map is one.
-    let steps = 0;
-    for (let p = parents.get(pid); p !== undefined && steps <= parents.size; p = parents.get(p), steps++) if (p === root) return true;
-    return false;
-  });
-}
-
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // "pid (comm) state ppid …": comm may contain spaces and parentheses; ppid follows the last ")".
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-  } catch {
-    return undefined;
   }
 }
 
