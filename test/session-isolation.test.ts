@@ -13,6 +13,7 @@ import { IsolatedSession, childProcessIsolation, sessionIsolation, setSessionIso
 import { InProcessSession, WebWorkerSession, type WorkerPort, serveSessionRequests } from "../src/ort/portable-session.js";
 import type { WorkerRequest } from "../src/ort/protocol.js";
 import { SessionCore } from "../src/ort/session-core.js";
+import { withAbortSignal } from "../src/common/abort.js";
 import { randomBatch } from "../src/fixtures/batches.js";
 import { syntheticEncoder, tempDir } from "./helpers/index.js";
 
@@ -92,5 +93,63 @@ describe("session isolation", () => {
     expect(session.pid).toBeUndefined();
     session.close();
     expect(started).toEqual(["in-process"]);
+  });
+});
+
+describe("closing a session while it runs", () => {
+  /** An onnxruntime stand-in whose run ends when the test says, recording what happens in order. */
+  function fakeApi(events: string[]) {
+    let finishRun: () => void = () => {};
+    const session = {
+      inputNames: ["input_ids"],
+      outputNames: ["out"],
+      run: () =>
+        new Promise((resolve) => {
+          events.push("run started");
+          finishRun = () => {
+            events.push("run ended");
+            resolve({ out: { type: "float32", data: new Float32Array(1), dims: [1] } });
+          };
+        }),
+      release: async () => {
+        events.push("released");
+      },
+    };
+    const api = {
+      InferenceSession: { create: async () => session },
+      Tensor: class {
+        constructor(
+          readonly type: string,
+          readonly data: unknown,
+          readonly dims: readonly number[],
+        ) {}
+      },
+    } as unknown as ConstructorParameters<typeof SessionCore>[0];
+    return { api, finishRun: () => finishRun() };
+  }
+
+  test("an in-process session fails the pending run at once but releases onnxruntime's session only after the run ends", async () => {
+    const events: string[] = [];
+    const { api, finishRun } = fakeApi(events);
+    const local = new InProcessSession(api, () => new Uint8Array(0));
+    await local.load("m.onnx");
+    const running = local.run({ input_ids: { type: "int64", data: new BigInt64Array(1), dims: [1, 1] } });
+    await new Promise((resolve) => setImmediate(resolve));
+    const closed = local.close();
+    await expect(running).rejects.toThrow("the onnxruntime session was closed");
+    expect(events).toEqual(["run started"]);
+    finishRun();
+    await closed;
+    expect(events).toEqual(["run started", "run ended", "released"]);
+  });
+
+  test("a session started under a signal that already fired forks nothing and is not half-built", async () => {
+    const controller = new AbortController();
+    controller.abort(new Error("stopped"));
+    await withAbortSignal(controller.signal, async () => {
+      expect(() => IsolatedSession.start()).toThrow("stopped");
+      const local = new InProcessSession(fakeApi([]).api, () => new Uint8Array(0));
+      await expect(local.load("m.onnx")).rejects.toThrow("closed");
+    });
   });
 });

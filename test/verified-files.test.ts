@@ -26,6 +26,18 @@ const TINY = { vocab: BUNDLED_VOCAB_SIZE, layers: 1, hidden: 32, heads: 2, inter
 process.env.JAZZMINE_CACHE_DIR = tempDir("jazzmine-memo-");
 const env = { ...process.env, JAZZMINE_DEBUG: "" };
 const MODEL = "model_fp32.onnx";
+
+/** Resolves once process `pid` is gone (the test's timeout bounds it). */
+async function exited(pid: number): Promise<void> {
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 const WHOLE_SECOND = 1_700_000_000;
 
 let exported: string;
@@ -235,7 +247,31 @@ describe("the export's load check runs in the worker that verified the graph", (
     await withLoadedWorker({ worker: Promise.resolve(worker), loadedFrom }, async () => {
       await expect(Embedder.load(dir, { isolated: true })).rejects.toThrow("onnxruntime crashed (SIGSEGV)");
     });
-    await expect(worker.run({})).rejects.toThrow();
+    await exited(worker.pid!);
+    await expect(worker.run({})).rejects.toThrow(/exited|channel closed|cannot use/i);
+  });
+
+  it("a worker still on its way is awaited by the load that takes it; one that never comes fails that load with its reason", async () => {
+    const dir = copyOfExport("offered-pending");
+    const expected = await Embedder.load(dir).then(async (e) => [await e.embed(texts), await e.close()][0]);
+    const loadedFrom = fileIdentity(join(dir, MODEL));
+    const worker = IsolatedSession.start();
+    let handOver: (w: IsolatedSession) => void = () => {};
+    const pending = new Promise<IsolatedSession>((resolve) => (handOver = resolve));
+    crashNew(dir);
+    await withLoadedWorker({ worker: pending, loadedFrom }, async () => {
+      const loading = Embedder.load(dir, { isolated: true });
+      await worker.load(join(dir, MODEL)); // the verification, still under way when the runtime asked
+      handOver(worker);
+      const embedder = await loading;
+      expect(await embedder.embed(texts)).toEqual(expected);
+      await embedder.close();
+    });
+    const refused = Promise.reject(new Error("the primary graph did not verify"));
+    refused.catch(() => {});
+    await withLoadedWorker({ worker: refused, loadedFrom }, async () => {
+      await expect(Embedder.load(dir, { isolated: true })).rejects.toThrow("the primary graph did not verify");
+    });
   });
 });
 

@@ -1,5 +1,6 @@
 // An onnxruntime session in a child process: loading or running a model can at worst fail,
 // never take the caller down with it.
+import { throwIfAborted } from "../common/abort.js";
 import { type ChildProcess, fork } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -90,7 +91,8 @@ export interface IsolatedSession {
   run(feeds: Record<string, FeedTensor>, outputNames?: string[], pool?: TokenPooling): Promise<Record<string, OutputTensor>>;
   observe(feeds: Record<string, FeedTensor>, spec: ObserveSpec): Promise<void>;
   collectStatistics(keep?: boolean): Promise<Record<string, TensorStatistics>>;
-  close(): void;
+  /** Ends the session; what it returns settles once its memory is freed (a session in this thread waits for a run in progress). */
+  close(): void | Promise<void>;
 }
 
 /**
@@ -178,12 +180,15 @@ class ChildProcessSession extends RequestingSession implements IsolatedSession {
             : `the onnxruntime worker exited (code ${code})`) + (said ? ` [${said}]` : ""),
       );
     });
+    // Node promises no "exit" after "error" (a failed spawn, a send on a closed channel): the
+    // pending requests fail now, unless the worker's death already explained itself.
     child.on("error", (error) => {
-      this.exitReason = `the onnxruntime worker failed: ${error.message}`;
+      if (!this.exitReason) this.died(`the onnxruntime worker failed: ${error.message}`);
     });
     // Only a pending request keeps this process alive (onBusyChange); stderr never does.
     (child.stderr as { unref?: () => void } | null)?.unref?.();
     this.onBusyChange(false);
+    this.closeOnAbort();
   }
 
   protected override onBusyChange(busy: boolean): void {
@@ -197,6 +202,7 @@ class ChildProcessSession extends RequestingSession implements IsolatedSession {
   }
 
   static start(timeoutMs: number): ChildProcessSession {
+    throwIfAborted(); // an interrupted export forks nothing more
     return new ChildProcessSession(forkWorker(import.meta.url, "session-worker", "pipe"), timeoutMs);
   }
 

@@ -102,7 +102,9 @@ export async function openModelSession(modelPath: string, options: ModelSessionO
       // Typed arrays keep their kind through the worker's structured-clone channel.
       return Object.fromEntries(Object.entries(results).map(([name, { data, dims }]) => [name, { type: typeOf(data), data, dims }]));
     },
-    release: async () => worker.close(),
+    release: async () => {
+      await worker.close();
+    },
   };
 }
 

@@ -36,6 +36,7 @@ export class WebWorkerSession extends RequestingSession {
     worker.onmessage = (event: { data: WorkerReply }) => this.deliver(event.data);
     worker.onerror = (event: { message?: string }) =>
       this.died(`the onnxruntime Web Worker failed${event.message ? ` (${event.message})` : ""}`);
+    this.closeOnAbort();
   }
 
   protected override loadRequest(modelPath: string, settings: SessionSettings): RequestBody {
@@ -65,6 +66,7 @@ export class InProcessSession extends RequestingSession {
   constructor(api: OrtApi, readModel: ((path: string) => Uint8Array) | undefined) {
     super(undefined);
     this.core = new SessionCore(api, readModel);
+    this.closeOnAbort();
   }
 
   protected send(request: WorkerRequest): void {
@@ -74,9 +76,10 @@ export class InProcessSession extends RequestingSession {
     );
   }
 
-  close(): void {
-    if (this.exitReason) return;
+  /** Fails what is pending at once; the session itself is released once no run is in progress on it. */
+  close(): Promise<void> {
+    if (this.exitReason) return Promise.resolve();
     this.died("the onnxruntime session was closed");
-    this.core.release().catch(() => {}); // nothing is left to tell: the caller closed it
+    return this.core.release().catch(() => {}); // nothing is left to tell: the caller closed it
   }
 }

@@ -22,7 +22,7 @@ export abstract class RequestingSession {
   private readonly pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
   /** Why the session can no longer answer (set once it died or was closed). */
   protected exitReason: string | undefined;
-  private readonly unsubscribe: () => void;
+  private unsubscribe: () => void = () => {};
   inputNames: string[] = [];
   outputNames: string[] = [];
 
@@ -30,8 +30,14 @@ export abstract class RequestingSession {
   modelPath = "(no model loaded yet)";
 
   /** `timeoutMs` undefined: no timeout (a session in this thread cannot be stopped mid-run anyway). */
-  constructor(private readonly timeoutMs: number | undefined) {
-    // An interrupted export stops its workers: their pending requests fail, and the export unwinds.
+  constructor(private readonly timeoutMs: number | undefined) {}
+
+  /**
+   * An interrupted export stops its workers: their pending requests fail, and the export unwinds.
+   * Called last in each subclass's constructor (close() needs what the subclass holds): a session
+   * started under a signal that already fired is closed at once.
+   */
+  protected closeOnAbort(): void {
     this.unsubscribe = onAbort(() => this.close());
   }
 
@@ -39,7 +45,7 @@ export abstract class RequestingSession {
   protected abstract send(request: WorkerRequest): void;
 
   /** Ends the session (what it holds is freed). */
-  abstract close(): void;
+  abstract close(): void | Promise<void>;
 
   /**
    * Whether a request awaits its reply: a child process keeps the caller's process alive only

@@ -27,6 +27,8 @@ export function sessionOptions(settings: SessionSettings): InferenceSession.Sess
 export class SessionCore {
   private session: InferenceSession | undefined;
   private readonly statistics = new StatisticsCollector();
+  /** Requests being answered: a session is released only once none runs on it (a release under a run crashes onnxruntime). */
+  private readonly working = new Set<Promise<unknown>>();
 
   /** `readModel` gives the bytes of a path for onnxruntime builds that cannot read files (web). */
   constructor(
@@ -34,8 +36,21 @@ export class SessionCore {
     private readonly readModel?: (path: string) => Uint8Array,
   ) {}
 
-  async handle(request: WorkerRequest): Promise<WorkerReply> {
+  handle(request: WorkerRequest): Promise<WorkerReply> {
+    const earlier = [...this.working];
+    const answer = this.answer(request, earlier);
+    const settled = answer.then(
+      () => {},
+      () => {},
+    );
+    this.working.add(settled);
+    void settled.then(() => this.working.delete(settled));
+    return answer;
+  }
+
+  private async answer(request: WorkerRequest, earlier: Array<Promise<unknown>>): Promise<WorkerReply> {
     if (request.kind === "load") {
+      await Promise.all(earlier);
       await this.session?.release(); // a reused worker holds one model at a time, and its statistics
       this.session = undefined;
       this.statistics.collect();
@@ -71,6 +86,7 @@ export class SessionCore {
   }
 
   async release(): Promise<void> {
+    await Promise.all([...this.working]);
     await this.session?.release();
     this.session = undefined;
   }

@@ -11,9 +11,9 @@ const core = new SessionCore(ort);
  * Tests prove that a native onnxruntime crash is survived; no graph crashes onnxruntime on
  * demand, so a worker whose environment names this model path kills itself as a crash would.
  */
+const crashMarker = process.env.JAZZMINE_SIMULATE_ORT_CRASH;
 function simulateCrashForTests(request: WorkerRequest): void {
-  const marker = process.env.JAZZMINE_SIMULATE_ORT_CRASH;
-  if (marker && request.kind === "load" && request.modelPath.includes(marker)) process.kill(process.pid, "SIGSEGV");
+  if (crashMarker && request.kind === "load" && request.modelPath.includes(crashMarker)) process.kill(process.pid, "SIGSEGV");
 }
 
 process.on("message", (request: WorkerRequest) => {
