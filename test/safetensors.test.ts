@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import {
   closeSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   readdirSync,
@@ -568,15 +569,34 @@ describe("checkpoint errors", () => {
     execFileSync("mkfifo", [indexPath]);
     expectWeightError(
       () => SafetensorsCheckpoint.open(...checkpointPath(dir)),
-      `${indexPath}: is a FIFO (named pipe), not a regular file; the index is corrupt`,
+      `${indexPath} is a FIFO (named pipe), not a regular file; replace it with the model's real weights file`,
     );
     rmSync(indexPath);
     writeFileSync(indexPath, "");
     truncateSync(indexPath, 100_000_001); // sparse: no disk used
     expectWeightError(
       () => SafetensorsCheckpoint.open(...checkpointPath(dir)),
-      `${indexPath}: is 100000001 bytes, more than the 100000000 such a file may have; the index is corrupt`,
+      `${indexPath} is 100000001 bytes, more than the 100000000 such a file may have; replace it with the model's real weights file`,
     );
+  });
+
+  it("refuses a weights file that is a FIFO or a folder, unread, naming it once", () => {
+    const dir = freshDir();
+    const weights = join(dir, "model.safetensors");
+    execFileSync("mkfifo", [weights]);
+    const fifo = expectWeightError(
+      () => SafetensorsCheckpoint.open(...checkpointPath(dir)),
+      `${weights} is a FIFO (named pipe), not a regular file; replace it with the model's real weights file`,
+    );
+    expect(fifo.split(weights)).toHaveLength(2);
+    rmSync(weights);
+    mkdirSync(weights);
+    const folder = expectWeightError(
+      () => SafetensorsCheckpoint.open(...checkpointPath(dir)),
+      `${weights} is a folder`,
+      "replace it with the model's real weights file",
+    );
+    expect(folder.split(weights)).toHaveLength(2);
   });
 
   it("prefers model.safetensors over an index in the same folder", () => {

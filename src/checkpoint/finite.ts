@@ -16,8 +16,9 @@ export function firstNonFinite(values: Float32Array): number {
 
 /**
  * Index of the first NaN/±Inf among the little-endian float32 elements of `bytes` (a whole
- * number of elements), or -1: all exponent bits set. Four-byte-aligned bytes (every buffer the
- * export reads into) are read as words; others byte by byte.
+ * number of elements), or -1: all exponent bits set. Four-byte-aligned bytes (a tensor read on
+ * its own, external data) are read as words; others (a tensor copied into the write buffer right
+ * after its protobuf header) byte by byte.
  */
 export function firstNonFiniteBytes(bytes: Uint8Array): number {
   if (bytes.byteOffset % 4 === 0 && HOST_IS_LITTLE_ENDIAN)

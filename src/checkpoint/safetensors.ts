@@ -295,11 +295,17 @@ export class SafetensorsFile {
   }
 }
 
+/** A checkpoint file that is a FIFO, a device, a folder or larger than allowed: refused unread, with what to do. */
+function notAWeightsFile(error: FileKindError): WeightError {
+  return new WeightError(`${error.message}; replace it with the model's real weights file`);
+}
+
 /** Opens a checkpoint file for ranged reads; what cannot be opened (missing, a FIFO…) is a WeightError naming it. */
 export function openCheckpointFile(files: ModelFiles, name: string): OpenFile {
   try {
     return files.open(name);
   } catch (err) {
+    if (err instanceof FileKindError) throw notAWeightsFile(err);
     throw new WeightError(`${files.path(name)}: cannot open (${fsReason(err)}); check the path`);
   }
 }
@@ -511,9 +517,7 @@ function readWeightMap(files: ModelFiles, indexName: string): Map<string, string
   try {
     bytes = files.read(indexName, MAX_INDEX_BYTES);
   } catch (err) {
-    // A FIFO, a device or an oversized file, refused unread; its message begins with the path.
-    if (err instanceof FileKindError)
-      throw invalid(err.message.startsWith(`${err.path} `) ? err.message.slice(err.path.length + 1) : err.message);
+    if (err instanceof FileKindError) throw notAWeightsFile(err);
     throw new WeightError(`${indexPath}: cannot open (${fsReason(err)}); check the path`);
   }
   let index: unknown;
