@@ -10,6 +10,8 @@ import { loadEncoder } from "../src/arch/encoder-folder.js";
 import { encodeSafetensors } from "../src/fixtures/safetensors-writer.js";
 import { type GraphUnderVerification, emitVerifiedGraph } from "../src/export/emit.js";
 import { batchFeeds } from "../src/ort/feeds.js";
+import { createHash } from "node:crypto";
+import { Embedder } from "../src/runtime/embedder.js";
 import type { EncoderConfig } from "../src/arch/architecture.js";
 import type { Logger } from "../src/common/log.js";
 import { EmbeddingService } from "../src/export/service.js";
@@ -256,6 +258,17 @@ describe("primary → portable fallback", () => {
         /onnxruntime crashed \(SIGSEGV\).*emitting the portable graph instead/,
       );
       expect(readModel(path).metadata.graph_variant).toBe("portable");
+      // The folder staged beside the primary's verification was staged again for the portable graph:
+      // the manifest names it and hashes it (the runtime checks the hashes as it loads).
+      const manifest = JSON.parse(readFileSync(join(out, "export_manifest.json"), "utf8")) as {
+        exports: Array<{ settings: { variant: string }; files: Array<{ path: string; sha256: string }> }>;
+      };
+      expect(manifest.exports.map((e) => e.settings.variant)).toEqual(["portable"]);
+      const published = manifest.exports[0]!.files.find((f) => f.path === "crash-model_fp32.onnx")!;
+      expect(published.sha256).toBe(createHash("sha256").update(readFileSync(path)).digest("hex"));
+      const embedder = await Embedder.load(out, { verify: "full" });
+      expect(await embedder.embed(["after the fallback"])).toHaveLength(1);
+      await embedder.close();
     });
   });
 });

@@ -121,12 +121,14 @@ export async function emitVerifiedGraph(
           tokenTypeIds: options.tokenTypeIds,
           keep: alongside !== undefined,
         });
-        const handedOver = verifying.then(
-          ({ worker: kept }) => kept ?? Promise.reject(new ExportError(`the ${variant} graph did not verify`)),
-        );
-        handedOver.catch(() => {}); // a rejection nobody takes is the verification's, reported below
-        besides = alongside?.({ path, variant, verified: { worker: handedOver, loadedFrom } });
-        besides?.catch(() => {}); // awaited below
+        if (alongside) {
+          const handedOver = verifying.then(
+            ({ worker: kept }) => kept ?? Promise.reject(new ExportError(`the ${variant} graph did not verify`)),
+          );
+          handedOver.catch(() => {}); // a rejection nobody takes is the verification's, reported below
+          besides = alongside({ path, variant, verified: { worker: handedOver, loadedFrom } });
+          besides.catch(() => {}); // awaited below
+        }
         verified = await verifying;
         if (verified.ok) {
           logger.info(

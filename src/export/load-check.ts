@@ -83,6 +83,11 @@ function runtimesFor(task: Task, outputs: readonly BgeM3Output[] = ["dense", "sp
   }
 }
 
+/** How many runtimes the load check opens the export with (bge-m3: one per output). */
+export function runtimeCount(request: Pick<LoadCheckRequest, "task" | "outputs">): number {
+  return runtimesFor(request.task, request.outputs).length;
+}
+
 /**
  * Opens the staged export with every runtime that serves its task and runs a few texts through
  * each (concurrently: each runtime's onnxruntime is its own child process). The first refusal is

@@ -46,7 +46,7 @@ import { PACKAGE_VERSION } from "./version.js";
 import { checkVocabulary } from "./vocabulary.js";
 import { ExportWorkspace } from "./workspace.js";
 import { manifestSource, writeExportManifest } from "./export-manifest.js";
-import { checkExportLoads } from "./load-check.js";
+import { checkExportLoads, runtimeCount } from "./load-check.js";
 import { type LoadedWorker, withLoadedWorker } from "../ort/model-session.js";
 import { judgeModelFiles } from "../quant/quantize.js";
 import type { EncoderConfig } from "../arch/architecture.js";
@@ -394,13 +394,18 @@ export class EmbeddingService {
     const { artifact, quantization } = transformed;
     const reports: string[] = quantization ? [quantization.reportPath] : [];
     if (plan.vector) {
+      await verified?.worker; // the agreement is reported for the graph that verified, not for one that may fall back
       await reportVectorAgreement(artifact, plan.vector.kind, await this.vectorTexts(stage.encoder, plan.vector.calibration), this.logger);
       reports.push(join(dirname(artifact), VECTOR_REPORT_FILE));
     }
     await this.writeFolderFiles(stage, plan, workspace, transformed);
-    const check = () =>
-      checkExportLoads({ dir: workspace.dir, model: artifact, task: stage.task.task, outputs: stage.task.outputs, outputDir });
-    await (verified ? withLoadedWorker(verified, check) : check());
+    const request = { dir: workspace.dir, model: artifact, task: stage.task.task, outputs: stage.task.outputs, outputDir };
+    if (!verified) await checkExportLoads(request);
+    else {
+      // Runtimes beyond the one that takes the verifying worker load the graph themselves: not before it verified.
+      if (runtimeCount(request) > 1) await verified.worker;
+      await withLoadedWorker(verified, () => checkExportLoads(request));
+    }
     return reports;
   }
 
