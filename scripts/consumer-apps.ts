@@ -32,6 +32,8 @@ export interface AppRun {
 export interface ConsumerReport {
   /** Files in the packed tarball (paths below package/). */
   packedFiles: string[];
+  /** Relative imports left in the packed worker scripts (each ships as one self-contained module: none). */
+  workerRelativeImports: string[];
   apps: AppRun[];
   /** The bundle built without the worker scripts. */
   workerless: AppRun;
@@ -96,9 +98,22 @@ async function runNode(app: string, script: string, args: string[], cwd: string)
   }
 }
 
+/** The arguments package.json's build gives esbuild after tsc (the two onnxruntime/reference worker bundles). */
+function workerBundleArgs(): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
+  const steps = scripts.build!.split(" && ");
+  const args = steps[1]?.split(" ") ?? [];
+  if (steps.length !== 2 || args[0] !== "esbuild" || !args.includes("--outdir=dist"))
+    throw new Error(`package.json's build is no longer "tsc … && esbuild … --outdir=dist": update packPackage to match it`);
+  return args.slice(1);
+}
+
 /** Builds the package into `dir` as `npm pack` would from a fresh build, and packs it; returns the tarball's path and files. */
 async function packPackage(dir: string, into: string): Promise<{ tarball: string; files: string[] }> {
   await run(process.execPath, [TSC, "-p", join(ROOT, "tsconfig.build.json"), "--outDir", join(dir, "dist")], { cwd: ROOT });
+  // Then the worker bundles, with package.json's own esbuild arguments: the apps run the files that ship.
+  const bundle = workerBundleArgs().map((arg) => (arg === "--outdir=dist" ? `--outdir=${join(dir, "dist")}` : arg));
+  await run(join(ROOT, "node_modules", ".bin", "esbuild"), bundle, { cwd: ROOT });
   for (const entry of ["package.json", "README.md", "LICENSE", "NOTICE", "data"])
     cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
   // The build just ran; npm pack's `prepare` would build again.
@@ -247,7 +262,10 @@ async function checkIn(work: string): Promise<ConsumerReport> {
     Promise.all([exportWith("esbuild-bundle", "bundle/app.js"), exportWith("esbuild-bundle-without-workers", "workerless/app.js")]),
   );
   apps.push(bundled);
-  return { packedFiles: files, apps, workerless, bundleWarnings, seconds };
+  const workerRelativeImports = ["dist/ort/session-worker.js", "dist/export/reference-worker.js"].flatMap((file) =>
+    [...readFileSync(join(work, "package", file), "utf8").matchAll(/from\s+["'](\.{1,2}\/[^"']+)["']/g)].map((m) => `${file}: ${m[1]}`),
+  );
+  return { packedFiles: files, workerRelativeImports, apps, workerless, bundleWarnings, seconds };
 }
 
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {

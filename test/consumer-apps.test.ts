@@ -32,6 +32,7 @@ test("the packed package exports and embeds from ESM, CommonJS, TypeScript and a
   ]) {
     expect(packed).toContain(file);
   }
+  expect(report.workerRelativeImports).toEqual([]); // the shipped workers are the bundles npm run build makes
   expect(packed.filter((f) => f.endsWith(".map") || (f.endsWith(".ts") && !f.endsWith(".d.ts")))).toEqual([]);
 
   expect(report.bundleWarnings).toEqual([]);
