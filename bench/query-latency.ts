@@ -23,10 +23,9 @@ keepOutput("query-latency");
 
 // One side in a fresh process: 20 warm-up calls, then `calls` timed ones; prints p50 and p90 in ms.
 const SIDE = `
-const [root, dir, isolation, calls] = process.argv.slice(1);
+const [root, dir, isolation, calls, query] = process.argv.slice(1);
 const { Embedder } = await import(root + "/dist/index.js");
 const embedder = await Embedder.load(dir, { threads: 2, ...(isolation === "in-process" ? { isolated: false } : {}) });
-const query = "what did the user say about the project meeting";
 for (let i = 0; i < 20; i++) await embedder.embed(query);
 const ms = [];
 for (let i = 0; i < Number(calls); i++) {
@@ -39,17 +38,18 @@ process.stdout.write(JSON.stringify({ p50: ms[ms.length >> 1], p90: ms[Math.floo
 await embedder.close();
 `;
 const root = pathToFileURL(resolve(import.meta.dirname, "..")).href;
+const QUERY = "what did the user say about the project meeting";
 const SIDES = ["child", "in-process"] as const;
 
 function once(precision: keyof typeof FOLDERS, side: string): { p50: number; p90: number } {
   const dir = join(CACHE, "vs-transformers", FOLDERS[precision]);
-  const run = spawnSync(process.execPath, ["--input-type=module", "-e", SIDE, root, dir, side, String(calls)], { encoding: "utf8" });
+  const run = spawnSync(process.execPath, ["--input-type=module", "-e", SIDE, root, dir, side, String(calls), QUERY], { encoding: "utf8" });
   if (run.status !== 0) throw new Error(`${side} ${precision} exited ${run.status}: ${run.stderr.trim().split("\n").at(-1)}`);
   return JSON.parse(run.stdout) as { p50: number; p90: number };
 }
 
 console.log(
-  `one query (8 words) per Embedder.embed call, ${calls} calls after 20 warm-up, 2 threads; ${rounds} interleaved rounds, fresh process per side`,
+  `one query (${QUERY.split(" ").length} words) per Embedder.embed call, ${calls} calls after 20 warm-up, 2 threads; ${rounds} interleaved rounds, fresh process per side`,
 );
 console.log("");
 console.log("| precision | onnxruntime | p50 ms (median of rounds) | p90 ms | p50 ÷ in-process p50 (median of rounds) |");
