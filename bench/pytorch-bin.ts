@@ -12,7 +12,7 @@ import { BGE_SMALL_SHAPE, type TorchSaveOptions, syntheticBert, writePytorchBin 
 import { runExportProbe } from "../dist/bench/exports.js";
 import { medianRatio, roundOrder } from "../dist/bench/stats.js";
 import { CACHE, bgeSmallModel, fileMiB, median } from "./common.js";
-import { checkpointPath } from "../src/checkpoint/checkpoint-path.js";
+import { checkpointPath } from "../dist/checkpoint/checkpoint-path.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const EXPORT_RUNS = Number(process.env.BENCH_RUNS ?? 3);

@@ -26,6 +26,8 @@ export class Chromium {
   private readonly listeners = new Map<string, Listener[]>();
   private buffered = "";
   private stderrTail = "";
+  /** Why Chromium can no longer answer (set when it exited). */
+  private exited: Error | undefined;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -58,9 +60,12 @@ export class Chromium {
     });
     child.stderr?.on("data", (chunk: Buffer) => (this.stderrTail = (this.stderrTail + chunk.toString()).slice(-2000)));
     child.on("exit", (code, signal) => {
-      for (const waiter of this.pending.values()) waiter.reject(new Error(`Chromium exited (${signal ?? code}): ${this.stderrTail}`));
+      this.exited = new Error(`Chromium exited (${signal ?? code}): ${this.stderrTail}`);
+      for (const waiter of this.pending.values()) waiter.reject(this.exited);
       this.pending.clear();
     });
+    // A write after Chromium exited (EPIPE) is reported by the exit above, not as an unhandled error.
+    (child.stdio[3] as Writable).on("error", () => {});
   }
 
   static launch(binary: string): Chromium {
@@ -89,6 +94,7 @@ export class Chromium {
   send<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}, sessionId?: string): Promise<T> {
     const id = this.nextId++;
     const input = this.child.stdio[3] as Writable;
+    if (this.exited) return Promise.reject(this.exited); // nobody would answer
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       input.write(`${JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) })}\0`);
