@@ -153,6 +153,11 @@ describe("a folder holds several exports", () => {
     const service = new EmbeddingService(source, { logger: silentLogger });
     const int8 = await service.runExport(out, { mode: "dynamic", calibrationTexts: CALIBRATION });
     const fp32 = await service.runExport(out, { quantized: false });
+    // A reused FP32 stage is for other precisions: an FP32 export with one would publish that export's own file.
+    const elsewhere = join(tempDir(), "again");
+    await expect(service.runExport(elsewhere, { quantized: false }, fp32.fp32)).rejects.toThrow(UsageError);
+    expect(existsSync(elsewhere)).toBe(false);
+    expect(existsSync(fp32.path)).toBe(true);
     expect(readManifest(out)!.exports.map((e) => [e.model, e.settings.precision])).toEqual([
       ["pipeline-model_int8_dynamic.onnx", "int8-dynamic"],
       ["pipeline-model_fp32.onnx", "fp32"],

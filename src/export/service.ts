@@ -187,6 +187,10 @@ export class EmbeddingService {
 
   private async export(outputDir: string, options: ExportOptions, reused: Fp32Stage | undefined): Promise<ExportRun> {
     const plan = resolveExportPlan(this.modelId, options);
+    if (reused && plan.precision === "fp32") {
+      // It would publish (and move) the other export's file: an FP32 export emits its own.
+      throw new UsageError(() => `an FP32 export emits its own FP32 graph: call runExport without a reused FP32 stage`);
+    }
     const onProgress = options.onProgress ?? progressFor(this.logger);
     planDir(outputDir); // a bad output path fails before anything is read; nothing is created yet
     const loaded = reused ? undefined : await this.load(plan, onProgress);
