@@ -9,7 +9,7 @@ import * as esbuild from "esbuild";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const WEB = join(ROOT, "web");
-export const WEB_DIST = join(WEB, "dist");
+const WEB_DIST = join(WEB, "dist");
 
 const SHIMS: Record<string, string> = {
   "node:fs": "fs.ts",

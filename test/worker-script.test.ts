@@ -38,7 +38,10 @@ test("the session worker runs from its TypeScript source under tsx, as childModu
     serialization: "advanced",
   });
   try {
-    const reply = new Promise<WorkerReply>((resolve) => child.once("message", resolve));
+    const reply = new Promise<WorkerReply>((resolve, reject) => {
+      child.once("message", resolve);
+      child.once("exit", (code, signal) => reject(new Error(`the worker exited (${signal ?? code}) before replying`)));
+    });
     child.send({ id: 1, kind: "collect" });
     expect(await reply).toMatchObject({ id: 1, ok: true });
   } finally {

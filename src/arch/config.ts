@@ -19,7 +19,7 @@ const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
  * The bytes of a model's JSON settings file `name` (config.json, modules.json…): a regular file of
  * at most MAX_CONFIG_BYTES, read no further (a FIFO, a device or a larger file is a ConfigError).
  */
-export function readConfigFile(files: ModelFiles, name: string): Uint8Array {
+function readConfigFile(files: ModelFiles, name: string): Uint8Array {
   try {
     return files.read(name, MAX_CONFIG_BYTES);
   } catch (error) {

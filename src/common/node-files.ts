@@ -23,7 +23,7 @@ function readFullyAt(fd: number, target: Uint8Array, position: number, label: st
 }
 
 /** The regular file `path` opened for ranged reads (refused, unread, when it is not one). */
-export function openNodeFile(path: string): OpenFile {
+function openNodeFile(path: string): OpenFile {
   const { fd, stats } = openRegularFileStats(path);
   let open = true;
   return {

@@ -67,7 +67,7 @@ export function verificationBatch(config: EncoderConfig, tokenTypes = false): To
 }
 
 /** Row `row`, first `length` tokens of a batch, as a batch of one. */
-export function rowOf(batch: TokenBatch, row: number, length: number): TokenBatch {
+function rowOf(batch: TokenBatch, row: number, length: number): TokenBatch {
   const start = row * batch.sequence;
   return {
     batch: 1,

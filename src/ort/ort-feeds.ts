@@ -6,7 +6,7 @@ import { batchFeeds } from "./feeds.js";
 import type { FeedTensor } from "./protocol.js";
 import { ortTensorOf } from "./session-core.js";
 
-export function ortTensor(feed: FeedTensor): ort.Tensor {
+function ortTensor(feed: FeedTensor): ort.Tensor {
   return ortTensorOf(ort, feed) as ort.Tensor;
 }
 
